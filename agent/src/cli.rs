@@ -1,0 +1,191 @@
+//! The command line of contract section 2.
+
+use crate::{
+    config::{Settings, SettingsArgs},
+    error::AgentError,
+    logging, sys,
+    syslog::{Backoff, Syslog, SyslogConfig},
+};
+use clap::{Args, Parser, Subcommand};
+use envmon_core::{RenderError, catalog, render_line};
+use serde_json::json;
+use std::{ffi::OsString, io::Write, process::ExitCode, time::Duration};
+
+/// envmon: environment monitoring for network appliances.
+#[derive(Debug, Parser)]
+#[command(name = "envmon", version, disable_help_subcommand = true)]
+pub struct Cli {
+    /// Settings shared by the commands (all may also come from --config).
+    #[command(flatten)]
+    pub settings: SettingsArgs,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the monitoring daemon.
+    Run,
+    /// Print one message line exactly as sent; with --send, also send it to syslog.
+    Message(MessageArgs),
+    /// List every message ID, level and template.
+    Catalog {
+        /// One JSON document with every field of every message.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `envmon message`.
+#[derive(Debug, Args)]
+pub struct MessageArgs {
+    /// Also send the message to the syslog destinations and wait for delivery.
+    #[arg(long)]
+    pub send: bool,
+    /// How long --send waits for delivery, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 5000)]
+    pub wait_ms: u64,
+    /// Message ID (735001-735029, 743000-743002, 743004, 743010, 743011).
+    pub id: String,
+    /// The message's variables, in the order they first appear in its template.
+    #[arg(allow_hyphen_values = true, trailing_var_arg = true)]
+    pub args: Vec<String>,
+}
+
+/// Runs envmon with `args` (the first is the program name) and returns the exit code.
+pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() {
+                crate::error::EXIT_USAGE
+            } else {
+                0
+            });
+        }
+    };
+    logging::init();
+    match dispatch(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("envmon: error: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn dispatch(cli: &Cli) -> Result<(), AgentError> {
+    let settings = cli.settings.resolve()?;
+    match &cli.command {
+        Command::Run => run(&settings),
+        Command::Message(m) => message(&settings, m),
+        Command::Catalog { json } => {
+            print_catalog(*json);
+            Ok(())
+        }
+    }
+}
+
+/// The syslog layer's settings from the effective settings.
+pub fn syslog_config(s: &Settings) -> SyslogConfig {
+    SyslogConfig {
+        destinations: s.syslog.clone(),
+        format: s.syslog_format,
+        facility: s.facility,
+        hostname: s
+            .hostname
+            .as_ref()
+            .map(|h| h.0.clone())
+            .or_else(sys::hostname)
+            .unwrap_or_else(|| "localhost".into()),
+        prefix: s.prefix,
+        backoff: Backoff::default(),
+    }
+}
+
+fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
+    let id: u32 = m.id.parse().map_err(|_| {
+        AgentError::Usage(format!(
+            "message ID '{}' is not a number (see 'envmon catalog')",
+            m.id
+        ))
+    })?;
+    let args: Vec<&str> = m.args.iter().map(String::as_str).collect();
+    let line = render_line(settings.prefix, id, &args).map_err(|e| usage(&e))?;
+    println!("{line}");
+    if m.send {
+        let syslog = Syslog::start(&syslog_config(settings))?;
+        let level = catalog::lookup(id)
+            .map(|d| d.level)
+            .unwrap_or(envmon_core::Level::Alert);
+        syslog.send_line(level, id, &line, &chrono::Local::now().fixed_offset());
+        let stats = syslog.close(Duration::from_millis(m.wait_ms));
+        let failed: Vec<String> = stats
+            .iter()
+            .filter(|s| s.sent == 0)
+            .map(|s| s.uri.clone())
+            .collect();
+        if !failed.is_empty() {
+            return Err(AgentError::Unavailable(format!(
+                "not delivered within {} ms to {}",
+                m.wait_ms,
+                failed.join(", ")
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn usage(e: &RenderError) -> AgentError {
+    AgentError::Usage(e.to_string())
+}
+
+fn print_catalog(as_json: bool) {
+    let mut out = std::io::stdout().lock();
+    if as_json {
+        let list: Vec<_> = catalog::CATALOG
+            .iter()
+            .map(|m| {
+                json!({
+                    "id": m.id,
+                    "level": m.level.number(),
+                    "severity": m.level.keyword(),
+                    "template": m.template,
+                    "variables": m.vars.iter().map(|v| json!({
+                        "name": v.name,
+                        "meaning": v.meaning,
+                        "default": v.default,
+                    })).collect::<Vec<_>>(),
+                    "explanation": m.explanation,
+                    "action": m.action,
+                })
+            })
+            .collect();
+        let _ = writeln!(out, "{}", json!(list));
+    } else {
+        for m in catalog::CATALOG {
+            let _ = writeln!(out, "{} {} {}", m.id, m.level, m.template);
+        }
+    }
+}
+
+/// `envmon run`. Sensor sources arrive with the IPMI work; until then monitoring cannot
+/// start, and the agent says so the way the catalog does (735009) and exits 69.
+fn run(settings: &Settings) -> Result<(), AgentError> {
+    let syslog = Syslog::start(&syslog_config(settings))?;
+    log::error!(
+        "no sensor source is built into envmon {}: monitoring is not running",
+        crate::VERSION
+    );
+    if let Err(e) = syslog.emit(735009, &[]) {
+        log::error!("cannot render 735009: {e}");
+    }
+    syslog.close(Duration::from_secs(5));
+    Err(AgentError::Unavailable(
+        "environment monitoring is not running: this build has no sensor source (735009 sent)"
+            .into(),
+    ))
+}

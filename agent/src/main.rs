@@ -1,0 +1,5 @@
+//! `envmon`: one static binary for the daemon and every CLI command.
+
+fn main() -> std::process::ExitCode {
+    envmon_agent::cli::main(std::env::args_os())
+}

@@ -1,0 +1,47 @@
+//! The few calls std does not wrap. All of envmon's `unsafe` lives here, each block small
+//! and commented with why it is sound.
+#![allow(unsafe_code)]
+
+use std::os::fd::AsRawFd;
+
+/// The system's host name (`gethostname(2)`), or `None` if it is empty or not UTF-8.
+pub fn hostname() -> Option<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the pointer and length describe `buf`, which outlives the call; gethostname
+    // writes at most `len` bytes.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    if rc != 0 {
+        return None;
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    let name = std::str::from_utf8(buf.get(..end)?).ok()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Whether the peer of a connected stream socket has closed it or the connection has failed,
+/// without blocking and without consuming data. A syslog receiver never sends, so pending
+/// data is only read past (it cannot be a reply we need).
+pub fn stream_peer_gone(sock: &impl AsRawFd) -> bool {
+    let mut buf = [0u8; 64];
+    // SAFETY: the fd is owned by `sock` for the duration of the call; the pointer and length
+    // describe `buf`. MSG_PEEK leaves the data queued; MSG_DONTWAIT makes it non-blocking.
+    let n = unsafe {
+        libc::recv(
+            sock.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_PEEK | libc::MSG_DONTWAIT,
+        )
+    };
+    match n {
+        0 => true,
+        n if n > 0 => false,
+        _ => {
+            let err = std::io::Error::last_os_error();
+            !matches!(
+                err.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::Interrupted
+            )
+        }
+    }
+}

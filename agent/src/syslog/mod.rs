@@ -1,0 +1,175 @@
+//! Catalog messages out to syslog destinations.
+//!
+//! This replaces the `syslog` crate rather than wrapping it; docs/syslog.md says why. The
+//! layering is: [`envmon_core::render_line`] makes the message line,
+//! [`envmon_core::frame::FrameHeader`] the frame, [`destination::Destination`] queues it
+//! (bounded, never blocking the caller) and a [`transport::Transport`] delivers it.
+
+pub mod destination;
+pub mod transport;
+pub mod uri;
+
+pub use destination::{Backoff, Destination, DestinationStats, QUEUE_CAPACITY};
+pub use uri::SyslogUri;
+
+use chrono::{DateTime, FixedOffset};
+use envmon_core::{
+    Level, Prefix, RenderError, catalog,
+    frame::{Facility, FrameFormat, FrameHeader},
+    render_line,
+};
+use std::{
+    error::Error,
+    fmt, io,
+    time::{Duration, Instant},
+};
+
+/// The syslog layer's error.
+#[derive(Debug)]
+pub enum SyslogError {
+    /// A destination's worker thread could not be started.
+    Spawn {
+        /// The destination.
+        uri: SyslogUri,
+        /// Why.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for SyslogError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SyslogError::Spawn { uri, .. } => write!(f, "syslog {uri}: cannot start its sender"),
+        }
+    }
+}
+
+impl Error for SyslogError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        match self {
+            SyslogError::Spawn { source, .. } => Some(source),
+        }
+    }
+}
+
+/// What the syslog layer needs to know.
+#[derive(Debug, Clone)]
+pub struct SyslogConfig {
+    /// Where frames go; each gets its own queue and worker.
+    pub destinations: Vec<SyslogUri>,
+    /// RFC 3164 or RFC 5424.
+    pub format: FrameFormat,
+    /// The facility (local4 by default).
+    pub facility: Facility,
+    /// The HOSTNAME field (left out of RFC 3164 frames to a local socket).
+    pub hostname: String,
+    /// `%FTD-` or `%ASA-`.
+    pub prefix: Prefix,
+    /// Retry timing.
+    pub backoff: Backoff,
+}
+
+/// The running syslog output: one [`Destination`] per URI.
+pub struct Syslog {
+    prefix: Prefix,
+    network: FrameHeader,
+    local: FrameHeader,
+    destinations: Vec<Destination>,
+}
+
+impl Syslog {
+    /// Starts a worker per destination. Nothing connects yet: a receiver that is down now is
+    /// retried when the first frame is sent.
+    pub fn start(config: &SyslogConfig) -> Result<Self, SyslogError> {
+        Self::start_with(config, transport::for_uri)
+    }
+
+    /// As [`Syslog::start`], with the transports made by `make` (tests use fakes).
+    pub fn start_with(
+        config: &SyslogConfig,
+        make: impl Fn(&SyslogUri) -> Box<dyn transport::Transport>,
+    ) -> Result<Self, SyslogError> {
+        let network = FrameHeader {
+            format: config.format,
+            facility: config.facility,
+            hostname: Some(config.hostname.clone()),
+            app_name: "envmon".into(),
+            pid: std::process::id(),
+        };
+        let local = FrameHeader {
+            hostname: match config.format {
+                FrameFormat::Rfc3164 => None,
+                FrameFormat::Rfc5424 => Some(config.hostname.clone()),
+            },
+            ..network.clone()
+        };
+        let destinations = config
+            .destinations
+            .iter()
+            .map(|uri| {
+                Destination::spawn(uri.clone(), make(uri), config.backoff).map_err(|source| {
+                    SyslogError::Spawn {
+                        uri: uri.clone(),
+                        source,
+                    }
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Syslog {
+            prefix: config.prefix,
+            network,
+            local,
+            destinations,
+        })
+    }
+
+    /// Renders message `id` with `args`, queues it on every destination stamped with the
+    /// current local time, and returns the message line.
+    pub fn emit(&self, id: u32, args: &[&str]) -> Result<String, RenderError> {
+        let line = render_line(self.prefix, id, args)?;
+        let level = catalog::lookup(id).map_or(Level::Alert, |m| m.level);
+        self.send_line(level, id, &line, &chrono::Local::now().fixed_offset());
+        Ok(line)
+    }
+
+    /// Queues an already rendered message line on every destination.
+    pub fn send_line(&self, level: Level, id: u32, line: &str, at: &DateTime<FixedOffset>) {
+        let mut network: Option<Box<[u8]>> = None;
+        let mut local: Option<Box<[u8]>> = None;
+        for d in &self.destinations {
+            let (slot, header) = if d.uri().is_local_socket() {
+                (&mut local, &self.local)
+            } else {
+                (&mut network, &self.network)
+            };
+            let frame = slot.get_or_insert_with(|| {
+                header
+                    .format(level, id, at, line)
+                    .into_bytes()
+                    .into_boxed_slice()
+            });
+            d.push(frame.clone());
+        }
+    }
+
+    /// Waits up to `timeout` for every destination to deliver what it holds. Returns whether
+    /// all of them did.
+    pub fn flush(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        self.destinations.iter().all(|d| d.flush(deadline))
+    }
+
+    /// Counters for every destination.
+    pub fn stats(&self) -> Vec<DestinationStats> {
+        self.destinations.iter().map(Destination::stats).collect()
+    }
+
+    /// Delivers what it can within `timeout`, stops the workers and returns the final counters.
+    pub fn close(self, timeout: Duration) -> Vec<DestinationStats> {
+        let deadline = Instant::now() + timeout;
+        self.destinations
+            .into_iter()
+            .map(|d| d.close(deadline))
+            .collect()
+    }
+}
