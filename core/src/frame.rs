@@ -93,10 +93,11 @@ impl fmt::Display for Facility {
 impl FromStr for Facility {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let wanted = s.trim_start_matches("log_");
+        let lower = s.to_ascii_lowercase();
+        let wanted = lower.strip_prefix("log_").unwrap_or(&lower);
         FACILITY_NAMES
             .iter()
-            .find(|(_, n)| n.eq_ignore_ascii_case(wanted))
+            .find(|(_, n)| *n == wanted)
             .map(|(f, _)| *f)
             .ok_or_else(|| {
                 format!("unknown facility '{s}' (expected one of kern, user, mail, daemon, auth, syslog, lpr, news, uucp, cron, authpriv, ftp, ntp, audit, alert, clock, local0-local7)")
