@@ -1,0 +1,285 @@
+//! The `envmon` binary from outside: exact output, exit codes, configuration errors and the
+//! frames `message --send` and `run` write.
+
+use std::{
+    path::Path,
+    process::{Command, Output},
+};
+
+fn envmon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_envmon"))
+        .args(args)
+        .env_remove("ENVMON_LOG")
+        .env("TZ", "UTC")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8(o.stderr.clone()).unwrap()
+}
+
+#[test]
+fn contract_examples_print_exactly() {
+    for (args, line) in [
+        (
+            &["message", "735002", "1"][..],
+            "%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected",
+        ),
+        (
+            &["message", "735007", "0", "96", "C"],
+            "%FTD-1-735007: IPMI: CPU 0: Temp: 96 C, Critical",
+        ),
+        (
+            &["message", "735014", "3"],
+            "%FTD-1-735014: Voltage Channel 3: Voltage Critical",
+        ),
+        (
+            &["message", "735020", "0", "45", "C"],
+            "%FTD-1-735020: CPU 0: Temp: 45 C OK",
+        ),
+        (
+            &["message", "735018", "1", "70", "C"],
+            "%FTD-4-735018: Power Supply 1: Temp: 70 C, Critical",
+        ),
+        (
+            &["--prefix", "ASA", "message", "735006"],
+            "%ASA-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+        ),
+    ] {
+        let o = envmon(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        assert_eq!(stdout(&o), format!("{line}\n"), "{args:?}");
+    }
+}
+
+#[test]
+fn negative_values_are_arguments_not_flags() {
+    let o = envmon(&["message", "735015", "0", "-5", "C"]);
+    assert_eq!(stdout(&o), "%FTD-4-735015: CPU 0: Temp: -5 C, Warm\n");
+}
+
+#[test]
+fn usage_errors_exit_2_and_say_what_was_expected() {
+    for (args, needle) in [
+        (
+            &["message", "735007", "0"][..],
+            "message 735007 takes 3 arguments (cpu temp unit), got 1",
+        ),
+        (&["message", "735030"], "unknown message ID 735030"),
+        (&["message", "fan"], "message ID 'fan' is not a number"),
+        (&["message", "735001", "a\u{7}b"], "control character"),
+        (
+            &["--facility", "local9", "catalog"],
+            "unknown facility 'local9'",
+        ),
+        (
+            &["--syslog", "smtp://x", "catalog"],
+            "unknown scheme 'smtp'",
+        ),
+        (&["--interval-ms", "5", "catalog"], "from 100 to 3600000"),
+        (&["frobnicate"], "unrecognized subcommand"),
+    ] {
+        let o = envmon(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert!(stderr(&o).contains(needle), "{args:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "{args:?}: nothing printed on stdout");
+    }
+}
+
+#[test]
+fn catalog_lists_every_message_in_text_and_json() {
+    let text = stdout(&envmon(&["catalog"]));
+    assert_eq!(text.lines().count(), 35);
+    assert!(
+        text.lines()
+            .any(|l| l == "735018 4 Power Supply {psu}: Temp: {temp} {unit}, Critical")
+    );
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&envmon(&["catalog", "--json"]))).unwrap();
+    let list = json.as_array().unwrap();
+    assert_eq!(list.len(), 35);
+    let m = list.iter().find(|m| m["id"] == 735022).unwrap();
+    assert_eq!(m["level"], 1);
+    assert_eq!(m["severity"], "alert");
+    assert_eq!(m["variables"][0]["name"], "cpu");
+    assert_eq!(m["variables"][0]["default"], "#");
+    assert!(m["action"].as_str().unwrap().contains("ventilation"));
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_string()
+}
+
+#[test]
+fn config_errors_exit_78_with_file_line_column() {
+    let dir = tempfile::tempdir().unwrap();
+    for (text, at, needle) in [
+        (
+            "prefix = \"ASA\"\nfacilty = \"local4\"\n",
+            "2:1",
+            "unknown field `facilty`",
+        ),
+        (
+            "syslog = [\"tcp://h:1\",\n  \"tcp://h:0\"]\n",
+            "2:3",
+            "1 to 65535",
+        ),
+        ("hostname = \"my host\"\n", "1:12", "printable ASCII"),
+        ("[syslog\n", "1:8", ""),
+    ] {
+        let cfg = write(dir.path(), "bad.toml", text);
+        let o = envmon(&["--config", &cfg, "message", "735005"]);
+        assert_eq!(o.status.code(), Some(78), "{text}");
+        let err = stderr(&o);
+        assert!(err.contains(&format!("{cfg}:{at}: ")), "{text}: {err}");
+        assert!(err.contains(needle), "{text}: {err}");
+        assert!(stdout(&o).is_empty(), "nothing done with a bad config");
+    }
+    let missing = dir.path().join("absent.toml");
+    let o = envmon(&["--config", missing.to_str().unwrap(), "catalog"]);
+    assert_eq!(o.status.code(), Some(78));
+    assert!(stderr(&o).contains("cannot read the configuration"));
+}
+
+#[test]
+fn config_file_values_apply_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(dir.path(), "envmon.toml", "prefix = \"ASA\"\n");
+    let o = envmon(&["--config", &cfg, "message", "735005"]);
+    assert_eq!(
+        stdout(&o),
+        "%ASA-1-735005: IPMI: Power Supply Unit Redundancy OK\n"
+    );
+    let o = envmon(&["--config", &cfg, "--prefix", "FTD", "message", "735005"]);
+    assert_eq!(
+        stdout(&o),
+        "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK\n"
+    );
+}
+
+#[test]
+fn send_writes_the_frame_to_a_file_destination() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("frames.log");
+    let uri = format!("file://{}", log.display());
+    let o = envmon(&[
+        "--syslog",
+        &uri,
+        "--hostname",
+        "fw1",
+        "message",
+        "--send",
+        "735002",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = envmon(&[
+        "--syslog",
+        &uri,
+        "--hostname",
+        "fw1",
+        "--syslog-format",
+        "rfc5424",
+        "--facility",
+        "local0",
+        "message",
+        "--send",
+        "735018",
+        "1",
+        "70",
+        "C",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    // RFC 3164: <161> = local4 (20) * 8 + alert (1); hostname; envmon[PID].
+    let (pri_stamp, rest) = lines[0].split_at(lines[0].find(" fw1 ").unwrap());
+    assert!(pri_stamp.starts_with("<161>"), "{}", lines[0]);
+    assert_eq!(
+        pri_stamp.len(),
+        "<161>Nov 22 15:09:01".len(),
+        "{}",
+        lines[0]
+    );
+    assert!(rest.starts_with(" fw1 envmon["), "{}", lines[0]);
+    assert!(
+        rest.ends_with("]: %FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"),
+        "{}",
+        lines[0]
+    );
+    // RFC 5424: <132> = local0 (16) * 8 + warning (4); MSGID is the message number.
+    let f: Vec<&str> = lines[1].splitn(8, ' ').collect();
+    assert_eq!(f[0], "<132>1");
+    assert!(
+        f[1].ends_with("+00:00") && f[1].len() == "2026-11-22T15:09:01.123456+00:00".len(),
+        "{}",
+        f[1]
+    );
+    assert_eq!((f[2], f[3], f[5], f[6]), ("fw1", "envmon", "735018", "-"));
+    assert!(f[4].parse::<u32>().is_ok());
+    assert_eq!(f[7], "%FTD-4-735018: Power Supply 1: Temp: 70 C, Critical");
+}
+
+#[test]
+fn send_to_an_unreachable_receiver_exits_69() {
+    // A port nobody listens on: connection refused, retried until the wait runs out.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let uri = format!("tcp://127.0.0.1:{port}");
+    let o = envmon(&[
+        "--syslog",
+        &uri,
+        "message",
+        "--send",
+        "--wait-ms",
+        "300",
+        "735001",
+        "1",
+    ]);
+    assert_eq!(o.status.code(), Some(69));
+    assert!(
+        stderr(&o).contains(&format!("not delivered within 300 ms to {uri}")),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn run_without_a_sensor_source_reports_735009_and_exits_69() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("frames.log");
+    let cfg = write(
+        dir.path(),
+        "envmon.toml",
+        &format!(
+            "syslog = [\"file://{}\"]\nhostname = \"fw1\"\n",
+            log.display()
+        ),
+    );
+    let o = envmon(&["run", "--config", &cfg]);
+    assert_eq!(o.status.code(), Some(69));
+    assert!(
+        stderr(&o).contains("monitoring is not running"),
+        "{}",
+        stderr(&o)
+    );
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 1, "{text}");
+    assert!(text.starts_with("<162>"), "local4 crit: {text}");
+    assert!(
+        text.contains(" fw1 envmon[")
+            && text.ends_with("]: %FTD-2-735009: IPMI: Environment Monitoring has failed initialization and configuration. Environment Monitoring is not running.\n"),
+        "{text}"
+    );
+}
