@@ -1,6 +1,8 @@
 //! The `envmon` binary from outside: exact output, exit codes, configuration errors and the
 //! frames `message --send` and `run` write.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::{
     path::Path,
     process::{Command, Output},

@@ -3,6 +3,8 @@
 //! `ENVMON_BLESS=1 cargo test -p envmon-core` rewrites the golden file and the generated part
 //! of docs/messages.md; review the diff before committing it.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use envmon_core::{Prefix, RenderError, catalog::CATALOG, render, render_line};
 use std::{collections::BTreeMap, path::PathBuf};
 
