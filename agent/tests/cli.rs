@@ -9,10 +9,14 @@ use std::{
 };
 
 fn envmon(args: &[&str]) -> Output {
+    envmon_tz("UTC", args)
+}
+
+fn envmon_tz(tz: &str, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_envmon"))
         .args(args)
         .env_remove("ENVMON_LOG")
-        .env("TZ", "UTC")
+        .env("TZ", tz)
         .output()
         .unwrap()
 }
@@ -283,5 +287,55 @@ fn run_without_a_sensor_source_reports_735009_and_exits_69() {
         text.contains(" fw1 envmon[")
             && text.ends_with("]: %FTD-2-735009: IPMI: Environment Monitoring has failed initialization and configuration. Environment Monitoring is not running.\n"),
         "{text}"
+    );
+}
+
+#[test]
+fn timestamps_are_local_time_with_the_offset() {
+    // POSIX TZ "XXX-14" is UTC+14, a zone no test machine is in.
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("frames.log");
+    let uri = format!("file://{}", log.display());
+    let before = chrono::Utc::now();
+    for format in ["rfc3164", "rfc5424"] {
+        let o = envmon_tz(
+            "XXX-14",
+            &[
+                "--syslog",
+                &uri,
+                "--syslog-format",
+                format,
+                "message",
+                "--send",
+                "735005",
+            ],
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    }
+    let after = chrono::Utc::now();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let plus14 = chrono::FixedOffset::east_opt(14 * 3600).unwrap();
+    // RFC 3164: the local wall-clock time, which is UTC+14 here.
+    let stamp = &lines[0]["<161>".len().."<161>Nov 22 15:09:01".len()];
+    let candidates: Vec<String> = [before, after]
+        .iter()
+        .map(|t| {
+            t.with_timezone(&plus14)
+                .format("%b %e %H:%M:%S")
+                .to_string()
+        })
+        .collect();
+    assert!(
+        candidates.iter().any(|c| c == stamp),
+        "{stamp} not in {candidates:?}"
+    );
+    // RFC 5424: the same local time with its offset.
+    let stamp5424 = lines[1].split(' ').nth(1).unwrap();
+    let t = chrono::DateTime::parse_from_rfc3339(stamp5424).unwrap();
+    assert_eq!(t.offset(), &plus14, "{stamp5424}");
+    assert!(
+        before <= t && t <= after,
+        "{stamp5424} outside [{before}, {after}]"
     );
 }
