@@ -8,6 +8,7 @@
 //! - [`frame`]: RFC 3164 / RFC 5424 syslog frames around a rendered message.
 
 pub mod catalog;
+pub mod engine;
 pub mod frame;
 mod render;
 

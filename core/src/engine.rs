@@ -1,0 +1,497 @@
+//! The threshold engine: one explicit state machine per sensor, pure (time is passed in).
+//!
+//! Every sensor has a class (which messages it speaks), limits (where its states begin), a
+//! hysteresis (how far back a reading must come before a state is left) and a debounce (how
+//! many consecutive samples must agree before a state is entered or left).
+//!
+//! States are ranked per class:
+//!
+//! | class | ranks |
+//! |---|---|
+//! | temperatures | ok < warm < critical < shutdown |
+//! | fan (minimum RPM), discrete (PSU, PSU fan) | ok < failed |
+//! | voltage (low/high) | ok < critical |
+//!
+//! Each sample is classified twice: by the plain thresholds (`up`) and by the thresholds
+//! moved by the hysteresis towards "worse" (`down`, used to leave a state). For every rank L
+//! above the current one the engine counts consecutive samples with `up >= L`; for every rank
+//! below, consecutive samples with `down <= L`. When a count reaches the debounce the state
+//! moves: upwards to the highest such rank, downwards to the lowest. So one glitch never
+//! changes a state, a `critical, shutdown` pair of samples commits `critical` (not
+//! `shutdown`), and exactly one message is produced per committed transition.
+//!
+//! A sensor that cannot be read is not a reading of 0: after `unavailable_after` consecutive
+//! failures it is marked unavailable (an overlay: the judged state is kept, no message is
+//! made for it, and the first good reading resumes judging from the kept state).
+
+use std::fmt;
+
+/// What kind of item a sensor is; decides its ranks and its messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Class {
+    /// Chassis cooling fan (735002 / 735001).
+    Fan,
+    /// Power supply presence/failure (735004 / 735003), and redundancy (735006 / 735005).
+    Psu,
+    /// Power supply fan (735012 / 735011).
+    PsuFan,
+    /// Power supply temperature (735019 / 735018 / 735017).
+    PsuTemp,
+    /// CPU temperature (735015 / 735007 / 735020).
+    CpuTemp,
+    /// CPU voltage regulator temperature (only a shutdown message, 735027).
+    CpuVrTemp,
+    /// Chassis ambient temperature (735016 / 735008 / 735021).
+    ChassisAmbient,
+    /// IO hub temperature (735026 / 735025 / 735024).
+    IohubTemp,
+    /// Voltage channel (735014 / 735013).
+    Voltage,
+}
+
+impl Class {
+    /// Every class, in a stable order.
+    pub const ALL: [Class; 9] = [
+        Class::Fan,
+        Class::Psu,
+        Class::PsuFan,
+        Class::PsuTemp,
+        Class::CpuTemp,
+        Class::CpuVrTemp,
+        Class::ChassisAmbient,
+        Class::IohubTemp,
+        Class::Voltage,
+    ];
+
+    /// The class name used in board files and on the socket.
+    pub fn name(self) -> &'static str {
+        match self {
+            Class::Fan => "fan",
+            Class::Psu => "psu",
+            Class::PsuFan => "psu_fan",
+            Class::PsuTemp => "psu_temp",
+            Class::CpuTemp => "cpu_temp",
+            Class::CpuVrTemp => "cpu_vr_temp",
+            Class::ChassisAmbient => "chassis_ambient",
+            Class::IohubTemp => "iohub_temp",
+            Class::Voltage => "voltage",
+        }
+    }
+
+    /// Parses a class name.
+    pub fn from_name(name: &str) -> Option<Class> {
+        Class::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// Whether this class is a temperature.
+    pub fn is_temperature(self) -> bool {
+        matches!(
+            self,
+            Class::PsuTemp
+                | Class::CpuTemp
+                | Class::CpuVrTemp
+                | Class::ChassisAmbient
+                | Class::IohubTemp
+        )
+    }
+}
+
+impl fmt::Display for Class {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A sensor's judged state, as `show environment` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Within limits.
+    Ok,
+    /// Above the warm threshold (temperatures).
+    Warm,
+    /// Above the critical threshold, or a voltage outside its limits.
+    Critical,
+    /// Above the shutdown threshold (temperatures).
+    Shutdown,
+    /// A fan below its minimum, or a discrete failure.
+    Failed,
+    /// Not readable (shown instead of the judged state; see the module docs).
+    Unavailable,
+}
+
+impl State {
+    /// The name on the socket.
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Ok => "ok",
+            State::Warm => "warm",
+            State::Critical => "critical",
+            State::Shutdown => "shutdown",
+            State::Failed => "failed",
+            State::Unavailable => "unavailable",
+        }
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where a sensor's states begin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Limits {
+    /// Temperatures: each threshold is optional (a missing one is never reached).
+    Temperature {
+        /// Warm at or above.
+        warm: Option<f64>,
+        /// Critical at or above.
+        critical: Option<f64>,
+        /// Shutdown at or above.
+        shutdown: Option<f64>,
+    },
+    /// Fans: failed below this speed.
+    Fan {
+        /// Minimum RPM.
+        min_rpm: f64,
+    },
+    /// Voltages: critical below `low` or above `high`.
+    Voltage {
+        /// Lowest good value.
+        low: f64,
+        /// Highest good value.
+        high: f64,
+    },
+    /// The source says ok or failed itself (PSU presence/failure, PSU fan).
+    Discrete,
+}
+
+/// Everything the engine needs to know about one sensor.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorSpec {
+    /// The class.
+    pub class: Class,
+    /// The device number markings the messages print (`1`, `PSU2`, ...).
+    pub label: String,
+    /// The limits.
+    pub limits: Limits,
+    /// How far a reading must come back past a threshold before the state is left.
+    pub hysteresis: f64,
+    /// Consecutive samples that must agree before a state changes (at least 1).
+    pub debounce: u8,
+    /// Consecutive read failures that make the sensor unavailable (at least 1).
+    pub unavailable_after: u8,
+    /// Temperature unit printed in messages (`C` or `F`).
+    pub unit: TempUnit,
+}
+
+/// The temperature unit of a sensor's values, thresholds and messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TempUnit {
+    /// Degrees Celsius (IPMI's unit).
+    #[default]
+    C,
+    /// Degrees Fahrenheit.
+    F,
+}
+
+impl TempUnit {
+    /// `C` or `F`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TempUnit::C => "C",
+            TempUnit::F => "F",
+        }
+    }
+}
+
+/// One sample from a source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Reading {
+    /// A numeric value in the sensor's unit.
+    Value(f64),
+    /// A discrete sensor that reports healthy.
+    Good,
+    /// A discrete sensor that reports failure (or absence).
+    Bad,
+    /// The value could not be read (error, reading unavailable, scanning disabled).
+    Unreadable,
+}
+
+/// A message the engine wants sent: catalog ID and arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Emission {
+    /// Catalog message number.
+    pub id: u32,
+    /// Its arguments, in template order.
+    pub args: Vec<String>,
+}
+
+impl Emission {
+    fn new(id: u32, args: &[&str]) -> Self {
+        Emission {
+            id,
+            args: args.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+}
+
+/// A committed change of a sensor's judged state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// The value that completed the debounce (None for discrete sensors).
+    pub value: Option<f64>,
+}
+
+const MAX_RANK: usize = 3;
+
+/// The per-sensor state the engine keeps between samples.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorState {
+    rank: usize,
+    runs: [u8; MAX_RANK + 1],
+    failures: u8,
+    unavailable: bool,
+    /// The last good value (None until one arrives, and while unavailable).
+    pub value: Option<f64>,
+    /// When the last good sample arrived (caller's milliseconds), if one has.
+    pub updated_ms: Option<u64>,
+}
+
+impl Default for SensorState {
+    fn default() -> Self {
+        SensorState {
+            rank: 0,
+            runs: [0; MAX_RANK + 1],
+            failures: 0,
+            unavailable: false,
+            value: None,
+            updated_ms: None,
+        }
+    }
+}
+
+fn ranks(limits: &Limits) -> &'static [State] {
+    match limits {
+        Limits::Temperature { .. } => &[State::Ok, State::Warm, State::Critical, State::Shutdown],
+        Limits::Voltage { .. } => &[State::Ok, State::Critical],
+        Limits::Fan { .. } | Limits::Discrete => &[State::Ok, State::Failed],
+    }
+}
+
+/// The rank a value reaches; `bias` is added to the value for comparisons against
+/// "upper" thresholds and subtracted for "lower" ones (so a positive bias makes it worse).
+fn classify(limits: &Limits, reading: Reading, bias: f64) -> Option<usize> {
+    match (limits, reading) {
+        (
+            Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
+            },
+            Reading::Value(v),
+        ) => {
+            let v = v + bias;
+            let reached = |t: &Option<f64>| t.is_some_and(|t| v >= t);
+            Some(if reached(shutdown) {
+                3
+            } else if reached(critical) {
+                2
+            } else if reached(warm) {
+                1
+            } else {
+                0
+            })
+        }
+        (Limits::Fan { min_rpm }, Reading::Value(v)) => Some(usize::from(v - bias < *min_rpm)),
+        (Limits::Voltage { low, high }, Reading::Value(v)) => {
+            Some(usize::from(v - bias < *low || v + bias > *high))
+        }
+        (Limits::Discrete, Reading::Good) => Some(0),
+        (Limits::Discrete, Reading::Bad) => Some(1),
+        // A discrete sensor given a number, or a numeric one given good/bad: treat a
+        // mismatch as unreadable rather than guess.
+        _ => None,
+    }
+}
+
+impl SensorState {
+    /// The judged state, ignoring availability.
+    pub fn judged(&self, spec: &SensorSpec) -> State {
+        ranks(&spec.limits)
+            .get(self.rank)
+            .copied()
+            .unwrap_or(State::Ok)
+    }
+
+    /// The state to show: `Unavailable` while unreadable, else the judged state.
+    pub fn shown(&self, spec: &SensorSpec) -> State {
+        if self.unavailable {
+            State::Unavailable
+        } else {
+            self.judged(spec)
+        }
+    }
+
+    /// Whether the sensor is currently unavailable.
+    pub fn is_unavailable(&self) -> bool {
+        self.unavailable
+    }
+
+    /// Feeds one sample taken at `now_ms`; returns the committed transition, if any.
+    pub fn step(&mut self, spec: &SensorSpec, reading: Reading, now_ms: u64) -> Option<Transition> {
+        let Some(up) = classify(&spec.limits, reading, 0.0) else {
+            self.failures = self.failures.saturating_add(1);
+            if self.failures >= spec.unavailable_after.max(1) {
+                self.unavailable = true;
+                self.value = None;
+            }
+            return None;
+        };
+        self.failures = 0;
+        self.unavailable = false;
+        self.updated_ms = Some(now_ms);
+        self.value = match reading {
+            Reading::Value(v) => Some(v),
+            _ => None,
+        };
+        let down = classify(&spec.limits, reading, spec.hysteresis.max(0.0)).unwrap_or(up);
+        let top = ranks(&spec.limits).len() - 1;
+        for (l, run) in self.runs.iter_mut().enumerate().take(top + 1) {
+            let supports = (l > self.rank && up >= l) || (l < self.rank && down <= l);
+            *run = if supports { run.saturating_add(1) } else { 0 };
+        }
+        let need = spec.debounce.max(1);
+        let target = (self.rank + 1..=top)
+            .rev()
+            .find(|&l| self.runs[l] >= need)
+            .or_else(|| (0..self.rank).find(|&l| self.runs[l] >= need))?;
+        let from = self.judged(spec);
+        // Runs for ranks beyond both the old and the new state keep their meaning (a sample
+        // that already counted towards shutdown still counts after entering critical).
+        let (lo, hi) = (self.rank.min(target), self.rank.max(target));
+        for run in self.runs.iter_mut().take(hi + 1).skip(lo) {
+            *run = 0;
+        }
+        self.rank = target;
+        Some(Transition {
+            from,
+            to: self.judged(spec),
+            value: self.value,
+        })
+    }
+}
+
+/// Formats a value for a message: whole numbers without decimals, others with one.
+pub fn format_value(v: f64) -> String {
+    let rounded = v.round();
+    if (v - rounded).abs() < 0.05 {
+        format!("{rounded:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
+/// The catalog message for a committed transition of a sensor, if its class has one.
+pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
+    let label = spec.label.as_str();
+    let value = t.value.map(format_value).unwrap_or_else(|| "-".into());
+    let unit = spec.unit.as_str();
+    let temp = |ok: u32, warm: u32, crit: u32| {
+        let id = match t.to {
+            State::Ok => ok,
+            State::Warm => warm,
+            State::Critical | State::Shutdown => crit,
+            State::Failed | State::Unavailable => return None,
+        };
+        Some(Emission::new(id, &[label, &value, unit]))
+    };
+    let pair = |ok: u32, bad: u32| {
+        let id = if t.to == State::Ok { ok } else { bad };
+        Some(Emission::new(id, &[label]))
+    };
+    let e = match spec.class {
+        Class::Fan => pair(735001, 735002),
+        Class::Psu => pair(735003, 735004),
+        Class::PsuFan => pair(735011, 735012),
+        Class::Voltage => pair(735013, 735014),
+        Class::CpuTemp => temp(735020, 735015, 735007),
+        Class::ChassisAmbient => temp(735021, 735016, 735008),
+        Class::PsuTemp => temp(735017, 735019, 735018),
+        Class::IohubTemp => temp(735024, 735026, 735025),
+        // The guide has no warm/critical/OK message for the regulator; only 735027 at shutdown.
+        Class::CpuVrTemp => None,
+    };
+    e
+}
+
+/// Power-supply redundancy: lost when fewer than `min_ok` power supplies are judged OK.
+/// An unreadable supply keeps its last judged state, so a BMC outage does not report a loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Redundancy {
+    lost: Option<bool>,
+}
+
+impl Redundancy {
+    /// Whether redundancy is currently lost (`None` before the first evaluation).
+    pub fn lost(&self) -> Option<bool> {
+        self.lost
+    }
+
+    /// Re-evaluates with `ok` supplies judged OK of a board that needs `min_ok`. At the first
+    /// evaluation only a loss is reported; afterwards every change is.
+    pub fn update(&mut self, ok: usize, min_ok: usize) -> Option<Emission> {
+        let lost = ok < min_ok;
+        let before = self.lost.replace(lost);
+        match (before, lost) {
+            (None, true) | (Some(false), true) => Some(Emission::new(735006, &[])),
+            (Some(true), false) => Some(Emission::new(735005, &[])),
+            _ => None,
+        }
+    }
+}
+
+/// Rate limit for 735010 ("failed to update one or more of its records"): at most one per
+/// `interval_ms` while sweeps keep failing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateFailures {
+    interval_ms: u64,
+    last_sent_ms: Option<u64>,
+    failing: bool,
+}
+
+impl UpdateFailures {
+    /// A limiter sending at most one 735010 per `interval_ms`.
+    pub fn new(interval_ms: u64) -> Self {
+        UpdateFailures {
+            interval_ms,
+            last_sent_ms: None,
+            failing: false,
+        }
+    }
+
+    /// Records a sweep's outcome at `now_ms`; returns 735010 when it should be sent.
+    pub fn sweep(&mut self, all_updated: bool, now_ms: u64) -> Option<Emission> {
+        self.failing = !all_updated;
+        if all_updated {
+            return None;
+        }
+        let due = self
+            .last_sent_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= self.interval_ms);
+        due.then(|| {
+            self.last_sent_ms = Some(now_ms);
+            Emission::new(735010, &[])
+        })
+    }
+
+    /// Whether the last sweep failed to update a record.
+    pub fn failing(&self) -> bool {
+        self.failing
+    }
+}

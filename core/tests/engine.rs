@@ -1,0 +1,318 @@
+//! The threshold engine: every transition, hysteresis, debounce and unreadable samples.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use envmon_core::{
+    Prefix,
+    engine::{
+        Class, Emission, Limits, Reading, Redundancy, SensorSpec, SensorState, State, TempUnit,
+        UpdateFailures, message_for,
+    },
+    render_line,
+};
+
+fn temp(class: Class, debounce: u8) -> SensorSpec {
+    SensorSpec {
+        class,
+        label: "0".into(),
+        limits: Limits::Temperature {
+            warm: Some(70.0),
+            critical: Some(85.0),
+            shutdown: Some(95.0),
+        },
+        hysteresis: 3.0,
+        debounce,
+        unavailable_after: 3,
+        unit: TempUnit::C,
+    }
+}
+
+fn with_limits(class: Class, label: &str, limits: Limits) -> SensorSpec {
+    SensorSpec {
+        class,
+        label: label.into(),
+        limits,
+        hysteresis: 0.0,
+        debounce: 1,
+        unavailable_after: 3,
+        unit: TempUnit::C,
+    }
+}
+
+/// Feeds readings; returns the message lines produced, in order.
+fn run(spec: &SensorSpec, st: &mut SensorState, readings: &[Reading]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, r) in readings.iter().enumerate() {
+        if let Some(t) = st.step(spec, *r, i as u64 * 1000) {
+            if let Some(Emission { id, args }) = message_for(spec, &t) {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                out.push(render_line(Prefix::Ftd, id, &args).unwrap());
+            }
+        }
+    }
+    out
+}
+
+fn values(vs: &[f64]) -> Vec<Reading> {
+    vs.iter().map(|v| Reading::Value(*v)).collect()
+}
+
+#[test]
+fn cpu_temperature_up_and_down_one_message_per_transition() {
+    let spec = temp(Class::CpuTemp, 1);
+    let mut st = SensorState::default();
+    let lines = run(
+        &spec,
+        &mut st,
+        &values(&[40.0, 41.0, 72.0, 73.0, 86.0, 90.0, 80.0, 66.0, 40.0]),
+    );
+    assert_eq!(
+        lines,
+        [
+            "%FTD-4-735015: CPU 0: Temp: 72 C, Warm",
+            "%FTD-1-735007: IPMI: CPU 0: Temp: 86 C, Critical",
+            "%FTD-4-735015: CPU 0: Temp: 80 C, Warm",
+            "%FTD-1-735020: CPU 0: Temp: 66 C OK",
+        ]
+    );
+    assert_eq!(st.shown(&spec), State::Ok);
+}
+
+#[test]
+fn every_temperature_class_speaks_its_own_messages() {
+    for (class, warm, crit, ok) in [
+        (Class::CpuTemp, "735015", "735007", "735020"),
+        (Class::ChassisAmbient, "735016", "735008", "735021"),
+        (Class::PsuTemp, "735019", "735018", "735017"),
+        (Class::IohubTemp, "735026", "735025", "735024"),
+    ] {
+        let spec = temp(class, 1);
+        let mut st = SensorState::default();
+        let lines = run(&spec, &mut st, &values(&[75.0, 90.0, 10.0]));
+        let ids: Vec<&str> = lines.iter().map(|l| &l[7..13]).collect();
+        assert_eq!(ids, [warm, crit, ok], "{class}");
+    }
+    // The regulator has no warm/critical/OK message in the guide.
+    let spec = temp(Class::CpuVrTemp, 1);
+    let mut st = SensorState::default();
+    assert!(run(&spec, &mut st, &values(&[75.0, 90.0, 10.0])).is_empty());
+    assert_eq!(st.shown(&spec), State::Ok);
+}
+
+#[test]
+fn hysteresis_holds_a_state_until_the_reading_comes_back_far_enough() {
+    let spec = temp(Class::CpuTemp, 1);
+    let mut st = SensorState::default();
+    // Warm at 70; with hysteresis 3 it is left only below 67.
+    let lines = run(
+        &spec,
+        &mut st,
+        &values(&[70.0, 69.0, 68.0, 67.5, 70.5, 67.0, 66.9]),
+    );
+    assert_eq!(
+        lines,
+        [
+            "%FTD-4-735015: CPU 0: Temp: 70 C, Warm",
+            "%FTD-1-735020: CPU 0: Temp: 66.9 C OK"
+        ]
+    );
+}
+
+#[test]
+fn debounce_needs_consecutive_samples_and_a_glitch_changes_nothing() {
+    let spec = temp(Class::CpuTemp, 2);
+    let mut st = SensorState::default();
+    // One hot sample between normal ones: nothing.
+    assert!(run(&spec, &mut st, &values(&[40.0, 99.0, 40.0, 88.0, 40.0])).is_empty());
+    assert_eq!(st.shown(&spec), State::Ok);
+    // Two consecutive: the state moves on the second.
+    let lines = run(&spec, &mut st, &values(&[88.0, 87.0]));
+    assert_eq!(lines, ["%FTD-1-735007: IPMI: CPU 0: Temp: 87 C, Critical"]);
+}
+
+#[test]
+fn debounce_commits_the_highest_rank_every_sample_supports() {
+    let spec = temp(Class::CpuTemp, 2);
+    let mut st = SensorState::default();
+    // critical then shutdown: both support "critical", only one supports "shutdown".
+    let mut t = None;
+    for (i, v) in [88.0, 97.0].into_iter().enumerate() {
+        t = st.step(&spec, Reading::Value(v), i as u64).or(t);
+    }
+    assert_eq!(t.unwrap().to, State::Critical);
+    assert!(
+        st.step(&spec, Reading::Value(97.0), 3)
+            .is_some_and(|t| t.to == State::Shutdown)
+    );
+    // Falling back needs two samples below (95 - 3) as well.
+    assert!(st.step(&spec, Reading::Value(91.0), 4).is_none());
+    assert!(
+        st.step(&spec, Reading::Value(93.0), 5).is_none(),
+        "93 is within the hysteresis"
+    );
+    assert!(st.step(&spec, Reading::Value(91.0), 6).is_none());
+    let t = st.step(&spec, Reading::Value(91.0), 7).unwrap();
+    assert_eq!((t.from, t.to), (State::Shutdown, State::Critical));
+}
+
+#[test]
+fn startup_abnormal_is_reported_normal_is_silent() {
+    let spec = temp(Class::ChassisAmbient, 2);
+    let mut quiet = SensorState::default();
+    assert!(run(&spec, &mut quiet, &values(&[25.0, 25.0, 26.0])).is_empty());
+    let mut hot = SensorState::default();
+    assert_eq!(
+        run(&spec, &mut hot, &values(&[75.0, 75.0])),
+        ["%FTD-4-735016: Chassis Ambient 0: Temp: 75 C, Warm"]
+    );
+}
+
+#[test]
+fn fans_fail_below_minimum_and_recover_above_it_plus_hysteresis() {
+    let mut spec = with_limits(Class::Fan, "2", Limits::Fan { min_rpm: 1000.0 });
+    spec.hysteresis = 200.0;
+    let mut st = SensorState::default();
+    let lines = run(
+        &spec,
+        &mut st,
+        &values(&[5000.0, 900.0, 1100.0, 1199.0, 1200.0]),
+    );
+    assert_eq!(
+        lines,
+        [
+            "%FTD-1-735002: IPMI: Cooling Fan 2: Failure Detected",
+            "%FTD-1-735001: IPMI: Cooling Fan 2: OK",
+        ]
+    );
+}
+
+#[test]
+fn voltages_are_critical_outside_either_limit() {
+    let spec = with_limits(
+        Class::Voltage,
+        "3",
+        Limits::Voltage {
+            low: 11.4,
+            high: 12.6,
+        },
+    );
+    let mut st = SensorState::default();
+    let lines = run(&spec, &mut st, &values(&[12.0, 13.0, 12.1, 11.0, 12.0]));
+    assert_eq!(
+        lines,
+        [
+            "%FTD-1-735014: Voltage Channel 3: Voltage Critical",
+            "%FTD-1-735013: Voltage Channel 3: Voltage OK",
+            "%FTD-1-735014: Voltage Channel 3: Voltage Critical",
+            "%FTD-1-735013: Voltage Channel 3: Voltage OK",
+        ]
+    );
+}
+
+#[test]
+fn discrete_power_supplies_and_their_fans() {
+    use Reading::{Bad, Good};
+    let spec = with_limits(Class::Psu, "1", Limits::Discrete);
+    let mut st = SensorState::default();
+    assert_eq!(
+        run(&spec, &mut st, &[Good, Bad, Bad, Good]),
+        [
+            "%FTD-1-735004: IPMI: Power Supply 1: Failure Detected",
+            "%FTD-1-735003: IPMI: Power Supply 1: OK",
+        ]
+    );
+    let spec = with_limits(Class::PsuFan, "2", Limits::Discrete);
+    let mut st = SensorState::default();
+    assert_eq!(
+        run(&spec, &mut st, &[Bad, Good]),
+        [
+            "%FTD-1-735012: Power Supply 2: Fan Failure Detected",
+            "%FTD-1-735011: Power Supply 2: Fan OK"
+        ]
+    );
+}
+
+#[test]
+fn unreadable_samples_make_a_sensor_unavailable_never_zero() {
+    let spec = temp(Class::CpuTemp, 1);
+    let mut st = SensorState::default();
+    assert_eq!(run(&spec, &mut st, &values(&[90.0])).len(), 1);
+    let u = Reading::Unreadable;
+    // Two failures: still the last judged state and value.
+    assert!(run(&spec, &mut st, &[u, u]).is_empty());
+    assert_eq!((st.shown(&spec), st.value), (State::Critical, Some(90.0)));
+    // The third: unavailable, no value, no message (and no false "OK").
+    assert!(run(&spec, &mut st, &[u]).is_empty());
+    assert_eq!((st.shown(&spec), st.value), (State::Unavailable, None));
+    assert_eq!(st.judged(&spec), State::Critical);
+    // Back, still hot: no repeated message. Then cooling: one OK.
+    assert!(run(&spec, &mut st, &values(&[89.0])).is_empty());
+    assert_eq!(st.shown(&spec), State::Critical);
+    assert_eq!(
+        run(&spec, &mut st, &values(&[50.0])),
+        ["%FTD-1-735020: CPU 0: Temp: 50 C OK"]
+    );
+}
+
+#[test]
+fn a_good_sample_resets_the_failure_count() {
+    let spec = temp(Class::CpuTemp, 1);
+    let mut st = SensorState::default();
+    let u = Reading::Unreadable;
+    run(&spec, &mut st, &[u, u, Reading::Value(40.0), u, u]);
+    assert_eq!(st.shown(&spec), State::Ok, "never three failures in a row");
+    run(&spec, &mut st, &[u]);
+    assert_eq!(st.shown(&spec), State::Unavailable);
+}
+
+#[test]
+fn mismatched_readings_count_as_unreadable() {
+    let spec = with_limits(Class::Psu, "1", Limits::Discrete);
+    let mut st = SensorState::default();
+    for _ in 0..3 {
+        assert!(st.step(&spec, Reading::Value(1.0), 0).is_none());
+    }
+    assert_eq!(st.shown(&spec), State::Unavailable);
+}
+
+#[test]
+fn fahrenheit_sensors_print_f() {
+    let mut spec = temp(Class::IohubTemp, 1);
+    spec.unit = TempUnit::F;
+    let mut st = SensorState::default();
+    assert_eq!(
+        run(&spec, &mut st, &values(&[75.25])),
+        ["%FTD-4-735026: IO Hub 0: Temp: 75.2 F, Warm"]
+    );
+}
+
+#[test]
+fn redundancy_lost_and_regained() {
+    let mut r = Redundancy::default();
+    assert_eq!(r.update(2, 2), None, "healthy at start: silent");
+    assert_eq!(r.update(1, 2).map(|e| e.id), Some(735006));
+    assert_eq!(r.update(1, 2), None, "no repeat");
+    assert_eq!(r.update(2, 2).map(|e| e.id), Some(735005));
+    let mut lost_at_start = Redundancy::default();
+    assert_eq!(lost_at_start.update(1, 2).map(|e| e.id), Some(735006));
+    assert_eq!(lost_at_start.lost(), Some(true));
+}
+
+#[test]
+fn update_failures_are_rate_limited() {
+    let mut f = UpdateFailures::new(60_000);
+    assert_eq!(f.sweep(false, 0).map(|e| e.id), Some(735010));
+    assert_eq!(f.sweep(false, 1_000), None);
+    assert_eq!(f.sweep(true, 2_000), None);
+    assert!(!f.failing());
+    assert_eq!(f.sweep(false, 3_000), None, "still inside the interval");
+    assert_eq!(f.sweep(false, 60_000).map(|e| e.id), Some(735010));
+}
+
+#[test]
+fn class_names_round_trip() {
+    for c in Class::ALL {
+        assert_eq!(Class::from_name(c.name()), Some(c));
+    }
+    assert_eq!(Class::from_name("cpu"), None);
+}
