@@ -415,7 +415,7 @@ pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
         let id = if t.to == State::Ok { ok } else { bad };
         Some(Emission::new(id, &[label]))
     };
-    let e = match spec.class {
+    match spec.class {
         Class::Fan => pair(735001, 735002),
         Class::Psu => pair(735003, 735004),
         Class::PsuFan => pair(735011, 735012),
@@ -426,8 +426,7 @@ pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
         Class::IohubTemp => temp(735024, 735026, 735025),
         // The guide has no warm/critical/OK message for the regulator; only 735027 at shutdown.
         Class::CpuVrTemp => None,
-    };
-    e
+    }
 }
 
 /// Power-supply redundancy: lost when fewer than `min_ok` power supplies are judged OK.
