@@ -30,11 +30,27 @@ pub enum Command {
     Run,
     /// Print one message line exactly as sent; with --send, also send it to syslog.
     Message(MessageArgs),
+    /// Built-in boards, and validation of board files.
+    #[command(subcommand)]
+    Board(BoardCommand),
     /// List every message ID, level and template.
     Catalog {
         /// One JSON document with every field of every message.
         #[arg(long)]
         json: bool,
+    },
+}
+
+/// `envmon board ...`.
+#[derive(Debug, Subcommand)]
+pub enum BoardCommand {
+    /// List the built-in boards.
+    List,
+    /// Validate board files; errors are file:line:column (exit 78).
+    Check {
+        /// Board files (TOML).
+        #[arg(required = true)]
+        files: Vec<std::path::PathBuf>,
     },
 }
 
@@ -71,7 +87,9 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("envmon: error: {e}");
+            if !matches!(e, AgentError::Reported(_)) {
+                eprintln!("envmon: error: {e}");
+            }
             ExitCode::from(e.exit_code())
         }
     }
@@ -82,6 +100,7 @@ fn dispatch(cli: &Cli) -> Result<(), AgentError> {
     match &cli.command {
         Command::Run => run(&settings),
         Command::Message(m) => message(&settings, m),
+        Command::Board(b) => board(b),
         Command::Catalog { json } => {
             print_catalog(*json);
             Ok(())
@@ -137,6 +156,46 @@ fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
         }
     }
     Ok(())
+}
+
+fn board(cmd: &BoardCommand) -> Result<(), AgentError> {
+    match cmd {
+        BoardCommand::List => {
+            for (name, _) in envmon_board_defs::BUILTIN {
+                match envmon_board_defs::builtin(name) {
+                    Some(Ok(b)) => println!(
+                        "{:<16} {:>3} items  {}",
+                        b.name,
+                        b.items.len(),
+                        b.description
+                    ),
+                    Some(Err(e)) => return Err(AgentError::Board(e)),
+                    None => {}
+                }
+            }
+            Ok(())
+        }
+        BoardCommand::Check { files } => {
+            let mut first_error = None;
+            for f in files {
+                match envmon_board_defs::load(f) {
+                    Ok(b) => println!(
+                        "{}: ok: board {}, {} items",
+                        f.display(),
+                        b.name,
+                        b.items.len()
+                    ),
+                    Err(e) => {
+                        eprintln!("envmon: error: {e}");
+                        first_error.get_or_insert(e);
+                    }
+                }
+            }
+            first_error.map_or(Ok(()), |e| {
+                Err(AgentError::Reported(Box::new(AgentError::Board(e))))
+            })
+        }
+    }
 }
 
 fn usage(e: &RenderError) -> AgentError {

@@ -21,6 +21,10 @@ pub enum AgentError {
     Syslog(SyslogError),
     /// Something required is not there (a device, a receiver, a sensor source).
     Unavailable(String),
+    /// A bad board definition.
+    Board(envmon_board_defs::BoardError),
+    /// An error already printed (for example one per file); only its exit code is left.
+    Reported(Box<AgentError>),
 }
 
 impl AgentError {
@@ -28,7 +32,8 @@ impl AgentError {
     pub fn exit_code(&self) -> u8 {
         match self {
             AgentError::Usage(_) => EXIT_USAGE,
-            AgentError::Config(_) => EXIT_CONFIG,
+            AgentError::Config(_) | AgentError::Board(_) => EXIT_CONFIG,
+            AgentError::Reported(e) => e.exit_code(),
             AgentError::Syslog(_) | AgentError::Unavailable(_) => EXIT_UNAVAILABLE,
         }
     }
@@ -40,6 +45,8 @@ impl fmt::Display for AgentError {
             AgentError::Usage(m) | AgentError::Unavailable(m) => f.write_str(m),
             AgentError::Config(e) => e.fmt(f),
             AgentError::Syslog(e) => e.fmt(f),
+            AgentError::Board(e) => e.fmt(f),
+            AgentError::Reported(e) => e.fmt(f),
         }
     }
 }
@@ -49,6 +56,8 @@ impl Error for AgentError {
         match self {
             AgentError::Config(e) => e.source(),
             AgentError::Syslog(e) => Some(e),
+            AgentError::Board(e) => Some(e),
+            AgentError::Reported(e) => Some(e.as_ref()),
             AgentError::Usage(_) | AgentError::Unavailable(_) => None,
         }
     }

@@ -339,3 +339,40 @@ fn timestamps_are_local_time_with_the_offset() {
         "{stamp5424} outside [{before}, {after}]"
     );
 }
+
+#[test]
+fn board_list_names_every_builtin_board() {
+    let o = envmon(&["board", "list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let names: Vec<String> = stdout(&o)
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["fw-1cpu", "fw-2cpu", "sim-appliance"]);
+}
+
+#[test]
+fn board_check_validates_every_file_and_exits_78_on_any_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let good =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../board-defs/boards/sim-appliance.toml");
+    let good = good.to_str().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.toml",
+        "name = \"x\"\n[[item]]\nid = \"f\"\nlabel = \"1\"\nclass = \"fan\"\nsource = \"ipmi:F\"\nmin-rpm = 900\nshutdown = 3\n",
+    );
+    let o = envmon(&["board", "check", good]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stdout(&o).contains("ok: board sim-appliance, 14 items"));
+    let o = envmon(&["board", "check", &bad, good]);
+    assert_eq!(o.status.code(), Some(78));
+    assert_eq!(
+        stderr(&o),
+        format!("envmon: error: {bad}:8:12: shutdown does not apply to class fan\n")
+    );
+    assert!(
+        stdout(&o).contains("ok: board sim-appliance"),
+        "the good file is still checked"
+    );
+}

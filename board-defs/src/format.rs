@@ -1,0 +1,467 @@
+//! The board file format and its validation.
+
+use crate::{Board, Item, Source};
+use envmon_core::engine::{Class, Limits, SensorSpec, TempUnit};
+use serde::Deserialize;
+use std::{
+    collections::HashSet,
+    error::Error,
+    fmt, io,
+    ops::Range,
+    path::{Path, PathBuf},
+};
+use toml::Spanned;
+
+/// What is wrong with a board file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BoardErrorKind {
+    /// The file could not be read.
+    Read,
+    /// Not TOML, a wrong type, or an unknown key.
+    Syntax,
+    /// A value that does not make sense (unknown class, thresholds out of order, ...).
+    Invalid,
+}
+
+/// A board-definition error at `file:line:column`.
+#[derive(Debug)]
+pub struct BoardError {
+    /// What kind of problem.
+    pub kind: BoardErrorKind,
+    /// The file (or `<builtin:NAME>`).
+    pub path: PathBuf,
+    /// 1-based line and column, when known.
+    pub position: Option<(usize, usize)>,
+    /// What is wrong.
+    pub message: String,
+    source: Option<io::Error>,
+}
+
+impl fmt::Display for BoardError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((l, c)) => write!(f, "{}:{l}:{c}: {}", self.path.display(), self.message),
+            None => write!(f, "{}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+impl Error for BoardError {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.source.as_ref().map(|e| e as &(dyn Error + 'static))
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawBoard {
+    name: Spanned<String>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    min_psus: Option<Spanned<i64>>,
+    #[serde(default)]
+    defaults: Option<RawDefaults>,
+    #[serde(default)]
+    item: Vec<Spanned<RawItem>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawDefaults {
+    hysteresis: Option<Spanned<f64>>,
+    debounce: Option<Spanned<i64>>,
+    unavailable_after: Option<Spanned<i64>>,
+    unit: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawItem {
+    id: Spanned<String>,
+    class: Spanned<String>,
+    label: Spanned<String>,
+    source: Spanned<String>,
+    warm: Option<Spanned<f64>>,
+    critical: Option<Spanned<f64>>,
+    shutdown: Option<Spanned<f64>>,
+    min_rpm: Option<Spanned<f64>>,
+    low: Option<Spanned<f64>>,
+    high: Option<Spanned<f64>>,
+    hysteresis: Option<Spanned<f64>>,
+    debounce: Option<Spanned<i64>>,
+    unavailable_after: Option<Spanned<i64>>,
+    unit: Option<Spanned<String>>,
+}
+
+/// The most items one board may have (keeps every per-sweep table bounded).
+pub const MAX_ITEMS: usize = 256;
+
+struct Ctx<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Option<Range<usize>>, message: impl Into<String>) -> BoardError {
+        BoardError {
+            kind: BoardErrorKind::Invalid,
+            path: self.path.to_path_buf(),
+            position: span.map(|s| line_col(self.text, s.start)),
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    fn small_int(&self, v: &Spanned<i64>, key: &str, range: Range<i64>) -> Result<u8, BoardError> {
+        let n = *v.get_ref();
+        if !range.contains(&n) {
+            return Err(self.err(
+                Some(v.span()),
+                format!(
+                    "{key} must be from {} to {}, got {n}",
+                    range.start,
+                    range.end - 1
+                ),
+            ));
+        }
+        u8::try_from(n).map_err(|_| self.err(Some(v.span()), format!("{key} is out of range")))
+    }
+
+    fn finite(&self, v: &Option<Spanned<f64>>, key: &str) -> Result<Option<f64>, BoardError> {
+        match v {
+            Some(s) if !s.get_ref().is_finite() => {
+                Err(self.err(Some(s.span()), format!("{key} must be a finite number")))
+            }
+            Some(s) => Ok(Some(*s.get_ref())),
+            None => Ok(None),
+        }
+    }
+}
+
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+fn parse_unit(ctx: &Ctx<'_>, v: &Spanned<String>) -> Result<TempUnit, BoardError> {
+    match v.get_ref().as_str() {
+        "C" => Ok(TempUnit::C),
+        "F" => Ok(TempUnit::F),
+        other => Err(ctx.err(
+            Some(v.span()),
+            format!("unit must be C or F, got '{other}'"),
+        )),
+    }
+}
+
+/// Parses `ipmi:NAME`, `ipmi:#0x30` or `ipmi:#48`.
+pub(crate) fn parse_source(s: &str) -> Result<Source, String> {
+    let Some(rest) = s.strip_prefix("ipmi:") else {
+        return Err(format!(
+            "unknown source '{s}' (expected ipmi:SDR NAME or ipmi:#NUMBER)"
+        ));
+    };
+    if let Some(num) = rest.strip_prefix('#') {
+        let n = match num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
+            Some(hex) => u8::from_str_radix(hex, 16),
+            None => num.parse::<u8>(),
+        };
+        return n
+            .map(Source::IpmiNumber)
+            .map_err(|_| format!("'{s}': a sensor number is 0 to 255 (decimal or 0x hex)"));
+    }
+    if rest.is_empty() || rest.len() > 16 || rest.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "'{s}': an SDR name is 1 to 16 printable characters"
+        ));
+    }
+    Ok(Source::IpmiName(rest.to_string()))
+}
+
+fn check_label(label: &str) -> Result<(), String> {
+    if label.is_empty() || label.len() > 32 || label.chars().any(|c| c.is_control()) {
+        return Err(format!(
+            "label '{}' must be 1 to 32 printable characters",
+            label.escape_default()
+        ));
+    }
+    Ok(())
+}
+
+/// Parses and validates a board definition. `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
+    let ctx = Ctx { path, text };
+    let raw: RawBoard = toml::from_str(text).map_err(|e| BoardError {
+        kind: BoardErrorKind::Syntax,
+        path: path.to_path_buf(),
+        position: e.span().map(|s| line_col(text, s.start)),
+        message: e.message().trim_end().to_string(),
+        source: None,
+    })?;
+    let name = raw.name.get_ref().trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ctx.err(Some(raw.name.span()), "name must be 1 to 64 characters"));
+    }
+    let d = raw.defaults.unwrap_or_default();
+    let def_hyst = ctx.finite(&d.hysteresis, "hysteresis")?.unwrap_or(2.0);
+    if def_hyst < 0.0 {
+        return Err(ctx.err(
+            d.hysteresis.map(|h| h.span()),
+            "hysteresis must not be negative",
+        ));
+    }
+    let def_debounce = match &d.debounce {
+        Some(v) => ctx.small_int(v, "debounce", 1..11)?,
+        None => 2,
+    };
+    let def_unavail = match &d.unavailable_after {
+        Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
+        None => 3,
+    };
+    let def_unit = match &d.unit {
+        Some(u) => parse_unit(&ctx, u)?,
+        None => TempUnit::C,
+    };
+    if raw.item.len() > MAX_ITEMS {
+        return Err(ctx.err(
+            None,
+            format!(
+                "a board has at most {MAX_ITEMS} items, this one {}",
+                raw.item.len()
+            ),
+        ));
+    }
+    let mut ids = HashSet::new();
+    let mut sources = HashSet::new();
+    let mut items = Vec::with_capacity(raw.item.len());
+    for spanned in &raw.item {
+        let it = spanned.get_ref();
+        let id = it.id.get_ref();
+        if id.is_empty()
+            || id.len() > 32
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(ctx.err(
+                Some(it.id.span()),
+                format!(
+                    "id '{}' must be 1 to 32 of A-Z a-z 0-9 - _ .",
+                    id.escape_default()
+                ),
+            ));
+        }
+        if !ids.insert(id.clone()) {
+            return Err(ctx.err(Some(it.id.span()), format!("id '{id}' is used twice")));
+        }
+        let class = Class::from_name(it.class.get_ref()).ok_or_else(|| {
+            let names: Vec<&str> = Class::ALL.iter().map(|c| c.name()).collect();
+            ctx.err(
+                Some(it.class.span()),
+                format!(
+                    "unknown class '{}' (expected one of {})",
+                    it.class.get_ref(),
+                    names.join(", ")
+                ),
+            )
+        })?;
+        check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
+        let source =
+            parse_source(it.source.get_ref()).map_err(|m| ctx.err(Some(it.source.span()), m))?;
+        if !sources.insert(source.clone()) {
+            return Err(ctx.err(
+                Some(it.source.span()),
+                format!("source '{source}' is used by two items"),
+            ));
+        }
+        let limits = limits_for(&ctx, class, it, spanned.span())?;
+        let hysteresis = ctx
+            .finite(&it.hysteresis, "hysteresis")?
+            .unwrap_or(match limits {
+                Limits::Fan { .. } => def_hyst * 50.0,
+                Limits::Voltage { .. } => 0.0,
+                _ => def_hyst,
+            });
+        if hysteresis < 0.0 {
+            return Err(ctx.err(
+                it.hysteresis.as_ref().map(|h| h.span()),
+                "hysteresis must not be negative",
+            ));
+        }
+        let debounce = match &it.debounce {
+            Some(v) => ctx.small_int(v, "debounce", 1..11)?,
+            None => def_debounce,
+        };
+        let unavailable_after = match &it.unavailable_after {
+            Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
+            None => def_unavail,
+        };
+        let unit = match &it.unit {
+            Some(u) if class.is_temperature() => parse_unit(&ctx, u)?,
+            Some(u) => {
+                return Err(ctx.err(
+                    Some(u.span()),
+                    format!("unit applies to temperatures, not to {class}"),
+                ));
+            }
+            None => def_unit,
+        };
+        items.push(Item {
+            id: id.clone(),
+            source,
+            spec: SensorSpec {
+                class,
+                label: it.label.get_ref().clone(),
+                limits,
+                hysteresis,
+                debounce,
+                unavailable_after,
+                unit,
+            },
+        });
+    }
+    let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
+    let min_psus = match &raw.min_psus {
+        Some(v) => {
+            let n = usize::try_from(*v.get_ref()).unwrap_or(usize::MAX);
+            if n > psus {
+                return Err(ctx.err(
+                    Some(v.span()),
+                    format!(
+                        "min-psus is {}, but the board has {psus} psu items",
+                        v.get_ref()
+                    ),
+                ));
+            }
+            n
+        }
+        None => 0,
+    };
+    Ok(Board {
+        name: name.to_string(),
+        description: raw.description,
+        min_psus,
+        items,
+    })
+}
+
+/// Checks that the item has exactly the limits its class uses, in a sensible order.
+fn limits_for(
+    ctx: &Ctx<'_>,
+    class: Class,
+    it: &RawItem,
+    item_span: Range<usize>,
+) -> Result<Limits, BoardError> {
+    let temp_keys = [
+        (&it.warm, "warm"),
+        (&it.critical, "critical"),
+        (&it.shutdown, "shutdown"),
+    ];
+    let fan_keys = [(&it.min_rpm, "min-rpm")];
+    let volt_keys = [(&it.low, "low"), (&it.high, "high")];
+    let reject = |keys: &[(&Option<Spanned<f64>>, &str)]| -> Result<(), BoardError> {
+        for (v, name) in keys {
+            if let Some(v) = v {
+                return Err(ctx.err(
+                    Some(v.span()),
+                    format!("{name} does not apply to class {class}"),
+                ));
+            }
+        }
+        Ok(())
+    };
+    let missing = |what: &str| {
+        ctx.err(
+            Some(item_span.clone()),
+            format!("class {class} needs {what}"),
+        )
+    };
+    match class {
+        Class::Fan => {
+            reject(&temp_keys)?;
+            reject(&volt_keys)?;
+            let min = ctx
+                .finite(&it.min_rpm, "min-rpm")?
+                .ok_or_else(|| missing("min-rpm"))?;
+            Ok(Limits::Fan { min_rpm: min })
+        }
+        Class::Psu => {
+            reject(&temp_keys)?;
+            reject(&fan_keys)?;
+            reject(&volt_keys)?;
+            Ok(Limits::Discrete)
+        }
+        Class::PsuFan => {
+            reject(&temp_keys)?;
+            reject(&volt_keys)?;
+            Ok(match ctx.finite(&it.min_rpm, "min-rpm")? {
+                Some(min) => Limits::Fan { min_rpm: min },
+                None => Limits::Discrete,
+            })
+        }
+        Class::Voltage => {
+            reject(&temp_keys)?;
+            reject(&fan_keys)?;
+            let low = ctx
+                .finite(&it.low, "low")?
+                .ok_or_else(|| missing("low and high"))?;
+            let high = ctx
+                .finite(&it.high, "high")?
+                .ok_or_else(|| missing("low and high"))?;
+            if low >= high {
+                return Err(ctx.err(
+                    it.high.as_ref().map(|h| h.span()),
+                    format!("high ({high}) must be above low ({low})"),
+                ));
+            }
+            Ok(Limits::Voltage { low, high })
+        }
+        _ => {
+            reject(&fan_keys)?;
+            reject(&volt_keys)?;
+            let warm = ctx.finite(&it.warm, "warm")?;
+            let critical = ctx.finite(&it.critical, "critical")?;
+            let shutdown = ctx.finite(&it.shutdown, "shutdown")?;
+            if warm.is_none() && critical.is_none() && shutdown.is_none() {
+                return Err(missing("at least one of warm, critical, shutdown"));
+            }
+            let ordered = [
+                (warm, &it.warm),
+                (critical, &it.critical),
+                (shutdown, &it.shutdown),
+            ];
+            let mut last: Option<f64> = None;
+            for (v, spanned) in ordered {
+                if let Some(v) = v {
+                    if last.is_some_and(|l| v <= l) {
+                        return Err(ctx.err(
+                            spanned.as_ref().map(|s| s.span()),
+                            "thresholds must rise: warm < critical < shutdown",
+                        ));
+                    }
+                    last = Some(v);
+                }
+            }
+            Ok(Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
+            })
+        }
+    }
+}
+
+/// Reads and validates a board file.
+pub fn load(path: &Path) -> Result<Board, BoardError> {
+    let text = std::fs::read_to_string(path).map_err(|e| BoardError {
+        kind: BoardErrorKind::Read,
+        path: path.to_path_buf(),
+        position: None,
+        message: format!("cannot read the board definition: {e}"),
+        source: Some(e),
+    })?;
+    parse(path, &text)
+}

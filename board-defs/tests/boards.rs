@@ -1,0 +1,413 @@
+//! Board definitions: every built-in board loads; bad files are located errors; auto boards.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use envmon_board_defs::{
+    BUILTIN, BoardErrorKind, SdrKind, SdrSensor, Source, auto_board, builtin, entity, parse,
+    sensor_type,
+};
+use envmon_core::engine::{Class, Limits};
+use std::path::Path;
+
+#[test]
+fn every_builtin_board_loads() {
+    assert!(BUILTIN.len() >= 3);
+    for (name, _) in BUILTIN {
+        let b = builtin(name).unwrap().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&b.name, name);
+        assert!(!b.items.is_empty());
+        let psus = b
+            .items
+            .iter()
+            .filter(|i| i.spec.class == Class::Psu)
+            .count();
+        assert!(b.min_psus <= psus, "{name}");
+    }
+    let two = builtin("fw-2cpu").unwrap().unwrap();
+    assert_eq!(
+        two.items
+            .iter()
+            .filter(|i| i.spec.class == Class::CpuTemp)
+            .count(),
+        2
+    );
+    let one = builtin("fw-1cpu").unwrap().unwrap();
+    assert_eq!(
+        one.items
+            .iter()
+            .filter(|i| i.spec.class == Class::CpuTemp)
+            .count(),
+        1
+    );
+    assert!(builtin("nonesuch").is_none());
+}
+
+#[test]
+fn sim_appliance_reads_as_written() {
+    let b = builtin("sim-appliance").unwrap().unwrap();
+    assert_eq!(b.min_psus, 2);
+    let cpu = b.items.iter().find(|i| i.id == "cpu0-temp").unwrap();
+    assert_eq!(cpu.source, Source::IpmiName("CPU0 Temp".into()));
+    assert_eq!(
+        cpu.spec.limits,
+        Limits::Temperature {
+            warm: Some(75.0),
+            critical: Some(90.0),
+            shutdown: Some(100.0)
+        }
+    );
+    assert_eq!(
+        (
+            cpu.spec.debounce,
+            cpu.spec.unavailable_after,
+            cpu.spec.hysteresis
+        ),
+        (2, 3, 2.0)
+    );
+    let fan = b.items.iter().find(|i| i.id == "fan1").unwrap();
+    assert_eq!(fan.spec.limits, Limits::Fan { min_rpm: 1000.0 });
+    assert_eq!(
+        fan.spec.hysteresis, 100.0,
+        "fans default to 50x the board hysteresis in RPM"
+    );
+}
+
+const HEAD: &str = "name = \"t\"\n";
+
+fn item(body: &str) -> String {
+    format!("{HEAD}[[item]]\nid = \"a\"\nlabel = \"1\"\n{body}")
+}
+
+#[test]
+fn bad_boards_are_located_errors() {
+    let cases: Vec<(String, BoardErrorKind, (usize, usize), &str)> = vec![
+        (
+            item("class = \"cpu\"\nsource = \"ipmi:X\"\nwarm = 1\n"),
+            BoardErrorKind::Invalid,
+            (5, 9),
+            "unknown class 'cpu'",
+        ),
+        (
+            item("class = \"cpu_temp\"\nsource = \"ipmi:X\"\nwarm = 90\ncritical = 80\n"),
+            BoardErrorKind::Invalid,
+            (8, 12),
+            "must rise",
+        ),
+        (
+            item("class = \"fan\"\nsource = \"ipmi:X\"\n"),
+            BoardErrorKind::Invalid,
+            (2, 1),
+            "needs min-rpm",
+        ),
+        (
+            item("class = \"fan\"\nsource = \"ipmi:X\"\nmin-rpm = 900\nwarm = 3\n"),
+            BoardErrorKind::Invalid,
+            (8, 8),
+            "warm does not apply",
+        ),
+        (
+            item("class = \"voltage\"\nsource = \"ipmi:X\"\nlow = 5\nhigh = 4\n"),
+            BoardErrorKind::Invalid,
+            (8, 8),
+            "must be above low",
+        ),
+        (
+            item("class = \"voltage\"\nsource = \"ipmi:X\"\nlow = 1\nhigh = 2\nunit = \"C\"\n"),
+            BoardErrorKind::Invalid,
+            (9, 8),
+            "unit applies to temperatures",
+        ),
+        (
+            item("class = \"psu\"\nsource = \"snmp:1.3.6\"\n"),
+            BoardErrorKind::Invalid,
+            (6, 10),
+            "unknown source",
+        ),
+        (
+            item("class = \"psu\"\nsource = \"ipmi:#300\"\n"),
+            BoardErrorKind::Invalid,
+            (6, 10),
+            "0 to 255",
+        ),
+        (
+            item("class = \"psu\"\nsource = \"ipmi:X\"\ndebounce = 0\n"),
+            BoardErrorKind::Invalid,
+            (7, 12),
+            "from 1 to 10",
+        ),
+        (
+            item("class = \"psu\"\nsource = \"ipmi:X\"\ncolour = 1\n"),
+            BoardErrorKind::Syntax,
+            (7, 1),
+            "unknown field `colour`",
+        ),
+        (
+            format!(
+                "{}[[item]]\nid = \"a\"\nlabel = \"2\"\nclass = \"psu\"\nsource = \"ipmi:Y\"\n",
+                item("class = \"psu\"\nsource = \"ipmi:X\"\n")
+            ),
+            BoardErrorKind::Invalid,
+            (8, 6),
+            "id 'a' is used twice",
+        ),
+        (
+            format!(
+                "{}[[item]]\nid = \"b\"\nlabel = \"2\"\nclass = \"psu\"\nsource = \"ipmi:X\"\n",
+                item("class = \"psu\"\nsource = \"ipmi:X\"\n")
+            ),
+            BoardErrorKind::Invalid,
+            (11, 10),
+            "used by two items",
+        ),
+        (
+            format!(
+                "min-psus = 3\n{}",
+                item("class = \"psu\"\nsource = \"ipmi:X\"\n")
+            ),
+            BoardErrorKind::Invalid,
+            (1, 12),
+            "has 1 psu items",
+        ),
+        (
+            "name = \"\"\n".into(),
+            BoardErrorKind::Invalid,
+            (1, 8),
+            "1 to 64",
+        ),
+        (
+            "[[item]\n".into(),
+            BoardErrorKind::Syntax,
+            (1, 8),
+            "unclosed",
+        ),
+    ];
+    for (text, kind, pos, needle) in cases {
+        let e = parse(Path::new("board.toml"), &text).unwrap_err();
+        assert_eq!(e.kind, kind, "{text}\n{e}");
+        assert_eq!(e.position, Some(pos), "{text}\n{e}");
+        assert!(e.message.contains(needle), "{text}\n{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("board.toml:{}:{}: ", pos.0, pos.1))
+        );
+    }
+}
+
+fn thr(unc: Option<f64>, uc: Option<f64>, unr: Option<f64>, lc: Option<f64>) -> SdrKind {
+    SdrKind::Threshold {
+        unr,
+        uc,
+        unc,
+        lnr: None,
+        lc,
+        lnc: None,
+    }
+}
+
+fn sdr(number: u8, name: &str, t: u8, e: u8, kind: SdrKind) -> SdrSensor {
+    SdrSensor {
+        number,
+        name: name.into(),
+        sensor_type: t,
+        entity_id: e,
+        entity_instance: 1,
+        kind,
+    }
+}
+
+fn sdrs() -> Vec<SdrSensor> {
+    use sensor_type::*;
+    vec![
+        sdr(
+            1,
+            "Proc Temp",
+            TEMPERATURE,
+            entity::PROCESSOR,
+            thr(Some(80.0), Some(90.0), Some(100.0), None),
+        ),
+        sdr(
+            2,
+            "VRM Temp",
+            TEMPERATURE,
+            entity::POWER_MODULE,
+            thr(None, Some(100.0), Some(110.0), None),
+        ),
+        sdr(
+            3,
+            "Inlet",
+            TEMPERATURE,
+            entity::AIR_INLET,
+            thr(Some(35.0), Some(40.0), None, None),
+        ),
+        sdr(
+            4,
+            "South Bridge",
+            TEMPERATURE,
+            entity::IO_MODULE,
+            thr(Some(80.0), Some(95.0), None, None),
+        ),
+        sdr(
+            5,
+            "PS 2 Temp",
+            TEMPERATURE,
+            entity::POWER_SUPPLY,
+            thr(Some(60.0), Some(70.0), None, None),
+        ),
+        sdr(
+            6,
+            "Sys Fan 3",
+            FAN,
+            entity::SYSTEM_CHASSIS,
+            thr(None, None, None, Some(700.0)),
+        ),
+        sdr(
+            7,
+            "PS 2 Fan",
+            FAN,
+            entity::POWER_SUPPLY,
+            thr(None, None, None, Some(500.0)),
+        ),
+        sdr(
+            8,
+            "VCORE",
+            VOLTAGE,
+            entity::PROCESSOR,
+            SdrKind::Threshold {
+                unr: None,
+                uc: Some(1.3),
+                unc: None,
+                lnr: None,
+                lc: Some(0.7),
+                lnc: None,
+            },
+        ),
+        sdr(
+            9,
+            "PS1",
+            POWER_SUPPLY,
+            entity::POWER_SUPPLY,
+            SdrKind::Discrete,
+        ),
+        sdr(
+            10,
+            "PS2",
+            POWER_SUPPLY,
+            entity::POWER_SUPPLY,
+            SdrKind::Discrete,
+        ),
+        sdr(
+            11,
+            "Weird Temp",
+            TEMPERATURE,
+            0x30,
+            thr(Some(1.0), None, None, None),
+        ),
+        sdr(
+            12,
+            "Flat Fan",
+            FAN,
+            entity::SYSTEM_CHASSIS,
+            thr(None, None, None, None),
+        ),
+        sdr(
+            13,
+            "Intrusion",
+            0x05,
+            entity::SYSTEM_CHASSIS,
+            SdrKind::Discrete,
+        ),
+    ]
+}
+
+#[test]
+fn auto_board_classifies_by_type_and_entity_and_takes_sdr_thresholds() {
+    let (b, notes) = auto_board(&sdrs(), None);
+    let got: Vec<(String, Class, String)> = b
+        .items
+        .iter()
+        .map(|i| (i.id.clone(), i.spec.class, i.spec.label.clone()))
+        .collect();
+    let want = [
+        ("proc-temp", Class::CpuTemp, "1"),
+        ("vrm-temp", Class::CpuVrTemp, "1"),
+        ("inlet", Class::ChassisAmbient, "1"),
+        ("south-bridge", Class::IohubTemp, "1"),
+        ("ps-2-temp", Class::PsuTemp, "2"),
+        ("sys-fan-3", Class::Fan, "3"),
+        ("ps-2-fan", Class::PsuFan, "2"),
+        ("vcore", Class::Voltage, "1"),
+        ("ps1", Class::Psu, "1"),
+        ("ps2", Class::Psu, "2"),
+    ];
+    let want: Vec<(String, Class, String)> = want
+        .iter()
+        .map(|(i, c, l)| (i.to_string(), *c, l.to_string()))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        b.items[0].spec.limits,
+        Limits::Temperature {
+            warm: Some(80.0),
+            critical: Some(90.0),
+            shutdown: Some(100.0)
+        }
+    );
+    assert_eq!(b.items[5].spec.limits, Limits::Fan { min_rpm: 700.0 });
+    assert_eq!(
+        b.items[7].spec.limits,
+        Limits::Voltage {
+            low: 0.7,
+            high: 1.3
+        }
+    );
+    assert_eq!(b.items[0].source, Source::IpmiNumber(1));
+    assert_eq!(b.min_psus, 1, "two supplies: N+1");
+    assert_eq!(notes.len(), 3, "{notes:#?}");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Weird Temp") && n.contains("entity 0x30"))
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Flat Fan") && n.contains("lower critical"))
+    );
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("Intrusion") && n.contains("0x05"))
+    );
+}
+
+#[test]
+fn a_board_file_overrides_auto_items() {
+    let over = parse(
+        Path::new("o.toml"),
+        "name = \"mine\"\nmin-psus = 2\n\
+         [[item]]\nid = \"cpu\"\nclass = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:Proc Temp\"\nwarm = 70\n\
+         [[item]]\nid = \"p1\"\nclass = \"psu\"\nlabel = \"1\"\nsource = \"ipmi:#9\"\n\
+         [[item]]\nid = \"p2\"\nclass = \"psu\"\nlabel = \"2\"\nsource = \"ipmi:#10\"\n\
+         [[item]]\nid = \"ghost\"\nclass = \"psu_fan\"\nlabel = \"9\"\nsource = \"ipmi:Nope\"\n",
+    )
+    .unwrap();
+    let (b, notes) = auto_board(&sdrs(), Some(&over));
+    assert_eq!(b.name, "mine");
+    assert_eq!(b.min_psus, 2);
+    let cpu = &b.items[0];
+    assert_eq!((cpu.id.as_str(), cpu.spec.label.as_str()), ("cpu", "0"));
+    assert_eq!(
+        cpu.spec.limits,
+        Limits::Temperature {
+            warm: Some(70.0),
+            critical: None,
+            shutdown: None
+        }
+    );
+    assert!(b.items.iter().any(|i| i.id == "ghost"));
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("ghost") && n.contains("matches no SDR"))
+    );
+}
