@@ -1,5 +1,9 @@
-//! envmon's sensor sources: IPMI (kernel device and RMCP+), hwmon, I2C, GPIO and PCI sysfs.
+//! envmon's sensor sources. This crate is where envmon does hardware I/O, one narrow trait
+//! per source; everything that can be pure (SDR parsing, reading conversion and decoding) is
+//! pure and tested without hardware.
 //!
-//! This crate is where envmon does hardware I/O, one narrow trait per source. It is empty
-//! until the IPMI work (issue 3) and the board-bus work (issue 6) fill it; see
-//! ARCHITECTURE.md for the boundary it will keep.
+//! - [`ipmi`]: the BMC over IPMI (kernel device or RMCP+), through ipmi-rs.
+//!
+//! hwmon, I2C, GPIO and PCI sysfs sources come with issue 6.
+
+pub mod ipmi;

@@ -1,0 +1,123 @@
+//! The BMC over IPMI.
+//!
+//! - [`Transport`]: the one narrow trait: send a request, get the response data. ipmi-rs
+//!   provides the two real ones ([`connect`]: `/dev/ipmi0` and RMCP+); tests use fakes.
+//! - [`sdr`], [`reading`]: pure decoding of SDR records and sensor readings.
+//! - [`repo`]: reading the SDR repository in chunks (Reserve SDR Repository + Get SDR with
+//!   offset and length), because ipmi-rs asks for whole records and many BMCs, ipmi_sim
+//!   among them, answer 0xCA to that.
+//! - [`IpmiSource`]: the steady-state sweep: one Get Sensor Reading per monitored sensor.
+
+pub mod reading;
+pub mod repo;
+pub mod sdr;
+mod transport;
+
+pub use transport::{Connected, IpmiRs, Target, connect};
+
+use envmon_core::engine::Reading;
+use sdr::SdrEntry;
+use std::{error::Error, fmt};
+
+/// NetFn: sensor/event.
+pub const NETFN_SENSOR: u8 = 0x04;
+/// NetFn: storage.
+pub const NETFN_STORAGE: u8 = 0x0A;
+/// Command: Get Sensor Reading.
+pub const CMD_GET_SENSOR_READING: u8 = 0x2D;
+
+/// What kind of IPMI failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpmiErrorKind {
+    /// Opening the device or the session failed.
+    Connect,
+    /// The request or its response was lost (timeout, socket error, session gone).
+    Transport,
+    /// The BMC answered with a non-zero completion code.
+    Completion(u8),
+    /// The BMC answered something that cannot be right (too short, wrong record).
+    Malformed,
+}
+
+/// An IPMI error: its kind, and what was being done.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpmiError {
+    /// Branch on this.
+    pub kind: IpmiErrorKind,
+    /// For people.
+    pub detail: String,
+}
+
+impl IpmiError {
+    /// A new error.
+    pub fn new(kind: IpmiErrorKind, detail: impl Into<String>) -> Self {
+        IpmiError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for IpmiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.kind {
+            IpmiErrorKind::Completion(cc) => {
+                write!(f, "{}: completion code 0x{cc:02x}", self.detail)
+            }
+            _ => f.write_str(&self.detail),
+        }
+    }
+}
+
+impl Error for IpmiError {}
+
+/// Sends IPMI requests to the BMC (LUN 0) and returns the response data after a successful
+/// completion code.
+pub trait Transport {
+    /// One request, one response.
+    fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError>;
+    /// Requests sent so far (for the per-sweep command count).
+    fn commands(&self) -> u64;
+}
+
+/// The steady-state reader: the cached SDR entries of the monitored sensors and a transport.
+pub struct IpmiSource<T: Transport> {
+    transport: T,
+}
+
+impl<T: Transport> IpmiSource<T> {
+    /// Wraps a connected transport.
+    pub fn new(transport: T) -> Self {
+        IpmiSource { transport }
+    }
+
+    /// The transport back.
+    pub fn destroy(self) -> T {
+        self.transport
+    }
+
+    /// The transport, for repository reads.
+    pub fn transport(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
+    /// Reads one sensor: exactly one Get Sensor Reading. Sensors owned by another controller
+    /// or LUN would need bridging, which envmon does not do: they read as unreadable.
+    pub fn read(&mut self, entry: &SdrEntry) -> Result<Reading, IpmiError> {
+        if entry.owner_id != 0x20 || entry.owner_lun != 0 {
+            return Ok(Reading::Unreadable);
+        }
+        match self
+            .transport
+            .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[entry.number])
+        {
+            Ok(data) => Ok(reading::decode(entry, &data)),
+            // "Requested sensor, data or record not present" and "sensor not readable":
+            // the BMC is fine, this sensor is not.
+            Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => {
+                Ok(Reading::Unreadable)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Get Sensor Reading responses to engine readings (pure).
+//!
+//! Response data (after the completion code): byte 0 the raw reading; byte 1 flags (bit 6
+//! scanning enabled, bit 5 reading/state unavailable); bytes 2-3, when present, the threshold
+//! status or the discrete state bits 0-14. ipmi-rs keeps those state bits private, so they
+//! are decoded here.
+
+use super::sdr::{SdrEntry, THRESHOLD_READING};
+use envmon_core::engine::Reading;
+
+/// Sensor type code of power supplies.
+pub const POWER_SUPPLY: u8 = 0x08;
+
+/// Power-supply state bits (sensor-specific offsets, IPMI 2.0 table 42-3).
+pub mod psu_bits {
+    /// Presence detected.
+    pub const PRESENCE: u16 = 1 << 0;
+    /// Power supply failure detected.
+    pub const FAILURE: u16 = 1 << 1;
+    /// Predictive failure (reported, not a failure yet).
+    pub const PREDICTIVE: u16 = 1 << 2;
+    /// Input lost (AC/DC).
+    pub const INPUT_LOST: u16 = 1 << 3;
+    /// Input lost or out of range.
+    pub const INPUT_LOST_OR_OUT_OF_RANGE: u16 = 1 << 4;
+    /// Input out of range but present.
+    pub const INPUT_OUT_OF_RANGE: u16 = 1 << 5;
+    /// Configuration error.
+    pub const CONFIG_ERROR: u16 = 1 << 6;
+}
+
+/// Whether a power supply with these state bits is working: present and no failure, input
+/// or configuration problem (a predictive failure alone still works).
+pub fn psu_ok(states: u16) -> bool {
+    use psu_bits::*;
+    let bad = FAILURE | INPUT_LOST | INPUT_LOST_OR_OUT_OF_RANGE | INPUT_OUT_OF_RANGE | CONFIG_ERROR;
+    states & PRESENCE != 0 && states & bad == 0
+}
+
+/// Decodes a Get Sensor Reading response for `entry`.
+pub fn decode(entry: &SdrEntry, data: &[u8]) -> Reading {
+    let (Some(&raw), Some(&flags)) = (data.first(), data.get(1)) else {
+        return Reading::Unreadable;
+    };
+    let scanning = flags & 0x40 != 0;
+    let unavailable = flags & 0x20 != 0;
+    if !scanning || unavailable {
+        return Reading::Unreadable;
+    }
+    if entry.reading_type == THRESHOLD_READING {
+        return match entry.conversion.and_then(|c| c.apply(raw)) {
+            Some(v) => Reading::Value(v),
+            None => Reading::Unreadable,
+        };
+    }
+    let Some(&low) = data.get(2) else {
+        return Reading::Unreadable;
+    };
+    let states = u16::from(low) | (u16::from(data.get(3).copied().unwrap_or(0) & 0x7f) << 8);
+    match entry.sensor_type {
+        POWER_SUPPLY if psu_ok(states) => Reading::Good,
+        POWER_SUPPLY => Reading::Bad,
+        // Other discrete sensors are not monitored by any class yet.
+        _ => Reading::Unreadable,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipmi::sdr::Conversion;
+
+    fn threshold() -> SdrEntry {
+        SdrEntry {
+            record_id: 1,
+            owner_id: 0x20,
+            owner_lun: 0,
+            number: 1,
+            name: "FAN1".into(),
+            sensor_type: 0x04,
+            reading_type: THRESHOLD_READING,
+            entity_id: 0x1d,
+            entity_instance: 1,
+            conversion: Some(Conversion {
+                format: 0,
+                linearization: 0,
+                m: 50,
+                b: 0,
+                b_exp: 0,
+                r_exp: 0,
+            }),
+            thresholds: [None; 6],
+        }
+    }
+
+    fn psu() -> SdrEntry {
+        SdrEntry {
+            sensor_type: POWER_SUPPLY,
+            reading_type: 0x6f,
+            conversion: None,
+            ..threshold()
+        }
+    }
+
+    #[test]
+    fn threshold_readings_are_converted() {
+        assert_eq!(
+            decode(&threshold(), &[100, 0xC0, 0x00]),
+            Reading::Value(5000.0)
+        );
+        assert_eq!(
+            decode(&threshold(), &[0, 0x40]),
+            Reading::Value(0.0),
+            "a real 0 stays 0"
+        );
+    }
+
+    #[test]
+    fn unavailable_or_not_scanning_is_unreadable_never_zero() {
+        assert_eq!(
+            decode(&threshold(), &[0, 0x60, 0]),
+            Reading::Unreadable,
+            "unavailable bit"
+        );
+        assert_eq!(
+            decode(&threshold(), &[100, 0x80, 0]),
+            Reading::Unreadable,
+            "scanning off"
+        );
+        assert_eq!(decode(&threshold(), &[100]), Reading::Unreadable, "short");
+        assert_eq!(decode(&threshold(), &[]), Reading::Unreadable, "empty");
+    }
+
+    #[test]
+    fn power_supply_states() {
+        let p = psu();
+        assert_eq!(decode(&p, &[0, 0xC0, 0x01, 0x80]), Reading::Good);
+        assert_eq!(
+            decode(&p, &[0, 0xC0, 0x05, 0x80]),
+            Reading::Good,
+            "predictive only"
+        );
+        assert_eq!(decode(&p, &[0, 0xC0, 0x03, 0x80]), Reading::Bad, "failure");
+        assert_eq!(
+            decode(&p, &[0, 0xC0, 0x09, 0x80]),
+            Reading::Bad,
+            "input lost"
+        );
+        assert_eq!(
+            decode(&p, &[0, 0xC0, 0x41, 0x80]),
+            Reading::Bad,
+            "config error"
+        );
+        assert_eq!(decode(&p, &[0, 0xC0, 0x00, 0x80]), Reading::Bad, "absent");
+        assert_eq!(
+            decode(&p, &[0, 0xC0]),
+            Reading::Unreadable,
+            "no state bytes"
+        );
+    }
+}

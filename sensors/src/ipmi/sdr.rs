@@ -1,0 +1,323 @@
+//! SDR records: raw bytes to what envmon needs (pure).
+//!
+//! Records are validated with ipmi-rs-core's `Record::parse`, which also gives the ID string.
+//! ipmi-rs-core keeps the raw thresholds and its conversion private (and its ones'-complement
+//! conversion is wrong: it negates bits instead of the value), so the few fixed-offset bytes
+//! envmon needs are read here from the raw record (IPMI 2.0 section 43.1, table 43-1).
+
+use envmon_board_defs::{SdrKind, SdrSensor};
+use ipmi_rs::storage::sdr::record::Record;
+use std::fmt;
+
+/// Record type: full sensor record.
+pub const FULL_SENSOR: u8 = 0x01;
+/// Record type: compact sensor record.
+pub const COMPACT_SENSOR: u8 = 0x02;
+/// Event/reading type code of threshold sensors.
+pub const THRESHOLD_READING: u8 = 0x01;
+
+/// Why a record could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdrParseError {
+    /// The record ID from the header, if the header was there.
+    pub record_id: Option<u16>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl fmt::Display for SdrParseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.record_id {
+            Some(id) => write!(f, "SDR record 0x{id:04x}: {}", self.reason),
+            None => write!(f, "SDR record: {}", self.reason),
+        }
+    }
+}
+
+impl std::error::Error for SdrParseError {}
+
+/// How a raw reading becomes a value: y = L[(M x + B 10^Bexp) 10^Rexp].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Conversion {
+    /// 0 unsigned, 1 ones' complement, 2 two's complement.
+    pub format: u8,
+    /// Linearization code (0 linear, 1 ln, ..., 11 cube root).
+    pub linearization: u8,
+    /// M, 10-bit signed.
+    pub m: i16,
+    /// B, 10-bit signed.
+    pub b: i16,
+    /// B exponent, 4-bit signed.
+    pub b_exp: i8,
+    /// Result exponent, 4-bit signed.
+    pub r_exp: i8,
+}
+
+fn sign_extend(value: u16, bits: u32) -> i16 {
+    let shift = 16 - bits;
+    ((value << shift) as i16) >> shift
+}
+
+impl Conversion {
+    /// Converts a raw byte; `None` when the result is not a finite number.
+    pub fn apply(&self, raw: u8) -> Option<f64> {
+        let x = match self.format {
+            0 => f64::from(raw),
+            1 if raw & 0x80 != 0 => -f64::from(!raw),
+            1 => f64::from(raw),
+            2 => f64::from(raw as i8),
+            _ => return None,
+        };
+        let y = (f64::from(self.m) * x + f64::from(self.b) * 10f64.powi(i32::from(self.b_exp)))
+            * 10f64.powi(i32::from(self.r_exp));
+        let y = match self.linearization {
+            0 => y,
+            1 => y.ln(),
+            2 => y.log10(),
+            3 => y.log2(),
+            4 => y.exp(),
+            5 => 10f64.powf(y),
+            6 => y.exp2(),
+            7 => 1.0 / y,
+            8 => y * y,
+            9 => y * y * y,
+            10 => y.sqrt(),
+            11 => y.cbrt(),
+            _ => return None,
+        };
+        y.is_finite().then_some(y)
+    }
+}
+
+/// What envmon keeps of one sensor record.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdrEntry {
+    /// Record ID.
+    pub record_id: u16,
+    /// Sensor owner (slave address; 0x20 is the BMC).
+    pub owner_id: u8,
+    /// Sensor owner LUN.
+    pub owner_lun: u8,
+    /// Sensor number.
+    pub number: u8,
+    /// ID string.
+    pub name: String,
+    /// Sensor type code.
+    pub sensor_type: u8,
+    /// Event/reading type code (0x01 threshold; others discrete).
+    pub reading_type: u8,
+    /// Entity ID.
+    pub entity_id: u8,
+    /// Entity instance.
+    pub entity_instance: u8,
+    /// Conversion for threshold sensors with an analog reading.
+    pub conversion: Option<Conversion>,
+    /// Readable thresholds, converted: [UNR, UC, UNC, LNR, LC, LNC].
+    pub thresholds: [Option<f64>; 6],
+}
+
+impl SdrEntry {
+    /// The neutral summary `--board auto` classifies.
+    pub fn to_sdr_sensor(&self) -> SdrSensor {
+        let [unr, uc, unc, lnr, lc, lnc] = self.thresholds;
+        SdrSensor {
+            number: self.number,
+            name: self.name.clone(),
+            sensor_type: self.sensor_type,
+            entity_id: self.entity_id,
+            entity_instance: self.entity_instance,
+            kind: if self.reading_type == THRESHOLD_READING && self.conversion.is_some() {
+                SdrKind::Threshold {
+                    unr,
+                    uc,
+                    unc,
+                    lnr,
+                    lc,
+                    lnc,
+                }
+            } else {
+                SdrKind::Discrete
+            },
+        }
+    }
+}
+
+/// Parses one whole record (header included). `Ok(None)` for records that are not sensors
+/// (device locators, OEM records, event-only sensors).
+pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
+    let record_id = raw.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+    let fail = |reason: String| SdrParseError { record_id, reason };
+    let record = Record::parse(raw).map_err(|e| fail(format!("malformed: {e:?}")))?;
+    let record_type = raw.get(3).copied().unwrap_or(0);
+    if record_type != FULL_SENSOR && record_type != COMPACT_SENSOR {
+        return Ok(None);
+    }
+    let body = raw.get(5..).unwrap_or(&[]);
+    let byte = |n: usize| {
+        body.get(n - 6)
+            .copied()
+            .ok_or_else(|| fail(format!("too short for byte {n}")))
+    };
+    let name = record.id().map(|id| id.to_string()).unwrap_or_default();
+    let (reading_type, sensor_type) = (byte(14)?, byte(13)?);
+    let mut conversion = None;
+    let mut thresholds = [None; 6];
+    if record_type == FULL_SENSOR {
+        let format = byte(21)? >> 6;
+        if format != 3 {
+            let m = sign_extend(u16::from(byte(25)?) | (u16::from(byte(26)? >> 6) << 8), 10);
+            let b = sign_extend(u16::from(byte(27)?) | (u16::from(byte(28)? >> 6) << 8), 10);
+            let exps = byte(30)?;
+            let conv = Conversion {
+                format,
+                linearization: byte(24)? & 0x7f,
+                m,
+                b,
+                b_exp: sign_extend(u16::from(exps & 0x0f), 4) as i8,
+                r_exp: sign_extend(u16::from(exps >> 4), 4) as i8,
+            };
+            if reading_type == THRESHOLD_READING {
+                // Readable mask, byte 19: bit 0 LNC, 1 LC, 2 LNR, 3 UNC, 4 UC, 5 UNR.
+                let readable = byte(19)?;
+                let order = [(37, 5), (38, 4), (39, 3), (40, 2), (41, 1), (42, 0)];
+                for (slot, (pos, bit)) in thresholds.iter_mut().zip(order) {
+                    if readable & (1 << bit) != 0 {
+                        *slot = conv.apply(byte(pos)?);
+                    }
+                }
+            }
+            conversion = Some(conv);
+        }
+    }
+    Ok(Some(SdrEntry {
+        record_id: record_id.unwrap_or(0),
+        owner_id: byte(6)?,
+        owner_lun: byte(7)? & 0x03,
+        number: byte(8)?,
+        name,
+        sensor_type,
+        reading_type,
+        entity_id: byte(9)?,
+        entity_instance: byte(10)?,
+        conversion,
+        thresholds,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conv(format: u8, m: i16, b: i16, b_exp: i8, r_exp: i8) -> Conversion {
+        Conversion {
+            format,
+            linearization: 0,
+            m,
+            b,
+            b_exp,
+            r_exp,
+        }
+    }
+
+    #[test]
+    fn conversion_formats_and_exponents() {
+        assert_eq!(conv(0, 1, 0, 0, 0).apply(200), Some(200.0));
+        assert_eq!(conv(0, 50, 0, 0, 0).apply(20), Some(1000.0));
+        let v = conv(0, 6, 0, 0, -2).apply(190).unwrap();
+        assert!((v - 11.4).abs() < 1e-9, "{v}");
+        assert_eq!(conv(2, 1, 0, 0, 0).apply(0xFE), Some(-2.0));
+        assert_eq!(
+            conv(1, 1, 0, 0, 0).apply(0xFE),
+            Some(-1.0),
+            "ones' complement"
+        );
+        assert_eq!(
+            conv(0, 2, 5, 1, 0).apply(10),
+            Some(70.0),
+            "B scaled by 10^Bexp"
+        );
+        assert_eq!(conv(3, 1, 0, 0, 0).apply(1), None, "no analog reading");
+        let mut c = conv(0, 1, 0, 0, 0);
+        c.linearization = 7;
+        assert_eq!(c.apply(4), Some(0.25));
+        assert_eq!(c.apply(0), None, "1/0 is not a reading");
+    }
+
+    #[test]
+    fn sign_extension() {
+        assert_eq!(sign_extend(0x3FF, 10), -1);
+        assert_eq!(sign_extend(0x1FF, 10), 511);
+        assert_eq!(sign_extend(0x8, 4), -8);
+        assert_eq!(sign_extend(0x7, 4), 7);
+    }
+
+    /// A full sensor record as sdrcomp builds it for the simulator's "12V" sensor.
+    pub(crate) fn full_12v() -> Vec<u8> {
+        let mut r = vec![0u8; 48];
+        r[0] = 0x0d; // record id 13
+        r[2] = 0x51;
+        r[3] = FULL_SENSOR;
+        let name = b"12V";
+        r[4] = (43 + name.len()) as u8;
+        let mut set = |n: usize, v: u8| r[n - 1] = v;
+        set(6, 0x20);
+        set(8, 13);
+        set(9, 0x07);
+        set(10, 1);
+        set(13, 0x02); // voltage
+        set(14, 0x01); // threshold
+        set(19, 0b0001_0010); // UC and LC readable
+        set(21, 0x00); // unsigned
+        set(22, 4); // volts
+        set(25, 6); // M = 6
+        set(30, 0xE0); // R exp = -2, B exp = 0
+        set(38, 210); // UC
+        set(41, 190); // LC
+        set(48, 0xC0 | name.len() as u8);
+        r.extend_from_slice(name);
+        r
+    }
+
+    #[test]
+    fn parses_a_full_threshold_record() {
+        let e = parse_record(&full_12v()).unwrap().unwrap();
+        assert_eq!(
+            (e.record_id, e.owner_id, e.number, e.name.as_str()),
+            (13, 0x20, 13, "12V")
+        );
+        assert_eq!(
+            (e.sensor_type, e.reading_type, e.entity_id),
+            (0x02, 0x01, 0x07)
+        );
+        let [unr, uc, unc, lnr, lc, lnc] = e.thresholds;
+        assert_eq!((unr, unc, lnr, lnc), (None, None, None, None));
+        assert!((uc.unwrap() - 12.6).abs() < 1e-9);
+        assert!((lc.unwrap() - 11.4).abs() < 1e-9);
+        let s = e.to_sdr_sensor();
+        assert!(matches!(s.kind, SdrKind::Threshold { .. }));
+    }
+
+    #[test]
+    fn bad_records_are_errors_not_panics() {
+        let good = full_12v();
+        for cut in [0, 3, 5, 20, good.len() - 1] {
+            assert!(parse_record(&good[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut wrong_len = good.clone();
+        wrong_len[4] = 200;
+        assert!(
+            parse_record(&wrong_len)
+                .unwrap_err()
+                .to_string()
+                .contains("0x000d")
+        );
+    }
+
+    #[test]
+    fn non_sensor_records_are_skipped() {
+        // An MC device locator (type 0x12) with an empty ID string.
+        let mut r = vec![0x01, 0x00, 0x51, 0x12, 11];
+        r.extend_from_slice(&[0x20, 0, 0, 0, 0, 0, 0, 0x2e, 0, 0, 0xC0]);
+        assert_eq!(parse_record(&r), Ok(None));
+    }
+}

@@ -1,0 +1,183 @@
+//! The real transports, through ipmi-rs: the kernel device and RMCP+.
+
+use super::{IpmiError, IpmiErrorKind, Transport};
+use ipmi_rs::{
+    Ipmi, IpmiError as RsError,
+    connection::{CompletionErrorCode, IpmiCommand, Message, NetFn},
+    rmcp::Rmcp,
+};
+use std::{path::Path, time::Duration};
+
+/// Any request, answered with its raw data (the state bits ipmi-rs keeps private included).
+struct Raw {
+    netfn: u8,
+    cmd: u8,
+    data: Vec<u8>,
+}
+
+impl From<Raw> for Message {
+    fn from(r: Raw) -> Message {
+        Message::new_request(NetFn::from(r.netfn), r.cmd, r.data)
+    }
+}
+
+impl IpmiCommand for Raw {
+    type Output = Vec<u8>;
+    type Error = ();
+    fn parse_success_response(data: &[u8]) -> Result<Vec<u8>, ()> {
+        Ok(data.to_vec())
+    }
+}
+
+/// The byte of a completion code (ipmi-rs-core only maps the other way).
+fn cc_byte(c: CompletionErrorCode) -> u8 {
+    use CompletionErrorCode as C;
+    match c {
+        C::NodeBusy => 0xC0,
+        C::InvalidCommand => 0xC1,
+        C::InvalidCommandForLun => 0xC2,
+        C::ProcessingTimeout => 0xC3,
+        C::OutOfSpace => 0xC4,
+        C::ReservationCancelledOrInvalidId => 0xC5,
+        C::RequestDataTruncated => 0xC6,
+        C::RequestDataLenInvalid => 0xC7,
+        C::RequestDataLengthLimitExceeded => 0xC8,
+        C::ParameterOutOfRange => 0xC9,
+        C::CannotReturnNumOfRequestedBytes => 0xCA,
+        C::RequestedDatapointNotPresent => 0xCB,
+        C::InvalidDataFieldInRequest => 0xCC,
+        C::CommandIllegalForSensorOrRecord => 0xCD,
+        // ipmi-rs-core does not export the reason type, so 0xD0-0xD2 all read as 0xCE.
+        C::ResponseUnavailable { .. } => 0xCE,
+        C::CannotExecuteDuplicateRequest => 0xCF,
+        C::DestinationUnavailable => 0xD3,
+        C::InsufficientPrivilege => 0xD4,
+        C::CannotExecuteCommandInCurrentState => 0xD5,
+        C::SubFunctionDisabled => 0xD6,
+        C::Unspecified => 0xFF,
+        C::Oem(v) | C::CommandSpecific(v) | C::Reserved(v) => v,
+    }
+}
+
+/// An ipmi-rs connection as a [`Transport`], counting the requests it sends.
+pub struct IpmiRs<C: ipmi_rs::connection::IpmiConnection> {
+    ipmi: Ipmi<C>,
+    what: String,
+    commands: u64,
+}
+
+impl<C> Transport for IpmiRs<C>
+where
+    C: ipmi_rs::connection::IpmiConnection,
+    C::Error: std::fmt::Debug,
+{
+    fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        self.commands += 1;
+        let detail = || format!("{}: netfn 0x{netfn:02x} cmd 0x{cmd:02x}", self.what);
+        match self.ipmi.send_recv(Raw {
+            netfn,
+            cmd,
+            data: data.to_vec(),
+        }) {
+            Ok(d) => Ok(d),
+            Err(RsError::Failed {
+                completion_code, ..
+            })
+            | Err(RsError::Command {
+                completion_code: Some(completion_code),
+                ..
+            }) => Err(IpmiError::new(
+                IpmiErrorKind::Completion(cc_byte(completion_code)),
+                detail(),
+            )),
+            Err(RsError::Connection(e)) => Err(IpmiError::new(
+                IpmiErrorKind::Transport,
+                format!("{}: {e:?}", detail()),
+            )),
+            Err(e) => Err(IpmiError::new(
+                IpmiErrorKind::Malformed,
+                format!("{}: {e:?}", detail()),
+            )),
+        }
+    }
+
+    fn commands(&self) -> u64 {
+        self.commands
+    }
+}
+
+/// Where the BMC is and how to log in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// The kernel's IPMI device.
+    Device(std::path::PathBuf),
+    /// RMCP+ over UDP.
+    Rmcp {
+        /// Host.
+        host: String,
+        /// Port.
+        port: u16,
+        /// User name.
+        user: String,
+        /// Password (never logged).
+        password: String,
+    },
+}
+
+/// A connected transport of either kind.
+pub enum Connected {
+    /// `/dev/ipmi0`.
+    Device(IpmiRs<ipmi_rs::File>),
+    /// RMCP+.
+    Rmcp(Box<IpmiRs<Rmcp>>),
+}
+
+impl Transport for Connected {
+    fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        match self {
+            Connected::Device(t) => t.call(netfn, cmd, data),
+            Connected::Rmcp(t) => t.call(netfn, cmd, data),
+        }
+    }
+    fn commands(&self) -> u64 {
+        match self {
+            Connected::Device(t) => t.commands(),
+            Connected::Rmcp(t) => t.commands(),
+        }
+    }
+}
+
+/// Opens the device or an RMCP+ session (one session, kept for every later sweep).
+pub fn connect(target: &Target, timeout: Duration) -> Result<Connected, IpmiError> {
+    match target {
+        Target::Device(path) => {
+            let file = ipmi_rs::File::new(Path::new(path), timeout).map_err(|e| {
+                IpmiError::new(IpmiErrorKind::Connect, format!("{}: {e}", path.display()))
+            })?;
+            Ok(Connected::Device(IpmiRs {
+                ipmi: Ipmi::new(file),
+                what: path.display().to_string(),
+                commands: 0,
+            }))
+        }
+        Target::Rmcp {
+            host,
+            port,
+            user,
+            password,
+        } => {
+            let what = format!("rmcp://{user}@{host}:{port}");
+            let mut rmcp = Rmcp::new((host.as_str(), *port), timeout)
+                .map_err(|e| IpmiError::new(IpmiErrorKind::Connect, format!("{what}: {e}")))?;
+            rmcp.activate(true, Some(user), Some(password.as_bytes()))
+                .map_err(|e| {
+                    IpmiError::new(IpmiErrorKind::Connect, format!("{what}: session: {e:?}"))
+                })?;
+            Ok(Connected::Rmcp(Box::new(IpmiRs {
+                ipmi: Ipmi::new(rmcp),
+                what,
+                commands: 0,
+            })))
+        }
+    }
+}
