@@ -28,6 +28,15 @@ pub struct Cli {
 pub enum Command {
     /// Run the monitoring daemon.
     Run,
+    /// Sweep the sensors without a daemon and print the final readings.
+    Poll {
+        /// Number of sweeps (one interval apart).
+        #[arg(long, default_value_t = 1)]
+        count: u32,
+        /// Print JSON (as `show environment`) instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print one message line exactly as sent; with --send, also send it to syslog.
     Message(MessageArgs),
     /// Built-in boards, and validation of board files.
@@ -98,7 +107,8 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 fn dispatch(cli: &Cli) -> Result<(), AgentError> {
     let settings = cli.settings.resolve()?;
     match &cli.command {
-        Command::Run => run(&settings),
+        Command::Run => crate::daemon::run(settings, &cli.settings),
+        Command::Poll { count, json } => poll(&settings, *count, *json),
         Command::Message(m) => message(&settings, m),
         Command::Board(b) => board(b),
         Command::Catalog { json } => {
@@ -231,20 +241,41 @@ fn print_catalog(as_json: bool) {
     }
 }
 
-/// `envmon run`. Sensor sources arrive with the IPMI work; until then monitoring cannot
-/// start, and the agent says so the way the catalog does (735009) and exits 69.
-fn run(settings: &Settings) -> Result<(), AgentError> {
-    let syslog = Syslog::start(&syslog_config(settings))?;
-    log::error!(
-        "no sensor source is built into envmon {}: monitoring is not running",
-        crate::VERSION
-    );
-    if let Err(e) = syslog.emit(735009, &[]) {
-        log::error!("cannot render 735009: {e}");
+/// `envmon poll`: connect, read the SDRs (cached), sweep `count` times, print.
+fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
+    use envmon_sensors::ipmi::{IpmiSource, Transport};
+    let unavailable = |e: envmon_sensors::ipmi::IpmiError| AgentError::Unavailable(e.to_string());
+    let target = crate::bmc::target(settings)?
+        .ok_or_else(|| AgentError::Usage("--ipmi none: there is no BMC to poll".into()))?;
+    let mut conn = crate::bmc::open(&target).map_err(unavailable)?;
+    let (sdrs, _) = crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
+    let board = crate::bmc::board(&settings.board, &sdrs)?;
+    let (mut monitor, notes) = crate::monitor::Monitor::new(board, &sdrs);
+    for n in notes {
+        log::warn!("{n}");
     }
-    syslog.close(Duration::from_secs(5));
-    Err(AgentError::Unavailable(
-        "environment monitoring is not running: this build has no sensor source (735009 sent)"
-            .into(),
-    ))
+    let mut source = IpmiSource::new(conn);
+    let started = std::time::Instant::now();
+    let mut per_sweep = 0;
+    for i in 0..count.max(1) {
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(settings.interval_ms.0));
+        }
+        let before = source.transport().commands();
+        let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let sweep = monitor.sweep(&mut source, now);
+        per_sweep = source.transport().commands() - before;
+        if let Some(e) = sweep.transport_error {
+            return Err(unavailable(e));
+        }
+    }
+    let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if as_json {
+        let mut v = monitor.to_json(now);
+        v["ipmi_commands_per_sweep"] = json!(per_sweep);
+        println!("{v}");
+    } else {
+        print!("{}", monitor.table());
+    }
+    Ok(())
 }

@@ -1,10 +1,14 @@
 //! The envmon agent: the `envmon` binary's commands, configuration, and the I/O around the
-//! sans-IO core (syslog transports now; sensors, the socket and shutdown in later work).
+//! sans-IO core: configuration, syslog transports, the BMC connection and the poll loop
+//! (the socket and thermal shutdown come in later work).
 
+pub mod bmc;
 pub mod cli;
 pub mod config;
+pub mod daemon;
 pub mod error;
 pub mod logging;
+pub mod monitor;
 mod sys;
 pub mod syslog;
 

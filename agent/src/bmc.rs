@@ -1,0 +1,195 @@
+//! From settings to a connected BMC, its SDRs (cached) and the board to monitor.
+
+use crate::{
+    config::{BoardChoice, IpmiUri, Settings},
+    error::AgentError,
+};
+use envmon_board_defs::{Board, auto_board};
+use envmon_sensors::ipmi::{
+    Connected, IpmiError, IpmiErrorKind, Target, Transport, connect,
+    repo::{self, RepoInfo},
+    sdr::{SdrEntry, parse_record},
+};
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+/// How long one IPMI request may take before it counts as lost.
+pub const IPMI_TIMEOUT: Duration = Duration::from_secs(2);
+const CACHE_FILE: &str = "sdr-cache.v1";
+const CACHE_MAGIC: &[u8] = b"envmon-sdr-cache v1\n";
+
+/// The BMC target of the settings, with the password from `--ipmi-password-file` or
+/// `ENVMON_IPMI_PASSWORD`. `Ok(None)` for `--ipmi none`.
+pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
+    match &s.ipmi {
+        IpmiUri::None => Ok(None),
+        IpmiUri::Device(p) => Ok(Some(Target::Device(p.clone()))),
+        IpmiUri::Rmcp { user, host, port } => {
+            let password = match &s.ipmi_password_file {
+                Some(f) => fs::read_to_string(f)
+                    .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
+                    .map_err(|e| AgentError::Unavailable(format!("{}: cannot read the IPMI password: {e}", f.display())))?,
+                None => std::env::var("ENVMON_IPMI_PASSWORD").map_err(|_| {
+                    AgentError::Usage(
+                        "rmcp:// needs a password: --ipmi-password-file FILE or ENVMON_IPMI_PASSWORD".into(),
+                    )
+                })?,
+            };
+            Ok(Some(Target::Rmcp {
+                host: host.clone(),
+                port: *port,
+                user: user.clone(),
+                password,
+            }))
+        }
+    }
+}
+
+/// Connects (one session, kept).
+pub fn open(target: &Target) -> Result<Connected, IpmiError> {
+    connect(target, IPMI_TIMEOUT)
+}
+
+fn cache_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(CACHE_FILE)
+}
+
+fn encode_cache(info: &RepoInfo, records: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = CACHE_MAGIC.to_vec();
+    out.extend_from_slice(&info.add_timestamp.to_le_bytes());
+    out.extend_from_slice(&info.erase_timestamp.to_le_bytes());
+    out.extend_from_slice(&info.record_count.to_le_bytes());
+    for r in records {
+        let len = u16::try_from(r.len()).unwrap_or(u16::MAX);
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(r.get(..usize::from(len)).unwrap_or(r));
+    }
+    out
+}
+
+/// The cached records, if the cache is for this repository state; `None` otherwise.
+fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
+    let rest = bytes.strip_prefix(CACHE_MAGIC)?;
+    let head = rest.get(..10)?;
+    let add = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?);
+    let erase = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
+    let count = u16::from_le_bytes(head.get(8..10)?.try_into().ok()?);
+    if (add, erase, count) != (info.add_timestamp, info.erase_timestamp, info.record_count) {
+        return None;
+    }
+    let mut rest = rest.get(10..)?;
+    let mut records = Vec::new();
+    while !rest.is_empty() {
+        let len = usize::from(u16::from_le_bytes(rest.get(..2)?.try_into().ok()?));
+        records.push(rest.get(2..2 + len)?.to_vec());
+        rest = rest.get(2 + len..)?;
+        if records.len() > repo::MAX_RECORDS {
+            return None;
+        }
+    }
+    Some(records)
+}
+
+fn write_cache(state_dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    fs::create_dir_all(state_dir)?;
+    let tmp = state_dir.join(format!("{CACHE_FILE}.tmp"));
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    fs::rename(&tmp, cache_path(state_dir))
+}
+
+/// The SDR entries of the BMC: from the state-dir cache when it matches the repository's
+/// add/erase timestamps (one Get SDR Repository Info), else read in chunks and cached.
+/// Returns the entries and the repository info (to re-validate later).
+pub fn load_sdrs(
+    t: &mut impl Transport,
+    state_dir: &Path,
+) -> Result<(Vec<SdrEntry>, RepoInfo), IpmiError> {
+    let info = repo::info(t)?;
+    let cached = fs::read(cache_path(state_dir))
+        .ok()
+        .and_then(|b| decode_cache(&b, &info));
+    let records = match cached {
+        Some(r) => {
+            log::debug!(
+                "SDR cache in {} is current ({} records)",
+                state_dir.display(),
+                r.len()
+            );
+            r
+        }
+        None => {
+            let r = repo::read_all(t)?;
+            if let Err(e) = write_cache(state_dir, &encode_cache(&info, &r)) {
+                log::warn!("cannot write the SDR cache in {}: {e}", state_dir.display());
+            }
+            r
+        }
+    };
+    let mut entries = Vec::new();
+    for r in &records {
+        match parse_record(r) {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => {}
+            Err(e) => log::warn!("{e}; skipped"),
+        }
+    }
+    if entries.is_empty() {
+        return Err(IpmiError::new(
+            IpmiErrorKind::Malformed,
+            "the SDR repository has no sensor records",
+        ));
+    }
+    Ok((entries, info))
+}
+
+/// The board of the settings: `auto` from the SDRs, a built-in board, or a board file.
+pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentError> {
+    let name = choice.0.as_str();
+    if name == "auto" {
+        let sensors: Vec<_> = sdrs.iter().map(SdrEntry::to_sdr_sensor).collect();
+        let (board, notes) = auto_board(&sensors, None);
+        for n in notes {
+            log::info!("auto board: {n}");
+        }
+        return Ok(board);
+    }
+    if let Some(b) = envmon_board_defs::builtin(name) {
+        return b.map_err(AgentError::Board);
+    }
+    envmon_board_defs::load(Path::new(name)).map_err(AgentError::Board)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cache_round_trips_and_refuses_a_changed_repository() {
+        let info = RepoInfo {
+            record_count: 2,
+            add_timestamp: 7,
+            erase_timestamp: 9,
+        };
+        let records = vec![vec![1, 2, 3], vec![4; 70]];
+        let bytes = encode_cache(&info, &records);
+        assert_eq!(decode_cache(&bytes, &info), Some(records));
+        let newer = RepoInfo {
+            add_timestamp: 8,
+            ..info
+        };
+        assert_eq!(decode_cache(&bytes, &newer), None);
+        for cut in [0, 5, CACHE_MAGIC.len() + 3, bytes.len() - 1] {
+            assert_eq!(
+                decode_cache(&bytes[..cut], &info),
+                None,
+                "truncated at {cut}"
+            );
+        }
+    }
+}

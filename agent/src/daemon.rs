@@ -1,0 +1,227 @@
+//! `envmon run`: the poll loop.
+//!
+//! Connect (bounded retries; 735009 once monitoring cannot start, and keep retrying), read
+//! the SDRs (cached), then sweep every `--interval-ms`: one Get Sensor Reading per monitored
+//! sensor, messages to syslog. A lost BMC gives 735010 (rate limited) and sensors go
+//! unavailable; the loop reconnects and judging resumes from the kept states. Every
+//! [`REVALIDATE_EVERY`] sweeps one Get SDR Repository Info checks that the cached SDRs still
+//! hold. SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
+//! invalid new one keeps the old one running and says why).
+
+use crate::{
+    bmc,
+    cli::syslog_config,
+    config::{Settings, SettingsArgs},
+    error::AgentError,
+    monitor::Monitor,
+    sys,
+    syslog::Syslog,
+};
+use envmon_core::engine::Emission;
+use envmon_sensors::ipmi::{Connected, IpmiSource, Transport, repo};
+use std::time::{Duration, Instant};
+
+/// Sweeps between two checks of the SDR repository info.
+pub const REVALIDATE_EVERY: u64 = 30;
+/// Failed connection attempts before 735009 is sent (the agent keeps trying).
+pub const ATTEMPTS_BEFORE_735009: u32 = 3;
+
+struct Loop {
+    settings: Settings,
+    syslog: Syslog,
+    started: Instant,
+    source: Option<IpmiSource<Connected>>,
+    monitor: Option<Monitor>,
+    repo_info: Option<repo::RepoInfo>,
+    failed_attempts: u32,
+    reported_not_running: bool,
+    sweeps: u64,
+}
+
+impl Loop {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn send(&self, emissions: &[Emission]) {
+        for e in emissions {
+            let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
+            match self.syslog.emit(e.id, &args) {
+                Ok(line) => log::debug!("sent {line}"),
+                Err(err) => log::error!("cannot render {}: {err}", e.id),
+            }
+        }
+    }
+
+    fn connect(&mut self) -> Result<(), String> {
+        let target = bmc::target(&self.settings)
+            .map_err(|e| e.to_string())?
+            .ok_or("--ipmi none: no BMC to monitor")?;
+        let mut conn = bmc::open(&target).map_err(|e| e.to_string())?;
+        let (sdrs, info) =
+            bmc::load_sdrs(&mut conn, &self.settings.state_dir).map_err(|e| e.to_string())?;
+        let sdrs_changed = self.repo_info.is_some_and(|old| old != info);
+        if self.monitor.is_none() || sdrs_changed {
+            let board = bmc::board(&self.settings.board, &sdrs).map_err(|e| e.to_string())?;
+            let (monitor, notes) = Monitor::new(board, &sdrs);
+            for n in &notes {
+                log::warn!("{n}");
+            }
+            if monitor.bound() == 0 {
+                return Err(format!(
+                    "board {} has no item that matches a sensor",
+                    monitor.board().name
+                ));
+            }
+            log::info!(
+                "monitoring board {} ({} of {} items bound)",
+                monitor.board().name,
+                monitor.bound(),
+                monitor.board().items.len()
+            );
+            self.monitor = Some(monitor);
+        }
+        self.repo_info = Some(info);
+        self.source = Some(IpmiSource::new(conn));
+        Ok(())
+    }
+
+    fn tick(&mut self) {
+        if self.source.is_none() {
+            if let Err(e) = self.connect() {
+                self.failed_attempts += 1;
+                log::warn!("BMC not available (attempt {}): {e}", self.failed_attempts);
+                if self.failed_attempts >= ATTEMPTS_BEFORE_735009
+                    && !self.reported_not_running
+                    && self.monitor.is_none()
+                {
+                    self.reported_not_running = true;
+                    self.send(&[Emission {
+                        id: 735009,
+                        args: vec![],
+                    }]);
+                }
+                // A monitor from before the outage: its sensors are unreadable now.
+                let now = self.now_ms();
+                if let Some(m) = self.monitor.as_mut() {
+                    let sweep = m.sweep_unreadable(now);
+                    self.send(&sweep);
+                }
+                return;
+            }
+            if self.failed_attempts > 0 {
+                log::info!(
+                    "BMC answers again after {} failed attempts",
+                    self.failed_attempts
+                );
+            }
+            self.failed_attempts = 0;
+            self.reported_not_running = false;
+        }
+        let now = self.now_ms();
+        let (Some(monitor), Some(source)) = (self.monitor.as_mut(), self.source.as_mut()) else {
+            return;
+        };
+        let before = source.transport().commands();
+        let sweep = monitor.sweep(source, now);
+        let used = source.transport().commands() - before;
+        let revalidate = (sweep.transport_error.is_none()
+            && (self.sweeps + 1) % REVALIDATE_EVERY == 0)
+            .then(|| repo::info(source.transport()));
+        log::trace!(
+            "sweep {}: {used} IPMI commands, {} unread",
+            self.sweeps,
+            sweep.unread
+        );
+        self.send(&sweep.emissions);
+        self.sweeps += 1;
+        if let Some(e) = sweep.transport_error {
+            log::warn!("lost the BMC: {e}; reconnecting");
+            self.source = None;
+            return;
+        }
+        match revalidate {
+            Some(Ok(info)) if Some(info) != self.repo_info => {
+                log::info!("the SDR repository changed; reloading it");
+                self.source = None;
+                self.repo_info = None;
+                self.monitor = None;
+            }
+            Some(Err(e)) => log::warn!("SDR repository info: {e}"),
+            _ => {}
+        }
+    }
+
+    fn reload(&mut self, args: &SettingsArgs) {
+        match args.resolve() {
+            Ok(new) => {
+                if let Err(e) = new
+                    .board
+                    .0
+                    .as_str()
+                    .ne("auto")
+                    .then(|| check_board(&new))
+                    .transpose()
+                {
+                    log::error!("SIGHUP: keeping the running configuration: {e}");
+                    return;
+                }
+                log::info!("SIGHUP: configuration reloaded");
+                self.settings = new;
+                self.source = None;
+                self.monitor = None;
+                self.repo_info = None;
+            }
+            Err(e) => log::error!("SIGHUP: keeping the running configuration: {e}"),
+        }
+    }
+}
+
+fn check_board(s: &Settings) -> Result<(), AgentError> {
+    match envmon_board_defs::builtin(&s.board.0) {
+        Some(b) => b.map(|_| ()).map_err(AgentError::Board),
+        None => envmon_board_defs::load(std::path::Path::new(&s.board.0))
+            .map(|_| ())
+            .map_err(AgentError::Board),
+    }
+}
+
+/// Runs until SIGTERM or SIGINT.
+pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
+    if settings.board.0 != "auto" {
+        check_board(&settings)?;
+    }
+    bmc::target(&settings)?;
+    let syslog = Syslog::start(&syslog_config(&settings))?;
+    sys::install_signal_handlers();
+    let mut l = Loop {
+        settings,
+        syslog,
+        started: Instant::now(),
+        source: None,
+        monitor: None,
+        repo_info: None,
+        failed_attempts: 0,
+        reported_not_running: false,
+        sweeps: 0,
+    };
+    log::info!("envmon {} running", crate::VERSION);
+    while !sys::stop_requested() {
+        if sys::take_reload() {
+            l.reload(args);
+        }
+        let next = Instant::now() + Duration::from_millis(l.settings.interval_ms.0);
+        l.tick();
+        while !sys::stop_requested() && Instant::now() < next {
+            std::thread::sleep(
+                Duration::from_millis(20).min(next.saturating_duration_since(Instant::now())),
+            );
+        }
+    }
+    log::info!("stopping");
+    let stats = l.syslog.close(Duration::from_secs(5));
+    for s in stats.iter().filter(|s| s.dropped > 0) {
+        log::warn!("syslog {}: {} frames dropped", s.uri, s.dropped);
+    }
+    Ok(())
+}
