@@ -126,8 +126,8 @@ impl Loop {
         let sweep = monitor.sweep(source, now);
         let used = source.transport().commands() - before;
         let revalidate = (sweep.transport_error.is_none()
-            && (self.sweeps + 1) % REVALIDATE_EVERY == 0)
-            .then(|| repo::info(source.transport()));
+            && (self.sweeps + 1).is_multiple_of(REVALIDATE_EVERY))
+        .then(|| repo::info(source.transport()));
         log::trace!(
             "sweep {}: {used} IPMI commands, {} unread",
             self.sweeps,
