@@ -60,27 +60,37 @@ impl Loop {
         let mut conn = bmc::open(&target).map_err(|e| e.to_string())?;
         let (sdrs, info) =
             bmc::load_sdrs(&mut conn, &self.settings.state_dir).map_err(|e| e.to_string())?;
-        let sdrs_changed = self.repo_info.is_some_and(|old| old != info);
-        if self.monitor.is_none() || sdrs_changed {
-            let board = bmc::board(&self.settings.board, &sdrs).map_err(|e| e.to_string())?;
-            let (monitor, notes) = Monitor::new(board, &sdrs);
-            for n in &notes {
-                log::warn!("{n}");
+        match self.monitor.as_mut() {
+            Some(monitor) => {
+                if self.repo_info.is_some_and(|old| old != info) {
+                    log::info!("the SDR repository changed; binding the board's items again");
+                    for n in monitor.rebind(&sdrs) {
+                        log::warn!("{n}");
+                    }
+                }
             }
-            if monitor.bound() == 0 {
-                return Err(format!(
-                    "board {} has no item that matches a sensor",
-                    monitor.board().name
-                ));
+            None => {
+                let board = bmc::board(&self.settings.board, &sdrs).map_err(|e| e.to_string())?;
+                let (monitor, notes) = Monitor::new(board, &sdrs);
+                for n in &notes {
+                    log::warn!("{n}");
+                }
+                if monitor.bound() == 0 {
+                    return Err(format!(
+                        "board {} has no item that matches a sensor",
+                        monitor.board().name
+                    ));
+                }
+                log::info!(
+                    "monitoring board {} ({} of {} items bound)",
+                    monitor.board().name,
+                    monitor.bound(),
+                    monitor.board().items.len()
+                );
+                self.monitor = Some(monitor);
             }
-            log::info!(
-                "monitoring board {} ({} of {} items bound)",
-                monitor.board().name,
-                monitor.bound(),
-                monitor.board().items.len()
-            );
-            self.monitor = Some(monitor);
         }
+        log::info!("connected to the BMC");
         self.repo_info = Some(info);
         self.source = Some(IpmiSource::new(conn));
         Ok(())
@@ -142,10 +152,9 @@ impl Loop {
         }
         match revalidate {
             Some(Ok(info)) if Some(info) != self.repo_info => {
+                // Reconnecting re-reads the SDRs and binds the items again.
                 log::info!("the SDR repository changed; reloading it");
                 self.source = None;
-                self.repo_info = None;
-                self.monitor = None;
             }
             Some(Err(e)) => log::warn!("SDR repository info: {e}"),
             _ => {}

@@ -70,6 +70,22 @@ impl Monitor {
         (monitor, notes)
     }
 
+    /// Binds the items again after the SDR repository changed, keeping every judged state
+    /// (so nothing already reported is reported again). Returns notes as [`Monitor::new`].
+    pub fn rebind(&mut self, sdrs: &[SdrEntry]) -> Vec<String> {
+        let mut notes = Vec::new();
+        for (item, binding) in self.board.items.iter().zip(&mut self.bindings) {
+            *binding = find(&item.source, sdrs).cloned();
+            if binding.is_none() {
+                notes.push(format!(
+                    "item {} ({}) matches no sensor in the SDR repository",
+                    item.id, item.source
+                ));
+            }
+        }
+        notes
+    }
+
     /// The board.
     pub fn board(&self) -> &Board {
         &self.board

@@ -233,3 +233,173 @@ pub fn envmon_bin() -> PathBuf {
     );
     bin
 }
+
+/// The repository's top directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The simulated appliance's BMC (`sim/run-bmc`): ipmi_sim on 127.0.0.1, its own port and
+/// state directory. Sensor values are driven through files.
+pub struct Bmc {
+    child: Option<Child>,
+    /// The state directory (value files under `values/`).
+    pub dir: PathBuf,
+    /// The RMCP+ port.
+    pub port: u16,
+}
+
+/// The simulator's login.
+pub const BMC_USER: &str = "admin";
+/// The simulator's password.
+pub const BMC_PASSWORD: &str = "envmon-sim";
+
+impl Bmc {
+    /// Starts the BMC under `dir` and waits until its UDP port is bound.
+    pub fn start(dir: &Path) -> Bmc {
+        Bmc::start_on(dir, free_port())
+    }
+
+    /// Starts the BMC on a given port.
+    pub fn start_on(dir: &Path, port: u16) -> Bmc {
+        assert!(
+            Path::new("/usr/bin/ipmi_sim").exists(),
+            "/usr/bin/ipmi_sim is missing: apt-get install openipmi (.ci/run does)"
+        );
+        let mut b = Bmc {
+            child: None,
+            dir: dir.to_path_buf(),
+            port,
+        };
+        b.launch();
+        b
+    }
+
+    fn launch(&mut self) {
+        let log = fs::File::create(self.dir.with_extension("bmc.log")).unwrap();
+        let child = Command::new(repo_root().join("sim/run-bmc"))
+            .arg(&self.dir)
+            .arg(self.port.to_string())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let up = wait_for(Duration::from_secs(15), || {
+            udp_port_bound(self.port).then_some(())
+        });
+        assert!(
+            up.is_some(),
+            "ipmi_sim did not bind 127.0.0.1:{} within 15 s",
+            self.port
+        );
+    }
+
+    /// `rmcp://admin@127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        format!("rmcp://{BMC_USER}@127.0.0.1:{}", self.port)
+    }
+
+    /// Sets sensor `number`'s raw value (written atomically; ipmi_sim polls every 500 ms).
+    pub fn set(&self, number: u8, raw: u32) {
+        let tmp = self.dir.join(format!("values/.{number}.tmp"));
+        fs::write(&tmp, format!("{raw}\n")).unwrap();
+        fs::rename(&tmp, self.dir.join(format!("values/{number}"))).unwrap();
+    }
+
+    /// Kills the BMC (SIGKILL: no goodbye to its sessions) and waits for it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        let gone = wait_for(Duration::from_secs(5), || {
+            (!udp_port_bound(self.port)).then_some(())
+        });
+        assert!(
+            gone.is_some(),
+            "port {} still bound after the BMC was killed",
+            self.port
+        );
+    }
+
+    /// Starts it again on the same port and state.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.launch();
+    }
+}
+
+impl Drop for Bmc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// A running `envmon run`, stopped with SIGTERM when dropped.
+pub struct Agent {
+    child: Option<Child>,
+    /// Where its stderr goes.
+    pub log: PathBuf,
+}
+
+impl Agent {
+    /// Starts `envmon run ARGS...` with `env` added to its environment.
+    pub fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> Agent {
+        let err = fs::File::create(log).unwrap();
+        let mut cmd = Command::new(envmon_bin());
+        cmd.arg("run")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(err);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Agent {
+            child: Some(cmd.spawn().unwrap()),
+            log: log.to_path_buf(),
+        }
+    }
+
+    /// Sends SIGTERM and waits (5 s, then SIGKILL); returns the exit code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+        match wait_for(Duration::from_secs(5), || c.try_wait().ok().flatten()) {
+            Some(status) => status.code(),
+            None => {
+                let _ = c.kill();
+                let _ = c.wait();
+                None
+            }
+        }
+    }
+
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The message lines (from `%`) of a file syslog destination.
+pub fn message_lines(file: &Path) -> Vec<String> {
+    fs::read_to_string(file)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.find(": %").map(|i| l[i + 2..].to_string()))
+        .collect()
+}

@@ -1,0 +1,261 @@
+//! envmon against the simulated appliance's BMC (ipmi_sim over RMCP+ on loopback): value
+//! files drive the sensors, and exactly the right syslog lines arrive, one per transition.
+
+use envmon_tests::{Agent, BMC_PASSWORD, Bmc, envmon_bin, message_lines, wait_for};
+use std::{path::Path, process::Command, time::Duration};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+// Sensor numbers of sim/run-bmc.
+const CPU0: u8 = 1;
+const FAN1: u8 = 7;
+const PSU2: u8 = 10;
+const V12: u8 = 13;
+
+/// Waits until the file holds `seen + want` lines, then checks them exactly.
+fn expect(file: &Path, seen: &mut Vec<String>, want: &[&str]) {
+    let n = seen.len() + want.len();
+    let got = wait_for(WAIT, || {
+        let l = message_lines(file);
+        (l.len() >= n).then_some(l)
+    })
+    .unwrap_or_else(|| message_lines(file));
+    let mut expected = seen.clone();
+    expected.extend(want.iter().map(|s| s.to_string()));
+    assert_eq!(got, expected, "syslog lines");
+    *seen = got;
+}
+
+fn agent(bmc: &Bmc, dir: &Path, board: &str) -> (Agent, std::path::PathBuf) {
+    let out = dir.join("syslog.log");
+    let state = dir.join("state");
+    let args = [
+        "--ipmi",
+        &bmc.uri(),
+        "--board",
+        board,
+        "--interval-ms",
+        "150",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--syslog",
+        &format!("file://{}", out.display()),
+        "--hostname",
+        "sim",
+    ];
+    let a = Agent::start(
+        &args,
+        &[
+            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+            ("ENVMON_LOG", "info"),
+        ],
+        &dir.join("envmon.log"),
+    );
+    (a, out)
+}
+
+#[test]
+fn transitions_give_exactly_one_message_each_and_survive_a_bmc_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bmc = Bmc::start(&dir.path().join("bmc"));
+    let (mut a, out) = agent(&bmc, dir.path(), "sim-appliance");
+    let mut seen = Vec::new();
+
+    // The agent is monitoring once it has bound the board's items.
+    let bound = wait_for(WAIT, || {
+        a.stderr()
+            .contains("monitoring board sim-appliance")
+            .then_some(())
+    });
+    assert!(bound.is_some(), "{}", a.stderr());
+
+    bmc.set(FAN1, 10); // 500 RPM < 1000
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"],
+    );
+    bmc.set(FAN1, 100);
+    expect(&out, &mut seen, &["%FTD-1-735001: IPMI: Cooling Fan 1: OK"]);
+
+    bmc.set(CPU0, 80);
+    expect(&out, &mut seen, &["%FTD-4-735015: CPU 0: Temp: 80 C, Warm"]);
+    bmc.set(CPU0, 92);
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735007: IPMI: CPU 0: Temp: 92 C, Critical"],
+    );
+    bmc.set(CPU0, 40);
+    expect(&out, &mut seen, &["%FTD-1-735020: CPU 0: Temp: 40 C OK"]);
+
+    bmc.set(PSU2, 3); // present + failure
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-735004: IPMI: Power Supply 2: Failure Detected",
+            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+        ],
+    );
+    bmc.set(PSU2, 1);
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-735003: IPMI: Power Supply 2: OK",
+            "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK",
+        ],
+    );
+
+    bmc.set(V12, 220); // 13.2 V > 12.6
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735014: Voltage Channel 1: Voltage Critical"],
+    );
+    bmc.set(V12, 200);
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735013: Voltage Channel 1: Voltage OK"],
+    );
+
+    // The BMC dies: 735010 (once, rate limited), and envmon keeps running.
+    bmc.kill();
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records.",
+        ],
+    );
+    // It comes back: readings are correct again without restarting envmon.
+    bmc.restart();
+    let back = wait_for(WAIT, || {
+        (a.stderr().matches("connected to the BMC").count() >= 2).then_some(())
+    });
+    assert!(back.is_some(), "{}", a.stderr());
+    bmc.set(CPU0, 93);
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735007: IPMI: CPU 0: Temp: 93 C, Critical"],
+    );
+
+    // Nothing repeated while steady.
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(message_lines(&out), seen, "no line repeated");
+    assert_eq!(a.stop(), Some(0), "clean exit on SIGTERM: {}", a.stderr());
+}
+
+#[test]
+fn no_bmc_at_start_gives_735009_and_monitoring_starts_when_it_appears() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = envmon_tests::free_port();
+    let out = dir.path().join("syslog.log");
+    let uri = format!("rmcp://admin@127.0.0.1:{port}");
+    let state = dir.path().join("state");
+    let mut a = Agent::start(
+        &[
+            "--ipmi",
+            &uri,
+            "--board",
+            "sim-appliance",
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            &format!("file://{}", out.display()),
+        ],
+        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        &dir.path().join("envmon.log"),
+    );
+    let mut seen = Vec::new();
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-2-735009: IPMI: Environment Monitoring has failed initialization and configuration. Environment Monitoring is not running.",
+        ],
+    );
+    // The BMC appears on that port: the agent (still running) starts monitoring.
+    let bmc_dir = dir.path().join("bmc");
+    let mut bmc = Bmc::start_on(&bmc_dir, port);
+    bmc.set(FAN1, 5);
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"],
+    );
+    assert_eq!(a.stop(), Some(0));
+    bmc.kill();
+}
+
+#[test]
+fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    bmc.set(CPU0, 80); // above the SDR's upper non-critical (75)
+    bmc.set(FAN1, 10); // below the SDR's lower critical (20 raw = 1000 RPM)
+    std::thread::sleep(Duration::from_millis(1200)); // ipmi_sim polls its files every 500 ms
+    let o = Command::new(envmon_bin())
+        .args([
+            "--ipmi",
+            &bmc.uri(),
+            "--board",
+            "auto",
+            "--interval-ms",
+            "100",
+        ])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .args(["poll", "--count", "2", "--json"])
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["board"], "auto");
+    assert_eq!(
+        v["ipmi_commands_per_sweep"], 14,
+        "one Get Sensor Reading per sensor"
+    );
+    let sensors = v["sensors"].as_array().unwrap();
+    assert_eq!(sensors.len(), 14, "every SDR sensor classified");
+    let by_id = |id: &str| {
+        sensors
+            .iter()
+            .find(|s| s["id"] == id)
+            .unwrap_or_else(|| panic!("{id}: {v}"))
+    };
+    let classes: Vec<(&str, &str)> = [
+        ("cpu0-temp", "cpu_temp"),
+        ("vr0-temp", "cpu_vr_temp"),
+        ("ambient-temp", "chassis_ambient"),
+        ("ioh-temp", "iohub_temp"),
+        ("psu1-temp", "psu_temp"),
+        ("fan1", "fan"),
+        ("psu2-status", "psu"),
+        ("psu1-fan", "psu_fan"),
+        ("12v", "voltage"),
+    ]
+    .to_vec();
+    for (id, class) in classes {
+        assert_eq!(by_id(id)["class"], class, "{id}");
+    }
+    assert_eq!(by_id("cpu0-temp")["state"], "warm");
+    assert_eq!(by_id("cpu0-temp")["value"], 80.0);
+    assert_eq!(by_id("fan1")["state"], "failed");
+    assert_eq!(by_id("fan1")["value"], 500.0);
+    assert_eq!(by_id("12v")["value"], 12.0);
+    assert_eq!(by_id("psu2-status")["value"], serde_json::Value::Null);
+    assert_eq!(v["psu_redundancy"], "ok");
+    // The SDR cache is in the state dir; a second run reads it instead of the repository.
+    assert!(dir.path().join("state/sdr-cache.v1").exists());
+}
