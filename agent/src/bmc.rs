@@ -148,26 +148,102 @@ pub fn load_sdrs(
     Ok((entries, info))
 }
 
-/// The board of the settings: `auto` from the SDRs, a built-in board, or a board file.
+/// The board of the settings: `auto` from the SDRs, a built-in board, or a board file; a
+/// board with `base = "auto"` overrides and extends the board made from the SDRs.
 pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentError> {
     let name = choice.0.as_str();
-    if name == "auto" {
-        let sensors: Vec<_> = sdrs.iter().map(SdrEntry::to_sdr_sensor).collect();
-        let (board, notes) = auto_board(&sensors, None);
-        for n in notes {
-            log::info!("auto board: {n}");
+    let given = match name {
+        "auto" => None,
+        _ => Some(match envmon_board_defs::builtin(name) {
+            Some(b) => b.map_err(AgentError::Board)?,
+            None => envmon_board_defs::load(Path::new(name)).map_err(AgentError::Board)?,
+        }),
+    };
+    match given {
+        Some(b) if !b.base_auto => Ok(b),
+        overrides => {
+            let sensors: Vec<_> = sdrs.iter().map(SdrEntry::to_sdr_sensor).collect();
+            let (board, notes) = auto_board(&sensors, overrides.as_ref());
+            for n in notes {
+                log::info!("auto board: {n}");
+            }
+            Ok(board)
         }
-        return Ok(board);
     }
-    if let Some(b) = envmon_board_defs::builtin(name) {
-        return b.map_err(AgentError::Board);
-    }
-    envmon_board_defs::load(Path::new(name)).map_err(AgentError::Board)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use envmon_core::engine::{Class, Limits};
+    use envmon_sensors::ipmi::sdr::Conversion;
+
+    fn entry(number: u8, name: &str, sensor_type: u8, entity_id: u8, unc: f64) -> SdrEntry {
+        SdrEntry {
+            record_id: u16::from(number),
+            owner_id: 0x20,
+            owner_lun: 0,
+            number,
+            name: name.into(),
+            sensor_type,
+            reading_type: 0x01,
+            entity_id,
+            entity_instance: 1,
+            conversion: Some(Conversion {
+                format: 0,
+                linearization: 0,
+                m: 1,
+                b: 0,
+                b_exp: 0,
+                r_exp: 0,
+            }),
+            thresholds: [None, None, Some(unc), None, None, None],
+        }
+    }
+
+    #[test]
+    fn a_board_file_with_base_auto_overrides_the_sdr_board() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("b.toml");
+        fs::write(
+            &file,
+            "name = \"mine\"\nbase = \"auto\"\n[[item]]\nid = \"cpu\"\nclass = \"cpu_temp\"\nlabel = \"7\"\nsource = \"ipmi:CPU Temp\"\nwarm = 60\n",
+        )
+        .unwrap();
+        let sdrs = [
+            entry(1, "CPU Temp", 0x01, 0x03, 80.0),
+            entry(2, "Inlet", 0x01, 0x37, 35.0),
+        ];
+        let b = board(&BoardChoice(file.to_str().unwrap().into()), &sdrs).unwrap();
+        assert_eq!(b.name, "mine");
+        assert_eq!(b.items.len(), 2);
+        assert_eq!(
+            (b.items[0].id.as_str(), b.items[0].spec.label.as_str()),
+            ("cpu", "7")
+        );
+        assert_eq!(
+            b.items[0].spec.limits,
+            Limits::Temperature {
+                warm: Some(60.0),
+                critical: None,
+                shutdown: None
+            }
+        );
+        assert_eq!(
+            b.items[1].spec.class,
+            Class::ChassisAmbient,
+            "the rest comes from the SDRs"
+        );
+        let plain = board(&BoardChoice("auto".into()), &sdrs).unwrap();
+        assert_eq!(
+            plain.items[0].spec.limits,
+            Limits::Temperature {
+                warm: Some(80.0),
+                critical: None,
+                shutdown: None
+            }
+        );
+    }
 
     #[test]
     fn cache_round_trips_and_refuses_a_changed_repository() {

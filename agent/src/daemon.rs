@@ -161,44 +161,66 @@ impl Loop {
         }
     }
 
+    /// SIGHUP: re-reads the configuration and board. Anything invalid keeps the running
+    /// configuration (and says why); syslog destinations are replaced only when they changed,
+    /// and the BMC connection and judged states only when the BMC, board or state dir did.
     fn reload(&mut self, args: &SettingsArgs) {
-        match args.resolve() {
-            Ok(new) => {
-                if let Err(e) = new
-                    .board
-                    .0
-                    .as_str()
-                    .ne("auto")
-                    .then(|| check_board(&new))
-                    .transpose()
-                {
-                    log::error!("SIGHUP: keeping the running configuration: {e}");
-                    return;
-                }
-                log::info!("SIGHUP: configuration reloaded");
-                self.settings = new;
-                self.source = None;
-                self.monitor = None;
-                self.repo_info = None;
-            }
-            Err(e) => log::error!("SIGHUP: keeping the running configuration: {e}"),
+        let new = match args.resolve() {
+            Ok(n) => n,
+            Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
+        };
+        let board = match (new.board.0 != "auto")
+            .then(|| load_board(&new))
+            .transpose()
+        {
+            Ok(b) => b,
+            Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
+        };
+        if let Err(e) = bmc::target(&new) {
+            return log::error!("SIGHUP: keeping the running configuration: {e}");
         }
+        let new_syslog = syslog_config(&new);
+        if new_syslog != syslog_config(&self.settings) {
+            match Syslog::start(&new_syslog) {
+                Ok(s) => {
+                    let old = std::mem::replace(&mut self.syslog, s);
+                    old.close(Duration::from_secs(2));
+                }
+                Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
+            }
+        }
+        let board_changed = match (&board, &self.monitor) {
+            (Some(b), Some(m)) => b != m.board(),
+            _ => new.board != self.settings.board,
+        };
+        if board_changed
+            || new.ipmi != self.settings.ipmi
+            || new.state_dir != self.settings.state_dir
+        {
+            self.source = None;
+            self.monitor = None;
+            self.repo_info = None;
+        } else if new.ipmi_password_file != self.settings.ipmi_password_file {
+            self.source = None;
+        }
+        self.settings = new;
+        log::info!("SIGHUP: configuration reloaded");
     }
 }
 
-fn check_board(s: &Settings) -> Result<(), AgentError> {
+fn load_board(s: &Settings) -> Result<envmon_board_defs::Board, AgentError> {
     match envmon_board_defs::builtin(&s.board.0) {
-        Some(b) => b.map(|_| ()).map_err(AgentError::Board),
-        None => envmon_board_defs::load(std::path::Path::new(&s.board.0))
-            .map(|_| ())
-            .map_err(AgentError::Board),
+        Some(b) => b.map_err(AgentError::Board),
+        None => {
+            envmon_board_defs::load(std::path::Path::new(&s.board.0)).map_err(AgentError::Board)
+        }
     }
 }
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     if settings.board.0 != "auto" {
-        check_board(&settings)?;
+        load_board(&settings)?;
     }
     bmc::target(&settings)?;
     let syslog = Syslog::start(&syslog_config(&settings))?;

@@ -246,6 +246,7 @@ pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<
         None => 0,
     };
     let board = Board {
+        base_auto: true,
         name: overrides.map_or_else(|| "auto".to_string(), |o| o.name.clone()),
         description: overrides.map_or_else(
             || "discovered from the BMC's SDR repository".to_string(),

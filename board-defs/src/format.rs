@@ -57,6 +57,8 @@ impl Error for BoardError {
 struct RawBoard {
     name: Spanned<String>,
     #[serde(default)]
+    base: Option<Spanned<String>>,
+    #[serde(default)]
     description: String,
     #[serde(default)]
     min_psus: Option<Spanned<i64>>,
@@ -205,6 +207,16 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
     if name.is_empty() || name.len() > 64 {
         return Err(ctx.err(Some(raw.name.span()), "name must be 1 to 64 characters"));
     }
+    let base_auto = match &raw.base {
+        Some(b) if b.get_ref() == "auto" => true,
+        Some(b) => {
+            return Err(ctx.err(
+                Some(b.span()),
+                format!("base must be \"auto\", got '{}'", b.get_ref()),
+            ));
+        }
+        None => false,
+    };
     let d = raw.defaults.unwrap_or_default();
     let def_hyst = ctx.finite(&d.hysteresis, "hysteresis")?.unwrap_or(2.0);
     if def_hyst < 0.0 {
@@ -343,6 +355,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
     Ok(Board {
         name: name.to_string(),
         description: raw.description,
+        base_auto,
         min_psus,
         items,
     })

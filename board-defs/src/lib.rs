@@ -49,6 +49,9 @@ pub struct Board {
     pub name: String,
     /// One line about it.
     pub description: String,
+    /// `base = "auto"`: the board is made from the BMC's SDRs and this file's items
+    /// override or extend it (see [`auto_board`]).
+    pub base_auto: bool,
     /// The fewest power supplies that must be OK for redundancy (0: no redundancy check).
     pub min_psus: usize,
     /// The monitored items, in file order.

@@ -383,6 +383,11 @@ impl Agent {
         }
     }
 
+    /// Its process ID (0 once stopped).
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().map_or(0, Child::id)
+    }
+
     /// Its stderr so far.
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()

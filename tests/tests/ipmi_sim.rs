@@ -259,3 +259,88 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
     // The SDR cache is in the state dir; a second run reads it instead of the repository.
     assert!(dir.path().join("state/sdr-cache.v1").exists());
 }
+
+#[test]
+fn sighup_reloads_the_configuration_and_a_bad_one_keeps_the_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let out = dir.path().join("syslog.log");
+    let cfg = dir.path().join("envmon.toml");
+    let config = |prefix: &str| {
+        format!(
+            "ipmi = \"{}\"\nboard = \"sim-appliance\"\ninterval-ms = 150\nstate-dir = \"{}\"\nsyslog = [\"file://{}\"]\nprefix = \"{prefix}\"\n",
+            bmc.uri(),
+            dir.path().join("state").display(),
+            out.display()
+        )
+    };
+    std::fs::write(&cfg, config("FTD")).unwrap();
+    let mut a = Agent::start(
+        &["--config", cfg.to_str().unwrap()],
+        &[
+            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+            ("ENVMON_LOG", "info"),
+        ],
+        &dir.path().join("envmon.log"),
+    );
+    let pid = a.pid();
+    let hup = || {
+        assert!(
+            Command::new("kill")
+                .args(["-HUP", &pid.to_string()])
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
+    let mut seen = Vec::new();
+    assert!(
+        wait_for(WAIT, || a
+            .stderr()
+            .contains("connected to the BMC")
+            .then_some(()))
+        .is_some()
+    );
+    bmc.set(FAN1, 5);
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"],
+    );
+
+    // A broken file: the agent says why and keeps running as it was.
+    std::fs::write(&cfg, "prefix = \"ASA\"\nfacilty = \"local4\"\n").unwrap();
+    hup();
+    assert!(
+        wait_for(WAIT, || a
+            .stderr()
+            .contains("SIGHUP: keeping the running configuration")
+            .then_some(()))
+        .is_some()
+    );
+    assert!(
+        a.stderr().contains(":2:1: unknown field `facilty`"),
+        "{}",
+        a.stderr()
+    );
+    bmc.set(FAN1, 100);
+    expect(&out, &mut seen, &["%FTD-1-735001: IPMI: Cooling Fan 1: OK"]);
+
+    // A good one: the new prefix is used, and the judged states are kept (no repeats).
+    std::fs::write(&cfg, config("ASA")).unwrap();
+    hup();
+    assert!(
+        wait_for(WAIT, || a
+            .stderr()
+            .contains("SIGHUP: configuration reloaded")
+            .then_some(()))
+        .is_some()
+    );
+    bmc.set(FAN1, 5);
+    expect(
+        &out,
+        &mut seen,
+        &["%ASA-1-735002: IPMI: Cooling Fan 1: Failure Detected"],
+    );
+    assert_eq!(a.stop(), Some(0));
+}

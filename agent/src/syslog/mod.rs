@@ -53,7 +53,7 @@ impl Error for SyslogError {
 }
 
 /// What the syslog layer needs to know.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct SyslogConfig {
     /// Where frames go; each gets its own queue and worker.
     pub destinations: Vec<SyslogUri>,
