@@ -28,7 +28,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the monitoring daemon.
     Run,
-    /// Sweep the sensors without a daemon and print the final readings.
+    /// Sweep the sensors without a daemon and print the final readings (each judged as it
+    /// is: no debounce).
     Poll {
         /// Number of sweeps (one interval apart).
         #[arg(long, default_value_t = 1)]
@@ -249,7 +250,11 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         .ok_or_else(|| AgentError::Usage("--ipmi none: there is no BMC to poll".into()))?;
     let mut conn = crate::bmc::open(&target).map_err(unavailable)?;
     let (sdrs, _) = crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
-    let board = crate::bmc::board(&settings.board, &sdrs)?;
+    let mut board = crate::bmc::board(&settings.board, &sdrs)?;
+    // A snapshot judges each reading as it is; debounce is for the daemon's transitions.
+    for item in &mut board.items {
+        item.spec.debounce = 1;
+    }
     let (mut monitor, notes) = crate::monitor::Monitor::new(board, &sdrs);
     for n in notes {
         log::warn!("{n}");

@@ -210,7 +210,7 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
             "100",
         ])
         .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
-        .args(["poll", "--count", "2", "--json"])
+        .args(["poll", "--count", "1", "--json"])
         .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
         .output()
         .unwrap();
