@@ -5,6 +5,7 @@
 //! `file:line:column`; flag errors are usage errors naming the flag.
 
 use crate::syslog::SyslogUri;
+use envmon_core::location::line_col;
 use envmon_core::{
     Prefix,
     frame::{Facility, FrameFormat, check_hostname},
@@ -342,14 +343,6 @@ struct FileSettings {
     shutdown_action: Option<Spanned<String>>,
     #[serde(alias = "sysfs_root")]
     sysfs_root: Option<Spanned<String>>,
-}
-
-/// 1-based line and column of byte `offset` in `text`.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 struct Loader<'a> {

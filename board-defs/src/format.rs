@@ -2,6 +2,7 @@
 
 use crate::{Board, Item, Source};
 use envmon_core::engine::{Class, Limits, SensorSpec, TempUnit};
+use envmon_core::location::line_col;
 use serde::Deserialize;
 use std::{
     collections::HashSet,
@@ -139,13 +140,6 @@ impl Ctx<'_> {
             None => Ok(None),
         }
     }
-}
-
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let before = text.get(..offset.min(text.len())).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-    (line, col)
 }
 
 fn parse_unit(ctx: &Ctx<'_>, v: &Spanned<String>) -> Result<TempUnit, BoardError> {

@@ -28,6 +28,16 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
     }
 }
 
+/// Starts `cmd` with no stdin and stdout and stderr into `log`.
+fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+    let f = fs::File::create(log).unwrap();
+    cmd.stdin(Stdio::null())
+        .stdout(f.try_clone().unwrap())
+        .stderr(f)
+        .spawn()
+        .unwrap()
+}
+
 /// A loopback port that was free a moment ago (for TCP and UDP both).
 pub fn free_port() -> u16 {
     for _ in 0..50 {
@@ -125,19 +135,13 @@ impl Rsyslog {
         );
         let conf_path = self.dir.join("rsyslog.conf");
         fs::write(&conf_path, conf).unwrap();
-        let log = fs::File::create(self.dir.join("rsyslogd.stderr")).unwrap();
-        let child = Command::new(RSYSLOGD)
-            .arg("-n")
+        let mut cmd = Command::new(RSYSLOGD);
+        cmd.arg("-n")
             .arg("-f")
             .arg(&conf_path)
             .arg("-i")
-            .arg(self.dir.join("rsyslogd.pid"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+            .arg(self.dir.join("rsyslogd.pid"));
+        self.child = Some(spawn_logged(cmd, &self.dir.join("rsyslogd.stderr")));
         let ready = wait_for(Duration::from_secs(15), || {
             let tcp = TcpStream::connect(("127.0.0.1", self.tcp_port)).is_ok();
             let udp = udp_port_bound(self.udp_port);
@@ -276,16 +280,9 @@ impl Bmc {
     }
 
     fn launch(&mut self) {
-        let log = fs::File::create(self.dir.with_extension("bmc.log")).unwrap();
-        let child = Command::new(repo_root().join("sim/run-bmc"))
-            .arg(&self.dir)
-            .arg(self.port.to_string())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        self.child = Some(child);
+        let mut cmd = Command::new(repo_root().join("sim/run-bmc"));
+        cmd.arg(&self.dir).arg(self.port.to_string());
+        self.child = Some(spawn_logged(cmd, &self.dir.with_extension("bmc.log")));
         let up = wait_for(Duration::from_secs(15), || {
             udp_port_bound(self.port).then_some(())
         });
