@@ -22,7 +22,10 @@
 //!
 //! A sensor that cannot be read is not a reading of 0: after `unavailable_after` consecutive
 //! failures it is marked unavailable (an overlay: the judged state is kept, no message is
-//! made for it, and the first good reading resumes judging from the kept state).
+//! made for it, and the first good reading resumes judging from the kept state). An
+//! unreadable sample restarts every debounce count, so samples on both sides of a gap never
+//! add up; in particular a sensor last seen critical that becomes unreadable never reaches
+//! the shutdown rank without `debounce` fresh readings beyond the threshold.
 
 use std::fmt;
 
@@ -346,6 +349,8 @@ impl SensorState {
     /// Feeds one sample taken at `now_ms`; returns the committed transition, if any.
     pub fn step(&mut self, spec: &SensorSpec, reading: Reading, now_ms: u64) -> Option<Transition> {
         let Some(up) = classify(&spec.limits, reading, 0.0) else {
+            // "Consecutive" means readable and consecutive: a gap restarts every debounce.
+            self.runs = [0; MAX_RANK + 1];
             self.failures = self.failures.saturating_add(1);
             if self.failures >= spec.unavailable_after.max(1) {
                 self.unavailable = true;
@@ -492,5 +497,81 @@ impl UpdateFailures {
     /// Whether the last sweep failed to update a record.
     pub fn failing(&self) -> bool {
         self.failing
+    }
+}
+
+/// What a thermal shutdown is for: the three parts the guide has shutdown messages for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShutdownKind {
+    /// A CPU (735022; at the next boot 735023).
+    Cpu,
+    /// A CPU voltage regulator (735027; at the next boot 735028).
+    CpuVr,
+    /// The IO hub (735029; the guide has no boot message).
+    IoHub,
+}
+
+impl ShutdownKind {
+    /// The kind a class's shutdown rank triggers; other classes never shut down (their
+    /// shutdown threshold acts as a critical one).
+    pub fn for_class(class: Class) -> Option<ShutdownKind> {
+        match class {
+            Class::CpuTemp => Some(ShutdownKind::Cpu),
+            Class::CpuVrTemp => Some(ShutdownKind::CpuVr),
+            Class::IohubTemp => Some(ShutdownKind::IoHub),
+            _ => None,
+        }
+    }
+
+    /// The name in the reason record: `cpu`, `cpu_vr`, `iohub`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShutdownKind::Cpu => "cpu",
+            ShutdownKind::CpuVr => "cpu_vr",
+            ShutdownKind::IoHub => "iohub",
+        }
+    }
+
+    /// Parses [`ShutdownKind::name`].
+    pub fn from_name(name: &str) -> Option<ShutdownKind> {
+        [ShutdownKind::Cpu, ShutdownKind::CpuVr, ShutdownKind::IoHub]
+            .into_iter()
+            .find(|k| k.name() == name)
+    }
+
+    /// The message sent before shutting down; `label` is the sensor's device number.
+    pub fn message(self, label: &str) -> Emission {
+        match self {
+            ShutdownKind::Cpu => Emission::new(735022, &[label]),
+            ShutdownKind::CpuVr => Emission::new(735027, &[label]),
+            ShutdownKind::IoHub => Emission::new(735029, &[]),
+        }
+    }
+
+    /// The message at the next boot, if the guide has one.
+    pub fn boot_message(self) -> Option<Emission> {
+        match self {
+            ShutdownKind::Cpu => Some(Emission::new(735023, &[])),
+            ShutdownKind::CpuVr => Some(Emission::new(735028, &[])),
+            ShutdownKind::IoHub => None,
+        }
+    }
+}
+
+/// The thermal shutdown a committed transition calls for: entering the shutdown rank of a
+/// CPU, CPU regulator or IO hub temperature. The rank is only entered after `debounce`
+/// consecutive readable samples at or above the threshold, so a glitch, or a sensor that
+/// becomes unreadable while critical, never calls for one.
+pub fn shutdown_for(spec: &SensorSpec, t: &Transition) -> Option<ShutdownKind> {
+    (t.to == State::Shutdown && t.from != State::Shutdown)
+        .then(|| ShutdownKind::for_class(spec.class))
+        .flatten()
+}
+
+/// The shutdown threshold of a spec, if it has one.
+pub fn shutdown_threshold(spec: &SensorSpec) -> Option<f64> {
+    match spec.limits {
+        Limits::Temperature { shutdown, .. } => shutdown,
+        _ => None,
     }
 }

@@ -316,3 +316,115 @@ fn class_names_round_trip() {
     }
     assert_eq!(Class::from_name("cpu"), None);
 }
+
+mod shutdown {
+    use super::*;
+    use envmon_core::engine::{ShutdownKind, shutdown_for};
+
+    /// Feeds readings; returns the shutdowns called for, with the sample index.
+    fn shutdowns(spec: &SensorSpec, readings: &[Reading]) -> Vec<(usize, ShutdownKind)> {
+        let mut st = SensorState::default();
+        let mut out = Vec::new();
+        for (i, r) in readings.iter().enumerate() {
+            if let Some(t) = st.step(spec, *r, i as u64) {
+                out.extend(shutdown_for(spec, &t).map(|k| (i, k)));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn needs_debounce_samples_beyond_the_threshold() {
+        let spec = temp(Class::CpuTemp, 2);
+        assert_eq!(
+            shutdowns(&spec, &values(&[40.0, 101.0, 102.0])),
+            [(2, ShutdownKind::Cpu)]
+        );
+    }
+
+    #[test]
+    fn a_single_glitch_never_shuts_down() {
+        let spec = temp(Class::CpuTemp, 2);
+        assert!(shutdowns(&spec, &values(&[40.0, 120.0, 40.0, 120.0, 40.0])).is_empty());
+    }
+
+    #[test]
+    fn samples_on_both_sides_of_an_unreadable_gap_do_not_add_up() {
+        let spec = temp(Class::CpuTemp, 2);
+        let u = Reading::Unreadable;
+        let r = [Reading::Value(101.0), u, Reading::Value(101.0)];
+        assert!(shutdowns(&spec, &r).is_empty());
+    }
+
+    #[test]
+    fn recovery_before_the_debounce_completes_shuts_nothing_down() {
+        let spec = temp(Class::CpuTemp, 3);
+        assert!(shutdowns(&spec, &values(&[96.0, 97.0, 94.0, 96.0, 96.0, 80.0])).is_empty());
+    }
+
+    #[test]
+    fn a_sensor_unreadable_after_critical_never_shuts_down() {
+        let spec = temp(Class::CpuTemp, 2);
+        let u = Reading::Unreadable;
+        let mut readings = values(&[90.0, 91.0]);
+        readings.extend([u; 20]);
+        assert!(shutdowns(&spec, &readings).is_empty());
+        // Readable again and beyond the threshold: the debounce starts over.
+        readings.extend(values(&[101.0]));
+        assert!(shutdowns(&spec, &readings).is_empty());
+        readings.extend(values(&[101.0]));
+        assert_eq!(
+            shutdowns(&spec, &readings),
+            [(readings.len() - 1, ShutdownKind::Cpu)]
+        );
+    }
+
+    #[test]
+    fn once_per_excursion_and_only_for_cpu_regulator_and_io_hub() {
+        let spec = temp(Class::CpuTemp, 1);
+        assert_eq!(shutdowns(&spec, &values(&[101.0, 105.0, 110.0])).len(), 1);
+        assert_eq!(
+            shutdowns(&temp(Class::CpuVrTemp, 1), &values(&[101.0]))[0].1,
+            ShutdownKind::CpuVr
+        );
+        assert_eq!(
+            shutdowns(&temp(Class::IohubTemp, 1), &values(&[101.0]))[0].1,
+            ShutdownKind::IoHub
+        );
+        for class in [Class::ChassisAmbient, Class::PsuTemp] {
+            assert!(
+                shutdowns(&temp(class, 1), &values(&[101.0])).is_empty(),
+                "{class}"
+            );
+        }
+    }
+
+    #[test]
+    fn shutdown_and_boot_messages() {
+        let line = |e: Emission| {
+            let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
+            render_line(Prefix::Ftd, e.id, &args).unwrap()
+        };
+        assert!(
+            line(ShutdownKind::Cpu.message("1"))
+                .starts_with("%FTD-1-735022: CPU1 is running beyond")
+        );
+        assert!(
+            line(ShutdownKind::CpuVr.message("0"))
+                .starts_with("%FTD-1-735027: CPU 0 Voltage Regulator is running beyond")
+        );
+        assert!(
+            line(ShutdownKind::IoHub.message("0"))
+                .starts_with("%FTD-1-735029: IO Hub is running beyond")
+        );
+        assert_eq!(ShutdownKind::Cpu.boot_message().map(|e| e.id), Some(735023));
+        assert_eq!(
+            ShutdownKind::CpuVr.boot_message().map(|e| e.id),
+            Some(735028)
+        );
+        assert_eq!(ShutdownKind::IoHub.boot_message(), None);
+        for k in [ShutdownKind::Cpu, ShutdownKind::CpuVr, ShutdownKind::IoHub] {
+            assert_eq!(ShutdownKind::from_name(k.name()), Some(k));
+        }
+    }
+}
