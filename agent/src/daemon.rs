@@ -5,7 +5,9 @@
 //! sensor, messages to syslog. A lost BMC gives 735010 (rate limited) and sensors go
 //! unavailable; the loop reconnects and judging resumes from the kept states. Every
 //! [`REVALIDATE_EVERY`] sweeps one Get SDR Repository Info checks that the cached SDRs still
-//! hold. SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
+//! hold. A sensor entering its shutdown rank runs the thermal shutdown sequence once
+//! ([`shutdown`]); at start-up an unreported shutdown is reported. SIGTERM/SIGINT end the
+//! loop cleanly; SIGHUP reloads the configuration and board (an
 //! invalid new one keeps the old one running and says why).
 
 use crate::{
@@ -14,7 +16,7 @@ use crate::{
     config::{Settings, SettingsArgs},
     error::AgentError,
     monitor::Monitor,
-    sys,
+    shutdown, sys,
     syslog::Syslog,
 };
 use envmon_core::engine::Emission;
@@ -36,6 +38,10 @@ struct Loop {
     failed_attempts: u32,
     reported_not_running: bool,
     sweeps: u64,
+    /// The thermal shutdown sequence ran in this process (it never runs twice).
+    shutdown_done: bool,
+    /// The last thermal shutdown, for `show environment`.
+    last_shutdown: Option<shutdown::Record>,
 }
 
 impl Loop {
@@ -145,6 +151,23 @@ impl Loop {
         );
         self.send(&sweep.emissions);
         self.sweeps += 1;
+        if let Some(t) = sweep.shutdown.filter(|_| !self.shutdown_done) {
+            self.shutdown_done = true;
+            log::error!(
+                "thermal shutdown: {} at {} {} (threshold {})",
+                t.sensor,
+                t.reading,
+                t.unit,
+                t.threshold
+            );
+            let rec = shutdown::perform(
+                &self.syslog,
+                &self.settings.state_dir,
+                &self.settings.shutdown_action,
+                &t,
+            );
+            self.last_shutdown = Some(rec);
+        }
         if let Some(e) = sweep.transport_error {
             log::warn!("lost the BMC: {e}; reconnecting");
             self.source = None;
@@ -235,7 +258,10 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         failed_attempts: 0,
         reported_not_running: false,
         sweeps: 0,
+        shutdown_done: false,
+        last_shutdown: None,
     };
+    l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
     log::info!("envmon {} running", crate::VERSION);
     while !sys::stop_requested() {
         if sys::take_reload() {

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod error;
 pub mod logging;
 pub mod monitor;
+pub mod shutdown;
 mod sys;
 pub mod syslog;
 

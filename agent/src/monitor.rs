@@ -3,9 +3,11 @@
 //! The judging is the core's pure engine; this module only binds items to sensors, runs one
 //! Get Sensor Reading per bound item per sweep, and collects the messages to send.
 
+use crate::shutdown::Trigger;
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Class, Emission, Limits, Reading, Redundancy, SensorState, State, UpdateFailures, message_for,
+    shutdown_for, shutdown_threshold,
 };
 use envmon_sensors::ipmi::{IpmiError, IpmiErrorKind, IpmiSource, Transport, sdr::SdrEntry};
 use serde_json::{Value, json};
@@ -22,6 +24,8 @@ pub struct Sweep {
     pub unread: usize,
     /// The transport failed (the BMC is gone): reconnect before the next sweep.
     pub transport_error: Option<IpmiError>,
+    /// A sensor entered its shutdown rank: the thermal shutdown it calls for (the first one).
+    pub shutdown: Option<Trigger>,
 }
 
 /// A board being monitored.
@@ -124,6 +128,16 @@ impl Monitor {
             if let Some(t) = state.step(&item.spec, reading, now_ms) {
                 log::info!("{}: {} -> {}", item.id, t.from, t.to);
                 out.emissions.extend(message_for(&item.spec, &t));
+                if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
+                    out.shutdown = Some(Trigger {
+                        kind,
+                        sensor: item.id.clone(),
+                        label: item.spec.label.clone(),
+                        reading: t.value.unwrap_or(f64::NAN),
+                        threshold: shutdown_threshold(&item.spec).unwrap_or(f64::NAN),
+                        unit: item.spec.unit.as_str().into(),
+                    });
+                }
             }
         }
         if self.board.min_psus > 0 {

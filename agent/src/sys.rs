@@ -83,3 +83,21 @@ pub fn stop_requested() -> bool {
 pub fn take_reload() -> bool {
     RELOAD.swap(false, Ordering::SeqCst)
 }
+
+/// Flushes every filesystem (`sync(2)`).
+pub fn sync() {
+    // SAFETY: sync takes no arguments and cannot fail.
+    unsafe { libc::sync() };
+}
+
+/// Powers the machine off (`reboot(2)` with `RB_POWER_OFF`). Returns only on failure
+/// (for example without CAP_SYS_BOOT).
+pub fn power_off() -> std::io::Result<()> {
+    // SAFETY: reboot with RB_POWER_OFF takes no pointers; on success it does not return.
+    let rc = unsafe { libc::reboot(libc::RB_POWER_OFF) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}

@@ -344,3 +344,175 @@ fn sighup_reloads_the_configuration_and_a_bad_one_keeps_the_old() {
     );
     assert_eq!(a.stop(), Some(0));
 }
+
+mod thermal_shutdown {
+    use super::*;
+    use envmon_core::{Prefix, render_line};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn line(id: u32, args: &[&str]) -> String {
+        render_line(Prefix::Ftd, id, args).unwrap()
+    }
+
+    /// A shutdown program that records that it ran, and what syslog held at that moment.
+    fn program(dir: &Path) -> String {
+        let p = dir.join("shutdown-program");
+        std::fs::write(
+            &p,
+            "#!/bin/sh\ncp \"$TEST_SYSLOG\" \"$TEST_DIR/syslog-when-it-ran\"\necho \"$ENVMON_SHUTDOWN_REASON $ENVMON_SHUTDOWN_SENSOR $ENVMON_SHUTDOWN_READING\" >> \"$TEST_DIR/ran\"\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p.to_str().unwrap().to_string()
+    }
+
+    fn start(bmc: &Bmc, dir: &Path, out: &Path, program: &str, n: usize) -> Agent {
+        let state = dir.join("state");
+        let action = format!("exec:{program}");
+        let syslog = format!("file://{}", out.display());
+        let uri = bmc.uri();
+        let args = [
+            "--ipmi",
+            uri.as_str(),
+            "--board",
+            "sim-appliance",
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            syslog.as_str(),
+            "--shutdown-action",
+            action.as_str(),
+        ];
+        let env = [
+            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+            ("ENVMON_LOG", "info"),
+            ("TEST_SYSLOG", out.to_str().unwrap()),
+            ("TEST_DIR", dir.to_str().unwrap()),
+        ];
+        let a = Agent::start(&args, &env, &dir.join(format!("envmon-{n}.log")));
+        assert!(
+            wait_for(WAIT, || a
+                .stderr()
+                .contains("connected to the BMC")
+                .then_some(()))
+            .is_some(),
+            "{}",
+            a.stderr()
+        );
+        a
+    }
+
+    /// Drives `sensor` beyond its shutdown threshold; checks the sequence, then two restarts.
+    fn case(
+        sensor: u8,
+        hot: u32,
+        normal: u32,
+        before: &[String],
+        shutdown_line: String,
+        reason: &str,
+        item: &str,
+        boot_line: String,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = Bmc::start(&dir.path().join("bmc"));
+        let out = dir.path().join("syslog.log");
+        let prog = program(dir.path());
+        let mut a = start(&bmc, dir.path(), &out, &prog, 1);
+        let mut seen = Vec::new();
+
+        bmc.set(sensor, hot);
+        let mut want: Vec<String> = before.to_vec();
+        want.push(shutdown_line.clone());
+        let want: Vec<&str> = want.iter().map(String::as_str).collect();
+        expect(&out, &mut seen, &want);
+        let ran = wait_for(WAIT, || {
+            std::fs::read_to_string(dir.path().join("ran")).ok()
+        });
+        assert_eq!(
+            ran.as_deref(),
+            Some(format!("{reason} {item} {hot}\n").as_str())
+        );
+        // The message was delivered before the program ran.
+        let at_run = message_lines(&dir.path().join("syslog-when-it-ran"));
+        assert_eq!(at_run.last(), Some(&shutdown_line));
+        // The record is in the state dir, not yet reported.
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("state/last-shutdown.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                rec["reason"].as_str(),
+                rec["sensor"].as_str(),
+                rec["reported"].as_bool()
+            ),
+            (Some(reason), Some(item), Some(false))
+        );
+        assert_eq!(rec["reading"].as_f64(), Some(f64::from(hot)));
+        // Still hot: it never runs twice.
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("ran"))
+                .unwrap()
+                .lines()
+                .count(),
+            1
+        );
+        assert_eq!(message_lines(&out), seen, "nothing more while still hot");
+        assert_eq!(a.stop(), Some(0));
+
+        // Next boot: the report, exactly once.
+        bmc.set(sensor, normal);
+        std::thread::sleep(Duration::from_millis(1200));
+        let mut b = start(&bmc, dir.path(), &out, &prog, 2);
+        expect(&out, &mut seen, &[boot_line.as_str()]);
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(message_lines(&out), seen);
+        assert_eq!(b.stop(), Some(0));
+        let rec: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(dir.path().join("state/last-shutdown.json")).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rec["reported"].as_bool(),
+            Some(true),
+            "kept as history, marked reported"
+        );
+
+        // A third start says nothing.
+        let mut c = start(&bmc, dir.path(), &out, &prog, 3);
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(message_lines(&out), seen, "no report on the third start");
+        assert_eq!(c.stop(), Some(0));
+    }
+
+    #[test]
+    fn cpu_735022_then_735023_once() {
+        case(
+            CPU0,
+            101,
+            40,
+            &[line(735007, &["0", "101", "C"])],
+            line(735022, &["0"]),
+            "cpu",
+            "cpu0-temp",
+            line(735023, &[]),
+        );
+    }
+
+    #[test]
+    fn cpu_regulator_735027_then_735028_once() {
+        case(
+            2,
+            111,
+            45,
+            &[],
+            line(735027, &["0"]),
+            "cpu_vr",
+            "cpu0-vr-temp",
+            line(735028, &[]),
+        );
+    }
+}

@@ -1,0 +1,270 @@
+//! Thermal shutdown: the sequence (once), the reason record, and the report at the next boot.
+//!
+//! The sequence: send 735022 / 735027 / 735029; flush every syslog destination (bounded);
+//! write the reason record to the state dir atomically (temp file, fsync, rename, fsync the
+//! directory); `sync()`; then the `--shutdown-action`: `poweroff` (reboot(2) with
+//! RB_POWER_OFF, falling back to the system's `poweroff`), `exec:PROGRAM` (run without a
+//! shell, with ENVMON_SHUTDOWN_* in its environment), or `none` (log what would have
+//! happened). The daemon runs it at most once per process.
+//!
+//! At start-up a record not yet reported gives 735023 (CPU) or 735028 (CPU regulator) once;
+//! the record is then rewritten with `"reported": true` and kept as history. The guide has no
+//! boot message for the IO hub: envmon logs an error instead, and marks it reported too. A
+//! corrupt or truncated record gives a warning and is left as it is.
+
+use crate::{config::ShutdownAction, sys, syslog::Syslog};
+use envmon_core::engine::{Emission, ShutdownKind};
+use serde::{Deserialize, Serialize};
+use std::{
+    fs,
+    io::Write,
+    path::{Path, PathBuf},
+    process::Command,
+    time::Duration,
+};
+
+/// The reason record's file name in the state dir.
+pub const RECORD_FILE: &str = "last-shutdown.json";
+/// How long the sequence waits for syslog to deliver the shutdown message.
+pub const FLUSH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Why the box was shut down.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Record {
+    /// Format version (1).
+    pub version: u32,
+    /// `cpu`, `cpu_vr` or `iohub`.
+    pub reason: String,
+    /// The board item's id.
+    pub sensor: String,
+    /// Its device number markings.
+    pub label: String,
+    /// The reading that completed the debounce.
+    pub reading: f64,
+    /// The shutdown threshold.
+    pub threshold: f64,
+    /// `C` or `F`.
+    pub unit: String,
+    /// When (RFC 3339, local time with offset).
+    pub at: String,
+    /// Whether the boot report has been made.
+    pub reported: bool,
+}
+
+fn record_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(RECORD_FILE)
+}
+
+/// Writes `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the dir.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("tmp");
+    let mut f = fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    drop(f);
+    fs::rename(&tmp, path)?;
+    fs::File::open(dir)?.sync_all()
+}
+
+/// Reads the record: `Ok(None)` when there is none, `Err` (with why) when it is unusable.
+pub fn read_record(state_dir: &Path) -> Result<Option<Record>, String> {
+    let path = record_path(state_dir);
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let rec: Record =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    if rec.version != 1 || ShutdownKind::from_name(&rec.reason).is_none() {
+        return Err(format!(
+            "{}: unknown version {} or reason '{}'",
+            path.display(),
+            rec.version,
+            rec.reason
+        ));
+    }
+    Ok(Some(rec))
+}
+
+fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
+    let mut text = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
+    text.push(b'\n');
+    write_atomic(&record_path(state_dir), &text)
+}
+
+/// What triggered a shutdown.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    /// Which part.
+    pub kind: ShutdownKind,
+    /// The board item.
+    pub sensor: String,
+    /// Its label.
+    pub label: String,
+    /// The reading.
+    pub reading: f64,
+    /// The threshold.
+    pub threshold: f64,
+    /// `C` or `F`.
+    pub unit: String,
+}
+
+fn send(syslog: &Syslog, e: &Emission) {
+    let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
+    if let Err(err) = syslog.emit(e.id, &args) {
+        log::error!("cannot render {}: {err}", e.id);
+    }
+}
+
+/// The shutdown sequence. Returns the record written.
+pub fn perform(syslog: &Syslog, state_dir: &Path, action: &ShutdownAction, t: &Trigger) -> Record {
+    send(syslog, &t.kind.message(&t.label));
+    if !syslog.flush(FLUSH_TIMEOUT) {
+        log::error!(
+            "thermal shutdown: syslog not fully delivered within {} s",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+    let rec = Record {
+        version: 1,
+        reason: t.kind.name().into(),
+        sensor: t.sensor.clone(),
+        label: t.label.clone(),
+        reading: t.reading,
+        threshold: t.threshold,
+        unit: t.unit.clone(),
+        at: chrono::Local::now().fixed_offset().to_rfc3339(),
+        reported: false,
+    };
+    if let Err(e) = write_record(state_dir, &rec) {
+        log::error!(
+            "thermal shutdown: cannot write the reason record in {}: {e}",
+            state_dir.display()
+        );
+    }
+    sys::sync();
+    match action {
+        ShutdownAction::None => log::error!(
+            "thermal shutdown: {} {} at {} (threshold {}); --shutdown-action none: not powering off",
+            t.sensor,
+            t.kind.name(),
+            t.reading,
+            t.threshold
+        ),
+        ShutdownAction::Exec(program) => {
+            log::error!("thermal shutdown: running {}", program.display());
+            let status = Command::new(program)
+                .env("ENVMON_SHUTDOWN_REASON", t.kind.name())
+                .env("ENVMON_SHUTDOWN_SENSOR", &t.sensor)
+                .env("ENVMON_SHUTDOWN_READING", t.reading.to_string())
+                .status();
+            match status {
+                Ok(s) if s.success() => {}
+                Ok(s) => log::error!("thermal shutdown: {} exited with {s}", program.display()),
+                Err(e) => log::error!("thermal shutdown: cannot run {}: {e}", program.display()),
+            }
+        }
+        ShutdownAction::Poweroff => {
+            log::error!("thermal shutdown: powering off");
+            if let Err(e) = sys::power_off() {
+                log::error!("reboot(RB_POWER_OFF) failed ({e}); running poweroff");
+                if let Err(e) = Command::new("poweroff").status() {
+                    log::error!("cannot run poweroff: {e}");
+                }
+            }
+        }
+    }
+    rec
+}
+
+/// At start-up: reports an unreported record once (735023 / 735028; the IO hub only in the
+/// log) and marks it reported. Returns the record, for `show environment`'s last shutdown.
+pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
+    let mut rec = match read_record(state_dir) {
+        Ok(r) => r?,
+        Err(e) => {
+            log::warn!("ignoring the shutdown record: {e}");
+            return None;
+        }
+    };
+    if rec.reported {
+        return Some(rec);
+    }
+    let kind = ShutdownKind::from_name(&rec.reason)?;
+    match kind.boot_message() {
+        Some(m) => send(syslog, &m),
+        None => log::error!(
+            "the previous shutdown was thermal: {} {} at {} {} (threshold {}), {}",
+            rec.sensor,
+            rec.reason,
+            rec.reading,
+            rec.unit,
+            rec.threshold,
+            rec.at
+        ),
+    }
+    if !syslog.flush(FLUSH_TIMEOUT) {
+        log::warn!(
+            "boot report not fully delivered within {} s",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+    rec.reported = true;
+    if let Err(e) = write_record(state_dir, &rec) {
+        log::error!("cannot mark the shutdown record reported: {e}");
+    }
+    Some(rec)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> Record {
+        Record {
+            version: 1,
+            reason: "cpu".into(),
+            sensor: "cpu0-temp".into(),
+            label: "0".into(),
+            reading: 101.0,
+            threshold: 100.0,
+            unit: "C".into(),
+            at: "2026-11-22T16:00:00+00:00".into(),
+            reported: false,
+        }
+    }
+
+    #[test]
+    fn record_round_trips_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        write_record(dir.path(), &rec()).unwrap();
+        assert_eq!(read_record(dir.path()).unwrap(), Some(rec()));
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, [RECORD_FILE]);
+    }
+
+    #[test]
+    fn corrupt_truncated_or_foreign_records_are_errors_not_panics() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(read_record(dir.path()), Ok(None));
+        let full = serde_json::to_string(&rec()).unwrap();
+        for bad in [
+            &full[..full.len() / 2],
+            "",
+            "\u{0}\u{1}",
+            &full.replace("\"cpu\"", "\"gpu\""),
+            &full.replace("\"version\":1", "\"version\":9"),
+        ] {
+            fs::write(record_path(dir.path()), bad).unwrap();
+            let e = read_record(dir.path()).unwrap_err();
+            assert!(e.contains(RECORD_FILE), "{e}");
+        }
+    }
+}
