@@ -404,17 +404,30 @@ mod thermal_shutdown {
         a
     }
 
-    /// Drives `sensor` beyond its shutdown threshold; checks the sequence, then two restarts.
-    fn case(
+    /// One thermal-shutdown scenario.
+    struct Case {
         sensor: u8,
         hot: u32,
         normal: u32,
-        before: &[String],
+        before: Vec<String>,
         shutdown_line: String,
-        reason: &str,
-        item: &str,
+        reason: &'static str,
+        item: &'static str,
         boot_line: String,
-    ) {
+    }
+
+    /// Drives the sensor beyond its shutdown threshold; checks the sequence, then two restarts.
+    fn case(c: Case) {
+        let Case {
+            sensor,
+            hot,
+            normal,
+            before,
+            shutdown_line,
+            reason,
+            item,
+            boot_line,
+        } = c;
         let dir = tempfile::tempdir().unwrap();
         let bmc = Bmc::start(&dir.path().join("bmc"));
         let out = dir.path().join("syslog.log");
@@ -423,7 +436,7 @@ mod thermal_shutdown {
         let mut seen = Vec::new();
 
         bmc.set(sensor, hot);
-        let mut want: Vec<String> = before.to_vec();
+        let mut want: Vec<String> = before;
         want.push(shutdown_line.clone());
         let want: Vec<&str> = want.iter().map(String::as_str).collect();
         expect(&out, &mut seen, &want);
@@ -490,29 +503,29 @@ mod thermal_shutdown {
 
     #[test]
     fn cpu_735022_then_735023_once() {
-        case(
-            CPU0,
-            101,
-            40,
-            &[line(735007, &["0", "101", "C"])],
-            line(735022, &["0"]),
-            "cpu",
-            "cpu0-temp",
-            line(735023, &[]),
-        );
+        case(Case {
+            sensor: CPU0,
+            hot: 101,
+            normal: 40,
+            before: vec![line(735007, &["0", "101", "C"])],
+            shutdown_line: line(735022, &["0"]),
+            reason: "cpu",
+            item: "cpu0-temp",
+            boot_line: line(735023, &[]),
+        });
     }
 
     #[test]
     fn cpu_regulator_735027_then_735028_once() {
-        case(
-            2,
-            111,
-            45,
-            &[],
-            line(735027, &["0"]),
-            "cpu_vr",
-            "cpu0-vr-temp",
-            line(735028, &[]),
-        );
+        case(Case {
+            sensor: 2,
+            hot: 111,
+            normal: 45,
+            before: vec![],
+            shutdown_line: line(735027, &["0"]),
+            reason: "cpu_vr",
+            item: "cpu0-vr-temp",
+            boot_line: line(735028, &[]),
+        });
     }
 }
