@@ -137,7 +137,9 @@ pub fn perform(syslog: &Syslog, state_dir: &Path, action: &ShutdownAction, t: &T
         reading: t.reading,
         threshold: t.threshold,
         unit: t.unit.clone(),
-        at: chrono::Local::now().fixed_offset().to_rfc3339(),
+        at: chrono::Local::now()
+            .fixed_offset()
+            .to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
         reported: false,
     };
     if let Err(e) = write_record(state_dir, &rec) {
