@@ -40,6 +40,15 @@ pub enum Command {
     },
     /// Print one message line exactly as sent; with --send, also send it to syslog.
     Message(MessageArgs),
+    /// Ask a running agent (over its socket).
+    Show {
+        /// What to show.
+        #[arg(value_enum)]
+        what: ShowWhat,
+        /// Print the reply's JSON line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
     /// Built-in boards, and validation of board files.
     #[command(subcommand)]
     Board(BoardCommand),
@@ -49,6 +58,17 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// What `envmon show` asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ShowWhat {
+    /// Sensors, power supplies, PCI, last shutdown.
+    Environment,
+    /// The agent's version.
+    Version,
+    /// OpenMetrics text (a node_exporter textfile).
+    Metrics,
 }
 
 /// `envmon board ...`.
@@ -111,6 +131,7 @@ fn dispatch(cli: &Cli) -> Result<(), AgentError> {
         Command::Run => crate::daemon::run(settings, &cli.settings),
         Command::Poll { count, json } => poll(&settings, *count, *json),
         Command::Message(m) => message(&settings, m),
+        Command::Show { what, json } => show(&settings, *what, *json),
         Command::Board(b) => board(b),
         Command::Catalog { json } => {
             print_catalog(*json);
@@ -165,6 +186,24 @@ fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
                 failed.join(", ")
             )));
         }
+    }
+    Ok(())
+}
+
+fn show(settings: &Settings, what: ShowWhat, as_json: bool) -> Result<(), AgentError> {
+    let request = match what {
+        ShowWhat::Environment => "show environment",
+        ShowWhat::Version => "show version",
+        ShowWhat::Metrics => "show metrics",
+    };
+    let reply = crate::show::ask(&settings.socket, request)?;
+    match (what, as_json) {
+        (_, true) => println!("{reply}"),
+        (ShowWhat::Environment, false) => print!("{}", crate::show::environment_table(&reply)),
+        (ShowWhat::Version, false) => {
+            println!("envmon {}", reply["version"].as_str().unwrap_or("?"))
+        }
+        (ShowWhat::Metrics, false) => print!("{}", reply["metrics"].as_str().unwrap_or("")),
     }
     Ok(())
 }

@@ -16,12 +16,17 @@ use crate::{
     config::{Settings, SettingsArgs},
     error::AgentError,
     monitor::Monitor,
-    shutdown, sys,
+    shutdown, socket,
+    status::{self, Counters, Monitoring, Published, Snapshot},
+    sys,
     syslog::Syslog,
 };
 use envmon_core::engine::Emission;
 use envmon_sensors::ipmi::{Connected, IpmiSource, Transport, repo};
-use std::time::{Duration, Instant};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 /// Sweeps between two checks of the SDR repository info.
 pub const REVALIDATE_EVERY: u64 = 30;
@@ -42,6 +47,12 @@ struct Loop {
     shutdown_done: bool,
     /// The last thermal shutdown, for `show environment`.
     last_shutdown: Option<shutdown::Record>,
+    /// Counters for `show metrics`.
+    counters: Counters,
+    /// Whether the last sweep updated every record.
+    last_sweep_complete: bool,
+    /// Where snapshots go for the socket.
+    published: Arc<Published>,
 }
 
 impl Loop {
@@ -106,6 +117,7 @@ impl Loop {
         if self.source.is_none() {
             if let Err(e) = self.connect() {
                 self.failed_attempts += 1;
+                self.counters.ipmi_errors += 1;
                 log::warn!("BMC not available (attempt {}): {e}", self.failed_attempts);
                 if self.failed_attempts >= ATTEMPTS_BEFORE_735009
                     && !self.reported_not_running
@@ -139,8 +151,14 @@ impl Loop {
             return;
         };
         let before = source.transport().commands();
+        let started = Instant::now();
         let sweep = monitor.sweep(source, now);
         let used = source.transport().commands() - before;
+        self.counters.last_sweep_seconds = started.elapsed().as_secs_f64();
+        self.counters.last_sweep_commands = used;
+        self.counters.ipmi_commands += used;
+        self.counters.sweeps += 1;
+        self.last_sweep_complete = sweep.unread == 0;
         let revalidate = (sweep.transport_error.is_none()
             && (self.sweeps + 1).is_multiple_of(REVALIDATE_EVERY))
         .then(|| repo::info(source.transport()));
@@ -169,6 +187,7 @@ impl Loop {
             self.last_shutdown = Some(rec);
         }
         if let Some(e) = sweep.transport_error {
+            self.counters.ipmi_errors += 1;
             log::warn!("lost the BMC: {e}; reconnecting");
             self.source = None;
             return;
@@ -182,6 +201,29 @@ impl Loop {
             Some(Err(e)) => log::warn!("SDR repository info: {e}"),
             _ => {}
         }
+    }
+
+    /// Publishes what the agent knows now, for the socket.
+    fn publish(&self) {
+        let monitoring = match (&self.monitor, &self.source) {
+            (None, _) => Monitoring::Failed,
+            (Some(_), Some(_)) if self.last_sweep_complete => Monitoring::Running,
+            _ => Monitoring::Degraded,
+        };
+        let now = self.now_ms();
+        let env = status::environment(
+            self.monitor.as_ref().map(|m| m.to_json(now)),
+            monitoring,
+            self.settings.interval_ms.0,
+            self.last_shutdown.as_ref(),
+            &self.syslog.stats(),
+            &self.counters,
+        );
+        let metrics = status::metrics(&env, &self.counters);
+        self.published.publish(Snapshot {
+            environment: env,
+            metrics,
+        });
     }
 
     /// SIGHUP: re-reads the configuration and board. Anything invalid keeps the running
@@ -246,6 +288,8 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         load_board(&settings)?;
     }
     bmc::target(&settings)?;
+    let listener = socket::bind(&settings.socket)?;
+    let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&syslog_config(&settings))?;
     sys::install_signal_handlers();
     let mut l = Loop {
@@ -260,8 +304,14 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         sweeps: 0,
         shutdown_done: false,
         last_shutdown: None,
+        counters: Counters::default(),
+        last_sweep_complete: false,
+        published: Arc::new(Published::default()),
     };
     l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
+    l.publish();
+    socket::serve(listener, Arc::clone(&l.published))
+        .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
     while !sys::stop_requested() {
         if sys::take_reload() {
@@ -269,6 +319,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         }
         let next = Instant::now() + Duration::from_millis(l.settings.interval_ms.0);
         l.tick();
+        l.publish();
         while !sys::stop_requested() && Instant::now() < next {
             std::thread::sleep(
                 Duration::from_millis(20).min(next.saturating_duration_since(Instant::now())),

@@ -9,7 +9,10 @@ pub mod daemon;
 pub mod error;
 pub mod logging;
 pub mod monitor;
+pub mod show;
 pub mod shutdown;
+pub mod socket;
+pub mod status;
 mod sys;
 pub mod syslog;
 

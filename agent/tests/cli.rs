@@ -281,8 +281,10 @@ fn run_without_a_bmc_reports_735009_keeps_running_and_stops_on_sigterm() {
             &cfg,
             "--state-dir",
             dir.path().to_str().unwrap(),
+            "--socket",
+            dir.path().join("envmon.sock").to_str().unwrap(),
         ])
-        .stderr(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);

@@ -350,6 +350,8 @@ impl Agent {
         let err = fs::File::create(log).unwrap();
         let mut cmd = Command::new(envmon_bin());
         cmd.arg("run")
+            .arg("--socket")
+            .arg(log.with_extension("sock"))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -378,6 +380,11 @@ impl Agent {
                 None
             }
         }
+    }
+
+    /// Its query socket.
+    pub fn socket(&self) -> PathBuf {
+        self.log.with_extension("sock")
     }
 
     /// Its process ID (0 once stopped).

@@ -1,0 +1,173 @@
+//! `envmon show`: asks a running agent over its socket and prints the answer.
+
+use crate::error::AgentError;
+use envmon_core::engine::format_value;
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixStream,
+    path::Path,
+    time::Duration,
+};
+
+/// Sends one request and returns the parsed reply; an `{"error": ...}` reply is an error.
+pub fn ask(socket: &Path, request: &str) -> Result<Value, AgentError> {
+    let unavailable = |e: std::io::Error| {
+        AgentError::Unavailable(format!("{}: no agent answers: {e}", socket.display()))
+    };
+    let mut s = UnixStream::connect(socket).map_err(unavailable)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(unavailable)?;
+    s.set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(unavailable)?;
+    s.write_all(format!("{request}\n").as_bytes())
+        .map_err(unavailable)?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .take_line(&mut line)
+        .map_err(unavailable)?;
+    let v: Value = serde_json::from_str(&line)
+        .map_err(|e| AgentError::Unavailable(format!("{}: bad reply: {e}", socket.display())))?;
+    if let Some(err) = v.get("error") {
+        return Err(AgentError::Unavailable(format!(
+            "{}: {}",
+            err["code"].as_str().unwrap_or("error"),
+            err["message"].as_str().unwrap_or("")
+        )));
+    }
+    Ok(v)
+}
+
+trait TakeLine {
+    fn take_line(&mut self, out: &mut String) -> std::io::Result<()>;
+}
+
+impl<R: std::io::Read> TakeLine for BufReader<R> {
+    /// Reads one line of at most 4 MiB (a metrics reply can be large, but not unbounded).
+    fn take_line(&mut self, out: &mut String) -> std::io::Result<()> {
+        let mut limited = std::io::Read::take(self, 4 << 20);
+        BufReader::new(&mut limited).read_line(out).map(|_| ())
+    }
+}
+
+fn section_of(class: &str) -> usize {
+    match class {
+        "fan" => 0,
+        "psu" | "psu_fan" => 1,
+        "voltage" => 3,
+        _ => 2,
+    }
+}
+
+fn name_of(class: &str, label: &str) -> String {
+    match class {
+        "fan" => format!("Fan {label}"),
+        "psu" => format!("Power Supply {label}"),
+        "psu_fan" => format!("Power Supply {label} Fan"),
+        "cpu_temp" => format!("CPU {label}"),
+        "cpu_vr_temp" => format!("CPU {label} Voltage Regulator"),
+        "chassis_ambient" => format!("Chassis Ambient {label}"),
+        "iohub_temp" => format!("IO Hub {label}"),
+        "psu_temp" => format!("Power Supply {label}"),
+        "voltage" => format!("Voltage Channel {label}"),
+        other => format!("{other} {label}"),
+    }
+}
+
+fn state_word(state: &str) -> &'static str {
+    match state {
+        "ok" => "OK",
+        "warm" => "Warm",
+        "critical" => "Critical",
+        "shutdown" => "Shutdown",
+        "failed" => "Failure Detected",
+        "unavailable" => "Unavailable",
+        _ => "?",
+    }
+}
+
+/// The `show environment` table, in the spirit of Cisco's: sections for fans, power supplies,
+/// temperatures, voltages and PCI. A reading older than three poll intervals is marked stale.
+pub fn environment_table(env: &Value) -> String {
+    let none = Vec::new();
+    let sensors = env["sensors"].as_array().unwrap_or(&none);
+    let stale_after = env["interval_ms"]
+        .as_u64()
+        .unwrap_or(2000)
+        .saturating_mul(3);
+    let mut sections: [Vec<String>; 4] = Default::default();
+    for s in sensors {
+        let class = s["class"].as_str().unwrap_or("");
+        let state = s["state"].as_str().unwrap_or("");
+        let value = match (s["value"].as_f64(), s["unit"].as_str().unwrap_or("-")) {
+            (Some(v), "V") => format!("{v:.2} V"),
+            (Some(v), unit) => format!("{} {unit}", format_value(v)),
+            (None, _) => String::new(),
+        };
+        let stale = match s["age_ms"].as_u64() {
+            Some(age) if age > stale_after && state != "unavailable" => {
+                format!(" (stale, {} s old)", age / 1000)
+            }
+            _ => String::new(),
+        };
+        let shown = if value.is_empty() {
+            format!("{}{stale}", state_word(state))
+        } else {
+            format!("{value} - {}{stale}", state_word(state))
+        };
+        let name = name_of(class, s["label"].as_str().unwrap_or(""));
+        sections[section_of(class)].push(format!("  {name:<32}: {shown}\n"));
+    }
+    let mut out = format!(
+        "Board: {}    Monitoring: {}\n",
+        env["board"].as_str().unwrap_or("-"),
+        env["monitoring"].as_str().unwrap_or("-")
+    );
+    let titles = ["Cooling Fans", "Power Supplies", "Temperature", "Voltage"];
+    for (title, rows) in titles.iter().zip(&sections) {
+        out.push_str(&format!("\n{title}:\n{}\n", "-".repeat(40)));
+        if rows.is_empty() {
+            out.push_str("  none\n");
+        }
+        for r in rows {
+            out.push_str(r);
+        }
+        if *title == "Power Supplies" {
+            let red = match env["psu_redundancy"].as_str() {
+                Some("ok") => "OK",
+                Some("lost") => "Lost",
+                _ => "N/A",
+            };
+            out.push_str(&format!("  {:<32}: {red}\n", "Redundancy"));
+        }
+    }
+    out.push_str(&format!("\nPCI:\n{}\n", "-".repeat(40)));
+    match env["pci"].as_array().filter(|p| !p.is_empty()) {
+        None => out.push_str("  none\n"),
+        Some(list) => {
+            for p in list {
+                out.push_str(&format!("  {p}\n"));
+            }
+        }
+    }
+    out.push_str(&format!(
+        "\nLast thermal shutdown: {}\n",
+        match &env["last_shutdown"] {
+            Value::Object(m) => format!(
+                "{} at {}",
+                m.get("reason").and_then(Value::as_str).unwrap_or("?"),
+                m.get("at").and_then(Value::as_str).unwrap_or("?")
+            ),
+            _ => "none".into(),
+        }
+    ));
+    for d in env["syslog"].as_array().unwrap_or(&none) {
+        out.push_str(&format!(
+            "Syslog {}: {} sent, {} dropped\n",
+            d["destination"].as_str().unwrap_or("?"),
+            d["sent"].as_u64().unwrap_or(0),
+            d["dropped"].as_u64().unwrap_or(0)
+        ));
+    }
+    out
+}

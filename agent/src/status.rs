@@ -1,0 +1,213 @@
+//! What the agent knows, published for the socket: an immutable snapshot per sweep.
+//!
+//! The poll loop builds a [`Snapshot`] after every tick and swaps it in; the socket only
+//! clones the `Arc`, so a client can never slow the loop down.
+
+use crate::{shutdown::Record, syslog::DestinationStats};
+use serde_json::{Value, json};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Monitoring as `show environment` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Monitoring {
+    /// Sweeping, and the last sweep updated every record.
+    Running,
+    /// Sweeping with gaps: some records not updated, or the BMC lost for now.
+    Degraded,
+    /// Not monitoring: no BMC or no usable sensor yet.
+    Failed,
+}
+
+impl Monitoring {
+    /// `running`, `degraded`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitoring::Running => "running",
+            Monitoring::Degraded => "degraded",
+            Monitoring::Failed => "failed",
+        }
+    }
+}
+
+/// Counters the agent keeps for metrics.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Counters {
+    /// Sweeps done.
+    pub sweeps: u64,
+    /// Duration of the last sweep, seconds.
+    pub last_sweep_seconds: f64,
+    /// IPMI commands of the last sweep.
+    pub last_sweep_commands: u64,
+    /// IPMI commands sent in all.
+    pub ipmi_commands: u64,
+    /// Sweeps that hit a transport error, and connection attempts that failed.
+    pub ipmi_errors: u64,
+}
+
+/// One published view of the agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    /// The `show environment` JSON.
+    pub environment: Value,
+    /// The `show metrics` OpenMetrics text, ending in `# EOF\n`.
+    pub metrics: String,
+}
+
+/// Builds the environment JSON (contract section 4) from the monitor's part and the rest.
+pub fn environment(
+    monitor: Option<Value>,
+    monitoring: Monitoring,
+    interval_ms: u64,
+    last_shutdown: Option<&Record>,
+    syslog: &[DestinationStats],
+    counters: &Counters,
+) -> Value {
+    let m =
+        monitor.unwrap_or_else(|| json!({"board": null, "sensors": [], "psu_redundancy": "n/a"}));
+    json!({
+        "board": m["board"],
+        "monitoring": monitoring.name(),
+        "sensors": m["sensors"],
+        "pci": [],
+        "psu_redundancy": m["psu_redundancy"],
+        "last_shutdown": last_shutdown.map(|r| json!({"reason": r.reason, "at": r.at})),
+        "syslog": syslog.iter().map(|s| json!({
+            "destination": s.uri, "sent": s.sent, "dropped": s.dropped, "queued": s.queued,
+        })).collect::<Vec<_>>(),
+        "ipmi_commands_per_sweep": counters.last_sweep_commands,
+        "interval_ms": interval_ms,
+    })
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+fn number(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v}")
+    } else {
+        "NaN".into()
+    }
+}
+
+/// The OpenMetrics text for an environment JSON and the counters.
+pub fn metrics(env: &Value, counters: &Counters) -> String {
+    let mut o = String::new();
+    let empty = Vec::new();
+    let sensors = env["sensors"].as_array().unwrap_or(&empty);
+    let labels = |s: &Value| {
+        format!(
+            "id=\"{}\",class=\"{}\",unit=\"{}\"",
+            escape_label(s["id"].as_str().unwrap_or("")),
+            escape_label(s["class"].as_str().unwrap_or("")),
+            escape_label(s["unit"].as_str().unwrap_or(""))
+        )
+    };
+    o.push_str("# TYPE envmon_sensor_value gauge\n# HELP envmon_sensor_value Last reading of a sensor (absent while unavailable).\n");
+    for s in sensors {
+        if let Some(v) = s["value"].as_f64() {
+            o.push_str(&format!(
+                "envmon_sensor_value{{{}}} {}\n",
+                labels(s),
+                number(v)
+            ));
+        }
+    }
+    o.push_str("# TYPE envmon_sensor_state stateset\n# HELP envmon_sensor_state Judged state of a sensor.\n");
+    for s in sensors {
+        let state = s["state"].as_str().unwrap_or("");
+        for name in [
+            "ok",
+            "warm",
+            "critical",
+            "shutdown",
+            "failed",
+            "unavailable",
+        ] {
+            o.push_str(&format!(
+                "envmon_sensor_state{{{},envmon_sensor_state=\"{name}\"}} {}\n",
+                labels(s),
+                u8::from(state == name)
+            ));
+        }
+    }
+    let monitoring = env["monitoring"].as_str().unwrap_or("failed");
+    o.push_str(
+        "# TYPE envmon_monitoring stateset\n# HELP envmon_monitoring Whether monitoring runs.\n",
+    );
+    for name in ["running", "degraded", "failed"] {
+        o.push_str(&format!(
+            "envmon_monitoring{{envmon_monitoring=\"{name}\"}} {}\n",
+            u8::from(monitoring == name)
+        ));
+    }
+    o.push_str(&format!(
+        "# TYPE envmon_sweep_duration_seconds gauge\n# UNIT envmon_sweep_duration_seconds seconds\n# HELP envmon_sweep_duration_seconds Duration of the last sweep.\nenvmon_sweep_duration_seconds {}\n",
+        number(counters.last_sweep_seconds)
+    ));
+    o.push_str(&format!(
+        "# TYPE envmon_sweeps counter\n# HELP envmon_sweeps Sweeps done.\nenvmon_sweeps_total {}\n",
+        counters.sweeps
+    ));
+    o.push_str(&format!(
+        "# TYPE envmon_ipmi_commands counter\n# HELP envmon_ipmi_commands IPMI commands sent.\nenvmon_ipmi_commands_total {}\n",
+        counters.ipmi_commands
+    ));
+    o.push_str(&format!(
+        "# TYPE envmon_ipmi_commands_per_sweep gauge\n# HELP envmon_ipmi_commands_per_sweep IPMI commands of the last sweep.\nenvmon_ipmi_commands_per_sweep {}\n",
+        counters.last_sweep_commands
+    ));
+    o.push_str(&format!(
+        "# TYPE envmon_ipmi_errors counter\n# HELP envmon_ipmi_errors Lost BMC connections and failed connection attempts.\nenvmon_ipmi_errors_total {}\n",
+        counters.ipmi_errors
+    ));
+    let empty = Vec::new();
+    let dests = env["syslog"].as_array().unwrap_or(&empty);
+    for (name, key, help) in [
+        (
+            "envmon_syslog_frames_sent",
+            "sent",
+            "Syslog frames delivered.",
+        ),
+        (
+            "envmon_syslog_frames_dropped",
+            "dropped",
+            "Syslog frames dropped (queue full or undeliverable at shutdown).",
+        ),
+    ] {
+        o.push_str(&format!("# TYPE {name} counter\n# HELP {name} {help}\n"));
+        for d in dests {
+            o.push_str(&format!(
+                "{name}_total{{destination=\"{}\"}} {}\n",
+                escape_label(d["destination"].as_str().unwrap_or("")),
+                d[key].as_u64().unwrap_or(0)
+            ));
+        }
+    }
+    o.push_str("# EOF\n");
+    o
+}
+
+/// Where the loop publishes and the socket reads.
+#[derive(Debug, Default)]
+pub struct Published {
+    current: Mutex<Option<Arc<Snapshot>>>,
+}
+
+impl Published {
+    /// Swaps in a new snapshot.
+    pub fn publish(&self, s: Snapshot) {
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(s));
+    }
+
+    /// The latest snapshot, if any.
+    pub fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.current
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}

@@ -1,0 +1,151 @@
+//! The socket protocol and the `show environment` table, golden: a fixed environment through
+//! the same functions the daemon uses. `ENVMON_BLESS=1` rewrites the golden files.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use envmon_agent::{
+    show::environment_table,
+    shutdown::Record,
+    socket::respond,
+    status::{self, Counters, Monitoring, Snapshot},
+    syslog::DestinationStats,
+};
+use serde_json::json;
+use std::path::PathBuf;
+
+fn golden(name: &str, actual: &str) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("ENVMON_BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        expected == actual,
+        "{} differs (ENVMON_BLESS=1 rewrites it):\n{actual}",
+        path.display()
+    );
+}
+
+fn fixed_snapshot() -> Snapshot {
+    let monitor = json!({
+        "board": "sim-appliance",
+        "psu_redundancy": "lost",
+        "sensors": [
+            {"id": "cpu0-temp", "label": "0", "class": "cpu_temp", "value": 63.0, "unit": "C", "state": "ok", "age_ms": 120},
+            {"id": "ambient", "label": "1", "class": "chassis_ambient", "value": 41.0, "unit": "C", "state": "warm", "age_ms": 120},
+            {"id": "iohub-temp", "label": "0", "class": "iohub_temp", "value": null, "unit": "C", "state": "unavailable", "age_ms": null},
+            {"id": "psu1-temp", "label": "1", "class": "psu_temp", "value": 35.5, "unit": "C", "state": "ok", "age_ms": 9000},
+            {"id": "fan1", "label": "1", "class": "fan", "value": 500.0, "unit": "RPM", "state": "failed", "age_ms": 120},
+            {"id": "fan2", "label": "2", "class": "fan", "value": 3850.0, "unit": "RPM", "state": "ok", "age_ms": 120},
+            {"id": "psu1", "label": "1", "class": "psu", "value": null, "unit": "-", "state": "ok", "age_ms": 120},
+            {"id": "psu2", "label": "2", "class": "psu", "value": null, "unit": "-", "state": "failed", "age_ms": 120},
+            {"id": "psu2-fan", "label": "2", "class": "psu_fan", "value": 4500.0, "unit": "RPM", "state": "ok", "age_ms": 120},
+            {"id": "v12", "label": "1", "class": "voltage", "value": 12.06, "unit": "V", "state": "ok", "age_ms": 120}
+        ]
+    });
+    let shutdown = Record {
+        version: 1,
+        reason: "cpu".into(),
+        sensor: "cpu0-temp".into(),
+        label: "0".into(),
+        reading: 101.0,
+        threshold: 100.0,
+        unit: "C".into(),
+        at: "2026-11-22T16:00:00.000000+00:00".into(),
+        reported: true,
+    };
+    let syslog = [DestinationStats {
+        uri: "udp://127.0.0.1:514".into(),
+        queued: 0,
+        sent: 42,
+        dropped: 3,
+        failures: 1,
+        connected: true,
+    }];
+    let counters = Counters {
+        sweeps: 17,
+        last_sweep_seconds: 0.0015,
+        last_sweep_commands: 10,
+        ipmi_commands: 170,
+        ipmi_errors: 2,
+    };
+    let env = status::environment(
+        Some(monitor),
+        Monitoring::Degraded,
+        2000,
+        Some(&shutdown),
+        &syslog,
+        &counters,
+    );
+    let metrics = status::metrics(&env, &counters);
+    Snapshot {
+        environment: env,
+        metrics,
+    }
+}
+
+#[test]
+fn golden_replies_for_every_request() {
+    let snap = fixed_snapshot();
+    let requests: [&[u8]; 10] = [
+        b"show environment",
+        b"show version",
+        b"show metrics",
+        b"  show   environment \r",
+        b"",
+        b"   ",
+        b"\xff\xfe\x00garbage",
+        b"show sensors",
+        b"reboot now",
+        b"show\x07environment",
+    ];
+    let mut out = String::new();
+    for r in requests {
+        let reply = respond(r, Some(&snap));
+        serde_json::from_str::<serde_json::Value>(&reply).expect("every reply is one JSON line");
+        assert!(!reply.contains('\n'), "one line");
+        out.push_str(&format!(
+            "> {}\n< {reply}\n",
+            String::from_utf8_lossy(r).escape_debug()
+        ));
+    }
+    let version = respond(b"show version", Some(&snap));
+    assert_eq!(
+        version,
+        format!(
+            "{{\"name\":\"envmon\",\"version\":\"{}\"}}",
+            env!("CARGO_PKG_VERSION")
+        )
+    );
+    out = out.replace(env!("CARGO_PKG_VERSION"), "VERSION");
+    golden("protocol.txt", &out);
+}
+
+#[test]
+fn before_the_first_snapshot_only_version_answers() {
+    assert!(respond(b"show environment", None).contains("not_ready"));
+    assert!(respond(b"show version", None).contains("\"version\""));
+}
+
+#[test]
+fn golden_environment_table() {
+    golden(
+        "show-environment.txt",
+        &environment_table(&fixed_snapshot().environment),
+    );
+}
+
+#[test]
+fn golden_metrics_end_in_eof() {
+    let m = fixed_snapshot().metrics;
+    assert!(m.ends_with("# EOF\n"));
+    assert!(
+        !m.contains("iohub-temp\",class=\"iohub_temp\",unit=\"C\"} "),
+        "no value while unavailable"
+    );
+    golden("metrics.txt", &m);
+}
