@@ -349,10 +349,11 @@ impl Agent {
     pub fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> Agent {
         let err = fs::File::create(log).unwrap();
         let mut cmd = Command::new(envmon_bin());
-        cmd.arg("run")
-            .arg("--socket")
-            .arg(log.with_extension("sock"))
-            .args(args)
+        cmd.arg("run");
+        if !args.contains(&"--socket") {
+            cmd.arg("--socket").arg(log.with_extension("sock"));
+        }
+        cmd.args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);
@@ -382,7 +383,7 @@ impl Agent {
         }
     }
 
-    /// Its query socket.
+    /// Its query socket (when the test did not pass `--socket` itself).
     pub fn socket(&self) -> PathBuf {
         self.log.with_extension("sock")
     }

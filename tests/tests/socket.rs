@@ -1,0 +1,328 @@
+//! The query socket of a daemon that monitors ipmi_sim: `envmon show`, bad requests, slow and
+//! stuck clients, 256 clients at once, metrics through a real OpenMetrics parser, and a
+//! second agent on the same socket.
+
+use envmon_tests::{Agent, BMC_PASSWORD, Bmc, envmon_bin, wait_for};
+use serde_json::Value;
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    os::unix::net::UnixStream,
+    path::Path,
+    process::Command,
+    time::Duration,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn daemon(bmc: &Bmc, dir: &Path) -> Agent {
+    let state = dir.join("state");
+    let syslog = format!("file://{}", dir.join("syslog.log").display());
+    let uri = bmc.uri();
+    let args = [
+        "--ipmi",
+        uri.as_str(),
+        "--board",
+        "sim-appliance",
+        "--interval-ms",
+        "100",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--syslog",
+        syslog.as_str(),
+    ];
+    let a = Agent::start(
+        &args,
+        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        &dir.join("envmon.log"),
+    );
+    let up = wait_for(WAIT, || {
+        let v = ask(&a.socket(), "show environment").ok()?;
+        (v["monitoring"] == "running").then_some(())
+    });
+    assert!(up.is_some(), "{}", a.stderr());
+    a
+}
+
+fn connect(sock: &Path) -> UnixStream {
+    let s = UnixStream::connect(sock).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s
+}
+
+fn ask(sock: &Path, request: &str) -> Result<Value, String> {
+    let mut s = UnixStream::connect(sock).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    s.write_all(format!("{request}\n").as_bytes())
+        .map_err(|e| e.to_string())?;
+    let mut line = String::new();
+    BufReader::new(s)
+        .read_line(&mut line)
+        .map_err(|e| e.to_string())?;
+    serde_json::from_str(&line).map_err(|e| format!("{e}: {line}"))
+}
+
+fn sweeps(sock: &Path) -> u64 {
+    let m = ask(sock, "show metrics").unwrap();
+    let text = m["metrics"].as_str().unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("envmon_sweeps_total "))
+        .unwrap();
+    line.split(' ').nth(1).unwrap().parse().unwrap()
+}
+
+#[test]
+fn show_environment_prints_the_values_the_test_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    bmc.set(1, 63); // CPU0 63 C
+    bmc.set(8, 77); // FAN2 3850 RPM
+    let a = daemon(&bmc, dir.path());
+    let table = wait_for(WAIT, || {
+        let o = Command::new(envmon_bin())
+            .args([
+                "--socket",
+                a.socket().to_str().unwrap(),
+                "show",
+                "environment",
+            ])
+            .output()
+            .ok()?;
+        let t = String::from_utf8(o.stdout).ok()?;
+        (t.contains("63 C") && t.contains("3850 RPM")).then_some(t)
+    })
+    .unwrap_or_else(|| panic!("{}", a.stderr()));
+    for row in [
+        "Board: sim-appliance    Monitoring: running",
+        "  CPU 0                           : 63 C - OK",
+        "  Fan 2                           : 3850 RPM - OK",
+        "  Fan 1                           : 5000 RPM - OK",
+        "  Voltage Channel 1               : 12.00 V - OK",
+        "  Power Supply 2                  : OK",
+        "  Redundancy                      : OK",
+        "Last thermal shutdown: none",
+    ] {
+        assert!(
+            table.lines().any(|l| l == row),
+            "missing {row:?} in\n{table}"
+        );
+    }
+    let json = Command::new(envmon_bin())
+        .args([
+            "--socket",
+            a.socket().to_str().unwrap(),
+            "show",
+            "environment",
+            "--json",
+        ])
+        .output()
+        .unwrap();
+    let v: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let cpu = v["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "cpu0-temp")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (
+            cpu["value"].as_f64(),
+            cpu["state"].as_str(),
+            cpu["unit"].as_str()
+        ),
+        (Some(63.0), Some("ok"), Some("C"))
+    );
+    assert!(cpu["age_ms"].as_u64().unwrap() < 5000);
+    let version = Command::new(envmon_bin())
+        .args(["--socket", a.socket().to_str().unwrap(), "show", "version"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(version.stdout).unwrap(),
+        format!("envmon {}\n", env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn bad_and_stuck_clients_get_errors_or_a_clean_close_and_others_are_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let a = daemon(&bmc, dir.path());
+    let sock = a.socket();
+    let before = sweeps(&sock);
+
+    // A client that connects and never sends; one that sends many requests and never reads.
+    let _silent = connect(&sock);
+    let mut deaf = connect(&sock);
+    deaf.set_write_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    for _ in 0..2000 {
+        if deaf.write_all(b"show metrics\n").is_err() {
+            break;
+        }
+    }
+
+    // Each bad request gets its error line, on one connection.
+    let mut s = connect(&sock);
+    let mut r = BufReader::new(s.try_clone().unwrap());
+    for (req, code) in [
+        (&b"\n"[..], "empty_request"),
+        (b"\xff\xfe\x01\x02 garbage\n", "bad_request"),
+        (b"show sensors please\n", "unknown_command"),
+        (b"\x1b[2Jshow environment\n", "bad_request"),
+    ] {
+        s.write_all(req).unwrap();
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["error"]["code"], code, "{line}");
+    }
+    // The same connection still answers a good request.
+    s.write_all(b"show version\n").unwrap();
+    let mut line = String::new();
+    r.read_line(&mut line).unwrap();
+    assert!(line.contains("\"version\""));
+
+    // A 1 MiB line: a clean close, no reply.
+    let mut big = connect(&sock);
+    big.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = big.write_all(&vec![b'a'; 1 << 20]);
+    let mut rest = Vec::new();
+    let n = big.read_to_end(&mut rest).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "no reply past the cap: {:?}",
+        String::from_utf8_lossy(&rest)
+    );
+
+    // Others are answered and the loop keeps sweeping.
+    let v = ask(&sock, "show environment").unwrap();
+    assert_eq!(v["board"], "sim-appliance");
+    let later = wait_for(WAIT, || {
+        let n = sweeps(&sock);
+        (n >= before + 10).then_some(n)
+    });
+    assert!(
+        later.is_some(),
+        "sweeps stalled at {} (started at {before})",
+        sweeps(&sock)
+    );
+}
+
+#[test]
+fn clients_256_at_once_each_get_a_correct_answer_while_sweeps_continue() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let a = daemon(&bmc, dir.path());
+    let sock = a.socket();
+    let before = sweeps(&sock);
+    // Open all 256 first, then ask on all of them: 256 connections are live at once.
+    let conns: Vec<UnixStream> = (0..256).map(|_| connect(&sock)).collect();
+    let handles: Vec<_> = conns
+        .into_iter()
+        .map(|mut c| {
+            std::thread::spawn(move || {
+                c.write_all(b"show environment\n").unwrap();
+                let mut line = String::new();
+                BufReader::new(c).read_line(&mut line).unwrap();
+                let v: Value = serde_json::from_str(&line).unwrap();
+                v["board"] == "sim-appliance" && v["sensors"].as_array().map(Vec::len) == Some(14)
+            })
+        })
+        .collect();
+    let ok = handles
+        .into_iter()
+        .map(|h| h.join().unwrap())
+        .filter(|b| *b)
+        .count();
+    assert_eq!(ok, 256);
+    let later = wait_for(WAIT, || (sweeps(&sock) >= before + 5).then_some(()));
+    assert!(later.is_some(), "sweeps did not continue");
+}
+
+#[test]
+fn metrics_parse_as_openmetrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let a = daemon(&bmc, dir.path());
+    let out = Command::new(envmon_bin())
+        .args(["--socket", a.socket().to_str().unwrap(), "show", "metrics"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.ends_with("# EOF\n"));
+    let file = dir.path().join("envmon.prom");
+    std::fs::write(&file, &text).unwrap();
+    let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
+        fams = {f.name: f for f in p(open(sys.argv[1]).read())}\n\
+        v = [s for s in fams['envmon_sensor_value'].samples if s.labels['id'] == 'cpu0-temp'][0]\n\
+        print(fams['envmon_sensor_value'].type, v.labels['class'], v.labels['unit'], v.value, fams['envmon_ipmi_commands'].type, fams['envmon_sensor_state'].type, len(fams))\n";
+    let py = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(&file)
+        .output()
+        .expect("python3 (with prometheus-client; .ci/run installs it)");
+    assert!(
+        py.status.success(),
+        "OpenMetrics parser refused it: {}",
+        String::from_utf8_lossy(&py.stderr)
+    );
+    assert_eq!(
+        String::from_utf8(py.stdout).unwrap().trim(),
+        "gauge cpu_temp C 40 counter stateset 10"
+    );
+}
+
+#[test]
+fn a_second_agent_on_the_same_socket_refuses_and_a_stale_socket_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let a = daemon(&bmc, dir.path());
+    let second = Command::new(envmon_bin())
+        .args([
+            "run",
+            "--socket",
+            a.socket().to_str().unwrap(),
+            "--ipmi",
+            "none",
+            "--syslog",
+            "stderr",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(second.status.code(), Some(69));
+    assert!(
+        String::from_utf8_lossy(&second.stderr)
+            .contains("another envmon is running on this socket")
+    );
+    assert!(
+        ask(&a.socket(), "show version").is_ok(),
+        "the first agent still answers"
+    );
+
+    // A stale socket file (nobody listening) is replaced.
+    let stale = dir.path().join("stale.sock");
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    assert!(stale.exists());
+    let mut b = Agent::start(
+        &[
+            "--socket",
+            stale.to_str().unwrap(),
+            "--ipmi",
+            "none",
+            "--syslog",
+            "stderr",
+            "--interval-ms",
+            "100",
+        ],
+        &[],
+        &dir.path().join("b.log"),
+    );
+    let answered = wait_for(WAIT, || ask(&stale, "show version").ok());
+    assert!(answered.is_some(), "{}", b.stderr());
+    assert_eq!(b.stop(), Some(0));
+    assert!(!stale.exists(), "the socket file is removed at exit");
+}
