@@ -301,6 +301,7 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
     let mut source = IpmiSource::new(conn);
     let started = std::time::Instant::now();
     let mut per_sweep = 0;
+    let mut unread = 0;
     for i in 0..count.max(1) {
         if i > 0 {
             std::thread::sleep(Duration::from_millis(settings.interval_ms.0));
@@ -309,14 +310,34 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let sweep = monitor.sweep(&mut source, now);
         per_sweep = source.transport().commands() - before;
+        unread = sweep.unread;
         if let Some(e) = sweep.transport_error {
             return Err(unavailable(e));
         }
     }
     let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if as_json {
-        let mut v = monitor.to_json(now);
-        v["ipmi_commands_per_sweep"] = json!(per_sweep);
+        // The same JSON as `show environment`.
+        let last_shutdown = crate::shutdown::read_record(&settings.state_dir)
+            .ok()
+            .flatten();
+        let counters = crate::status::Counters {
+            last_sweep_commands: per_sweep,
+            ..Default::default()
+        };
+        let monitoring = if unread == 0 {
+            crate::status::Monitoring::Running
+        } else {
+            crate::status::Monitoring::Degraded
+        };
+        let v = crate::status::environment(
+            Some(monitor.to_json(now)),
+            monitoring,
+            settings.interval_ms.0,
+            last_shutdown.as_ref(),
+            &[],
+            &counters,
+        );
         println!("{v}");
     } else {
         print!("{}", monitor.table());

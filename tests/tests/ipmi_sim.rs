@@ -256,6 +256,11 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
     assert_eq!(by_id("12v")["value"], 12.0);
     assert_eq!(by_id("psu2-status")["value"], serde_json::Value::Null);
     assert_eq!(v["psu_redundancy"], "ok");
+    assert_eq!(
+        (v["monitoring"].as_str(), v["last_shutdown"].is_null()),
+        (Some("running"), true),
+        "show environment's shape"
+    );
     // The SDR cache is in the state dir; a second run reads it instead of the repository.
     assert!(dir.path().join("state/sdr-cache.v1").exists());
 }
