@@ -9,7 +9,7 @@
 //! | class | ranks |
 //! |---|---|
 //! | temperatures | ok < warm < critical < shutdown |
-//! | fan (minimum RPM), discrete (PSU, PSU fan) | ok < failed |
+//! | fan (minimum RPM), discrete (PSU, PSU fan, backplane link) | ok < failed |
 //! | voltage (low/high) | ok < critical |
 //!
 //! Each sample is classified twice: by the plain thresholds (`up`) and by the thresholds
@@ -50,11 +50,13 @@ pub enum Class {
     IohubTemp,
     /// Voltage channel (735014 / 735013).
     Voltage,
+    /// Backplane link (743001 / 743002).
+    Backplane,
 }
 
 impl Class {
     /// Every class, in a stable order.
-    pub const ALL: [Class; 9] = [
+    pub const ALL: [Class; 10] = [
         Class::Fan,
         Class::Psu,
         Class::PsuFan,
@@ -64,6 +66,7 @@ impl Class {
         Class::ChassisAmbient,
         Class::IohubTemp,
         Class::Voltage,
+        Class::Backplane,
     ];
 
     /// The class name used in board files and on the socket.
@@ -78,6 +81,7 @@ impl Class {
             Class::ChassisAmbient => "chassis_ambient",
             Class::IohubTemp => "iohub_temp",
             Class::Voltage => "voltage",
+            Class::Backplane => "backplane",
         }
     }
 
@@ -425,6 +429,10 @@ pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
         Class::Psu => pair(735003, 735004),
         Class::PsuFan => pair(735011, 735012),
         Class::Voltage => pair(735013, 735014),
+        Class::Backplane => Some(Emission::new(
+            if t.to == State::Ok { 743002 } else { 743001 },
+            &[],
+        )),
         Class::CpuTemp => temp(735020, 735015, 735007),
         Class::ChassisAmbient => temp(735021, 735016, 735008),
         Class::PsuTemp => temp(735017, 735019, 735018),

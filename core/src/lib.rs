@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod engine;
 pub mod frame;
 pub mod location;
+pub mod pci;
 mod render;
 
 pub use render::{MAX_ARG_LEN, Prefix, RenderError, render, render_line};
