@@ -285,20 +285,41 @@ fn print_catalog(as_json: bool) {
 fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
     use envmon_sensors::ipmi::{IpmiSource, Transport};
     let unavailable = |e: envmon_sensors::ipmi::IpmiError| AgentError::Unavailable(e.to_string());
-    let target = crate::bmc::target(settings)?
-        .ok_or_else(|| AgentError::Usage("--ipmi none: there is no BMC to poll".into()))?;
-    let mut conn = crate::bmc::open(&target).map_err(unavailable)?;
-    let (sdrs, _) = crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
+    let target = crate::bmc::target(settings)?;
+    let from_sdrs = settings.board.0 == "auto"
+        || crate::bmc::board(&settings.board, &[])
+            .map(|b| b.base_auto)
+            .unwrap_or(false);
+    // Without SDRs first, the board alone says whether a BMC is needed.
+    let needs_bmc = from_sdrs
+        || crate::bmc::board(&settings.board, &[])?
+            .items
+            .iter()
+            .any(|i| i.source.is_ipmi());
+    let (conn, sdrs) = match (&target, needs_bmc) {
+        (Some(t), true) => {
+            let mut conn = crate::bmc::open(t).map_err(unavailable)?;
+            let (sdrs, _) =
+                crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
+            (Some(conn), sdrs)
+        }
+        (None, true) if from_sdrs => {
+            return Err(AgentError::Usage(
+                "--ipmi none: this board is made from the BMC's SDRs".into(),
+            ));
+        }
+        _ => (None, Vec::new()),
+    };
     let mut board = crate::bmc::board(&settings.board, &sdrs)?;
     // A snapshot judges each reading as it is; debounce is for the daemon's transitions.
     for item in &mut board.items {
         item.spec.debounce = 1;
     }
-    let (mut monitor, notes) = crate::monitor::Monitor::new(board, &sdrs);
+    let (mut monitor, notes) = crate::monitor::Monitor::new(board, &sdrs, &settings.sysfs_root);
     for n in notes {
         log::warn!("{n}");
     }
-    let mut source = IpmiSource::new(conn);
+    let mut source = conn.map(IpmiSource::new);
     let started = std::time::Instant::now();
     let mut per_sweep = 0;
     let mut unread = 0;
@@ -306,10 +327,10 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         if i > 0 {
             std::thread::sleep(Duration::from_millis(settings.interval_ms.0));
         }
-        let before = source.transport().commands();
+        let before = source.as_mut().map_or(0, |s| s.transport().commands());
         let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let sweep = monitor.sweep(&mut source, now);
-        per_sweep = source.transport().commands() - before;
+        let sweep = monitor.sweep(source.as_mut(), now);
+        per_sweep = source.as_mut().map_or(0, |s| s.transport().commands()) - before;
         unread = sweep.unread;
         if let Some(e) = sweep.transport_error {
             return Err(unavailable(e));

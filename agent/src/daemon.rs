@@ -13,7 +13,7 @@
 use crate::{
     bmc,
     cli::syslog_config,
-    config::{Settings, SettingsArgs},
+    config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
     monitor::Monitor,
     shutdown, socket,
@@ -22,7 +22,7 @@ use crate::{
     syslog::Syslog,
 };
 use envmon_core::engine::Emission;
-use envmon_sensors::ipmi::{Connected, IpmiSource, Transport, repo};
+use envmon_sensors::ipmi::{Connected, IpmiSource, Transport, repo, sdr::SdrEntry};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -70,41 +70,65 @@ impl Loop {
         }
     }
 
+    /// Builds the monitor for the settings' board with these SDRs.
+    fn build_monitor(&mut self, sdrs: &[SdrEntry]) -> Result<(), String> {
+        let board = bmc::board(&self.settings.board, sdrs).map_err(|e| e.to_string())?;
+        let (monitor, notes) = Monitor::new(board, sdrs, &self.settings.sysfs_root);
+        if !sdrs.is_empty() {
+            for n in &notes {
+                log::warn!("{n}");
+            }
+        }
+        self.monitor = Some(monitor);
+        Ok(())
+    }
+
+    /// Makes sure there is a monitor, and a BMC connection when its items need one.
     fn connect(&mut self) -> Result<(), String> {
-        let target = bmc::target(&self.settings)
-            .map_err(|e| e.to_string())?
-            .ok_or("--ipmi none: no BMC to monitor")?;
+        let target = bmc::target(&self.settings).map_err(|e| e.to_string())?;
+        let board_from_sdrs = self.settings.board.0 == "auto"
+            || load_board(&self.settings)
+                .map(|b| b.base_auto)
+                .unwrap_or(false);
+        if self.monitor.is_none() && !board_from_sdrs {
+            self.build_monitor(&[])?;
+        }
+        if !self.monitor.as_ref().is_none_or(Monitor::needs_bmc) {
+            return Ok(());
+        }
+        let Some(target) = target else {
+            return match self.monitor {
+                None => Err("--ipmi none, but the board is made from the BMC's SDRs".into()),
+                Some(_) => Ok(()), // its IPMI items stay unavailable
+            };
+        };
         let mut conn = bmc::open(&target).map_err(|e| e.to_string())?;
         let (sdrs, info) =
             bmc::load_sdrs(&mut conn, &self.settings.state_dir).map_err(|e| e.to_string())?;
         match self.monitor.as_mut() {
-            Some(monitor) => {
-                if self.repo_info.is_some_and(|old| old != info) {
+            Some(monitor) if self.repo_info != Some(info) => {
+                if self.repo_info.is_some() {
                     log::info!("the SDR repository changed; binding the board's items again");
-                    for n in monitor.rebind(&sdrs) {
-                        log::warn!("{n}");
-                    }
                 }
-            }
-            None => {
-                let board = bmc::board(&self.settings.board, &sdrs).map_err(|e| e.to_string())?;
-                let (monitor, notes) = Monitor::new(board, &sdrs);
-                for n in &notes {
+                for n in monitor.rebind(&sdrs) {
                     log::warn!("{n}");
                 }
-                if monitor.bound() == 0 {
-                    return Err(format!(
-                        "board {} has no item that matches a sensor",
-                        monitor.board().name
-                    ));
-                }
+            }
+            Some(_) => {}
+            None => self.build_monitor(&sdrs)?,
+        }
+        if let Some(m) = &self.monitor {
+            if m.bound() == 0 {
+                self.monitor = None;
+                return Err("the board has no item that matches a sensor".into());
+            }
+            if self.repo_info.is_none() {
                 log::info!(
                     "monitoring board {} ({} of {} items bound)",
-                    monitor.board().name,
-                    monitor.bound(),
-                    monitor.board().items.len()
+                    m.board().name,
+                    m.bound(),
+                    m.board().items.len()
                 );
-                self.monitor = Some(monitor);
             }
         }
         log::info!("connected to the BMC");
@@ -114,54 +138,66 @@ impl Loop {
     }
 
     fn tick(&mut self) {
-        if self.source.is_none() {
-            if let Err(e) = self.connect() {
-                self.failed_attempts += 1;
-                self.counters.ipmi_errors += 1;
-                log::warn!("BMC not available (attempt {}): {e}", self.failed_attempts);
-                if self.failed_attempts >= ATTEMPTS_BEFORE_735009
-                    && !self.reported_not_running
-                    && self.monitor.is_none()
-                {
-                    self.reported_not_running = true;
-                    self.send(&[Emission {
-                        id: 735009,
-                        args: vec![],
-                    }]);
+        let bmc_missing = self.source.is_none()
+            && self.settings.ipmi != IpmiUri::None
+            && self.monitor.as_ref().is_some_and(Monitor::needs_bmc);
+        if self.monitor.is_none() || bmc_missing {
+            match self.connect() {
+                Ok(()) => {
+                    if self.failed_attempts > 0 {
+                        log::info!(
+                            "the BMC answers again after {} failed attempts",
+                            self.failed_attempts
+                        );
+                    }
+                    self.failed_attempts = 0;
+                    self.reported_not_running = false;
                 }
-                // A monitor from before the outage: its sensors are unreadable now.
-                let now = self.now_ms();
-                if let Some(m) = self.monitor.as_mut() {
-                    let sweep = m.sweep_unreadable(now);
-                    self.send(&sweep);
+                Err(e) => {
+                    self.failed_attempts += 1;
+                    self.counters.ipmi_errors += 1;
+                    log::warn!("BMC not available (attempt {}): {e}", self.failed_attempts);
+                    let not_started = self.monitor.as_ref().is_none_or(|m| m.bound() == 0);
+                    if self.failed_attempts >= ATTEMPTS_BEFORE_735009
+                        && !self.reported_not_running
+                        && not_started
+                    {
+                        self.reported_not_running = true;
+                        self.send(&[Emission {
+                            id: 735009,
+                            args: vec![],
+                        }]);
+                    }
                 }
-                return;
             }
-            if self.failed_attempts > 0 {
-                log::info!(
-                    "BMC answers again after {} failed attempts",
-                    self.failed_attempts
-                );
-            }
-            self.failed_attempts = 0;
-            self.reported_not_running = false;
         }
         let now = self.now_ms();
-        let (Some(monitor), Some(source)) = (self.monitor.as_mut(), self.source.as_mut()) else {
+        // Nothing bound yet (an IPMI board before its BMC answered): monitoring has not
+        // started, so there is nothing to sweep.
+        let Some(monitor) = self.monitor.as_mut().filter(|m| m.bound() > 0) else {
             return;
         };
-        let before = source.transport().commands();
+        let mut source = self.source.as_mut();
+        let before = source
+            .as_deref_mut()
+            .map_or(0, |s| s.transport().commands());
         let started = Instant::now();
-        let sweep = monitor.sweep(source, now);
-        let used = source.transport().commands() - before;
+        let sweep = monitor.sweep(source.as_deref_mut(), now);
+        let used = source
+            .as_deref_mut()
+            .map_or(0, |s| s.transport().commands())
+            - before;
         self.counters.last_sweep_seconds = started.elapsed().as_secs_f64();
         self.counters.last_sweep_commands = used;
         self.counters.ipmi_commands += used;
         self.counters.sweeps += 1;
         self.last_sweep_complete = sweep.unread == 0;
-        let revalidate = (sweep.transport_error.is_none()
-            && (self.sweeps + 1).is_multiple_of(REVALIDATE_EVERY))
-        .then(|| repo::info(source.transport()));
+        let revalidate = source
+            .filter(|_| {
+                sweep.transport_error.is_none()
+                    && (self.sweeps + 1).is_multiple_of(REVALIDATE_EVERY)
+            })
+            .map(|s| repo::info(s.transport()));
         log::trace!(
             "sweep {}: {used} IPMI commands, {} unread",
             self.sweeps,
@@ -207,6 +243,7 @@ impl Loop {
     fn publish(&self) {
         let monitoring = match (&self.monitor, &self.source) {
             (None, _) => Monitoring::Failed,
+            (Some(m), _) if m.bound() == 0 => Monitoring::Failed,
             (Some(_), Some(_)) if self.last_sweep_complete => Monitoring::Running,
             _ => Monitoring::Degraded,
         };

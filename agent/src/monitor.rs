@@ -9,8 +9,14 @@ use envmon_core::engine::{
     Class, Emission, Limits, Reading, Redundancy, SensorState, State, UpdateFailures, message_for,
     shutdown_for, shutdown_threshold,
 };
-use envmon_sensors::ipmi::{IpmiError, IpmiErrorKind, IpmiSource, Transport, sdr::SdrEntry};
+use envmon_core::pci::{PciState, check as pci_check};
+use envmon_sensors::{
+    ipmi::{IpmiError, IpmiErrorKind, IpmiSource, Transport, sdr::SdrEntry},
+    local::LocalReader,
+    sysfs,
+};
 use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
 
 /// 735010 at most once a minute while sweeps keep failing.
 const UPDATE_FAILURE_INTERVAL_MS: u64 = 60_000;
@@ -28,10 +34,20 @@ pub struct Sweep {
     pub shutdown: Option<Trigger>,
 }
 
+/// Where an item's readings come from.
+enum Binding {
+    /// A BMC sensor (None: not in the SDR repository).
+    Ipmi(Option<SdrEntry>),
+    /// The board's own buses.
+    Local(LocalReader),
+}
+
 /// A board being monitored.
 pub struct Monitor {
     board: Board,
-    bindings: Vec<Option<SdrEntry>>,
+    bindings: Vec<Binding>,
+    sysfs_root: PathBuf,
+    pci: Vec<PciState>,
     states: Vec<SensorState>,
     redundancy: Redundancy,
     update_failures: UpdateFailures,
@@ -41,32 +57,47 @@ fn find<'a>(source: &Source, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
     sdrs.iter().find(|e| match source {
         Source::IpmiName(n) => e.name == *n,
         Source::IpmiNumber(n) => e.number == *n,
+        _ => false,
     })
 }
 
+fn bind(
+    item: &envmon_board_defs::Item,
+    sdrs: &[SdrEntry],
+    root: &Path,
+    notes: &mut Vec<String>,
+) -> Binding {
+    if let Some(reader) = LocalReader::new(&item.source, root) {
+        return Binding::Local(reader);
+    }
+    let found = find(&item.source, sdrs).cloned();
+    if found.is_none() {
+        notes.push(format!(
+            "item {} ({}) matches no sensor in the SDR repository",
+            item.id, item.source
+        ));
+    }
+    Binding::Ipmi(found)
+}
+
 impl Monitor {
-    /// Binds every item of `board` to its SDR entry. Returns the monitor and one note per
-    /// item that matches no sensor (it stays unavailable).
-    pub fn new(board: Board, sdrs: &[SdrEntry]) -> (Monitor, Vec<String>) {
+    /// Binds every item of `board`: IPMI items to their SDR entries, the others to readers
+    /// under `sysfs_root`. Returns the monitor and one note per IPMI item that matches no
+    /// sensor (it stays unavailable).
+    pub fn new(board: Board, sdrs: &[SdrEntry], sysfs_root: &Path) -> (Monitor, Vec<String>) {
         let mut notes = Vec::new();
-        let bindings: Vec<Option<SdrEntry>> = board
+        let bindings = board
             .items
             .iter()
-            .map(|item| {
-                let found = find(&item.source, sdrs).cloned();
-                if found.is_none() {
-                    notes.push(format!(
-                        "item {} ({}) matches no sensor in the SDR repository",
-                        item.id, item.source
-                    ));
-                }
-                found
-            })
+            .map(|i| bind(i, sdrs, sysfs_root, &mut notes))
             .collect();
         let states = vec![SensorState::default(); board.items.len()];
+        let pci = vec![PciState::default(); board.pci.len()];
         let monitor = Monitor {
             board,
             bindings,
+            sysfs_root: sysfs_root.to_path_buf(),
+            pci,
             states,
             redundancy: Redundancy::default(),
             update_failures: UpdateFailures::new(UPDATE_FAILURE_INTERVAL_MS),
@@ -74,20 +105,28 @@ impl Monitor {
         (monitor, notes)
     }
 
-    /// Binds the items again after the SDR repository changed, keeping every judged state
-    /// (so nothing already reported is reported again). Returns notes as [`Monitor::new`].
+    /// Binds the IPMI items again after the SDR repository changed, keeping every judged
+    /// state (so nothing already reported is reported again). Returns notes as
+    /// [`Monitor::new`].
     pub fn rebind(&mut self, sdrs: &[SdrEntry]) -> Vec<String> {
         let mut notes = Vec::new();
         for (item, binding) in self.board.items.iter().zip(&mut self.bindings) {
-            *binding = find(&item.source, sdrs).cloned();
-            if binding.is_none() {
-                notes.push(format!(
-                    "item {} ({}) matches no sensor in the SDR repository",
-                    item.id, item.source
-                ));
+            if let Binding::Ipmi(entry) = binding {
+                *entry = find(&item.source, sdrs).cloned();
+                if entry.is_none() {
+                    notes.push(format!(
+                        "item {} ({}) matches no sensor in the SDR repository",
+                        item.id, item.source
+                    ));
+                }
             }
         }
         notes
+    }
+
+    /// Whether any item is read through the BMC.
+    pub fn needs_bmc(&self) -> bool {
+        self.bindings.iter().any(|b| matches!(b, Binding::Ipmi(_)))
     }
 
     /// The board.
@@ -95,32 +134,44 @@ impl Monitor {
         &self.board
     }
 
-    /// Items bound to a sensor.
+    /// Items bound to a sensor (local items always are).
     pub fn bound(&self) -> usize {
-        self.bindings.iter().flatten().count()
+        self.bindings
+            .iter()
+            .filter(|b| !matches!(b, Binding::Ipmi(None)))
+            .count()
     }
 
-    /// Runs one sweep at `now_ms`: one Get Sensor Reading per bound item.
-    pub fn sweep<T: Transport>(&mut self, src: &mut IpmiSource<T>, now_ms: u64) -> Sweep {
+    /// Runs one sweep at `now_ms`: one Get Sensor Reading per bound IPMI item (none without
+    /// a BMC), one read per local item, and the PCI check.
+    pub fn sweep<T: Transport>(
+        &mut self,
+        mut src: Option<&mut IpmiSource<T>>,
+        now_ms: u64,
+    ) -> Sweep {
         let mut out = Sweep::default();
         for ((item, binding), state) in self
             .board
             .items
             .iter()
-            .zip(&self.bindings)
+            .zip(&mut self.bindings)
             .zip(&mut self.states)
         {
-            let reading = match (binding, &out.transport_error) {
-                (Some(entry), None) => match src.read(entry) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if matches!(e.kind, IpmiErrorKind::Transport | IpmiErrorKind::Connect) {
-                            out.transport_error = Some(e);
+            let reading = match binding {
+                Binding::Local(reader) => reader.read(),
+                Binding::Ipmi(Some(entry)) => match (src.as_deref_mut(), &out.transport_error) {
+                    (Some(src), None) => match src.read(entry) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            if matches!(e.kind, IpmiErrorKind::Transport | IpmiErrorKind::Connect) {
+                                out.transport_error = Some(e);
+                            }
+                            Reading::Unreadable
                         }
-                        Reading::Unreadable
-                    }
+                    },
+                    _ => Reading::Unreadable,
                 },
-                _ => Reading::Unreadable,
+                Binding::Ipmi(None) => Reading::Unreadable,
             };
             if reading == Reading::Unreadable {
                 out.unread += 1;
@@ -140,6 +191,22 @@ impl Monitor {
                 }
             }
         }
+        if !self.board.pci.is_empty() {
+            match sysfs::pci_scan(&self.sysfs_root, &self.board.pci) {
+                Ok(found) => {
+                    let root = &self.sysfs_root;
+                    let names = |v: u16, d: u16| sysfs::pci_names(root, v, d);
+                    for ((e, st), dev) in self.board.pci.iter().zip(&mut self.pci).zip(found.iter())
+                    {
+                        out.emissions.extend(pci_check(e, st, dev.as_ref(), &names));
+                    }
+                }
+                Err(e) => {
+                    log::warn!("PCI: {e}");
+                    out.unread += 1;
+                }
+            }
+        }
         if self.board.min_psus > 0 {
             let ok = self
                 .board
@@ -154,19 +221,6 @@ impl Monitor {
         out.emissions
             .extend(self.update_failures.sweep(out.unread == 0, now_ms));
         out
-    }
-
-    /// A sweep without a BMC: every item is unreadable this time (735010, rate limited;
-    /// sensors go unavailable after their failure count). Returns the messages to send.
-    pub fn sweep_unreadable(&mut self, now_ms: u64) -> Vec<Emission> {
-        for (item, state) in self.board.items.iter().zip(&mut self.states) {
-            // Unreadable samples never commit a transition.
-            let _ = state.step(&item.spec, Reading::Unreadable, now_ms);
-        }
-        self.update_failures
-            .sweep(false, now_ms)
-            .into_iter()
-            .collect()
     }
 
     /// Whether redundancy is lost (`None`: not checked or not evaluated yet).
@@ -197,9 +251,30 @@ impl Monitor {
                 })
             })
             .collect();
+        let pci: Vec<Value> = self
+            .board
+            .pci
+            .iter()
+            .zip(&self.pci)
+            .map(|(e, st)| {
+                json!({
+                    "id": e.id,
+                    "vendor": format!("0x{:04x}", e.vendor),
+                    "device": format!("0x{:04x}", e.device),
+                    "address": st.seen.as_ref().map(|d| d.address.clone()),
+                    "speed": st.seen.as_ref().and_then(|d| d.speed).map(envmon_core::pci::format_speed),
+                    "width": st.seen.as_ref().and_then(|d| d.width),
+                    "expected_speed": e.speed.map(envmon_core::pci::format_speed),
+                    "expected_width": e.width,
+                    "required": e.required,
+                    "state": st.status(e),
+                })
+            })
+            .collect();
         json!({
             "board": self.board.name,
             "sensors": sensors,
+            "pci": pci,
             "psu_redundancy": match self.redundancy_lost() {
                 None => "n/a",
                 Some(true) => "lost",

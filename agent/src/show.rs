@@ -146,7 +146,41 @@ pub fn environment_table(env: &Value) -> String {
         None => out.push_str("  none\n"),
         Some(list) => {
             for p in list {
-                out.push_str(&format!("  {p}\n"));
+                let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
+                let link = match (p["speed"].as_str(), p["width"].as_u64()) {
+                    (Some(sp), Some(w)) => format!("{sp} x{w}"),
+                    (Some(sp), None) => sp.to_string(),
+                    (None, Some(w)) => format!("x{w}"),
+                    (None, None) => "-".into(),
+                };
+                let want = match (p["expected_speed"].as_str(), p["expected_width"].as_u64()) {
+                    (None, None) => String::new(),
+                    (sp, w) => format!(
+                        " (expected {}{})",
+                        sp.unwrap_or(""),
+                        w.map(|w| format!("{}x{w}", if sp.is_some() { " " } else { "" }))
+                            .unwrap_or_default()
+                    ),
+                };
+                let state = match p["state"].as_str() {
+                    Some("ok") => "OK",
+                    Some("degraded") => "Degraded",
+                    Some("absent") => "Not Found",
+                    Some("missing") => "Not Present",
+                    _ => "?",
+                };
+                let name = format!(
+                    "{} {}:{}",
+                    s("id"),
+                    s("vendor").trim_start_matches("0x"),
+                    s("device").trim_start_matches("0x")
+                );
+                match p["address"].as_str() {
+                    Some(addr) => {
+                        out.push_str(&format!("  {name:<32}: {addr} {link}{want} - {state}\n"))
+                    }
+                    None => out.push_str(&format!("  {name:<32}: {state}\n")),
+                }
             }
         }
     }

@@ -68,7 +68,7 @@ pub fn environment(
         "board": m["board"],
         "monitoring": monitoring.name(),
         "sensors": m["sensors"],
-        "pci": [],
+        "pci": if m["pci"].is_array() { m["pci"].clone() } else { json!([]) },
         "psu_redundancy": m["psu_redundancy"],
         "last_shutdown": last_shutdown.map(|r| json!({"reason": r.reason, "at": r.at})),
         "syslog": syslog.iter().map(|s| json!({

@@ -34,6 +34,12 @@ fn fixed_snapshot() -> Snapshot {
     let monitor = json!({
         "board": "sim-appliance",
         "psu_redundancy": "lost",
+        "pci": [
+            {"id": "nic0", "vendor": "0x8086", "device": "0x10d3", "address": "0000:01:00.0", "speed": "2.5 GT/s", "width": 1,
+             "expected_speed": "5.0 GT/s", "expected_width": 4, "required": true, "state": "degraded"},
+            {"id": "fpga", "vendor": "0x10ee", "device": "0x7021", "address": null, "speed": null, "width": null,
+             "expected_speed": null, "expected_width": null, "required": true, "state": "absent"}
+        ],
         "sensors": [
             {"id": "cpu0-temp", "label": "0", "class": "cpu_temp", "value": 63.0, "unit": "C", "state": "ok", "age_ms": 120},
             {"id": "ambient", "label": "1", "class": "chassis_ambient", "value": 41.0, "unit": "C", "state": "warm", "age_ms": 120},

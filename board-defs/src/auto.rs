@@ -187,6 +187,7 @@ fn matches(source: &Source, s: &SdrSensor) -> bool {
     match source {
         Source::IpmiName(n) => *n == s.name,
         Source::IpmiNumber(n) => *n == s.number,
+        _ => false,
     }
 }
 
@@ -254,6 +255,7 @@ pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<
         ),
         min_psus,
         items,
+        pci: overrides.map(|o| o.pci.clone()).unwrap_or_default(),
     };
     (board, notes)
 }

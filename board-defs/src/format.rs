@@ -1,8 +1,9 @@
 //! The board file format and its validation.
 
-use crate::{Board, Item, Source};
+use crate::{Board, I2cDriver, Item, Source, capacity};
 use envmon_core::engine::{Class, Limits, SensorSpec, TempUnit};
 use envmon_core::location::line_col;
+use envmon_core::pci::{PciExpect, parse_ids, parse_speed};
 use serde::Deserialize;
 use std::{
     collections::HashSet,
@@ -67,6 +68,21 @@ struct RawBoard {
     defaults: Option<RawDefaults>,
     #[serde(default)]
     item: Vec<Spanned<RawItem>>,
+    #[serde(default)]
+    pci: Vec<Spanned<RawPci>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawPci {
+    id: Spanned<String>,
+    #[serde(rename = "match")]
+    ids: Spanned<String>,
+    address: Option<Spanned<String>>,
+    #[serde(default)]
+    required: bool,
+    speed: Option<Spanned<String>>,
+    width: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -95,6 +111,7 @@ struct RawItem {
     debounce: Option<Spanned<i64>>,
     unavailable_after: Option<Spanned<i64>>,
     unit: Option<Spanned<String>>,
+    active_low: Option<Spanned<bool>>,
 }
 
 /// The most items one board may have (keeps every per-sweep table bounded).
@@ -153,28 +170,122 @@ fn parse_unit(ctx: &Ctx<'_>, v: &Spanned<String>) -> Result<TempUnit, BoardError
     }
 }
 
-/// Parses `ipmi:NAME`, `ipmi:#0x30` or `ipmi:#48`.
+/// Parses a source string (without `active-low`, which is a key of its own).
 pub(crate) fn parse_source(s: &str) -> Result<Source, String> {
-    let Some(rest) = s.strip_prefix("ipmi:") else {
-        return Err(format!(
-            "unknown source '{s}' (expected ipmi:SDR NAME or ipmi:#NUMBER)"
-        ));
+    let expected = "expected ipmi:SDR NAME, ipmi:#NUMBER, hwmon:CHIP/LABEL, i2c:BUS/ADDR/DRIVER, gpio:LINE or net:IFACE";
+    let Some((scheme, rest)) = s.split_once(':') else {
+        return Err(format!("unknown source '{s}' ({expected})"));
     };
-    if let Some(num) = rest.strip_prefix('#') {
-        let n = match num.strip_prefix("0x").or_else(|| num.strip_prefix("0X")) {
-            Some(hex) => u8::from_str_radix(hex, 16),
-            None => num.parse::<u8>(),
-        };
-        return n
-            .map(Source::IpmiNumber)
-            .map_err(|_| format!("'{s}': a sensor number is 0 to 255 (decimal or 0x hex)"));
+    let printable =
+        |v: &str, max: usize| !v.is_empty() && v.len() <= max && !v.chars().any(char::is_control);
+    match scheme {
+        "ipmi" => {
+            if let Some(num) = rest.strip_prefix('#') {
+                return parse_u8(num).map(Source::IpmiNumber).ok_or_else(|| {
+                    format!("'{s}': a sensor number is 0 to 255 (decimal or 0x hex)")
+                });
+            }
+            if !printable(rest, 16) {
+                return Err(format!(
+                    "'{s}': an SDR name is 1 to 16 printable characters"
+                ));
+            }
+            Ok(Source::IpmiName(rest.to_string()))
+        }
+        "hwmon" => match rest.split_once('/') {
+            Some((chip, label))
+                if printable(chip, 64) && printable(label, 64) && !chip.contains('/') =>
+            {
+                Ok(Source::Hwmon {
+                    chip: chip.into(),
+                    label: label.into(),
+                })
+            }
+            _ => Err(format!(
+                "'{s}': expected hwmon:CHIP/LABEL (the chip's name, the channel's label)"
+            )),
+        },
+        "i2c" => {
+            let parts: Vec<&str> = rest.splitn(3, '/').collect();
+            let bad = || {
+                format!(
+                    "'{s}': expected i2c:BUS/ADDRESS/DRIVER with DRIVER lm75, pmbus:temp, pmbus:fan or pmbus:status"
+                )
+            };
+            let [bus, addr, drv] = parts.as_slice() else {
+                return Err(bad());
+            };
+            let bus = parse_u8(bus).ok_or_else(bad)?;
+            let address = parse_u8(addr)
+                .filter(|a| (0x03..=0x77).contains(a))
+                .ok_or_else(|| format!("'{s}': a 7-bit I2C address is 0x03 to 0x77"))?;
+            let driver = match *drv {
+                "lm75" => I2cDriver::Lm75,
+                "pmbus:temp" => I2cDriver::PmbusTemp,
+                "pmbus:fan" => I2cDriver::PmbusFan,
+                "pmbus:status" => I2cDriver::PmbusStatus,
+                _ => return Err(bad()),
+            };
+            Ok(Source::I2c {
+                bus,
+                address,
+                driver,
+            })
+        }
+        "gpio" => rest
+            .parse::<u32>()
+            .ok()
+            .filter(|n| *n < 65536)
+            .map(|line| Source::Gpio {
+                line,
+                active_low: false,
+            })
+            .ok_or_else(|| format!("'{s}': a GPIO line is a number below 65536")),
+        "net" => {
+            if rest.is_empty()
+                || rest.len() > 15
+                || !rest
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+            {
+                return Err(format!(
+                    "'{s}': an interface name is 1 to 15 of A-Z a-z 0-9 - _ . @"
+                ));
+            }
+            Ok(Source::Net(rest.into()))
+        }
+        _ => Err(format!("unknown source '{s}' ({expected})")),
     }
-    if rest.is_empty() || rest.len() > 16 || rest.chars().any(|c| c.is_control()) {
-        return Err(format!(
-            "'{s}': an SDR name is 1 to 16 printable characters"
-        ));
+}
+
+fn parse_u8(t: &str) -> Option<u8> {
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(hex) => u8::from_str_radix(hex, 16).ok(),
+        None => t.parse().ok(),
     }
-    Ok(Source::IpmiName(rest.to_string()))
+}
+
+/// Which classes a source can feed.
+fn source_fits(source: &Source, class: Class) -> bool {
+    use Class::*;
+    match source {
+        Source::IpmiName(_) | Source::IpmiNumber(_) => class != Backplane,
+        Source::Hwmon { .. } => class.is_temperature() || matches!(class, Fan | PsuFan | Voltage),
+        Source::I2c {
+            driver: I2cDriver::Lm75 | I2cDriver::PmbusTemp,
+            ..
+        } => class.is_temperature(),
+        Source::I2c {
+            driver: I2cDriver::PmbusFan,
+            ..
+        } => matches!(class, Fan | PsuFan),
+        Source::I2c {
+            driver: I2cDriver::PmbusStatus,
+            ..
+        } => matches!(class, Psu | PsuFan),
+        Source::Gpio { .. } => matches!(class, Psu | PsuFan | Fan | Backplane),
+        Source::Net(_) => class == Backplane,
+    }
 }
 
 fn check_label(label: &str) -> Result<(), String> {
@@ -275,15 +386,40 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
             )
         })?;
         check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
-        let source =
+        let mut source =
             parse_source(it.source.get_ref()).map_err(|m| ctx.err(Some(it.source.span()), m))?;
+        if !source_fits(&source, class) {
+            return Err(ctx.err(
+                Some(it.source.span()),
+                format!(
+                    "a {} source cannot feed class {class}",
+                    it.source.get_ref().split(':').next().unwrap_or("")
+                ),
+            ));
+        }
+        match (&mut source, &it.active_low) {
+            (Source::Gpio { active_low, .. }, Some(v)) => *active_low = *v.get_ref(),
+            (_, Some(v)) => {
+                return Err(ctx.err(Some(v.span()), "active-low applies to gpio sources only"));
+            }
+            _ => {}
+        }
+        let discrete = matches!(
+            source,
+            Source::Gpio { .. }
+                | Source::Net(_)
+                | Source::I2c {
+                    driver: I2cDriver::PmbusStatus,
+                    ..
+                }
+        );
         if !sources.insert(source.clone()) {
             return Err(ctx.err(
                 Some(it.source.span()),
                 format!("source '{source}' is used by two items"),
             ));
         }
-        let limits = limits_for(&ctx, class, it, spanned.span())?;
+        let limits = limits_for(&ctx, class, it, spanned.span(), discrete)?;
         let hysteresis = ctx
             .finite(&it.hysteresis, "hysteresis")?
             .unwrap_or(match limits {
@@ -329,6 +465,108 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
             },
         });
     }
+    let count = |f: &dyn Fn(&Source) -> bool| items.iter().filter(|i| f(&i.source)).count();
+    for (what, n, cap) in [
+        (
+            "hwmon",
+            count(&|s| matches!(s, Source::Hwmon { .. })),
+            capacity::HWMON,
+        ),
+        (
+            "i2c",
+            count(&|s| matches!(s, Source::I2c { .. })),
+            capacity::I2C,
+        ),
+        (
+            "gpio",
+            count(&|s| matches!(s, Source::Gpio { .. })),
+            capacity::GPIO,
+        ),
+        (
+            "net",
+            count(&|s| matches!(s, Source::Net(_))),
+            capacity::NET,
+        ),
+    ] {
+        if n > cap {
+            return Err(ctx.err(
+                None,
+                format!("{n} {what} items, more than the {cap} envmon's {what} table holds"),
+            ));
+        }
+    }
+    if raw.pci.len() > capacity::PCI {
+        return Err(ctx.err(
+            raw.pci.get(capacity::PCI).map(|p| p.span()),
+            format!(
+                "{} pci entries, more than the {} envmon's PCI table holds",
+                raw.pci.len(),
+                capacity::PCI
+            ),
+        ));
+    }
+    let mut pci: Vec<PciExpect> = Vec::with_capacity(raw.pci.len());
+    for spanned in &raw.pci {
+        let p = spanned.get_ref();
+        let id = p.id.get_ref();
+        if id.is_empty() || id.len() > 32 || pci.iter().any(|e| e.id == *id) {
+            return Err(ctx.err(
+                Some(p.id.span()),
+                format!("pci id '{id}' is empty, too long or used twice"),
+            ));
+        }
+        let (vendor, device) = parse_ids(p.ids.get_ref()).ok_or_else(|| {
+            ctx.err(
+                Some(p.ids.span()),
+                format!(
+                    "match '{}' must be VENDOR:DEVICE in hex, as in 8086:1521",
+                    p.ids.get_ref()
+                ),
+            )
+        })?;
+        let address = match &p.address {
+            Some(a) => {
+                let t = a.get_ref();
+                let ok = t.len() == 12
+                    && t.as_bytes().get(4) == Some(&b':')
+                    && t.as_bytes().get(7) == Some(&b':')
+                    && t.as_bytes().get(10) == Some(&b'.')
+                    && t.chars()
+                        .enumerate()
+                        .all(|(i, c)| [4, 7, 10].contains(&i) || c.is_ascii_hexdigit());
+                if !ok {
+                    return Err(ctx.err(
+                        Some(a.span()),
+                        format!("address '{t}' must be DDDD:BB:DD.F, as in 0000:03:00.0"),
+                    ));
+                }
+                Some(t.to_ascii_lowercase())
+            }
+            None => None,
+        };
+        let speed = match &p.speed {
+            Some(v) => Some(parse_speed(v.get_ref()).ok_or_else(|| {
+                ctx.err(
+                    Some(v.span()),
+                    format!("speed '{}' must be like \"8.0 GT/s\"", v.get_ref()),
+                )
+            })?),
+            None => None,
+        };
+        let width = match &p.width {
+            Some(v) => Some(ctx.small_int(v, "width", 1..33)?),
+            None => None,
+        };
+        pci.push(PciExpect {
+            id: id.clone(),
+            vendor,
+            device,
+            address,
+            required: p.required,
+            speed,
+            width,
+        });
+    }
     let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
     let min_psus = match &raw.min_psus {
         Some(v) => {
@@ -352,6 +590,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
         base_auto,
         min_psus,
         items,
+        pci,
     })
 }
 
@@ -361,6 +600,7 @@ fn limits_for(
     class: Class,
     it: &RawItem,
     item_span: Range<usize>,
+    discrete: bool,
 ) -> Result<Limits, BoardError> {
     let temp_keys = [
         (&it.warm, "warm"),
@@ -386,6 +626,12 @@ fn limits_for(
             format!("class {class} needs {what}"),
         )
     };
+    if discrete || class == Class::Backplane || class == Class::Psu {
+        reject(&temp_keys)?;
+        reject(&fan_keys)?;
+        reject(&volt_keys)?;
+        return Ok(Limits::Discrete);
+    }
     match class {
         Class::Fan => {
             reject(&temp_keys)?;

@@ -8,6 +8,7 @@ mod auto;
 mod format;
 
 pub use auto::{SdrKind, SdrSensor, auto_board, entity, sensor_type};
+pub use envmon_core::pci::PciExpect;
 pub use format::{BoardError, BoardErrorKind, load, parse};
 
 use envmon_core::engine::SensorSpec;
@@ -20,6 +21,64 @@ pub enum Source {
     IpmiName(String),
     /// An IPMI sensor found by its number (`ipmi:#0x30` or `ipmi:#48`).
     IpmiNumber(u8),
+    /// A hwmon channel, found by the chip's name and the channel's label (or its channel
+    /// name, `temp1`, `fan2`, `in0`, when it has no label): `hwmon:coretemp/Package id 0`.
+    Hwmon {
+        /// The chip's `name`.
+        chip: String,
+        /// The channel's `*_label`, or its channel name.
+        label: String,
+    },
+    /// A chip on an I2C bus: `i2c:1/0x48/lm75`, `i2c:1/0x58/pmbus:temp|fan|status`.
+    I2c {
+        /// Bus number (`/dev/i2c-N`).
+        bus: u8,
+        /// 7-bit address.
+        address: u8,
+        /// Driver and channel.
+        driver: I2cDriver,
+    },
+    /// A GPIO line (`gpio:23`): good when active (see the item's `active-low`).
+    Gpio {
+        /// The line number.
+        line: u32,
+        /// The line is active when low.
+        active_low: bool,
+    },
+    /// A network interface's carrier (`net:eth1`).
+    Net(String),
+}
+
+/// The I2C drivers envmon has, with the channel read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum I2cDriver {
+    /// LM75/TMP75-class temperature sensor.
+    Lm75,
+    /// PMBus power supply: READ_TEMPERATURE_1.
+    PmbusTemp,
+    /// PMBus power supply: READ_FAN_SPEED_1.
+    PmbusFan,
+    /// PMBus power supply: STATUS_WORD fault bits.
+    PmbusStatus,
+}
+
+impl I2cDriver {
+    /// The name in source strings.
+    pub fn name(self) -> &'static str {
+        match self {
+            I2cDriver::Lm75 => "lm75",
+            I2cDriver::PmbusTemp => "pmbus:temp",
+            I2cDriver::PmbusFan => "pmbus:fan",
+            I2cDriver::PmbusStatus => "pmbus:status",
+        }
+    }
+}
+
+impl Source {
+    /// Whether this source is read through the BMC.
+    pub fn is_ipmi(&self) -> bool {
+        matches!(self, Source::IpmiName(_) | Source::IpmiNumber(_))
+    }
 }
 
 impl fmt::Display for Source {
@@ -27,6 +86,14 @@ impl fmt::Display for Source {
         match self {
             Source::IpmiName(n) => write!(f, "ipmi:{n}"),
             Source::IpmiNumber(n) => write!(f, "ipmi:#0x{n:02x}"),
+            Source::Hwmon { chip, label } => write!(f, "hwmon:{chip}/{label}"),
+            Source::I2c {
+                bus,
+                address,
+                driver,
+            } => write!(f, "i2c:{bus}/0x{address:02x}/{}", driver.name()),
+            Source::Gpio { line, .. } => write!(f, "gpio:{line}"),
+            Source::Net(iface) => write!(f, "net:{iface}"),
         }
     }
 }
@@ -56,6 +123,23 @@ pub struct Board {
     pub min_psus: usize,
     /// The monitored items, in file order.
     pub items: Vec<Item>,
+    /// The PCI devices expected on the bus.
+    pub pci: Vec<envmon_core::pci::PciExpect>,
+}
+
+/// Capacities of the per-source tables (heapless in the sensors crate); `envmon board check`
+/// refuses a board that needs more.
+pub mod capacity {
+    /// hwmon channels.
+    pub const HWMON: usize = 64;
+    /// I2C items.
+    pub const I2C: usize = 32;
+    /// GPIO lines.
+    pub const GPIO: usize = 64;
+    /// Network interfaces.
+    pub const NET: usize = 16;
+    /// PCI expectations.
+    pub const PCI: usize = 32;
 }
 
 /// The boards compiled into envmon: (name, TOML text).

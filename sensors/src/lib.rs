@@ -3,7 +3,11 @@
 //! pure and tested without hardware.
 //!
 //! - [`ipmi`]: the BMC over IPMI (kernel device or RMCP+), through ipmi-rs.
-//!
-//! hwmon, I2C, GPIO and PCI sysfs sources come with issue 6.
+//! - [`sysfs`]: hwmon, network carrier, GPIO (sysfs_gpio) and PCI, under `--sysfs-root`.
+//! - [`i2c`]: LM75/TMP75 and PMBus drivers over embedded-hal 1.0 (linux-embedded-hal glue).
+//! - [`local`]: one reader per board item on the board's own buses.
 
+pub mod i2c;
 pub mod ipmi;
+pub mod local;
+pub mod sysfs;

@@ -33,15 +33,15 @@ fn main() {
     let session_us = t0.elapsed().as_micros();
     let (sdrs, _) = bmc::load_sdrs(&mut conn, std::path::Path::new(&a[4])).expect("sdrs");
     let board = bmc::board(&BoardChoice("auto".into()), &sdrs).expect("board");
-    let (mut monitor, _) = Monitor::new(board, &sdrs);
+    let (mut monitor, _) = Monitor::new(board, &sdrs, std::path::Path::new("/"));
     let mut src = IpmiSource::new(conn);
-    monitor.sweep(&mut src, 0); // warm-up
+    monitor.sweep(Some(&mut src), 0); // warm-up
     let mut times = Vec::with_capacity(sweeps);
     let mut commands = 0;
     for i in 0..sweeps {
         let before = src.transport().commands();
         let t = Instant::now();
-        let s = monitor.sweep(&mut src, i as u64);
+        let s = monitor.sweep(Some(&mut src), i as u64);
         times.push(t.elapsed().as_micros());
         commands = src.transport().commands() - before;
         assert!(s.transport_error.is_none(), "BMC lost during the benchmark");

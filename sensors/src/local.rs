@@ -1,0 +1,171 @@
+//! One reader per board item whose source is on the board's own buses (hwmon, I2C, GPIO,
+//! network carrier). A read never panics and never invents a value: a missing or garbage
+//! file, or a bus error, is `Reading::Unreadable`, and the reason is logged once per change.
+
+use crate::{i2c, sysfs};
+use envmon_board_defs::{I2cDriver, Source};
+use envmon_core::engine::Reading;
+use std::path::{Path, PathBuf};
+
+enum Kind {
+    Hwmon {
+        chip: String,
+        label: String,
+        input: Option<(PathBuf, sysfs::HwmonKind)>,
+    },
+    I2c {
+        bus: u8,
+        address: u8,
+        driver: I2cDriver,
+        dev: Option<linux_embedded_hal::I2cdev>,
+    },
+    Gpio {
+        line: u32,
+        active_low: bool,
+    },
+    Net(String),
+}
+
+/// A reader for one item.
+pub struct LocalReader {
+    root: PathBuf,
+    what: String,
+    kind: Kind,
+    last_problem: Option<String>,
+}
+
+impl LocalReader {
+    /// The reader for `source` under `root`; `None` for IPMI sources.
+    pub fn new(source: &Source, root: &Path) -> Option<LocalReader> {
+        let kind = match source {
+            Source::IpmiName(_) | Source::IpmiNumber(_) => return None,
+            Source::Hwmon { chip, label } => Kind::Hwmon {
+                chip: chip.clone(),
+                label: label.clone(),
+                input: None,
+            },
+            Source::I2c {
+                bus,
+                address,
+                driver,
+            } => Kind::I2c {
+                bus: *bus,
+                address: *address,
+                driver: *driver,
+                dev: None,
+            },
+            Source::Gpio { line, active_low } => Kind::Gpio {
+                line: *line,
+                active_low: *active_low,
+            },
+            Source::Net(iface) => Kind::Net(iface.clone()),
+        };
+        Some(LocalReader {
+            root: root.to_path_buf(),
+            what: source.to_string(),
+            kind,
+            last_problem: None,
+        })
+    }
+
+    fn try_read(&mut self) -> Result<Reading, String> {
+        let root = &self.root;
+        match &mut self.kind {
+            Kind::Hwmon { chip, label, input } => {
+                if input.is_none() {
+                    *input = Some(sysfs::hwmon_find(root, chip, label)?);
+                }
+                let Some((path, kind)) = input.as_ref() else {
+                    return Ok(Reading::Unreadable);
+                };
+                match sysfs::hwmon_read(path, *kind) {
+                    Ok(v) => Ok(Reading::Value(v)),
+                    Err(e) => {
+                        *input = None; // look again next time (the chip may have been re-probed)
+                        Err(e)
+                    }
+                }
+            }
+            Kind::Net(iface) => Ok(if sysfs::net_carrier(root, iface)? {
+                Reading::Good
+            } else {
+                Reading::Bad
+            }),
+            Kind::Gpio { line, active_low } => {
+                Ok(if sysfs::gpio_active(root, *line, *active_low)? {
+                    Reading::Good
+                } else {
+                    Reading::Bad
+                })
+            }
+            Kind::I2c {
+                bus,
+                address,
+                driver,
+                dev,
+            } => {
+                let bus_dev = match dev.take() {
+                    Some(d) => d,
+                    None => i2c::open(root, *bus)?,
+                };
+                let (result, bus_back) = read_i2c(bus_dev, *address, *driver);
+                // Keep the device only after a good read: a bus error reopens it next time.
+                if result.is_ok() {
+                    *dev = Some(bus_back);
+                }
+                result.map_err(|e| format!("i2c-{bus} 0x{address:02x}: {e}"))
+            }
+        }
+    }
+
+    /// Reads once. Problems are logged when they start or change, and once when they end.
+    pub fn read(&mut self) -> Reading {
+        match self.try_read() {
+            Ok(r) => {
+                if self.last_problem.take().is_some() {
+                    log::info!("{}: readable again", self.what);
+                }
+                r
+            }
+            Err(why) => {
+                if self.last_problem.as_deref() != Some(why.as_str()) {
+                    log::warn!("{}: unavailable: {why}", self.what);
+                    self.last_problem = Some(why);
+                }
+                Reading::Unreadable
+            }
+        }
+    }
+}
+
+/// One read with a driver that owns the bus for the read, returning the bus.
+pub fn read_i2c<I2C: embedded_hal::i2c::I2c>(
+    bus: I2C,
+    address: u8,
+    driver: I2cDriver,
+) -> (Result<Reading, String>, I2C) {
+    let err = |e: I2C::Error| format!("bus error: {:?}", embedded_hal::i2c::Error::kind(&e));
+    match driver {
+        I2cDriver::Lm75 => {
+            let mut d = i2c::Lm75::new(bus, address);
+            let r = d.temperature().map(Reading::Value).map_err(err);
+            (r, d.destroy())
+        }
+        I2cDriver::PmbusTemp | I2cDriver::PmbusFan | I2cDriver::PmbusStatus => {
+            let mut d = i2c::Pmbus::new(bus, address);
+            let r = match driver {
+                I2cDriver::PmbusTemp => d.temperature().map(Reading::Value),
+                I2cDriver::PmbusFan => d.fan_speed().map(Reading::Value),
+                _ => d.status_word().map(|w| {
+                    if i2c::status_failed(w) {
+                        Reading::Bad
+                    } else {
+                        Reading::Good
+                    }
+                }),
+            }
+            .map_err(err);
+            (r, d.destroy())
+        }
+    }
+}
