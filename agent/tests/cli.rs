@@ -338,7 +338,10 @@ fn board_list_names_every_builtin_board() {
         .lines()
         .map(|l| l.split_whitespace().next().unwrap().to_string())
         .collect();
-    assert_eq!(names, ["fw-1cpu", "fw-2cpu", "sim-appliance"]);
+    assert_eq!(
+        names,
+        ["fw-1cpu", "fw-2cpu", "fw-1cpu-mixed", "sim-appliance"]
+    );
 }
 
 #[test]
@@ -352,8 +355,15 @@ fn board_check_validates_every_file_and_exits_78_on_any_error() {
         "bad.toml",
         "name = \"x\"\n[[item]]\nid = \"f\"\nlabel = \"1\"\nclass = \"fan\"\nsource = \"ipmi:F\"\nmin-rpm = 900\nshutdown = 3\n",
     );
-    let o = envmon(&["board", "check", good]);
+    let mixed =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../board-defs/boards/fw-1cpu-mixed.toml");
+    let o = envmon(&["board", "check", good, mixed.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("ok: board fw-1cpu-mixed, 12 items"),
+        "{}",
+        stdout(&o)
+    );
     assert!(stdout(&o).contains("ok: board sim-appliance, 14 items"));
     let o = envmon(&["board", "check", &bad, good]);
     assert_eq!(o.status.code(), Some(78));

@@ -147,6 +147,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
     ("fw-1cpu", include_str!("../boards/fw-1cpu.toml")),
     ("fw-2cpu", include_str!("../boards/fw-2cpu.toml")),
     (
+        "fw-1cpu-mixed",
+        include_str!("../boards/fw-1cpu-mixed.toml"),
+    ),
+    (
         "sim-appliance",
         include_str!("../boards/sim-appliance.toml"),
     ),

@@ -43,6 +43,61 @@ fn every_builtin_board_loads() {
 }
 
 #[test]
+fn the_mixed_board_has_every_kind_of_source() {
+    use envmon_board_defs::I2cDriver;
+    let b = builtin("fw-1cpu-mixed").unwrap().unwrap();
+    let has = |f: &dyn Fn(&Source) -> bool| b.items.iter().any(|i| f(&i.source));
+    assert!(has(&|s| matches!(s, Source::IpmiName(_))));
+    assert!(has(&|s| matches!(s, Source::Hwmon { .. })));
+    assert!(has(&|s| matches!(
+        s,
+        Source::I2c {
+            driver: I2cDriver::Lm75,
+            ..
+        }
+    )));
+    assert!(has(&|s| matches!(
+        s,
+        Source::I2c {
+            driver: I2cDriver::PmbusStatus,
+            ..
+        }
+    )));
+    assert!(has(&|s| matches!(s, Source::Gpio { .. })));
+    assert!(has(&|s| matches!(s, Source::Net(_))));
+    assert_eq!(b.pci.len(), 2);
+    assert_eq!(
+        (
+            b.pci[0].vendor,
+            b.pci[0].device,
+            b.pci[0].speed,
+            b.pci[0].width
+        ),
+        (0x8086, 0x1521, Some(5.0), Some(4))
+    );
+    assert_eq!(b.pci[0].address.as_deref(), Some("0000:03:00.0"));
+    let bp = b.items.iter().find(|i| i.id == "backplane").unwrap();
+    assert_eq!(
+        (bp.spec.class, bp.spec.limits),
+        (Class::Backplane, Limits::Discrete)
+    );
+    let psu2 = b.items.iter().find(|i| i.id == "psu2").unwrap();
+    assert_eq!(psu2.spec.limits, Limits::Discrete);
+}
+
+#[test]
+fn capacities_are_enforced() {
+    let mut text = String::from("name = \"big\"\n");
+    for n in 0..(envmon_board_defs::capacity::GPIO + 1) {
+        text.push_str(&format!(
+            "[[item]]\nid = \"g{n}\"\nclass = \"psu\"\nlabel = \"{n}\"\nsource = \"gpio:{n}\"\n"
+        ));
+    }
+    let e = parse(Path::new("big.toml"), &text).unwrap_err();
+    assert!(e.message.contains("65 gpio items, more than the 64"), "{e}");
+}
+
+#[test]
 fn sim_appliance_reads_as_written() {
     let b = builtin("sim-appliance").unwrap().unwrap();
     assert_eq!(b.min_psus, 2);
