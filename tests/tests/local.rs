@@ -1,0 +1,220 @@
+//! The daemon on the board's own buses only (no BMC): a fake sysfs tree drives the backplane
+//! carrier, PCI links, hwmon and GPIO, and the exact syslog lines arrive.
+
+use envmon_tests::{Agent, message_lines, wait_for};
+use serde_json::Value;
+use std::{
+    fs,
+    io::{BufRead, BufReader, Write},
+    os::unix::net::UnixStream,
+    path::Path,
+    time::Duration,
+};
+
+const WAIT: Duration = Duration::from_secs(20);
+
+fn put(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap()).unwrap();
+    let tmp = p.with_extension("tmp");
+    fs::write(&tmp, text).unwrap();
+    fs::rename(tmp, p).unwrap();
+}
+
+fn expect(file: &Path, seen: &mut Vec<String>, want: &[&str]) {
+    let n = seen.len() + want.len();
+    let got = wait_for(WAIT, || {
+        let l = message_lines(file);
+        (l.len() >= n).then_some(l)
+    })
+    .unwrap_or_else(|| message_lines(file));
+    let mut expected = seen.clone();
+    expected.extend(want.iter().map(|s| s.to_string()));
+    assert_eq!(got, expected);
+    *seen = got;
+}
+
+fn environment(sock: &Path) -> Value {
+    let mut s = UnixStream::connect(sock).unwrap();
+    s.write_all(b"show environment\n").unwrap();
+    let mut line = String::new();
+    BufReader::new(s).read_line(&mut line).unwrap();
+    serde_json::from_str(&line).unwrap()
+}
+
+const BOARD: &str = r#"
+name = "local-only"
+min-psus = 2
+[[item]]
+id = "backplane"
+class = "backplane"
+label = "0"
+source = "net:bp0"
+[[item]]
+id = "cpu0-temp"
+class = "cpu_temp"
+label = "0"
+source = "hwmon:coretemp/Package id 0"
+warm = 70
+critical = 90
+[[item]]
+id = "psu1"
+class = "psu"
+label = "1"
+source = "gpio:23"
+[[item]]
+id = "psu2"
+class = "psu"
+label = "2"
+source = "gpio:24"
+[[pci]]
+id = "nic0"
+match = "8086:10d3"
+required = true
+speed = "5.0 GT/s"
+width = 4
+[[pci]]
+id = "fpga"
+match = "10ee:7021"
+required = true
+"#;
+
+#[test]
+fn backplane_pci_hwmon_and_gpio_from_a_fake_sysfs_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    put(&root, "sys/class/net/bp0/carrier", "1\n");
+    put(&root, "sys/class/hwmon/hwmon2/name", "coretemp\n");
+    put(
+        &root,
+        "sys/class/hwmon/hwmon2/temp1_label",
+        "Package id 0\n",
+    );
+    put(&root, "sys/class/hwmon/hwmon2/temp1_input", "45000\n");
+    put(&root, "sys/class/gpio/gpio23/value", "1\n");
+    put(&root, "sys/class/gpio/gpio24/value", "1\n");
+    let nic = "sys/bus/pci/devices/0000:01:00.0";
+    put(&root, &format!("{nic}/vendor"), "0x8086\n");
+    put(&root, &format!("{nic}/device"), "0x10d3\n");
+    put(
+        &root,
+        &format!("{nic}/current_link_speed"),
+        "5.0 GT/s PCIe\n",
+    );
+    put(&root, &format!("{nic}/current_link_width"), "4\n");
+    let board = dir.path().join("board.toml");
+    fs::write(&board, BOARD).unwrap();
+    let out = dir.path().join("syslog.log");
+    let a = Agent::start(
+        &[
+            "--ipmi",
+            "none",
+            "--sysfs-root",
+            root.to_str().unwrap(),
+            "--board",
+            board.to_str().unwrap(),
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--syslog",
+            &format!("file://{}", out.display()),
+        ],
+        &[("ENVMON_LOG", "info")],
+        &dir.path().join("envmon.log"),
+    );
+    let mut seen = Vec::new();
+    // At start: the required FPGA is not on the bus (no pci.ids here: hex IDs).
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-743004: System is not fully operational - PCI device with vendor ID 0x10ee (0x10ee), device ID 0x7021 (0x7021) not found",
+        ],
+    );
+
+    put(&root, "sys/class/net/bp0/carrier", "0\n");
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-743001: Backplane health monitoring detected link failure"],
+    );
+    put(&root, "sys/class/net/bp0/carrier", "1\n");
+    expect(
+        &out,
+        &mut seen,
+        &["%FTD-1-743002: Backplane health monitoring detected link OK"],
+    );
+
+    put(&root, &format!("{nic}/current_link_width"), "1\n");
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-743000: The PCI device with vendor ID: 0x8086 device ID: 0x10d3 located at bus:device.function 01:00.0 has a link width of x1 when it should have a link width of x4.",
+        ],
+    );
+
+    put(&root, "sys/class/hwmon/hwmon2/temp1_input", "72000\n");
+    expect(&out, &mut seen, &["%FTD-4-735015: CPU 0: Temp: 72 C, Warm"]);
+
+    put(&root, "sys/class/gpio/gpio24/value", "0\n");
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-735004: IPMI: Power Supply 2: Failure Detected",
+            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+        ],
+    );
+
+    // Garbage in the hwmon file: a record not updated (735010, rate limited), then
+    // unavailable (never 0), with a log line naming the file.
+    put(&root, "sys/class/hwmon/hwmon2/temp1_input", "n/a\n");
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records.",
+        ],
+    );
+    let env = wait_for(WAIT, || {
+        let e = environment(&a.socket());
+        let cpu = e["sensors"]
+            .as_array()?
+            .iter()
+            .find(|s| s["id"] == "cpu0-temp")?
+            .clone();
+        (cpu["state"] == "unavailable").then_some(e)
+    })
+    .unwrap_or_else(|| panic!("{}", a.stderr()));
+    let cpu = env["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "cpu0-temp")
+        .unwrap();
+    assert!(cpu["value"].is_null());
+    assert!(
+        a.stderr()
+            .contains("hwmon:coretemp/Package id 0: unavailable:")
+            && a.stderr().contains("temp1_input: 'n/a' is not a number"),
+        "{}",
+        a.stderr()
+    );
+    let pci = env["pci"].as_array().unwrap();
+    assert_eq!(
+        (
+            pci[0]["id"].as_str(),
+            pci[0]["state"].as_str(),
+            pci[0]["width"].as_u64()
+        ),
+        (Some("nic0"), Some("degraded"), Some(1))
+    );
+    assert_eq!(
+        (pci[1]["id"].as_str(), pci[1]["state"].as_str()),
+        (Some("fpga"), Some("absent"))
+    );
+    assert_eq!(env["psu_redundancy"], "lost");
+    assert_eq!(message_lines(&out), seen, "nothing else, nothing repeated");
+}
