@@ -169,3 +169,30 @@ pub fn read_i2c<I2C: embedded_hal::i2c::I2c>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedded_hal::i2c::ErrorKind;
+    use embedded_hal_mock::eh1::i2c::{Mock, Transaction};
+
+    #[test]
+    fn a_bus_error_is_unreadable_and_the_next_read_recovers() {
+        let mut bus = Mock::new(&[
+            Transaction::write_read(0x48, vec![0x00], vec![0, 0])
+                .with_error(ErrorKind::ArbitrationLoss),
+            Transaction::write_read(0x48, vec![0x00], vec![0x1E, 0x00]),
+            Transaction::write_read(0x58, vec![0x79], vec![0x40, 0x00]),
+            Transaction::write_read(0x58, vec![0x79], vec![0x00, 0x00]),
+        ]);
+        let (r, b) = read_i2c(bus.clone(), 0x48, I2cDriver::Lm75);
+        assert!(r.unwrap_err().contains("ArbitrationLoss"));
+        let (r, b) = read_i2c(b, 0x48, I2cDriver::Lm75);
+        assert_eq!(r, Ok(Reading::Value(30.0)));
+        let (r, b) = read_i2c(b, 0x58, I2cDriver::PmbusStatus);
+        assert_eq!(r, Ok(Reading::Bad), "STATUS_WORD OFF: supply failed");
+        let (r, _) = read_i2c(b, 0x58, I2cDriver::PmbusStatus);
+        assert_eq!(r, Ok(Reading::Good));
+        bus.done();
+    }
+}
