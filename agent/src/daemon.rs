@@ -350,6 +350,9 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     socket::serve(listener, Arc::clone(&l.published))
         .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
+    let notifier = crate::notify::Notifier::from_env();
+    notifier.ready();
+    let mut next_ping = Instant::now();
     while !sys::stop_requested() {
         if sys::take_reload() {
             l.reload(args);
@@ -358,12 +361,19 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         l.tick();
         l.publish();
         while !sys::stop_requested() && Instant::now() < next {
+            if let Some(every) = notifier.watchdog_interval() {
+                if Instant::now() >= next_ping {
+                    notifier.watchdog();
+                    next_ping = Instant::now() + every;
+                }
+            }
             std::thread::sleep(
                 Duration::from_millis(20).min(next.saturating_duration_since(Instant::now())),
             );
         }
     }
     log::info!("stopping");
+    notifier.stopping();
     let stats = l.syslog.close(Duration::from_secs(5));
     for s in stats.iter().filter(|s| s.dropped > 0) {
         log::warn!("syslog {}: {} frames dropped", s.uri, s.dropped);

@@ -9,6 +9,7 @@ pub mod daemon;
 pub mod error;
 pub mod logging;
 pub mod monitor;
+pub mod notify;
 pub mod show;
 pub mod shutdown;
 pub mod socket;

@@ -218,3 +218,58 @@ fn backplane_pci_hwmon_and_gpio_from_a_fake_sysfs_tree() {
     assert_eq!(env["psu_redundancy"], "lost");
     assert_eq!(message_lines(&out), seen, "nothing else, nothing repeated");
 }
+
+#[test]
+fn systemd_notify_ready_watchdog_and_stopping() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    put(&root, "sys/class/net/bp0/carrier", "1\n");
+    let board = dir.path().join("board.toml");
+    fs::write(&board, "name = \"bp\"\n[[item]]\nid = \"bp\"\nclass = \"backplane\"\nlabel = \"0\"\nsource = \"net:bp0\"\n").unwrap();
+    let notify_path = dir.path().join("notify.sock");
+    let notify = UnixDatagram::bind(&notify_path).unwrap();
+    notify
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut a = Agent::start(
+        &[
+            "--ipmi",
+            "none",
+            "--sysfs-root",
+            root.to_str().unwrap(),
+            "--board",
+            board.to_str().unwrap(),
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--syslog",
+            "stderr",
+        ],
+        &[
+            ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
+            ("WATCHDOG_USEC", "200000"),
+        ],
+        &dir.path().join("envmon.log"),
+    );
+    let mut recv = || {
+        let mut buf = [0u8; 256];
+        let n = notify.recv(&mut buf).expect("a notification within 10 s");
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    assert_eq!(recv(), "READY=1\nSTATUS=monitoring");
+    assert_eq!(recv(), "WATCHDOG=1");
+    assert_eq!(recv(), "WATCHDOG=1");
+    assert_eq!(a.stop(), Some(0));
+    // Drain the pings sent before SIGTERM; the last message is STOPPING=1.
+    let mut last = String::new();
+    let mut buf = [0u8; 256];
+    while let Ok(n) = notify.recv(&mut buf) {
+        last = String::from_utf8_lossy(&buf[..n]).into_owned();
+        if last == "STOPPING=1" {
+            break;
+        }
+    }
+    assert_eq!(last, "STOPPING=1");
+}
