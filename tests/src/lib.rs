@@ -413,3 +413,15 @@ pub fn message_lines(file: &Path) -> Vec<String> {
         .filter_map(|l| l.find(": %").map(|i| l[i + 2..].to_string()))
         .collect()
 }
+
+/// The static release binary for a target triple (built by `cross/build`, which
+/// `scripts/test` runs first).
+pub fn cross_bin(triple: &str) -> PathBuf {
+    let bin = repo_root().join(format!("target/{triple}/release/envmon"));
+    assert!(
+        bin.exists(),
+        "{} is missing: run cross/build (scripts/test does)",
+        bin.display()
+    );
+    bin
+}

@@ -253,7 +253,7 @@ fn systemd_notify_ready_watchdog_and_stopping() {
         ],
         &dir.path().join("envmon.log"),
     );
-    let mut recv = || {
+    let recv = || {
         let mut buf = [0u8; 256];
         let n = notify.recv(&mut buf).expect("a notification within 10 s");
         String::from_utf8_lossy(&buf[..n]).into_owned()

@@ -1,0 +1,59 @@
+//! The static aarch64 binary under qemu-aarch64 user mode: the catalog, and a poll of the
+//! simulated BMC over RMCP+.
+
+use envmon_tests::{BMC_PASSWORD, Bmc, cross_bin, envmon_bin};
+use std::process::Command;
+
+fn qemu_aarch64() -> Command {
+    assert!(
+        std::path::Path::new("/usr/bin/qemu-aarch64").exists(),
+        "/usr/bin/qemu-aarch64 is missing: apt-get install qemu-user (.ci/run does)"
+    );
+    let mut c = Command::new("/usr/bin/qemu-aarch64");
+    c.arg(cross_bin("aarch64-unknown-linux-musl"));
+    c
+}
+
+#[test]
+fn aarch64_catalog_matches_the_host_binary() {
+    let arm = qemu_aarch64()
+        .arg("catalog")
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert!(
+        arm.status.success(),
+        "{}",
+        String::from_utf8_lossy(&arm.stderr)
+    );
+    let host = Command::new(envmon_bin())
+        .arg("catalog")
+        .arg("--json")
+        .output()
+        .unwrap();
+    assert_eq!(arm.stdout, host.stdout);
+    let v: serde_json::Value = serde_json::from_slice(&arm.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 35);
+}
+
+#[test]
+fn aarch64_polls_the_bmc_over_rmcp() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    bmc.set(1, 57);
+    std::thread::sleep(std::time::Duration::from_millis(1200));
+    let o = qemu_aarch64()
+        .args(["--ipmi", &bmc.uri(), "--board", "sim-appliance"])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .args(["poll", "--json"])
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let sensors = v["sensors"].as_array().unwrap();
+    assert_eq!(sensors.len(), 14);
+    let cpu = sensors.iter().find(|s| s["id"] == "cpu0-temp").unwrap();
+    assert_eq!(cpu["value"], 57.0);
+    assert_eq!(v["ipmi_commands_per_sweep"], 14);
+}
