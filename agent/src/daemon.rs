@@ -118,7 +118,7 @@ impl Loop {
             None => self.build_monitor(&sdrs)?,
         }
         if let Some(m) = &self.monitor {
-            if m.bound() == 0 {
+            if !m.active() {
                 self.monitor = None;
                 return Err("the board has no item that matches a sensor".into());
             }
@@ -157,7 +157,7 @@ impl Loop {
                     self.failed_attempts += 1;
                     self.counters.ipmi_errors += 1;
                     log::warn!("BMC not available (attempt {}): {e}", self.failed_attempts);
-                    let not_started = self.monitor.as_ref().is_none_or(|m| m.bound() == 0);
+                    let not_started = self.monitor.as_ref().is_none_or(|m| !m.active());
                     if self.failed_attempts >= ATTEMPTS_BEFORE_735009
                         && !self.reported_not_running
                         && not_started
@@ -174,7 +174,7 @@ impl Loop {
         let now = self.now_ms();
         // Nothing bound yet (an IPMI board before its BMC answered): monitoring has not
         // started, so there is nothing to sweep.
-        let Some(monitor) = self.monitor.as_mut().filter(|m| m.bound() > 0) else {
+        let Some(monitor) = self.monitor.as_mut().filter(|m| m.active()) else {
             return;
         };
         let mut source = self.source.as_mut();
@@ -243,7 +243,7 @@ impl Loop {
     fn publish(&self) {
         let monitoring = match (&self.monitor, &self.source) {
             (None, _) => Monitoring::Failed,
-            (Some(m), _) if m.bound() == 0 => Monitoring::Failed,
+            (Some(m), _) if !m.active() => Monitoring::Failed,
             (Some(_), Some(_)) if self.last_sweep_complete => Monitoring::Running,
             _ => Monitoring::Degraded,
         };

@@ -124,6 +124,11 @@ impl Monitor {
         notes
     }
 
+    /// Whether there is anything to monitor yet: a bound item or a PCI expectation.
+    pub fn active(&self) -> bool {
+        self.bound() > 0 || !self.board.pci.is_empty()
+    }
+
     /// Whether any item is read through the BMC.
     pub fn needs_bmc(&self) -> bool {
         self.bindings.iter().any(|b| matches!(b, Binding::Ipmi(_)))

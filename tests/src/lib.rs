@@ -247,6 +247,8 @@ pub fn repo_root() -> PathBuf {
 /// state directory. Sensor values are driven through files.
 pub struct Bmc {
     child: Option<Child>,
+    /// The VM serial port (QEMU's `ipmi-bmc-extern` connects there), if any.
+    pub vm_port: Option<u16>,
     /// The state directory (value files under `values/`).
     pub dir: PathBuf,
     /// The RMCP+ port.
@@ -272,6 +274,7 @@ impl Bmc {
         );
         let mut b = Bmc {
             child: None,
+            vm_port: None,
             dir: dir.to_path_buf(),
             port,
         };
@@ -282,6 +285,9 @@ impl Bmc {
     fn launch(&mut self) {
         let mut cmd = Command::new(repo_root().join("sim/run-bmc"));
         cmd.arg(&self.dir).arg(self.port.to_string());
+        if let Some(vm) = self.vm_port {
+            cmd.arg(vm.to_string());
+        }
         self.child = Some(spawn_logged(cmd, &self.dir.with_extension("bmc.log")));
         let up = wait_for(Duration::from_secs(15), || {
             udp_port_bound(self.port).then_some(())
@@ -291,6 +297,18 @@ impl Bmc {
             "ipmi_sim did not bind 127.0.0.1:{} within 15 s",
             self.port
         );
+    }
+
+    /// Starts the BMC with a VM serial interface too, for a QEMU guest's KCS.
+    pub fn start_for_vm(dir: &Path) -> Bmc {
+        let mut b = Bmc {
+            child: None,
+            vm_port: Some(free_port()),
+            dir: dir.to_path_buf(),
+            port: free_port(),
+        };
+        b.launch();
+        b
     }
 
     /// `rmcp://admin@127.0.0.1:PORT`.
@@ -424,4 +442,69 @@ pub fn cross_bin(triple: &str) -> PathBuf {
         bin.display()
     );
     bin
+}
+
+/// The QEMU appliance (`cross/appliance run`), killed when dropped.
+pub struct Appliance {
+    child: Option<Child>,
+    /// The directory shared with the guest at /mnt/host.
+    pub host: PathBuf,
+}
+
+impl Appliance {
+    /// Boots the appliance with `config` as its envmon.toml; `bmc_vm_port` is the BMC's VM
+    /// serial port (QEMU keeps retrying if nothing listens there).
+    pub fn boot(host: &Path, bmc_vm_port: u16, config: &str, qemu_args: &[&str]) -> Appliance {
+        assert!(
+            Path::new("/usr/bin/qemu-system-x86_64").exists(),
+            "/usr/bin/qemu-system-x86_64 is missing: apt-get install qemu-system-x86 (.ci/run does)"
+        );
+        fs::create_dir_all(host).unwrap();
+        fs::write(host.join("envmon.toml"), config).unwrap();
+        let _ = fs::remove_file(host.join("syslog.log"));
+        let mut cmd = Command::new(repo_root().join("cross/appliance"));
+        cmd.arg("run")
+            .arg(host)
+            .arg(bmc_vm_port.to_string())
+            .args(qemu_args);
+        let child = spawn_logged(cmd, &host.join("qemu.log"));
+        Appliance {
+            child: Some(child),
+            host: host.to_path_buf(),
+        }
+    }
+
+    /// The message lines the guest's envmon sent on its syslog serial port.
+    pub fn syslog(&self) -> Vec<String> {
+        message_lines(&self.host.join("syslog.log"))
+    }
+
+    /// What the guest's envmon logged (all boots).
+    pub fn envmon_log(&self) -> String {
+        fs::read_to_string(self.host.join("envmon.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself (the guest powered off).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let status = wait_for(timeout, || c.try_wait().ok().flatten());
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
+    /// Stops QEMU (the guest does not get to shut down).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        self.kill();
+    }
 }

@@ -1,0 +1,164 @@
+//! The QEMU appliance (x86_64, -accel tcg): envmon as the guest's service reading the BMC
+//! through the kernel's KCS driver, PCIe links shaped by the host, a real thermal power-off
+//! with the report at the next boot, and an i2c-stub chip. Each boot is bounded in time; the
+//! guests run one at a time (TCG on two cores).
+
+use envmon_tests::{Appliance, Bmc, wait_for};
+use std::{sync::Mutex, time::Duration};
+
+/// One guest at a time.
+static QEMU: Mutex<()> = Mutex::new(());
+const BOOT: Duration = Duration::from_secs(180);
+
+fn config(board: &str, ipmi: &str, extra: &str) -> String {
+    format!(
+        "ipmi = \"{ipmi}\"\nboard = \"{board}\"\ninterval-ms = 300\nstate-dir = \"/mnt/host/state\"\n\
+         syslog = [\"file:///dev/ttyS1\"]\nhostname = \"appliance\"\nshutdown-action = \"poweroff\"\n{extra}"
+    )
+}
+
+fn wait_lines(a: &Appliance, n: usize) -> Vec<String> {
+    wait_for(BOOT, || {
+        let l = a.syslog();
+        (l.len() >= n).then_some(l)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "expected {n} lines, got {:?}\nenvmon log:\n{}",
+            a.syslog(),
+            a.envmon_log()
+        )
+    })
+}
+
+fn connected_count(a: &Appliance) -> usize {
+    a.envmon_log().matches("connected to the BMC").count()
+}
+
+#[test]
+fn a_guest_reads_the_bmc_through_the_kernel_kcs_driver() {
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start_for_vm(&dir.path().join("bmc"));
+    let a = Appliance::boot(
+        &dir.path().join("host"),
+        bmc.vm_port.unwrap(),
+        &config("sim-appliance", "file:///dev/ipmi0", ""),
+        &[],
+    );
+    assert!(
+        wait_for(BOOT, || (connected_count(&a) >= 1).then_some(())).is_some(),
+        "{}",
+        a.envmon_log()
+    );
+    bmc.set(7, 5); // FAN1: 250 RPM
+    bmc.set(13, 220); // 12 V rail: 13.2 V
+    let lines = wait_lines(&a, 2);
+    assert_eq!(
+        lines,
+        [
+            "%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected",
+            "%FTD-1-735014: Voltage Channel 1: Voltage Critical"
+        ]
+    );
+}
+
+#[test]
+fn pcie_links_slower_or_narrower_than_expected_and_a_missing_device() {
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(
+        host.join("board.toml"),
+        "name = \"pcie\"\n\
+         [[pci]]\nid = \"nic0\"\nmatch = \"8086:10d3\"\nrequired = true\nspeed = \"5.0 GT/s\"\nwidth = 4\n\
+         [[pci]]\nid = \"nic1\"\nmatch = \"8086:1521\"\nrequired = true\n",
+    )
+    .unwrap();
+    // No BMC: the board has only PCI expectations. A root port able to do 16 GT/s x32, and an
+    // e1000e behind it that negotiates 2.5 GT/s x1.
+    let a = Appliance::boot(
+        &host,
+        envmon_tests::free_port(),
+        &config("/mnt/host/board.toml", "none", ""),
+        &[
+            "-M",
+            "q35",
+            "-device",
+            "pcie-root-port,id=rp1,chassis=1,x-speed=16,x-width=32",
+            "-device",
+            "e1000e,bus=rp1",
+        ],
+    );
+    let lines = wait_lines(&a, 3);
+    let mut sorted = lines.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "%FTD-1-743000: The PCI device with vendor ID: 0x8086 device ID: 0x10d3 located at bus:device.function 01:00.0 has a link speed of 2.5 GT/s when it should have a link speed of 5.0 GT/s.",
+            "%FTD-1-743000: The PCI device with vendor ID: 0x8086 device ID: 0x10d3 located at bus:device.function 01:00.0 has a link width of x1 when it should have a link width of x4.",
+            "%FTD-1-743004: System is not fully operational - PCI device with vendor ID 0x8086 (Intel Corporation), device ID 0x1521 (I350 Gigabit Network Connection) not found",
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_real_thermal_shutdown_powers_the_guest_off_and_the_next_boot_reports_it_once() {
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start_for_vm(&dir.path().join("bmc"));
+    let host = dir.path().join("host");
+    let cfg = config("sim-appliance", "file:///dev/ipmi0", "");
+    let mut a = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
+    assert!(
+        wait_for(BOOT, || (connected_count(&a) >= 1).then_some(())).is_some(),
+        "{}",
+        a.envmon_log()
+    );
+    bmc.set(1, 101); // CPU0 beyond its shutdown threshold (100)
+    let status = a.wait_exit(BOOT).expect("the guest powered itself off");
+    assert!(status.success(), "QEMU exited with {status}");
+    assert_eq!(
+        a.syslog(),
+        [
+            "%FTD-1-735007: IPMI: CPU 0: Temp: 101 C, Critical",
+            "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU."
+        ]
+    );
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (rec["reason"].as_str(), rec["reported"].as_bool()),
+        (Some("cpu"), Some(false))
+    );
+
+    // The box is cool again; the next boot reports why it went dark, exactly once.
+    bmc.set(1, 45);
+    std::thread::sleep(Duration::from_millis(1200));
+    let mut b = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
+    let lines = wait_lines(&b, 1);
+    assert_eq!(
+        lines,
+        [
+            "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues."
+        ]
+    );
+    assert!(wait_for(BOOT, || (connected_count(&b) >= 2).then_some(())).is_some());
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(b.syslog().len(), 1, "exactly once: {:?}", b.syslog());
+    b.kill();
+
+    // A third boot says nothing.
+    let c = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
+    assert!(
+        wait_for(BOOT, || (connected_count(&c) >= 3).then_some(())).is_some(),
+        "{}",
+        c.envmon_log()
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(c.syslog().is_empty(), "{:?}", c.syslog());
+}
