@@ -121,6 +121,86 @@ impl<I2C: I2c> Pmbus<I2C> {
     }
 }
 
+/// An embedded-hal I2C bus over SMBus word and byte reads, for adapters that only speak
+/// SMBus (i2c-stub, many SMBus controllers), as the kernel's own lm75 and pmbus drivers do.
+/// It carries `write_read(addr, [cmd], buf)` with a 1- or 2-byte `buf`, which is all the
+/// drivers here ask; anything else is `Unsupported`.
+pub struct SmbusBus {
+    path: std::path::PathBuf,
+    dev: Option<(u8, i2cdev::linux::LinuxI2CDevice)>,
+}
+
+/// An SMBus error.
+#[derive(Debug)]
+pub struct SmbusError {
+    kind: embedded_hal::i2c::ErrorKind,
+    /// What went wrong.
+    pub detail: String,
+}
+
+impl embedded_hal::i2c::Error for SmbusError {
+    fn kind(&self) -> embedded_hal::i2c::ErrorKind {
+        self.kind
+    }
+}
+
+impl SmbusBus {
+    /// The bus at `path` (`/dev/i2c-N`); opened on first use.
+    pub fn new(path: &std::path::Path) -> Self {
+        SmbusBus {
+            path: path.to_path_buf(),
+            dev: None,
+        }
+    }
+}
+
+impl embedded_hal::i2c::ErrorType for SmbusBus {
+    type Error = SmbusError;
+}
+
+impl I2c for SmbusBus {
+    fn transaction(
+        &mut self,
+        address: u8,
+        ops: &mut [embedded_hal::i2c::Operation<'_>],
+    ) -> Result<(), SmbusError> {
+        use embedded_hal::i2c::{ErrorKind, Operation};
+        use i2cdev::core::I2CDevice;
+        let other = |detail: String| SmbusError {
+            kind: ErrorKind::Other,
+            detail,
+        };
+        let [Operation::Write([cmd]), Operation::Read(buf)] = ops else {
+            return Err(SmbusError {
+                kind: ErrorKind::Other,
+                detail: "only command reads over SMBus".into(),
+            });
+        };
+        if self.dev.as_ref().map(|(a, _)| *a) != Some(address) {
+            let d = i2cdev::linux::LinuxI2CDevice::new(&self.path, u16::from(address))
+                .map_err(|e| other(format!("{}: {e}", self.path.display())))?;
+            self.dev = Some((address, d));
+        }
+        let Some((_, dev)) = self.dev.as_mut() else {
+            return Err(other("no device".into()));
+        };
+        match buf.len() {
+            1 => {
+                buf[0] = dev
+                    .smbus_read_byte_data(*cmd)
+                    .map_err(|e| other(e.to_string()))?
+            }
+            2 => buf.copy_from_slice(
+                &dev.smbus_read_word_data(*cmd)
+                    .map_err(|e| other(e.to_string()))?
+                    .to_le_bytes(),
+            ),
+            n => return Err(other(format!("an SMBus read of {n} bytes"))),
+        }
+        Ok(())
+    }
+}
+
 /// Opens `/dev/i2c-BUS` (under `root`) through linux-embedded-hal.
 pub fn open(root: &std::path::Path, bus: u8) -> Result<linux_embedded_hal::I2cdev, String> {
     let path = root.join(format!("dev/i2c-{bus}"));

@@ -17,13 +17,19 @@ enum Kind {
         bus: u8,
         address: u8,
         driver: I2cDriver,
-        dev: Option<linux_embedded_hal::I2cdev>,
+        dev: Option<I2cBus>,
     },
     Gpio {
         line: u32,
         active_low: bool,
     },
     Net(String),
+}
+
+/// An open I2C bus: plain transfers, or SMBus reads for adapters that only speak SMBus.
+enum I2cBus {
+    Hal(linux_embedded_hal::I2cdev),
+    Smbus(i2c::SmbusBus),
 }
 
 /// A reader for one item.
@@ -104,16 +110,45 @@ impl LocalReader {
                 driver,
                 dev,
             } => {
-                let bus_dev = match dev.take() {
-                    Some(d) => d,
-                    None => i2c::open(root, *bus)?,
-                };
-                let (result, bus_back) = read_i2c(bus_dev, *address, *driver);
-                // Keep the device only after a good read: a bus error reopens it next time.
-                if result.is_ok() {
-                    *dev = Some(bus_back);
+                let what = |e: String| format!("i2c-{bus} 0x{address:02x}: {e}");
+                // Keep the bus only after a good read: a bus error reopens it next time.
+                match dev.take() {
+                    Some(I2cBus::Hal(d)) => {
+                        let (r, d) = read_i2c(d, *address, *driver);
+                        if r.is_ok() {
+                            *dev = Some(I2cBus::Hal(d));
+                        }
+                        r.map_err(what)
+                    }
+                    Some(I2cBus::Smbus(d)) => {
+                        let (r, d) = read_i2c(d, *address, *driver);
+                        if r.is_ok() {
+                            *dev = Some(I2cBus::Smbus(d));
+                        }
+                        r.map_err(what)
+                    }
+                    None => {
+                        // Plain I2C transfers first (linux-embedded-hal); an adapter that only
+                        // speaks SMBus gets SMBus reads from then on.
+                        let (r, d) =
+                            read_i2c(i2c::open(root, *bus).map_err(what)?, *address, *driver);
+                        if r.is_ok() {
+                            *dev = Some(I2cBus::Hal(d));
+                            return r.map_err(what);
+                        }
+                        let path = root.join(format!("dev/i2c-{bus}"));
+                        let (r2, d2) = read_i2c(i2c::SmbusBus::new(&path), *address, *driver);
+                        if r2.is_ok() {
+                            log::info!(
+                                "i2c-{bus}: the adapter speaks SMBus only; using SMBus reads"
+                            );
+                            *dev = Some(I2cBus::Smbus(d2));
+                        }
+                        r2.map_err(|e2| {
+                            what(format!("{} (SMBus: {e2})", r.err().unwrap_or_default()))
+                        })
+                    }
                 }
-                result.map_err(|e| format!("i2c-{bus} 0x{address:02x}: {e}"))
             }
         }
     }

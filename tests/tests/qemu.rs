@@ -162,3 +162,35 @@ fn a_real_thermal_shutdown_powers_the_guest_off_and_the_next_boot_reports_it_onc
     std::thread::sleep(Duration::from_secs(2));
     assert!(c.syslog().is_empty(), "{:?}", c.syslog());
 }
+
+#[test]
+fn an_i2c_stub_chip_is_read_through_dev_i2c_as_a_board_sensor() {
+    use std::os::unix::fs::PermissionsExt;
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    std::fs::create_dir_all(&host).unwrap();
+    std::fs::write(
+        host.join("board.toml"),
+        "name = \"i2c\"\n[[item]]\nid = \"inlet\"\nclass = \"chassis_ambient\"\nlabel = \"1\"\nsource = \"i2c:0/0x48/lm75\"\nwarm = 35\ncritical = 45\n",
+    )
+    .unwrap();
+    // i2c-stub answers at 0x48 (cross/appliance loads it so). 40.0 C in LM75 format is
+    // 0x2800 MSB first, which an SMBus word write sends as 0x0028.
+    let setup = host.join("setup");
+    std::fs::write(&setup, "#!/bin/sh\ni2cset -y 0 0x48 0x00 0x0028 w\n").unwrap();
+    std::fs::set_permissions(&setup, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let a = Appliance::boot(
+        &host,
+        envmon_tests::free_port(),
+        &config("/mnt/host/board.toml", "none", ""),
+        &[],
+    );
+    let lines = wait_lines(&a, 1);
+    assert_eq!(
+        lines,
+        ["%FTD-4-735016: Chassis Ambient 1: Temp: 40 C, Warm"],
+        "{}",
+        a.envmon_log()
+    );
+}
