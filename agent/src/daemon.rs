@@ -86,11 +86,15 @@ impl Loop {
     /// Makes sure there is a monitor, and a BMC connection when its items need one.
     fn connect(&mut self) -> Result<(), String> {
         let target = bmc::target(&self.settings).map_err(|e| e.to_string())?;
-        let board_from_sdrs = self.settings.board.0 == "auto"
-            || load_board(&self.settings)
-                .map(|b| b.base_auto)
-                .unwrap_or(false);
-        if self.monitor.is_none() && !board_from_sdrs {
+        // Only a first connection needs the board (during a BMC outage the monitor exists,
+        // and the board file is not read again every tick).
+        let board_from_sdrs = || {
+            self.settings.board.0 == "auto"
+                || load_board(&self.settings)
+                    .map(|b| b.base_auto)
+                    .unwrap_or(false)
+        };
+        if self.monitor.is_none() && !board_from_sdrs() {
             self.build_monitor(&[])?;
         }
         if !self.monitor.as_ref().is_none_or(Monitor::needs_bmc) {

@@ -508,3 +508,18 @@ impl Drop for Appliance {
         self.kill();
     }
 }
+
+/// Waits (up to `timeout`) until `file` holds `seen + want` message lines, then checks them
+/// exactly and remembers them in `seen`.
+pub fn expect_lines(file: &Path, seen: &mut Vec<String>, want: &[&str], timeout: Duration) {
+    let n = seen.len() + want.len();
+    let got = wait_for(timeout, || {
+        let l = message_lines(file);
+        (l.len() >= n).then_some(l)
+    })
+    .unwrap_or_else(|| message_lines(file));
+    let mut expected = seen.clone();
+    expected.extend(want.iter().map(|s| s.to_string()));
+    assert_eq!(got, expected, "syslog lines");
+    *seen = got;
+}

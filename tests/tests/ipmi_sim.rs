@@ -12,18 +12,8 @@ const FAN1: u8 = 7;
 const PSU2: u8 = 10;
 const V12: u8 = 13;
 
-/// Waits until the file holds `seen + want` lines, then checks them exactly.
 fn expect(file: &Path, seen: &mut Vec<String>, want: &[&str]) {
-    let n = seen.len() + want.len();
-    let got = wait_for(WAIT, || {
-        let l = message_lines(file);
-        (l.len() >= n).then_some(l)
-    })
-    .unwrap_or_else(|| message_lines(file));
-    let mut expected = seen.clone();
-    expected.extend(want.iter().map(|s| s.to_string()));
-    assert_eq!(got, expected, "syslog lines");
-    *seen = got;
+    envmon_tests::expect_lines(file, seen, want, WAIT);
 }
 
 fn agent(bmc: &Bmc, dir: &Path, board: &str) -> (Agent, std::path::PathBuf) {

@@ -22,16 +22,7 @@ fn put(root: &Path, rel: &str, text: &str) {
 }
 
 fn expect(file: &Path, seen: &mut Vec<String>, want: &[&str]) {
-    let n = seen.len() + want.len();
-    let got = wait_for(WAIT, || {
-        let l = message_lines(file);
-        (l.len() >= n).then_some(l)
-    })
-    .unwrap_or_else(|| message_lines(file));
-    let mut expected = seen.clone();
-    expected.extend(want.iter().map(|s| s.to_string()));
-    assert_eq!(got, expected);
-    *seen = got;
+    envmon_tests::expect_lines(file, seen, want, WAIT);
 }
 
 fn environment(sock: &Path) -> Value {
