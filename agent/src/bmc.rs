@@ -148,28 +148,45 @@ pub fn load_sdrs(
     Ok((entries, info))
 }
 
-/// The board of the settings: `auto` from the SDRs, a built-in board, or a board file; a
-/// board with `base = "auto"` overrides and extends the board made from the SDRs.
-pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentError> {
+/// The board the settings name, read once: `None` for `auto`, else the built-in board or
+/// the board file.
+pub fn named_board(choice: &BoardChoice) -> Result<Option<Board>, AgentError> {
     let name = choice.0.as_str();
-    let given = match name {
-        "auto" => None,
-        _ => Some(match envmon_board_defs::builtin(name) {
-            Some(b) => b.map_err(AgentError::Board)?,
-            None => envmon_board_defs::load(Path::new(name)).map_err(AgentError::Board)?,
-        }),
-    };
-    match given {
-        Some(b) if !b.base_auto => Ok(b),
+    if name == "auto" {
+        return Ok(None);
+    }
+    match envmon_board_defs::builtin(name) {
+        Some(b) => b.map(Some).map_err(AgentError::Board),
+        None => envmon_board_defs::load(Path::new(name))
+            .map(Some)
+            .map_err(AgentError::Board),
+    }
+}
+
+/// Whether the board is made from the BMC's SDRs (`auto`, or a file with `base = "auto"`).
+pub fn from_sdrs(named: Option<&Board>) -> bool {
+    named.is_none_or(|b| b.base_auto)
+}
+
+/// The board to monitor: the named board as it is, or (for `auto` and `base = "auto"`) the
+/// board made from the SDRs, overridden by the named one.
+pub fn resolve_board(named: Option<Board>, sdrs: &[SdrEntry]) -> Board {
+    match named {
+        Some(b) if !b.base_auto => b,
         overrides => {
             let sensors: Vec<_> = sdrs.iter().map(SdrEntry::to_sdr_sensor).collect();
             let (board, notes) = auto_board(&sensors, overrides.as_ref());
             for n in notes {
                 log::info!("auto board: {n}");
             }
-            Ok(board)
+            board
         }
     }
+}
+
+/// [`named_board`] then [`resolve_board`].
+pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentError> {
+    Ok(resolve_board(named_board(choice)?, sdrs))
 }
 
 #[cfg(test)]

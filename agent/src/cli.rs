@@ -169,10 +169,7 @@ fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
     println!("{line}");
     if m.send {
         let syslog = Syslog::start(&syslog_config(settings))?;
-        let level = catalog::lookup(id)
-            .map(|d| d.level)
-            .unwrap_or(envmon_core::Level::Alert);
-        syslog.send_line(level, id, &line, &chrono::Local::now().fixed_offset());
+        syslog.emit(id, &args).map_err(|e| usage(&e))?;
         let stats = syslog.close(Duration::from_millis(m.wait_ms));
         let failed: Vec<String> = stats
             .iter()
@@ -286,16 +283,13 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
     use envmon_sensors::ipmi::{IpmiSource, Transport};
     let unavailable = |e: envmon_sensors::ipmi::IpmiError| AgentError::Unavailable(e.to_string());
     let target = crate::bmc::target(settings)?;
-    let from_sdrs = settings.board.0 == "auto"
-        || crate::bmc::board(&settings.board, &[])
-            .map(|b| b.base_auto)
-            .unwrap_or(false);
+    let named = crate::bmc::named_board(&settings.board)?;
+    let from_sdrs = crate::bmc::from_sdrs(named.as_ref());
     // Without SDRs first, the board alone says whether a BMC is needed.
     let needs_bmc = from_sdrs
-        || crate::bmc::board(&settings.board, &[])?
-            .items
-            .iter()
-            .any(|i| i.source.is_ipmi());
+        || named
+            .as_ref()
+            .is_some_and(|b| b.items.iter().any(|i| i.source.is_ipmi()));
     let (conn, sdrs) = match (&target, needs_bmc) {
         (Some(t), true) => {
             let mut conn = crate::bmc::open(t).map_err(unavailable)?;
@@ -310,7 +304,7 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         }
         _ => (None, Vec::new()),
     };
-    let mut board = crate::bmc::board(&settings.board, &sdrs)?;
+    let mut board = crate::bmc::resolve_board(named, &sdrs);
     // A snapshot judges each reading as it is; debounce is for the daemon's transitions.
     for item in &mut board.items {
         item.spec.debounce = 1;

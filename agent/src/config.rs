@@ -398,8 +398,8 @@ impl Loader<'_> {
     }
 }
 
-/// Reads and validates a configuration file, applying it over `base`. On any error `base` is
-/// returned unchanged to nobody: the caller gets the error and keeps what it had.
+/// Reads and validates a configuration file, applying it over a copy of `base`. On any error
+/// nothing is applied: the caller gets the error and keeps what it had.
 pub fn apply_file(base: &Settings, path: &Path) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
         kind: ConfigErrorKind::Read,

@@ -21,6 +21,7 @@ use crate::{
     sys,
     syslog::Syslog,
 };
+use envmon_board_defs::Board;
 use envmon_core::engine::Emission;
 use envmon_sensors::ipmi::{Connected, IpmiSource, Transport, repo, sdr::SdrEntry};
 use std::{
@@ -62,17 +63,12 @@ impl Loop {
 
     fn send(&self, emissions: &[Emission]) {
         for e in emissions {
-            let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
-            match self.syslog.emit(e.id, &args) {
-                Ok(line) => log::debug!("sent {line}"),
-                Err(err) => log::error!("cannot render {}: {err}", e.id),
-            }
+            self.syslog.emit_emission(e);
         }
     }
 
-    /// Builds the monitor for the settings' board with these SDRs.
-    fn build_monitor(&mut self, sdrs: &[SdrEntry]) -> Result<(), String> {
-        let board = bmc::board(&self.settings.board, sdrs).map_err(|e| e.to_string())?;
+    /// Starts monitoring `board`, bound to these SDRs.
+    fn build_monitor(&mut self, board: Board, sdrs: &[SdrEntry]) {
         let (monitor, notes) = Monitor::new(board, sdrs, &self.settings.sysfs_root);
         if !sdrs.is_empty() {
             for n in &notes {
@@ -80,22 +76,21 @@ impl Loop {
             }
         }
         self.monitor = Some(monitor);
-        Ok(())
     }
 
     /// Makes sure there is a monitor, and a BMC connection when its items need one.
     fn connect(&mut self) -> Result<(), String> {
         let target = bmc::target(&self.settings).map_err(|e| e.to_string())?;
-        // Only a first connection needs the board (during a BMC outage the monitor exists,
-        // and the board file is not read again every tick).
-        let board_from_sdrs = || {
-            self.settings.board.0 == "auto"
-                || load_board(&self.settings)
-                    .map(|b| b.base_auto)
-                    .unwrap_or(false)
-        };
-        if self.monitor.is_none() && !board_from_sdrs() {
-            self.build_monitor(&[])?;
+        // The board is read only while there is no monitor yet (not every tick of a BMC
+        // outage). A board made from the SDRs waits for them.
+        let mut waiting_for_sdrs = None;
+        if self.monitor.is_none() {
+            let named = bmc::named_board(&self.settings.board).map_err(|e| e.to_string())?;
+            if bmc::from_sdrs(named.as_ref()) {
+                waiting_for_sdrs = Some(named);
+            } else {
+                self.build_monitor(bmc::resolve_board(named, &[]), &[]);
+            }
         }
         if !self.monitor.as_ref().is_none_or(Monitor::needs_bmc) {
             return Ok(());
@@ -119,7 +114,9 @@ impl Loop {
                 }
             }
             Some(_) => {}
-            None => self.build_monitor(&sdrs)?,
+            None => {
+                self.build_monitor(bmc::resolve_board(waiting_for_sdrs.flatten(), &sdrs), &sdrs)
+            }
         }
         if let Some(m) = &self.monitor {
             if !m.active() {
@@ -275,10 +272,7 @@ impl Loop {
             Ok(n) => n,
             Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
         };
-        let board = match (new.board.0 != "auto")
-            .then(|| load_board(&new))
-            .transpose()
-        {
+        let board = match bmc::named_board(&new.board) {
             Ok(b) => b,
             Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
         };
@@ -314,20 +308,9 @@ impl Loop {
     }
 }
 
-fn load_board(s: &Settings) -> Result<envmon_board_defs::Board, AgentError> {
-    match envmon_board_defs::builtin(&s.board.0) {
-        Some(b) => b.map_err(AgentError::Board),
-        None => {
-            envmon_board_defs::load(std::path::Path::new(&s.board.0)).map_err(AgentError::Board)
-        }
-    }
-}
-
 /// Runs until SIGTERM or SIGINT.
 pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
-    if settings.board.0 != "auto" {
-        load_board(&settings)?;
-    }
+    bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
     let listener = socket::bind(&settings.socket)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());

@@ -13,7 +13,7 @@
 //! corrupt or truncated record gives a warning and is left as it is.
 
 use crate::{config::ShutdownAction, sys, syslog::Syslog};
-use envmon_core::engine::{Emission, ShutdownKind};
+use envmon_core::engine::ShutdownKind;
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
@@ -113,16 +113,9 @@ pub struct Trigger {
     pub unit: String,
 }
 
-fn send(syslog: &Syslog, e: &Emission) {
-    let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
-    if let Err(err) = syslog.emit(e.id, &args) {
-        log::error!("cannot render {}: {err}", e.id);
-    }
-}
-
 /// The shutdown sequence. Returns the record written.
 pub fn perform(syslog: &Syslog, state_dir: &Path, action: &ShutdownAction, t: &Trigger) -> Record {
-    send(syslog, &t.kind.message(&t.label));
+    syslog.emit_emission(&t.kind.message(&t.label));
     if !syslog.flush(FLUSH_TIMEOUT) {
         log::error!(
             "thermal shutdown: syslog not fully delivered within {} s",
@@ -198,7 +191,7 @@ pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
     }
     let kind = ShutdownKind::from_name(&rec.reason)?;
     match kind.boot_message() {
-        Some(m) => send(syslog, &m),
+        Some(m) => syslog.emit_emission(&m),
         None => log::error!(
             "the previous shutdown was thermal: {} {} at {} {} (threshold {}), {}",
             rec.sensor,

@@ -144,26 +144,39 @@ pub fn metrics(env: &Value, counters: &Counters) -> String {
             u8::from(monitoring == name)
         ));
     }
+    o.push_str("# TYPE envmon_sweep_duration_seconds gauge\n# UNIT envmon_sweep_duration_seconds seconds\n");
+    o.push_str("# HELP envmon_sweep_duration_seconds Duration of the last sweep.\n");
     o.push_str(&format!(
-        "# TYPE envmon_sweep_duration_seconds gauge\n# UNIT envmon_sweep_duration_seconds seconds\n# HELP envmon_sweep_duration_seconds Duration of the last sweep.\nenvmon_sweep_duration_seconds {}\n",
+        "envmon_sweep_duration_seconds {}\n",
         number(counters.last_sweep_seconds)
     ));
-    o.push_str(&format!(
-        "# TYPE envmon_sweeps counter\n# HELP envmon_sweeps Sweeps done.\nenvmon_sweeps_total {}\n",
-        counters.sweeps
-    ));
-    o.push_str(&format!(
-        "# TYPE envmon_ipmi_commands counter\n# HELP envmon_ipmi_commands IPMI commands sent.\nenvmon_ipmi_commands_total {}\n",
-        counters.ipmi_commands
-    ));
-    o.push_str(&format!(
-        "# TYPE envmon_ipmi_commands_per_sweep gauge\n# HELP envmon_ipmi_commands_per_sweep IPMI commands of the last sweep.\nenvmon_ipmi_commands_per_sweep {}\n",
-        counters.last_sweep_commands
-    ));
-    o.push_str(&format!(
-        "# TYPE envmon_ipmi_errors counter\n# HELP envmon_ipmi_errors Lost BMC connections and failed connection attempts.\nenvmon_ipmi_errors_total {}\n",
-        counters.ipmi_errors
-    ));
+    for (name, kind, help, value) in [
+        ("envmon_sweeps", "counter", "Sweeps done.", counters.sweeps),
+        (
+            "envmon_ipmi_commands",
+            "counter",
+            "IPMI commands sent.",
+            counters.ipmi_commands,
+        ),
+        (
+            "envmon_ipmi_commands_per_sweep",
+            "gauge",
+            "IPMI commands of the last sweep.",
+            counters.last_sweep_commands,
+        ),
+        (
+            "envmon_ipmi_errors",
+            "counter",
+            "Lost BMC connections and failed connection attempts.",
+            counters.ipmi_errors,
+        ),
+    ] {
+        // OpenMetrics: a counter family `x` has the sample `x_total`.
+        let sample = if kind == "counter" { "_total" } else { "" };
+        o.push_str(&format!(
+            "# TYPE {name} {kind}\n# HELP {name} {help}\n{name}{sample} {value}\n"
+        ));
+    }
     let empty = Vec::new();
     let dests = env["syslog"].as_array().unwrap_or(&empty);
     for (name, key, help) in [

@@ -571,7 +571,8 @@ impl ShutdownKind {
 /// consecutive readable samples at or above the threshold, so a glitch, or a sensor that
 /// becomes unreadable while critical, never calls for one.
 pub fn shutdown_for(spec: &SensorSpec, t: &Transition) -> Option<ShutdownKind> {
-    (t.to == State::Shutdown && t.from != State::Shutdown)
+    // A committed transition always changes state, so entering is `to == Shutdown`.
+    (t.to == State::Shutdown)
         .then(|| ShutdownKind::for_class(spec.class))
         .flatten()
 }

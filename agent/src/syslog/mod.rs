@@ -132,6 +132,16 @@ impl Syslog {
         Ok(line)
     }
 
+    /// [`Syslog::emit`] for a message the engine made; a render error (a bug: the engine only
+    /// makes catalog messages) is logged, not returned.
+    pub fn emit_emission(&self, e: &envmon_core::engine::Emission) {
+        let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
+        match self.emit(e.id, &args) {
+            Ok(line) => log::debug!("sent {line}"),
+            Err(err) => log::error!("cannot render {}: {err}", e.id),
+        }
+    }
+
     /// Queues an already rendered message line on every destination.
     pub fn send_line(&self, level: Level, id: u32, line: &str, at: &DateTime<FixedOffset>) {
         let mut network: Option<Box<[u8]>> = None;
