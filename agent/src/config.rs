@@ -398,6 +398,24 @@ impl Loader<'_> {
     }
 }
 
+impl Loader<'_> {
+    /// `board`: `auto` and built-in names as they are; anything else is a board file, and a
+    /// relative one is taken from the config file's directory like every other path.
+    fn board_value(&self, v: &Spanned<String>) -> Result<BoardChoice, ConfigError> {
+        let choice: BoardChoice = self.value("board", v)?;
+        let name = choice.0.as_str();
+        let is_name = name == "auto"
+            || envmon_board_defs::BUILTIN
+                .iter()
+                .any(|(builtin, _)| *builtin == name);
+        if is_name {
+            return Ok(choice);
+        }
+        let path = self.path_value("board", v)?;
+        Ok(BoardChoice(path.to_string_lossy().into_owned()))
+    }
+}
+
 /// Reads and validates a configuration file, applying it over a copy of `base`. On any error
 /// nothing is applied: the caller gets the error and keeps what it had.
 pub fn apply_file(base: &Settings, path: &Path) -> Result<Settings, ConfigError> {
@@ -425,7 +443,7 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
     })?;
     let mut s = base.clone();
     if let Some(v) = &file.board {
-        s.board = l.value("board", v)?;
+        s.board = l.board_value(v)?;
     }
     if let Some(v) = &file.ipmi {
         s.ipmi = l.value("ipmi", v)?;
@@ -547,27 +565,65 @@ sysfs-root = "/tmp/sys"
 "#,
         )
         .unwrap();
-        assert_eq!(s.board, BoardChoice("fw-2cpu".into()));
-        assert_eq!(
-            s.ipmi,
-            IpmiUri::Rmcp {
+        // The whole struct: a setting the file sets but the loader drops fails here.
+        let want = Settings {
+            board: BoardChoice("fw-2cpu".into()),
+            ipmi: IpmiUri::Rmcp {
                 user: "admin".into(),
                 host: "127.0.0.1".into(),
-                port: 9623
-            }
-        );
+                port: 9623,
+            },
+            ipmi_password_file: Some(PathBuf::from("/etc/envmon/secret")),
+            syslog: vec![
+                "udp://127.0.0.1:5514".parse().unwrap(),
+                "file:///tmp/envmon.log".parse().unwrap(),
+            ],
+            syslog_format: FrameFormat::Rfc5424,
+            facility: Facility::Local6,
+            prefix: Prefix::Asa,
+            hostname: Some(Hostname("fw1".into())),
+            socket: PathBuf::from("/tmp/envmon.sock"),
+            state_dir: PathBuf::from("/tmp/state"),
+            interval_ms: IntervalMs(500),
+            shutdown_action: ShutdownAction::Exec("/bin/true".into()),
+            sysfs_root: PathBuf::from("/tmp/sys"),
+        };
+        assert_eq!(s, want);
+        // And every key differs from its default, so none passes by being left alone.
+        let d = Settings::default();
+        assert!(d.board != s.board && d.ipmi != s.ipmi && d.syslog != s.syslog);
+        assert!(d.ipmi_password_file != s.ipmi_password_file && d.socket != s.socket);
+        assert!(d.syslog_format != s.syslog_format && d.facility != s.facility);
+        assert!(d.prefix != s.prefix && d.hostname != s.hostname && d.state_dir != s.state_dir);
+        assert!(d.interval_ms != s.interval_ms && d.shutdown_action != s.shutdown_action);
+        assert!(d.sysfs_root != s.sysfs_root);
+    }
+
+    #[test]
+    fn relative_paths_are_taken_from_the_config_files_directory() {
+        let s = load(
+            "board = \"boards/mine.toml\"\nsocket = \"run/envmon.sock\"\nstate-dir = \"state\"\n\
+             sysfs-root = \"sys\"\nipmi-password-file = \"../secret\"\n",
+        )
+        .unwrap();
+        assert_eq!(s.board, BoardChoice("/etc/envmon/boards/mine.toml".into()));
+        assert_eq!(s.socket, PathBuf::from("/etc/envmon/run/envmon.sock"));
+        assert_eq!(s.state_dir, PathBuf::from("/etc/envmon/state"));
+        assert_eq!(s.sysfs_root, PathBuf::from("/etc/envmon/sys"));
         assert_eq!(
             s.ipmi_password_file,
-            Some(PathBuf::from("/etc/envmon/secret"))
+            Some(PathBuf::from("/etc/envmon/../secret"))
         );
-        assert_eq!(s.syslog.len(), 2);
-        assert_eq!(s.syslog_format, FrameFormat::Rfc5424);
-        assert_eq!(s.facility, Facility::Local6);
-        assert_eq!(s.prefix, Prefix::Asa);
-        assert_eq!(s.hostname, Some(Hostname("fw1".into())));
-        assert_eq!(s.state_dir, PathBuf::from("/tmp/state"));
-        assert_eq!(s.interval_ms, IntervalMs(500));
-        assert_eq!(s.shutdown_action, ShutdownAction::Exec("/bin/true".into()));
+        // Names are names, absolute paths stay.
+        for (v, want) in [
+            ("auto", "auto"),
+            ("sim-appliance", "sim-appliance"),
+            ("/srv/b.toml", "/srv/b.toml"),
+            ("b.toml", "/etc/envmon/b.toml"),
+        ] {
+            let s = load(&format!("board = \"{v}\"\n")).unwrap();
+            assert_eq!(s.board, BoardChoice(want.into()), "{v}");
+        }
     }
 
     #[test]

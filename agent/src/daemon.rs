@@ -20,6 +20,7 @@ use crate::{
     status::{self, Counters, Monitoring, Published, Snapshot},
     sys,
     syslog::Syslog,
+    watchdog::{self, Beating, Heartbeat},
 };
 use envmon_board_defs::Board;
 use envmon_core::engine::Emission;
@@ -38,7 +39,7 @@ struct Loop {
     settings: Settings,
     syslog: Syslog,
     started: Instant,
-    source: Option<IpmiSource<Connected>>,
+    source: Option<IpmiSource<Beating<Connected>>>,
     monitor: Option<Monitor>,
     repo_info: Option<repo::RepoInfo>,
     failed_attempts: u32,
@@ -54,6 +55,10 @@ struct Loop {
     last_sweep_complete: bool,
     /// Where snapshots go for the socket.
     published: Arc<Published>,
+    /// Beaten at every step that makes progress (the watchdog feeder reads it).
+    heart: Heartbeat,
+    /// Final counters of syslog destinations replaced by SIGHUP.
+    retired_syslog: Vec<crate::syslog::DestinationStats>,
 }
 
 impl Loop {
@@ -101,7 +106,10 @@ impl Loop {
                 Some(_) => Ok(()), // its IPMI items stay unavailable
             };
         };
-        let mut conn = bmc::open(&target).map_err(|e| e.to_string())?;
+        self.heart.beat();
+        let conn = bmc::open(&target).map_err(|e| e.to_string());
+        self.heart.beat();
+        let mut conn = Beating::new(conn?, self.heart.clone());
         let (sdrs, info) =
             bmc::load_sdrs(&mut conn, &self.settings.state_dir).map_err(|e| e.to_string())?;
         match self.monitor.as_mut() {
@@ -254,7 +262,7 @@ impl Loop {
             monitoring,
             self.settings.interval_ms.0,
             self.last_shutdown.as_ref(),
-            &self.syslog.stats(),
+            &status::with_retired(self.syslog.stats(), &self.retired_syslog),
             &self.counters,
         );
         let metrics = status::metrics(&env, &self.counters);
@@ -268,6 +276,8 @@ impl Loop {
     /// configuration (and says why); syslog destinations are replaced only when they changed,
     /// and the BMC connection and judged states only when the BMC, board or state dir did.
     fn reload(&mut self, args: &SettingsArgs) {
+        // Whatever else happens: files are reopened (log rotation sends SIGHUP).
+        self.syslog.reopen();
         let new = match args.resolve() {
             Ok(n) => n,
             Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
@@ -284,7 +294,14 @@ impl Loop {
             match Syslog::start(&new_syslog) {
                 Ok(s) => {
                     let old = std::mem::replace(&mut self.syslog, s);
-                    old.close(Duration::from_secs(2));
+                    // Drain what the old destinations hold (briefly), and keep their
+                    // counters, drops included, in the metrics.
+                    for st in old.close(Duration::from_secs(2)) {
+                        if st.dropped > 0 {
+                            log::warn!("syslog {}: {} frames dropped", st.uri, st.dropped);
+                        }
+                        status::retire(&mut self.retired_syslog, st);
+                    }
                 }
                 Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
             }
@@ -331,16 +348,33 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         counters: Counters::default(),
         last_sweep_complete: false,
         published: Arc::new(Published::default()),
+        heart: Heartbeat::default(),
+        retired_syslog: Vec::new(),
     };
     l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
     l.publish();
     socket::serve(listener, Arc::clone(&l.published))
         .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
-    let notifier = crate::notify::Notifier::from_env();
+    let notifier = Arc::new(crate::notify::Notifier::from_env());
     notifier.ready();
-    let mut next_ping = Instant::now();
+    l.heart.beat();
+    // Pings come from their own thread, as long as the loop keeps beating.
+    let feeder = match notifier.watchdog_interval() {
+        Some(every) => {
+            let n = Arc::clone(&notifier);
+            let stuck = watchdog::stuck_after(every * 2);
+            Some(
+                watchdog::Feeder::spawn(l.heart.clone(), every, stuck, move || n.watchdog())
+                    .map_err(|e| {
+                        AgentError::Unavailable(format!("cannot start the watchdog thread: {e}"))
+                    })?,
+            )
+        }
+        None => None,
+    };
     while !sys::stop_requested() {
+        l.heart.beat();
         if sys::take_reload() {
             l.reload(args);
         }
@@ -348,17 +382,13 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         l.tick();
         l.publish();
         while !sys::stop_requested() && Instant::now() < next {
-            if let Some(every) = notifier.watchdog_interval() {
-                if Instant::now() >= next_ping {
-                    notifier.watchdog();
-                    next_ping = Instant::now() + every;
-                }
-            }
+            l.heart.beat();
             std::thread::sleep(
                 Duration::from_millis(20).min(next.saturating_duration_since(Instant::now())),
             );
         }
     }
+    drop(feeder);
     log::info!("stopping");
     notifier.stopping();
     let stats = l.syslog.close(Duration::from_secs(5));

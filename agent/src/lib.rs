@@ -16,6 +16,7 @@ pub mod socket;
 pub mod status;
 mod sys;
 pub mod syslog;
+pub mod watchdog;
 
 pub use error::AgentError;
 

@@ -44,6 +44,42 @@ pub struct Counters {
     pub ipmi_errors: u64,
 }
 
+/// Adds the final counters of a destination that SIGHUP replaced to `retired` (summed per
+/// URI), so that its sent and dropped frames stay counted.
+pub fn retire(retired: &mut Vec<DestinationStats>, st: DestinationStats) {
+    match retired.iter_mut().find(|r| r.uri == st.uri) {
+        Some(r) => {
+            r.sent += st.sent;
+            r.dropped += st.dropped;
+            r.failures += st.failures;
+        }
+        None => retired.push(DestinationStats {
+            queued: 0,
+            connected: false,
+            ..st
+        }),
+    }
+}
+
+/// The running destinations' counters with the retired ones added: a URI still in use sums
+/// both, a URI no longer in use is listed with its final counts (counters never go back).
+pub fn with_retired(
+    mut current: Vec<DestinationStats>,
+    retired: &[DestinationStats],
+) -> Vec<DestinationStats> {
+    for r in retired {
+        match current.iter_mut().find(|c| c.uri == r.uri) {
+            Some(c) => {
+                c.sent += r.sent;
+                c.dropped += r.dropped;
+                c.failures += r.failures;
+            }
+            None => current.push(r.clone()),
+        }
+    }
+    current
+}
+
 /// One published view of the agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -222,5 +258,45 @@ impl Published {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn st(uri: &str, sent: u64, dropped: u64, queued: usize) -> DestinationStats {
+        DestinationStats {
+            uri: uri.into(),
+            queued,
+            sent,
+            dropped,
+            failures: 0,
+            connected: true,
+        }
+    }
+
+    #[test]
+    fn destinations_replaced_by_sighup_stay_counted() {
+        let mut retired = Vec::new();
+        // Two SIGHUPs: udp replaced twice, its frames left undelivered each time.
+        retire(&mut retired, st("udp://a:514", 5, 3, 0));
+        retire(&mut retired, st("udp://a:514", 1, 2, 0));
+        retire(&mut retired, st("tcp://b:601", 7, 0, 4));
+        let now = with_retired(
+            vec![st("udp://a:514", 10, 0, 1), st("file:///x", 2, 0, 0)],
+            &retired,
+        );
+        assert_eq!(
+            now,
+            vec![
+                st("udp://a:514", 16, 5, 1),
+                st("file:///x", 2, 0, 0),
+                DestinationStats {
+                    connected: false,
+                    ..st("tcp://b:601", 7, 0, 0)
+                },
+            ]
+        );
     }
 }

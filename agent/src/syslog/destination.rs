@@ -58,6 +58,8 @@ pub struct DestinationStats {
 struct State {
     frames: Deque<Box<[u8]>, QUEUE_CAPACITY>,
     in_flight: bool,
+    /// Reopen the transport before the next frame (SIGHUP).
+    reopen: bool,
     closing: bool,
     exited: bool,
     sent: u64,
@@ -114,6 +116,7 @@ impl Destination {
             state: Mutex::new(State {
                 frames: Deque::new(),
                 in_flight: false,
+                reopen: false,
                 closing: false,
                 exited: false,
                 sent: 0,
@@ -153,6 +156,12 @@ impl Destination {
         let _ = st.frames.push_back(frame);
         drop(st);
         self.shared.cond.notify_all();
+    }
+
+    /// Makes the worker reopen its file or connection before the next frame (SIGHUP, as
+    /// after log rotation).
+    pub fn reopen(&self) {
+        self.shared.lock().reopen = true;
     }
 
     /// Waits until every queued frame has been delivered or `deadline` passes.
@@ -203,7 +212,7 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, back
     let mut delay = backoff.initial;
     let mut outage_since: Option<Instant> = None;
     loop {
-        let frame = {
+        let (frame, reopen) = {
             let mut st = shared.lock();
             loop {
                 if st.closing {
@@ -220,12 +229,15 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, back
                 }
                 if let Some(f) = st.frames.pop_front() {
                     st.in_flight = true;
-                    break f;
+                    break (f, std::mem::take(&mut st.reopen));
                 }
                 st = shared.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
         };
         shared.cond.notify_all();
+        if reopen {
+            transport.reset();
+        }
         match transport.send(&frame) {
             Ok(()) => {
                 let mut st = shared.lock();

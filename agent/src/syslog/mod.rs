@@ -169,6 +169,13 @@ impl Syslog {
         self.destinations.iter().all(|d| d.flush(deadline))
     }
 
+    /// Reopens every destination's file or connection before its next frame (SIGHUP).
+    pub fn reopen(&self) {
+        for d in &self.destinations {
+            d.reopen();
+        }
+    }
+
     /// Counters for every destination.
     pub fn stats(&self) -> Vec<DestinationStats> {
         self.destinations.iter().map(Destination::stats).collect()

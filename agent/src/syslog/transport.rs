@@ -23,7 +23,8 @@ pub trait Transport: Send {
     /// Delivers `frame` (no trailing newline). An error means it was not delivered and the
     /// connection, if any, should be dropped with [`Transport::reset`].
     fn send(&mut self, frame: &[u8]) -> io::Result<()>;
-    /// Drops the connection or file handle so that the next `send` opens a new one.
+    /// Drops the connection or file handle so that the next `send` opens a new one (after a
+    /// failure, and on SIGHUP).
     fn reset(&mut self);
 }
 
@@ -138,22 +139,46 @@ impl Transport for TcpTransport {
 }
 
 /// A file, appended to one line per frame. Reopened after an error (for example when the
-/// disk was full or the file was removed).
+/// disk was full), after [`Transport::reset`] (SIGHUP), and whenever the path no longer names
+/// the open file (logrotate's create mode: moved away or removed). Appending (`O_APPEND`)
+/// also follows copytruncate: after the file is cut to zero, the next line is at its start.
 struct FileTransport {
     path: PathBuf,
-    file: Option<File>,
+    file: Option<(File, FileId)>,
+}
+
+/// Device and inode: what a path names.
+type FileId = (u64, u64);
+
+fn file_id(m: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 impl Transport for FileTransport {
     fn send(&mut self, frame: &[u8]) -> io::Result<()> {
-        let file = match &mut self.file {
+        let current = std::fs::metadata(&self.path).ok().map(|m| file_id(&m));
+        if self
+            .file
+            .as_ref()
+            .is_some_and(|(_, id)| current != Some(*id))
+        {
+            log::info!(
+                "syslog file://{}: the file was rotated; reopening",
+                self.path.display()
+            );
+            self.file = None;
+        }
+        let (file, _) = match &mut self.file {
             Some(f) => f,
-            none => none.insert(
-                OpenOptions::new()
+            none => {
+                let f = OpenOptions::new()
                     .create(true)
                     .append(true)
-                    .open(&self.path)?,
-            ),
+                    .open(&self.path)?;
+                let id = file_id(&f.metadata()?);
+                none.insert((f, id))
+            }
         };
         let mut line = Vec::with_capacity(frame.len() + 1);
         line.extend_from_slice(frame);
