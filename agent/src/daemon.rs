@@ -24,7 +24,7 @@ use crate::{
 };
 use envmon_board_defs::Board;
 use envmon_core::engine::Emission;
-use envmon_sensors::ipmi::{Connected, IpmiSource, Transport, repo, sdr::SdrEntry};
+use envmon_sensors::ipmi::{IpmiError, IpmiSource, Target, Transport, repo, sdr::SdrEntry};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -35,11 +35,20 @@ pub const REVALIDATE_EVERY: u64 = 30;
 /// Failed connection attempts before 735009 is sent (the agent keeps trying).
 pub const ATTEMPTS_BEFORE_735009: u32 = 3;
 
+/// Opens a connection to the BMC: [`bmc::open`] in the agent, a fake BMC in tests.
+pub type Opener = Box<dyn FnMut(&Target) -> Result<Box<dyn Transport>, IpmiError>>;
+
+/// The real connection: the kernel device or an RMCP+ session.
+fn open_real() -> Opener {
+    Box::new(|t| bmc::open(t).map(|c| Box::new(c) as Box<dyn Transport>))
+}
+
 struct Loop {
     settings: Settings,
     syslog: Syslog,
     started: Instant,
-    source: Option<IpmiSource<Beating<Connected>>>,
+    open: Opener,
+    source: Option<IpmiSource<Beating<Box<dyn Transport>>>>,
     monitor: Option<Monitor>,
     repo_info: Option<repo::RepoInfo>,
     failed_attempts: u32,
@@ -62,6 +71,28 @@ struct Loop {
 }
 
 impl Loop {
+    fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
+        Loop {
+            settings,
+            syslog,
+            started: Instant::now(),
+            open,
+            source: None,
+            monitor: None,
+            repo_info: None,
+            failed_attempts: 0,
+            reported_not_running: false,
+            sweeps: 0,
+            shutdown_done: false,
+            last_shutdown: None,
+            counters: Counters::default(),
+            last_sweep_complete: false,
+            published: Arc::new(Published::default()),
+            heart: Heartbeat::default(),
+            retired_syslog: Vec::new(),
+        }
+    }
+
     fn now_ms(&self) -> u64 {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
@@ -107,11 +138,12 @@ impl Loop {
             };
         };
         self.heart.beat();
-        let conn = bmc::open(&target).map_err(|e| e.to_string());
+        let conn = (self.open)(&target).map_err(|e| e.to_string());
         self.heart.beat();
         let mut conn = Beating::new(conn?, self.heart.clone());
-        let (sdrs, info) =
-            bmc::load_sdrs(&mut conn, &self.settings.state_dir).map_err(|e| e.to_string())?;
+        let loaded = bmc::load_sdrs(&mut conn, &self.settings.state_dir);
+        self.counters.ipmi_commands += conn.commands();
+        let (sdrs, info) = loaded.map_err(|e| e.to_string())?;
         match self.monitor.as_mut() {
             Some(monitor) if self.repo_info != Some(info) => {
                 if self.repo_info.is_some() {
@@ -202,11 +234,17 @@ impl Loop {
         self.counters.sweeps += 1;
         self.last_sweep_complete = sweep.unread == 0;
         let revalidate = source
+            .as_deref_mut()
             .filter(|_| {
                 sweep.transport_error.is_none()
                     && (self.sweeps + 1).is_multiple_of(REVALIDATE_EVERY)
             })
             .map(|s| repo::info(s.transport()));
+        // Every command counts in the total, the re-validation's included.
+        self.counters.ipmi_commands += source
+            .map_or(0, |s| s.transport().commands())
+            - before
+            - used;
         log::trace!(
             "sweep {}: {used} IPMI commands, {} unread",
             self.sweeps,
@@ -333,24 +371,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&syslog_config(&settings))?;
     sys::install_signal_handlers();
-    let mut l = Loop {
-        settings,
-        syslog,
-        started: Instant::now(),
-        source: None,
-        monitor: None,
-        repo_info: None,
-        failed_attempts: 0,
-        reported_not_running: false,
-        sweeps: 0,
-        shutdown_done: false,
-        last_shutdown: None,
-        counters: Counters::default(),
-        last_sweep_complete: false,
-        published: Arc::new(Published::default()),
-        heart: Heartbeat::default(),
-        retired_syslog: Vec::new(),
-    };
+    let mut l = Loop::new(settings, syslog, open_real());
     l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
     l.publish();
     socket::serve(listener, Arc::clone(&l.published))
@@ -396,4 +417,251 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         log::warn!("syslog {}: {} frames dropped", s.uri, s.dropped);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        config::BoardChoice,
+        syslog::{SyslogUri, transport::Transport as SyslogTransport},
+    };
+    use envmon_sensors::ipmi::{
+        CMD_GET_SENSOR_READING, IpmiErrorKind,
+        fake::{FakeBmc, threshold_record},
+        repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO},
+    };
+    use std::{
+        path::{Path, PathBuf},
+        sync::Mutex,
+    };
+
+    /// Frames the agent sent, as text.
+    #[derive(Clone, Default)]
+    struct Frames(Arc<Mutex<Vec<String>>>);
+    impl SyslogTransport for Frames {
+        fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
+            self.0
+                .lock()
+                .unwrap()
+                .push(String::from_utf8_lossy(frame).into_owned());
+            Ok(())
+        }
+        fn reset(&mut self) {}
+    }
+
+    /// The message IDs sent so far.
+    fn sent(l: &Loop, frames: &Frames) -> Vec<u32> {
+        assert!(l.syslog.flush(Duration::from_secs(5)));
+        frames
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|f| {
+                let at = f.find(": %FTD-")?;
+                f.get(at + 9..at + 15)?.parse().ok()
+            })
+            .collect()
+    }
+
+    const CPU: u8 = 1;
+    const FAN: u8 = 7;
+
+    /// A two-sensor BMC and a board for it: CPU0 Temp (40 C, critical 90) and FAN1
+    /// (5000 RPM, min 1000).
+    fn bmc() -> FakeBmc {
+        let bmc = FakeBmc::default();
+        {
+            let mut s = bmc.state();
+            s.records = vec![
+                threshold_record(
+                    1,
+                    CPU,
+                    "CPU0 Temp",
+                    0x01,
+                    (0x03, 1),
+                    1,
+                    [None, Some(90), Some(75), None, None, None],
+                ),
+                threshold_record(
+                    2,
+                    FAN,
+                    "FAN1",
+                    0x04,
+                    (0x1d, 1),
+                    50,
+                    [None, None, None, None, Some(20), None],
+                ),
+            ];
+            s.add_timestamp = 1000;
+        }
+        bmc.set(CPU, 40);
+        bmc.set(FAN, 100);
+        bmc
+    }
+
+    fn board(dir: &Path) -> PathBuf {
+        let b = dir.join("board.toml");
+        std::fs::write(
+            &b,
+            "name = \"fake\"\n[defaults]\ndebounce = 1\n\
+             [[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\n\
+             [[item]]\nid = \"fan1\"\nclass = \"fan\"\nlabel = \"1\"\nsource = \"ipmi:FAN1\"\nmin-rpm = 1000\n",
+        )
+        .unwrap();
+        b
+    }
+
+    /// A loop on `bmc`, with its state in `dir`; returns it, its frames and the count of
+    /// connections opened.
+    fn agent(dir: &Path, bmc: &FakeBmc) -> (Loop, Frames, Arc<Mutex<u32>>) {
+        let mut settings = Settings {
+            board: BoardChoice(board(dir).to_string_lossy().into_owned()),
+            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
+            state_dir: dir.join("state"),
+            syslog: vec![SyslogUri::Stderr],
+            ..Settings::default()
+        };
+        settings.interval_ms.0 = 100;
+        let frames = Frames::default();
+        let f = frames.clone();
+        let syslog =
+            Syslog::start_with(&syslog_config(&settings), move |_| Box::new(f.clone())).unwrap();
+        let opens = Arc::new(Mutex::new(0));
+        let (b, o) = (bmc.clone(), Arc::clone(&opens));
+        let open: Opener = Box::new(move |_| {
+            *o.lock().unwrap() += 1;
+            Ok(Box::new(b.transport()) as Box<dyn Transport>)
+        });
+        (Loop::new(settings, syslog, open), frames, opens)
+    }
+
+    #[test]
+    fn a_lost_session_is_opened_again_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let (mut l, frames, opens) = agent(dir.path(), &bmc);
+        l.tick();
+        assert_eq!(*opens.lock().unwrap(), 1);
+        assert_eq!(bmc.count(CMD_GET_SENSOR_READING), 2);
+        // The BMC forgot the session: its next answer fails the session layer.
+        bmc.state().fail_next.push_back(IpmiError::new(
+            IpmiErrorKind::Session,
+            "integrity check failed",
+        ));
+        l.tick();
+        assert!(l.source.is_none(), "the session is dropped");
+        assert_eq!(
+            bmc.count(CMD_GET_SENSOR_READING),
+            3,
+            "the rest of that sweep waits"
+        );
+        l.tick();
+        assert_eq!(*opens.lock().unwrap(), 2, "reopened by the next tick");
+        assert_eq!(
+            bmc.count(CMD_GET_SENSOR_READING),
+            5,
+            "both sensors read again"
+        );
+        assert_eq!(l.counters.ipmi_errors, 1);
+        // One failed sweep: 735010 once, nothing else (no 735009, no sensor message).
+        assert_eq!(sent(&l, &frames), vec![735010]);
+    }
+
+    #[test]
+    fn insufficient_privilege_reopens_but_a_sensor_error_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let (mut l, _frames, opens) = agent(dir.path(), &bmc);
+        l.tick();
+        for (cc, reopens) in [(0xCB, false), (0xC3, false), (0xD4, true)] {
+            let before = *opens.lock().unwrap();
+            bmc.state()
+                .fail_next
+                .push_back(IpmiError::new(IpmiErrorKind::Completion(cc), "reading"));
+            l.tick();
+            l.tick();
+            assert_eq!(*opens.lock().unwrap() > before, reopens, "0x{cc:02x}");
+        }
+        bmc.state()
+            .fail_next
+            .push_back(IpmiError::new(IpmiErrorKind::Malformed, "short reply"));
+        let before = *opens.lock().unwrap();
+        l.tick();
+        l.tick();
+        assert_eq!(
+            *opens.lock().unwrap(),
+            before,
+            "one bad answer keeps the session"
+        );
+    }
+
+    #[test]
+    fn the_repository_is_revalidated_every_30_sweeps_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let (mut l, frames, opens) = agent(dir.path(), &bmc);
+        for _ in 0..REVALIDATE_EVERY {
+            l.tick();
+        }
+        // One at connection, one at sweep 30.
+        assert_eq!(bmc.count(CMD_GET_SDR_REPO_INFO), 2);
+        let sent_to_bmc = u64::try_from(bmc.state().log.len()).unwrap();
+        assert_eq!(
+            l.counters.ipmi_commands, sent_to_bmc,
+            "every command counted"
+        );
+        assert_eq!(
+            l.counters.last_sweep_commands, 2,
+            "a sweep is one read per sensor"
+        );
+        // The CPU goes warm, then the repository changes (a sensor added): the items are
+        // bound again and judged states kept, so nothing is said twice.
+        bmc.set(CPU, 80);
+        l.tick();
+        assert_eq!(sent(&l, &frames), vec![735015], "CPU warm");
+        {
+            let mut s = bmc.state();
+            let extra = threshold_record(3, 9, "Inlet", 0x01, (0x40, 1), 1, [None; 6]);
+            s.records.push(extra);
+            s.add_timestamp = 2000;
+        }
+        let sdr_reads = bmc.count(CMD_GET_SDR);
+        for _ in 0..REVALIDATE_EVERY {
+            l.tick();
+        }
+        assert_eq!(*opens.lock().unwrap(), 2, "reconnected to reload the SDRs");
+        assert!(
+            bmc.count(CMD_GET_SDR) > sdr_reads,
+            "the new repository was read"
+        );
+        assert_eq!(sent(&l, &frames), vec![735015], "nothing repeated");
+        let m = l.monitor.as_ref().unwrap().to_json(l.now_ms());
+        assert_eq!(m["sensors"][0]["state"], "warm", "{m}");
+    }
+
+    #[test]
+    fn a_second_run_reads_the_sdrs_from_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let (mut first, _, _) = agent(dir.path(), &bmc);
+        first.tick();
+        let reads = bmc.count(CMD_GET_SDR);
+        assert!(reads >= 2, "the first run reads the repository");
+        drop(first);
+        let (mut second, _, _) = agent(dir.path(), &bmc);
+        second.tick();
+        assert_eq!(
+            bmc.count(CMD_GET_SDR),
+            reads,
+            "no Get SDR: the cache is current"
+        );
+        assert_eq!(second.monitor.as_ref().unwrap().bound(), 2);
+        // A changed repository is read again.
+        bmc.state().add_timestamp = 3000;
+        let (mut third, _, _) = agent(dir.path(), &bmc);
+        third.tick();
+        assert!(bmc.count(CMD_GET_SDR) > reads);
+    }
 }

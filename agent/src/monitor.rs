@@ -11,7 +11,7 @@ use envmon_core::engine::{
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
-    ipmi::{IpmiError, IpmiErrorKind, IpmiSource, Transport, sdr::SdrEntry},
+    ipmi::{IpmiError, IpmiSource, Transport, sdr::SdrEntry},
     local::LocalReader,
     sysfs,
 };
@@ -28,7 +28,8 @@ pub struct Sweep {
     pub emissions: Vec<Emission>,
     /// Items that could not be read this sweep.
     pub unread: usize,
-    /// The transport failed (the BMC is gone): reconnect before the next sweep.
+    /// The link or the session failed ([`IpmiError::needs_new_session`]): reconnect before
+    /// the next sweep. The rest of the sweep's IPMI items read as unreadable.
     pub transport_error: Option<IpmiError>,
     /// A sensor entered its shutdown rank: the thermal shutdown it calls for (the first one).
     pub shutdown: Option<Trigger>,
@@ -168,7 +169,7 @@ impl Monitor {
                     (Some(src), None) => match src.read(entry) {
                         Ok(r) => r,
                         Err(e) => {
-                            if matches!(e.kind, IpmiErrorKind::Transport | IpmiErrorKind::Connect) {
+                            if e.needs_new_session() {
                                 out.transport_error = Some(e);
                             }
                             Reading::Unreadable

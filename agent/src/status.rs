@@ -38,7 +38,7 @@ pub struct Counters {
     pub last_sweep_seconds: f64,
     /// IPMI commands of the last sweep.
     pub last_sweep_commands: u64,
-    /// IPMI commands sent in all.
+    /// IPMI commands sent in all: SDR reads at connection, sweeps and re-validation.
     pub ipmi_commands: u64,
     /// Sweeps that hit a transport error, and connection attempts that failed.
     pub ipmi_errors: u64,

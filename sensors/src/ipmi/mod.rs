@@ -8,12 +8,13 @@
 //!   among them, answer 0xCA to that.
 //! - [`IpmiSource`]: the steady-state sweep: one Get Sensor Reading per monitored sensor.
 
+pub mod fake;
 pub mod reading;
 pub mod repo;
 pub mod sdr;
 mod transport;
 
-pub use transport::{Connected, IpmiRs, Target, connect};
+pub use transport::{Connected, ErrorKindOf, IpmiRs, Target, connect};
 
 use envmon_core::engine::Reading;
 use sdr::SdrEntry;
@@ -31,8 +32,12 @@ pub const CMD_GET_SENSOR_READING: u8 = 0x2D;
 pub enum IpmiErrorKind {
     /// Opening the device or the session failed.
     Connect,
-    /// The request or its response was lost (timeout, socket error, session gone).
+    /// The request or its response was lost (timeout, socket error).
     Transport,
+    /// The session no longer holds: the BMC does not know it, its integrity or
+    /// confidentiality check fails, or the replies no longer answer the requests (a reply
+    /// to another request: the stream is out of step).
+    Session,
     /// The BMC answered with a non-zero completion code.
     Completion(u8),
     /// The BMC answered something that cannot be right (too short, wrong record).
@@ -48,12 +53,28 @@ pub struct IpmiError {
     pub detail: String,
 }
 
+/// Completion codes after which the session cannot be trusted to go on: 0xD4, insufficient
+/// privilege (a BMC that reset its session table lowers or forgets our privilege).
+pub const SESSION_COMPLETION_CODES: &[u8] = &[0xD4];
+
 impl IpmiError {
     /// A new error.
     pub fn new(kind: IpmiErrorKind, detail: impl Into<String>) -> Self {
         IpmiError {
             kind,
             detail: detail.into(),
+        }
+    }
+
+    /// Whether the connection must be opened again before the next request: the one rule
+    /// the poll loop uses to reconnect. A completion code about one sensor or a malformed
+    /// answer to one request does not; a lost link, a lost session or an answer out of step
+    /// does.
+    pub fn needs_new_session(&self) -> bool {
+        match self.kind {
+            IpmiErrorKind::Connect | IpmiErrorKind::Transport | IpmiErrorKind::Session => true,
+            IpmiErrorKind::Completion(cc) => SESSION_COMPLETION_CODES.contains(&cc),
+            IpmiErrorKind::Malformed => false,
         }
     }
 }
@@ -78,6 +99,15 @@ pub trait Transport {
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError>;
     /// Requests sent so far (for the per-sweep command count).
     fn commands(&self) -> u64;
+}
+
+impl<T: Transport + ?Sized> Transport for Box<T> {
+    fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        (**self).call(netfn, cmd, data)
+    }
+    fn commands(&self) -> u64 {
+        (**self).commands()
+    }
 }
 
 /// The steady-state reader: the cached SDR entries of the monitored sensors and a transport.

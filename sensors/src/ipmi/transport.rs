@@ -4,7 +4,7 @@ use super::{IpmiError, IpmiErrorKind, Transport};
 use ipmi_rs::{
     Ipmi, IpmiError as RsError,
     connection::{CompletionErrorCode, IpmiCommand, Message, NetFn},
-    rmcp::Rmcp,
+    rmcp::{Rmcp, RmcpIpmiError, RmcpIpmiReceiveError},
 };
 use std::{path::Path, time::Duration};
 
@@ -59,6 +59,34 @@ fn cc_byte(c: CompletionErrorCode) -> u8 {
     }
 }
 
+/// What an ipmi-rs connection error means for the session: the one place that maps ipmi-rs's
+/// error types to [`IpmiErrorKind`], one impl per connection type.
+pub trait ErrorKindOf {
+    /// The kind.
+    fn ipmi_kind(&self) -> IpmiErrorKind;
+}
+
+/// The device: an I/O error loses the request; the device itself has no session.
+impl ErrorKindOf for std::io::Error {
+    fn ipmi_kind(&self) -> IpmiErrorKind {
+        IpmiErrorKind::Transport
+    }
+}
+
+/// RMCP+: a socket error or timeout loses the request; everything of the session layer (not
+/// active, a reply that fails its integrity or decryption check, is not IPMI, or is too
+/// short) means the session no longer holds.
+impl ErrorKindOf for RmcpIpmiError {
+    fn ipmi_kind(&self) -> IpmiErrorKind {
+        match self {
+            RmcpIpmiError::Receive(RmcpIpmiReceiveError::Io(_)) | RmcpIpmiError::Send(_) => {
+                IpmiErrorKind::Transport
+            }
+            RmcpIpmiError::NotActive | RmcpIpmiError::Receive(_) => IpmiErrorKind::Session,
+        }
+    }
+}
+
 /// An ipmi-rs connection as a [`Transport`], counting the requests it sends.
 pub struct IpmiRs<C: ipmi_rs::connection::IpmiConnection> {
     ipmi: Ipmi<C>,
@@ -69,7 +97,7 @@ pub struct IpmiRs<C: ipmi_rs::connection::IpmiConnection> {
 impl<C> Transport for IpmiRs<C>
 where
     C: ipmi_rs::connection::IpmiConnection,
-    C::Error: std::fmt::Debug,
+    C::Error: std::fmt::Debug + ErrorKindOf,
 {
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
         self.commands += 1;
@@ -91,9 +119,13 @@ where
                 detail(),
             )),
             Err(RsError::Connection(e)) => Err(IpmiError::new(
-                IpmiErrorKind::Transport,
+                e.ipmi_kind(),
                 format!("{}: {e:?}", detail()),
             )),
+            // A reply to another request: the stream is out of step with the requests.
+            Err(e @ (RsError::UnexpectedResponse { .. } | RsError::NetFnIsResponse(_))) => Err(
+                IpmiError::new(IpmiErrorKind::Session, format!("{}: {e:?}", detail())),
+            ),
             Err(e) => Err(IpmiError::new(
                 IpmiErrorKind::Malformed,
                 format!("{}: {e:?}", detail()),
@@ -179,5 +211,42 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Connected, IpmiErro
                 commands: 0,
             })))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rmcp_errors_say_whether_the_request_or_the_session_was_lost() {
+        let io = || std::io::Error::new(std::io::ErrorKind::WouldBlock, "timed out");
+        let cases = [
+            (
+                RmcpIpmiError::Receive(RmcpIpmiReceiveError::Io(io())),
+                IpmiErrorKind::Transport,
+            ),
+            (RmcpIpmiError::NotActive, IpmiErrorKind::Session),
+            (
+                RmcpIpmiError::Receive(RmcpIpmiReceiveError::NotIpmi),
+                IpmiErrorKind::Session,
+            ),
+            (
+                RmcpIpmiError::Receive(RmcpIpmiReceiveError::EmptyMessage),
+                IpmiErrorKind::Session,
+            ),
+            (
+                RmcpIpmiError::Receive(RmcpIpmiReceiveError::NotEnoughData),
+                IpmiErrorKind::Session,
+            ),
+        ];
+        for (e, kind) in cases {
+            assert_eq!(e.ipmi_kind(), kind, "{e:?}");
+            assert!(IpmiError::new(e.ipmi_kind(), "x").needs_new_session());
+        }
+        assert_eq!(io().ipmi_kind(), IpmiErrorKind::Transport);
+        assert!(!IpmiError::new(IpmiErrorKind::Completion(0xCB), "x").needs_new_session());
+        assert!(IpmiError::new(IpmiErrorKind::Completion(0xD4), "x").needs_new_session());
+        assert!(!IpmiError::new(IpmiErrorKind::Malformed, "x").needs_new_session());
     }
 }
