@@ -241,10 +241,8 @@ impl Loop {
             })
             .map(|s| repo::info(s.transport()));
         // Every command counts in the total, the re-validation's included.
-        self.counters.ipmi_commands += source
-            .map_or(0, |s| s.transport().commands())
-            - before
-            - used;
+        self.counters.ipmi_commands +=
+            source.map_or(0, |s| s.transport().commands()) - before - used;
         log::trace!(
             "sweep {}: {used} IPMI commands, {} unread",
             self.sweeps,

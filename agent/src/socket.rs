@@ -4,7 +4,8 @@
 //! [`MAX_REQUEST`] bytes with its newline), one JSON line per reply, many requests per
 //! connection. Each connection has its own small thread, with an idle timeout and a write
 //! timeout, so a slow or stuck client holds only itself; at most [`MAX_CLIENTS`] at once
-//! (more are told `busy` and closed). Replies come from the latest published snapshot, so
+//! (more are told `busy` and closed). A request past the cap is told `request_too_long`
+//! and the connection ends cleanly. Replies come from the latest published snapshot, so
 //! the poll loop never waits for a client.
 
 use crate::{error::AgentError, status::Published, status::Snapshot};
@@ -34,6 +35,11 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not read its reply for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDLER_STACK: usize = 64 * 1024;
+/// After a request past the cap, what the client still sends is read and dropped, up to
+/// this much, so that the close is an orderly end of stream and not a reset.
+pub const MAX_DRAIN: usize = 4 << 20;
+/// ... and for at most this long between two reads.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn error(code: &str, message: &str) -> String {
     json!({"error": {"code": code, "message": message}}).to_string()
@@ -157,6 +163,28 @@ pub fn serve(listener: UnixListener, published: Arc<Published>) -> std::io::Resu
     Ok(())
 }
 
+/// Replies `request_too_long`, ends the reply stream, and reads what the client still sends
+/// (bounded), so that the client sees the error line and then an end of stream. A client
+/// that keeps sending past [`MAX_DRAIN`] is closed anyway (it may see a reset).
+fn refuse_long_request(mut stream: UnixStream) {
+    let msg = format!("a request is at most {MAX_REQUEST} bytes with its newline");
+    if writeln!(stream, "{}", error("request_too_long", &msg)).is_err() {
+        return;
+    }
+    let _ = stream.shutdown(std::net::Shutdown::Write);
+    if stream.set_read_timeout(Some(DRAIN_TIMEOUT)).is_err() {
+        return;
+    }
+    let mut chunk = [0u8; 4096];
+    let mut drained = 0;
+    while drained < MAX_DRAIN {
+        match stream.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => drained += n,
+        }
+    }
+}
+
 fn handle(mut stream: UnixStream, published: &Published) {
     if stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
         || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
@@ -179,7 +207,8 @@ fn handle(mut stream: UnixStream, published: &Published) {
             }
         }
         if buf.len() >= MAX_REQUEST {
-            return; // past the cap without a newline: a clean close
+            // Past the cap without a newline: say so, then close cleanly.
+            return refuse_long_request(stream);
         }
         match stream.read(&mut chunk[..(MAX_REQUEST - buf.len()).min(512)]) {
             Ok(0) | Err(_) => return, // closed, idle timeout, or error

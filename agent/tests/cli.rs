@@ -287,14 +287,30 @@ fn run_without_a_bmc_reports_735009_keeps_running_and_stops_on_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let text = loop {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if !text.is_empty() || std::time::Instant::now() > deadline {
-            break text;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(50));
+    // 735009 goes out after the third failed attempt. Wait for five attempts more (from
+    // the metrics), so that a repeat would have been seen, then read the log.
+    let sock = dir.path().join("envmon.sock");
+    let failed_attempts = || {
+        let o = Command::new(env!("CARGO_BIN_EXE_envmon"))
+            .args(["show", "metrics", "--socket", sock.to_str().unwrap()])
+            .output()
+            .ok()?;
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("envmon_ipmi_errors_total "))?
+            .trim()
+            .parse::<u64>()
+            .ok()
     };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while failed_attempts().unwrap_or(0) < 8 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert!(
+        failed_attempts().unwrap_or(0) >= 8,
+        "eight failed attempts in 20 s"
+    );
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         child.try_wait().unwrap().is_none(),
         "the agent stays up and keeps retrying"

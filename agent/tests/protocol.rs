@@ -17,7 +17,7 @@ fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/golden")
         .join(name);
-    if std::env::var_os("ENVMON_BLESS").is_some() {
+    if std::env::var("ENVMON_BLESS").is_ok_and(|v| v == "1") {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, actual).unwrap();
         return;
@@ -154,4 +154,57 @@ fn golden_metrics_end_in_eof() {
         "no value while unavailable"
     );
     golden("metrics.txt", &m);
+}
+
+/// `Monitor::to_json`, the part of `show environment` the monitor makes, from real sweeps of
+/// a fake BMC: values, states (warm, failed, unavailable, an item with no sensor), units and
+/// ages, golden.
+#[test]
+fn monitor_json_from_sweeps_of_a_fake_bmc() {
+    use envmon_agent::monitor::Monitor;
+    use envmon_sensors::ipmi::{
+        IpmiSource,
+        fake::{FakeBmc, threshold_record, with_r_exp},
+        repo,
+        sdr::parse_record,
+    };
+    let board = envmon_board_defs::parse(
+        std::path::Path::new("golden-board.toml"),
+        "name = \"golden\"\n[defaults]\ndebounce = 1\nunavailable-after = 2\n\
+         [[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\n\
+         [[item]]\nid = \"fan1\"\nclass = \"fan\"\nlabel = \"1\"\nsource = \"ipmi:FAN1\"\nmin-rpm = 1000\n\
+         [[item]]\nid = \"v12\"\nclass = \"voltage\"\nlabel = \"1\"\nsource = \"ipmi:12V\"\nlow = 11.4\nhigh = 12.6\n\
+         [[item]]\nid = \"ambient\"\nclass = \"chassis_ambient\"\nlabel = \"1\"\nsource = \"ipmi:Ambient Temp\"\nwarm = 40\n\
+         [[item]]\nid = \"iohub-temp\"\nclass = \"iohub_temp\"\nlabel = \"0\"\nsource = \"ipmi:IOH Temp\"\ncritical = 95\n",
+    )
+    .unwrap();
+    let bmc = FakeBmc::default();
+    bmc.state().records = vec![
+        threshold_record(1, 1, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]),
+        threshold_record(2, 7, "FAN1", 0x04, (0x1d, 1), 50, [None; 6]),
+        with_r_exp(
+            threshold_record(3, 13, "12V", 0x02, (0x07, 1), 6, [None; 6]),
+            -2,
+        ),
+        threshold_record(4, 3, "Ambient Temp", 0x01, (0x17, 1), 1, [None; 6]),
+    ];
+    bmc.set(1, 80); // warm
+    bmc.set(7, 10); // 500 RPM: failed
+    bmc.set(13, 201); // 12.06 V: ok
+    // Ambient Temp has no reading (0xCB): unavailable after two sweeps. IOH Temp is not in
+    // the repository at all.
+    let mut t = bmc.transport();
+    let sdrs: Vec<_> = repo::read_all(&mut t)
+        .unwrap()
+        .iter()
+        .filter_map(|r| parse_record(r).unwrap())
+        .collect();
+    let (mut m, notes) = Monitor::new(board, &sdrs, std::path::Path::new("/"));
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    let mut src = IpmiSource::new(t);
+    for now in [0, 100, 200] {
+        m.sweep(Some(&mut src), now);
+    }
+    let json = serde_json::to_string_pretty(&m.to_json(250)).unwrap() + "\n";
+    golden("monitor.json", &json);
 }

@@ -13,7 +13,7 @@ fn repo_file(rel: &str) -> PathBuf {
 }
 
 fn bless() -> bool {
-    std::env::var_os("ENVMON_BLESS").is_some()
+    std::env::var("ENVMON_BLESS").is_ok_and(|v| v == "1")
 }
 
 /// Compares `actual` with the file, or rewrites the file when blessing.

@@ -38,16 +38,28 @@ fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
         .unwrap()
 }
 
-/// A loopback port that was free a moment ago (for TCP and UDP both).
+/// A loopback port free for TCP and UDP both, and never handed out twice by one test
+/// process. Ports come from below the kernel's ephemeral range (32768 and up), so no other
+/// socket of the tests (each connect takes an ephemeral port) can take one between this call
+/// and the moment the test's server binds it; each test process takes its own slice of the
+/// range (by PID), and a counter keeps the tests of one process apart.
 pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const BASE: u16 = 20_000;
+    const SLICE: u16 = 64;
+    const SLICES: u16 = (32_768 - BASE) / SLICE;
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let slice = (std::process::id() % u32::from(SLICES)) as u16;
+    for _ in 0..SLICE {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed) % SLICE;
+        let port = BASE + slice * SLICE + n;
+        let tcp = TcpListener::bind(("127.0.0.1", port));
+        let udp = UdpSocket::bind(("127.0.0.1", port));
+        if tcp.is_ok() && udp.is_ok() {
             return port;
         }
     }
-    panic!("no port free for both TCP and UDP on 127.0.0.1");
+    panic!("no port free for both TCP and UDP in this test process's slice");
 }
 
 /// One line rsyslog wrote, split into the properties the tests check.
@@ -316,11 +328,37 @@ impl Bmc {
         format!("rmcp://{BMC_USER}@127.0.0.1:{}", self.port)
     }
 
-    /// Sets sensor `number`'s raw value (written atomically; ipmi_sim polls every 500 ms).
+    /// Sets sensor `number`'s raw value (written atomically) and waits until the BMC answers
+    /// it: ipmi_sim reads its value files every 500 ms, so a test that moves on before that
+    /// would race it. Asks over RMCP+ with ipmitool (a second, independent client).
     pub fn set(&self, number: u8, raw: u32) {
         let tmp = self.dir.join(format!("values/.{number}.tmp"));
         fs::write(&tmp, format!("{raw}\n")).unwrap();
         fs::rename(&tmp, self.dir.join(format!("values/{number}"))).unwrap();
+        let seen = wait_for(Duration::from_secs(15), || {
+            (self.raw_reading(number)? == raw).then_some(())
+        });
+        assert!(
+            seen.is_some(),
+            "the BMC did not report sensor {number} = {raw} within 15 s"
+        );
+    }
+
+    /// The raw reading the BMC answers for sensor `number` (Get Sensor Reading through
+    /// ipmitool), if it answers.
+    pub fn raw_reading(&self, number: u8) -> Option<u32> {
+        let o = Command::new("ipmitool")
+            .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", BMC_USER, "-P", BMC_PASSWORD, "-N", "1", "-R", "2"])
+            .args(["raw", "0x04", "0x2d"])
+            .arg(format!("0x{number:02x}"))
+            .stderr(Stdio::null())
+            .output()
+            .ok()?;
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let first = text.split_whitespace().next()?;
+        u32::from_str_radix(first, 16).ok()
     }
 
     /// Kills the BMC (SIGKILL: no goodbye to its sessions) and waits for it.
@@ -415,6 +453,35 @@ impl Agent {
     pub fn stderr(&self) -> String {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Sweeps done so far (`envmon_sweeps_total` from `show metrics`), if it answers.
+    pub fn sweeps(&self) -> Option<u64> {
+        let o = Command::new(envmon_bin())
+            .args(["show", "metrics", "--socket"])
+            .arg(self.socket())
+            .output()
+            .ok()?;
+        sweeps_in(&String::from_utf8_lossy(&o.stdout))
+    }
+
+    /// Waits until the agent has done `n` more sweeps (30 s at most): the way to say
+    /// "nothing more happened" over several debounce periods without guessing at time.
+    pub fn wait_sweeps(&self, n: u64) {
+        let start = wait_for(Duration::from_secs(30), || self.sweeps())
+            .unwrap_or_else(|| panic!("no metrics from the agent: {}", self.stderr()));
+        let done = wait_for(Duration::from_secs(30), || {
+            (self.sweeps()? >= start + n).then_some(())
+        });
+        assert!(done.is_some(), "fewer than {n} sweeps in 30 s");
+    }
+}
+
+/// `envmon_sweeps_total` in an OpenMetrics text.
+pub fn sweeps_in(metrics: &str) -> Option<u64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("envmon_sweeps_total "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 impl Drop for Agent {
@@ -433,15 +500,60 @@ pub fn message_lines(file: &Path) -> Vec<String> {
 }
 
 /// The static release binary for a target triple (built by `cross/build`, which
-/// `scripts/test` runs first).
+/// `scripts/test` runs first). A binary older than any source it is built from fails the
+/// test: a plain `cargo test` after an edit would otherwise test yesterday's agent.
 pub fn cross_bin(triple: &str) -> PathBuf {
     let bin = repo_root().join(format!("target/{triple}/release/envmon"));
-    assert!(
-        bin.exists(),
-        "{} is missing: run cross/build (scripts/test does)",
-        bin.display()
-    );
+    let built = fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run cross/build (scripts/test does)",
+                bin.display()
+            )
+        });
+    if let Some((newest, at)) = newest_source() {
+        assert!(
+            at <= built,
+            "{} is older than {}: run cross/build (scripts/test does)",
+            bin.display(),
+            newest.display()
+        );
+    }
     bin
+}
+
+/// The most recently changed file the agent binary is built from: the sources and manifests
+/// of its crates, the built-in boards, and the workspace manifest and lock file.
+fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
+    type Newest = Option<(PathBuf, std::time::SystemTime)>;
+    fn consider(p: PathBuf, newest: &mut Newest) {
+        if let Ok(at) = fs::metadata(&p).and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(_, t)| at > *t) {
+                *newest = Some((p, at));
+            }
+        }
+    }
+    fn walk(dir: &Path, newest: &mut Newest) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, newest);
+            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("rs" | "toml")) {
+                consider(p, newest);
+            }
+        }
+    }
+    let root = repo_root();
+    let mut newest = None;
+    for krate in ["core", "agent", "sensors", "board-defs"] {
+        walk(&root.join(krate).join("src"), &mut newest);
+        walk(&root.join(krate).join("boards"), &mut newest);
+        consider(root.join(krate).join("Cargo.toml"), &mut newest);
+    }
+    consider(root.join("Cargo.toml"), &mut newest);
+    consider(root.join("Cargo.lock"), &mut newest);
+    newest
 }
 
 /// The QEMU appliance (`cross/appliance run`), killed when dropped.
@@ -459,9 +571,12 @@ impl Appliance {
             Path::new("/usr/bin/qemu-system-x86_64").exists(),
             "/usr/bin/qemu-system-x86_64 is missing: apt-get install qemu-system-x86 (.ci/run does)"
         );
+        // The image carries the x86_64 static binary: it must be current.
+        cross_bin("x86_64-unknown-linux-musl");
         fs::create_dir_all(host).unwrap();
         fs::write(host.join("envmon.toml"), config).unwrap();
         let _ = fs::remove_file(host.join("syslog.log"));
+        let _ = fs::remove_file(host.join("metrics.txt"));
         let mut cmd = Command::new(repo_root().join("cross/appliance"));
         cmd.arg("run")
             .arg(host)
@@ -477,6 +592,20 @@ impl Appliance {
     /// The message lines the guest's envmon sent on its syslog serial port.
     pub fn syslog(&self) -> Vec<String> {
         message_lines(&self.host.join("syslog.log"))
+    }
+
+    /// Sweeps the guest's envmon has done, from the metrics it leaves in the shared
+    /// directory every 2 s (see cross/appliance).
+    pub fn sweeps(&self) -> Option<u64> {
+        sweeps_in(&fs::read_to_string(self.host.join("metrics.txt")).ok()?)
+    }
+
+    /// Waits (up to `timeout`) until the guest has done `n` more sweeps.
+    pub fn wait_sweeps(&self, n: u64, timeout: Duration) {
+        let start = wait_for(timeout, || self.sweeps())
+            .unwrap_or_else(|| panic!("no metrics from the guest: {}", self.envmon_log()));
+        let done = wait_for(timeout, || (self.sweeps()? >= start + n).then_some(()));
+        assert!(done.is_some(), "the guest did fewer than {n} sweeps");
     }
 
     /// What the guest's envmon logged (all boots).

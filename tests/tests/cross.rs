@@ -41,7 +41,6 @@ fn aarch64_polls_the_bmc_over_rmcp() {
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
     bmc.set(1, 57);
-    std::thread::sleep(std::time::Duration::from_millis(1200));
     let o = qemu_aarch64()
         .args(["--ipmi", &bmc.uri(), "--board", "sim-appliance"])
         .args(["--state-dir", dir.path().join("state").to_str().unwrap()])

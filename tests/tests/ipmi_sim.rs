@@ -133,8 +133,8 @@ fn transitions_give_exactly_one_message_each_and_survive_a_bmc_restart() {
         &["%FTD-1-735007: IPMI: CPU 0: Temp: 93 C, Critical"],
     );
 
-    // Nothing repeated while steady.
-    std::thread::sleep(Duration::from_millis(1500));
+    // Nothing repeated while steady: ten sweeps, five debounce periods.
+    a.wait_sweeps(10);
     assert_eq!(message_lines(&out), seen, "no line repeated");
     assert_eq!(a.stop(), Some(0), "clean exit on SIGTERM: {}", a.stderr());
 }
@@ -435,8 +435,11 @@ mod thermal_shutdown {
         want.push(shutdown_line.clone());
         let want: Vec<&str> = want.iter().map(String::as_str).collect();
         expect(&out, &mut seen, &want);
+        // The whole line, not the file the moment it exists.
         let ran = wait_for(WAIT, || {
-            std::fs::read_to_string(dir.path().join("ran")).ok()
+            std::fs::read_to_string(dir.path().join("ran"))
+                .ok()
+                .filter(|t| t.ends_with('\n'))
         });
         assert_eq!(
             ran.as_deref(),
@@ -459,8 +462,8 @@ mod thermal_shutdown {
             (Some(reason), Some(item), Some(false))
         );
         assert_eq!(rec["reading"].as_f64(), Some(f64::from(hot)));
-        // Still hot: it never runs twice.
-        std::thread::sleep(Duration::from_millis(800));
+        // Still hot for ten more sweeps: it never runs twice.
+        a.wait_sweeps(10);
         assert_eq!(
             std::fs::read_to_string(dir.path().join("ran"))
                 .unwrap()
@@ -473,10 +476,9 @@ mod thermal_shutdown {
 
         // Next boot: the report, exactly once.
         bmc.set(sensor, normal);
-        std::thread::sleep(Duration::from_millis(1200));
         let mut b = start(&bmc, dir.path(), &out, &prog, 2);
         expect(&out, &mut seen, &[boot_line.as_str()]);
-        std::thread::sleep(Duration::from_millis(800));
+        b.wait_sweeps(10);
         assert_eq!(message_lines(&out), seen);
         assert_eq!(b.stop(), Some(0));
         let rec: serde_json::Value = serde_json::from_slice(
@@ -491,7 +493,7 @@ mod thermal_shutdown {
 
         // A third start says nothing.
         let mut c = start(&bmc, dir.path(), &out, &prog, 3);
-        std::thread::sleep(Duration::from_millis(800));
+        c.wait_sweeps(10);
         assert_eq!(message_lines(&out), seen, "no report on the third start");
         assert_eq!(c.stop(), Some(0));
     }

@@ -153,7 +153,8 @@ fn bad_and_stuck_clients_get_errors_or_a_clean_close_and_others_are_served() {
     let before = sweeps(&sock);
 
     // A client that connects and never sends; one that sends many requests and never reads.
-    let _silent = connect(&sock);
+    let silent = connect(&sock);
+    let silent_since = std::time::Instant::now();
     let mut deaf = connect(&sock);
     deaf.set_write_timeout(Some(Duration::from_secs(5)))
         .unwrap();
@@ -184,18 +185,18 @@ fn bad_and_stuck_clients_get_errors_or_a_clean_close_and_others_are_served() {
     r.read_line(&mut line).unwrap();
     assert!(line.contains("\"version\""));
 
-    // A 1 MiB line: a clean close, no reply.
+    // A 1 MiB line: the error, then an orderly end of stream (no reset, no timeout).
     let mut big = connect(&sock);
     big.set_write_timeout(Some(Duration::from_secs(5))).unwrap();
-    let _ = big.write_all(&vec![b'a'; 1 << 20]);
+    big.write_all(&vec![b'a'; 1 << 20])
+        .expect("the agent reads what it refuses");
+    big.shutdown(std::net::Shutdown::Write).unwrap();
     let mut rest = Vec::new();
-    let n = big.read_to_end(&mut rest).unwrap_or(0);
-    assert_eq!(
-        n,
-        0,
-        "no reply past the cap: {:?}",
-        String::from_utf8_lossy(&rest)
-    );
+    big.read_to_end(&mut rest)
+        .expect("an end of stream, not an error");
+    let v: Value = serde_json::from_slice(&rest).unwrap();
+    assert_eq!(v["error"]["code"], "request_too_long", "{v}");
+    assert_eq!(rest.iter().filter(|&&b| b == b'\n').count(), 1, "one line");
 
     // Others are answered and the loop keeps sweeping.
     let v = ask(&sock, "show environment").unwrap();
@@ -209,6 +210,92 @@ fn bad_and_stuck_clients_get_errors_or_a_clean_close_and_others_are_served() {
         "sweeps stalled at {} (started at {before})",
         sweeps(&sock)
     );
+
+    // The deaf client is dropped after the write timeout (5 s): reading what was buffered
+    // ends in an end of stream or a reset, never in our own read timeout.
+    deaf.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut sink = vec![0u8; 1 << 16];
+    let ended = loop {
+        match deaf.read(&mut sink) {
+            Ok(0) => break true,
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(ended, "the agent dropped the client that does not read");
+
+    // The silent client is closed after the idle timeout (10 s), not before.
+    let mut silent = silent;
+    silent
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let n = silent.read(&mut [0u8; 16]).expect("an end of stream");
+    assert_eq!(n, 0, "no reply to a silent client");
+    assert!(
+        silent_since.elapsed() >= Duration::from_secs(9),
+        "closed after {:?}",
+        silent_since.elapsed()
+    );
+}
+
+#[test]
+fn the_socket_is_0660_in_a_0750_directory_and_the_client_past_the_cap_is_told_busy() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let state = dir.path().join("state");
+    let sock = dir.path().join("run/envmon/envmon.sock");
+    let uri = bmc.uri();
+    let a = Agent::start(
+        &[
+            "--ipmi",
+            uri.as_str(),
+            "--board",
+            "sim-appliance",
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            "stderr",
+            "--socket",
+            sock.to_str().unwrap(),
+        ],
+        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        &dir.path().join("envmon.log"),
+    );
+    assert!(
+        wait_for(WAIT, || ask(&sock, "show version").ok()).is_some(),
+        "{}",
+        a.stderr()
+    );
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(&sock), 0o660);
+    assert_eq!(mode(sock.parent().unwrap()), 0o750);
+    // 512 connections held open (each answered once, so each has its thread), then one more.
+    let held: Vec<UnixStream> = (0..envmon_agent::socket::MAX_CLIENTS)
+        .map(|_| {
+            let mut c = connect(&sock);
+            c.write_all(b"show version\n").unwrap();
+            let mut line = String::new();
+            BufReader::new(c.try_clone().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert!(line.contains("\"version\""), "{line}");
+            c
+        })
+        .collect();
+    let extra = connect(&sock);
+    let mut line = String::new();
+    BufReader::new(extra).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(v["error"]["code"], "busy", "{line}");
+    // Once they go, the next client is served.
+    drop(held);
+    let served = wait_for(WAIT, || ask(&sock, "show version").ok());
+    assert!(served.is_some(), "{}", a.stderr());
 }
 
 #[test]

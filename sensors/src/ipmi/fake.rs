@@ -53,6 +53,14 @@ pub fn threshold_record(
     r
 }
 
+/// `record` with the result exponent `r_exp` (`value = m * raw * 10^r_exp`), -8..=7.
+pub fn with_r_exp(mut record: Vec<u8>, r_exp: i8) -> Vec<u8> {
+    if let Some(b) = record.get_mut(29) {
+        *b = (*b & 0x0f) | (((r_exp as u8) & 0x0f) << 4);
+    }
+    record
+}
+
 /// What the fake BMC holds and has seen; shared, so a test keeps a handle after the agent
 /// took the transport.
 #[derive(Debug, Default)]
