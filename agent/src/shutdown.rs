@@ -114,7 +114,39 @@ pub struct Trigger {
 }
 
 /// The shutdown sequence. Returns the record written.
+/// How the machine is powered off: the system call first, then the system's program.
+#[derive(Debug, Clone)]
+pub struct PowerOff {
+    /// `reboot(2)` with `RB_POWER_OFF`; returns only on failure.
+    pub syscall: fn() -> std::io::Result<()>,
+    /// Run when the system call fails (for example without CAP_SYS_BOOT).
+    pub program: PathBuf,
+}
+
+impl Default for PowerOff {
+    fn default() -> Self {
+        PowerOff {
+            syscall: sys::power_off,
+            program: PathBuf::from("poweroff"),
+        }
+    }
+}
+
+/// Runs the shutdown sequence with the real power-off (see [`perform_with`]).
 pub fn perform(syslog: &Syslog, state_dir: &Path, action: &ShutdownAction, t: &Trigger) -> Record {
+    perform_with(syslog, state_dir, action, t, &PowerOff::default())
+}
+
+/// The shutdown sequence: message, flush, record, sync, action. Every step's failure is
+/// logged and the next step still runs: a full disk or a failing program never stops the
+/// power-off.
+pub fn perform_with(
+    syslog: &Syslog,
+    state_dir: &Path,
+    action: &ShutdownAction,
+    t: &Trigger,
+    power: &PowerOff,
+) -> Record {
     syslog.emit_emission(&t.kind.message(&t.label));
     if !syslog.flush(FLUSH_TIMEOUT) {
         log::error!(
@@ -165,10 +197,13 @@ pub fn perform(syslog: &Syslog, state_dir: &Path, action: &ShutdownAction, t: &T
         }
         ShutdownAction::Poweroff => {
             log::error!("thermal shutdown: powering off");
-            if let Err(e) = sys::power_off() {
-                log::error!("reboot(RB_POWER_OFF) failed ({e}); running poweroff");
-                if let Err(e) = Command::new("poweroff").status() {
-                    log::error!("cannot run poweroff: {e}");
+            if let Err(e) = (power.syscall)() {
+                let program = power.program.display();
+                log::error!("reboot(RB_POWER_OFF) failed ({e}); running {program}");
+                match Command::new(&power.program).status() {
+                    Ok(s) if s.success() => {}
+                    Ok(s) => log::error!("thermal shutdown: {program} exited with {s}"),
+                    Err(e) => log::error!("cannot run {program}: {e}"),
                 }
             }
         }
@@ -218,6 +253,153 @@ pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::syslog::{Backoff, SyslogConfig, SyslogUri, transport::Transport};
+    use envmon_core::{
+        Prefix,
+        frame::{Facility, FrameFormat},
+    };
+    use std::{
+        os::unix::fs::PermissionsExt,
+        sync::{Arc, Mutex},
+    };
+
+    /// A syslog whose frames land in memory.
+    fn syslog() -> (Syslog, Arc<Mutex<Vec<String>>>) {
+        #[derive(Clone)]
+        struct Mem(Arc<Mutex<Vec<String>>>);
+        impl Transport for Mem {
+            fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
+                self.0
+                    .lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(frame).into_owned());
+                Ok(())
+            }
+            fn reset(&mut self) {}
+        }
+        let frames = Arc::new(Mutex::new(Vec::new()));
+        let mem = Mem(Arc::clone(&frames));
+        let config = SyslogConfig {
+            destinations: vec![SyslogUri::Stderr],
+            format: FrameFormat::Rfc3164,
+            facility: Facility::Local4,
+            hostname: "fw1".into(),
+            prefix: Prefix::Ftd,
+            backoff: Backoff::default(),
+        };
+        let s = Syslog::start_with(&config, move |_| Box::new(mem.clone())).unwrap();
+        (s, frames)
+    }
+
+    fn trigger(kind: ShutdownKind) -> Trigger {
+        Trigger {
+            kind,
+            sensor: "iohub-temp".into(),
+            label: "0".into(),
+            reading: 106.0,
+            threshold: 105.0,
+            unit: "C".into(),
+        }
+    }
+
+    /// A program that appends its name to `log` and exits with `code`.
+    fn program(dir: &Path, name: &str, code: i32) -> PathBuf {
+        let p = dir.join(name);
+        fs::write(
+            &p,
+            format!(
+                "#!/bin/sh\necho {name} >> '{}'\nexit {code}\n",
+                dir.join("ran").display()
+            ),
+        )
+        .unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    fn ran(dir: &Path) -> String {
+        fs::read_to_string(dir.join("ran")).unwrap_or_default()
+    }
+
+    #[test]
+    fn when_reboot_fails_the_poweroff_program_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, frames) = syslog();
+        let power = PowerOff {
+            syscall: || Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+            program: program(dir.path(), "poweroff", 0),
+        };
+        let state = dir.path().join("state");
+        let t = trigger(ShutdownKind::IoHub);
+        let rec = perform_with(&s, &state, &ShutdownAction::Poweroff, &t, &power);
+        assert_eq!(ran(dir.path()), "poweroff\n");
+        assert_eq!(read_record(&state).unwrap(), Some(rec));
+        let frames = frames.lock().unwrap();
+        assert_eq!(frames.len(), 1);
+        assert!(frames[0].ends_with(": %FTD-1-735029: IO Hub is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the circuit."), "{}", frames[0]);
+    }
+
+    #[test]
+    fn a_successful_reboot_call_runs_no_program_and_a_missing_program_is_survived() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, _) = syslog();
+        let t = trigger(ShutdownKind::Cpu);
+        let ok = PowerOff {
+            syscall: || Ok(()),
+            program: program(dir.path(), "poweroff", 0),
+        };
+        perform_with(&s, dir.path(), &ShutdownAction::Poweroff, &t, &ok);
+        assert_eq!(ran(dir.path()), "", "reboot(2) worked: no fallback");
+        let missing = PowerOff {
+            syscall: || Err(std::io::Error::from_raw_os_error(libc::EPERM)),
+            program: dir.path().join("no-such-poweroff"),
+        };
+        let rec = perform_with(&s, dir.path(), &ShutdownAction::Poweroff, &t, &missing);
+        assert_eq!(read_record(dir.path()).unwrap(), Some(rec));
+    }
+
+    #[test]
+    fn a_failing_or_missing_exec_program_still_leaves_the_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, frames) = syslog();
+        let t = trigger(ShutdownKind::CpuVr);
+        let never = PowerOff {
+            syscall: || panic!("exec: must not power off"),
+            program: PathBuf::from("/nonexistent"),
+        };
+        let failing = ShutdownAction::Exec(program(dir.path(), "failing", 3));
+        let state = dir.path().join("state");
+        let rec = perform_with(&s, &state, &failing, &t, &never);
+        assert_eq!(ran(dir.path()), "failing\n");
+        assert_eq!(read_record(&state).unwrap(), Some(rec));
+        let missing = ShutdownAction::Exec(dir.path().join("missing"));
+        perform_with(&s, &state, &missing, &t, &never);
+        assert_eq!(
+            read_record(&state).unwrap().map(|r| r.reason),
+            Some("cpu_vr".into())
+        );
+        assert!(s.flush(Duration::from_secs(5)));
+        assert_eq!(frames.lock().unwrap().len(), 2, "735027 each time");
+    }
+
+    #[test]
+    fn an_io_hub_record_is_reported_in_the_log_once_and_marked() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, frames) = syslog();
+        let mut r = rec();
+        r.reason = "iohub".into();
+        write_record(dir.path(), &r).unwrap();
+        let got = report_at_boot(&s, dir.path()).unwrap();
+        assert!(got.reported);
+        assert!(read_record(dir.path()).unwrap().unwrap().reported);
+        assert!(s.flush(Duration::from_secs(5)));
+        assert!(
+            frames.lock().unwrap().is_empty(),
+            "the guide has no boot message for it"
+        );
+        report_at_boot(&s, dir.path());
+        assert!(frames.lock().unwrap().is_empty());
+    }
 
     fn rec() -> Record {
         Record {

@@ -267,6 +267,10 @@ pub struct Bmc {
     pub port: u16,
 }
 
+/// The simulator's discrete sensors (PSU1 Status, PSU2 Status: sim/run-bmc's table), whose
+/// value files hold state bits rather than a reading.
+pub const DISCRETE_SENSORS: [u8; 2] = [9, 10];
+
 /// The simulator's login.
 pub const BMC_USER: &str = "admin";
 /// The simulator's password.
@@ -344,8 +348,9 @@ impl Bmc {
         );
     }
 
-    /// The raw reading the BMC answers for sensor `number` (Get Sensor Reading through
-    /// ipmitool), if it answers.
+    /// The raw value the BMC answers for sensor `number` (Get Sensor Reading through
+    /// ipmitool), if it answers: the reading byte of a threshold sensor, the state bits
+    /// (low byte) of a discrete one ([`DISCRETE_SENSORS`]).
     pub fn raw_reading(&self, number: u8) -> Option<u32> {
         let o = Command::new("ipmitool")
             .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p"])
@@ -357,8 +362,13 @@ impl Bmc {
             .output()
             .ok()?;
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
-        let first = text.split_whitespace().next()?;
-        u32::from_str_radix(first, 16).ok()
+        let byte = if DISCRETE_SENSORS.contains(&number) {
+            2
+        } else {
+            0
+        };
+        let field = text.split_whitespace().nth(byte)?;
+        u32::from_str_radix(field, 16).ok()
     }
 
     /// Kills the BMC (SIGKILL: no goodbye to its sessions) and waits for it.
