@@ -1,6 +1,6 @@
 //! The envmon agent: the `envmon` binary's commands, configuration, and the I/O around the
-//! sans-IO core: configuration, syslog transports, the BMC connection and the poll loop
-//! (the socket and thermal shutdown come in later work).
+//! sans-IO core: configuration, syslog transports, the BMC connection, the poll loop, the
+//! query socket, thermal shutdown and the systemd watchdog.
 
 pub mod bmc;
 pub mod cli;

@@ -189,21 +189,16 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
     let bmc = Bmc::start(&dir.path().join("bmc"));
     bmc.set(CPU0, 80); // above the SDR's upper non-critical (75)
     bmc.set(FAN1, 10); // below the SDR's lower critical (20 raw = 1000 RPM)
-    std::thread::sleep(Duration::from_millis(1200)); // ipmi_sim polls its files every 500 ms
-    let o = Command::new(envmon_bin())
-        .args([
-            "--ipmi",
-            &bmc.uri(),
-            "--board",
-            "auto",
-            "--interval-ms",
-            "100",
-        ])
-        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
-        .args(["poll", "--count", "1", "--json"])
-        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
-        .output()
-        .unwrap();
+    let poll = || {
+        Command::new(envmon_bin())
+            .args(["--ipmi", &bmc.uri(), "--board", "auto"])
+            .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+            .args(["poll", "--count", "1", "--json"])
+            .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+            .output()
+            .unwrap()
+    };
+    let o = poll();
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -252,7 +247,31 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
         "show environment's shape"
     );
     // The SDR cache is in the state dir; a second run reads it instead of the repository.
-    assert!(dir.path().join("state/sdr-cache.v1").exists());
+    // Proof from outside: rename a sensor in the cache only (same length, same repository
+    // timestamps); the second run shows the cached name, which the BMC never had.
+    let cache = dir.path().join("state/sdr-cache.v1");
+    let bytes = std::fs::read(&cache).unwrap();
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b"CPU0 Temp")
+        .expect("the cache holds the SDR records");
+    let mut doctored = bytes.clone();
+    doctored[at + 3] = b'9';
+    std::fs::write(&cache, &doctored).unwrap();
+    let o = poll();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<&str> = v["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_str())
+        .collect();
+    assert!(ids.contains(&"cpu9-temp"), "read from the cache: {ids:?}");
+    assert_eq!(
+        v["sensors"][0]["value"], 80.0,
+        "read by number from the BMC"
+    );
 }
 
 #[test]
