@@ -422,7 +422,7 @@ mod tests {
     use super::*;
     use crate::{
         config::BoardChoice,
-        syslog::{SyslogUri, transport::Transport as SyslogTransport},
+        syslog::{Received, SyslogUri, in_memory},
     };
     use envmon_sensors::ipmi::{
         CMD_GET_SENSOR_READING, IpmiErrorKind,
@@ -434,25 +434,10 @@ mod tests {
         sync::Mutex,
     };
 
-    /// Frames the agent sent, as text.
-    #[derive(Clone, Default)]
-    struct Frames(Arc<Mutex<Vec<String>>>);
-    impl SyslogTransport for Frames {
-        fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
-            self.0
-                .lock()
-                .unwrap()
-                .push(String::from_utf8_lossy(frame).into_owned());
-            Ok(())
-        }
-        fn reset(&mut self) {}
-    }
-
     /// The message IDs sent so far.
-    fn sent(l: &Loop, frames: &Frames) -> Vec<u32> {
+    fn sent(l: &Loop, frames: &Received) -> Vec<u32> {
         assert!(l.syslog.flush(Duration::from_secs(5)));
         frames
-            .0
             .lock()
             .unwrap()
             .iter()
@@ -513,7 +498,7 @@ mod tests {
 
     /// A loop on `bmc`, with its state in `dir`; returns it, its frames and the count of
     /// connections opened.
-    fn agent(dir: &Path, bmc: &FakeBmc) -> (Loop, Frames, Arc<Mutex<u32>>) {
+    fn agent(dir: &Path, bmc: &FakeBmc) -> (Loop, Received, Arc<Mutex<u32>>) {
         let mut settings = Settings {
             board: BoardChoice(board(dir).to_string_lossy().into_owned()),
             ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
@@ -522,10 +507,7 @@ mod tests {
             ..Settings::default()
         };
         settings.interval_ms.0 = 100;
-        let frames = Frames::default();
-        let f = frames.clone();
-        let syslog =
-            Syslog::start_with(&syslog_config(&settings), move |_| Box::new(f.clone())).unwrap();
+        let (syslog, frames) = in_memory(&syslog_config(&settings));
         let opens = Arc::new(Mutex::new(0));
         let (b, o) = (bmc.clone(), Arc::clone(&opens));
         let open: Opener = Box::new(move |_| {

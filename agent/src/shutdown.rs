@@ -253,42 +253,23 @@ pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::syslog::{Backoff, SyslogConfig, SyslogUri, transport::Transport};
+    use crate::syslog::{Backoff, Received, SyslogConfig, SyslogUri, in_memory};
     use envmon_core::{
         Prefix,
         frame::{Facility, FrameFormat},
     };
-    use std::{
-        os::unix::fs::PermissionsExt,
-        sync::{Arc, Mutex},
-    };
+    use std::os::unix::fs::PermissionsExt;
 
     /// A syslog whose frames land in memory.
-    fn syslog() -> (Syslog, Arc<Mutex<Vec<String>>>) {
-        #[derive(Clone)]
-        struct Mem(Arc<Mutex<Vec<String>>>);
-        impl Transport for Mem {
-            fn send(&mut self, frame: &[u8]) -> std::io::Result<()> {
-                self.0
-                    .lock()
-                    .unwrap()
-                    .push(String::from_utf8_lossy(frame).into_owned());
-                Ok(())
-            }
-            fn reset(&mut self) {}
-        }
-        let frames = Arc::new(Mutex::new(Vec::new()));
-        let mem = Mem(Arc::clone(&frames));
-        let config = SyslogConfig {
+    fn syslog() -> (Syslog, Received) {
+        in_memory(&SyslogConfig {
             destinations: vec![SyslogUri::Stderr],
             format: FrameFormat::Rfc3164,
             facility: Facility::Local4,
             hostname: "fw1".into(),
             prefix: Prefix::Ftd,
             backoff: Backoff::default(),
-        };
-        let s = Syslog::start_with(&config, move |_| Box::new(mem.clone())).unwrap();
-        (s, frames)
+        })
     }
 
     fn trigger(kind: ShutdownKind) -> Trigger {

@@ -327,6 +327,34 @@ impl Bmc {
         b
     }
 
+    /// `envmon run` on this BMC with the board `sim-appliance`, 100 ms sweeps, its state
+    /// under `dir/state`, syslog to `syslog`, then `extra` flags; stderr in `dir/envmon.log`.
+    pub fn agent(&self, dir: &Path, syslog: &str, extra: &[&str]) -> Agent {
+        let state = dir.join("state");
+        let uri = self.uri();
+        let mut args = vec![
+            "--ipmi",
+            uri.as_str(),
+            "--board",
+            "sim-appliance",
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            state.to_str().unwrap_or_default(),
+            "--syslog",
+            syslog,
+        ];
+        args.extend_from_slice(extra);
+        Agent::start(
+            &args,
+            &[
+                ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+                ("ENVMON_LOG", "info"),
+            ],
+            &dir.join("envmon.log"),
+        )
+    }
+
     /// `rmcp://admin@127.0.0.1:PORT`.
     pub fn uri(&self) -> String {
         format!("rmcp://{BMC_USER}@127.0.0.1:{}", self.port)

@@ -2,7 +2,7 @@
 //! stuck clients, 256 clients at once, metrics through a real OpenMetrics parser, and a
 //! second agent on the same socket.
 
-use envmon_tests::{Agent, BMC_PASSWORD, Bmc, envmon_bin, wait_for};
+use envmon_tests::{Agent, Bmc, envmon_bin, wait_for};
 use serde_json::Value;
 use std::{
     io::{BufRead, BufReader, Read, Write},
@@ -15,25 +15,10 @@ use std::{
 const WAIT: Duration = Duration::from_secs(30);
 
 fn daemon(bmc: &Bmc, dir: &Path) -> Agent {
-    let state = dir.join("state");
-    let syslog = format!("file://{}", dir.join("syslog.log").display());
-    let uri = bmc.uri();
-    let args = [
-        "--ipmi",
-        uri.as_str(),
-        "--board",
-        "sim-appliance",
-        "--interval-ms",
-        "100",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--syslog",
-        syslog.as_str(),
-    ];
-    let a = Agent::start(
-        &args,
-        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
-        &dir.join("envmon.log"),
+    let a = bmc.agent(
+        dir,
+        &format!("file://{}", dir.join("syslog.log").display()),
+        &[],
     );
     let up = wait_for(WAIT, || {
         let v = ask(&a.socket(), "show environment").ok()?;
@@ -245,27 +230,8 @@ fn the_socket_is_0660_in_a_0750_directory_and_the_client_past_the_cap_is_told_bu
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
-    let state = dir.path().join("state");
     let sock = dir.path().join("run/envmon/envmon.sock");
-    let uri = bmc.uri();
-    let a = Agent::start(
-        &[
-            "--ipmi",
-            uri.as_str(),
-            "--board",
-            "sim-appliance",
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--syslog",
-            "stderr",
-            "--socket",
-            sock.to_str().unwrap(),
-        ],
-        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
-        &dir.path().join("envmon.log"),
-    );
+    let a = bmc.agent(dir.path(), "stderr", &["--socket", sock.to_str().unwrap()]);
     assert!(
         wait_for(WAIT, || ask(&sock, "show version").ok()).is_some(),
         "{}",

@@ -69,6 +69,33 @@ pub struct SyslogConfig {
     pub backoff: Backoff,
 }
 
+/// Frames a test's syslog received, as text, in order.
+#[cfg(test)]
+pub(crate) type Received = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// A syslog for tests: `config`'s framing, every destination delivering into memory.
+#[cfg(test)]
+pub(crate) fn in_memory(config: &SyslogConfig) -> (Syslog, Received) {
+    #[derive(Clone)]
+    struct Memory(Received);
+    impl transport::Transport for Memory {
+        fn send(&mut self, frame: &[u8]) -> io::Result<()> {
+            let text = String::from_utf8_lossy(frame).into_owned();
+            self.0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(text);
+            Ok(())
+        }
+        fn reset(&mut self) {}
+    }
+    let received = Received::default();
+    let memory = Memory(std::sync::Arc::clone(&received));
+    let syslog = Syslog::start_with(config, move |_| Box::new(memory.clone()))
+        .unwrap_or_else(|e| panic!("{e}"));
+    (syslog, received)
+}
+
 /// The running syslog output: one [`Destination`] per URI.
 pub struct Syslog {
     prefix: Prefix,
