@@ -6,7 +6,7 @@ use crate::{
 };
 use envmon_board_defs::{Board, auto_board};
 use envmon_sensors::ipmi::{
-    Connected, IpmiError, IpmiErrorKind, Target, Transport, connect,
+    Connected, IpmiError, IpmiErrorKind, Target, Transport, connect, read_live_limits,
     repo::{self, RepoInfo},
     sdr::{SdrEntry, parse_record},
 };
@@ -104,7 +104,8 @@ fn write_cache(state_dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
 }
 
 /// The SDR entries of the BMC: from the state-dir cache when it matches the repository's
-/// add/erase timestamps (one Get SDR Repository Info), else read in chunks and cached.
+/// add/erase timestamps (one Get SDR Repository Info), else read in chunks and cached; then
+/// the live thresholds of the threshold sensors that have readable ones.
 /// Returns the entries and the repository info (to re-validate later).
 pub fn load_sdrs(
     t: &mut impl Transport,
@@ -144,6 +145,11 @@ pub fn load_sdrs(
             IpmiErrorKind::Malformed,
             "the SDR repository has no sensor records",
         ));
+    }
+    // The live thresholds and hysteresis, where readable (not cached: a BMC may change them
+    // at run time). At most two commands per threshold sensor, at connection only.
+    for e in &mut entries {
+        read_live_limits(t, e)?;
     }
     Ok((entries, info))
 }
@@ -215,6 +221,8 @@ mod tests {
                 r_exp: 0,
             }),
             thresholds: [None, None, Some(unc), None, None, None],
+            base_unit: 1,
+            ..SdrEntry::default()
         }
     }
 

@@ -54,12 +54,33 @@ pub struct Monitor {
     update_failures: UpdateFailures,
 }
 
+/// The SDR entry an IPMI source names. Numbers are unique only per owner, and envmon reads
+/// the BMC's own sensors: a number matches the BMC's (owner 0x20, LUN 0) sensor, never a
+/// record of system software that reuses it.
 fn find<'a>(source: &Source, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
-    sdrs.iter().find(|e| match source {
-        Source::IpmiName(n) => e.name == *n,
-        Source::IpmiNumber(n) => e.number == *n,
-        _ => false,
-    })
+    let bmc_owned = |e: &SdrEntry| e.owner_id == 0x20 && e.owner_lun == 0;
+    match source {
+        Source::IpmiName(n) => sdrs
+            .iter()
+            .find(|e| e.name == *n && bmc_owned(e))
+            .or_else(|| sdrs.iter().find(|e| e.name == *n)),
+        Source::IpmiNumber(n) => sdrs.iter().find(|e| e.number == *n && bmc_owned(e)),
+        _ => None,
+    }
+}
+
+/// Whether an item counts as absent: optional, and it has never read.
+fn absent(item: &envmon_board_defs::Item, st: &SensorState) -> bool {
+    item.optional && st.updated_ms.is_none()
+}
+
+/// The state `show environment` shows: `absent` for an optional item that never read.
+fn shown(item: &envmon_board_defs::Item, st: &SensorState) -> &'static str {
+    if absent(item, st) {
+        "absent"
+    } else {
+        st.shown(&item.spec).name()
+    }
 }
 
 fn bind(
@@ -179,7 +200,8 @@ impl Monitor {
                 },
                 Binding::Ipmi(None) => Reading::Unreadable,
             };
-            if reading == Reading::Unreadable {
+            // An optional item that has never read is absent, not a failed update.
+            if reading == Reading::Unreadable && !absent(item, state) {
                 out.unread += 1;
             }
             if let Some(t) = state.step(&item.spec, reading, now_ms) {
@@ -213,7 +235,7 @@ impl Monitor {
                 }
             }
         }
-        if self.board.min_psus > 0 {
+        if self.board.min_psus > 0 && !self.has_redundancy_sensor() {
             let ok = self
                 .board
                 .items
@@ -229,12 +251,28 @@ impl Monitor {
         out
     }
 
+    /// Whether the board has the BMC's redundancy sensor (which then says when redundancy
+    /// is lost, instead of counting supplies).
+    fn has_redundancy_sensor(&self) -> bool {
+        self.board
+            .items
+            .iter()
+            .any(|i| i.spec.class == Class::PsuRedundancy)
+    }
+
     /// Whether redundancy is lost (`None`: not checked or not evaluated yet).
     pub fn redundancy_lost(&self) -> Option<bool> {
-        if self.board.min_psus == 0 {
-            None
-        } else {
-            self.redundancy.lost()
+        let sensor = self
+            .board
+            .items
+            .iter()
+            .zip(&self.states)
+            .find(|(i, _)| i.spec.class == Class::PsuRedundancy);
+        match sensor {
+            Some((_, st)) if st.updated_ms.is_none() => None,
+            Some((i, st)) => Some(st.judged(&i.spec) != State::Ok),
+            None if self.board.min_psus == 0 => None,
+            None => self.redundancy.lost(),
         }
     }
 
@@ -245,15 +283,17 @@ impl Monitor {
             .items
             .iter()
             .zip(&self.states)
-            .map(|(item, st)| {
+            .zip(&self.bindings)
+            .map(|((item, st), binding)| {
                 json!({
                     "id": item.id,
                     "label": item.spec.label,
                     "class": item.spec.class.name(),
                     "value": if st.is_unavailable() { None } else { st.value },
                     "unit": unit(item),
-                    "state": st.shown(&item.spec).name(),
+                    "state": shown(item, st),
                     "age_ms": st.updated_ms.map(|t| now_ms.saturating_sub(t)),
+                    "source": self.source_json(item, binding),
                 })
             })
             .collect();
@@ -289,6 +329,19 @@ impl Monitor {
         })
     }
 
+    /// Where an item reads from: the board's source, and for IPMI items the SDR record it
+    /// is bound to (name, number), so that an operator can find the sensor on the BMC.
+    fn source_json(&self, item: &envmon_board_defs::Item, binding: &Binding) -> Value {
+        match binding {
+            Binding::Ipmi(Some(e)) => json!({
+                "board": item.source.to_string(),
+                "sdr": e.name,
+                "number": e.number,
+            }),
+            _ => json!({"board": item.source.to_string()}),
+        }
+    }
+
     /// A plain table of the readings (for `envmon poll`).
     pub fn table(&self) -> String {
         let mut out = format!(
@@ -307,7 +360,7 @@ impl Monitor {
                 item.spec.label,
                 value,
                 unit(item),
-                st.shown(&item.spec).name()
+                shown(item, st)
             ));
         }
         out

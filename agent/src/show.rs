@@ -82,6 +82,7 @@ fn state_word(state: &str) -> &'static str {
         "shutdown" => "Shutdown",
         "failed" => "Failure Detected",
         "unavailable" => "Unavailable",
+        "absent" => "Not Present",
         _ => "?",
     }
 }
@@ -99,13 +100,17 @@ pub fn environment_table(env: &Value) -> String {
     for s in sensors {
         let class = s["class"].as_str().unwrap_or("");
         let state = s["state"].as_str().unwrap_or("");
+        // The BMC's redundancy sensor is the Redundancy line of the power supplies.
+        if class == "psu_redundancy" {
+            continue;
+        }
         let value = match (s["value"].as_f64(), s["unit"].as_str().unwrap_or("-")) {
             (Some(v), "V") => format!("{v:.2} V"),
             (Some(v), unit) => format!("{} {unit}", format_value(v)),
             (None, _) => String::new(),
         };
         let stale = match s["age_ms"].as_u64() {
-            Some(age) if age > stale_after && state != "unavailable" => {
+            Some(age) if age > stale_after && !matches!(state, "unavailable" | "absent") => {
                 format!(" (stale, {} s old)", age / 1000)
             }
             _ => String::new(),

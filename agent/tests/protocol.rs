@@ -157,8 +157,8 @@ fn golden_metrics_end_in_eof() {
 }
 
 /// `Monitor::to_json`, the part of `show environment` the monitor makes, from real sweeps of
-/// a fake BMC: values, states (warm, failed, unavailable, an item with no sensor), units and
-/// ages, golden.
+/// a fake BMC: values, states (warm, failed, absent, unavailable), units, ages and sources,
+/// golden.
 #[test]
 fn monitor_json_from_sweeps_of_a_fake_bmc() {
     use envmon_agent::monitor::Monitor;
@@ -174,7 +174,7 @@ fn monitor_json_from_sweeps_of_a_fake_bmc() {
          [[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\n\
          [[item]]\nid = \"fan1\"\nclass = \"fan\"\nlabel = \"1\"\nsource = \"ipmi:FAN1\"\nmin-rpm = 1000\n\
          [[item]]\nid = \"v12\"\nclass = \"voltage\"\nlabel = \"1\"\nsource = \"ipmi:12V\"\nlow = 11.4\nhigh = 12.6\n\
-         [[item]]\nid = \"ambient\"\nclass = \"chassis_ambient\"\nlabel = \"1\"\nsource = \"ipmi:Ambient Temp\"\nwarm = 40\n\
+         [[item]]\nid = \"ambient\"\nclass = \"chassis_ambient\"\nlabel = \"1\"\nsource = \"ipmi:Ambient Temp\"\nwarm = 40\noptional = true\n\
          [[item]]\nid = \"iohub-temp\"\nclass = \"iohub_temp\"\nlabel = \"0\"\nsource = \"ipmi:IOH Temp\"\ncritical = 95\n",
     )
     .unwrap();
@@ -191,8 +191,8 @@ fn monitor_json_from_sweeps_of_a_fake_bmc() {
     bmc.set(1, 80); // warm
     bmc.set(7, 10); // 500 RPM: failed
     bmc.set(13, 201); // 12.06 V: ok
-    // Ambient Temp has no reading (0xCB): unavailable after two sweeps. IOH Temp is not in
-    // the repository at all.
+    // Ambient Temp has no reading (0xCB) and is optional: absent, not unavailable. IOH Temp
+    // is not in the repository at all: unavailable after two sweeps.
     let mut t = bmc.transport();
     let sdrs: Vec<_> = repo::read_all(&mut t)
         .unwrap()

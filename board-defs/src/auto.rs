@@ -1,159 +1,138 @@
 //! `--board auto`: a board made from the BMC's SDR repository.
 //!
-//! Sensors are classified by IPMI sensor type and entity ID (IPMI 2.0 tables 42-3 and 43-13);
-//! thresholds come from the SDR: upper non-critical -> warm, upper critical -> critical,
-//! upper non-recoverable -> shutdown; a fan's lower critical -> its minimum; a voltage's lower
-//! and upper critical -> its limits. Items of an override board replace the item made for the
-//! same sensor (matched by SDR name or number) and are otherwise added.
+//! Each SDR sensor is decided by the rules in [`crate::classify`]. A monitored sensor gets:
+//! - its limits from its thresholds (the live ones when the BMC gives them): upper
+//!   non-critical -> warm, upper critical -> critical, upper non-recoverable -> shutdown; a
+//!   fan's lower critical (else lower non-recoverable) -> its minimum; a voltage's lower and
+//!   upper critical (else non-recoverable) -> its limits. A missing side is never reached,
+//!   and a sensor without thresholds is shown and never alarms.
+//! - a label an operator can use ([`label_for`]), unique per class;
+//! - `optional`: a sensor that never reads (an empty fan header, a second supply not
+//!   fitted) is shown as absent and is not a failed update.
+//!
+//! A BMC redundancy sensor (class `psu_redundancy`) says when power-supply redundancy is
+//! lost. Without one, redundancy is lost when any supply fails: `min-psus` is the number of
+//! supplies (a 1+1 box loses redundancy at its first failed supply).
+//!
+//! Items of an override board (`base = "auto"`) replace the item made for the same sensor
+//! (matched by SDR name or number) and are otherwise added.
 
-use crate::{Board, Item, Source};
+use crate::{
+    Board, Item, Source,
+    classify::{Decision, SdrKind, SdrSensor, classify, words},
+};
 use envmon_core::engine::{Class, Limits, SensorSpec, TempUnit};
 
-/// IPMI sensor type codes envmon classifies.
-pub mod sensor_type {
-    /// Temperature.
-    pub const TEMPERATURE: u8 = 0x01;
-    /// Voltage.
-    pub const VOLTAGE: u8 = 0x02;
-    /// Fan.
-    pub const FAN: u8 = 0x04;
-    /// Power supply (discrete: presence, failure, AC lost, ...).
-    pub const POWER_SUPPLY: u8 = 0x08;
-}
-
-/// IPMI entity IDs envmon classifies.
-pub mod entity {
-    /// Processor.
-    pub const PROCESSOR: u8 = 0x03;
-    /// System board.
-    pub const SYSTEM_BOARD: u8 = 0x07;
-    /// Power supply.
-    pub const POWER_SUPPLY: u8 = 0x0A;
-    /// Power module / DC-to-DC converter (the CPU voltage regulator).
-    pub const POWER_MODULE: u8 = 0x14;
-    /// System chassis.
-    pub const SYSTEM_CHASSIS: u8 = 0x17;
-    /// External environment.
-    pub const EXTERNAL_ENVIRONMENT: u8 = 0x27;
-    /// I/O module (the IO hub).
-    pub const IO_MODULE: u8 = 0x2C;
-    /// Processor / I/O module.
-    pub const PROCESSOR_IO_MODULE: u8 = 0x2D;
-    /// Air inlet.
-    pub const AIR_INLET: u8 = 0x37;
-    /// Air inlet (DCMI).
-    pub const AIR_INLET_DCMI: u8 = 0x40;
-    /// Processor (DCMI).
-    pub const PROCESSOR_DCMI: u8 = 0x41;
-    /// Baseboard (DCMI).
-    pub const BASEBOARD_DCMI: u8 = 0x42;
-}
-
-/// Whether a sensor reports a value against thresholds or discrete states.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum SdrKind {
-    /// A threshold sensor with its readable thresholds, converted to the sensor's unit.
-    Threshold {
-        /// Upper non-recoverable.
-        unr: Option<f64>,
-        /// Upper critical.
-        uc: Option<f64>,
-        /// Upper non-critical.
-        unc: Option<f64>,
-        /// Lower non-recoverable.
-        lnr: Option<f64>,
-        /// Lower critical.
-        lc: Option<f64>,
-        /// Lower non-critical.
-        lnc: Option<f64>,
-    },
-    /// A discrete (state) sensor.
-    Discrete,
-}
-
-/// What `--board auto` needs of one SDR: a neutral summary, independent of the IPMI library.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SdrSensor {
-    /// Sensor number.
-    pub number: u8,
-    /// ID string.
-    pub name: String,
-    /// Sensor type code.
-    pub sensor_type: u8,
-    /// Entity ID.
-    pub entity_id: u8,
-    /// Entity instance.
-    pub entity_instance: u8,
-    /// Threshold or discrete.
-    pub kind: SdrKind,
-}
-
-fn classify(s: &SdrSensor) -> Result<(Class, Limits), String> {
-    use SdrKind::{Discrete, Threshold};
-    match (s.sensor_type, s.kind) {
-        (sensor_type::TEMPERATURE, Threshold { unr, uc, unc, .. }) => {
-            let class = match s.entity_id {
-                entity::PROCESSOR | entity::PROCESSOR_DCMI => Class::CpuTemp,
-                entity::POWER_MODULE => Class::CpuVrTemp,
-                entity::POWER_SUPPLY => Class::PsuTemp,
-                entity::IO_MODULE | entity::PROCESSOR_IO_MODULE => Class::IohubTemp,
-                entity::SYSTEM_CHASSIS
-                | entity::EXTERNAL_ENVIRONMENT
-                | entity::AIR_INLET
-                | entity::AIR_INLET_DCMI
-                | entity::SYSTEM_BOARD
-                | entity::BASEBOARD_DCMI => Class::ChassisAmbient,
-                e => return Err(format!("temperature of entity 0x{e:02x} has no class")),
-            };
-            if unc.is_none() && uc.is_none() && unr.is_none() {
-                return Err("temperature without readable upper thresholds".into());
+fn limits(class: Class, kind: SdrKind) -> Limits {
+    let SdrKind::Threshold {
+        unr,
+        uc,
+        unc,
+        lnr,
+        lc,
+        ..
+    } = kind
+    else {
+        return Limits::Discrete;
+    };
+    match class {
+        Class::Fan | Class::PsuFan => Limits::Fan {
+            min_rpm: lc.or(lnr),
+        },
+        Class::Voltage => {
+            let (low, high) = (lc.or(lnr), uc.or(unr));
+            match (low, high) {
+                // Crossed limits from a broken SDR: keep the upper one only.
+                (Some(l), Some(h)) if l >= h => Limits::Voltage {
+                    low: None,
+                    high: Some(h),
+                },
+                _ => Limits::Voltage { low, high },
             }
+        }
+        Class::Psu | Class::PsuRedundancy | Class::Backplane => Limits::Discrete,
+        _ => {
             // Keep only thresholds that rise, as a board file must.
             let mut last = f64::NEG_INFINITY;
             let mut rising = |t: Option<f64>| t.filter(|v| *v > last).inspect(|v| last = *v);
             let (warm, critical, shutdown) = (rising(unc), rising(uc), rising(unr));
-            Ok((
-                class,
-                Limits::Temperature {
-                    warm,
-                    critical,
-                    shutdown,
-                },
-            ))
-        }
-        (sensor_type::FAN, Threshold { lc, .. }) => {
-            let class = if s.entity_id == entity::POWER_SUPPLY {
-                Class::PsuFan
-            } else {
-                Class::Fan
-            };
-            let min = lc.ok_or("fan without a readable lower critical threshold")?;
-            Ok((class, Limits::Fan { min_rpm: min }))
-        }
-        (sensor_type::VOLTAGE, Threshold { lc, uc, .. }) => match (lc, uc) {
-            (Some(low), Some(high)) if low < high => {
-                Ok((Class::Voltage, Limits::Voltage { low, high }))
+            Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
             }
-            _ => Err("voltage without readable lower and upper critical thresholds".into()),
-        },
-        (sensor_type::POWER_SUPPLY, Discrete) => Ok((Class::Psu, Limits::Discrete)),
-        (t, _) => Err(format!("sensor type 0x{t:02x} is not monitored")),
+        }
     }
 }
 
-/// The label messages print: the first number in the SDR name (`FAN2` -> `2`), else the
-/// entity instance.
-fn label(s: &SdrSensor) -> String {
-    let digits: String = s
-        .name
-        .chars()
-        .skip_while(|c| !c.is_ascii_digit())
-        .take_while(char::is_ascii_digit)
-        .collect();
-    if digits.is_empty() {
-        (s.entity_instance & 0x7f).to_string()
-    } else {
-        digits
+/// The number that follows the first word in `keys` (`FAN1A` -> `1`, `PS 2` -> `2`), with
+/// what marks a rotor of a dual-rotor fan appended (`Fan1A` -> `1A`, `FAN1_TACH2` -> `1-2`).
+fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Option<String> {
+    let at = words.iter().position(|w| {
+        keys.iter()
+            .any(|k| w == k || (k.len() >= 3 && w.starts_with(k)))
+    })?;
+    let n = words
+        .get(at + 1)
+        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))?;
+    let mut label = n.trim_start_matches('0').to_string();
+    if label.is_empty() {
+        label.push('0');
+    }
+    if rotor {
+        match words.get(at + 2).map(String::as_str) {
+            Some(l @ ("A" | "B" | "C" | "D")) => label.push_str(l),
+            Some("TACH" | "ROTOR" | "R") => {
+                if let Some(r) = words
+                    .get(at + 3)
+                    .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
+                {
+                    label.push('-');
+                    label.push_str(r);
+                }
+            }
+            Some(w @ ("FRONT" | "REAR" | "IN" | "OUT")) => {
+                label.push('-');
+                label.push_str(&w[..1]);
+            }
+            _ => {}
+        }
+    }
+    Some(label)
+}
+
+/// The label a sensor's messages print, from its name where the name numbers the part
+/// (`FAN1A` -> `1A`, `02-CPU 1` -> `1`, `PS2 Status` -> `2`), else from the entity instance
+/// for the entities that number parts (processors, power supplies), else `None` (the board
+/// numbers it in SDR order).
+pub fn label_for(class: Class, s: &SdrSensor) -> Option<String> {
+    let w = words(&s.name);
+    let instance = || Some((s.entity_instance & 0x7f).to_string());
+    const CPU: &[&str] = &["CPU", "VCPU", "PROC", "PROCESSOR", "P", "SOCKET"];
+    const PSU: &[&str] = &["PS", "PSU", "PWS", "SUPPLY"];
+    let from_entity = |entities: &[u8]| {
+        if entities.contains(&s.entity_id) {
+            instance()
+        } else {
+            None
+        }
+    };
+    use crate::classify::entity as e;
+    match class {
+        Class::Fan => number_after(&w, &["FAN", "FANS", "SYSFAN", "CPUFAN"], true),
+        Class::PsuFan => number_after(&w, PSU, false)
+            .or_else(|| from_entity(&[e::POWER_SUPPLY]))
+            .map(|psu| match number_after(&w, &["FAN"], true) {
+                Some(fan) => format!("{psu}-{fan}"),
+                None => psu,
+            }),
+        Class::CpuTemp | Class::CpuVrTemp => {
+            number_after(&w, CPU, false).or_else(|| from_entity(&[e::PROCESSOR, e::PROCESSOR_DCMI]))
+        }
+        Class::Psu | Class::PsuTemp => {
+            number_after(&w, PSU, false).or_else(|| from_entity(&[e::POWER_SUPPLY]))
+        }
+        _ => None,
     }
 }
 
@@ -169,7 +148,8 @@ fn id_for(name: &str, taken: &[Item]) -> String {
         })
         .collect();
     base.truncate(28);
-    let base = if base.trim_matches('-').is_empty() {
+    let base = base.trim_matches('-').to_string();
+    let base = if base.is_empty() {
         "sensor".to_string()
     } else {
         base
@@ -186,64 +166,131 @@ fn id_for(name: &str, taken: &[Item]) -> String {
 fn matches(source: &Source, s: &SdrSensor) -> bool {
     match source {
         Source::IpmiName(n) => *n == s.name,
-        Source::IpmiNumber(n) => *n == s.number,
+        Source::IpmiNumber(n) => *n == s.number && s.owner_id == 0x20 && s.owner_lun == 0,
         _ => false,
     }
 }
 
-/// Builds a board from SDR sensors, then applies `overrides`. Returns the board and one note
-/// per SDR sensor that was not monitored, saying why.
-pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<String>) {
-    let mut items: Vec<Item> = Vec::new();
-    let mut notes = Vec::new();
-    for s in sdrs {
-        if let Some(o) = overrides.and_then(|b| b.items.iter().find(|i| matches(&i.source, s))) {
-            items.push(o.clone());
-            continue;
-        }
-        match classify(s) {
-            Ok((class, limits)) => {
-                let hysteresis = match limits {
-                    Limits::Fan { .. } => 100.0,
-                    Limits::Voltage { .. } => 0.0,
-                    _ => 2.0,
-                };
-                let id = id_for(&s.name, &items);
-                items.push(Item {
-                    id,
-                    source: Source::IpmiNumber(s.number),
-                    spec: SensorSpec {
-                        class,
-                        label: label(s),
-                        limits,
-                        hysteresis,
-                        debounce: 2,
-                        unavailable_after: 3,
-                        unit: TempUnit::C,
-                    },
-                });
-            }
-            Err(why) => notes.push(format!(
-                "sensor {} (#{}) not monitored: {why}",
-                s.name, s.number
-            )),
-        }
+/// One SDR sensor and what `--board auto` made of it (for `envmon board explain`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    /// The sensor.
+    pub sensor: SdrSensor,
+    /// The rule's decision.
+    pub decision: Decision,
+    /// The item made for it (its id), if monitored; an override board's item counts.
+    pub item: Option<String>,
+}
+
+/// Makes a label unique within its class: the label asked for when it is free, else the
+/// next free `LABEL-N`; sensors without a label of their own are numbered 1, 2, ... in SDR
+/// order.
+fn unique_label(class: Class, wanted: Option<String>, items: &[Item]) -> String {
+    let taken = |l: &str| {
+        items
+            .iter()
+            .any(|i| i.spec.class == class && i.spec.label == l)
+    };
+    match wanted {
+        Some(l) if !taken(&l) => l,
+        Some(l) => (2..)
+            .map(|n| format!("{l}-{n}"))
+            .find(|c| !taken(c))
+            .unwrap_or(l),
+        None => (1..)
+            .map(|n| n.to_string())
+            .find(|c| !taken(c))
+            .unwrap_or_default(),
     }
+}
+
+fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
+    let limits = limits(class, s.kind);
+    let default_hysteresis = match limits {
+        Limits::Fan { .. } => 100.0,
+        Limits::Voltage { .. } | Limits::Discrete => 0.0,
+        Limits::Temperature { .. } => 2.0,
+    };
+    let hysteresis = s
+        .hysteresis
+        .filter(|h| h.is_finite() && *h > 0.0)
+        .unwrap_or(default_hysteresis);
+    Item {
+        id: id_for(&s.name, items),
+        source: Source::IpmiNumber(s.number),
+        optional: true,
+        spec: SensorSpec {
+            class,
+            label: unique_label(class, label_for(class, s), items),
+            limits,
+            hysteresis,
+            debounce: 2,
+            unavailable_after: 3,
+            unit: TempUnit::C,
+        },
+    }
+}
+
+/// Decides every SDR sensor and builds the board: the items and, per sensor, why.
+pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Explained>) {
+    let mut items: Vec<Item> = Vec::new();
+    let mut explained = Vec::with_capacity(sdrs.len());
+    // Sensors whose name carries their label first, so that numbered-in-order ones take
+    // the labels left free.
+    let mut pending: Vec<(usize, Class)> = Vec::new();
+    for s in sdrs {
+        let decision = classify(s);
+        let over = overrides.and_then(|b| b.items.iter().find(|i| matches(&i.source, s)));
+        let item = match (over, decision.class) {
+            (Some(o), _) => {
+                items.push(o.clone());
+                Some(o.id.clone())
+            }
+            (None, Some(class)) if label_for(class, s).is_some() => {
+                let it = item_for(s, class, &items);
+                let id = it.id.clone();
+                items.push(it);
+                Some(id)
+            }
+            (None, Some(class)) => {
+                pending.push((explained.len(), class));
+                None
+            }
+            (None, None) => None,
+        };
+        explained.push(Explained {
+            sensor: s.clone(),
+            decision,
+            item,
+        });
+    }
+    for (at, class) in pending {
+        let s = &explained[at].sensor;
+        let it = item_for(s, class, &items);
+        explained[at].item = Some(it.id.clone());
+        items.push(it);
+    }
+    // SDR order for the items, whatever order they were labelled in.
+    let order = |i: &Item| {
+        explained
+            .iter()
+            .position(|e| e.item.as_deref() == Some(i.id.as_str()))
+            .unwrap_or(usize::MAX)
+    };
+    items.sort_by_key(order);
     if let Some(o) = overrides {
         for extra in &o.items {
             if !sdrs.iter().any(|s| matches(&extra.source, s)) {
-                notes.push(format!(
-                    "board item {} ({}) matches no SDR sensor",
-                    extra.id, extra.source
-                ));
                 items.push(extra.clone());
             }
         }
     }
+    let has_redundancy_sensor = items.iter().any(|i| i.spec.class == Class::PsuRedundancy);
     let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
     let min_psus = match overrides {
         Some(o) => o.min_psus,
-        None if psus >= 2 => psus - 1,
+        None if has_redundancy_sensor => 0,
+        None if psus >= 2 => psus,
         None => 0,
     };
     let board = Board {
@@ -257,5 +304,35 @@ pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<
         items,
         pci: overrides.map(|o| o.pci.clone()).unwrap_or_default(),
     };
+    (board, explained)
+}
+
+/// Builds a board from SDR sensors, then applies `overrides`. Returns the board and one note
+/// per SDR sensor that was not monitored (saying why) and per override item that matches no
+/// sensor.
+pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<String>) {
+    let (board, explained) = explain(sdrs, overrides);
+    let mut notes: Vec<String> = explained
+        .iter()
+        .filter(|e| e.item.is_none())
+        .map(|e| {
+            format!(
+                "sensor {} (#0x{:02x}) not monitored: {}",
+                e.sensor.name, e.sensor.number, e.decision.why
+            )
+        })
+        .collect();
+    if let Some(o) = overrides {
+        for extra in o
+            .items
+            .iter()
+            .filter(|x| !sdrs.iter().any(|s| matches(&x.source, s)))
+        {
+            notes.push(format!(
+                "board item {} ({}) matches no SDR sensor",
+                extra.id, extra.source
+            ));
+        }
+    }
     (board, notes)
 }

@@ -112,6 +112,8 @@ struct RawItem {
     unavailable_after: Option<Spanned<i64>>,
     unit: Option<Spanned<String>>,
     active_low: Option<Spanned<bool>>,
+    #[serde(default)]
+    optional: bool,
 }
 
 /// The most items one board may have (keeps every per-sweep table bounded).
@@ -283,7 +285,7 @@ fn source_fits(source: &Source, class: Class) -> bool {
             driver: I2cDriver::PmbusStatus,
             ..
         } => matches!(class, Psu | PsuFan),
-        Source::Gpio { .. } => matches!(class, Psu | PsuFan | Fan | Backplane),
+        Source::Gpio { .. } => matches!(class, Psu | PsuFan | Fan | Backplane | PsuRedundancy),
         Source::Net(_) => class == Backplane,
     }
 }
@@ -419,7 +421,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
                 format!("source '{source}' is used by two items"),
             ));
         }
-        let limits = limits_for(&ctx, class, it, spanned.span(), discrete)?;
+        let limits = limits_for(&ctx, class, it, discrete)?;
         let hysteresis = ctx
             .finite(&it.hysteresis, "hysteresis")?
             .unwrap_or(match limits {
@@ -454,6 +456,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
         items.push(Item {
             id: id.clone(),
             source,
+            optional: it.optional,
             spec: SensorSpec {
                 class,
                 label: it.label.get_ref().clone(),
@@ -599,7 +602,6 @@ fn limits_for(
     ctx: &Ctx<'_>,
     class: Class,
     it: &RawItem,
-    item_span: Range<usize>,
     discrete: bool,
 ) -> Result<Limits, BoardError> {
     let temp_keys = [
@@ -620,67 +622,53 @@ fn limits_for(
         }
         Ok(())
     };
-    let missing = |what: &str| {
-        ctx.err(
-            Some(item_span.clone()),
-            format!("class {class} needs {what}"),
-        )
-    };
-    if discrete || class == Class::Backplane || class == Class::Psu {
+    if discrete || matches!(class, Class::Backplane | Class::Psu | Class::PsuRedundancy) {
         reject(&temp_keys)?;
         reject(&fan_keys)?;
         reject(&volt_keys)?;
         return Ok(Limits::Discrete);
     }
     match class {
+        // A fan without min-rpm is shown and never fails (an IPMI fan whose SDR has no
+        // lower threshold, as `board dump` writes it).
         Class::Fan => {
             reject(&temp_keys)?;
             reject(&volt_keys)?;
-            let min = ctx
-                .finite(&it.min_rpm, "min-rpm")?
-                .ok_or_else(|| missing("min-rpm"))?;
-            Ok(Limits::Fan { min_rpm: min })
-        }
-        Class::Psu => {
-            reject(&temp_keys)?;
-            reject(&fan_keys)?;
-            reject(&volt_keys)?;
-            Ok(Limits::Discrete)
+            Ok(Limits::Fan {
+                min_rpm: ctx.finite(&it.min_rpm, "min-rpm")?,
+            })
         }
         Class::PsuFan => {
             reject(&temp_keys)?;
             reject(&volt_keys)?;
             Ok(match ctx.finite(&it.min_rpm, "min-rpm")? {
-                Some(min) => Limits::Fan { min_rpm: min },
+                Some(min) => Limits::Fan { min_rpm: Some(min) },
                 None => Limits::Discrete,
             })
         }
+        // One side, both, or none (shown only).
         Class::Voltage => {
             reject(&temp_keys)?;
             reject(&fan_keys)?;
-            let low = ctx
-                .finite(&it.low, "low")?
-                .ok_or_else(|| missing("low and high"))?;
-            let high = ctx
-                .finite(&it.high, "high")?
-                .ok_or_else(|| missing("low and high"))?;
-            if low >= high {
-                return Err(ctx.err(
-                    it.high.as_ref().map(|h| h.span()),
-                    format!("high ({high}) must be above low ({low})"),
-                ));
+            let low = ctx.finite(&it.low, "low")?;
+            let high = ctx.finite(&it.high, "high")?;
+            if let (Some(low), Some(high)) = (low, high) {
+                if low >= high {
+                    return Err(ctx.err(
+                        it.high.as_ref().map(|h| h.span()),
+                        format!("high ({high}) must be above low ({low})"),
+                    ));
+                }
             }
             Ok(Limits::Voltage { low, high })
         }
+        // Temperatures: any of warm, critical, shutdown, in rising order; none is shown only.
         _ => {
             reject(&fan_keys)?;
             reject(&volt_keys)?;
             let warm = ctx.finite(&it.warm, "warm")?;
             let critical = ctx.finite(&it.critical, "critical")?;
             let shutdown = ctx.finite(&it.shutdown, "shutdown")?;
-            if warm.is_none() && critical.is_none() && shutdown.is_none() {
-                return Err(missing("at least one of warm, critical, shutdown"));
-            }
             let ordered = [
                 (warm, &it.warm),
                 (critical, &it.critical),

@@ -5,9 +5,13 @@
 //! given. Every error names `file:line:column` and nothing is half-applied.
 
 mod auto;
+pub mod classify;
 mod format;
 
-pub use auto::{SdrKind, SdrSensor, auto_board, entity, sensor_type};
+pub use auto::{Explained, auto_board, explain, label_for};
+pub use classify::{
+    Decision, RULES, SdrKind, SdrSensor, classify, entity, reading_type, sensor_type,
+};
 pub use envmon_core::pci::PciExpect;
 pub use format::{BoardError, BoardErrorKind, load, parse};
 
@@ -105,6 +109,9 @@ pub struct Item {
     pub id: String,
     /// Where its readings come from.
     pub source: Source,
+    /// Not fitted on every unit (an empty fan header, a second supply): until it has read
+    /// once it is shown as absent and is not a failed update.
+    pub optional: bool,
     /// What the engine needs (class, label, limits, hysteresis, debounce, unit).
     pub spec: SensorSpec,
 }

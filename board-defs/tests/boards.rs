@@ -120,7 +120,12 @@ fn sim_appliance_reads_as_written() {
         (2, 3, 2.0)
     );
     let fan = b.items.iter().find(|i| i.id == "fan1").unwrap();
-    assert_eq!(fan.spec.limits, Limits::Fan { min_rpm: 1000.0 });
+    assert_eq!(
+        fan.spec.limits,
+        Limits::Fan {
+            min_rpm: Some(1000.0)
+        }
+    );
     assert_eq!(
         fan.spec.hysteresis, 100.0,
         "fans default to 50x the board hysteresis in RPM"
@@ -149,10 +154,10 @@ fn bad_boards_are_located_errors() {
             "must rise",
         ),
         (
-            item("class = \"fan\"\nsource = \"ipmi:X\"\n"),
+            item("class = \"psu_redundancy\"\nsource = \"ipmi:X\"\nmin-rpm = 900\n"),
             BoardErrorKind::Invalid,
-            (2, 1),
-            "needs min-rpm",
+            (7, 11),
+            "min-rpm does not apply",
         ),
         (
             item("class = \"fan\"\nsource = \"ipmi:X\"\nmin-rpm = 900\nwarm = 3\n"),
@@ -260,13 +265,25 @@ fn thr(unc: Option<f64>, uc: Option<f64>, unr: Option<f64>, lc: Option<f64>) -> 
 }
 
 fn sdr(number: u8, name: &str, t: u8, e: u8, kind: SdrKind) -> SdrSensor {
+    let threshold = matches!(kind, SdrKind::Threshold { .. });
     SdrSensor {
+        owner_id: 0x20,
+        owner_lun: 0,
         number,
         name: name.into(),
         sensor_type: t,
+        reading_type: if threshold { 0x01 } else { 0x6f },
         entity_id: e,
         entity_instance: 1,
+        base_unit: match t {
+            sensor_type::TEMPERATURE => 1,
+            sensor_type::VOLTAGE => 4,
+            sensor_type::FAN => 18,
+            _ => 0,
+        },
+        percentage: false,
         kind,
+        hysteresis: None,
     }
 }
 
@@ -393,6 +410,8 @@ fn auto_board_classifies_by_type_and_entity_and_takes_sdr_thresholds() {
         ("vcore", Class::Voltage, "1"),
         ("ps1", Class::Psu, "1"),
         ("ps2", Class::Psu, "2"),
+        // No thresholds: shown, never alarms.
+        ("flat-fan", Class::Fan, "1"),
     ];
     let want: Vec<(String, Class, String)> = want
         .iter()
@@ -407,31 +426,33 @@ fn auto_board_classifies_by_type_and_entity_and_takes_sdr_thresholds() {
             shutdown: Some(100.0)
         }
     );
-    assert_eq!(b.items[5].spec.limits, Limits::Fan { min_rpm: 700.0 });
+    assert_eq!(
+        b.items[5].spec.limits,
+        Limits::Fan {
+            min_rpm: Some(700.0)
+        }
+    );
     assert_eq!(
         b.items[7].spec.limits,
         Limits::Voltage {
-            low: 0.7,
-            high: 1.3
+            low: Some(0.7),
+            high: Some(1.3)
         }
     );
+    assert_eq!(b.items[10].spec.limits, Limits::Fan { min_rpm: None });
+    assert!(b.items.iter().all(|i| i.optional), "absent until they read");
     assert_eq!(b.items[0].source, Source::IpmiNumber(1));
-    assert_eq!(b.min_psus, 1, "two supplies: N+1");
-    assert_eq!(notes.len(), 3, "{notes:#?}");
+    assert_eq!(b.min_psus, 2, "two supplies: redundancy needs both");
+    assert_eq!(notes.len(), 2, "{notes:#?}");
     assert!(
         notes
             .iter()
-            .any(|n| n.contains("Weird Temp") && n.contains("entity 0x30"))
+            .any(|n| n.contains("Weird Temp") && n.contains("no message"))
     );
     assert!(
         notes
             .iter()
-            .any(|n| n.contains("Flat Fan") && n.contains("lower critical"))
-    );
-    assert!(
-        notes
-            .iter()
-            .any(|n| n.contains("Intrusion") && n.contains("0x05"))
+            .any(|n| n.contains("Intrusion") && n.contains("sensor type"))
     );
 }
 

@@ -52,11 +52,14 @@ pub enum Class {
     Voltage,
     /// Backplane link (743001 / 743002).
     Backplane,
+    /// The BMC's own power-supply redundancy sensor (735006 when lost / 735005 when
+    /// regained). A board with one does not count supplies for redundancy.
+    PsuRedundancy,
 }
 
 impl Class {
     /// Every class, in a stable order.
-    pub const ALL: [Class; 10] = [
+    pub const ALL: [Class; 11] = [
         Class::Fan,
         Class::Psu,
         Class::PsuFan,
@@ -67,6 +70,7 @@ impl Class {
         Class::IohubTemp,
         Class::Voltage,
         Class::Backplane,
+        Class::PsuRedundancy,
     ];
 
     /// The class name used in board files and on the socket.
@@ -82,6 +86,7 @@ impl Class {
             Class::IohubTemp => "iohub_temp",
             Class::Voltage => "voltage",
             Class::Backplane => "backplane",
+            Class::PsuRedundancy => "psu_redundancy",
         }
     }
 
@@ -158,17 +163,17 @@ pub enum Limits {
         /// Shutdown at or above.
         shutdown: Option<f64>,
     },
-    /// Fans: failed below this speed.
+    /// Fans: failed below this speed (none: shown, never failed).
     Fan {
         /// Minimum RPM.
-        min_rpm: f64,
+        min_rpm: Option<f64>,
     },
-    /// Voltages: critical below `low` or above `high`.
+    /// Voltages: critical below `low` or above `high`; a missing side is never reached.
     Voltage {
         /// Lowest good value.
-        low: f64,
+        low: Option<f64>,
         /// Highest good value.
-        high: f64,
+        high: Option<f64>,
     },
     /// The source says ok or failed itself (PSU presence/failure, PSU fan).
     Discrete,
@@ -315,10 +320,12 @@ fn classify(limits: &Limits, reading: Reading, bias: f64) -> Option<usize> {
                 0
             })
         }
-        (Limits::Fan { min_rpm }, Reading::Value(v)) => Some(usize::from(v - bias < *min_rpm)),
-        (Limits::Voltage { low, high }, Reading::Value(v)) => {
-            Some(usize::from(v - bias < *low || v + bias > *high))
+        (Limits::Fan { min_rpm }, Reading::Value(v)) => {
+            Some(usize::from(min_rpm.is_some_and(|m| v - bias < m)))
         }
+        (Limits::Voltage { low, high }, Reading::Value(v)) => Some(usize::from(
+            low.is_some_and(|l| v - bias < l) || high.is_some_and(|h| v + bias > h),
+        )),
         (Limits::Discrete, Reading::Good) => Some(0),
         (Limits::Discrete, Reading::Bad) => Some(1),
         // A discrete sensor given a number, or a numeric one given good/bad: treat a
@@ -429,6 +436,10 @@ pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
         Class::Psu => pair(735003, 735004),
         Class::PsuFan => pair(735011, 735012),
         Class::Voltage => pair(735013, 735014),
+        Class::PsuRedundancy => Some(Emission::new(
+            if t.to == State::Ok { 735005 } else { 735006 },
+            &[],
+        )),
         Class::Backplane => Some(Emission::new(
             if t.to == State::Ok { 743002 } else { 743001 },
             &[],

@@ -169,7 +169,13 @@ fn startup_abnormal_is_reported_normal_is_silent() {
 
 #[test]
 fn fans_fail_below_minimum_and_recover_above_it_plus_hysteresis() {
-    let mut spec = with_limits(Class::Fan, "2", Limits::Fan { min_rpm: 1000.0 });
+    let mut spec = with_limits(
+        Class::Fan,
+        "2",
+        Limits::Fan {
+            min_rpm: Some(1000.0),
+        },
+    );
     spec.hysteresis = 200.0;
     let mut st = SensorState::default();
     let lines = run(
@@ -192,8 +198,8 @@ fn voltages_are_critical_outside_either_limit() {
         Class::Voltage,
         "3",
         Limits::Voltage {
-            low: 11.4,
-            high: 12.6,
+            low: Some(11.4),
+            high: Some(12.6),
         },
     );
     let mut st = SensorState::default();
@@ -427,4 +433,77 @@ mod shutdown {
             assert_eq!(ShutdownKind::from_name(k.name()), Some(k));
         }
     }
+}
+
+#[test]
+fn one_sided_and_missing_limits_are_judged_only_where_they_exist() {
+    // A voltage with only a lower critical: never critical going up.
+    let low_only = with_limits(
+        Class::Voltage,
+        "3",
+        Limits::Voltage {
+            low: Some(3.0),
+            high: None,
+        },
+    );
+    let mut st = SensorState::default();
+    assert_eq!(
+        run(&low_only, &mut st, &values(&[3.3, 500.0, 2.9, 3.3])),
+        [
+            "%FTD-1-735014: Voltage Channel 3: Voltage Critical",
+            "%FTD-1-735013: Voltage Channel 3: Voltage OK"
+        ]
+    );
+    let high_only = with_limits(
+        Class::Voltage,
+        "4",
+        Limits::Voltage {
+            low: None,
+            high: Some(13.0),
+        },
+    );
+    let mut st = SensorState::default();
+    assert_eq!(
+        run(&high_only, &mut st, &values(&[12.0, -5.0, 0.0, 13.5])),
+        ["%FTD-1-735014: Voltage Channel 4: Voltage Critical"]
+    );
+    // No limits at all: shown (the value is kept), never a message.
+    for limits in [
+        Limits::Fan { min_rpm: None },
+        Limits::Voltage {
+            low: None,
+            high: None,
+        },
+        Limits::Temperature {
+            warm: None,
+            critical: None,
+            shutdown: None,
+        },
+    ] {
+        let spec = with_limits(Class::Fan, "1", limits);
+        let mut st = SensorState::default();
+        assert!(run(&spec, &mut st, &values(&[0.0, 99999.0, -40.0])).is_empty());
+        assert_eq!((st.value, st.judged(&spec)), (Some(-40.0), State::Ok));
+    }
+}
+
+#[test]
+fn a_bmc_redundancy_sensor_speaks_735006_and_735005() {
+    let spec = with_limits(Class::PsuRedundancy, "1", Limits::Discrete);
+    let mut st = SensorState::default();
+    assert_eq!(
+        run(
+            &spec,
+            &mut st,
+            &[Reading::Good, Reading::Bad, Reading::Bad, Reading::Good]
+        ),
+        [
+            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+            "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK"
+        ]
+    );
+    assert_eq!(
+        Class::from_name("psu_redundancy"),
+        Some(Class::PsuRedundancy)
+    );
 }

@@ -221,7 +221,7 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
     };
     let classes: Vec<(&str, &str)> = [
         ("cpu0-temp", "cpu_temp"),
-        ("vr0-temp", "cpu_vr_temp"),
+        ("cpu0-vr-temp", "cpu_vr_temp"),
         ("ambient-temp", "chassis_ambient"),
         ("ioh-temp", "iohub_temp"),
         ("psu1-temp", "psu_temp"),

@@ -3,7 +3,8 @@
 //! monitor tests run against it; nothing in the agent itself uses it.
 
 use super::{
-    CMD_GET_SENSOR_READING, IpmiError, IpmiErrorKind, NETFN_SENSOR, NETFN_STORAGE, Transport,
+    CMD_GET_SENSOR_READING, CMD_GET_SENSOR_THRESHOLDS, IpmiError, IpmiErrorKind, NETFN_SENSOR,
+    NETFN_STORAGE, Transport,
     repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO, CMD_RESERVE_SDR_REPO},
     sdr::{FULL_SENSOR, THRESHOLD_READING},
 };
@@ -38,6 +39,18 @@ pub fn threshold_record(
     set(10, entity.1);
     set(13, sensor_type);
     set(14, THRESHOLD_READING);
+    // Capabilities: thresholds readable (bits 3:2 = 01).
+    set(12, 0x04);
+    // Base unit by sensor type: degrees C, volts, RPM.
+    set(
+        22,
+        match sensor_type {
+            0x01 => 1,
+            0x02 => 4,
+            0x04 => 18,
+            _ => 0,
+        },
+    );
     set(25, m);
     // Readable mask, byte 19: bit 0 LNC, 1 LC, 2 LNR, 3 UNC, 4 UC, 5 UNR; values 37..42.
     let mut readable = 0u8;
@@ -71,6 +84,9 @@ pub struct FakeState {
     pub add_timestamp: u32,
     /// Raw reading per sensor number; a sensor not here answers 0xCB.
     pub readings: Vec<(u8, u8)>,
+    /// Live thresholds per sensor number, as raw bytes `[UNR, UC, UNC, LNR, LC, LNC]`, where
+    /// they differ from the SDR's (Get Sensor Thresholds answers these).
+    pub live_thresholds: Vec<(u8, [Option<u8>; 6])>,
     /// Errors to answer to the next requests, in order (then normal answers again).
     pub fail_next: VecDeque<IpmiError>,
     /// Every request so far: (netfn, cmd).
@@ -158,6 +174,40 @@ impl FakeState {
                     rec.get(offset..(offset + len).min(rec.len()))
                         .unwrap_or(&[]),
                 );
+                Ok(d)
+            }
+            (NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS) => {
+                let n = data.first().copied().unwrap_or(0);
+                let raw = match self.live_thresholds.iter().find(|(s, _)| *s == n) {
+                    Some((_, t)) => *t,
+                    None => {
+                        // The SDR's: readable mask at byte 19, values at 37..42.
+                        let rec = self
+                            .records
+                            .iter()
+                            .find(|r| r.get(7) == Some(&n))
+                            .ok_or_else(|| cc(0xCB))?;
+                        let mask = rec.get(18).copied().unwrap_or(0);
+                        let mut t = [None; 6];
+                        for (i, (slot, bit)) in t.iter_mut().zip([5, 4, 3, 2, 1, 0]).enumerate() {
+                            if mask & (1 << bit) != 0 {
+                                *slot = rec.get(36 + i).copied();
+                            }
+                        }
+                        t
+                    }
+                };
+                // Response: mask, then LNC, LC, LNR, UNC, UC, UNR.
+                let mut mask = 0u8;
+                let mut values = [0u8; 6];
+                for (i, v) in raw.iter().enumerate() {
+                    if let Some(v) = v {
+                        mask |= 1 << (5 - i);
+                        values[5 - i] = *v;
+                    }
+                }
+                let mut d = vec![mask];
+                d.extend_from_slice(&values);
                 Ok(d)
             }
             (NETFN_SENSOR, CMD_GET_SENSOR_READING) => {

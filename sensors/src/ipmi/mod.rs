@@ -151,3 +151,67 @@ impl<T: Transport> IpmiSource<T> {
         }
     }
 }
+
+/// Command: Get Sensor Hysteresis.
+pub const CMD_GET_SENSOR_HYSTERESIS: u8 = 0x25;
+/// Command: Get Sensor Thresholds.
+pub const CMD_GET_SENSOR_THRESHOLDS: u8 = 0x27;
+
+/// Decodes a Get Sensor Thresholds response (readable mask, then LNC, LC, LNR, UNC, UC, UNR)
+/// into `[UNR, UC, UNC, LNR, LC, LNC]`. `None` when the response is too short.
+pub fn decode_thresholds(conv: &sdr::Conversion, data: &[u8]) -> Option<[Option<f64>; 6]> {
+    let (&mask, values) = data.split_first()?;
+    let values = values.get(..6)?;
+    // (index in the response values, readable bit) for UNR, UC, UNC, LNR, LC, LNC.
+    let at = [(5, 5), (4, 4), (3, 3), (2, 2), (1, 1), (0, 0)];
+    let mut out = [None; 6];
+    for (slot, (i, bit)) in out.iter_mut().zip(at) {
+        if mask & (1 << bit) != 0 {
+            *slot = values.get(i).and_then(|&raw| conv.apply(raw));
+        }
+    }
+    Some(out)
+}
+
+/// Asks the BMC for a threshold sensor's live thresholds and hysteresis, where the SDR says
+/// they are readable, and puts them in `entry` (many BMCs, Dell's and Quanta's among them,
+/// set thresholds at run time that differ from their SDRs). A completion code keeps the
+/// SDR's values; a lost link or session is an error. At most two commands.
+pub fn read_live_limits(t: &mut impl Transport, entry: &mut SdrEntry) -> Result<(), IpmiError> {
+    let Some(conv) = entry.conversion else {
+        return Ok(());
+    };
+    if entry.reading_type != sdr::THRESHOLD_READING
+        || entry.owner_id != 0x20
+        || entry.owner_lun != 0
+    {
+        return Ok(());
+    }
+    let readable = |access: u8| access == 1 || access == 2;
+    if readable(entry.threshold_access) {
+        match t.call(NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS, &[entry.number]) {
+            Ok(d) => match decode_thresholds(&conv, &d) {
+                Some(live) => entry.thresholds = live,
+                None => log::debug!("{}: short Get Sensor Thresholds reply", entry.name),
+            },
+            Err(e) if e.needs_new_session() => return Err(e),
+            Err(e) => log::debug!("{}: live thresholds: {e}; keeping the SDR's", entry.name),
+        }
+    }
+    if readable(entry.hysteresis_access) {
+        match t.call(
+            NETFN_SENSOR,
+            CMD_GET_SENSOR_HYSTERESIS,
+            &[entry.number, 0xFF],
+        ) {
+            Ok(d) => {
+                let span = |raw: u8| Some((conv.apply(raw)? - conv.apply(0)?).abs());
+                let live = d.iter().take(2).filter_map(|&h| span(h)).reduce(f64::max);
+                entry.hysteresis = live.filter(|h| *h > 0.0).or(entry.hysteresis);
+            }
+            Err(e) if e.needs_new_session() => return Err(e),
+            Err(e) => log::debug!("{}: live hysteresis: {e}; keeping the SDR's", entry.name),
+        }
+    }
+    Ok(())
+}

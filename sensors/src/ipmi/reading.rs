@@ -90,6 +90,8 @@ mod tests {
                 r_exp: 0,
             }),
             thresholds: [None; 6],
+            base_unit: 18,
+            ..SdrEntry::default()
         }
     }
 

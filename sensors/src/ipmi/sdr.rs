@@ -90,7 +90,7 @@ impl Conversion {
 }
 
 /// What envmon keeps of one sensor record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct SdrEntry {
     /// Record ID.
     pub record_id: u16,
@@ -112,8 +112,20 @@ pub struct SdrEntry {
     pub entity_instance: u8,
     /// Conversion for threshold sensors with an analog reading.
     pub conversion: Option<Conversion>,
-    /// Readable thresholds, converted: [UNR, UC, UNC, LNR, LC, LNC].
+    /// Readable thresholds, converted: [UNR, UC, UNC, LNR, LC, LNC]. From the SDR, then
+    /// replaced by the live ones when the BMC answers Get Sensor Thresholds.
     pub thresholds: [Option<f64>; 6],
+    /// Sensor capabilities, threshold access: 0 none, 1 readable, 2 readable and settable,
+    /// 3 fixed and unreadable (the SDR's values hold).
+    pub threshold_access: u8,
+    /// Sensor capabilities, hysteresis access (same codes).
+    pub hysteresis_access: u8,
+    /// Hysteresis in the sensor's unit (the larger of the two directions), if not zero.
+    pub hysteresis: Option<f64>,
+    /// Base unit code (IPMI 2.0 table 43-15).
+    pub base_unit: u8,
+    /// The units' percentage flag.
+    pub percentage: bool,
 }
 
 impl SdrEntry {
@@ -121,11 +133,17 @@ impl SdrEntry {
     pub fn to_sdr_sensor(&self) -> SdrSensor {
         let [unr, uc, unc, lnr, lc, lnc] = self.thresholds;
         SdrSensor {
+            owner_id: self.owner_id,
+            owner_lun: self.owner_lun,
             number: self.number,
             name: self.name.clone(),
             sensor_type: self.sensor_type,
+            reading_type: self.reading_type,
             entity_id: self.entity_id,
             entity_instance: self.entity_instance,
+            base_unit: self.base_unit,
+            percentage: self.percentage,
+            hysteresis: self.hysteresis,
             kind: if self.reading_type == THRESHOLD_READING && self.conversion.is_some() {
                 SdrKind::Threshold {
                     unr,
@@ -162,6 +180,9 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
     let (reading_type, sensor_type) = (byte(14)?, byte(13)?);
     let mut conversion = None;
     let mut thresholds = [None; 6];
+    let mut hysteresis = None;
+    let caps = byte(12)?;
+    let units1 = byte(21)?;
     if record_type == FULL_SENSOR {
         let format = byte(21)? >> 6;
         if format != 3 {
@@ -186,6 +207,14 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
                     }
                 }
             }
+            // Hysteresis, bytes 43-44, in raw counts: its size in the sensor's unit.
+            let span = |raw: u8| Some((conv.apply(raw)? - conv.apply(0)?).abs());
+            let (pos, neg) = (span(byte(43)?), span(byte(44)?));
+            hysteresis = pos
+                .into_iter()
+                .chain(neg)
+                .reduce(f64::max)
+                .filter(|h| *h > 0.0);
             conversion = Some(conv);
         }
     }
@@ -201,6 +230,11 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
         entity_instance: byte(10)?,
         conversion,
         thresholds,
+        threshold_access: (caps >> 2) & 0x03,
+        hysteresis_access: (caps >> 4) & 0x03,
+        hysteresis,
+        base_unit: byte(22)?,
+        percentage: units1 & 0x01 != 0,
     }))
 }
 

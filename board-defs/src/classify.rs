@@ -1,0 +1,667 @@
+//! Which SDR sensor is which class: the rules, as data, in one table ([`RULES`]).
+//!
+//! A rule matches on what the SDR says (owner, sensor type, event/reading type, entity,
+//! units) and on words of the sensor's name for what the entity cannot tell (a PCH
+//! temperature on the system board entity, a CPU regulator on a power module). The first rule
+//! that matches decides: a class, or "not monitored" with the rule's reason. `envmon board
+//! explain` prints the rule that decided each record.
+//!
+//! Names are compared as words: upper-cased, split at anything not a letter or digit and
+//! between letters and digits (`Vcpu1VRM Temp` is `VCPU 1 VRM TEMP`), after HPE's leading
+//! `NN-` index is dropped. A rule's word matches a name word that starts with it (`DIMM`
+//! matches `DIMMA`), and `P#` stands for a `P` followed by a number (`BB P1 VR Temp`).
+
+use envmon_core::engine::Class;
+
+/// IPMI sensor type codes (IPMI 2.0 table 42-3).
+pub mod sensor_type {
+    /// Temperature.
+    pub const TEMPERATURE: u8 = 0x01;
+    /// Voltage.
+    pub const VOLTAGE: u8 = 0x02;
+    /// Current.
+    pub const CURRENT: u8 = 0x03;
+    /// Fan.
+    pub const FAN: u8 = 0x04;
+    /// Power supply (discrete: presence, failure, AC lost, ...).
+    pub const POWER_SUPPLY: u8 = 0x08;
+    /// Power unit (redundancy, power off, AC lost of the whole unit).
+    pub const POWER_UNIT: u8 = 0x09;
+    /// Other units-based sensor (usage percentages, airflow, power).
+    pub const OTHER_UNITS: u8 = 0x0B;
+}
+
+/// IPMI entity IDs (IPMI 2.0 table 43-13, and the DCMI codes 0x40-0x42).
+pub mod entity {
+    /// Processor.
+    pub const PROCESSOR: u8 = 0x03;
+    /// Disk or disk bay.
+    pub const DISK: u8 = 0x04;
+    /// System management module (the BMC).
+    pub const MANAGEMENT_MODULE: u8 = 0x06;
+    /// System board.
+    pub const SYSTEM_BOARD: u8 = 0x07;
+    /// Memory module.
+    pub const MEMORY_MODULE: u8 = 0x08;
+    /// Power supply.
+    pub const POWER_SUPPLY: u8 = 0x0A;
+    /// Add-in card.
+    pub const ADD_IN_CARD: u8 = 0x0B;
+    /// Processor board.
+    pub const PROCESSOR_BOARD: u8 = 0x0F;
+    /// Power unit / power domain.
+    pub const POWER_UNIT: u8 = 0x13;
+    /// Power module / DC-to-DC converter.
+    pub const POWER_MODULE: u8 = 0x14;
+    /// System chassis.
+    pub const SYSTEM_CHASSIS: u8 = 0x17;
+    /// Drive backplane.
+    pub const DRIVE_BACKPLANE: u8 = 0x1A;
+    /// Fan / cooling device.
+    pub const FAN: u8 = 0x1D;
+    /// Memory device.
+    pub const MEMORY_DEVICE: u8 = 0x20;
+    /// External environment.
+    pub const EXTERNAL_ENVIRONMENT: u8 = 0x27;
+    /// I/O module (the IO hub).
+    pub const IO_MODULE: u8 = 0x2C;
+    /// Processor / I/O module.
+    pub const PROCESSOR_IO_MODULE: u8 = 0x2D;
+    /// Air inlet.
+    pub const AIR_INLET: u8 = 0x37;
+    /// Air inlet (DCMI).
+    pub const AIR_INLET_DCMI: u8 = 0x40;
+    /// Processor (DCMI).
+    pub const PROCESSOR_DCMI: u8 = 0x41;
+    /// Baseboard (DCMI).
+    pub const BASEBOARD_DCMI: u8 = 0x42;
+}
+
+/// Event/reading type codes (IPMI 2.0 table 42-1).
+pub mod reading_type {
+    /// Threshold.
+    pub const THRESHOLD: u8 = 0x01;
+    /// Generic "redundancy" states (fully redundant, redundancy lost, ...).
+    pub const REDUNDANCY: u8 = 0x0B;
+    /// Sensor-specific states.
+    pub const SENSOR_SPECIFIC: u8 = 0x6F;
+}
+
+/// IPMI base unit codes (IPMI 2.0 table 43-15) that the classes read.
+pub mod unit {
+    /// Degrees C.
+    pub const DEGREES_C: u8 = 1;
+    /// Degrees F.
+    pub const DEGREES_F: u8 = 2;
+    /// Volts.
+    pub const VOLTS: u8 = 4;
+    /// Revolutions per minute.
+    pub const RPM: u8 = 18;
+}
+
+/// What a rule asks of the reading type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    /// Any.
+    Any,
+    /// A threshold sensor with an analog reading.
+    Threshold,
+    /// This event/reading type code.
+    Code(u8),
+    /// Not a threshold sensor.
+    Discrete,
+}
+
+/// What a rule asks of the units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Units {
+    /// Any.
+    Any,
+    /// A percentage (the SDR's percentage flag, or a base unit of percent).
+    Percent,
+    /// Not one of these base units (and not a percentage).
+    NotIn(&'static [u8]),
+}
+
+/// One rule: every condition given must hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Rule {
+    /// Sensor types (empty: any).
+    pub sensor_types: &'static [u8],
+    /// The reading type.
+    pub reading: Reading,
+    /// Entity IDs (empty: any).
+    pub entities: &'static [u8],
+    /// Name words: each group must have a word in the name (empty: no condition).
+    pub words: &'static [&'static [&'static str]],
+    /// Units.
+    pub units: Units,
+    /// The class, or `None`: not monitored.
+    pub class: Option<Class>,
+    /// Why, in a few words (printed by `board explain`).
+    pub why: &'static str,
+}
+
+const ANY: Rule = Rule {
+    sensor_types: &[],
+    reading: Reading::Any,
+    entities: &[],
+    words: &[],
+    units: Units::Any,
+    class: None,
+    why: "",
+};
+
+use entity as e;
+use sensor_type as t;
+
+const CPU_WORDS: &[&str] = &["CPU", "VCPU", "PROC", "PROCESSOR", "P#", "SOCKET"];
+const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY"];
+const TEMP_UNITS: &[u8] = &[unit::DEGREES_C, unit::DEGREES_F];
+const PCH_WORDS: &[&str] = &[
+    "PCH", "IOH", "SSB", "CHIPSET", "IOHUB", "SB", "NB", "LPC", "FCH", "IOU",
+];
+
+/// The rules, first match wins. A reviewer reads this table to know what `--board auto`
+/// monitors and why everything else is left out.
+pub const RULES: &[Rule] = &[
+    // Temperatures.
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        units: Units::Percent,
+        why: "a thermal margin in percent, not a temperature",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["MARGIN", "TCONTROL", "TCTL", "DTS", "TJMAX"]],
+        why: "a thermal margin (distance to Tjmax), not a temperature",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        reading: Reading::Threshold,
+        units: Units::NotIn(TEMP_UNITS),
+        why: "a temperature sensor whose unit is not degrees",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["DIMM", "MEM", "MEMORY", "DDR", "HBM"]],
+        why: "memory (DIMM or memory regulator): no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::MEMORY_MODULE, e::MEMORY_DEVICE],
+        why: "memory: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&[
+            "HDD",
+            "SSD",
+            "NVME",
+            "DRIVE",
+            "DISK",
+            "M2",
+            "SAS",
+            "RAID",
+            "BP",
+            "BACKPLANE",
+            "HSBP",
+        ]],
+        why: "storage: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::DISK, e::DRIVE_BACKPLANE],
+        why: "storage: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&[
+            "NIC", "LAN", "OCP", "MEZZ", "NDC", "LOM", "QSFP", "SFP", "X710", "X550", "I350",
+        ]],
+        why: "network adapter: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["BMC", "IBMC", "ILO", "IDRAC", "CIMC"]],
+        why: "the management controller: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&[
+            "GPU", "RISER", "PCIE", "PCI", "SLOT", "HBA", "CARD", "FPGA", "RAISER",
+        ]],
+        why: "add-in card or riser: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::ADD_IN_CARD],
+        why: "add-in card: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["VR", "VRM", "VRD", "REG", "VCCIN"], CPU_WORDS],
+        class: Some(Class::CpuVrTemp),
+        why: "a voltage regulator named for a CPU",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["VR", "VRM", "VRD", "REG"], PCH_WORDS],
+        why: "a chipset regulator: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["VR", "VRM", "VRD", "REG", "VCCIN"]],
+        entities: &[e::PROCESSOR, e::PROCESSOR_DCMI, e::POWER_MODULE],
+        class: Some(Class::CpuVrTemp),
+        why: "a voltage regulator of a processor or power module entity",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["VR", "VRM", "VRD", "REG"]],
+        why: "a voltage regulator not tied to a CPU: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[PCH_WORDS],
+        class: Some(Class::IohubTemp),
+        why: "the IO hub (PCH, IOH, SSB, chipset)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::IO_MODULE, e::PROCESSOR_IO_MODULE],
+        class: Some(Class::IohubTemp),
+        why: "an I/O module entity: the IO hub",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[PSU_WORDS],
+        class: Some(Class::PsuTemp),
+        why: "a power supply's temperature (by name)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::POWER_SUPPLY],
+        class: Some(Class::PsuTemp),
+        why: "a power supply entity's temperature",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::POWER_MODULE],
+        class: Some(Class::CpuVrTemp),
+        why: "a power module (DC-DC converter) entity: the CPU regulator",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[CPU_WORDS],
+        class: Some(Class::CpuTemp),
+        why: "a CPU temperature (by name)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::PROCESSOR, e::PROCESSOR_DCMI],
+        class: Some(Class::CpuTemp),
+        why: "a processor entity's temperature",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&[
+            "INLET",
+            "AMBIENT",
+            "AMB",
+            "FRONT",
+            "FP",
+            "EXHAUST",
+            "OUTLET",
+            "SYSTEM",
+            "SYS",
+            "BOARD",
+            "MB",
+            "BB",
+            "PERIPHERAL",
+            "CHASSIS",
+            "AIR",
+            "ROOM",
+        ]],
+        class: Some(Class::ChassisAmbient),
+        why: "a chassis air or board temperature (by name)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[
+            e::AIR_INLET,
+            e::AIR_INLET_DCMI,
+            e::SYSTEM_CHASSIS,
+            e::EXTERNAL_ENVIRONMENT,
+            e::SYSTEM_BOARD,
+            e::BASEBOARD_DCMI,
+        ],
+        class: Some(Class::ChassisAmbient),
+        why: "a chassis, inlet or board entity's temperature",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        why: "a temperature of a part the catalog has no message for",
+        ..ANY
+    },
+    // Fans.
+    Rule {
+        sensor_types: &[t::FAN],
+        reading: Reading::Code(reading_type::REDUNDANCY),
+        why: "fan redundancy: the catalog has no message for it",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        reading: Reading::Discrete,
+        why: "a discrete fan state: not decoded",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        units: Units::Percent,
+        why: "fan speed in percent: 735001/735002 judge RPM",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        units: Units::NotIn(&[unit::RPM]),
+        why: "a fan sensor whose unit is not RPM (duty cycle, airflow)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        words: &[PSU_WORDS],
+        class: Some(Class::PsuFan),
+        why: "a power supply's fan (by name)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        entities: &[e::POWER_SUPPLY],
+        class: Some(Class::PsuFan),
+        why: "a power supply entity's fan",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        class: Some(Class::Fan),
+        why: "a chassis fan",
+        ..ANY
+    },
+    // Voltages.
+    Rule {
+        sensor_types: &[t::VOLTAGE],
+        reading: Reading::Discrete,
+        why: "a power-good or voltage state bit: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::VOLTAGE],
+        units: Units::NotIn(&[unit::VOLTS]),
+        why: "a voltage sensor whose unit is not volts",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::VOLTAGE],
+        class: Some(Class::Voltage),
+        why: "a voltage rail",
+        ..ANY
+    },
+    // Power supplies.
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY, t::POWER_UNIT],
+        reading: Reading::Code(reading_type::REDUNDANCY),
+        class: Some(Class::PsuRedundancy),
+        why: "the BMC's power-supply redundancy sensor (735006/735005)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Code(reading_type::SENSOR_SPECIFIC),
+        class: Some(Class::Psu),
+        why: "a power supply's presence and failure states",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        why: "a power supply reading other than its states (power, current)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_UNIT],
+        why: "power unit states (power off, AC lost of the unit): no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::CURRENT],
+        why: "current or power: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::OTHER_UNITS],
+        why: "usage, airflow or power (other units): no catalog message",
+        ..ANY
+    },
+    Rule {
+        why: "a sensor type the catalog has no message for",
+        ..ANY
+    },
+];
+
+/// What `--board auto` needs of one SDR: a neutral summary, independent of the IPMI library.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SdrSensor {
+    /// Sensor owner (0x20: the BMC).
+    pub owner_id: u8,
+    /// Sensor owner LUN.
+    pub owner_lun: u8,
+    /// Sensor number.
+    pub number: u8,
+    /// ID string.
+    pub name: String,
+    /// Sensor type code.
+    pub sensor_type: u8,
+    /// Event/reading type code.
+    pub reading_type: u8,
+    /// Entity ID.
+    pub entity_id: u8,
+    /// Entity instance.
+    pub entity_instance: u8,
+    /// Base unit code (0 when the record has none).
+    pub base_unit: u8,
+    /// The SDR's percentage flag.
+    pub percentage: bool,
+    /// Threshold or discrete.
+    pub kind: SdrKind,
+    /// Hysteresis in the sensor's unit, when the BMC gives one.
+    pub hysteresis: Option<f64>,
+}
+
+/// Whether a sensor reports a value against thresholds or discrete states.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum SdrKind {
+    /// A threshold sensor with its readable thresholds, converted to the sensor's unit.
+    Threshold {
+        /// Upper non-recoverable.
+        unr: Option<f64>,
+        /// Upper critical.
+        uc: Option<f64>,
+        /// Upper non-critical.
+        unc: Option<f64>,
+        /// Lower non-recoverable.
+        lnr: Option<f64>,
+        /// Lower critical.
+        lc: Option<f64>,
+        /// Lower non-critical.
+        lnc: Option<f64>,
+    },
+    /// A discrete (state) sensor.
+    Discrete,
+}
+
+/// The percent base unit (IPMI 2.0 table 43-15, code 0 is "unspecified").
+const PERCENT_UNIT: u8 = 0xFE;
+
+/// The words of a sensor name (see the module docs).
+pub fn words(name: &str) -> Vec<String> {
+    let upper = name.trim().to_ascii_uppercase();
+    // HPE: "02-CPU 1", "17-VR P1": a leading index and a dash.
+    let upper = match upper.split_once('-') {
+        Some((n, rest)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => {
+            rest.to_string()
+        }
+        _ => upper,
+    };
+    let mut out: Vec<String> = Vec::new();
+    let mut cur = String::new();
+    let mut last_digit = None;
+    for c in upper.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            last_digit = None;
+            continue;
+        }
+        let digit = c.is_ascii_digit();
+        if last_digit.is_some_and(|d| d != digit) && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        cur.push(c);
+        last_digit = Some(digit);
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    // "P" followed by a number: a processor socket.
+    let sockets: Vec<String> = out
+        .windows(2)
+        .filter(|w| w[0] == "P" && w[1].chars().all(|c| c.is_ascii_digit()))
+        .map(|_| "P#".to_string())
+        .collect();
+    out.extend(sockets);
+    out
+}
+
+/// Whether `want` (one word, or several separated by spaces) is in `words`.
+fn has_word(words: &[String], want: &str) -> bool {
+    let parts: Vec<&str> = want.split(' ').collect();
+    if parts.len() > 1 {
+        return words
+            .windows(parts.len())
+            .any(|w| w.iter().zip(&parts).all(|(a, b)| a == b));
+    }
+    if want == "P#" {
+        return words.iter().any(|w| w == "P#");
+    }
+    // Short words must match whole (SB, NB, PS, FP, MB, BB, BP, M2, VR): "SB" is not "SBE".
+    words
+        .iter()
+        .filter(|w| *w != "P#")
+        .any(|w| w == want || (want.len() >= 3 && w.starts_with(want)))
+}
+
+fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
+    let threshold = matches!(s.kind, SdrKind::Threshold { .. });
+    let reading_ok = match rule.reading {
+        Reading::Any => true,
+        Reading::Threshold => threshold,
+        Reading::Code(c) => s.reading_type == c,
+        Reading::Discrete => !threshold,
+    };
+    let percent = s.percentage || s.base_unit == PERCENT_UNIT;
+    let units_ok = match rule.units {
+        Units::Any => true,
+        Units::Percent => percent,
+        Units::NotIn(list) => threshold && !percent && !list.contains(&s.base_unit),
+    };
+    (rule.sensor_types.is_empty() || rule.sensor_types.contains(&s.sensor_type))
+        && reading_ok
+        && (rule.entities.is_empty() || rule.entities.contains(&s.entity_id))
+        && rule
+            .words
+            .iter()
+            .all(|group| group.iter().any(|w| has_word(words, w)))
+        && units_ok
+}
+
+/// The decision for one SDR sensor: its class (or none) and the reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Decision {
+    /// The class, or `None`: not monitored.
+    pub class: Option<Class>,
+    /// Why.
+    pub why: &'static str,
+}
+
+/// Decides one sensor: records envmon cannot read directly, then the first matching rule.
+pub fn classify(s: &SdrSensor) -> Decision {
+    if s.owner_id != 0x20 || s.owner_lun != 0 {
+        return Decision {
+            class: None,
+            why: "owned by another controller or by system software: not read by envmon",
+        };
+    }
+    let w = words(&s.name);
+    RULES.iter().find(|r| matches(r, s, &w)).map_or(
+        Decision {
+            class: None,
+            why: "no rule",
+        },
+        |r| Decision {
+            class: r.class,
+            why: r.why,
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_split_into_words() {
+        assert_eq!(words("Vcpu1VRM Temp"), ["VCPU", "1", "VRM", "TEMP"]);
+        assert_eq!(words("02-CPU 1"), ["CPU", "1"]);
+        assert_eq!(words("BB P1 VR Temp"), ["BB", "P", "1", "VR", "TEMP", "P#"]);
+        assert_eq!(
+            words("W793_FAN1_TACH1"),
+            ["W", "793", "FAN", "1", "TACH", "1"]
+        );
+        assert_eq!(words("P1-DIMMA~D VR"), ["P", "1", "DIMMA", "D", "VR", "P#"]);
+    }
+
+    #[test]
+    fn short_words_match_whole_and_long_ones_as_prefixes() {
+        let w = words("SBE Log Disabled");
+        assert!(!has_word(&w, "SB"));
+        assert!(has_word(&words("P1-DIMMA~D VR"), "DIMM"));
+        assert!(has_word(&words("Power Supply 1"), "POWER SUPPLY"));
+        assert!(!has_word(&words("PCH Temp"), "P#"));
+    }
+}
