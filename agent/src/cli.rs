@@ -82,6 +82,16 @@ pub enum BoardCommand {
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
     },
+    /// Every SDR record of the BMC: name, number, entity, type, what --board auto makes of
+    /// it and why.
+    Explain {
+        /// One JSON document instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The board envmon would monitor (--board auto, or a base = "auto" file over it), as a
+    /// board file: edit it and use it with --board FILE.
+    Dump,
 }
 
 /// `envmon message`.
@@ -132,7 +142,7 @@ fn dispatch(cli: &Cli) -> Result<(), AgentError> {
         Command::Poll { count, json } => poll(&settings, *count, *json),
         Command::Message(m) => message(&settings, m),
         Command::Show { what, json } => show(&settings, *what, *json),
-        Command::Board(b) => board(b),
+        Command::Board(b) => board(&settings, b),
         Command::Catalog { json } => {
             print_catalog(*json);
             Ok(())
@@ -205,7 +215,7 @@ fn show(settings: &Settings, what: ShowWhat, as_json: bool) -> Result<(), AgentE
     Ok(())
 }
 
-fn board(cmd: &BoardCommand) -> Result<(), AgentError> {
+fn board(settings: &Settings, cmd: &BoardCommand) -> Result<(), AgentError> {
     match cmd {
         BoardCommand::List => {
             for (name, _) in envmon_board_defs::BUILTIN {
@@ -242,6 +252,8 @@ fn board(cmd: &BoardCommand) -> Result<(), AgentError> {
                 Err(AgentError::Reported(Box::new(AgentError::Board(e))))
             })
         }
+        BoardCommand::Explain { json } => board_explain(settings, *json),
+        BoardCommand::Dump => board_dump(settings),
     }
 }
 
@@ -278,6 +290,122 @@ fn print_catalog(as_json: bool) {
     }
 }
 
+/// Connects to the BMC of the settings and reads its SDRs (cached) with their live
+/// thresholds.
+fn bmc_sdrs(
+    settings: &Settings,
+) -> Result<
+    (
+        envmon_sensors::ipmi::Connected,
+        Vec<envmon_sensors::ipmi::sdr::SdrEntry>,
+    ),
+    AgentError,
+> {
+    let unavailable = |e: envmon_sensors::ipmi::IpmiError| AgentError::Unavailable(e.to_string());
+    let Some(target) = crate::bmc::target(settings)? else {
+        return Err(AgentError::Usage(
+            "--ipmi none: there is no BMC to read SDRs from".into(),
+        ));
+    };
+    let mut conn = crate::bmc::open(&target).map_err(unavailable)?;
+    let (sdrs, _) = crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
+    Ok((conn, sdrs))
+}
+
+/// `envmon board explain`: every SDR record and the rule that decided it.
+fn board_explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
+    let (_, sdrs) = bmc_sdrs(settings)?;
+    let named = crate::bmc::named_board(&settings.board)?;
+    let overrides = named.filter(|b| b.base_auto);
+    let sensors: Vec<_> = sdrs.iter().map(|e| e.to_sdr_sensor()).collect();
+    let (board, explained) = envmon_board_defs::explain(&sensors, overrides.as_ref());
+    let rows: Vec<serde_json::Value> = sdrs
+        .iter()
+        .zip(&explained)
+        .map(|(e, x)| {
+            let item = x
+                .item
+                .as_ref()
+                .and_then(|id| board.items.iter().find(|i| i.id == *id));
+            json!({
+                "record": e.record_id,
+                "owner": e.owner_id,
+                "number": e.number,
+                "name": e.name,
+                "entity": format!("0x{:02x}.{}", e.entity_id, e.entity_instance & 0x7f),
+                "sensor_type": e.sensor_type,
+                "reading_type": e.reading_type,
+                "item": item.map(|i| i.id.clone()),
+                "class": item.map(|i| i.spec.class.name()),
+                "label": item.map(|i| i.spec.label.clone()),
+                "why": x.decision.why,
+            })
+        })
+        .collect();
+    if as_json {
+        println!("{}", serde_json::Value::Array(rows));
+        return Ok(());
+    }
+    println!(
+        "{:<6} {:<5} {:<16} {:<7} {:<4} {:<4} {:<28} WHY",
+        "RECORD", "NUM", "NAME", "ENTITY", "TYPE", "READ", "DECISION"
+    );
+    for r in &rows {
+        let decision = match (r["class"].as_str(), r["label"].as_str()) {
+            (Some(c), Some(l)) => format!("{c} {l}"),
+            _ => "-".into(),
+        };
+        println!(
+            "0x{:04x} 0x{:02x}  {:<16} {:<7} 0x{:02x} 0x{:02x} {:<28} {}",
+            r["record"].as_u64().unwrap_or(0),
+            r["number"].as_u64().unwrap_or(0),
+            r["name"].as_str().unwrap_or(""),
+            r["entity"].as_str().unwrap_or(""),
+            r["sensor_type"].as_u64().unwrap_or(0),
+            r["reading_type"].as_u64().unwrap_or(0),
+            decision,
+            r["why"].as_str().unwrap_or("")
+        );
+    }
+    let monitored = rows.iter().filter(|r| !r["item"].is_null()).count();
+    println!(
+        "{} records: {monitored} monitored, {} left out",
+        rows.len(),
+        rows.len() - monitored
+    );
+    Ok(())
+}
+
+/// `envmon board dump`: the board from the BMC's SDRs as a board file.
+fn board_dump(settings: &Settings) -> Result<(), AgentError> {
+    let (_, sdrs) = bmc_sdrs(settings)?;
+    let named = crate::bmc::named_board(&settings.board)?;
+    let board = crate::bmc::resolve_board(named, &sdrs);
+    let header = format!(
+        "Made by `envmon board dump` from the BMC's SDR repository ({} sensor records).\n\
+         Edit it and use it with --board FILE; `envmon board check FILE` validates it.",
+        sdrs.len()
+    );
+    let comment = |item: &envmon_board_defs::Item| {
+        let number = match item.source {
+            envmon_board_defs::Source::IpmiNumber(n) => n,
+            _ => return None,
+        };
+        sdrs.iter()
+            .find(|e| e.number == number && e.owner_id == 0x20 && e.owner_lun == 0)
+            .map(|e| {
+                format!(
+                    "SDR \"{}\", entity 0x{:02x}.{}",
+                    e.name,
+                    e.entity_id,
+                    e.entity_instance & 0x7f
+                )
+            })
+    };
+    print!("{}", envmon_board_defs::to_toml(&board, &header, comment));
+    Ok(())
+}
+
 /// `envmon poll`: connect, read the SDRs (cached), sweep `count` times, print.
 fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
     use envmon_sensors::ipmi::{IpmiSource, Transport};
@@ -291,10 +419,8 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
             .as_ref()
             .is_some_and(|b| b.items.iter().any(|i| i.source.is_ipmi()));
     let (conn, sdrs) = match (&target, needs_bmc) {
-        (Some(t), true) => {
-            let mut conn = crate::bmc::open(t).map_err(unavailable)?;
-            let (sdrs, _) =
-                crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
+        (Some(_), true) => {
+            let (conn, sdrs) = bmc_sdrs(settings)?;
             (Some(conn), sdrs)
         }
         (None, true) if from_sdrs => {

@@ -6,12 +6,14 @@
 
 mod auto;
 pub mod classify;
+mod dump;
 mod format;
 
 pub use auto::{Explained, auto_board, explain, label_for};
 pub use classify::{
     Decision, RULES, SdrKind, SdrSensor, classify, entity, reading_type, sensor_type,
 };
+pub use dump::to_toml;
 pub use envmon_core::pci::PciExpect;
 pub use format::{BoardError, BoardErrorKind, load, parse};
 
