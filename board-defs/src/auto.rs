@@ -65,28 +65,60 @@ fn limits(class: Class, kind: SdrKind) -> Limits {
     }
 }
 
-/// The number that follows the first word in `keys` (`FAN1A` -> `1`, `PS 2` -> `2`), with
-/// what marks a rotor of a dual-rotor fan appended (`Fan1A` -> `1A`, `FAN1_TACH2` -> `1-2`).
+/// Where `key` (one word, or several separated by spaces) is in `words`: the index of its
+/// last word. A key of three letters or more may sit inside a longer word (`VCPU`,
+/// `VRMCPU`), a shorter one must be the whole word (`P`, `PS`).
+fn find_key(words: &[String], key: &str) -> Option<usize> {
+    let parts: Vec<&str> = key.split(' ').collect();
+    (0..words.len()).find_map(|i| {
+        let fits = parts.iter().enumerate().all(|(j, p)| {
+            words
+                .get(i + j)
+                .is_some_and(|w| w == p || (parts.len() == 1 && p.len() >= 3 && w.contains(p)))
+        });
+        fits.then_some(i + parts.len() - 1)
+    })
+}
+
+fn digits(w: &str) -> bool {
+    !w.is_empty() && w.chars().all(|c| c.is_ascii_digit())
+}
+
+/// The number that follows the first of `keys` in the name (`FAN1A` -> `1`, `PS 2` -> `2`),
+/// with what marks a rotor of a dual-rotor fan appended when `rotor` (`Fan1A` -> `1A`,
+/// `FAN1_TACH2` -> `1-2`). A fan lettered instead of numbered (`FANA`) gives its letter.
 fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Option<String> {
-    let at = words.iter().position(|w| {
-        keys.iter()
-            .any(|k| w == k || (k.len() >= 3 && w.starts_with(k)))
-    })?;
-    let n = words
-        .get(at + 1)
-        .filter(|w| w.chars().all(|c| c.is_ascii_digit()))?;
+    let (key, mut at) = keys.iter().find_map(|k| Some((*k, find_key(words, k)?)))?;
+    // One word between the key and its number names a group (`Fan_SSD0` -> `SSD0`), unless
+    // it only says "system" (`Fan_SYS0` -> `0`).
+    let mut group = "";
+    if rotor && !words.get(at + 1).is_some_and(|w| digits(w)) {
+        if let (Some(g), Some(n)) = (words.get(at + 1), words.get(at + 2)) {
+            if digits(n) && g.chars().all(|c| c.is_ascii_uppercase()) {
+                if !matches!(g.as_str(), "SYS" | "SYSTEM" | "CHASSIS") {
+                    group = g;
+                }
+                at += 1;
+            }
+        }
+    }
+    let Some(n) = words.get(at + 1).filter(|w| digits(w)) else {
+        // "FANA": the letter after the key.
+        let w = words.get(at)?;
+        let rest = w.strip_suffix(|c: char| c.is_ascii_uppercase())?;
+        return (rotor && rest.ends_with(key) && w.len() == rest.len() + 1)
+            .then(|| w[rest.len()..].to_string());
+    };
     let mut label = n.trim_start_matches('0').to_string();
     if label.is_empty() {
         label.push('0');
     }
+    label.insert_str(0, group);
     if rotor {
         match words.get(at + 2).map(String::as_str) {
             Some(l @ ("A" | "B" | "C" | "D")) => label.push_str(l),
             Some("TACH" | "ROTOR" | "R") => {
-                if let Some(r) = words
-                    .get(at + 3)
-                    .filter(|w| w.chars().all(|c| c.is_ascii_digit()))
-                {
+                if let Some(r) = words.get(at + 3).filter(|w| digits(w)) {
                     label.push('-');
                     label.push_str(r);
                 }
@@ -108,8 +140,8 @@ fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Option<String> 
 pub fn label_for(class: Class, s: &SdrSensor) -> Option<String> {
     let w = words(&s.name);
     let instance = || Some((s.entity_instance & 0x7f).to_string());
-    const CPU: &[&str] = &["CPU", "VCPU", "PROC", "PROCESSOR", "P", "SOCKET"];
-    const PSU: &[&str] = &["PS", "PSU", "PWS", "SUPPLY"];
+    const CPU: &[&str] = &["CPU", "PROC", "P", "SOCKET"];
+    const PSU: &[&str] = &["PSU", "PS", "PWS", "SUPPLY", "P S"];
     let from_entity = |entities: &[u8]| {
         if entities.contains(&s.entity_id) {
             instance()
@@ -119,7 +151,7 @@ pub fn label_for(class: Class, s: &SdrSensor) -> Option<String> {
     };
     use crate::classify::entity as e;
     match class {
-        Class::Fan => number_after(&w, &["FAN", "FANS", "SYSFAN", "CPUFAN"], true),
+        Class::Fan => number_after(&w, &["FAN"], true),
         Class::PsuFan => number_after(&w, PSU, false)
             .or_else(|| from_entity(&[e::POWER_SUPPLY]))
             .map(|psu| match number_after(&w, &["FAN"], true) {

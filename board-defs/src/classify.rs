@@ -8,8 +8,11 @@
 //!
 //! Names are compared as words: upper-cased, split at anything not a letter or digit and
 //! between letters and digits (`Vcpu1VRM Temp` is `VCPU 1 VRM TEMP`), after HPE's leading
-//! `NN-` index is dropped. A rule's word matches a name word that starts with it (`DIMM`
-//! matches `DIMMA`), and `P#` stands for a `P` followed by a number (`BB P1 VR Temp`).
+//! `NN-` index is dropped. A rule's word of three letters or more matches inside a name word
+//! (vendors glue words: Supermicro's `VmemABVRM`, `VRMCpu1`), except the few in [`WHOLE`];
+//! shorter ones (`PS`, `SB`, `VR`) match whole words only. Words separated by a space match
+//! consecutive name words (`P S` is HPE's `P/S 1`), and `P#` stands for a `P` followed by a
+//! number (`BB P1 VR Temp`).
 
 use envmon_core::engine::Class;
 
@@ -81,6 +84,8 @@ pub mod entity {
 pub mod reading_type {
     /// Threshold.
     pub const THRESHOLD: u8 = 0x01;
+    /// Generic "digital discrete": state deasserted (offset 0) or asserted (offset 1).
+    pub const DIGITAL: u8 = 0x03;
     /// Generic "redundancy" states (fully redundant, redundancy lost, ...).
     pub const REDUNDANCY: u8 = 0x0B;
     /// Sensor-specific states.
@@ -155,11 +160,22 @@ const ANY: Rule = Rule {
 use entity as e;
 use sensor_type as t;
 
-const CPU_WORDS: &[&str] = &["CPU", "VCPU", "PROC", "PROCESSOR", "P#", "SOCKET"];
-const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY"];
+const CPU_WORDS: &[&str] = &["CPU", "PROC", "P#", "SOCKET"];
+const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY", "P S"];
 const TEMP_UNITS: &[u8] = &[unit::DEGREES_C, unit::DEGREES_F];
 const PCH_WORDS: &[&str] = &[
-    "PCH", "IOH", "SSB", "CHIPSET", "IOHUB", "SB", "NB", "LPC", "FCH", "IOU",
+    "PCH",
+    "IOH",
+    "SSB",
+    "CHIPSET",
+    "IOHUB",
+    "SB",
+    "NB",
+    "LPC",
+    "FCH",
+    "IOU",
+    "SOUTH BRIDGE",
+    "NORTH BRIDGE",
 ];
 
 /// The rules, first match wins. A reviewer reads this table to know what `--board auto`
@@ -168,13 +184,19 @@ pub const RULES: &[Rule] = &[
     // Temperatures.
     Rule {
         sensor_types: &[t::TEMPERATURE],
+        reading: Reading::Discrete,
+        why: "a thermal state bit (trip, hot): no catalog message (temperatures are judged from values)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
         units: Units::Percent,
         why: "a thermal margin in percent, not a temperature",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["MARGIN", "TCONTROL", "TCTL", "DTS", "TJMAX"]],
+        words: &[&["MARGIN", "MRGN", "MGN", "TCONTROL", "TCTL", "DTS", "TJMAX"]],
         why: "a thermal margin (distance to Tjmax), not a temperature",
         ..ANY
     },
@@ -193,14 +215,9 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        entities: &[e::MEMORY_MODULE, e::MEMORY_DEVICE],
-        why: "memory: no catalog message",
-        ..ANY
-    },
-    Rule {
-        sensor_types: &[t::TEMPERATURE],
         words: &[&[
             "HDD",
+            "HD",
             "SSD",
             "NVME",
             "DRIVE",
@@ -212,12 +229,6 @@ pub const RULES: &[Rule] = &[
             "BACKPLANE",
             "HSBP",
         ]],
-        why: "storage: no catalog message",
-        ..ANY
-    },
-    Rule {
-        sensor_types: &[t::TEMPERATURE],
-        entities: &[e::DISK, e::DRIVE_BACKPLANE],
         why: "storage: no catalog message",
         ..ANY
     },
@@ -238,15 +249,15 @@ pub const RULES: &[Rule] = &[
     Rule {
         sensor_types: &[t::TEMPERATURE],
         words: &[&[
-            "GPU", "RISER", "PCIE", "PCI", "SLOT", "HBA", "CARD", "FPGA", "RAISER",
+            "GPU", "RISER", "PCIE", "PCI", "SLOT", "HBA", "CARD", "FPGA", "RAISER", "I O",
         ]],
         why: "add-in card or riser: no catalog message",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        entities: &[e::ADD_IN_CARD],
-        why: "add-in card: no catalog message",
+        words: &[&["ZONE"]],
+        why: "the air of a zone near a part (HPE's \"... Zone\"), not the part; the inlet is the chassis ambient",
         ..ANY
     },
     Rule {
@@ -276,18 +287,30 @@ pub const RULES: &[Rule] = &[
         why: "a voltage regulator not tied to a CPU: no catalog message",
         ..ANY
     },
+    // Entities that say what the name did not.
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::MEMORY_MODULE, e::MEMORY_DEVICE],
+        why: "memory: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::DISK, e::DRIVE_BACKPLANE],
+        why: "storage: no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::ADD_IN_CARD],
+        why: "add-in card: no catalog message",
+        ..ANY
+    },
     Rule {
         sensor_types: &[t::TEMPERATURE],
         words: &[PCH_WORDS],
         class: Some(Class::IohubTemp),
         why: "the IO hub (PCH, IOH, SSB, chipset)",
-        ..ANY
-    },
-    Rule {
-        sensor_types: &[t::TEMPERATURE],
-        entities: &[e::IO_MODULE, e::PROCESSOR_IO_MODULE],
-        class: Some(Class::IohubTemp),
-        why: "an I/O module entity: the IO hub",
         ..ANY
     },
     Rule {
@@ -377,8 +400,24 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::FAN],
+        reading: Reading::Code(reading_type::DIGITAL),
+        words: &[PSU_WORDS, &["FAIL", "FAULT"]],
+        class: Some(Class::PsuFan),
+        why: "a power supply's fan failure bit (735012/735011)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
+        reading: Reading::Code(reading_type::DIGITAL),
+        words: &[&["FAIL", "FAULT"]],
+        class: Some(Class::Fan),
+        why: "a fan failure bit (735002/735001)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::FAN],
         reading: Reading::Discrete,
-        why: "a discrete fan state: not decoded",
+        why: "a fan presence or other state: no catalog message",
         ..ANY
     },
     Rule {
@@ -568,6 +607,10 @@ pub fn words(name: &str) -> Vec<String> {
     out
 }
 
+/// Rule words that match whole name words only (inside longer words they mean something
+/// else: `PLANAR` is not a `LAN`).
+pub const WHOLE: &[&str] = &["LAN", "AIR", "SAS", "ROOM", "SYS", "AMB", "REG", "DTS"];
+
 /// Whether `want` (one word, or several separated by spaces) is in `words`.
 fn has_word(words: &[String], want: &str) -> bool {
     let parts: Vec<&str> = want.split(' ').collect();
@@ -580,10 +623,11 @@ fn has_word(words: &[String], want: &str) -> bool {
         return words.iter().any(|w| w == "P#");
     }
     // Short words must match whole (SB, NB, PS, FP, MB, BB, BP, M2, VR): "SB" is not "SBE".
+    let inside = want.len() >= 3 && !WHOLE.contains(&want);
     words
         .iter()
         .filter(|w| *w != "P#")
-        .any(|w| w == want || (want.len() >= 3 && w.starts_with(want)))
+        .any(|w| w == want || (inside && w.contains(want)))
 }
 
 fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
@@ -657,9 +701,13 @@ mod tests {
     }
 
     #[test]
-    fn short_words_match_whole_and_long_ones_as_prefixes() {
+    fn short_words_match_whole_and_long_ones_inside() {
         let w = words("SBE Log Disabled");
         assert!(!has_word(&w, "SB"));
+        assert!(has_word(&words("VmemABVRM Temp"), "MEM"));
+        assert!(has_word(&words("VRMCpu1 Temp"), "CPU"));
+        assert!(!has_word(&words("Planar Temp"), "LAN"));
+        assert!(has_word(&words("15-P/S 1 Inlet"), "P S"));
         assert!(has_word(&words("P1-DIMMA~D VR"), "DIMM"));
         assert!(has_word(&words("Power Supply 1"), "POWER SUPPLY"));
         assert!(!has_word(&words("PCH Temp"), "P#"));

@@ -431,6 +431,130 @@ impl Drop for Bmc {
     }
 }
 
+/// An ipmi_sim serving the records and readings of an in-memory BMC (a corpus server):
+/// the same SDR bytes, values, live thresholds, discrete states and scanning. Killed on drop.
+pub struct EmuBmc {
+    child: Option<Child>,
+    /// The RMCP+ port.
+    pub port: u16,
+}
+
+impl EmuBmc {
+    /// Writes the ipmi_sim configuration for `bmc` under `dir` and starts it.
+    pub fn start(dir: &Path, bmc: &envmon_sensors::ipmi::fake::FakeBmc) -> EmuBmc {
+        fs::create_dir_all(dir).unwrap();
+        let port = free_port();
+        let st = bmc.state();
+        let mut emu = String::from(
+            "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02 persist_sdr\n",
+        );
+        let hex = |b: &[u8]| {
+            b.iter()
+                .map(|x| format!("0x{x:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        for r in &st.records {
+            emu.push_str(&format!("main_sdr_add 0x20 {}\n", hex(r)));
+        }
+        for r in &st.records {
+            // Sensor records of the BMC: full (1) and compact (2).
+            if !matches!(r.get(3), Some(1 | 2)) || r.get(5) != Some(&0x20) {
+                continue;
+            }
+            let (num, stype, rtype) = (r[7], r[12], r[13]);
+            emu.push_str(&format!(
+                "sensor_add 0x20 0 0x{num:02x} 0x{stype:02x} 0x{rtype:02x}\n"
+            ));
+            let value = st.readings.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
+            let states = st.states.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
+            if let Some(v) = value {
+                emu.push_str(&format!(
+                    "sensor_set_value 0x20 0 0x{num:02x} 0x{v:02x} 0\n"
+                ));
+            }
+            if rtype == 1 && r[3] == 1 {
+                // Thresholds: the live ones where given, else the SDR's (readable mask at
+                // byte 19, values at 37..42, in the order UNR, UC, UNC, LNR, LC, LNC).
+                let t: [Option<u8>; 6] = match st.live_thresholds.iter().find(|(n, _)| *n == num) {
+                    Some((_, t)) => *t,
+                    None => {
+                        std::array::from_fn(|i| (r[18] & (1 << (5 - i)) != 0).then(|| r[36 + i]))
+                    }
+                };
+                let mask: String = t
+                    .iter()
+                    .map(|v| if v.is_some() { '1' } else { '0' })
+                    .collect();
+                let vals: Vec<String> = t
+                    .iter()
+                    .map(|v| format!("0x{:02x}", v.unwrap_or(0)))
+                    .collect();
+                emu.push_str(&format!(
+                    "sensor_set_threshold 0x20 0 0x{num:02x} readable {mask} {}\n",
+                    vals.join(" ")
+                ));
+            }
+            let scanning = if value.is_some() || states.is_some() {
+                "scanning"
+            } else {
+                "no-scanning"
+            };
+            emu.push_str(&format!(
+                "sensor_set_event_support 0x20 0 0x{num:02x} enable {scanning} per-state \
+                 000000000000000 000000000000000 000000000000000 000000000000000\n"
+            ));
+            for bit in (0..15).filter(|b| states.is_some_and(|s| s & (1 << b) != 0)) {
+                emu.push_str(&format!("sensor_set_bit 0x20 0 0x{num:02x} {bit} 1 0\n"));
+            }
+        }
+        emu.push_str("mc_enable 0x20\n");
+        drop(st);
+        fs::write(dir.join("corpus.emu"), emu).unwrap();
+        fs::write(
+            dir.join("lan.conf"),
+            format!(
+                "name \"corpus\"\nset_working_mc 0x20\n  startlan 1\n    addr 127.0.0.1 {port}\n    \
+                 priv_limit admin\n    allowed_auths_admin none md2 md5 straight\n    \
+                 guid a123456789abcdefa123456789abcdef\n  endlan\n  \
+                 user 2 true \"{BMC_USER}\" \"{BMC_PASSWORD}\" admin 10 none md2 md5 straight\n"
+            ),
+        )
+        .unwrap();
+        let mut cmd = Command::new("ipmi_sim");
+        cmd.arg("-c")
+            .arg(dir.join("lan.conf"))
+            .arg("-f")
+            .arg(dir.join("corpus.emu"))
+            .arg("-s")
+            .arg(dir.join("state"))
+            .arg("-n");
+        let child = spawn_logged(cmd, &dir.join("ipmi_sim.log"));
+        let up = wait_for(Duration::from_secs(15), || {
+            udp_port_bound(port).then_some(())
+        });
+        assert!(up.is_some(), "ipmi_sim did not bind 127.0.0.1:{port}");
+        EmuBmc {
+            child: Some(child),
+            port,
+        }
+    }
+
+    /// `rmcp://admin@127.0.0.1:PORT`.
+    pub fn uri(&self) -> String {
+        format!("rmcp://{BMC_USER}@127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for EmuBmc {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
 /// A running `envmon run`, stopped with SIGTERM when dropped.
 pub struct Agent {
     child: Option<Child>,

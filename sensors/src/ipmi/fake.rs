@@ -74,6 +74,278 @@ pub fn with_r_exp(mut record: Vec<u8>, r_exp: i8) -> Vec<u8> {
     record
 }
 
+/// How a listing's values become raw bytes: `value = m * raw * 10^r_exp`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Scale {
+    /// 0 unsigned, 2 two's complement.
+    format: u8,
+    m: u16,
+    r_exp: i8,
+    base_unit: u8,
+    percentage: bool,
+}
+
+impl Scale {
+    /// The scale for a unit and the largest magnitude it must hold.
+    fn for_unit(unit: &str, max: f64) -> Result<Scale, String> {
+        let fit = |limit: f64| {
+            [1u16, 2, 5, 10, 20, 25, 50, 100, 200, 500]
+                .into_iter()
+                .find(|m| max / f64::from(*m) <= limit)
+                .unwrap_or(1000)
+        };
+        let (base_unit, percentage) = match unit {
+            "C" => (1, false),
+            "V" => (4, false),
+            "A" => (5, false),
+            "W" => (6, false),
+            "RPM" => (18, false),
+            "%" => (0, true),
+            "-" => (0, false),
+            other => return Err(format!("unknown unit '{other}'")),
+        };
+        Ok(match unit {
+            // Degrees: whole numbers, negative ones too.
+            "C" => Scale {
+                format: 2,
+                m: 1,
+                r_exp: 0,
+                base_unit,
+                percentage,
+            },
+            // Volts: thousandths, signed (-12 V rails), as coarse as the range needs.
+            "V" => Scale {
+                format: 2,
+                m: ((max * 1000.0 / 127.0).ceil() as u16).max(1),
+                r_exp: -3,
+                base_unit,
+                percentage,
+            },
+            _ => Scale {
+                format: 0,
+                m: fit(255.0),
+                r_exp: 0,
+                base_unit,
+                percentage,
+            },
+        })
+    }
+
+    fn raw(&self, v: f64) -> u8 {
+        let r = (v / (f64::from(self.m) * 10f64.powi(i32::from(self.r_exp)))).round();
+        if self.format == 2 {
+            (r.clamp(-128.0, 127.0) as i8) as u8
+        } else {
+            r.clamp(0.0, 255.0) as u8
+        }
+    }
+}
+
+/// A sensor record from a listing's facts (`S` lines of a corpus file): a full record for a
+/// threshold sensor, a compact one for a discrete sensor.
+#[allow(clippy::too_many_arguments)]
+fn listing_record(
+    record_id: u16,
+    number: u8,
+    name: &str,
+    sensor_type: u8,
+    reading_type: u8,
+    entity: (u8, u8),
+    scale: Option<Scale>,
+    thresholds: [Option<u8>; 6],
+) -> Vec<u8> {
+    let id = &name.as_bytes()[..name.len().min(16)];
+    let [lo, hi] = record_id.to_le_bytes();
+    let Some(scale) = scale.filter(|_| reading_type == THRESHOLD_READING) else {
+        // Compact record: the name at byte 33.
+        let mut r = vec![0u8; 32];
+        r[0] = lo;
+        r[1] = hi;
+        r[2] = 0x51;
+        r[3] = 0x02;
+        r[4] = (27 + id.len()) as u8;
+        let mut set = |n: usize, v: u8| r[n - 1] = v;
+        set(6, 0x20);
+        set(8, number);
+        set(9, entity.0);
+        set(10, entity.1);
+        set(11, 0x63);
+        set(12, 0x40);
+        set(13, sensor_type);
+        set(14, reading_type);
+        set(21, 0xC0);
+        set(32, 0xC0 | id.len() as u8);
+        r.extend_from_slice(id);
+        return r;
+    };
+    let mut r = threshold_record(record_id, number, name, sensor_type, entity, 0, thresholds);
+    let mut set = |n: usize, v: u8| r[n - 1] = v;
+    set(21, (scale.format << 6) | u8::from(scale.percentage));
+    set(22, scale.base_unit);
+    let [m_lo, m_hi] = scale.m.to_le_bytes();
+    set(25, m_lo);
+    set(26, (m_hi & 0x03) << 6);
+    set(30, ((scale.r_exp as u8) & 0x0f) << 4);
+    r
+}
+
+/// Parses `0x1f`, `1f` or `31`-style numbers: hex with `0x`, else decimal.
+fn num(t: &str) -> Result<u32, String> {
+    let t = t.trim();
+    match t.strip_prefix("0x").or_else(|| t.strip_prefix("0X")) {
+        Some(h) => u32::from_str_radix(h, 16),
+        None => t.parse(),
+    }
+    .map_err(|_| format!("'{t}' is not a number"))
+}
+
+fn byte(t: &str) -> Result<u8, String> {
+    u8::try_from(num(t)?).map_err(|_| format!("'{t}' is more than a byte"))
+}
+
+/// The `S` line of a corpus file: `NUM|NAME|TYPE|READING TYPE|ENTITY.INSTANCE|UNIT|UNR,UC,UNC,
+/// LNR,LC,LNC|READING` with thresholds and the reading in the unit (`-` for none; a reading
+/// `na` is no reading, `0xNNNN` the state bits of a discrete sensor).
+fn listing_line(st: &mut FakeState, line: &str) -> Result<(), String> {
+    let f: Vec<&str> = line.split('|').map(str::trim).collect();
+    let [
+        number,
+        name,
+        sensor_type,
+        reading_type,
+        entity,
+        unit,
+        limits,
+        reading,
+    ] = f[..]
+    else {
+        return Err(format!("expected 8 fields separated by |, got {}", f.len()));
+    };
+    let number = byte(number)?;
+    let (sensor_type, reading_type) = (byte(sensor_type)?, byte(reading_type)?);
+    let (eid, inst) = entity
+        .split_once('.')
+        .ok_or_else(|| format!("entity '{entity}' must be ID.INSTANCE"))?;
+    let entity = (byte(eid)?, byte(inst)?);
+    let values: Vec<Option<f64>> = limits
+        .split(',')
+        .map(|v| match v.trim() {
+            "-" | "" => Ok(None),
+            v => v
+                .parse::<f64>()
+                .map(Some)
+                .map_err(|_| format!("threshold '{v}' is not a number")),
+        })
+        .collect::<Result<_, _>>()?;
+    let limits: [Option<f64>; 6] = values
+        .try_into()
+        .map_err(|_| "thresholds: six values UNR,UC,UNC,LNR,LC,LNC".to_string())?;
+    let value = match reading {
+        "na" => None,
+        r if r.starts_with("0x") => {
+            let states = u16::try_from(num(r)?).map_err(|_| format!("states '{r}'"))?;
+            st.states.push((number, states));
+            None
+        }
+        r => Some(r.parse::<f64>().map_err(|_| format!("reading '{r}'"))?),
+    };
+    let max = limits
+        .iter()
+        .flatten()
+        .chain(value.iter())
+        .fold(1.0f64, |m, v| m.max(v.abs()));
+    let scale = (reading_type == THRESHOLD_READING)
+        .then(|| Scale::for_unit(unit, max))
+        .transpose()?;
+    let raw = |v: Option<f64>| scale.and_then(|s| v.map(|v| s.raw(v)));
+    let record_id = u16::try_from(st.records.len() + 1).unwrap_or(u16::MAX);
+    st.records.push(listing_record(
+        record_id,
+        number,
+        name,
+        sensor_type,
+        reading_type,
+        entity,
+        scale,
+        limits.map(raw),
+    ));
+    if let Some(r) = raw(value) {
+        st.readings.push((number, r));
+    }
+    Ok(())
+}
+
+impl FakeBmc {
+    /// A BMC from a corpus file (sim/corpus/README.md): raw SDR records (`R`), sensors from
+    /// listings (`S`), readings (`V`), discrete states (`D`), sensors without a reading (`N`)
+    /// and live thresholds (`L`).
+    /// Errors name the line.
+    pub fn from_corpus(text: &str) -> Result<FakeBmc, String> {
+        let bmc = FakeBmc::default();
+        {
+            let mut st = bmc.state();
+            st.add_timestamp = 1;
+            for (i, line) in text.lines().enumerate() {
+                // A comment runs from " #" to the end of the line.
+                let line = line.split(" #").next().unwrap_or("").trim();
+                let at = |e: String| format!("line {}: {e}", i + 1);
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let (kind, rest) = line.split_once(' ').unwrap_or((line, ""));
+                let words: Vec<&str> = rest.split_whitespace().collect();
+                match kind {
+                    "R" => {
+                        // Hex bytes, as captures print them.
+                        let hex = |b: &&str| {
+                            u8::from_str_radix(b.trim_start_matches("0x"), 16)
+                                .map_err(|_| format!("'{b}' is not a hex byte"))
+                        };
+                        let rec = words.iter().map(hex).collect::<Result<Vec<u8>, _>>();
+                        st.records.push(rec.map_err(at)?);
+                    }
+                    "S" => listing_line(&mut st, rest).map_err(at)?,
+                    "N" => {
+                        let n = words
+                            .first()
+                            .ok_or("no sensor number")
+                            .map_err(|e| at(e.into()))?;
+                        st.not_scanning.push(byte(n).map_err(at)?);
+                    }
+                    "V" | "D" | "L" => {
+                        let n = words
+                            .first()
+                            .ok_or("no sensor number")
+                            .map_err(|e| at(e.into()))?;
+                        let n = byte(n).map_err(at)?;
+                        match (kind, &words[1..]) {
+                            ("V", [v]) => st.readings.push((n, byte(v).map_err(at)?)),
+                            ("D", [v]) => {
+                                let v = u16::try_from(num(v).map_err(at)?)
+                                    .map_err(|_| at(format!("states '{v}'")))?;
+                                st.states.push((n, v));
+                            }
+                            ("L", t) if t.len() == 6 => {
+                                let mut live = [None; 6];
+                                for (slot, v) in live.iter_mut().zip(t) {
+                                    *slot = match *v {
+                                        "-" => None,
+                                        v => Some(byte(v).map_err(at)?),
+                                    };
+                                }
+                                st.live_thresholds.push((n, live));
+                            }
+                            _ => return Err(at(format!("bad {kind} line"))),
+                        }
+                    }
+                    other => return Err(at(format!("unknown line kind '{other}'"))),
+                }
+            }
+        }
+        Ok(bmc)
+    }
+}
+
 /// What the fake BMC holds and has seen; shared, so a test keeps a handle after the agent
 /// took the transport.
 #[derive(Debug, Default)]
@@ -82,8 +354,13 @@ pub struct FakeState {
     pub records: Vec<Vec<u8>>,
     /// Get SDR Repository Info's add timestamp (change it to change the repository).
     pub add_timestamp: u32,
-    /// Raw reading per sensor number; a sensor not here answers 0xCB.
+    /// Raw reading per sensor number; a sensor not here (nor in `states`) reads as
+    /// "reading unavailable".
     pub readings: Vec<(u8, u8)>,
+    /// State bits per discrete sensor number.
+    pub states: Vec<(u8, u16)>,
+    /// Sensors that do not scan (no reading at all: an empty slot, a part powered off).
+    pub not_scanning: Vec<u8>,
     /// Live thresholds per sensor number, as raw bytes `[UNR, UC, UNC, LNR, LC, LNC]`, where
     /// they differ from the SDR's (Get Sensor Thresholds answers these).
     pub live_thresholds: Vec<(u8, [Option<u8>; 6])>,
@@ -212,8 +489,16 @@ impl FakeState {
             }
             (NETFN_SENSOR, CMD_GET_SENSOR_READING) => {
                 let n = data.first().copied().unwrap_or(0);
+                let known = self.records.iter().any(|r| r.get(7) == Some(&n));
+                if let Some((_, st)) = self.states.iter().find(|(s, _)| *s == n) {
+                    let [lo, hi] = st.to_le_bytes();
+                    return Ok(vec![0, 0x40, lo, hi | 0x80]);
+                }
                 match self.readings.iter().find(|(s, _)| *s == n) {
                     Some((_, raw)) => Ok(vec![*raw, 0x40, 0x00, 0x80]),
+                    // A sensor of the repository with nothing to say: scanning on, reading
+                    // unavailable (an empty slot).
+                    None if known => Ok(vec![0, 0x60, 0x00, 0x80]),
                     None => Err(cc(0xCB)),
                 }
             }

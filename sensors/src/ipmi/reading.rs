@@ -37,6 +37,28 @@ pub fn psu_ok(states: u16) -> bool {
     states & PRESENCE != 0 && states & bad == 0
 }
 
+/// Event/reading type: generic digital discrete (deasserted / asserted).
+pub const DIGITAL: u8 = 0x03;
+/// Event/reading type: generic redundancy.
+pub const REDUNDANCY: u8 = 0x0B;
+
+/// Redundancy offsets (IPMI 2.0 table 42-2, generic 0Bh) that mean redundancy is gone:
+/// 1 redundancy lost, 3 non-redundant (sufficient resources from redundant), 4 non-redundant
+/// (sufficient from insufficient), 5 non-redundant (insufficient resources). Fully redundant
+/// (0) and the degraded states (2, 6, 7: still redundant, with less margin) are good.
+pub const REDUNDANCY_LOST: u16 = (1 << 1) | (1 << 3) | (1 << 4) | (1 << 5);
+
+/// A redundancy sensor's states; no state asserted says nothing.
+pub fn redundancy(states: u16) -> Reading {
+    if states & REDUNDANCY_LOST != 0 {
+        Reading::Bad
+    } else if states & 0xff != 0 {
+        Reading::Good
+    } else {
+        Reading::Unreadable
+    }
+}
+
 /// Decodes a Get Sensor Reading response for `entry`.
 pub fn decode(entry: &SdrEntry, data: &[u8]) -> Reading {
     let (Some(&raw), Some(&flags)) = (data.first(), data.get(1)) else {
@@ -57,10 +79,14 @@ pub fn decode(entry: &SdrEntry, data: &[u8]) -> Reading {
         return Reading::Unreadable;
     };
     let states = u16::from(low) | (u16::from(data.get(3).copied().unwrap_or(0) & 0x7f) << 8);
-    match entry.sensor_type {
-        POWER_SUPPLY if psu_ok(states) => Reading::Good,
-        POWER_SUPPLY => Reading::Bad,
-        // Other discrete sensors are not monitored by any class yet.
+    match (entry.reading_type, entry.sensor_type) {
+        (REDUNDANCY, _) => redundancy(states),
+        // A failure bit (`PS1 Fan Fail`): asserted is a failure.
+        (DIGITAL, _) if states & 0b10 != 0 => Reading::Bad,
+        (DIGITAL, _) if states & 0b01 != 0 => Reading::Good,
+        (_, POWER_SUPPLY) if psu_ok(states) => Reading::Good,
+        (_, POWER_SUPPLY) => Reading::Bad,
+        // Other discrete sensors are not monitored by any class.
         _ => Reading::Unreadable,
     }
 }
