@@ -437,12 +437,14 @@ pub struct EmuBmc {
     child: Option<Child>,
     /// The RMCP+ port.
     pub port: u16,
+    values: PathBuf,
 }
 
 impl EmuBmc {
     /// Writes the ipmi_sim configuration for `bmc` under `dir` and starts it.
     pub fn start(dir: &Path, bmc: &envmon_sensors::ipmi::fake::FakeBmc) -> EmuBmc {
-        fs::create_dir_all(dir).unwrap();
+        let values = dir.join("values");
+        fs::create_dir_all(&values).unwrap();
         let port = free_port();
         let st = bmc.state();
         let mut emu = String::from(
@@ -463,16 +465,21 @@ impl EmuBmc {
                 continue;
             }
             let (num, stype, rtype) = (r[7], r[12], r[13]);
-            emu.push_str(&format!(
-                "sensor_add 0x20 0 0x{num:02x} 0x{stype:02x} 0x{rtype:02x}\n"
-            ));
             let value = st.readings.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
             let states = st.states.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
-            if let Some(v) = value {
-                emu.push_str(&format!(
-                    "sensor_set_value 0x20 0 0x{num:02x} 0x{v:02x} 0\n"
-                ));
-            }
+            // What reads is polled from a value file (raw byte, or state bits), so that a
+            // test can change it while envmon runs.
+            let polled = match value.map(u32::from).or(states.map(u32::from)) {
+                Some(v) => {
+                    let file = values.join(num.to_string());
+                    fs::write(&file, format!("{v}\n")).unwrap();
+                    format!(" poll 500 file \"{}\"", file.display())
+                }
+                None => String::new(),
+            };
+            emu.push_str(&format!(
+                "sensor_add 0x20 0 0x{num:02x} 0x{stype:02x} 0x{rtype:02x}{polled}\n"
+            ));
             if rtype == 1 && r[3] == 1 {
                 // Thresholds: the live ones where given, else the SDR's (readable mask at
                 // byte 19, values at 37..42, in the order UNR, UC, UNC, LNR, LC, LNC).
@@ -504,9 +511,6 @@ impl EmuBmc {
                 "sensor_set_event_support 0x20 0 0x{num:02x} enable {scanning} per-state \
                  000000000000000 000000000000000 000000000000000 000000000000000\n"
             ));
-            for bit in (0..15).filter(|b| states.is_some_and(|s| s & (1 << b) != 0)) {
-                emu.push_str(&format!("sensor_set_bit 0x20 0 0x{num:02x} {bit} 1 0\n"));
-            }
         }
         emu.push_str("mc_enable 0x20\n");
         drop(st);
@@ -537,7 +541,15 @@ impl EmuBmc {
         EmuBmc {
             child: Some(child),
             port,
+            values,
         }
+    }
+
+    /// Sets a sensor's raw value or state bits (ipmi_sim reads the file every 500 ms).
+    pub fn set(&self, number: u8, value: u32) {
+        let tmp = self.values.join(format!(".{number}.tmp"));
+        fs::write(&tmp, format!("{value}\n")).unwrap();
+        fs::rename(&tmp, self.values.join(number.to_string())).unwrap();
     }
 
     /// `rmcp://admin@127.0.0.1:PORT`.

@@ -166,3 +166,154 @@ fn a_healthy_server_watched_by_envmon_run_sends_nothing() {
 fn sensors_of(server: &str) -> Vec<SdrSensor> {
     sensors(&corpus(server))
 }
+
+/// A BMC that has its own redundancy sensor (Quanta D51's "PSU Redundancy", generic 0Bh
+/// states): redundancy lost there is 735006 alone, never a supply failure; a supply failure
+/// is 735004 alone (the sensor, not a count, speaks for redundancy).
+#[test]
+fn a_bmc_redundancy_sensor_drives_735006_and_735005_and_is_never_a_supply() {
+    use envmon_tests::{Agent, BMC_PASSWORD, EmuBmc, expect_lines};
+    const REDUNDANCY: u8 = 0xe4;
+    const PSU1: u8 = 0xe0;
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = EmuBmc::start(&dir.path().join("bmc"), &corpus("quanta-d51"));
+    let out = dir.path().join("syslog.log");
+    let a = Agent::start(
+        &[
+            "--ipmi",
+            &bmc.uri(),
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--syslog",
+            &format!("file://{}", out.display()),
+        ],
+        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        &dir.path().join("envmon.log"),
+    );
+    a.wait_sweeps(3);
+    let wait = std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    bmc.set(REDUNDANCY, 1 << 1); // redundancy lost
+    expect_lines(
+        &out,
+        &mut seen,
+        &["%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost"],
+        wait,
+    );
+    bmc.set(REDUNDANCY, 1 << 0); // fully redundant
+    expect_lines(
+        &out,
+        &mut seen,
+        &["%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK"],
+        wait,
+    );
+    bmc.set(PSU1, 0b11); // present, failure detected
+    expect_lines(
+        &out,
+        &mut seen,
+        &["%FTD-1-735004: IPMI: Power Supply 1: Failure Detected"],
+        wait,
+    );
+    a.wait_sweeps(10);
+    assert_eq!(envmon_tests::message_lines(&out), seen, "nothing more");
+}
+
+/// `board explain` and `board dump` on a real server's reproduction (Dell R630): explain
+/// lists every sensor record with its decision; the dump passes `board check` and, given to
+/// `--board FILE`, monitors exactly what `--board auto` does.
+#[test]
+fn explain_and_dump_on_a_real_server_and_the_dump_runs_unchanged() {
+    use envmon_tests::{Agent, BMC_PASSWORD, EmuBmc, envmon_bin};
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let fake = corpus("dell-r630");
+    let bmc = EmuBmc::start(&dir.path().join("bmc"), &fake);
+    let state = dir.path().join("state");
+    let envmon = |args: &[&str]| {
+        let o = Command::new(envmon_bin())
+            .args(["--ipmi", &bmc.uri(), "--state-dir", state.to_str().unwrap()])
+            .args(args)
+            .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let (board, explained) = explain(&sensors(&fake), None);
+    let table = envmon(&["board", "explain"]);
+    assert!(
+        table.contains(&format!(
+            "{} records: {} monitored, {} left out",
+            explained.len(),
+            board.items.len(),
+            explained.len() - board.items.len()
+        )),
+        "{table}"
+    );
+    assert!(
+        table.contains("fan 1A") && table.contains("a chassis fan"),
+        "{table}"
+    );
+    assert!(table.contains("psu_redundancy"), "{table}");
+    let json: serde_json::Value =
+        serde_json::from_str(&envmon(&["board", "explain", "--json"])).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), explained.len());
+
+    let dumped = dir.path().join("r630.toml");
+    fs::write(&dumped, envmon(&["board", "dump"])).unwrap();
+    let check = Command::new(envmon_bin())
+        .args(["board", "check"])
+        .arg(&dumped)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // The same box watched with the dump and with auto: the same items and states.
+    let watch = |board: &str, name: &str| {
+        let out = dir.path().join(format!("{name}.log"));
+        let a = Agent::start(
+            &[
+                "--ipmi",
+                &bmc.uri(),
+                "--board",
+                board,
+                "--interval-ms",
+                "100",
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--syslog",
+                &format!("file://{}", out.display()),
+            ],
+            &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+            &dir.path().join(format!("{name}.stderr")),
+        );
+        a.wait_sweeps(5);
+        let o = Command::new(envmon_bin())
+            .args(["show", "environment", "--json", "--socket"])
+            .arg(a.socket())
+            .output()
+            .unwrap();
+        let env: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(fs::read_to_string(&out).unwrap_or_default(), "", "{name}");
+        env["sensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| format!("{} {} {} {}", s["id"], s["class"], s["label"], s["state"]))
+            .collect::<Vec<_>>()
+    };
+    let from_auto = watch("auto", "auto");
+    let from_dump = watch(dumped.to_str().unwrap(), "dump");
+    assert_eq!(from_auto, from_dump);
+    assert_eq!(from_auto.len(), board.items.len());
+}

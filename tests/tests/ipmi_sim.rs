@@ -274,6 +274,36 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
     );
 }
 
+/// `--board auto` on a two-supply BMC without a redundancy sensor: the first failed supply
+/// loses redundancy (a 1+1 box), and its recovery regains it.
+#[test]
+fn auto_two_supplies_lose_redundancy_at_the_first_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let (mut a, out) = agent(&bmc, dir.path(), "auto");
+    a.wait_sweeps(3);
+    let mut seen = Vec::new();
+    bmc.set(PSU2, 3); // present + failure
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-735004: IPMI: Power Supply 2: Failure Detected",
+            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+        ],
+    );
+    bmc.set(PSU2, 1);
+    expect(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-735003: IPMI: Power Supply 2: OK",
+            "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK",
+        ],
+    );
+    assert_eq!(a.stop(), Some(0));
+}
+
 #[test]
 fn sighup_reloads_the_configuration_and_a_bad_one_keeps_the_old() {
     let dir = tempfile::tempdir().unwrap();
