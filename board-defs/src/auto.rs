@@ -368,3 +368,67 @@ pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<
     }
     (board, notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sensor(name: &str, entity: (u8, u8)) -> SdrSensor {
+        SdrSensor {
+            owner_id: 0x20,
+            owner_lun: 0,
+            number: 1,
+            name: name.into(),
+            sensor_type: 0x01,
+            reading_type: 0x01,
+            entity_id: entity.0,
+            entity_instance: entity.1,
+            base_unit: 1,
+            percentage: false,
+            kind: SdrKind::Discrete,
+            hysteresis: None,
+        }
+    }
+
+    #[test]
+    fn labels_an_operator_recognises() {
+        let l = |class, name: &str, entity| label_for(class, &sensor(name, entity));
+        let none = (0x07, 1);
+        assert_eq!(
+            l(Class::Fan, "W793_FAN1_TACH1", none).as_deref(),
+            Some("1-1")
+        );
+        assert_eq!(
+            l(Class::Fan, "W793_FAN3_TACH2", none).as_deref(),
+            Some("3-2")
+        );
+        assert_eq!(l(Class::Fan, "Fan1A", none).as_deref(), Some("1A"));
+        assert_eq!(l(Class::Fan, "FANA", none).as_deref(), Some("A"));
+        assert_eq!(l(Class::Fan, "Fan_SYS0", none).as_deref(), Some("0"));
+        assert_eq!(l(Class::Fan, "Fan_SSD1", none).as_deref(), Some("SSD1"));
+        assert_eq!(l(Class::CpuTemp, "02-CPU 1", none).as_deref(), Some("1"));
+        assert_eq!(l(Class::CpuTemp, "Temp_CPU0", none).as_deref(), Some("0"));
+        assert_eq!(
+            l(Class::CpuVrTemp, "Vcpu2VRM Temp", none).as_deref(),
+            Some("2")
+        );
+        assert_eq!(
+            l(Class::CpuVrTemp, "BB P1 VR Temp", none).as_deref(),
+            Some("1")
+        );
+        assert_eq!(l(Class::CpuVrTemp, "17-VR P2", none).as_deref(), Some("2"));
+        assert_eq!(l(Class::CpuTemp, "Temp", (0x03, 2)).as_deref(), Some("2"));
+        assert_eq!(l(Class::Psu, "PS2 Status", none).as_deref(), Some("2"));
+        assert_eq!(
+            l(Class::PsuTemp, "15-P/S 1 Inlet", none).as_deref(),
+            Some("1")
+        );
+        assert_eq!(l(Class::Psu, "Power Supply 2", none).as_deref(), Some("2"));
+        assert_eq!(l(Class::PsuFan, "PSU1_FAN_1", none).as_deref(), Some("1-1"));
+        assert_eq!(
+            l(Class::Voltage, "12V", none),
+            None,
+            "numbered in SDR order"
+        );
+    }
+}

@@ -187,3 +187,53 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod discrete_tests {
+    use super::*;
+    use crate::ipmi::{decode_thresholds, sdr::Conversion};
+
+    fn discrete(sensor_type: u8, reading_type: u8) -> SdrEntry {
+        SdrEntry {
+            owner_id: 0x20,
+            sensor_type,
+            reading_type,
+            ..SdrEntry::default()
+        }
+    }
+
+    #[test]
+    fn redundancy_and_failure_bits() {
+        let red = discrete(0x08, REDUNDANCY);
+        let r = |states: u16| decode(&red, &[0, 0x40, states as u8, (states >> 8) as u8]);
+        assert_eq!(r(1 << 0), Reading::Good, "fully redundant");
+        assert_eq!(r(1 << 2), Reading::Good, "degraded is still redundant");
+        for lost in [1, 3, 4, 5] {
+            assert_eq!(r(1 << lost), Reading::Bad, "offset {lost}");
+        }
+        assert_eq!(r(0), Reading::Unreadable, "nothing asserted says nothing");
+        let fail = discrete(0x04, DIGITAL);
+        assert_eq!(decode(&fail, &[0, 0x40, 0b10, 0]), Reading::Bad);
+        assert_eq!(decode(&fail, &[0, 0x40, 0b01, 0]), Reading::Good);
+        assert_eq!(decode(&fail, &[0, 0x40]), Reading::Unreadable, "short");
+    }
+
+    #[test]
+    fn live_thresholds_decode_in_envmon_order() {
+        let conv = Conversion {
+            format: 0,
+            linearization: 0,
+            m: 2,
+            b: 0,
+            b_exp: 0,
+            r_exp: 0,
+        };
+        // Readable: LC (bit 1), UC (bit 4), UNR (bit 5); values LNC..UNR.
+        let d = [0b0011_0010, 1, 2, 3, 4, 5, 6];
+        assert_eq!(
+            decode_thresholds(&conv, &d),
+            Some([Some(12.0), Some(10.0), None, None, Some(4.0), None])
+        );
+        assert_eq!(decode_thresholds(&conv, &d[..4]), None, "short reply");
+    }
+}
