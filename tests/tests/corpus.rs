@@ -5,8 +5,8 @@
 
 use envmon_board_defs::{SdrSensor, explain};
 use envmon_sensors::ipmi::{fake::FakeBmc, read_live_limits, repo, sdr::parse_record};
-use envmon_tests::repo_root;
-use std::{collections::HashSet, fs};
+use envmon_tests::{Agent, repo_root};
+use std::{collections::HashSet, fs, path::Path};
 
 /// The corpus servers, by file stem.
 const SERVERS: &[&str] = &[
@@ -56,6 +56,27 @@ fn decisions(server: &str) -> Vec<String> {
             format!("0x{:02x} {} => {decision}", x.sensor.number, x.sensor.name)
         })
         .collect()
+}
+
+/// `envmon run --board BOARD` on `bmc` (100 ms sweeps), state in `state`, syslog into `out`,
+/// stderr into `log`.
+fn watch(bmc: &envmon_tests::EmuBmc, board: &str, state: &Path, out: &Path, log: &Path) -> Agent {
+    Agent::start(
+        &[
+            "--ipmi",
+            &bmc.uri(),
+            "--board",
+            board,
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            &format!("file://{}", out.display()),
+        ],
+        &[("ENVMON_IPMI_PASSWORD", envmon_tests::BMC_PASSWORD)],
+        log,
+    )
 }
 
 /// The decisions written down by hand in sim/corpus/SERVER.expected (`0xNN | name | class
@@ -117,25 +138,16 @@ fn no_two_monitored_items_share_a_message_subject() {
 /// `monitoring: running`.
 #[test]
 fn a_healthy_server_watched_by_envmon_run_sends_nothing() {
-    use envmon_tests::{Agent, BMC_PASSWORD, EmuBmc};
+    use envmon_tests::EmuBmc;
     for s in SERVERS {
         let dir = tempfile::tempdir().unwrap();
         let bmc = EmuBmc::start(&dir.path().join("bmc"), &corpus(s));
         let out = dir.path().join("syslog.log");
-        let a = Agent::start(
-            &[
-                "--ipmi",
-                &bmc.uri(),
-                "--board",
-                "auto",
-                "--interval-ms",
-                "100",
-                "--state-dir",
-                dir.path().join("state").to_str().unwrap(),
-                "--syslog",
-                &format!("file://{}", out.display()),
-            ],
-            &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        let a = watch(
+            &bmc,
+            "auto",
+            &dir.path().join("state"),
+            &out,
             &dir.path().join("envmon.log"),
         );
         a.wait_sweeps(12);
@@ -172,24 +184,17 @@ fn sensors_of(server: &str) -> Vec<SdrSensor> {
 /// is 735004 alone (the sensor, not a count, speaks for redundancy).
 #[test]
 fn a_bmc_redundancy_sensor_drives_735006_and_735005_and_is_never_a_supply() {
-    use envmon_tests::{Agent, BMC_PASSWORD, EmuBmc, expect_lines};
+    use envmon_tests::{EmuBmc, expect_lines};
     const REDUNDANCY: u8 = 0xe4;
     const PSU1: u8 = 0xe0;
     let dir = tempfile::tempdir().unwrap();
     let bmc = EmuBmc::start(&dir.path().join("bmc"), &corpus("quanta-d51"));
     let out = dir.path().join("syslog.log");
-    let a = Agent::start(
-        &[
-            "--ipmi",
-            &bmc.uri(),
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            dir.path().join("state").to_str().unwrap(),
-            "--syslog",
-            &format!("file://{}", out.display()),
-        ],
-        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+    let a = watch(
+        &bmc,
+        "auto",
+        &dir.path().join("state"),
+        &out,
         &dir.path().join("envmon.log"),
     );
     a.wait_sweeps(3);
@@ -225,7 +230,7 @@ fn a_bmc_redundancy_sensor_drives_735006_and_735005_and_is_never_a_supply() {
 /// `--board FILE`, monitors exactly what `--board auto` does.
 #[test]
 fn explain_and_dump_on_a_real_server_and_the_dump_runs_unchanged() {
-    use envmon_tests::{Agent, BMC_PASSWORD, EmuBmc, envmon_bin};
+    use envmon_tests::{BMC_PASSWORD, EmuBmc, envmon_bin};
     use std::process::Command;
     let dir = tempfile::tempdir().unwrap();
     let fake = corpus("dell-r630");
@@ -281,20 +286,11 @@ fn explain_and_dump_on_a_real_server_and_the_dump_runs_unchanged() {
     // The same box watched with the dump and with auto: the same items and states.
     let watch = |board: &str, name: &str| {
         let out = dir.path().join(format!("{name}.log"));
-        let a = Agent::start(
-            &[
-                "--ipmi",
-                &bmc.uri(),
-                "--board",
-                board,
-                "--interval-ms",
-                "100",
-                "--state-dir",
-                state.to_str().unwrap(),
-                "--syslog",
-                &format!("file://{}", out.display()),
-            ],
-            &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        let a = watch(
+            &bmc,
+            board,
+            &state,
+            &out,
             &dir.path().join(format!("{name}.stderr")),
         );
         a.wait_sweeps(5);
