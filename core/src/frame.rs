@@ -177,12 +177,12 @@ impl FrameHeader {
         self.facility.code() * 8 + level.number()
     }
 
-    /// Formats one frame. `msgid` is the message number (RFC 5424 MSGID); `line` is the full
+    /// Formats one frame. `msgid` is the RFC 5424 MSGID (the message number, or `SEL`); `line` is the full
     /// message line from [`crate::render_line`]. The result is at most [`MAX_FRAME_LEN`] bytes.
     pub fn format(
         &self,
         level: Level,
-        msgid: u32,
+        msgid: &str,
         at: &DateTime<FixedOffset>,
         line: &str,
     ) -> String {
@@ -246,7 +246,7 @@ mod tests {
         let h = header(FrameFormat::Rfc3164, Some("fw1"));
         let t = at("2026-11-02T05:09:01+01:00");
         assert_eq!(
-            h.format(Level::Alert, 735002, &t, LINE),
+            h.format(Level::Alert, "735002", &t, LINE),
             "<161>Nov  2 05:09:01 fw1 envmon[4242]: %FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"
         );
     }
@@ -258,7 +258,7 @@ mod tests {
         assert_eq!(
             h.format(
                 Level::Warning,
-                735018,
+                "735018",
                 &t,
                 "%FTD-4-735018: Power Supply 1: Temp: 70 C, Critical"
             ),
@@ -271,7 +271,7 @@ mod tests {
         let h = header(FrameFormat::Rfc5424, Some("HOSTNAME"));
         let t = at("2026-11-22T15:09:01.123456+00:00");
         assert_eq!(
-            h.format(Level::Alert, 735002, &t, LINE),
+            h.format(Level::Alert, "735002", &t, LINE),
             "<161>1 2026-11-22T15:09:01.123456+00:00 HOSTNAME envmon 4242 735002 - %FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"
         );
     }
@@ -281,7 +281,7 @@ mod tests {
         let h = header(FrameFormat::Rfc5424, None);
         let t = at("2026-01-03T23:59:59.000007-05:30");
         assert_eq!(
-            h.format(Level::Critical, 735009, &t, "x"),
+            h.format(Level::Critical, "735009", &t, "x"),
             "<162>1 2026-01-03T23:59:59.000007-05:30 - envmon 4242 735009 - x"
         );
     }
@@ -311,7 +311,7 @@ mod tests {
     fn oversized_frame_is_cut_at_a_char_boundary() {
         let h = header(FrameFormat::Rfc3164, Some("h"));
         let line = "é".repeat(MAX_FRAME_LEN);
-        let f = h.format(Level::Alert, 1, &at("2026-01-01T00:00:00Z"), &line);
+        let f = h.format(Level::Alert, "1", &at("2026-01-01T00:00:00Z"), &line);
         assert!(f.len() <= MAX_FRAME_LEN && f.len() >= MAX_FRAME_LEN - 1);
         assert!(f.ends_with('é'));
     }

@@ -6,6 +6,7 @@
 //! - [`catalog`]: the 735xxx/743xxx messages as data.
 //! - [`render`] / [`render_line`]: a message number and its arguments to the exact text line.
 //! - [`frame`]: RFC 3164 / RFC 5424 syslog frames around a rendered message.
+//! - [`sel`]: the BMC's System Event Log: entries decoded, described and resumed.
 
 pub mod catalog;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod frame;
 pub mod location;
 pub mod pci;
 mod render;
+pub mod sel;
 
 pub use render::{MAX_ARG_LEN, Prefix, RenderError, render, render_line};
 

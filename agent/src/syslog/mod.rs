@@ -169,8 +169,19 @@ impl Syslog {
         }
     }
 
+    /// Queues one SEL entry's line (`%FTD-<level>-SEL: TEXT`, RFC 5424 MSGID `SEL`) on every
+    /// destination, stamped now. SEL lines are not catalog messages (docs/sel.md).
+    pub fn send_sel(&self, level: Level, text: &str) {
+        let line = format!("%{}-{}-SEL: {text}", self.prefix.as_str(), level.number());
+        self.send_frame(level, "SEL", &line, &chrono::Local::now().fixed_offset());
+    }
+
     /// Queues an already rendered message line on every destination.
     pub fn send_line(&self, level: Level, id: u32, line: &str, at: &DateTime<FixedOffset>) {
+        self.send_frame(level, &id.to_string(), line, at);
+    }
+
+    fn send_frame(&self, level: Level, msgid: &str, line: &str, at: &DateTime<FixedOffset>) {
         let mut network: Option<Box<[u8]>> = None;
         let mut local: Option<Box<[u8]>> = None;
         for d in &self.destinations {
@@ -181,7 +192,7 @@ impl Syslog {
             };
             let frame = slot.get_or_insert_with(|| {
                 header
-                    .format(level, id, at, line)
+                    .format(level, msgid, at, line)
                     .into_bytes()
                     .into_boxed_slice()
             });

@@ -7,6 +7,7 @@ use super::{
     NETFN_STORAGE, Transport,
     repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO, CMD_RESERVE_SDR_REPO},
     sdr::{FULL_SENSOR, THRESHOLD_READING},
+    sel,
 };
 use std::{
     collections::VecDeque,
@@ -364,6 +365,10 @@ pub struct FakeState {
     /// Live thresholds per sensor number, as raw bytes `[UNR, UC, UNC, LNR, LC, LNC]`, where
     /// they differ from the SDR's (Get Sensor Thresholds answers these).
     pub live_thresholds: Vec<(u8, [Option<u8>; 6])>,
+    /// The SEL: (record ID, the 16-byte record), oldest first.
+    pub sel: Vec<(u16, [u8; 16])>,
+    /// The SEL's add and erase timestamps.
+    pub sel_stamps: (u32, u32),
     /// Errors to answer to the next requests, in order (then normal answers again).
     pub fail_next: VecDeque<IpmiError>,
     /// Every request so far: (netfn, cmd).
@@ -375,6 +380,23 @@ pub struct FakeState {
 pub struct FakeBmc(Arc<Mutex<FakeState>>);
 
 impl FakeBmc {
+    /// Adds a SEL record (its ID is set here, one past the last) and moves the add stamp.
+    pub fn add_sel(&self, mut record: [u8; 16]) -> u16 {
+        let mut s = self.state();
+        let id = s.sel.last().map_or(1, |(i, _)| i.wrapping_add(1));
+        record[..2].copy_from_slice(&id.to_le_bytes());
+        s.sel.push((id, record));
+        s.sel_stamps.0 += 1;
+        id
+    }
+
+    /// Clears the SEL and moves the erase stamp.
+    pub fn clear_sel(&self) {
+        let mut s = self.state();
+        s.sel.clear();
+        s.sel_stamps.1 += 1;
+    }
+
     /// The state, to change or inspect.
     pub fn state(&self) -> MutexGuard<'_, FakeState> {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
@@ -453,6 +475,38 @@ impl FakeState {
                 );
                 Ok(d)
             }
+            (NETFN_STORAGE, sel::CMD_GET_SEL_INFO) => {
+                let n = u16::try_from(self.sel.len()).unwrap_or(u16::MAX);
+                let free = 16_000u16.saturating_sub(n.saturating_mul(16));
+                let mut d = vec![0x51];
+                d.extend_from_slice(&n.to_le_bytes());
+                d.extend_from_slice(&free.to_le_bytes());
+                d.extend_from_slice(&self.sel_stamps.0.to_le_bytes());
+                d.extend_from_slice(&self.sel_stamps.1.to_le_bytes());
+                d.push(0x0A);
+                Ok(d)
+            }
+            (NETFN_STORAGE, sel::CMD_RESERVE_SEL) => Ok(vec![7, 0]),
+            (NETFN_STORAGE, sel::CMD_GET_SEL_ENTRY) => {
+                let id = data
+                    .get(2..4)
+                    .map(|b| u16::from_le_bytes([b[0], b[1]]))
+                    .ok_or_else(|| cc(0xC7))?;
+                let at = if id == 0 {
+                    0
+                } else {
+                    self.sel
+                        .iter()
+                        .position(|(i, _)| *i == id)
+                        .ok_or_else(|| cc(0xCB))?
+                };
+                let (_, rec) = self.sel.get(at).ok_or_else(|| cc(0xCB))?;
+                let next = self.sel.get(at + 1).map_or(0xFFFF, |(i, _)| *i);
+                let mut d = next.to_le_bytes().to_vec();
+                d.extend_from_slice(rec);
+                Ok(d)
+            }
+            (NETFN_STORAGE, sel::CMD_CLEAR_SEL) => Ok(vec![0x01]),
             (NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS) => {
                 let n = data.first().copied().unwrap_or(0);
                 let raw = match self.live_thresholds.iter().find(|(s, _)| *s == n) {

@@ -12,6 +12,7 @@ pub mod fake;
 pub mod reading;
 pub mod repo;
 pub mod sdr;
+pub mod sel;
 mod transport;
 
 pub use transport::{Connected, ErrorKindOf, IpmiRs, Target, connect};

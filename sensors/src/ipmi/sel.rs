@@ -1,0 +1,173 @@
+//! Reading the SEL: Get SEL Info, then only the new entries (Reserve SEL, Get SEL Entry from
+//! the cursor), bounded per call so that a large backlog never stalls a sweep. Decoding and
+//! the decision of where to start are the core's ([`envmon_core::sel`]).
+
+use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Transport};
+use envmon_core::sel::{SelInfo, SelPlan, SelRecord, decode_entry};
+
+/// Get SEL Info.
+pub const CMD_GET_SEL_INFO: u8 = 0x40;
+/// Reserve SEL.
+pub const CMD_RESERVE_SEL: u8 = 0x42;
+/// Get SEL Entry.
+pub const CMD_GET_SEL_ENTRY: u8 = 0x43;
+/// Clear SEL.
+pub const CMD_CLEAR_SEL: u8 = 0x47;
+/// Re-reservations tried after the BMC cancels one (a new entry was added meanwhile).
+const MAX_RESERVE: usize = 4;
+
+fn malformed(e: impl std::fmt::Display) -> IpmiError {
+    IpmiError::new(IpmiErrorKind::Malformed, e.to_string())
+}
+
+/// Get SEL Info (one command).
+pub fn info(t: &mut impl Transport) -> Result<SelInfo, IpmiError> {
+    SelInfo::decode(&t.call(NETFN_STORAGE, CMD_GET_SEL_INFO, &[])?).map_err(malformed)
+}
+
+fn reserve(t: &mut impl Transport) -> Result<[u8; 2], IpmiError> {
+    let d = t.call(NETFN_STORAGE, CMD_RESERVE_SEL, &[])?;
+    match d.get(..2) {
+        Some(r) => Ok([r[0], r[1]]),
+        None => Err(malformed("short Reserve SEL answer")),
+    }
+}
+
+/// One whole entry (offset 0, all bytes), re-reserving when the reservation was cancelled.
+fn get(t: &mut impl Transport, res: &mut [u8; 2], id: u16) -> Result<(u16, SelRecord), IpmiError> {
+    let [lo, hi] = id.to_le_bytes();
+    for _ in 0..MAX_RESERVE {
+        match t.call(
+            NETFN_STORAGE,
+            CMD_GET_SEL_ENTRY,
+            &[res[0], res[1], lo, hi, 0, 0xFF],
+        ) {
+            Ok(d) => return decode_entry(&d).map_err(malformed),
+            Err(e) if e.kind == IpmiErrorKind::Completion(0xC5) => *res = reserve(t)?,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(IpmiError::new(
+        IpmiErrorKind::Completion(0xC5),
+        "Get SEL Entry: the reservation keeps being cancelled",
+    ))
+}
+
+/// What one call read.
+#[derive(Debug, Default)]
+pub struct Batch {
+    /// New entries, oldest first.
+    pub records: Vec<SelRecord>,
+    /// The SEL has more after these (read on next time, from the last one's ID).
+    pub more: bool,
+    /// The entry the plan resumed after is gone (the SEL wrapped or was cleared without a
+    /// new erase stamp): reading started again at the first entry.
+    pub restarted: bool,
+}
+
+/// Reads at most `budget` new entries as `plan` says. Record IDs that repeat end the walk
+/// (a broken SEL never loops).
+pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: usize) -> Result<Batch, IpmiError> {
+    let mut out = Batch::default();
+    let mut res = reserve(t)?;
+    let mut next = match plan {
+        SelPlan::Nothing => return Ok(out),
+        SelPlan::FromStart => 0x0000,
+        SelPlan::After(last) => match get(t, &mut res, last) {
+            Ok((next, _)) => next,
+            // The last entry forwarded is gone: start again from the first.
+            Err(e) if e.kind == IpmiErrorKind::Completion(0xCB) => {
+                out.restarted = true;
+                0x0000
+            }
+            Err(e) => return Err(e),
+        },
+    };
+    let mut seen = std::collections::HashSet::new();
+    while next != 0xFFFF {
+        if out.records.len() >= budget {
+            out.more = true;
+            break;
+        }
+        if !seen.insert(next) {
+            log::warn!("SEL walk stopped: record 0x{next:04x} came twice");
+            break;
+        }
+        let (after, rec) = match get(t, &mut res, next) {
+            Ok(r) => r,
+            // An empty SEL answers "not present" for the first entry.
+            Err(e) if e.kind == IpmiErrorKind::Completion(0xCB) && out.records.is_empty() => {
+                break;
+            }
+            Err(e) => return Err(e),
+        };
+        out.records.push(rec);
+        next = after;
+    }
+    Ok(out)
+}
+
+/// Clears the SEL (initiate, then wait for completion, a few polls at most).
+pub fn clear(t: &mut impl Transport) -> Result<(), IpmiError> {
+    let res = reserve(t)?;
+    let mut d = t.call(
+        NETFN_STORAGE,
+        CMD_CLEAR_SEL,
+        &[res[0], res[1], b'C', b'L', b'R', 0xAA],
+    )?;
+    for _ in 0..10 {
+        if d.first().is_some_and(|s| s & 0x0f == 0x01) {
+            return Ok(());
+        }
+        d = t.call(
+            NETFN_STORAGE,
+            CMD_CLEAR_SEL,
+            &[res[0], res[1], b'C', b'L', b'R', 0x00],
+        )?;
+    }
+    Err(malformed("Clear SEL did not complete"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ipmi::fake::FakeBmc;
+
+    fn event(sensor_type: u8, offset: u8) -> [u8; 16] {
+        let mut r = [0u8; 16];
+        r[2] = 0x02;
+        r[3..7].copy_from_slice(&1_800_000_000u32.to_le_bytes());
+        r[7] = 0x20;
+        r[9] = 0x04;
+        r[10] = sensor_type;
+        r[11] = 1;
+        r[12] = 0x6f;
+        r[13] = offset;
+        r
+    }
+
+    #[test]
+    fn reads_only_new_entries_in_budgeted_batches() {
+        let bmc = FakeBmc::default();
+        let mut t = bmc.transport();
+        assert!(read_new(&mut t, SelPlan::FromStart, 10).unwrap().records.is_empty());
+        for i in 0..25 {
+            bmc.add_sel(event(0x08, i % 4));
+        }
+        let first = read_new(&mut t, SelPlan::FromStart, 10).unwrap();
+        assert_eq!((first.records.len(), first.more), (10, true));
+        let last = first.records.last().unwrap().id();
+        let rest = read_new(&mut t, SelPlan::After(last), 100).unwrap();
+        assert_eq!((rest.records.len(), rest.more), (15, false));
+        assert_eq!(rest.records[0].id(), last + 1, "in order, none skipped");
+        let none = read_new(&mut t, SelPlan::After(rest.records[14].id()), 100).unwrap();
+        assert!(none.records.is_empty());
+        // The entry the cursor names is gone (cleared): read again from the first.
+        bmc.clear_sel();
+        bmc.add_sel(event(0x07, 1));
+        let again = read_new(&mut t, SelPlan::After(25), 100).unwrap();
+        assert!(again.restarted);
+        assert_eq!(again.records.len(), 1);
+        assert_eq!(info(&mut t).unwrap().entries, 1);
+    }
+}
