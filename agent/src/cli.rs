@@ -478,6 +478,7 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
             last_shutdown.as_ref(),
             &[],
             &counters,
+            serde_json::Value::Null,
         );
         println!("{v}");
     } else {

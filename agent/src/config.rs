@@ -167,6 +167,44 @@ impl FromStr for BoardChoice {
     }
 }
 
+/// What envmon does with the BMC's System Event Log (docs/sel.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SelMode {
+    /// Forward each new entry to syslog.
+    #[default]
+    On,
+    /// Leave the SEL alone.
+    Off,
+    /// Forward, and past the warning level archive the SEL in the state dir and clear it.
+    Clear,
+}
+
+impl FromStr for SelMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(SelMode::On),
+            "off" => Ok(SelMode::Off),
+            "clear" => Ok(SelMode::Clear),
+            _ => Err(format!("sel '{s}' must be on, off or clear")),
+        }
+    }
+}
+
+/// A percentage from 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percent(pub u8);
+
+impl FromStr for Percent {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u8>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(Percent(n)),
+            _ => Err(format!("'{s}' must be a whole percentage from 1 to 100")),
+        }
+    }
+}
+
 /// A host name for the HOSTNAME field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hostname(pub String);
@@ -207,6 +245,10 @@ pub struct Settings {
     pub shutdown_action: ShutdownAction,
     /// `--sysfs-root`.
     pub sysfs_root: PathBuf,
+    /// `--sel`.
+    pub sel: SelMode,
+    /// `--sel-warn-percent`.
+    pub sel_warn_percent: Percent,
 }
 
 impl Default for Settings {
@@ -225,6 +267,8 @@ impl Default for Settings {
             interval_ms: IntervalMs(2000),
             shutdown_action: ShutdownAction::Poweroff,
             sysfs_root: PathBuf::from("/"),
+            sel: SelMode::On,
+            sel_warn_percent: Percent(80),
         }
     }
 }
@@ -274,6 +318,13 @@ pub struct SettingsArgs {
     /// Root under which /sys is read (tests point it at a fake tree).
     #[arg(long, value_name = "DIR", global = true)]
     pub sysfs_root: Option<PathBuf>,
+    /// The BMC's event log: on (forward new entries), off, or clear (forward, and past the
+    /// warning level archive then clear it).
+    #[arg(long, value_name = "on|off|clear", global = true)]
+    pub sel: Option<SelMode>,
+    /// SEL fill level that is warned about.
+    #[arg(long, value_name = "PERCENT", global = true)]
+    pub sel_warn_percent: Option<Percent>,
 }
 
 /// What is wrong with a configuration file.
@@ -343,6 +394,9 @@ struct FileSettings {
     shutdown_action: Option<Spanned<String>>,
     #[serde(alias = "sysfs_root")]
     sysfs_root: Option<Spanned<String>>,
+    sel: Option<Spanned<String>>,
+    #[serde(alias = "sel_warn_percent")]
+    sel_warn_percent: Option<Spanned<i64>>,
 }
 
 struct Loader<'a> {
@@ -490,6 +544,18 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
     if let Some(v) = &file.sysfs_root {
         s.sysfs_root = l.path_value("sysfs-root", v)?;
     }
+    if let Some(v) = &file.sel {
+        s.sel = l.value("sel", v)?;
+    }
+    if let Some(v) = &file.sel_warn_percent {
+        s.sel_warn_percent = v.get_ref().to_string().parse().map_err(|e| {
+            l.error(
+                ConfigErrorKind::BadValue,
+                Some(v.span()),
+                format!("sel-warn-percent: {e}"),
+            )
+        })?;
+    }
     Ok(s)
 }
 
@@ -529,6 +595,8 @@ impl SettingsArgs {
         set(&mut s.interval_ms, &self.interval_ms);
         set(&mut s.shutdown_action, &self.shutdown_action);
         set(&mut s.sysfs_root, &self.sysfs_root);
+        set(&mut s.sel, &self.sel);
+        set(&mut s.sel_warn_percent, &self.sel_warn_percent);
         s
     }
 }
@@ -562,6 +630,8 @@ state_dir = "/tmp/state"
 interval-ms = 500
 shutdown-action = "exec:/bin/true"
 sysfs-root = "/tmp/sys"
+sel = "clear"
+sel-warn-percent = 90
 "#,
         )
         .unwrap();
@@ -587,6 +657,8 @@ sysfs-root = "/tmp/sys"
             interval_ms: IntervalMs(500),
             shutdown_action: ShutdownAction::Exec("/bin/true".into()),
             sysfs_root: PathBuf::from("/tmp/sys"),
+            sel: SelMode::Clear,
+            sel_warn_percent: Percent(90),
         };
         assert_eq!(s, want);
         // And every key differs from its default, so none passes by being left alone.
@@ -596,7 +668,8 @@ sysfs-root = "/tmp/sys"
         assert!(d.syslog_format != s.syslog_format && d.facility != s.facility);
         assert!(d.prefix != s.prefix && d.hostname != s.hostname && d.state_dir != s.state_dir);
         assert!(d.interval_ms != s.interval_ms && d.shutdown_action != s.shutdown_action);
-        assert!(d.sysfs_root != s.sysfs_root);
+        assert!(d.sysfs_root != s.sysfs_root && d.sel != s.sel);
+        assert!(d.sel_warn_percent != s.sel_warn_percent);
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::{
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
     monitor::Monitor,
+    sel::SelWatcher,
     shutdown, socket,
     status::{self, Counters, Monitoring, Published, Snapshot},
     sys,
@@ -68,10 +69,17 @@ struct Loop {
     heart: Heartbeat,
     /// Final counters of syslog destinations replaced by SIGHUP.
     retired_syslog: Vec<crate::syslog::DestinationStats>,
+    /// The BMC's event log.
+    sel: SelWatcher,
+    /// SDR names by sensor number (BMC-owned), for SEL lines.
+    sensor_names: Vec<(u8, String)>,
+    /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
+    own_boot_report: bool,
 }
 
 impl Loop {
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
+        let settings_state_dir = settings.state_dir.clone();
         Loop {
             settings,
             syslog,
@@ -90,6 +98,9 @@ impl Loop {
             published: Arc::new(Published::default()),
             heart: Heartbeat::default(),
             retired_syslog: Vec::new(),
+            sel: SelWatcher::new(&settings_state_dir),
+            sensor_names: Vec::new(),
+            own_boot_report: false,
         }
     }
 
@@ -144,6 +155,11 @@ impl Loop {
         let loaded = bmc::load_sdrs(&mut conn, &self.settings.state_dir);
         self.counters.ipmi_commands += conn.commands();
         let (sdrs, info) = loaded.map_err(|e| e.to_string())?;
+        self.sensor_names = sdrs
+            .iter()
+            .filter(|e| e.owner_id == 0x20 && e.owner_lun == 0)
+            .map(|e| (e.number, e.name.clone()))
+            .collect();
         match self.monitor.as_mut() {
             Some(monitor) if self.repo_info != Some(info) => {
                 if self.repo_info.is_some() {
@@ -282,6 +298,55 @@ impl Loop {
             Some(Err(e)) => log::warn!("SDR repository info: {e}"),
             _ => {}
         }
+        self.sel_step();
+    }
+
+    /// After a sweep: the BMC's event log (new entries to syslog, fill warnings, the
+    /// hardware trip report once the start-up pass is done). Its commands count in the
+    /// total, its time in `last_sel_seconds`.
+    fn sel_step(&mut self) {
+        let Some(src) = self.source.as_mut() else {
+            return;
+        };
+        let before = src.transport().commands();
+        let started = Instant::now();
+        let names = &self.sensor_names;
+        let name = |n: u8| names.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
+        let result = self.sel.after_sweep(
+            src.transport(),
+            &self.syslog,
+            self.settings.sel,
+            self.settings.sel_warn_percent.0,
+            &name,
+        );
+        self.counters.ipmi_commands += src.transport().commands() - before;
+        self.counters.last_sel_seconds = started.elapsed().as_secs_f64();
+        match result {
+            Ok(()) => {}
+            Err(e) if e.needs_new_session() => {
+                self.counters.ipmi_errors += 1;
+                log::warn!("lost the BMC reading the SEL: {e}; reconnecting");
+                self.source = None;
+            }
+            Err(e) => log::warn!("SEL: {e}"),
+        }
+        if let Some((entry, at)) = self.sel.take_boot_trip() {
+            if self.own_boot_report {
+                log::info!(
+                    "SEL {entry}: a thermal trip, already reported as envmon's own shutdown"
+                );
+            } else {
+                log::error!(
+                    "SEL {entry}: the processor tripped thermally at {at} while envmon was not running"
+                );
+                self.last_shutdown = Some(shutdown::report_hardware_trip(
+                    &self.syslog,
+                    &self.settings.state_dir,
+                    &entry,
+                    &at,
+                ));
+            }
+        }
     }
 
     /// Publishes what the agent knows now, for the socket.
@@ -300,6 +365,7 @@ impl Loop {
             self.last_shutdown.as_ref(),
             &status::with_retired(self.syslog.stats(), &self.retired_syslog),
             &self.counters,
+            self.sel.to_json(),
         );
         let metrics = status::metrics(&env, &self.counters);
         self.published.publish(Snapshot {
@@ -353,6 +419,9 @@ impl Loop {
             self.source = None;
             self.monitor = None;
             self.repo_info = None;
+            if new.state_dir != self.settings.state_dir {
+                self.sel = SelWatcher::new(&new.state_dir);
+            }
         } else if new.ipmi_password_file != self.settings.ipmi_password_file {
             self.source = None;
         }
@@ -370,6 +439,10 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     let syslog = Syslog::start(&syslog_config(&settings))?;
     sys::install_signal_handlers();
     let mut l = Loop::new(settings, syslog, open_real());
+    l.own_boot_report = matches!(
+        shutdown::read_record(&l.settings.state_dir),
+        Ok(Some(ref r)) if !r.reported
+    );
     l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
     l.publish();
     socket::serve(listener, Arc::clone(&l.published))
@@ -643,5 +716,198 @@ mod tests {
         let (mut third, _, _) = agent(dir.path(), &bmc);
         third.tick();
         assert!(bmc.count(CMD_GET_SDR) > reads);
+    }
+
+    /// A system event record for the fake BMC's SEL.
+    fn sel_event(sensor_type: u8, number: u8, event_type: u8, offset: u8) -> [u8; 16] {
+        let mut r = [0u8; 16];
+        r[2] = 0x02;
+        r[3..7].copy_from_slice(&1_800_000_000u32.to_le_bytes());
+        r[7] = 0x20;
+        r[9] = 0x04;
+        r[10] = sensor_type;
+        r[11] = number;
+        r[12] = event_type;
+        r[13] = offset;
+        r[14] = 0xff;
+        r[15] = 0xff;
+        r
+    }
+
+    /// The SEL record IDs forwarded so far, in order.
+    fn sel_ids(l: &Loop, frames: &Received) -> Vec<String> {
+        assert!(l.syslog.flush(Duration::from_secs(5)));
+        frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|f| {
+                let at = f.find("-SEL: record 0x")?;
+                f.get(at + 13..at + 19).map(str::to_string)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn sel_entries_are_forwarded_once_in_order_across_restarts_and_clears() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        for off in 0..3 {
+            bmc.add_sel(sel_event(0x08, 0x09, 0x6f, off));
+        }
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        l.tick();
+        assert_eq!(sel_ids(&l, &frames), ["0x0001", "0x0002", "0x0003"]);
+        let text = frames.lock().unwrap().join("\n");
+        assert!(
+            text.contains("%FTD-3-SEL: record 0x0002 at 2027-01-15T08:00:00Z: Power Supply #0x09: Failure detected Asserted"),
+            "{text}"
+        );
+        // Two more, seen at the next check (every CHECK_EVERY sweeps), once each.
+        bmc.add_sel(sel_event(0x01, CPU, 0x01, 0x09));
+        bmc.add_sel(sel_event(0x01, CPU, 0x01, 0x09));
+        for _ in 0..crate::sel::CHECK_EVERY * 2 {
+            l.tick();
+        }
+        assert_eq!(sel_ids(&l, &frames).len(), 5);
+        assert!(
+            frames.lock().unwrap().iter().any(|f| f
+                .contains("Temperature #0x01 \"CPU0 Temp\": Upper Critical going high Asserted")),
+            "the sensor's SDR name"
+        );
+        assert_eq!(l.sel.to_json()["forwarded"], 5);
+        // A restart forwards nothing already forwarded, then what is new.
+        drop(l);
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        l.tick();
+        assert!(sel_ids(&l, &frames).is_empty(), "nothing repeated");
+        bmc.add_sel(sel_event(0x05, 0x20, 0x6f, 0));
+        for _ in 0..crate::sel::CHECK_EVERY {
+            l.tick();
+        }
+        assert_eq!(sel_ids(&l, &frames), ["0x0006"]);
+        // A cleared SEL (new erase stamp, IDs from 1 again): new entries still arrive.
+        bmc.clear_sel();
+        bmc.add_sel(sel_event(0x08, 0x09, 0x6f, 3));
+        for _ in 0..crate::sel::CHECK_EVERY {
+            l.tick();
+        }
+        assert_eq!(sel_ids(&l, &frames), ["0x0006", "0x0001"]);
+    }
+
+    #[test]
+    fn a_large_backlog_is_read_in_bounded_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        for i in 0..300u16 {
+            bmc.add_sel(sel_event(0x0C, 0x40, 0x6f, (i % 2) as u8));
+        }
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        let mut per_tick = Vec::new();
+        for _ in 0..10 {
+            let before = bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_ENTRY);
+            l.tick();
+            per_tick.push(bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_ENTRY) - before);
+        }
+        let ids = sel_ids(&l, &frames);
+        assert_eq!(ids.len(), 300, "all, once");
+        assert_eq!(ids.first().map(String::as_str), Some("0x0001"));
+        assert_eq!(ids.last().map(String::as_str), Some("0x012c"));
+        assert!(
+            per_tick.iter().all(|n| *n <= crate::sel::BUDGET + 1),
+            "at most one batch per sweep: {per_tick:?}"
+        );
+    }
+
+    #[test]
+    fn a_hardware_thermal_trip_logged_while_down_is_reported_once_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        bmc.add_sel(sel_event(0x12, 0x30, 0x6f, 0x00));
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        l.tick();
+        assert!(sent(&l, &frames).is_empty(), "no trip: no report");
+        drop(l);
+        // While envmon was down the processor tripped (the box went dark).
+        bmc.add_sel(sel_event(0x07, 0x31, 0x6f, 0x01));
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        l.tick();
+        assert_eq!(sent(&l, &frames), vec![735023]);
+        let rec = shutdown::read_record(&dir.path().join("state"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (
+                rec.reason.as_str(),
+                rec.source.as_deref(),
+                rec.sensor.as_str(),
+                rec.reported
+            ),
+            ("cpu", Some("sel"), "sel:0x0002", true)
+        );
+        for _ in 0..crate::sel::CHECK_EVERY {
+            l.tick();
+        }
+        assert_eq!(sent(&l, &frames), vec![735023], "once");
+        drop(l);
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        l.tick();
+        assert!(sent(&l, &frames).is_empty(), "a second start says nothing");
+    }
+
+    #[test]
+    fn the_fill_level_is_warned_about_once_and_off_means_off() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        // 16,000 bytes in all: 850 entries are 85%.
+        for _ in 0..850 {
+            bmc.add_sel(sel_event(0x0C, 0x40, 0x6f, 0));
+        }
+        let (mut l, frames, _) = agent(dir.path(), &bmc);
+        for _ in 0..30 {
+            l.tick();
+        }
+        let warnings = frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.contains("%FTD-4-SEL: the SEL is 85% full"))
+            .count();
+        assert_eq!(warnings, 1);
+        let dir2 = tempfile::tempdir().unwrap();
+        let (mut off, frames, _) = agent(dir2.path(), &bmc);
+        off.settings.sel = crate::config::SelMode::Off;
+        let before = bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_INFO);
+        off.tick();
+        assert_eq!(
+            bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_INFO),
+            before
+        );
+        assert!(sel_ids(&off, &frames).is_empty());
+    }
+
+    #[test]
+    fn the_opt_in_clear_archives_every_entry_before_clearing() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        for i in 0..900u16 {
+            bmc.add_sel(sel_event(0x0C, 0x40, 0x6f, (i % 3) as u8));
+        }
+        let (mut l, _frames, _) = agent(dir.path(), &bmc);
+        l.settings.sel = crate::config::SelMode::Clear;
+        for _ in 0..20 {
+            l.tick();
+        }
+        let archive = std::fs::read_to_string(dir.path().join("state/sel-archive.log")).unwrap();
+        assert_eq!(archive.lines().count(), 900, "every entry archived");
+        assert!(
+            archive
+                .lines()
+                .next()
+                .unwrap()
+                .starts_with("record 0x0001 ")
+        );
+        assert!(bmc.state().sel.is_empty(), "then cleared");
+        assert!(bmc.count(envmon_sensors::ipmi::sel::CMD_CLEAR_SEL) >= 1);
     }
 }

@@ -10,6 +10,7 @@ pub mod error;
 pub mod logging;
 pub mod monitor;
 pub mod notify;
+pub mod sel;
 pub mod show;
 pub mod shutdown;
 pub mod socket;

@@ -193,13 +193,27 @@ pub fn environment_table(env: &Value) -> String {
         "\nLast thermal shutdown: {}\n",
         match &env["last_shutdown"] {
             Value::Object(m) => format!(
-                "{} at {}",
+                "{} at {}{}",
                 m.get("reason").and_then(Value::as_str).unwrap_or("?"),
-                m.get("at").and_then(Value::as_str).unwrap_or("?")
+                m.get("at").and_then(Value::as_str).unwrap_or("?"),
+                match m.get("source").and_then(Value::as_str) {
+                    Some("sel") => " (a hardware thermal trip, from the BMC's event log)",
+                    _ => "",
+                }
             ),
             _ => "none".into(),
         }
     ));
+    if let Some(sel) = env["sel"].as_object() {
+        let n = |k: &str| sel.get(k).and_then(Value::as_u64).unwrap_or(0);
+        out.push_str(&format!(
+            "BMC event log: {} entries, {}% used, {} bytes free, {} forwarded\n",
+            n("entries"),
+            n("percent_used"),
+            n("free_bytes"),
+            n("forwarded")
+        ));
+    }
     for d in env["syslog"].as_array().unwrap_or(&none) {
         out.push_str(&format!(
             "Syslog {}: {} sent, {} dropped\n",

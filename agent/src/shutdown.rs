@@ -41,15 +41,19 @@ pub struct Record {
     /// Its device number markings.
     pub label: String,
     /// The reading that completed the debounce.
-    pub reading: f64,
+    pub reading: Option<f64>,
     /// The shutdown threshold.
-    pub threshold: f64,
+    pub threshold: Option<f64>,
     /// `C` or `F`.
     pub unit: String,
     /// When (RFC 3339, local time with offset).
     pub at: String,
     /// Whether the boot report has been made.
     pub reported: bool,
+    /// Who saw it: absent for envmon's own shutdown, `sel` for a hardware trip the BMC
+    /// logged (the record then names the SEL entry as its sensor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 fn record_path(state_dir: &Path) -> PathBuf {
@@ -159,13 +163,14 @@ pub fn perform_with(
         reason: t.kind.name().into(),
         sensor: t.sensor.clone(),
         label: t.label.clone(),
-        reading: t.reading,
-        threshold: t.threshold,
+        reading: Some(t.reading).filter(|v| v.is_finite()),
+        threshold: Some(t.threshold).filter(|v| v.is_finite()),
         unit: t.unit.clone(),
         at: chrono::Local::now()
             .fixed_offset()
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
         reported: false,
+        source: None,
     };
     if let Err(e) = write_record(state_dir, &rec) {
         log::error!(
@@ -211,6 +216,38 @@ pub fn perform_with(
     rec
 }
 
+/// A processor Thermal Trip the BMC logged while envmon was not running (the hardware shut
+/// the box down faster than any poll): 735023 once, and a reason record like envmon's own
+/// (reason `cpu`, source `sel`, already reported). `entry` names the SEL record and `at` is
+/// its time. Returns the record written (for `show environment`).
+pub fn report_hardware_trip(syslog: &Syslog, state_dir: &Path, entry: &str, at: &str) -> Record {
+    if let Some(m) = ShutdownKind::Cpu.boot_message() {
+        syslog.emit_emission(&m);
+    }
+    if !syslog.flush(FLUSH_TIMEOUT) {
+        log::warn!(
+            "boot report not fully delivered within {} s",
+            FLUSH_TIMEOUT.as_secs()
+        );
+    }
+    let rec = Record {
+        version: 1,
+        reason: ShutdownKind::Cpu.name().into(),
+        sensor: entry.into(),
+        label: String::new(),
+        reading: None,
+        threshold: None,
+        unit: "C".into(),
+        at: at.into(),
+        reported: true,
+        source: Some("sel".into()),
+    };
+    if let Err(e) = write_record(state_dir, &rec) {
+        log::error!("cannot write the shutdown record for {entry}: {e}");
+    }
+    rec
+}
+
 /// At start-up: reports an unreported record once (735023 / 735028; the IO hub only in the
 /// log) and marks it reported. Returns the record, for `show environment`'s last shutdown.
 pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
@@ -231,9 +268,9 @@ pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
             "the previous shutdown was thermal: {} {} at {} {} (threshold {}), {}",
             rec.sensor,
             rec.reason,
-            rec.reading,
+            rec.reading.map_or_else(|| "-".into(), |v| v.to_string()),
             rec.unit,
-            rec.threshold,
+            rec.threshold.map_or_else(|| "-".into(), |v| v.to_string()),
             rec.at
         ),
     }
@@ -388,11 +425,12 @@ mod tests {
             reason: "cpu".into(),
             sensor: "cpu0-temp".into(),
             label: "0".into(),
-            reading: 101.0,
-            threshold: 100.0,
+            reading: Some(101.0),
+            threshold: Some(100.0),
             unit: "C".into(),
             at: "2026-11-22T16:00:00+00:00".into(),
             reported: false,
+            source: None,
         }
     }
 

@@ -42,6 +42,8 @@ pub struct Counters {
     pub ipmi_commands: u64,
     /// Sweeps that hit a transport error, and connection attempts that failed.
     pub ipmi_errors: u64,
+    /// Duration of the last SEL step (check, batch of new entries), seconds.
+    pub last_sel_seconds: f64,
 }
 
 /// Adds the final counters of a destination that SIGHUP replaced to `retired` (summed per
@@ -97,6 +99,7 @@ pub fn environment(
     last_shutdown: Option<&Record>,
     syslog: &[DestinationStats],
     counters: &Counters,
+    sel: Value,
 ) -> Value {
     let m =
         monitor.unwrap_or_else(|| json!({"board": null, "sensors": [], "psu_redundancy": "n/a"}));
@@ -106,7 +109,11 @@ pub fn environment(
         "sensors": m["sensors"],
         "pci": if m["pci"].is_array() { m["pci"].clone() } else { json!([]) },
         "psu_redundancy": m["psu_redundancy"],
-        "last_shutdown": last_shutdown.map(|r| json!({"reason": r.reason, "at": r.at})),
+        "last_shutdown": last_shutdown.map(|r| match &r.source {
+            Some(source) => json!({"reason": r.reason, "at": r.at, "source": source}),
+            None => json!({"reason": r.reason, "at": r.at}),
+        }),
+        "sel": sel,
         "syslog": syslog.iter().map(|s| json!({
             "destination": s.uri, "sent": s.sent, "dropped": s.dropped, "queued": s.queued,
         })).collect::<Vec<_>>(),
@@ -211,6 +218,44 @@ pub fn metrics(env: &Value, counters: &Counters) -> String {
         let sample = if kind == "counter" { "_total" } else { "" };
         o.push_str(&format!(
             "# TYPE {name} {kind}\n# HELP {name} {help}\n{name}{sample} {value}\n"
+        ));
+    }
+    if let Some(sel) = env["sel"].as_object() {
+        for (name, kind, help, key) in [
+            (
+                "envmon_sel_entries",
+                "gauge",
+                "Entries in the BMC's event log.",
+                "entries",
+            ),
+            (
+                "envmon_sel_free_bytes",
+                "gauge",
+                "Free space in the BMC's event log.",
+                "free_bytes",
+            ),
+            (
+                "envmon_sel_percent_used",
+                "gauge",
+                "How full the BMC's event log is.",
+                "percent_used",
+            ),
+            (
+                "envmon_sel_forwarded",
+                "counter",
+                "SEL entries forwarded to syslog.",
+                "forwarded",
+            ),
+        ] {
+            let sample = if kind == "counter" { "_total" } else { "" };
+            o.push_str(&format!(
+                "# TYPE {name} {kind}\n# HELP {name} {help}\n{name}{sample} {}\n",
+                sel.get(key).and_then(Value::as_u64).unwrap_or(0)
+            ));
+        }
+        o.push_str(&format!(
+            "# TYPE envmon_sel_step_duration_seconds gauge\n# HELP envmon_sel_step_duration_seconds Duration of the last SEL check and batch.\nenvmon_sel_step_duration_seconds {}\n",
+            number(counters.last_sel_seconds)
         ));
     }
     let empty = Vec::new();

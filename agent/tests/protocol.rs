@@ -58,11 +58,12 @@ fn fixed_snapshot() -> Snapshot {
         reason: "cpu".into(),
         sensor: "cpu0-temp".into(),
         label: "0".into(),
-        reading: 101.0,
-        threshold: 100.0,
+        reading: Some(101.0),
+        threshold: Some(100.0),
         unit: "C".into(),
         at: "2026-11-22T16:00:00.000000+00:00".into(),
         reported: true,
+        source: None,
     };
     let syslog = [DestinationStats {
         uri: "udp://127.0.0.1:514".into(),
@@ -78,6 +79,7 @@ fn fixed_snapshot() -> Snapshot {
         last_sweep_commands: 10,
         ipmi_commands: 170,
         ipmi_errors: 2,
+        last_sel_seconds: 0.004,
     };
     let env = status::environment(
         Some(monitor),
@@ -86,6 +88,7 @@ fn fixed_snapshot() -> Snapshot {
         Some(&shutdown),
         &syslog,
         &counters,
+        serde_json::json!({"entries": 120, "free_bytes": 14080, "percent_used": 12, "last_record_id": 119, "forwarded": 7}),
     );
     let metrics = status::metrics(&env, &counters);
     Snapshot {

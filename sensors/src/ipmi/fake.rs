@@ -566,10 +566,15 @@ impl Transport for FakeTransport {
         self.commands += 1;
         let mut s = self.bmc.state();
         s.log.push((netfn, cmd));
-        match s.fail_next.pop_front() {
-            Some(e) => Err(e),
-            None => s.answer(netfn, cmd, data),
+        if let Some(e) = s.fail_next.pop_front() {
+            return Err(e);
         }
+        // Clear SEL ("initiate erase") is the one command that changes the BMC.
+        if (netfn, cmd, data.get(5)) == (NETFN_STORAGE, sel::CMD_CLEAR_SEL, Some(&0xAA)) {
+            s.sel.clear();
+            s.sel_stamps.1 += 1;
+        }
+        s.answer(netfn, cmd, data)
     }
     fn commands(&self) -> u64 {
         self.commands

@@ -150,7 +150,12 @@ mod tests {
     fn reads_only_new_entries_in_budgeted_batches() {
         let bmc = FakeBmc::default();
         let mut t = bmc.transport();
-        assert!(read_new(&mut t, SelPlan::FromStart, 10).unwrap().records.is_empty());
+        assert!(
+            read_new(&mut t, SelPlan::FromStart, 10)
+                .unwrap()
+                .records
+                .is_empty()
+        );
         for i in 0..25 {
             bmc.add_sel(event(0x08, i % 4));
         }
