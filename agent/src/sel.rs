@@ -159,6 +159,7 @@ impl SelWatcher {
         if !batch.more {
             self.cursor.add_timestamp = info.add_timestamp;
             self.cursor.erase_timestamp = info.erase_timestamp;
+            self.cursor.entries = info.entries;
             self.startup = false;
         }
         if !batch.records.is_empty() || !batch.more {

@@ -470,6 +470,9 @@ pub struct SelCursor {
     pub add_timestamp: u32,
     /// The SEL's erase timestamp when the cursor was saved (a clear changes it).
     pub erase_timestamp: u32,
+    /// The SEL's entry count when the cursor was saved: stamps have one-second steps, so
+    /// entries added in the second of the last check show only in the count.
+    pub entries: u16,
 }
 
 /// What to do after a Get SEL Info.
@@ -491,18 +494,21 @@ pub fn plan(cursor: &SelCursor, info: &SelInfo) -> SelPlan {
     }
     match cursor.last_id {
         Some(_) if info.erase_timestamp != cursor.erase_timestamp => SelPlan::FromStart,
-        Some(_) if info.add_timestamp == cursor.add_timestamp => SelPlan::Nothing,
+        Some(_) if info.add_timestamp == cursor.add_timestamp && info.entries == cursor.entries => {
+            SelPlan::Nothing
+        }
         Some(id) => SelPlan::After(id),
         None => SelPlan::FromStart,
     }
 }
 
-/// The cursor file: one line, `envmon-sel-cursor v1 LAST ADD ERASE` (LAST `-` for none).
+/// The cursor file: one line, `envmon-sel-cursor v1 LAST ADD ERASE ENTRIES` (LAST `-` for
+/// none).
 pub fn encode_cursor(c: &SelCursor) -> String {
     let last = c.last_id.map_or_else(|| "-".into(), |id| id.to_string());
     format!(
-        "envmon-sel-cursor v1 {last} {} {}\n",
-        c.add_timestamp, c.erase_timestamp
+        "envmon-sel-cursor v1 {last} {} {} {}\n",
+        c.add_timestamp, c.erase_timestamp, c.entries
     )
 }
 
@@ -510,7 +516,7 @@ pub fn encode_cursor(c: &SelCursor) -> String {
 pub fn decode_cursor(text: &str) -> Result<SelCursor, SelError> {
     let bad = || SelError(format!("not a SEL cursor: {:?}", text.trim()));
     let f: Vec<&str> = text.split_whitespace().collect();
-    let [magic, version, last, add, erase] = f[..] else {
+    let [magic, version, last, add, erase, entries] = f[..] else {
         return Err(bad());
     };
     if magic != "envmon-sel-cursor" || version != "v1" {
@@ -523,6 +529,7 @@ pub fn decode_cursor(text: &str) -> Result<SelCursor, SelError> {
         },
         add_timestamp: add.parse().map_err(|_| bad())?,
         erase_timestamp: erase.parse().map_err(|_| bad())?,
+        entries: entries.parse().map_err(|_| bad())?,
     })
 }
 
@@ -604,6 +611,7 @@ mod tests {
             last_id: Some(3),
             add_timestamp: 50,
             erase_timestamp: 10,
+            entries: 3,
         };
         assert_eq!(plan(&seen, &info), SelPlan::Nothing);
         let added = SelInfo {
@@ -611,6 +619,12 @@ mod tests {
             ..info
         };
         assert_eq!(plan(&seen, &added), SelPlan::After(3));
+        let same_second = SelInfo { entries: 4, ..info };
+        assert_eq!(
+            plan(&seen, &same_second),
+            SelPlan::After(3),
+            "added in the same second"
+        );
         let cleared = SelInfo {
             erase_timestamp: 70,
             ..added

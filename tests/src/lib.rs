@@ -327,6 +327,38 @@ impl Bmc {
         b
     }
 
+    /// Runs `ipmitool` against this BMC over RMCP+; returns its stdout.
+    pub fn ipmitool(&self, args: &[&str]) -> String {
+        let o = Command::new("ipmitool")
+            .args(["-I", "lanplus", "-C", "3", "-H", "127.0.0.1", "-p"])
+            .arg(self.port.to_string())
+            .args(["-U", BMC_USER, "-P", BMC_PASSWORD])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "ipmitool {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Adds SEL entries (each the 16 record bytes; the BMC sets the ID and timestamp) with
+    /// Add SEL Entry, all in one ipmitool session.
+    pub fn add_sel(&self, records: &[[u8; 16]]) {
+        let script = self.dir.with_extension("sel-add");
+        let text: String = records
+            .iter()
+            .map(|r| {
+                let bytes: Vec<String> = r.iter().map(|b| format!("0x{b:02x}")).collect();
+                format!("raw 0x0a 0x44 {}\n", bytes.join(" "))
+            })
+            .collect();
+        fs::write(&script, text).unwrap();
+        self.ipmitool(&["exec", script.to_str().unwrap()]);
+    }
+
     /// `envmon run` on this BMC with the board `sim-appliance`, 100 ms sweeps, its state
     /// under `dir/state`, syslog to `syslog`, then `extra` flags; stderr in `dir/envmon.log`.
     pub fn agent(&self, dir: &Path, syslog: &str, extra: &[&str]) -> Agent {
@@ -664,8 +696,24 @@ impl Drop for Agent {
     }
 }
 
-/// The message lines (from `%`) of a file syslog destination.
+/// The catalog message lines (from `%`) of a file syslog destination; SEL lines (the BMC's
+/// event log, forwarded) are left out: [`sel_lines`] has them.
 pub fn message_lines(file: &Path) -> Vec<String> {
+    all_lines(file)
+        .into_iter()
+        .filter(|l| !l.contains("-SEL: "))
+        .collect()
+}
+
+/// The SEL lines (from `%`) of a file syslog destination.
+pub fn sel_lines(file: &Path) -> Vec<String> {
+    all_lines(file)
+        .into_iter()
+        .filter(|l| l.contains("-SEL: "))
+        .collect()
+}
+
+fn all_lines(file: &Path) -> Vec<String> {
     fs::read_to_string(file)
         .unwrap_or_default()
         .lines()

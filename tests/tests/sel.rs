@@ -1,0 +1,191 @@
+//! The BMC's event log against ipmi_sim: entries the simulator logs and entries added with
+//! Add SEL Entry arrive as SEL lines once each, in order; a restart repeats and misses
+//! nothing; a cleared SEL keeps working; a 3,000-entry backlog is read in bounded steps; a
+//! processor Thermal Trip logged before envmon starts gives 735023 exactly once.
+
+use envmon_tests::{Agent, Bmc, envmon_bin, sel_lines, wait_for};
+use std::{path::Path, process::Command, time::Duration};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+/// A system event record for Add SEL Entry (the BMC sets ID and timestamp).
+fn event(sensor_type: u8, number: u8, event_type: u8, offset: u8) -> [u8; 16] {
+    let mut r = [0u8; 16];
+    r[2] = 0x02;
+    r[7] = 0x20;
+    r[9] = 0x04;
+    r[10] = sensor_type;
+    r[11] = number;
+    r[12] = event_type;
+    r[13] = offset;
+    r[14] = 0xff;
+    r[15] = 0xff;
+    r
+}
+
+fn start(bmc: &Bmc, dir: &Path) -> (Agent, std::path::PathBuf) {
+    let out = dir.join("syslog.log");
+    let a = bmc.agent(dir, &format!("file://{}", out.display()), &[]);
+    (a, out)
+}
+
+/// The record IDs of the SEL lines so far.
+fn ids(out: &Path) -> Vec<String> {
+    sel_lines(out)
+        .iter()
+        .filter_map(|l| {
+            let at = l.find("SEL: record 0x")?;
+            l.get(at + 12..at + 18).map(str::to_string)
+        })
+        .collect()
+}
+
+fn wait_ids(out: &Path, n: usize) -> Vec<String> {
+    wait_for(WAIT, || {
+        let i = ids(out);
+        (i.len() >= n).then_some(i)
+    })
+    .unwrap_or_else(|| ids(out))
+}
+
+/// The BMC's own record IDs, in order (ipmitool's view).
+fn bmc_ids(bmc: &Bmc) -> Vec<String> {
+    bmc.ipmitool(&["sel", "list"])
+        .lines()
+        .filter_map(|l| {
+            let id = l.split('|').next()?.trim();
+            u16::from_str_radix(id, 16)
+                .ok()
+                .map(|n| format!("0x{n:04x}"))
+        })
+        .collect()
+}
+
+#[test]
+fn entries_arrive_once_in_order_across_a_restart_and_a_clear() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let (mut a, out) = start(&bmc, dir.path());
+    // What the simulator logged at its start (supplies present) arrives first.
+    let at_start = bmc_ids(&bmc);
+    assert!(!at_start.is_empty());
+    assert_eq!(wait_ids(&out, at_start.len()), at_start);
+    // A threshold event from the simulator (CPU0 beyond its warm and critical thresholds)
+    // and entries added with Add SEL Entry.
+    bmc.set(1, 93);
+    bmc.add_sel(&[event(0x08, 0x0a, 0x6f, 0x01), event(0x05, 0x20, 0x6f, 0x00)]);
+    let logged = bmc_ids(&bmc);
+    assert!(logged.len() >= at_start.len() + 4, "{logged:?}");
+    assert_eq!(wait_ids(&out, logged.len()), logged, "each once, in order");
+    let lines = sel_lines(&out);
+    assert!(
+        lines.iter().any(|l| l.starts_with("%FTD-3-SEL: ")
+            && l.contains("Power Supply #0x0a \"PSU2 Status\": Failure detected Asserted")),
+        "{lines:#?}"
+    );
+    assert!(lines.iter().any(|l| l.contains("Physical Security #0x20")));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"CPU0 Temp\": Upper Critical going high Asserted")),
+        "a threshold event the simulator logged: {lines:#?}"
+    );
+    // A restart: nothing repeated, and what was added meanwhile arrives.
+    assert_eq!(a.stop(), Some(0));
+    bmc.add_sel(&[event(0x0c, 0x40, 0x6f, 0x01)]);
+    let (mut b, _) = start(&bmc, dir.path());
+    let after = bmc_ids(&bmc);
+    assert_eq!(wait_ids(&out, after.len()), after);
+    b.wait_sweeps(12);
+    assert_eq!(ids(&out), after, "nothing repeated");
+    // Cleared: new entries still arrive.
+    bmc.ipmitool(&["sel", "clear"]);
+    bmc.add_sel(&[event(0x08, 0x09, 0x6f, 0x03)]);
+    let cleared = wait_for(WAIT, || {
+        sel_lines(&out)
+            .iter()
+            .any(|l| {
+                l.contains("Power Supply #0x09 \"PSU1 Status\": Power Supply AC lost Asserted")
+            })
+            .then_some(())
+    });
+    assert!(cleared.is_some(), "{:#?}\n{}", sel_lines(&out), b.stderr());
+    assert_eq!(b.stop(), Some(0));
+}
+
+#[test]
+fn a_3000_entry_backlog_is_read_without_long_sweeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let records: Vec<[u8; 16]> = (0..3000)
+        .map(|i| event(0x0c, 0x40 + (i % 8) as u8, 0x6f, (i % 2) as u8))
+        .collect();
+    bmc.add_sel(&records);
+    let total = bmc_ids(&bmc).len();
+    assert!(total >= 3000, "{total}");
+    let (mut a, out) = start(&bmc, dir.path());
+    let sock = a.socket();
+    // While the backlog is read, sample the sweep and SEL step durations.
+    let mut worst_sel = 0f64;
+    let mut worst_sweep = 0f64;
+    let done = wait_for(Duration::from_secs(120), || {
+        let o = Command::new(envmon_bin())
+            .args(["show", "metrics", "--socket"])
+            .arg(&sock)
+            .output()
+            .ok()?;
+        let m = String::from_utf8_lossy(&o.stdout).into_owned();
+        let value = |name: &str| {
+            m.lines()
+                .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+        };
+        worst_sel = worst_sel.max(value("envmon_sel_step_duration_seconds ").unwrap_or(0.0));
+        worst_sweep = worst_sweep.max(value("envmon_sweep_duration_seconds ").unwrap_or(0.0));
+        (ids(&out).len() >= total).then_some(())
+    });
+    assert!(done.is_some(), "{} of {total} forwarded", ids(&out).len());
+    let got = ids(&out);
+    let mut sorted = got.clone();
+    sorted.dedup();
+    assert_eq!(sorted.len(), got.len(), "none twice");
+    // One batch (64 entries) per sweep: well under a second each on loopback.
+    eprintln!(
+        "3,000-entry backlog: worst SEL step {worst_sel:.3} s, worst sweep {worst_sweep:.3} s"
+    );
+    assert!(worst_sel < 2.0, "SEL step {worst_sel} s");
+    assert_eq!(a.stop(), Some(0));
+}
+
+#[test]
+fn a_thermal_trip_logged_before_start_gives_735023_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    bmc.add_sel(&[event(0x07, 0x01, 0x6f, 0x01)]);
+    let trip = "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues.";
+    let (mut a, out) = start(&bmc, dir.path());
+    let seen = wait_for(WAIT, || {
+        envmon_tests::message_lines(&out)
+            .contains(&trip.to_string())
+            .then_some(())
+    });
+    assert!(seen.is_some(), "{}", a.stderr());
+    a.wait_sweeps(12);
+    assert_eq!(envmon_tests::message_lines(&out), [trip], "once");
+    let rec: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(dir.path().join("state/last-shutdown.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (rec["reason"].as_str(), rec["source"].as_str()),
+        (Some("cpu"), Some("sel"))
+    );
+    assert_eq!(a.stop(), Some(0));
+    let (mut b, _) = start(&bmc, dir.path());
+    b.wait_sweeps(12);
+    assert_eq!(
+        envmon_tests::message_lines(&out),
+        [trip],
+        "a second start: nothing"
+    );
+    assert_eq!(b.stop(), Some(0));
+}
