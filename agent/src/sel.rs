@@ -185,7 +185,8 @@ impl SelWatcher {
             );
         }
         self.warned = percent >= warn_percent;
-        let full = info.overflow || info.free_bytes < 16;
+        // No entries and no space is a BMC without a SEL, not a full one.
+        let full = info.overflow || (info.free_bytes < 16 && info.entries > 0);
         if full && !self.warned_full {
             syslog.send_sel(
                 Level::Error,

@@ -311,7 +311,7 @@ fn metrics_parse_as_openmetrics() {
     let script = "import sys\nfrom prometheus_client.openmetrics.parser import text_string_to_metric_families as p\n\
         fams = {f.name: f for f in p(open(sys.argv[1]).read())}\n\
         v = [s for s in fams['envmon_sensor_value'].samples if s.labels['id'] == 'cpu0-temp'][0]\n\
-        print(fams['envmon_sensor_value'].type, v.labels['class'], v.labels['unit'], v.value, fams['envmon_ipmi_commands'].type, fams['envmon_sensor_state'].type, len(fams))\n";
+        print(fams['envmon_sensor_value'].type, v.labels['class'], v.labels['unit'], v.value, fams['envmon_ipmi_commands'].type, fams['envmon_sensor_state'].type, fams['envmon_sel_forwarded'].type, len(fams))\n";
     let py = Command::new("python3")
         .arg("-c")
         .arg(script)
@@ -325,7 +325,7 @@ fn metrics_parse_as_openmetrics() {
     );
     assert_eq!(
         String::from_utf8(py.stdout).unwrap().trim(),
-        "gauge cpu_temp C 40 counter stateset 10"
+        "gauge cpu_temp C 40 counter stateset counter 15"
     );
 }
 
