@@ -217,3 +217,50 @@ fn an_i2c_stub_chip_is_read_through_dev_i2c_as_a_board_sensor() {
         a.envmon_log()
     );
 }
+
+/// A hardware thermal trip inside the appliance: the guest loses power the way a tripped
+/// CPU takes the box down (QEMU killed from the host, no shutdown of any kind), the BMC has
+/// logged the processor's Thermal Trip, and the next boot reports 735023, once, through
+/// the kernel's KCS driver.
+#[test]
+fn a_hardware_thermal_trip_logged_by_the_bmc_is_reported_at_the_next_boot() {
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start_for_vm(&dir.path().join("bmc"));
+    let host = dir.path().join("host");
+    let cfg = config("sim-appliance", "file:///dev/ipmi0", "");
+    let mut a = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
+    assert!(
+        wait_for(BOOT, || (connected_count(&a) >= 1).then_some(())).is_some(),
+        "{}",
+        a.envmon_log()
+    );
+    a.wait_sweeps(3, BOOT);
+    // The trip: power gone at once, and the BMC's record of why.
+    a.kill();
+    let mut trip = [0u8; 16];
+    trip[2] = 0x02;
+    trip[7] = 0x20;
+    trip[9] = 0x04;
+    trip[10] = 0x07; // processor
+    trip[11] = 0x01;
+    trip[12] = 0x6f;
+    trip[13] = 0x01; // Thermal Trip
+    trip[14] = 0xff;
+    trip[15] = 0xff;
+    bmc.add_sel(&[trip]);
+    let b = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
+    let lines = wait_lines(&b, 1);
+    assert_eq!(
+        lines,
+        [
+            "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues."
+        ]
+    );
+    b.wait_sweeps(10, BOOT);
+    assert_eq!(b.syslog().len(), 1, "once: {:?}", b.syslog());
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
+            .unwrap();
+    assert_eq!(rec["source"], "sel");
+}
