@@ -599,6 +599,85 @@ impl Drop for EmuBmc {
     }
 }
 
+/// A UDP proxy on loopback in front of a BMC that loses a fraction of the datagrams, both
+/// ways (a seeded generator: the same run loses the same datagrams). Stops on drop.
+pub struct LossyProxy {
+    /// The port clients send to.
+    pub port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+    /// Datagrams dropped so far.
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl LossyProxy {
+    /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target`, dropping `loss` (0-1)
+    /// of the datagrams in each direction.
+    pub fn start(target: u16, loss: f64, seed: u64) -> LossyProxy {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicBool, AtomicU64, Ordering},
+        };
+        let port = free_port();
+        let front = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(("127.0.0.1", target)).unwrap();
+        front
+            .set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        back.set_read_timeout(Some(Duration::from_millis(5)))
+            .unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let dropped = Arc::new(AtomicU64::new(0));
+        let (stop2, dropped2) = (Arc::clone(&stop), Arc::clone(&dropped));
+        let thread = thread::spawn(move || {
+            let mut state = seed | 1;
+            let mut lose = move || {
+                // xorshift64*
+                state ^= state >> 12;
+                state ^= state << 25;
+                state ^= state >> 27;
+                let r = state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11;
+                (r as f64 / (1u64 << 53) as f64) < loss
+            };
+            let mut client = None;
+            let mut buf = [0u8; 2048];
+            while !stop2.load(Ordering::Relaxed) {
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    client = Some(from);
+                    if lose() {
+                        dropped2.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        let _ = back.send(&buf[..n]);
+                    }
+                }
+                if let (Ok(n), Some(c)) = (back.recv(&mut buf), client) {
+                    if lose() {
+                        dropped2.fetch_add(1, Ordering::Relaxed);
+                    } else {
+                        let _ = front.send_to(&buf[..n], c);
+                    }
+                }
+            }
+        });
+        LossyProxy {
+            port,
+            stop,
+            thread: Some(thread),
+            dropped,
+        }
+    }
+}
+
+impl Drop for LossyProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 /// A running `envmon run`, stopped with SIGTERM when dropped.
 pub struct Agent {
     child: Option<Child>,

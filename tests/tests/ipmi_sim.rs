@@ -600,3 +600,62 @@ mod thermal_shutdown {
         });
     }
 }
+
+/// The IPMI link on a lossy network: 5% of the datagrams lost each way in front of the BMC.
+/// A minute of 100 ms sweeps: no 735010, no reconnection, every transition reported, once.
+#[test]
+fn a_lossy_link_loses_no_session_and_no_transition() {
+    use envmon_tests::LossyProxy;
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let proxy = LossyProxy::start(bmc.port, 0.05, 0x5eed);
+    let out = dir.path().join("syslog.log");
+    let uri = format!("rmcp://admin@127.0.0.1:{}", proxy.port);
+    let mut a = Agent::start(
+        &[
+            "--ipmi",
+            &uri,
+            "--board",
+            "sim-appliance",
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--syslog",
+            &format!("file://{}", out.display()),
+            "--sel",
+            "off",
+        ],
+        &[
+            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+            ("ENVMON_LOG", "info"),
+        ],
+        &dir.path().join("envmon.log"),
+    );
+    let started = std::time::Instant::now();
+    let mut seen = Vec::new();
+    let mut round = 0;
+    while started.elapsed() < Duration::from_secs(60) {
+        round += 1;
+        bmc.set(FAN1, 10); // 500 RPM: failed
+        expect(
+            &out,
+            &mut seen,
+            &["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"],
+        );
+        bmc.set(FAN1, 100);
+        expect(&out, &mut seen, &["%FTD-1-735001: IPMI: Cooling Fan 1: OK"]);
+        a.wait_sweeps(20);
+    }
+    let log = a.stderr();
+    assert_eq!(
+        log.matches("connected to the BMC").count(),
+        1,
+        "no reconnection in {round} rounds: {log}"
+    );
+    assert!(!message_lines(&out).iter().any(|l| l.contains("735010")));
+    let lost = proxy.dropped.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(lost > 50, "the link really lost datagrams: {lost}");
+    eprintln!("{round} rounds of two transitions in 60 s; {lost} datagrams lost");
+    assert_eq!(a.stop(), Some(0));
+}

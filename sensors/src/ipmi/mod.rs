@@ -11,6 +11,7 @@
 pub mod fake;
 pub mod reading;
 pub mod repo;
+pub mod rmcpplus;
 pub mod sdr;
 pub mod sel;
 mod transport;

@@ -1,10 +1,13 @@
 //! The real transports, through ipmi-rs: the kernel device and RMCP+.
 
-use super::{IpmiError, IpmiErrorKind, Transport};
+use super::{
+    IpmiError, IpmiErrorKind, Transport,
+    rmcpplus::{Patience, RmcpPlus},
+};
 use ipmi_rs::{
     Ipmi, IpmiError as RsError,
     connection::{CompletionErrorCode, IpmiCommand, Message, NetFn},
-    rmcp::{Rmcp, RmcpIpmiError, RmcpIpmiReceiveError},
+    rmcp::{RmcpIpmiError, RmcpIpmiReceiveError},
 };
 use std::{path::Path, time::Duration};
 
@@ -158,10 +161,10 @@ pub enum Target {
 
 /// A connected transport of either kind.
 pub enum Connected {
-    /// `/dev/ipmi0`.
+    /// `/dev/ipmi0` (through ipmi-rs).
     Device(IpmiRs<ipmi_rs::File>),
-    /// RMCP+.
-    Rmcp(Box<IpmiRs<Rmcp>>),
+    /// RMCP+ (envmon's own session layer: [`super::rmcpplus`]).
+    Rmcp(Box<RmcpPlus>),
 }
 
 impl Transport for Connected {
@@ -198,18 +201,14 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Connected, IpmiErro
             user,
             password,
         } => {
-            let what = format!("rmcp://{user}@{host}:{port}");
-            let mut rmcp = Rmcp::new((host.as_str(), *port), timeout)
-                .map_err(|e| IpmiError::new(IpmiErrorKind::Connect, format!("{what}: {e}")))?;
-            rmcp.activate(true, Some(user), Some(password.as_bytes()))
-                .map_err(|e| {
-                    IpmiError::new(IpmiErrorKind::Connect, format!("{what}: session: {e:?}"))
-                })?;
-            Ok(Connected::Rmcp(Box::new(IpmiRs {
-                ipmi: Ipmi::new(rmcp),
-                what,
-                commands: 0,
-            })))
+            // Per attempt a quarter of the request's deadline: a lost datagram costs one
+            // attempt, not the session.
+            let patience = Patience {
+                attempt_timeout: timeout / 8,
+                attempts: 8,
+            };
+            let s = RmcpPlus::connect(host, *port, user, password, patience)?;
+            Ok(Connected::Rmcp(Box::new(s)))
         }
     }
 }
