@@ -659,3 +659,34 @@ fn a_lossy_link_loses_no_session_and_no_transition() {
     eprintln!("{round} rounds of two transitions in 60 s; {lost} datagrams lost");
     assert_eq!(a.stop(), Some(0));
 }
+
+/// envmon's RMCP+ session against ipmi_sim: an idle session is opened again before the next
+/// request, quietly; a session the BMC forgot (it restarted) is opened again inside the call.
+#[test]
+fn rmcp_sessions_reopen_after_idling_and_after_a_bmc_restart() {
+    use envmon_sensors::ipmi::{
+        Transport,
+        rmcpplus::{Patience, RmcpPlus},
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut bmc = Bmc::start(&dir.path().join("bmc"));
+    let patience = Patience {
+        idle_reopen: Duration::from_millis(600),
+        ..Patience::default()
+    };
+    let mut s = RmcpPlus::connect("127.0.0.1", bmc.port, "admin", BMC_PASSWORD, patience).unwrap();
+    let device_id = |s: &mut RmcpPlus| s.call(0x06, 0x01, &[]).map(|d| d.len());
+    assert!(device_id(&mut s).unwrap() >= 11);
+    assert_eq!(s.sessions(), 1);
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(device_id(&mut s).is_ok(), "after idling");
+    assert_eq!(s.sessions(), 2, "a new session, no error");
+    bmc.restart();
+    assert!(
+        device_id(&mut s).is_ok(),
+        "the BMC restarted: the call opened a new session"
+    );
+    assert_eq!(s.sessions(), 3);
+    let wrong = RmcpPlus::connect("127.0.0.1", bmc.port, "admin", "wrong", Patience::default());
+    assert!(wrong.is_err(), "a wrong password is refused");
+}

@@ -295,6 +295,8 @@ pub struct Patience {
     pub attempt_timeout: Duration,
     /// Attempts per request (the hard deadline is their product).
     pub attempts: u32,
+    /// A session idle this long is opened again before the next request.
+    pub idle_reopen: Duration,
 }
 
 impl Default for Patience {
@@ -302,6 +304,7 @@ impl Default for Patience {
         Patience {
             attempt_timeout: Duration::from_millis(250),
             attempts: 8,
+            idle_reopen: IDLE_REOPEN,
         }
     }
 }
@@ -320,6 +323,7 @@ pub struct RmcpPlus {
     rq_seq: u8,
     last_used: Instant,
     commands: u64,
+    sessions: u64,
     random: File,
 }
 
@@ -371,6 +375,7 @@ impl RmcpPlus {
             rq_seq: 0,
             last_used: Instant::now(),
             commands: 0,
+            sessions: 0,
             random,
         };
         s.activate()?;
@@ -512,6 +517,7 @@ impl RmcpPlus {
         }
         self.keys = rakp.keys();
         self.bmc_sid = bmc_sid;
+        self.sessions += 1;
         self.seq_out = 1;
         self.last_used = Instant::now();
         // Set Session Privilege Level: administrator.
@@ -573,10 +579,17 @@ impl RmcpPlus {
     }
 }
 
+impl RmcpPlus {
+    /// Sessions opened so far (the first one included).
+    pub fn sessions(&self) -> u64 {
+        self.sessions
+    }
+}
+
 impl Transport for RmcpPlus {
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
         self.commands += 1;
-        if self.last_used.elapsed() > IDLE_REOPEN {
+        if self.last_used.elapsed() > self.patience.idle_reopen {
             // The BMC may have closed an idle session: open a new one, quietly.
             log::debug!(
                 "{}: idle for {:?}; opening a new session",

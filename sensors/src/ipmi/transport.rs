@@ -206,6 +206,7 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Connected, IpmiErro
             let patience = Patience {
                 attempt_timeout: timeout / 8,
                 attempts: 8,
+                ..Patience::default()
             };
             let s = RmcpPlus::connect(host, *port, user, password, patience)?;
             Ok(Connected::Rmcp(Box::new(s)))
