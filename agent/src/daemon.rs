@@ -718,20 +718,15 @@ mod tests {
         assert!(bmc.count(CMD_GET_SDR) > reads);
     }
 
-    /// A system event record for the fake BMC's SEL.
+    /// A system event record for the fake BMC's SEL (stamped 2027-01-15T08:00:00Z).
     fn sel_event(sensor_type: u8, number: u8, event_type: u8, offset: u8) -> [u8; 16] {
-        let mut r = [0u8; 16];
-        r[2] = 0x02;
-        r[3..7].copy_from_slice(&1_800_000_000u32.to_le_bytes());
-        r[7] = 0x20;
-        r[9] = 0x04;
-        r[10] = sensor_type;
-        r[11] = number;
-        r[12] = event_type;
-        r[13] = offset;
-        r[14] = 0xff;
-        r[15] = 0xff;
-        r
+        envmon_core::sel::system_event_record(
+            1_800_000_000,
+            sensor_type,
+            number,
+            event_type,
+            offset,
+        )
     }
 
     /// The SEL record IDs forwarded so far, in order.

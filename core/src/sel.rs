@@ -150,6 +150,30 @@ impl SystemEvent {
     }
 }
 
+/// A system event record as Add SEL Entry takes it (the BMC sets the record ID, and the
+/// timestamp when `timestamp` is 0): generator the BMC (0x20), event message revision 04h,
+/// event data 2 and 3 unspecified. For tests and tools that add events.
+pub fn system_event_record(
+    timestamp: u32,
+    sensor_type: u8,
+    sensor_number: u8,
+    event_type: u8,
+    offset: u8,
+) -> [u8; 16] {
+    let mut r = [0u8; 16];
+    r[2] = 0x02;
+    r[3..7].copy_from_slice(&timestamp.to_le_bytes());
+    r[7] = 0x20;
+    r[9] = 0x04;
+    r[10] = sensor_type;
+    r[11] = sensor_number;
+    r[12] = event_type;
+    r[13] = offset;
+    r[14] = 0xff;
+    r[15] = 0xff;
+    r
+}
+
 /// Decodes a Get SEL Entry answer: the next record ID, then one 16-byte record.
 pub fn decode_entry(d: &[u8]) -> Result<(u16, SelRecord), SelError> {
     if d.len() < 18 {

@@ -238,16 +238,8 @@ fn a_hardware_thermal_trip_logged_by_the_bmc_is_reported_at_the_next_boot() {
     a.wait_sweeps(3, BOOT);
     // The trip: power gone at once, and the BMC's record of why.
     a.kill();
-    let mut trip = [0u8; 16];
-    trip[2] = 0x02;
-    trip[7] = 0x20;
-    trip[9] = 0x04;
-    trip[10] = 0x07; // processor
-    trip[11] = 0x01;
-    trip[12] = 0x6f;
-    trip[13] = 0x01; // Thermal Trip
-    trip[14] = 0xff;
-    trip[15] = 0xff;
+    // Processor #1, sensor-specific offset 1: Thermal Trip.
+    let trip = envmon_core::sel::system_event_record(0, 0x07, 0x01, 0x6f, 0x01);
     bmc.add_sel(&[trip]);
     let b = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
     let lines = wait_lines(&b, 1);

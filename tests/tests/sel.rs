@@ -10,17 +10,7 @@ const WAIT: Duration = Duration::from_secs(30);
 
 /// A system event record for Add SEL Entry (the BMC sets ID and timestamp).
 fn event(sensor_type: u8, number: u8, event_type: u8, offset: u8) -> [u8; 16] {
-    let mut r = [0u8; 16];
-    r[2] = 0x02;
-    r[7] = 0x20;
-    r[9] = 0x04;
-    r[10] = sensor_type;
-    r[11] = number;
-    r[12] = event_type;
-    r[13] = offset;
-    r[14] = 0xff;
-    r[15] = 0xff;
-    r
+    envmon_core::sel::system_event_record(0, sensor_type, number, event_type, offset)
 }
 
 fn start(bmc: &Bmc, dir: &Path) -> (Agent, std::path::PathBuf) {

@@ -134,16 +134,7 @@ mod tests {
     use crate::ipmi::fake::FakeBmc;
 
     fn event(sensor_type: u8, offset: u8) -> [u8; 16] {
-        let mut r = [0u8; 16];
-        r[2] = 0x02;
-        r[3..7].copy_from_slice(&1_800_000_000u32.to_le_bytes());
-        r[7] = 0x20;
-        r[9] = 0x04;
-        r[10] = sensor_type;
-        r[11] = 1;
-        r[12] = 0x6f;
-        r[13] = offset;
-        r
+        envmon_core::sel::system_event_record(1_800_000_000, sensor_type, 1, 0x6f, offset)
     }
 
     #[test]
