@@ -81,17 +81,21 @@ pub fn read_record(state_dir: &Path) -> Result<Option<Record>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("{}: {e}", path.display())),
     };
-    let rec: Record =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    parse_record(&bytes)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A record from the file's bytes: JSON of version 1 with a known reason, else why not.
+pub fn parse_record(bytes: &[u8]) -> Result<Record, String> {
+    let rec: Record = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
     if rec.version != 1 || ShutdownKind::from_name(&rec.reason).is_none() {
         return Err(format!(
-            "{}: unknown version {} or reason '{}'",
-            path.display(),
-            rec.version,
-            rec.reason
+            "unknown version {} or reason '{}'",
+            rec.version, rec.reason
         ));
     }
-    Ok(Some(rec))
+    Ok(rec)
 }
 
 fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {

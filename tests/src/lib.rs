@@ -688,8 +688,27 @@ pub struct Agent {
 impl Agent {
     /// Starts `envmon run ARGS...` with `env` added to its environment.
     pub fn start(args: &[&str], env: &[(&str, &str)], log: &Path) -> Agent {
+        Agent::start_as(&[], &envmon_bin(), args, env, log)
+    }
+
+    /// Starts `WRAPPER... BIN run ARGS...` (a wrapper such as setpriv that execs BIN, so
+    /// the process ID is the agent's) with `env` added to its environment.
+    pub fn start_as(
+        wrapper: &[&str],
+        bin: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> Agent {
         let err = fs::File::create(log).unwrap();
-        let mut cmd = Command::new(envmon_bin());
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
         cmd.arg("run");
         if !args.contains(&"--socket") {
             cmd.arg("--socket").arg(log.with_extension("sock"));

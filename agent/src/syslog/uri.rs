@@ -73,6 +73,7 @@ fn host_port(scheme: &str, rest: &str, default_port: u16) -> Result<(String, u16
     if rest.contains('/') || rest.contains('@') {
         return Err(bad("only a host and a port may follow the scheme"));
     }
+    let bracketed = rest.starts_with('[');
     let (host, port) = if let Some(v6) = rest.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or_else(|| bad("unclosed '['"))?;
         match after {
@@ -90,6 +91,20 @@ fn host_port(scheme: &str, rest: &str, default_port: u16) -> Result<(String, u16
     };
     if host.is_empty() {
         return Err(bad("the host is missing"));
+    }
+    // A name or IPv4 address; an IPv6 address (with an optional %zone) only in brackets.
+    let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_');
+    let host_ok = if bracketed {
+        host.contains(':') && host.chars().all(|c| name_char(c) || matches!(c, ':' | '%'))
+    } else {
+        host.chars().all(name_char)
+    };
+    if !host_ok {
+        return Err(bad(if bracketed {
+            "the brackets must hold an IPv6 address"
+        } else {
+            "the host must be a name or address (an IPv6 address goes in brackets)"
+        }));
     }
     let port = match port {
         None => default_port,
@@ -135,6 +150,8 @@ mod tests {
             ("udp://127.0.0.1:5514", "udp://127.0.0.1:5514"),
             ("udp://loghost", "udp://loghost:514"),
             ("tcp://[::1]:6514", "tcp://[::1]:6514"),
+            ("udp://[fe80::1%eth0]", "udp://[fe80::1%eth0]:514"),
+            ("udp://log_1.example-2", "udp://log_1.example-2:514"),
             ("tcp://collector.example:601", "tcp://collector.example:601"),
             ("file:///var/log/envmon.log", "file:///var/log/envmon.log"),
             ("stderr", "stderr"),
@@ -157,6 +174,12 @@ mod tests {
             ("tcp://h:1/x", "only a host and a port"),
             ("tcp://[::1", "unclosed"),
             ("http://h:1", "unknown scheme 'http'"),
+            // Found by fuzz/fuzz_targets/syslog_uri.rs: it parsed, then printed as a URI
+            // that did not parse back.
+            ("tcp://p:[::1\0]:p:1", "IPv6 address goes in brackets"),
+            ("udp://::1:514", "IPv6 address goes in brackets"),
+            ("udp://h\nx:514", "name or address"),
+            ("udp://[loghost]:514", "brackets must hold an IPv6"),
         ] {
             let err = text.parse::<SyslogUri>().unwrap_err();
             assert!(err.contains(needle), "{text}: {err}");

@@ -1,12 +1,15 @@
 //! SDR records: raw bytes to what envmon needs (pure).
 //!
-//! Records are validated with ipmi-rs-core's `Record::parse`, which also gives the ID string.
-//! ipmi-rs-core keeps the raw thresholds and its conversion private (and its ones'-complement
-//! conversion is wrong: it negates bits instead of the value), so the few fixed-offset bytes
-//! envmon needs are read here from the raw record (IPMI 2.0 section 43.1, table 43-1).
+//! The few fixed-offset bytes envmon needs are read here from the raw record (IPMI 2.0
+//! section 43.1, table 43-1; 43.2, table 43-2), and the ID string is decoded here too
+//! (section 43.15). ipmi-rs-core 0.6's `Record::parse` is not used: the fuzzer found it
+//! panics on hostile records (a full record of 20 body bytes indexes byte 15 past its own
+//! length check; a compact record whose ID-string instance modifier is 10b/11b hits a
+//! `panic!`), and in a `panic = "abort"` release build one bad SDR from the BMC would stop
+//! the agent. It also keeps the raw thresholds private, negates bits for ones' complement,
+//! rejects sensor number 0xFF and prints 6-bit packed and BCD names as hex.
 
 use envmon_board_defs::{SdrKind, SdrSensor};
-use ipmi_rs::storage::sdr::record::Record;
 use std::fmt;
 
 /// Record type: full sensor record.
@@ -165,18 +168,30 @@ impl SdrEntry {
 pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
     let record_id = raw.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
     let fail = |reason: String| SdrParseError { record_id, reason };
-    let record = Record::parse(raw).map_err(|e| fail(format!("malformed: {e:?}")))?;
-    let record_type = raw.get(3).copied().unwrap_or(0);
+    let (Some(&record_type), Some(&length), Some(body)) = (raw.get(3), raw.get(4), raw.get(5..))
+    else {
+        return Err(fail(format!(
+            "malformed: {} bytes, shorter than the 5-byte record header",
+            raw.len()
+        )));
+    };
+    if body.len() != usize::from(length) {
+        return Err(fail(format!(
+            "malformed: the header says {length} body bytes, the record has {}",
+            body.len()
+        )));
+    }
     if record_type != FULL_SENSOR && record_type != COMPACT_SENSOR {
         return Ok(None);
     }
-    let body = raw.get(5..).unwrap_or(&[]);
     let byte = |n: usize| {
         body.get(n - 6)
             .copied()
             .ok_or_else(|| fail(format!("too short for byte {n}")))
     };
-    let name = record.id().map(|id| id.to_string()).unwrap_or_default();
+    // ID string type/length code: byte 48 of a full record, byte 32 of a compact one.
+    let id_at = if record_type == FULL_SENSOR { 48 } else { 32 };
+    let name = id_string(byte(id_at)?, body.get(id_at + 1 - 6..).unwrap_or(&[]));
     let (reading_type, sensor_type) = (byte(14)?, byte(13)?);
     let mut conversion = None;
     let mut thresholds = [None; 6];
@@ -238,9 +253,76 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
     }))
 }
 
+/// The longest name envmon keeps (the ID string field holds at most 16 bytes, 21 characters
+/// when 6-bit packed).
+const MAX_NAME: usize = 32;
+
+/// Decodes an SDR ID string (IPMI 2.0 section 43.15): bits 7:6 of the type/length byte give
+/// the encoding, bits 4:0 the byte count. 8-bit ASCII + Latin-1 and (unspecified by IPMI)
+/// Unicode take one character per byte; BCD plus is a nibble per character (high nibble first); 6-bit packed
+/// ASCII is four characters in three bytes. Control characters become '?' (a name goes into
+/// syslog lines and tables: a BMC cannot inject a line break), trailing NULs and spaces are
+/// dropped, and a count longer than the bytes there uses the bytes there.
+pub fn id_string(type_length: u8, bytes: &[u8]) -> String {
+    let count = usize::from(type_length & 0x1F).min(bytes.len());
+    let data = bytes.get(..count).unwrap_or(&[]);
+    let chars: Vec<char> = match type_length >> 6 {
+        0b01 => data
+            .iter()
+            .flat_map(|b| [b >> 4, b & 0x0F])
+            .map(|n| char::from(b"0123456789 -.:,_"[usize::from(n)]))
+            .collect(),
+        0b10 => data
+            .chunks(3)
+            .flat_map(|c| {
+                let v = c
+                    .iter()
+                    .rev()
+                    .fold(0u32, |acc, &b| (acc << 8) | u32::from(b));
+                let n = c.len() * 8 / 6;
+                (0..n).map(move |i| char::from(0x20 + ((v >> (6 * i)) & 0x3F) as u8))
+            })
+            .collect(),
+        _ => data.iter().map(|&b| char::from(b)).collect(),
+    };
+    let name: String = chars
+        .into_iter()
+        .take(MAX_NAME)
+        .map(|c| if c.is_control() && c != '\0' { '?' } else { c })
+        .collect();
+    name.trim_end_matches(['\0', ' ']).replace('\0', "?")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_strings_in_every_encoding() {
+        assert_eq!(id_string(0xC3, b"12V"), "12V");
+        assert_eq!(id_string(0xC8, b"Fan 1\0\0\0"), "Fan 1", "NUL padding");
+        assert_eq!(id_string(0xC9, b"CPU"), "CPU", "count past the bytes");
+        assert_eq!(
+            id_string(0xC4, b"a\nb\x1b"),
+            "a?b?",
+            "no line breaks or escapes"
+        );
+        assert_eq!(id_string(0xC2, &[0xB0, 0x43]), "\u{b0}C", "Latin-1");
+        // BCD plus, high nibble first: 1 2 then C='.' B='-'.
+        assert_eq!(id_string(0x42, &[0x12, 0xCB]), "12.-");
+        // 6-bit packed "IPMI": I=0x29, P=0x30, M=0x2D, I=0x29, little-endian 6-bit fields.
+        let v: u32 = 0x29 | (0x30 << 6) | (0x2D << 12) | (0x29 << 18);
+        assert_eq!(
+            id_string(0x83, &[v as u8, (v >> 8) as u8, (v >> 16) as u8]),
+            "IPMI"
+        );
+        assert_eq!(id_string(0xC0, b"x"), "", "zero length");
+        assert_eq!(
+            id_string(0xDF, &[b'A'; 40]).len(),
+            31,
+            "at most 31 bytes counted"
+        );
+    }
 
     fn conv(format: u8, m: i16, b: i16, b_exp: i8, r_exp: i8) -> Conversion {
         Conversion {
@@ -345,6 +427,25 @@ mod tests {
                 .to_string()
                 .contains("0x000d")
         );
+    }
+
+    /// Records the fuzzer found (fuzz/fuzz_targets/sdr_record.rs) that panicked inside
+    /// ipmi-rs-core 0.6's `Record::parse`: both are now a clear error or a decoded record.
+    #[test]
+    fn fuzzer_found_records_do_not_panic() {
+        // Full record whose header says 20 body bytes: ipmi-rs checked >= 15, then read [15].
+        let mut short_full = vec![0x07, 0x00, 0x51, FULL_SENSOR, 20];
+        short_full.extend_from_slice(&[0x20; 20]);
+        let err = parse_record(&short_full).unwrap_err();
+        assert!(err.to_string().contains("too short"), "{err}");
+        // Compact record with ID-string instance modifier 10b (byte 24 = 0x2e): ipmi-rs panicked.
+        let compact = [
+            0x5d, 0x2e, 0x42, 0x02, 0x1f, 0x1e, 0xee, 0xe3, 0xfe, 0xe0, 0xff, 0x5d, 0x1c, 0xe4,
+            0x1c, 0x1c, 0x11, 0x1f, 0x1e, 0x1c, 0x1c, 0x01, 0x22, 0xe2, 0xe3, 0xe3, 0xe3, 0x34,
+            0xbf, 0x34, 0xf7, 0x00, 0x00, 0x00, 0x10, 0x1c,
+        ];
+        let entry = parse_record(&compact).unwrap().unwrap();
+        assert_eq!((entry.record_id, entry.number), (0x2e5d, 0xe3));
     }
 
     #[test]
