@@ -22,6 +22,10 @@ pub const IPMI_TIMEOUT: Duration = Duration::from_secs(2);
 const CACHE_FILE: &str = "sdr-cache.v1";
 const CACHE_MAGIC: &[u8] = b"envmon-sdr-cache v1\n";
 
+/// The environment variable that may hold the RMCP+ password. Programs envmon starts (the
+/// shutdown action) get an environment without it.
+pub const PASSWORD_ENV: &str = "ENVMON_IPMI_PASSWORD";
+
 /// The BMC target of the settings, with the password from `--ipmi-password-file` or
 /// `ENVMON_IPMI_PASSWORD`. `Ok(None)` for `--ipmi none`.
 pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
@@ -33,7 +37,7 @@ pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
                 Some(f) => fs::read_to_string(f)
                     .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
                     .map_err(|e| AgentError::Unavailable(format!("{}: cannot read the IPMI password: {e}", f.display())))?,
-                None => std::env::var("ENVMON_IPMI_PASSWORD").map_err(|_| {
+                None => std::env::var(PASSWORD_ENV).map_err(|_| {
                     AgentError::Usage(
                         "rmcp:// needs a password: --ipmi-password-file FILE or ENVMON_IPMI_PASSWORD".into(),
                     )

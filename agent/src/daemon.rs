@@ -432,6 +432,9 @@ impl Loop {
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
+    if let Err(e) = sys::not_dumpable() {
+        log::warn!("cannot turn core dumps off (the BMC password is in memory): {e}");
+    }
     bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
     let listener = socket::bind(&settings.socket)?;

@@ -194,6 +194,7 @@ pub fn perform_with(
         ShutdownAction::Exec(program) => {
             log::error!("thermal shutdown: running {}", program.display());
             let status = Command::new(program)
+                .env_remove(crate::bmc::PASSWORD_ENV)
                 .env("ENVMON_SHUTDOWN_REASON", t.kind.name())
                 .env("ENVMON_SHUTDOWN_SENSOR", &t.sensor)
                 .env("ENVMON_SHUTDOWN_READING", t.reading.to_string())
@@ -209,7 +210,10 @@ pub fn perform_with(
             if let Err(e) = (power.syscall)() {
                 let program = power.program.display();
                 log::error!("reboot(RB_POWER_OFF) failed ({e}); running {program}");
-                match Command::new(&power.program).status() {
+                match Command::new(&power.program)
+                    .env_remove(crate::bmc::PASSWORD_ENV)
+                    .status()
+                {
                     Ok(s) if s.success() => {}
                     Ok(s) => log::error!("thermal shutdown: {program} exited with {s}"),
                     Err(e) => log::error!("cannot run {program}: {e}"),

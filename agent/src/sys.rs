@@ -84,6 +84,19 @@ pub fn take_reload() -> bool {
     RELOAD.swap(false, Ordering::SeqCst)
 }
 
+/// Makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): no core dump, whatever
+/// the core limit, and no ptrace or /proc/PID/environ or /proc/PID/mem for other processes of
+/// the same user. The RMCP+ password is in memory (and may be in the environment).
+pub fn not_dumpable() -> std::io::Result<()> {
+    // SAFETY: PR_SET_DUMPABLE takes an integer argument and no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 /// Flushes every filesystem (`sync(2)`).
 pub fn sync() {
     // SAFETY: sync takes no arguments and cannot fail.

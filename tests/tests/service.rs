@@ -124,7 +124,12 @@ fn runs_as_a_plain_user_with_only_cap_sys_boot() {
     let bin = dir.path().join("envmon");
     fs::copy(envmon_bin(), &bin).unwrap();
     let program = dir.path().join("shutdown-program");
-    fs::write(&program, "#!/bin/sh\nid -u > \"$TEST_RAN\"\n").unwrap();
+    // It reports who ran it, and whether it was handed the BMC password.
+    fs::write(
+        &program,
+        "#!/bin/sh\necho \"$(id -u) ${ENVMON_IPMI_PASSWORD:-no-password}\" > \"$TEST_RAN\"\n",
+    )
+    .unwrap();
     fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
 
     let out = logs.join("syslog.log");
@@ -200,6 +205,15 @@ fn runs_as_a_plain_user_with_only_cap_sys_boot() {
         assert_eq!(hex(status_field(pid, cap)), Some(CAP_SYS_BOOT), "{cap}");
     }
     assert_eq!(status_field(pid, "NoNewPrivs").as_deref(), Some("1"));
+    // Not dumpable (prctl): no core with the password in it. The kernel shows it by
+    // owning the process's /proc files as root instead of as the process's user.
+    // (Reading its environ as the same user fails either way here: the agent's extra
+    // capability already denies that ptrace check.)
+    assert_eq!(
+        fs::metadata(format!("/proc/{pid}/environ")).unwrap().uid(),
+        0,
+        "the agent is dumpable"
+    );
     // What it made is its own: the socket and the SDR cache.
     assert_eq!(fs::metadata(&socket).unwrap().uid(), UID);
     assert!(
@@ -220,7 +234,10 @@ fn runs_as_a_plain_user_with_only_cap_sys_boot() {
     let who = wait_for(WAIT, || {
         fs::read_to_string(&ran).ok().filter(|t| t.ends_with('\n'))
     });
-    assert_eq!(who.as_deref(), Some(format!("{uid}\n").as_str()));
+    assert_eq!(
+        who.as_deref(),
+        Some(format!("{uid} no-password\n").as_str())
+    );
     let rec = fs::metadata(state.join("last-shutdown.json")).unwrap();
     assert_eq!(rec.uid(), UID, "the reason record is written by the user");
     assert_eq!(a.stop(), Some(0), "{}", a.stderr());
