@@ -205,6 +205,22 @@ impl FromStr for Percent {
     }
 }
 
+/// The query socket's group: a group name or a numeric group ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketGroup(pub String);
+
+impl FromStr for SocketGroup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if !s.is_empty() && s.len() <= 32 && s.chars().all(name_char) && !s.starts_with('-') {
+            Ok(SocketGroup(s.to_string()))
+        } else {
+            Err(format!("'{s}' is not a group name or number"))
+        }
+    }
+}
+
 /// A host name for the HOSTNAME field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hostname(pub String);
@@ -237,6 +253,8 @@ pub struct Settings {
     pub hostname: Option<Hostname>,
     /// `--socket`.
     pub socket: PathBuf,
+    /// `--socket-group`; `None` means the agent's own group.
+    pub socket_group: Option<SocketGroup>,
     /// `--state-dir`.
     pub state_dir: PathBuf,
     /// `--interval-ms`.
@@ -263,6 +281,7 @@ impl Default for Settings {
             prefix: Prefix::Ftd,
             hostname: None,
             socket: PathBuf::from("/run/envmon/envmon.sock"),
+            socket_group: None,
             state_dir: PathBuf::from("/var/lib/envmon"),
             interval_ms: IntervalMs(2000),
             shutdown_action: ShutdownAction::Poweroff,
@@ -306,6 +325,9 @@ pub struct SettingsArgs {
     /// The agent's query socket.
     #[arg(long, value_name = "PATH", global = true)]
     pub socket: Option<PathBuf>,
+    /// Group allowed to query the socket (default: the agent's own group).
+    #[arg(long, value_name = "NAME|GID", global = true)]
+    pub socket_group: Option<SocketGroup>,
     /// Directory for the SDR cache and shutdown records.
     #[arg(long, value_name = "DIR", global = true)]
     pub state_dir: Option<PathBuf>,
@@ -386,6 +408,8 @@ struct FileSettings {
     prefix: Option<Spanned<String>>,
     hostname: Option<Spanned<String>>,
     socket: Option<Spanned<String>>,
+    #[serde(alias = "socket_group")]
+    socket_group: Option<Spanned<String>>,
     #[serde(alias = "state_dir")]
     state_dir: Option<Spanned<String>>,
     #[serde(alias = "interval_ms")]
@@ -526,6 +550,9 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
     if let Some(v) = &file.socket {
         s.socket = l.path_value("socket", v)?;
     }
+    if let Some(v) = &file.socket_group {
+        s.socket_group = Some(l.value("socket-group", v)?);
+    }
     if let Some(v) = &file.state_dir {
         s.state_dir = l.path_value("state-dir", v)?;
     }
@@ -591,6 +618,9 @@ impl SettingsArgs {
             s.hostname.clone_from(&self.hostname);
         }
         set(&mut s.socket, &self.socket);
+        if self.socket_group.is_some() {
+            s.socket_group.clone_from(&self.socket_group);
+        }
         set(&mut s.state_dir, &self.state_dir);
         set(&mut s.interval_ms, &self.interval_ms);
         set(&mut s.shutdown_action, &self.shutdown_action);
@@ -626,6 +656,7 @@ facility = "local6"
 prefix = "ASA"
 hostname = "fw1"
 socket = "/tmp/envmon.sock"
+socket-group = "envmon-ops"
 state_dir = "/tmp/state"
 interval-ms = 500
 shutdown-action = "exec:/bin/true"
@@ -653,6 +684,7 @@ sel-warn-percent = 90
             prefix: Prefix::Asa,
             hostname: Some(Hostname("fw1".into())),
             socket: PathBuf::from("/tmp/envmon.sock"),
+            socket_group: Some(SocketGroup("envmon-ops".into())),
             state_dir: PathBuf::from("/tmp/state"),
             interval_ms: IntervalMs(500),
             shutdown_action: ShutdownAction::Exec("/bin/true".into()),

@@ -65,6 +65,8 @@ struct Loop {
     last_sweep_complete: bool,
     /// Where snapshots go for the socket.
     published: Arc<Published>,
+    /// Clients the socket refused (counted there, published here).
+    socket_refusals: Arc<socket::Refusals>,
     /// Beaten at every step that makes progress (the watchdog feeder reads it).
     heart: Heartbeat,
     /// Final counters of syslog destinations replaced by SIGHUP.
@@ -96,6 +98,7 @@ impl Loop {
             counters: Counters::default(),
             last_sweep_complete: false,
             published: Arc::new(Published::default()),
+            socket_refusals: Arc::default(),
             heart: Heartbeat::default(),
             retired_syslog: Vec::new(),
             sel: SelWatcher::new(&settings_state_dir),
@@ -358,16 +361,20 @@ impl Loop {
             _ => Monitoring::Degraded,
         };
         let now = self.now_ms();
+        let counters = Counters {
+            socket_refused: self.socket_refusals.count(),
+            ..self.counters.clone()
+        };
         let env = status::environment(
             self.monitor.as_ref().map(|m| m.to_json(now)),
             monitoring,
             self.settings.interval_ms.0,
             self.last_shutdown.as_ref(),
             &status::with_retired(self.syslog.stats(), &self.retired_syslog),
-            &self.counters,
+            &counters,
             self.sel.to_json(),
         );
-        let metrics = status::metrics(&env, &self.counters);
+        let metrics = status::metrics(&env, &counters);
         self.published.publish(Snapshot {
             environment: env,
             metrics,
@@ -437,7 +444,17 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     }
     bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
-    let listener = socket::bind(&settings.socket)?;
+    let group = match &settings.socket_group {
+        None => None,
+        Some(g) => Some(
+            socket::group_id(
+                &std::fs::read_to_string("/etc/group").unwrap_or_default(),
+                &g.0,
+            )
+            .map_err(|e| AgentError::Unavailable(format!("socket-group: {e}")))?,
+        ),
+    };
+    let (listener, access) = socket::bind(&settings.socket, group)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&syslog_config(&settings))?;
     sys::install_signal_handlers();
@@ -448,8 +465,13 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     );
     l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
     l.publish();
-    socket::serve(listener, Arc::clone(&l.published))
-        .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
+    socket::serve(
+        listener,
+        access,
+        Arc::clone(&l.socket_refusals),
+        Arc::clone(&l.published),
+    )
+    .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
     let notifier = Arc::new(crate::notify::Notifier::from_env());
     notifier.ready();

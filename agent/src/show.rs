@@ -20,12 +20,20 @@ pub fn ask(socket: &Path, request: &str) -> Result<Value, AgentError> {
         .map_err(unavailable)?;
     s.set_write_timeout(Some(Duration::from_secs(5)))
         .map_err(unavailable)?;
-    s.write_all(format!("{request}\n").as_bytes())
-        .map_err(unavailable)?;
+    // The agent may answer before reading (`forbidden`, `busy`) and close: the request
+    // then fails with a broken pipe, but its line is there to read.
+    let wrote = s.write_all(format!("{request}\n").as_bytes());
     let mut line = String::new();
-    BufReader::new(s)
-        .take_line(&mut line)
-        .map_err(unavailable)?;
+    let read = BufReader::new(s).take_line(&mut line);
+    match (wrote, read) {
+        (_, Ok(())) if !line.is_empty() => {}
+        (Err(e), _) | (Ok(()), Err(e)) => return Err(unavailable(e)),
+        (Ok(()), Ok(())) => {
+            return Err(unavailable(std::io::Error::from(
+                std::io::ErrorKind::UnexpectedEof,
+            )));
+        }
+    }
     let v: Value = serde_json::from_str(&line)
         .map_err(|e| AgentError::Unavailable(format!("{}: bad reply: {e}", socket.display())))?;
     if let Some(err) = v.get("error") {

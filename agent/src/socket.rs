@@ -7,20 +7,32 @@
 //! (more are told `busy` and closed). A request past the cap is told `request_too_long`
 //! and the connection ends cleanly. Replies come from the latest published snapshot, so
 //! the poll loop never waits for a client.
+//!
+//! Who may ask: the socket file is owned by the agent's user and the `socket-group`
+//! (default: the agent's own group), mode 0660; and each connection's peer credentials
+//! (`SO_PEERCRED`, `SO_PEERGROUPS`) are checked against the same rule ([`Access`]), so a
+//! socket whose mode was widened, or whose descriptor was handed on, still answers only
+//! them. A refused client is told `forbidden`; each refused user is logged once.
 
-use crate::{error::AgentError, status::Published, status::Snapshot};
+use crate::{
+    error::AgentError,
+    status::Published,
+    status::Snapshot,
+    sys::{PeerCreds, peer_credentials},
+};
 use serde_json::json;
 use std::{
+    collections::HashSet,
     fs,
     io::{Read, Write},
     os::unix::{
-        fs::{DirBuilderExt, PermissionsExt},
+        fs::{DirBuilderExt, MetadataExt, PermissionsExt},
         net::{UnixListener, UnixStream},
     },
     path::{Path, PathBuf},
     sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
+        Arc, Mutex,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     thread,
     time::Duration,
@@ -83,9 +95,78 @@ pub fn respond(request: &[u8], snapshot: Option<&Snapshot>) -> String {
     }
 }
 
+/// Who may use the socket: root, the agent's own user, and members of its group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// The agent's user (the socket file's owner).
+    pub uid: u32,
+    /// The socket's group (`socket-group`, or the agent's own group).
+    pub gid: u32,
+}
+
+impl Access {
+    /// Whether this peer may ask. Pure.
+    pub fn allows(&self, peer: &PeerCreds) -> bool {
+        peer.uid == 0
+            || peer.uid == self.uid
+            || peer.gid == self.gid
+            || peer.groups.contains(&self.gid)
+    }
+}
+
+/// The most refused users logged one by one; past it, one line says more were refused.
+pub const MAX_LOGGED_REFUSALS: usize = 256;
+
+/// Refused connections: counted, and each user logged once (bounded).
+#[derive(Debug, Default)]
+pub struct Refusals {
+    logged: Mutex<HashSet<u32>>,
+    count: AtomicU64,
+}
+
+impl Refusals {
+    /// Counts a refusal of `uid`; true when this user should be logged (the first time,
+    /// within [`MAX_LOGGED_REFUSALS`] users).
+    pub fn note(&self, uid: u32) -> bool {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut logged = self.logged.lock().unwrap_or_else(|p| p.into_inner());
+        if logged.len() > MAX_LOGGED_REFUSALS {
+            return false;
+        }
+        if logged.len() == MAX_LOGGED_REFUSALS {
+            logged.insert(u32::MAX);
+            log::warn!("socket: more than {MAX_LOGGED_REFUSALS} users refused; no more are logged");
+            return false;
+        }
+        logged.insert(uid)
+    }
+
+    /// Connections refused so far.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+}
+
+/// A group's ID from /etc/group text (`name:password:gid:members`), by name or number. Pure.
+pub fn group_id(etc_group: &str, group: &str) -> Result<u32, String> {
+    if let Ok(gid) = group.parse::<u32>() {
+        return Ok(gid);
+    }
+    etc_group
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split(':');
+            Some((f.next()?, f.nth(1)?))
+        })
+        .find(|(name, _)| *name == group)
+        .and_then(|(_, gid)| gid.trim().parse::<u32>().ok())
+        .ok_or_else(|| format!("no group '{group}' in /etc/group"))
+}
+
 /// Binds the socket. A stale socket file is replaced only when no live agent answers on it;
-/// a live one is an error (exit 69).
-pub fn bind(path: &Path) -> Result<UnixListener, AgentError> {
+/// a live one is an error (exit 69). With `group`, the file is given to that group.
+/// Returns the listener and who may use it.
+pub fn bind(path: &Path, group: Option<u32>) -> Result<(UnixListener, Access), AgentError> {
     let unavailable = |what: String| AgentError::Unavailable(what);
     if let Some(dir) = path
         .parent()
@@ -119,9 +200,24 @@ pub fn bind(path: &Path) -> Result<UnixListener, AgentError> {
     }
     let listener = UnixListener::bind(path)
         .map_err(|e| unavailable(format!("{}: cannot bind: {e}", path.display())))?;
+    if let Some(gid) = group {
+        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| {
+            unavailable(format!(
+                "{}: cannot give it to group {gid}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     fs::set_permissions(path, fs::Permissions::from_mode(0o660))
         .map_err(|e| unavailable(format!("{}: cannot set its mode: {e}", path.display())))?;
-    Ok(listener)
+    // The file is the agent's: its owner and group are the rule.
+    let meta = fs::metadata(path)
+        .map_err(|e| unavailable(format!("{}: cannot stat it: {e}", path.display())))?;
+    let access = Access {
+        uid: meta.uid(),
+        gid: meta.gid(),
+    };
+    Ok((listener, access))
 }
 
 /// Removes the socket file when dropped (at agent exit).
@@ -133,14 +229,51 @@ impl Drop for SocketFile {
     }
 }
 
-/// Serves the socket on a background thread until the process ends.
-pub fn serve(listener: UnixListener, published: Arc<Published>) -> std::io::Result<()> {
+/// Checks the peer; a refused one is told `forbidden` (and logged once per user).
+fn admit(stream: &mut UnixStream, access: Access, refusals: &Refusals) -> bool {
+    let peer = match peer_credentials(stream) {
+        Ok(p) if access.allows(&p) => return true,
+        Ok(p) => p,
+        Err(e) => {
+            log::warn!("socket: cannot read a client's credentials: {e}");
+            return false;
+        }
+    };
+    if refusals.note(peer.uid) {
+        log::warn!(
+            "socket: refused uid {} (gid {}, pid {}): not root, the agent's user or in group {}",
+            peer.uid,
+            peer.gid,
+            peer.pid,
+            access.gid
+        );
+    }
+    let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
+    let msg = format!(
+        "only root, uid {} and group {} may ask",
+        access.uid, access.gid
+    );
+    let _ = writeln!(stream, "{}", error("forbidden", &msg));
+    false
+}
+
+/// Serves the socket on a background thread until the process ends, to the peers `access`
+/// allows; refusals are counted in `refusals`.
+pub fn serve(
+    listener: UnixListener,
+    access: Access,
+    refusals: Arc<Refusals>,
+    published: Arc<Published>,
+) -> std::io::Result<()> {
     let active = Arc::new(AtomicUsize::new(0));
     thread::Builder::new()
         .name("socket".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut stream) = conn else { continue };
+                if !admit(&mut stream, access, &refusals) {
+                    continue;
+                }
                 if active.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
                     active.fetch_sub(1, Ordering::SeqCst);
                     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
@@ -214,5 +347,62 @@ fn handle(mut stream: UnixStream, published: &Published) {
             Ok(0) | Err(_) => return, // closed, idle timeout, or error
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn peer(uid: u32, gid: u32, groups: &[u32]) -> PeerCreds {
+        PeerCreds {
+            pid: 1,
+            uid,
+            gid,
+            groups: groups.to_vec(),
+        }
+    }
+
+    #[test]
+    fn root_the_agents_user_and_the_group_may_ask() {
+        let a = Access { uid: 110, gid: 120 };
+        assert!(a.allows(&peer(0, 0, &[])), "root");
+        assert!(a.allows(&peer(110, 5, &[])), "the agent's user");
+        assert!(a.allows(&peer(1000, 120, &[])), "primary group");
+        assert!(
+            a.allows(&peer(1000, 1000, &[27, 120])),
+            "supplementary group"
+        );
+        assert!(!a.allows(&peer(1000, 1000, &[27])), "anyone else");
+        assert!(!a.allows(&peer(65534, 65534, &[])));
+    }
+
+    #[test]
+    fn each_refused_user_is_logged_once_and_the_set_is_bounded() {
+        let r = Refusals::default();
+        assert!(r.note(1000));
+        assert!(!r.note(1000), "the same user again");
+        assert!(r.note(1001));
+        for uid in 2000..2000 + 2 * MAX_LOGGED_REFUSALS as u32 {
+            r.note(uid);
+        }
+        assert!(!r.note(99_999), "past the bound nobody new is logged");
+        assert_eq!(r.count(), 3 + 2 * MAX_LOGGED_REFUSALS as u64 + 1);
+        let logged = r.logged.lock().unwrap().len();
+        assert_eq!(logged, MAX_LOGGED_REFUSALS + 1, "bounded");
+    }
+
+    #[test]
+    fn groups_by_name_or_number() {
+        let etc = "root:x:0:\nadm:x:4:syslog\nenvmon-ops:x:998:alice,bob\nbroken\n";
+        assert_eq!(group_id(etc, "envmon-ops"), Ok(998));
+        assert_eq!(group_id(etc, "adm"), Ok(4));
+        assert_eq!(group_id(etc, "1234"), Ok(1234));
+        assert!(
+            group_id(etc, "wheel")
+                .unwrap_err()
+                .contains("no group 'wheel'")
+        );
+        assert!(group_id(etc, "broken").is_err());
     }
 }

@@ -44,6 +44,8 @@ pub struct Counters {
     pub ipmi_errors: u64,
     /// Duration of the last SEL step (check, batch of new entries), seconds.
     pub last_sel_seconds: f64,
+    /// Query-socket connections refused (peer not allowed).
+    pub socket_refused: u64,
 }
 
 /// Adds the final counters of a destination that SIGHUP replaced to `retired` (summed per
@@ -212,6 +214,12 @@ pub fn metrics(env: &Value, counters: &Counters) -> String {
             "counter",
             "Lost BMC connections and failed connection attempts.",
             counters.ipmi_errors,
+        ),
+        (
+            "envmon_socket_refused",
+            "counter",
+            "Query-socket connections refused: the peer is not root, the agent's user or in its group.",
+            counters.socket_refused,
         ),
     ] {
         // OpenMetrics: a counter family `x` has the sample `x_total`.

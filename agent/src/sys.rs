@@ -97,6 +97,68 @@ pub fn not_dumpable() -> std::io::Result<()> {
     }
 }
 
+/// Who is on the other end of a Unix stream socket: `SO_PEERCRED` (process, user, primary
+/// group, as at connect) and `SO_PEERGROUPS` (supplementary groups, at most 64 kept).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCreds {
+    /// Process ID.
+    pub pid: i32,
+    /// Effective user ID.
+    pub uid: u32,
+    /// Effective group ID.
+    pub gid: u32,
+    /// Supplementary groups (empty when the kernel cannot say).
+    pub groups: Vec<u32>,
+}
+
+/// The peer's credentials (see [`PeerCreds`]).
+pub fn peer_credentials(sock: &impl AsRawFd) -> std::io::Result<PeerCreds> {
+    let mut cred = libc::ucred {
+        pid: 0,
+        uid: 0,
+        gid: 0,
+    };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: the fd is owned by `sock` for the call; the pointer and length describe
+    // `cred`, a ucred, which is what SO_PEERCRED writes (at most `len` bytes).
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&raw mut cred).cast(),
+            &raw mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let mut groups = [0 as libc::gid_t; 64];
+    let mut glen = std::mem::size_of_val(&groups) as libc::socklen_t;
+    // SAFETY: as above; SO_PEERGROUPS writes at most `glen` bytes of gid_t into `groups` and
+    // sets `glen` to the bytes written (ERANGE, and nothing kept, when there are more).
+    let rc = unsafe {
+        libc::getsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERGROUPS,
+            groups.as_mut_ptr().cast(),
+            &raw mut glen,
+        )
+    };
+    let n = if rc == 0 {
+        usize::try_from(glen).unwrap_or(0) / std::mem::size_of::<libc::gid_t>()
+    } else {
+        0
+    };
+    Ok(PeerCreds {
+        pid: cred.pid,
+        uid: cred.uid,
+        gid: cred.gid,
+        groups: groups.get(..n).unwrap_or(&[]).to_vec(),
+    })
+}
+
 /// Flushes every filesystem (`sync(2)`).
 pub fn sync() {
     // SAFETY: sync takes no arguments and cannot fail.

@@ -80,6 +80,7 @@ fn fixed_snapshot() -> Snapshot {
         ipmi_commands: 170,
         ipmi_errors: 2,
         last_sel_seconds: 0.004,
+        socket_refused: 3,
     };
     let env = status::environment(
         Some(monitor),

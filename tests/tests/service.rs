@@ -401,3 +401,92 @@ fn every_system_call_it_makes_is_allowed_by_the_unit() {
         "system calls outside the unit's filter: {outside:?}\n{table}"
     );
 }
+
+/// `envmon show version` on `socket` as `uid` with supplementary `groups` (none: no
+/// groups): (exit success, stdout + stderr).
+fn show_as(bin: &Path, socket: &Path, uid: u32, groups: Option<u32>) -> (bool, String) {
+    let mut cmd = Command::new("setpriv");
+    cmd.arg(format!("--reuid={uid}"))
+        .arg(format!("--regid={uid}"));
+    match groups {
+        Some(g) => cmd.arg(format!("--groups={g}")),
+        None => cmd.arg("--clear-groups"),
+    };
+    let o = cmd
+        .arg("--")
+        .arg(bin)
+        .args(["show", "version", "--socket"])
+        .arg(socket)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    (o.status.success(), text)
+}
+
+/// The socket's group and the peer check: with `--socket-group`, the file is that group's;
+/// when its mode is widened to 0666 (a mistake, or a descriptor handed on), SO_PEERCRED
+/// still refuses a user outside the group — told `forbidden`, logged once however often it
+/// tries, every refusal counted in the metrics — and a member of the group is answered.
+#[test]
+fn the_socket_answers_its_group_and_refuses_others_once_logged() {
+    if !is_root() {
+        eprintln!("skipped: clients as other users need root (CI runs as root)");
+        return;
+    }
+    const GROUP: u32 = 4242;
+    let dir = tempfile::tempdir().unwrap();
+    fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let bin = dir.path().join("envmon");
+    fs::copy(envmon_bin(), &bin).unwrap();
+    let socket = dir.path().join("envmon.sock");
+    let mut a = bmc.agent(
+        dir.path(),
+        "stderr",
+        &[
+            "--socket",
+            socket.to_str().unwrap(),
+            "--socket-group",
+            &GROUP.to_string(),
+        ],
+    );
+    wait_for(WAIT, || fs::metadata(&socket).ok()).unwrap_or_else(|| panic!("{}", a.stderr()));
+    let meta = fs::metadata(&socket).unwrap();
+    assert_eq!((meta.gid(), meta.mode() & 0o777), (GROUP, 0o660));
+
+    // Through the file mode: nobody cannot even connect.
+    let (ok, text) = show_as(&bin, &socket, UID, None);
+    assert!(!ok && text.contains("ermission denied"), "{text}");
+    // The mode widened: the peer check is what refuses now, three times.
+    fs::set_permissions(&socket, fs::Permissions::from_mode(0o666)).unwrap();
+    for _ in 0..3 {
+        let (ok, text) = show_as(&bin, &socket, UID, None);
+        assert!(!ok && text.contains("forbidden"), "{text}");
+    }
+    // A member of the group (a supplementary group) is answered.
+    let (ok, text) = show_as(&bin, &socket, UID, Some(GROUP));
+    assert!(ok && text.starts_with("envmon "), "{text}");
+    let metrics = wait_for(WAIT, || {
+        let o = Command::new(&bin)
+            .args(["show", "metrics", "--socket"])
+            .arg(&socket)
+            .output()
+            .ok()?;
+        let m = String::from_utf8_lossy(&o.stdout).into_owned();
+        m.contains("envmon_socket_refused_total 3").then_some(m)
+    });
+    assert!(metrics.is_some(), "three refusals counted");
+    assert_eq!(a.stop(), Some(0));
+    let refused: Vec<String> = a
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("refused uid"))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(refused.len(), 1, "logged once: {refused:?}");
+    assert!(refused[0].contains(&format!("refused uid {UID} (gid {UID}")));
+}
