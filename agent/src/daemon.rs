@@ -437,6 +437,31 @@ impl Loop {
     }
 }
 
+/// The loop of `envmon run`, `sweeps` times back to back (no sleeping, no socket, no
+/// signals), on the BMC `open` gives, with the settings' syslog destinations; `before(i)` is
+/// called before sweep `i` (to change values, or to sample the process). For the soak bench
+/// (tests/src/bin/soak.rs): what grows per sweep there grows in the agent. Returns the
+/// published `show metrics` text at the end.
+pub fn soak(
+    settings: Settings,
+    open: Opener,
+    sweeps: u64,
+    mut before: impl FnMut(u64),
+) -> Result<String, AgentError> {
+    let syslog = Syslog::start(&syslog_config(&settings))?;
+    let mut l = Loop::new(settings, syslog, open);
+    for i in 0..sweeps {
+        before(i);
+        l.tick();
+        l.publish();
+    }
+    l.syslog.flush(Duration::from_secs(5));
+    Ok(l.published
+        .latest()
+        .map(|s| s.metrics.clone())
+        .unwrap_or_default())
+}
+
 /// Runs until SIGTERM or SIGINT.
 pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     if let Err(e) = sys::not_dumpable() {

@@ -4,6 +4,8 @@
 //! A missing tool is a failure with the install hint, never a skipped test: `.ci/run` installs
 //! everything these helpers need.
 
+pub mod soak;
+
 use std::{
     fs,
     io::Read,
