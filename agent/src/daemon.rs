@@ -672,6 +672,41 @@ mod tests {
         assert_eq!(sent(&l, &frames), vec![735010]);
     }
 
+    /// A board whose every sensor is unreadable (the BMC answers "reading unavailable" for
+    /// all of them, for 100 sweeps): each sensor is `unavailable` with no value, monitoring
+    /// is degraded, 735010 is sent once (rate limited), no threshold message, and each
+    /// sweep still asks each sensor once, no more.
+    #[test]
+    fn a_board_whose_every_sensor_is_unreadable_is_degraded_not_stuck() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        bmc.state().readings.clear();
+        let (mut l, frames, opens) = agent(dir.path(), &bmc);
+        for _ in 0..100 {
+            l.tick();
+        }
+        l.publish();
+        assert_eq!(
+            *opens.lock().unwrap(),
+            1,
+            "the session is fine: no reconnecting"
+        );
+        assert_eq!(bmc.count(CMD_GET_SENSOR_READING), 200);
+        let snap = l.published.latest().unwrap();
+        let env = &snap.environment;
+        assert_eq!(env["monitoring"], "degraded");
+        let sensors = env["sensors"].as_array().unwrap();
+        assert_eq!(sensors.len(), 2);
+        for s in sensors {
+            assert_eq!(
+                (s["state"].as_str(), s["value"].is_null()),
+                (Some("unavailable"), true),
+                "{s}"
+            );
+        }
+        assert_eq!(sent(&l, &frames), vec![735010]);
+    }
+
     #[test]
     fn insufficient_privilege_reopens_but_a_sensor_error_does_not() {
         let dir = tempfile::tempdir().unwrap();
