@@ -252,6 +252,24 @@ pub fn envmon_bin() -> PathBuf {
     bin
 }
 
+/// Writes an executable shell script (a shutdown program) at `path`.
+pub fn script(path: &Path, body: &str) {
+    fs::write(path, format!("#!/bin/sh\n{body}")).unwrap();
+    fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// Whether the tests run as root (mounting, other users' clients: CI runs as root).
+pub fn is_root() -> bool {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .map(|l| l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false)
+}
+
 /// The repository's top directory.
 pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -364,6 +382,19 @@ impl Bmc {
     /// `envmon run` on this BMC with the board `sim-appliance`, 100 ms sweeps, its state
     /// under `dir/state`, syslog to `syslog`, then `extra` flags; stderr in `dir/envmon.log`.
     pub fn agent(&self, dir: &Path, syslog: &str, extra: &[&str]) -> Agent {
+        self.agent_as(&[], &envmon_bin(), dir, syslog, extra)
+    }
+
+    /// [`Bmc::agent`] with the binary `bin` started through `wrapper` (setpriv, strace:
+    /// see [`Agent::start_as`]).
+    pub fn agent_as(
+        &self,
+        wrapper: &[&str],
+        bin: &Path,
+        dir: &Path,
+        syslog: &str,
+        extra: &[&str],
+    ) -> Agent {
         let state = dir.join("state");
         let uri = self.uri();
         let mut args = vec![
@@ -379,7 +410,9 @@ impl Bmc {
             syslog,
         ];
         args.extend_from_slice(extra);
-        Agent::start(
+        Agent::start_as(
+            wrapper,
+            bin,
             &args,
             &[
                 ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),

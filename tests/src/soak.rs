@@ -18,6 +18,16 @@ pub const CHANGE_EVERY: u64 = 250;
 /// Sweeps before the steady state is sampled (connection, SDR read, first judgements).
 pub const WARM_UP: u64 = 500;
 
+/// The counters of a counting allocator (the caller's `#[global_allocator]`).
+pub fn heap(allocator: &stats_alloc::StatsAlloc<std::alloc::System>) -> Heap {
+    let s = allocator.stats();
+    Heap {
+        allocations: s.allocations as u64,
+        allocated: s.bytes_allocated as u64,
+        freed: s.bytes_deallocated as u64,
+    }
+}
+
 /// Heap counters at one moment (from the caller's counting allocator).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Heap {

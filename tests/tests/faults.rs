@@ -4,28 +4,16 @@
 //! (mounting needs root; CI runs as root).
 
 use envmon_core::{Prefix, render_line};
-use envmon_tests::{BMC_PASSWORD, Bmc, expect_lines, wait_for};
+use envmon_tests::{Bmc, expect_lines, is_root, script, wait_for};
 use std::{
     fs,
     io::Write,
-    os::unix::fs::PermissionsExt,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
 };
 
 const WAIT: Duration = Duration::from_secs(30);
-
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
 
 /// A tmpfs mounted at a path, unmounted when dropped (also when the test fails).
 struct Tmpfs(PathBuf);
@@ -89,38 +77,19 @@ fn thermal_shutdown_with_the_state_dir(fault: Fault) {
     let state = Tmpfs::mount(&dir.path().join("state"), "256k");
     let program = dir.path().join("shutdown-program");
     let ran = dir.path().join("ran");
-    fs::write(
+    script(
         &program,
-        "#!/bin/sh\necho \"$ENVMON_SHUTDOWN_REASON\" > \"$TEST_RAN\"\n",
-    )
-    .unwrap();
-    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
-    let out = dir.path().join("syslog.log");
-    let (uri, syslog, action) = (
-        bmc.uri(),
-        format!("file://{}", out.display()),
-        format!("exec:{}", program.display()),
+        &format!("echo \"$ENVMON_SHUTDOWN_REASON\" > {}\n", ran.display()),
     );
-    let args = [
-        "--ipmi",
-        uri.as_str(),
-        "--board",
-        "sim-appliance",
-        "--interval-ms",
-        "100",
-        "--state-dir",
-        state.0.to_str().unwrap(),
-        "--syslog",
-        syslog.as_str(),
-        "--shutdown-action",
-        action.as_str(),
-    ];
-    let env = [
-        ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-        ("ENVMON_LOG", "info"),
-        ("TEST_RAN", ran.to_str().unwrap()),
-    ];
-    let mut a = envmon_tests::Agent::start(&args, &env, &dir.path().join("envmon.log"));
+    let out = dir.path().join("syslog.log");
+    let action = format!("exec:{}", program.display());
+    // Its state dir is dir/state: the tmpfs.
+    let mut a = agent(
+        &bmc,
+        dir.path(),
+        &out,
+        &["--shutdown-action", action.as_str()],
+    );
     a.wait_sweeps(3);
     match fault {
         Fault::Full => state.fill(),
@@ -215,17 +184,15 @@ fn sigterm_during_a_shutdown_sequence_lets_it_finish() {
     let (started, release, done) = (d.join("started"), d.join("release"), d.join("done"));
     let program = d.join("shutdown-program");
     // Waits for `release` (10 s at most), then says it finished.
-    fs::write(
+    script(
         &program,
-        format!(
-            "#!/bin/sh\ntouch {s}\ni=0\nwhile [ ! -e {r} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\ntouch {d}\n",
+        &format!(
+            "touch {s}\ni=0\nwhile [ ! -e {r} ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done\ntouch {d}\n",
             s = started.display(),
             r = release.display(),
             d = done.display()
         ),
-    )
-    .unwrap();
-    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    );
     let action = format!("exec:{}", program.display());
     let mut a = agent(&bmc, d, &out, &["--shutdown-action", action.as_str()]);
     a.wait_sweeps(3);

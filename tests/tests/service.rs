@@ -5,7 +5,7 @@
 
 use envmon_core::{Prefix, render_line};
 use envmon_tests::{
-    Agent, BMC_PASSWORD, Bmc, envmon_bin, expect_lines, message_lines, repo_root, wait_for,
+    Bmc, envmon_bin, expect_lines, is_root, message_lines, repo_root, script, wait_for,
 };
 use std::{
     fs,
@@ -75,17 +75,6 @@ fn the_unit_exposure_stays_at_2_or_below() {
     }
 }
 
-fn is_root() -> bool {
-    fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false)
-}
-
 /// `Name:` from /proc/PID/status.
 fn status_field(pid: u32, name: &str) -> Option<String> {
     let s = fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
@@ -123,18 +112,18 @@ fn runs_as_a_plain_user_with_only_cap_sys_boot() {
     // Its own copy of the binary: the build tree may not be reachable for that user.
     let bin = dir.path().join("envmon");
     fs::copy(envmon_bin(), &bin).unwrap();
-    let program = dir.path().join("shutdown-program");
-    // It reports who ran it, and whether it was handed the BMC password.
-    fs::write(
-        &program,
-        "#!/bin/sh\necho \"$(id -u) ${ENVMON_IPMI_PASSWORD:-no-password}\" > \"$TEST_RAN\"\n",
-    )
-    .unwrap();
-    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
-
     let out = logs.join("syslog.log");
     let ran = logs.join("ran");
-    let (uri, socket) = (bmc.uri(), run.join("envmon.sock"));
+    let program = dir.path().join("shutdown-program");
+    // It reports who ran it, and whether it was handed the BMC password.
+    script(
+        &program,
+        &format!(
+            "echo \"$(id -u) ${{ENVMON_IPMI_PASSWORD:-no-password}}\" > {}\n",
+            ran.display()
+        ),
+    );
+    let socket = run.join("envmon.sock");
     let (syslog, action) = (
         format!("file://{}", out.display()),
         format!("exec:{}", program.display()),
@@ -151,29 +140,13 @@ fn runs_as_a_plain_user_with_only_cap_sys_boot() {
         "--no-new-privs",
         "--",
     ];
-    let args = [
-        "--ipmi",
-        uri.as_str(),
-        "--board",
-        "sim-appliance",
-        "--interval-ms",
-        "100",
-        "--state-dir",
-        state.to_str().unwrap(),
+    let extra = [
         "--socket",
         socket.to_str().unwrap(),
-        "--syslog",
-        syslog.as_str(),
         "--shutdown-action",
         action.as_str(),
     ];
-    let env = [
-        ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-        ("ENVMON_LOG", "info"),
-        ("TEST_RAN", ran.to_str().unwrap()),
-    ];
-    let log = dir.path().join("envmon.log");
-    let mut a = Agent::start_as(&wrapper, &bin, &args, &env, &log);
+    let mut a = bmc.agent_as(&wrapper, &bin, dir.path(), &syslog, &extra);
 
     // It serves, having read the BMC over RMCP+.
     let env_json = wait_for(WAIT, || {
@@ -305,52 +278,37 @@ fn every_system_call_it_makes_is_allowed_by_the_unit() {
 
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
-    let program = dir.path().join("shutdown-program");
-    fs::write(&program, "#!/bin/sh\necho ran > \"$TEST_RAN\"\n").unwrap();
-    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
     let (out, ran, trace) = (
         dir.path().join("syslog.log"),
         dir.path().join("ran"),
         dir.path().join("strace.txt"),
     );
+    let program = dir.path().join("shutdown-program");
+    script(&program, &format!("echo ran > {}\n", ran.display()));
     let udp = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let (uri, state, socket) = (
-        bmc.uri(),
-        dir.path().join("state"),
-        dir.path().join("envmon.sock"),
-    );
-    let syslogs = [
-        format!("file://{}", out.display()),
-        format!("udp://{}", udp.local_addr().unwrap()),
-    ];
+    let socket = dir.path().join("envmon.sock");
+    // The file sink is the agent's --syslog; a second --syslog adds UDP.
+    let udp_uri = format!("udp://{}", udp.local_addr().unwrap());
     let action = format!("exec:{}", program.display());
-    let trace_arg = trace.to_str().unwrap();
-    let wrapper = ["strace", "-f", "-qq", "-c", "-o", trace_arg, "--"];
-    let args = [
-        "--ipmi",
-        uri.as_str(),
-        "--board",
-        "sim-appliance",
-        "--interval-ms",
-        "100",
-        "--state-dir",
-        state.to_str().unwrap(),
+    let wrapper = [
+        "strace",
+        "-f",
+        "-qq",
+        "-c",
+        "-o",
+        trace.to_str().unwrap(),
+        "--",
+    ];
+    let extra = [
         "--socket",
         socket.to_str().unwrap(),
         "--syslog",
-        syslogs[0].as_str(),
-        "--syslog",
-        syslogs[1].as_str(),
+        udp_uri.as_str(),
         "--shutdown-action",
         action.as_str(),
     ];
-    let env = [
-        ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-        ("ENVMON_LOG", "info"),
-        ("TEST_RAN", ran.to_str().unwrap()),
-    ];
-    let log = dir.path().join("envmon.log");
-    let mut a = Agent::start_as(&wrapper, &envmon_bin(), &args, &env, &log);
+    let syslog = format!("file://{}", out.display());
+    let mut a = bmc.agent_as(&wrapper, &envmon_bin(), dir.path(), &syslog, &extra);
     let ask = |what: &str| {
         Command::new(envmon_bin())
             .args(["show", what, "--socket"])

@@ -12,12 +12,7 @@ use std::alloc::System;
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn heap() -> Heap {
-    let s = GLOBAL.stats();
-    Heap {
-        allocations: s.allocations as u64,
-        allocated: s.bytes_allocated as u64,
-        freed: s.bytes_deallocated as u64,
-    }
+    soak::heap(GLOBAL)
 }
 
 fn stats(v: &[u64]) -> String {
