@@ -77,6 +77,8 @@ struct Loop {
     sensor_names: Vec<(u8, String)>,
     /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
     own_boot_report: bool,
+    /// Datagrams discarded by BMC connections closed so far.
+    discarded_closed: u64,
 }
 
 impl Loop {
@@ -104,6 +106,7 @@ impl Loop {
             sel: SelWatcher::new(&settings_state_dir),
             sensor_names: Vec::new(),
             own_boot_report: false,
+            discarded_closed: 0,
         }
     }
 
@@ -157,7 +160,13 @@ impl Loop {
         let mut conn = Beating::new(conn?, self.heart.clone());
         let loaded = bmc::load_sdrs(&mut conn, &self.settings.state_dir);
         self.counters.ipmi_commands += conn.commands();
-        let (sdrs, info) = loaded.map_err(|e| e.to_string())?;
+        let (sdrs, info) = match loaded {
+            Ok(v) => v,
+            Err(e) => {
+                self.discarded_closed += conn.discarded();
+                return Err(e.to_string());
+            }
+        };
         self.sensor_names = sdrs
             .iter()
             .filter(|e| e.owner_id == 0x20 && e.owner_lun == 0)
@@ -180,6 +189,7 @@ impl Loop {
         if let Some(m) = &self.monitor {
             if !m.active() {
                 self.monitor = None;
+                self.discarded_closed += conn.discarded();
                 return Err("the board has no item that matches a sensor".into());
             }
             if self.repo_info.is_none() {
@@ -195,6 +205,13 @@ impl Loop {
         self.repo_info = Some(info);
         self.source = Some(IpmiSource::new(conn));
         Ok(())
+    }
+
+    /// Drops the BMC connection, keeping its count of discarded datagrams.
+    fn close_source(&mut self) {
+        if let Some(s) = self.source.take() {
+            self.discarded_closed += s.transport_ref().discarded();
+        }
     }
 
     fn tick(&mut self) {
@@ -289,14 +306,14 @@ impl Loop {
         if let Some(e) = sweep.transport_error {
             self.counters.ipmi_errors += 1;
             log::warn!("lost the BMC: {e}; reconnecting");
-            self.source = None;
+            self.close_source();
             return;
         }
         match revalidate {
             Some(Ok(info)) if Some(info) != self.repo_info => {
                 // Reconnecting re-reads the SDRs and binds the items again.
                 log::info!("the SDR repository changed; reloading it");
-                self.source = None;
+                self.close_source();
             }
             Some(Err(e)) => log::warn!("SDR repository info: {e}"),
             _ => {}
@@ -329,7 +346,7 @@ impl Loop {
             Err(e) if e.needs_new_session() => {
                 self.counters.ipmi_errors += 1;
                 log::warn!("lost the BMC reading the SEL: {e}; reconnecting");
-                self.source = None;
+                self.close_source();
             }
             Err(e) => log::warn!("SEL: {e}"),
         }
@@ -363,6 +380,11 @@ impl Loop {
         let now = self.now_ms();
         let counters = Counters {
             socket_refused: self.socket_refusals.count(),
+            ipmi_replies_discarded: self.discarded_closed
+                + self
+                    .source
+                    .as_ref()
+                    .map_or(0, |s| s.transport_ref().discarded()),
             ..self.counters.clone()
         };
         let env = status::environment(
@@ -423,14 +445,14 @@ impl Loop {
             || new.ipmi != self.settings.ipmi
             || new.state_dir != self.settings.state_dir
         {
-            self.source = None;
+            self.close_source();
             self.monitor = None;
             self.repo_info = None;
             if new.state_dir != self.settings.state_dir {
                 self.sel = SelWatcher::new(&new.state_dir);
             }
         } else if new.ipmi_password_file != self.settings.ipmi_password_file {
-            self.source = None;
+            self.close_source();
         }
         self.settings = new;
         log::info!("SIGHUP: configuration reloaded");

@@ -46,6 +46,9 @@ pub struct Counters {
     pub last_sel_seconds: f64,
     /// Query-socket connections refused (peer not allowed).
     pub socket_refused: u64,
+    /// Datagrams from the BMC discarded: not authentic, replayed, duplicated, or answering
+    /// another request.
+    pub ipmi_replies_discarded: u64,
 }
 
 /// Adds the final counters of a destination that SIGHUP replaced to `retired` (summed per
@@ -214,6 +217,12 @@ pub fn metrics(env: &Value, counters: &Counters) -> String {
             "counter",
             "Lost BMC connections and failed connection attempts.",
             counters.ipmi_errors,
+        ),
+        (
+            "envmon_ipmi_replies_discarded",
+            "counter",
+            "Datagrams from the BMC discarded: not authentic, replayed, duplicated, or answering another request.",
+            counters.ipmi_replies_discarded,
         ),
         (
             "envmon_socket_refused",

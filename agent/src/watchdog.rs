@@ -89,6 +89,9 @@ impl<T: Transport> Transport for Beating<T> {
     fn commands(&self) -> u64 {
         self.inner.commands()
     }
+    fn discarded(&self) -> u64 {
+        self.inner.discarded()
+    }
 }
 
 /// The thread that sends the pings; stopped (and joined) on drop.

@@ -81,6 +81,7 @@ fn fixed_snapshot() -> Snapshot {
         ipmi_errors: 2,
         last_sel_seconds: 0.004,
         socket_refused: 3,
+        ipmi_replies_discarded: 5,
     };
     let env = status::environment(
         Some(monitor),

@@ -101,6 +101,11 @@ pub trait Transport {
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError>;
     /// Requests sent so far (for the per-sweep command count).
     fn commands(&self) -> u64;
+    /// Datagrams received and discarded so far: not authentic, replayed, duplicated, or
+    /// answering another request (0 for transports that cannot receive such things).
+    fn discarded(&self) -> u64 {
+        0
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
@@ -109,6 +114,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn commands(&self) -> u64 {
         (**self).commands()
+    }
+    fn discarded(&self) -> u64 {
+        (**self).discarded()
     }
 }
 
@@ -131,6 +139,11 @@ impl<T: Transport> IpmiSource<T> {
     /// The transport, for repository reads.
     pub fn transport(&mut self) -> &mut T {
         &mut self.transport
+    }
+
+    /// The transport, for its counters.
+    pub fn transport_ref(&self) -> &T {
+        &self.transport
     }
 
     /// Reads one sensor: exactly one Get Sensor Reading. Sensors owned by another controller

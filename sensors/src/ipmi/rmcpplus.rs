@@ -7,9 +7,12 @@
 //! - Every request has a deadline (`attempts` x `attempt_timeout`); a lost request or reply
 //!   is sent again (same request sequence, new session sequence number) until then.
 //! - A reply is taken only when it is authentic (HMAC-SHA1-96 over the session header and
-//!   payload), decrypts, and answers this request: its request sequence, command and
-//!   NetFn match. Anything else (a late reply to an earlier request, a duplicate) is
-//!   dropped and the wait goes on.
+//!   payload), decrypts, is new (its session sequence number was not seen and is not older
+//!   than the last [`SEQ_WINDOW`]: [`SeqWindow`]), and answers this request: its request
+//!   sequence, command and NetFn match. Anything else (a late reply to an earlier request, a
+//!   duplicate, an old authentic reply played again) is discarded, counted, and the wait
+//!   goes on. Without the window, a reply replayed 64 requests later (the request sequence
+//!   is 6 bits) answers a Get Sensor Reading of another sensor, and its reading is taken.
 //! - Node busy (C0h) and command timeout (C3h) are asked again after a short pause, within
 //!   the same deadline.
 //! - A session idle for longer than [`IDLE_REOPEN`] is opened again before the next request
@@ -288,6 +291,47 @@ pub fn open(keys: &Keys, console_sid: [u8; 4], packet: &[u8]) -> Option<(u32, Ve
     Some((seq, plain.get(..data_len)?.to_vec()))
 }
 
+/// How far back (in the BMC's session sequence numbers) a reply may arrive out of order.
+pub const SEQ_WINDOW: u32 = 32;
+
+/// The session sequence numbers of the BMC's messages seen lately (IPMI v2.0 section
+/// 6.12.13: each side discards a message whose number it has seen or that is older than its
+/// window). Pure; one per session.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SeqWindow {
+    /// The highest number taken (0: none yet).
+    highest: u32,
+    /// Bit `i`: `highest - i` was taken.
+    seen: u32,
+}
+
+impl SeqWindow {
+    /// Whether a message numbered `seq` is new; if so it is recorded. 0 is never valid in
+    /// an authenticated session.
+    pub fn accept(&mut self, seq: u32) -> bool {
+        if seq == 0 {
+            return false;
+        }
+        if seq > self.highest {
+            let ahead = seq - self.highest;
+            self.seen = if ahead >= SEQ_WINDOW {
+                0
+            } else {
+                self.seen << ahead
+            };
+            self.seen |= 1;
+            self.highest = seq;
+            return true;
+        }
+        let back = self.highest - seq;
+        if back >= SEQ_WINDOW || self.seen & (1 << back) != 0 {
+            return false;
+        }
+        self.seen |= 1 << back;
+        true
+    }
+}
+
 /// How patient a session is.
 #[derive(Debug, Clone, Copy)]
 pub struct Patience {
@@ -320,10 +364,12 @@ pub struct RmcpPlus {
     console_sid: [u8; 4],
     bmc_sid: [u8; 4],
     seq_out: u32,
+    seq_in: SeqWindow,
     rq_seq: u8,
     last_used: Instant,
     commands: u64,
     sessions: u64,
+    discarded: u64,
     random: File,
 }
 
@@ -372,10 +418,12 @@ impl RmcpPlus {
             console_sid: [0; 4],
             bmc_sid: [0; 4],
             seq_out: 1,
+            seq_in: SeqWindow::default(),
             rq_seq: 0,
             last_used: Instant::now(),
             commands: 0,
             sessions: 0,
+            discarded: 0,
             random,
         };
         s.activate()?;
@@ -401,6 +449,7 @@ impl RmcpPlus {
                         return Ok(p.to_vec());
                     }
                 }
+                self.discarded += 1;
             }
         }
         Err(err(
@@ -519,6 +568,7 @@ impl RmcpPlus {
         self.bmc_sid = bmc_sid;
         self.sessions += 1;
         self.seq_out = 1;
+        self.seq_in = SeqWindow::default();
         self.last_used = Instant::now();
         // Set Session Privilege Level: administrator.
         self.request(0x06, 0x3B, &[ADMIN])
@@ -547,10 +597,16 @@ impl RmcpPlus {
             self.send(&packet)?;
             let until = (Instant::now() + self.patience.attempt_timeout).min(deadline);
             while let Some(n) = self.recv_until(&mut buf, until)? {
-                let Some((_, reply)) = open(&self.keys, self.console_sid, &buf[..n]) else {
+                let Some((seq_in, reply)) = open(&self.keys, self.console_sid, &buf[..n]) else {
+                    self.discarded += 1;
                     continue; // not ours, forged, or of an old session
                 };
+                if !self.seq_in.accept(seq_in) {
+                    self.discarded += 1;
+                    continue; // authentic, but seen before: a duplicate or a replay
+                }
                 let Some((cc, data)) = ipmb_response(&reply, netfn, cmd, self.rq_seq) else {
+                    self.discarded += 1;
                     continue; // a late reply to an earlier request
                 };
                 self.last_used = Instant::now();
@@ -612,6 +668,9 @@ impl Transport for RmcpPlus {
 
     fn commands(&self) -> u64 {
         self.commands
+    }
+    fn discarded(&self) -> u64 {
+        self.discarded
     }
 }
 
@@ -699,6 +758,31 @@ mod tests {
         let mut bad = r.clone();
         bad[7] ^= 1;
         assert_eq!(ipmb_response(&bad, 0x04, 0x2D, 5), None, "checksum");
+    }
+
+    #[test]
+    fn the_sequence_window_takes_each_number_once_and_nothing_too_old() {
+        let mut w = SeqWindow::default();
+        assert!(!w.accept(0), "0 is not a session number");
+        assert!(w.accept(1));
+        assert!(!w.accept(1), "a duplicate");
+        assert!(w.accept(3));
+        assert!(w.accept(2), "late, within the window, not seen");
+        assert!(!w.accept(2));
+        assert!(w.accept(100), "a gap (lost messages) is fine");
+        assert!(!w.accept(100 - SEQ_WINDOW), "older than the window");
+        assert!(w.accept(100 - SEQ_WINDOW + 1), "the window's last slot");
+        assert!(!w.accept(100 - SEQ_WINDOW + 1));
+        // A replay of 64 messages ago, the case that puts a reading on the wrong sensor.
+        for s in 101..=164 {
+            assert!(w.accept(s));
+        }
+        assert!(!w.accept(100));
+        // The window moves with the highest number: far ahead forgets everything behind.
+        assert!(w.accept(u32::MAX));
+        assert!(!w.accept(u32::MAX));
+        assert!(!w.accept(164));
+        assert!(w.accept(u32::MAX - 1));
     }
 
     #[test]

@@ -180,6 +180,12 @@ impl Transport for Connected {
             Connected::Rmcp(t) => t.commands(),
         }
     }
+    fn discarded(&self) -> u64 {
+        match self {
+            Connected::Device(t) => t.discarded(),
+            Connected::Rmcp(t) => t.discarded(),
+        }
+    }
 }
 
 /// Opens the device or an RMCP+ session (one session, kept for every later sweep).
