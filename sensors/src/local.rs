@@ -78,19 +78,28 @@ impl LocalReader {
         let root = &self.root;
         match &mut self.kind {
             Kind::Hwmon { chip, label, input } => {
-                if input.is_none() {
-                    *input = Some(sysfs::hwmon_find(root, chip, label)?);
-                }
-                let Some((path, kind)) = input.as_ref() else {
-                    return Ok(Reading::Unreadable);
+                // The channel found before, else found now. A chip re-probed since (driver
+                // reloaded, device re-bound) has a new `hwmonN`: when the old path fails,
+                // look once more, within this read, so that a re-probe costs no reading.
+                // The path is kept only while it reads.
+                let stale = match input.take() {
+                    Some((path, kind)) => match sysfs::hwmon_read(&path, kind) {
+                        Ok(v) => {
+                            *input = Some((path, kind));
+                            return Ok(Reading::Value(v));
+                        }
+                        Err(e) => Some(e),
+                    },
+                    None => None,
                 };
-                match sysfs::hwmon_read(path, *kind) {
-                    Ok(v) => Ok(Reading::Value(v)),
-                    Err(e) => {
-                        *input = None; // look again next time (the chip may have been re-probed)
-                        Err(e)
-                    }
-                }
+                let (path, kind) =
+                    sysfs::hwmon_find(root, chip, label).map_err(|why| match &stale {
+                        Some(e) => format!("{e}; looked again: {why}"),
+                        None => why,
+                    })?;
+                let v = sysfs::hwmon_read(&path, kind)?;
+                *input = Some((path, kind));
+                Ok(Reading::Value(v))
             }
             Kind::Net(iface) => Ok(if sysfs::net_carrier(root, iface)? {
                 Reading::Good

@@ -177,19 +177,24 @@ fn hwmon_by_chip_name_and_label_whatever_its_index() {
     assert_eq!(cpu.read(), Reading::Value(45.0));
     assert_eq!(fan.read(), Reading::Value(1200.0));
     assert_eq!(vcore.read(), Reading::Value(1.05));
-    // After a reboot the chip is hwmon1: found again by name and label.
+    // Re-probed (or after a reboot) the chip is hwmon1: the old path fails, and the same
+    // read looks it up again by name and label.
     fs::rename(
         root.join("sys/class/hwmon/hwmon3"),
         root.join("sys/class/hwmon/hwmon1"),
     )
     .unwrap();
     put(root, "sys/class/hwmon/hwmon1/temp1_input", "46000\n");
-    assert_eq!(cpu.read(), Reading::Unreadable, "the old path is gone");
     assert_eq!(
         cpu.read(),
         Reading::Value(46.0),
-        "looked up again by name and label"
+        "looked up again by name and label, within the read"
     );
+    // Gone altogether: unreadable, naming the old path and the failed search.
+    fs::rename(root.join("sys/class/hwmon/hwmon1"), root.join("gone")).unwrap();
+    assert_eq!(cpu.read(), Reading::Unreadable);
+    fs::rename(root.join("gone"), root.join("sys/class/hwmon/hwmon1")).unwrap();
+    assert_eq!(cpu.read(), Reading::Value(46.0));
     // Garbage and missing: unavailable, never 0; recovery.
     put(root, "sys/class/hwmon/hwmon1/temp1_input", "hot\n");
     assert_eq!(cpu.read(), Reading::Unreadable);

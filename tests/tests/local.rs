@@ -264,3 +264,208 @@ fn systemd_notify_ready_watchdog_and_stopping() {
     }
     assert_eq!(last, "STOPPING=1");
 }
+
+/// The sysfs tree changing under the reader for six seconds, the way a live box's does:
+/// the monitored coretemp chip re-probed under a new `hwmonN` index again and again, a
+/// second coretemp (package 1, at 95 C: critical if ever mistaken for package 0) appearing
+/// half-populated, vanishing and renumbering, an unrelated PCI device hot-plugged (its
+/// attributes created one by one) and removed, value files rewritten. Meanwhile the CPU
+/// warms (45 to 72 C) and a supply fails.
+///
+/// What must hold: no panic, no hang, never another chip's reading (no critical, no
+/// message but the transitions), each transition exactly once and while the tree is still
+/// changing (a re-probed chip is looked up again within the same read), at most one 735010
+/// (rate limited) for a sweep that caught a chip mid-rename, and the right values at the end.
+#[test]
+fn a_sysfs_tree_changing_under_the_reader() {
+    use envmon_tests::Rng;
+    use std::sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let root = dir.join("root");
+    let hwmon = root.join("sys/class/hwmon");
+    let chip = |n: u32, package: u32, milli: u32| {
+        let d = format!("sys/class/hwmon/hwmon{n}");
+        put(&root, &format!("{d}/name"), "coretemp\n");
+        put(
+            &root,
+            &format!("{d}/temp1_label"),
+            &format!("Package id {package}\n"),
+        );
+        put(&root, &format!("{d}/temp1_input"), &format!("{milli}\n"));
+    };
+    put(&root, "sys/class/net/bp0/carrier", "1\n");
+    chip(2, 0, 45_000);
+    put(&root, "sys/class/gpio/gpio23/value", "1\n");
+    put(&root, "sys/class/gpio/gpio24/value", "1\n");
+    let nic = "sys/bus/pci/devices/0000:01:00.0";
+    put(&root, &format!("{nic}/vendor"), "0x8086\n");
+    put(&root, &format!("{nic}/device"), "0x10d3\n");
+    put(
+        &root,
+        &format!("{nic}/current_link_speed"),
+        "5.0 GT/s PCIe\n",
+    );
+    put(&root, &format!("{nic}/current_link_width"), "4\n");
+    // The board without the absent FPGA: a healthy box, silent.
+    let board_text = BOARD.replace(
+        "[[pci]]\nid = \"fpga\"\nmatch = \"10ee:7021\"\nrequired = true\n",
+        "",
+    );
+    assert!(!board_text.contains("fpga"));
+    let board = dir.join("board.toml");
+    fs::write(&board, board_text).unwrap();
+    let out = dir.join("syslog.log");
+    let mut a = Agent::start(
+        &[
+            "--ipmi",
+            "none",
+            "--sysfs-root",
+            root.to_str().unwrap(),
+            "--board",
+            board.to_str().unwrap(),
+            "--interval-ms",
+            "100",
+            "--state-dir",
+            dir.join("state").to_str().unwrap(),
+            "--syslog",
+            &format!("file://{}", out.display()),
+        ],
+        &[("ENVMON_LOG", "info")],
+        &dir.join("envmon.log"),
+    );
+    a.wait_sweeps(3);
+    assert_eq!(
+        message_lines(&out),
+        Vec::<String>::new(),
+        "healthy and silent"
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let churn = {
+        let (root, hwmon, stop) = (root.clone(), hwmon.clone(), Arc::clone(&stop));
+        let out = out.clone();
+        std::thread::spawn(move || {
+            let mut rng = Rng::new(0x5f5);
+            let (mut ours, mut other, mut next) = (2u32, None::<u32>, 3u32);
+            let mut temp = 45_000;
+            let mut plugged = false;
+            let steps = 2_000;
+            let rename = |from: u32, to: u32| {
+                fs::rename(
+                    hwmon.join(format!("hwmon{from}")),
+                    hwmon.join(format!("hwmon{to}")),
+                )
+                .unwrap();
+            };
+            for step in 0..steps {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if step == steps / 2 {
+                    temp = 72_000;
+                    let d = format!("sys/class/hwmon/hwmon{ours}");
+                    put(&root, &format!("{d}/temp1_input"), &format!("{temp}\n"));
+                }
+                if step == 3 * steps / 4 {
+                    put(&root, "sys/class/gpio/gpio24/value", "0\n");
+                }
+                match rng.below(5) {
+                    0 => {
+                        rename(ours, next);
+                        (ours, next) = (next, next + 1);
+                    }
+                    1 => match other {
+                        Some(n) => {
+                            fs::remove_dir_all(hwmon.join(format!("hwmon{n}"))).unwrap();
+                            other = None;
+                        }
+                        None => {
+                            // Attribute by attribute, as a driver probing.
+                            let d = hwmon.join(format!("hwmon{next}"));
+                            fs::create_dir(&d).unwrap();
+                            fs::write(d.join("name"), "coretemp\n").unwrap();
+                            fs::write(d.join("temp1_input"), "95000\n").unwrap();
+                            fs::write(d.join("temp1_label"), "Package id 1\n").unwrap();
+                            (other, next) = (Some(next), next + 1);
+                        }
+                    },
+                    2 => {
+                        if let Some(n) = other {
+                            rename(n, next);
+                            (other, next) = (Some(next), next + 1);
+                        }
+                    }
+                    3 => {
+                        let d = root.join("sys/bus/pci/devices/0000:05:00.0");
+                        if plugged {
+                            fs::remove_dir_all(&d).unwrap();
+                        } else {
+                            fs::create_dir(&d).unwrap();
+                            fs::write(d.join("vendor"), "0x1b21\n").unwrap();
+                            fs::write(d.join("device"), "0x1242\n").unwrap();
+                        }
+                        plugged = !plugged;
+                    }
+                    _ => {
+                        let d = format!("sys/class/hwmon/hwmon{ours}");
+                        put(&root, &format!("{d}/temp1_input"), &format!("{temp}\n"));
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(3));
+            }
+            // What had arrived while the tree was still changing.
+            message_lines(&out)
+        })
+    };
+    // The transitions, once each, in order; 735010 at most once besides.
+    let want = [
+        "%FTD-4-735015: CPU 0: Temp: 72 C, Warm",
+        "%FTD-1-735004: IPMI: Power Supply 2: Failure Detected",
+        "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+    ];
+    let lost = "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records.";
+    let others = || -> Vec<String> {
+        message_lines(&out)
+            .into_iter()
+            .filter(|l| l != lost)
+            .collect()
+    };
+    let arrived = wait_for(WAIT, || (others().len() >= want.len()).then_some(()));
+    stop.store(true, Ordering::Relaxed);
+    let during = churn.join().unwrap();
+    assert!(
+        arrived.is_some(),
+        "{:?}\n{}",
+        message_lines(&out),
+        a.stderr()
+    );
+    // Reported while the chip kept moving: a re-probe costs no reading.
+    let during: Vec<&String> = during.iter().filter(|l| *l != lost).collect();
+    assert_eq!(during, want, "{}", a.stderr());
+    a.wait_sweeps(10);
+    assert_eq!(others(), want, "each transition once, nothing else");
+    let lines = message_lines(&out);
+    assert!(
+        lines.iter().filter(|l| *l == lost).count() <= 1,
+        "{lines:?}"
+    );
+    let rereads = a.stderr().matches("readable again").count();
+    eprintln!("{rereads} times unavailable, then readable again");
+    let env = environment(&a.socket());
+    let cpu = env["sensors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == "cpu0-temp")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (cpu["value"].as_f64(), cpu["state"].as_str()),
+        (Some(72.0), Some("warm"))
+    );
+    assert_eq!(a.stop(), Some(0), "{}", a.stderr());
+}
