@@ -268,3 +268,41 @@ fn a_hostile_bmc_never_puts_a_reading_on_the_wrong_sensor_and_loses_no_transitio
     assert_eq!(message_lines(&out), seen, "each once");
     assert_eq!(a.stop(), Some(0), "{}", a.stderr());
 }
+
+/// SIGTERM in the middle of a sweep: a slow BMC (every reply 150 ms late: two seconds a
+/// sweep) and a fan that fails. The signal comes as soon as the agent has judged the fan
+/// failed, while the rest of that sweep is still being read. The sweep finishes, its
+/// message is sent and flushed, then the agent exits cleanly, in bounded time.
+#[test]
+fn sigterm_during_a_sweep_loses_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let slow = UdpProxy::start(bmc.port, |way, d| {
+        if way == Way::ToClient {
+            std::thread::sleep(Duration::from_millis(150));
+        }
+        vec![d.to_vec()]
+    });
+    let out = dir.path().join("syslog.log");
+    let mut a = agent(slow.port, dir.path(), &out);
+    a.wait_sweeps(2);
+    bmc.set(FAN1, 10);
+    let judged = envmon_tests::wait_for(WAIT, || {
+        a.stderr().contains("fan1: ok -> failed").then_some(())
+    });
+    assert!(judged.is_some(), "{}", a.stderr());
+    let sent_at_signal = message_lines(&out);
+    let started = std::time::Instant::now();
+    assert_eq!(a.stop(), Some(0), "{}", a.stderr());
+    eprintln!(
+        "stopped {:?} after SIGTERM; lines at the signal: {sent_at_signal:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        message_lines(&out),
+        ["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"],
+        "the sweep's message was sent before the exit: {}",
+        a.stderr()
+    );
+    assert!(!a.socket().exists(), "the socket file is removed");
+}
