@@ -1,11 +1,14 @@
 //! The soak: `envmon run`'s loop ([`envmon_agent::daemon::soak`]) for many sweeps back to
-//! back, against an in-memory BMC holding a real server's SDR repository (Dell PowerEdge
-//! R630, sim/corpus/dell-r630.sdr) with `--board auto`, a fan stopping or restarting every
-//! [`CHANGE_EVERY`] sweeps, syslog to a real file. It samples what the process holds at the
-//! start and at the end of the steady state. The caller's global allocator counts the heap
-//! (the bench binary and the test each install one: `stats`).
+//! back, a fan stopping or restarting every so many sweeps, syslog to a real file,
+//! against one of two BMCs ([`Against`]): an in-memory one holding a real server's SDR
+//! repository (Dell PowerEdge R630, sim/corpus/dell-r630.sdr, `--board auto`), or the
+//! simulated appliance's ipmi_sim over RMCP+ (sim/run-bmc, `sim-appliance`: the real session
+//! layer, sockets and crypto). It samples what the process holds at the start and at the
+//! end of the steady state. The caller's global allocator counts the heap (the bench binary
+//! and the test each install one: `stats`).
 
 use envmon_agent::{
+    bmc,
     config::{BoardChoice, IpmiUri, Settings},
     daemon::{Opener, soak},
     syslog::SyslogUri,
@@ -13,8 +16,6 @@ use envmon_agent::{
 use envmon_sensors::ipmi::{Transport, fake::FakeBmc};
 use std::{fs, path::Path};
 
-/// A sensor's reading moves this often (in sweeps), and moves back as often.
-pub const CHANGE_EVERY: u64 = 250;
 /// Sweeps before the steady state is sampled (connection, SDR read, first judgements).
 pub const WARM_UP: u64 = 500;
 
@@ -63,8 +64,8 @@ pub struct Figures {
     pub start: Sample,
     /// Before the last sweep.
     pub end: Sample,
-    /// Allocations of each quiet sweep (no reading changed in the last 10) after the
-    /// warm-up, in order.
+    /// Allocations of each quiet sweep (no reading changed lately) after the warm-up, in
+    /// order.
     pub quiet_allocations: Vec<u64>,
     /// Catalog lines written to syslog.
     pub lines: usize,
@@ -110,32 +111,115 @@ fn sample(heap: Heap) -> Sample {
     }
 }
 
-/// Runs `sweeps` sweeps (more than [`WARM_UP`]) with its files in `dir`.
-pub fn run(dir: &Path, sweeps: u64, stats: fn() -> Heap) -> Figures {
+/// The BMC the soak runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Against {
+    /// In memory, with a Dell R630's SDRs (`--board auto`).
+    Memory,
+    /// The simulated appliance's ipmi_sim over RMCP+ on loopback (`sim-appliance`).
+    Rmcp,
+}
+
+/// What a soak drives: how the loop opens its BMC, and how one fan is set.
+struct Driven {
+    settings: Settings,
+    open: Opener,
+    /// Sets fan `k` (of the board's fans) stopped or at its first speed.
+    set_fan: Box<dyn FnMut(usize, bool)>,
+    /// Called before every sweep (housekeeping of the BMC itself).
+    each: Box<dyn FnMut()>,
+    /// A fan stops or restarts this often (in sweeps).
+    change_every: u64,
+    /// Sweeps after a change that are not counted as quiet (the change may still land).
+    settle: u64,
+    _keep: Option<crate::Bmc>,
+}
+
+fn settings(dir: &Path, board: &str, ipmi: IpmiUri) -> Settings {
+    Settings {
+        board: BoardChoice(board.into()),
+        ipmi,
+        state_dir: dir.join("state"),
+        syslog: vec![
+            format!("file://{}", dir.join("syslog.log").display())
+                .parse::<SyslogUri>()
+                .unwrap(),
+        ],
+        ..Settings::default()
+    }
+}
+
+fn in_memory(dir: &Path) -> Driven {
     let corpus = crate::repo_root().join("sim/corpus/dell-r630.sdr");
     let bmc = FakeBmc::from_corpus(&fs::read_to_string(&corpus).unwrap()).unwrap();
     // The chassis fans (sim/corpus/dell-r630.expected: 0x30-0x3d), at their captured speed.
-    let readings: Vec<(u8, u8)> = bmc
+    let fans: Vec<(u8, u8)> = bmc
         .state()
         .readings
         .iter()
         .copied()
         .filter(|(n, _)| (0x30..=0x3d).contains(n))
         .collect();
-    let log = dir.join("syslog.log");
-    let settings = Settings {
-        board: BoardChoice("auto".into()),
-        ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
-        state_dir: dir.join("state"),
-        syslog: vec![
-            format!("file://{}", log.display())
-                .parse::<SyslogUri>()
-                .unwrap(),
-        ],
-        ..Settings::default()
-    };
     let b = bmc.clone();
     let open: Opener = Box::new(move |_| Ok(Box::new(b.transport()) as Box<dyn Transport>));
+    let b = bmc.clone();
+    Driven {
+        settings: settings(dir, "auto", IpmiUri::Device("/dev/fake-ipmi".into())),
+        open,
+        set_fan: Box::new(move |k, stopped| {
+            let (number, raw) = fans[k % fans.len()];
+            b.set(number, if stopped { 0 } else { raw });
+        }),
+        // The fake BMC logs every request: keep its log from growing (capacity is kept).
+        each: Box::new(move || bmc.state().log.clear()),
+        change_every: 250,
+        settle: 10,
+        _keep: None,
+    }
+}
+
+fn over_rmcp(dir: &Path) -> Driven {
+    let sim = crate::Bmc::start(&dir.join("bmc"));
+    let password = dir.join("password");
+    fs::write(&password, crate::BMC_PASSWORD).unwrap();
+    let mut s = settings(dir, "sim-appliance", sim.uri().parse().unwrap());
+    s.ipmi_password_file = Some(password);
+    let values = sim.dir.join("values");
+    Driven {
+        settings: s,
+        open: Box::new(|t| bmc::open(t).map(|c| Box::new(c) as Box<dyn Transport>)),
+        // FAN1 and FAN2 (sim/run-bmc: sensors 7 and 8, raw 100 = 5000 RPM). The value file
+        // is written in place of an ipmitool round trip: ipmi_sim polls it every 500 ms.
+        set_fan: Box::new(move |k, stopped| {
+            let number = 7 + (k % 2);
+            let tmp = values.join(format!(".{number}.tmp"));
+            fs::write(&tmp, if stopped { "10\n" } else { "100\n" }).unwrap();
+            fs::rename(&tmp, values.join(number.to_string())).unwrap();
+        }),
+        each: Box::new(|| {}),
+        // About a millisecond a sweep here; ipmi_sim reads its value files every 500 ms, so
+        // a change lasts 2,000 sweeps and lands within the 1,000 after it.
+        change_every: 2_000,
+        settle: 1_000,
+        _keep: Some(sim),
+    }
+}
+
+/// Runs `sweeps` sweeps (more than [`WARM_UP`]) against `against`, with its files in `dir`.
+pub fn run(dir: &Path, against: Against, sweeps: u64, stats: fn() -> Heap) -> Figures {
+    let log = dir.join("syslog.log");
+    let Driven {
+        settings,
+        open,
+        mut set_fan,
+        mut each,
+        change_every,
+        settle,
+        _keep,
+    } = match against {
+        Against::Memory => in_memory(dir),
+        Against::Rmcp => over_rmcp(dir),
+    };
     // Its own record is allocated and written up front (its pages resident), so that it
     // does not count as the agent's growth, in the heap or in resident memory.
     let mut quiet = vec![u64::MAX; usize::try_from(sweeps).unwrap_or(0)];
@@ -148,7 +232,7 @@ pub fn run(dir: &Path, sweeps: u64, stats: fn() -> Heap) -> Figures {
     let metrics = soak(settings, open, sweeps, |i| {
         let now = stats();
         if i > WARM_UP
-            && i - changed_at > 10
+            && i - changed_at > settle
             && let Some(slot) = quiet.get_mut(usize::try_from(i).unwrap_or(usize::MAX))
         {
             *slot = now.allocations - last.allocations;
@@ -160,13 +244,12 @@ pub fn run(dir: &Path, sweeps: u64, stats: fn() -> Heap) -> Figures {
         if i + 1 == sweeps {
             figures.end = sample(now);
         }
-        // The fake BMC logs every request: keep its log from growing (capacity is kept).
-        bmc.state().log.clear();
-        if i > 0 && i % CHANGE_EVERY == 0 && !readings.is_empty() {
+        each();
+        if i > 0 && i % change_every == 0 {
             // One fan at a time stops and comes back: a failure, then a recovery.
-            let k = usize::try_from(i / CHANGE_EVERY).unwrap_or(0);
-            let (number, raw) = readings[(k / 2) % readings.len()];
-            bmc.set(number, if k % 2 == 1 { 0 } else { raw });
+            // Changes 1 and 2 stop and restart the first fan, 3 and 4 the second, ...
+            let k = usize::try_from(i / change_every).unwrap_or(1);
+            set_fan((k - 1) / 2, k % 2 == 1);
             changed_at = i;
         }
         last = stats();

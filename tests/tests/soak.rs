@@ -15,7 +15,7 @@ fn heap() -> Heap {
 #[test]
 fn five_thousand_sweeps_hold_memory_descriptors_and_threads_flat() {
     let dir = tempfile::tempdir().unwrap();
-    let f = soak::run(dir.path(), 5_000, heap);
+    let f = soak::run(dir.path(), soak::Against::Memory, 5_000, heap);
     assert!(
         f.metrics.contains("envmon_sweeps_total 5000"),
         "{}",

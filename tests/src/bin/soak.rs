@@ -1,8 +1,9 @@
 //! The soak bench (bench/soak): `envmon run`'s loop for SWEEPS sweeps back to back against
-//! an in-memory BMC with a Dell R630's SDRs, readings changing; prints what the process held
-//! after the warm-up and at the end, heap allocations per quiet sweep, CPU time per sweep.
+//! an in-memory BMC with a Dell R630's SDRs, or with `--rmcp` against the simulated
+//! appliance's ipmi_sim over RMCP+, readings changing; prints what the process held after
+//! the warm-up and at the end, heap allocations per quiet sweep, CPU and wall time per sweep.
 //!
-//!   soak [SWEEPS]      (default 100000)
+//!   soak [--rmcp] [SWEEPS]      (default 100000)
 
 use envmon_tests::soak::{self, Heap};
 use stats_alloc::{INSTRUMENTED_SYSTEM, StatsAlloc};
@@ -25,21 +26,27 @@ fn stats(v: &[u64]) -> String {
 }
 
 fn main() {
-    let sweeps = std::env::args()
-        .nth(1)
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(100_000);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let against = if args.iter().any(|a| a == "--rmcp") {
+        soak::Against::Rmcp
+    } else {
+        soak::Against::Memory
+    };
+    let sweeps = args.iter().find_map(|a| a.parse().ok()).unwrap_or(100_000);
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("a temp dir: {e}"));
-    let f = soak::run(dir.path(), sweeps, heap);
+    let started = std::time::Instant::now();
+    let f = soak::run(dir.path(), against, sweeps, heap);
+    let wall = started.elapsed();
     let q = &f.quiet_allocations;
     let tenth = q.len() / 10;
     let (first, last) = (&q[..tenth], &q[q.len() - tenth..]);
     let cpu = f.end.cpu_s - f.start.cpu_s;
     let steady = f.sweeps - soak::WARM_UP;
-    println!(
-        "sweeps               {} (Dell R630 SDR, --board auto)",
-        f.sweeps
-    );
+    let what = match against {
+        soak::Against::Memory => "in-memory BMC, Dell R630 SDR, --board auto",
+        soak::Against::Rmcp => "ipmi_sim over RMCP+, sim-appliance",
+    };
+    println!("sweeps               {} ({what})", f.sweeps);
     println!("catalog lines        {}", f.lines);
     println!("                     after warm-up    at the end");
     println!(
@@ -60,5 +67,24 @@ fn main() {
     println!(
         "CPU per sweep        {:.1} us ({cpu:.2} s over {steady} sweeps)",
         cpu * 1e6 / steady as f64
+    );
+    println!(
+        "wall time per sweep  {:.1} us ({:.1} s in all)",
+        wall.as_secs_f64() * 1e6 / f.sweeps as f64,
+        wall.as_secs_f64()
+    );
+    println!(
+        "IPMI commands        {}",
+        f.metrics
+            .lines()
+            .find(|l| l.starts_with("envmon_ipmi_commands_total"))
+            .unwrap_or("-")
+    );
+    println!(
+        "replies discarded    {}",
+        f.metrics
+            .lines()
+            .find(|l| l.starts_with("envmon_ipmi_replies_discarded_total"))
+            .unwrap_or("-")
     );
 }
