@@ -4,6 +4,7 @@
 //! file loader, so a value means the same in both places. File errors name
 //! `file:line:column`; flag errors are usage errors naming the flag.
 
+use crate::snmp::{AgentxAddr, NotificationList, OnOff};
 use crate::syslog::SyslogUri;
 use envmon_core::location::line_col;
 use envmon_core::{
@@ -267,6 +268,12 @@ pub struct Settings {
     pub sel: SelMode,
     /// `--sel-warn-percent`.
     pub sel_warn_percent: Percent,
+    /// `--agentx`: the SNMP master agent's socket; `None`: no SNMP.
+    pub agentx: Option<AgentxAddr>,
+    /// `--agentx-envmon-mib`: serve CISCO-ENVMON-MIB too.
+    pub agentx_envmon_mib: OnOff,
+    /// `--agentx-notifications`.
+    pub agentx_notifications: NotificationList,
 }
 
 impl Default for Settings {
@@ -288,6 +295,9 @@ impl Default for Settings {
             sysfs_root: PathBuf::from("/"),
             sel: SelMode::On,
             sel_warn_percent: Percent(80),
+            agentx: None,
+            agentx_envmon_mib: OnOff(true),
+            agentx_notifications: NotificationList::default(),
         }
     }
 }
@@ -347,6 +357,15 @@ pub struct SettingsArgs {
     /// SEL fill level that is warned about.
     #[arg(long, value_name = "PERCENT", global = true)]
     pub sel_warn_percent: Option<Percent>,
+    /// SNMP: the AgentX master's socket, unix:/PATH or tcp:HOST:PORT (default: no SNMP).
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub agentx: Option<AgentxAddr>,
+    /// SNMP: serve CISCO-ENVMON-MIB's status tables too (on, the default, or off).
+    #[arg(long, value_name = "on|off", global = true)]
+    pub agentx_envmon_mib: Option<OnOff>,
+    /// SNMP notifications to send: threshold, envmon, both (comma-separated) or none.
+    #[arg(long, value_name = "LIST", global = true)]
+    pub agentx_notifications: Option<NotificationList>,
 }
 
 /// What is wrong with a configuration file.
@@ -421,6 +440,11 @@ struct FileSettings {
     sel: Option<Spanned<String>>,
     #[serde(alias = "sel_warn_percent")]
     sel_warn_percent: Option<Spanned<i64>>,
+    agentx: Option<Spanned<String>>,
+    #[serde(alias = "agentx_envmon_mib")]
+    agentx_envmon_mib: Option<Spanned<String>>,
+    #[serde(alias = "agentx_notifications")]
+    agentx_notifications: Option<Vec<Spanned<String>>>,
 }
 
 struct Loader<'a> {
@@ -583,6 +607,21 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
             )
         })?;
     }
+    if let Some(v) = &file.agentx {
+        s.agentx = Some(l.value("agentx", v)?);
+    }
+    if let Some(v) = &file.agentx_envmon_mib {
+        s.agentx_envmon_mib = l.value("agentx-envmon-mib", v)?;
+    }
+    if let Some(list) = &file.agentx_notifications {
+        let mut all = NotificationList::default();
+        for v in list {
+            let one: NotificationList = l.value("agentx-notifications", v)?;
+            all.0.threshold |= one.0.threshold;
+            all.0.envmon |= one.0.envmon;
+        }
+        s.agentx_notifications = all;
+    }
     Ok(s)
 }
 
@@ -627,6 +666,11 @@ impl SettingsArgs {
         set(&mut s.sysfs_root, &self.sysfs_root);
         set(&mut s.sel, &self.sel);
         set(&mut s.sel_warn_percent, &self.sel_warn_percent);
+        if self.agentx.is_some() {
+            s.agentx.clone_from(&self.agentx);
+        }
+        set(&mut s.agentx_envmon_mib, &self.agentx_envmon_mib);
+        set(&mut s.agentx_notifications, &self.agentx_notifications);
         s
     }
 }
@@ -663,6 +707,9 @@ shutdown-action = "exec:/bin/true"
 sysfs-root = "/tmp/sys"
 sel = "clear"
 sel-warn-percent = 90
+agentx = "tcp:127.0.0.1:705"
+agentx-envmon-mib = "off"
+agentx-notifications = ["threshold", "envmon"]
 "#,
         )
         .unwrap();
@@ -691,6 +738,12 @@ sel-warn-percent = 90
             sysfs_root: PathBuf::from("/tmp/sys"),
             sel: SelMode::Clear,
             sel_warn_percent: Percent(90),
+            agentx: Some(AgentxAddr::Tcp("127.0.0.1".into(), 705)),
+            agentx_envmon_mib: OnOff(false),
+            agentx_notifications: NotificationList(crate::snmp::mib::Notifications {
+                threshold: true,
+                envmon: true,
+            }),
         };
         assert_eq!(s, want);
         // And every key differs from its default, so none passes by being left alone.
@@ -701,7 +754,9 @@ sel-warn-percent = 90
         assert!(d.prefix != s.prefix && d.hostname != s.hostname && d.state_dir != s.state_dir);
         assert!(d.interval_ms != s.interval_ms && d.shutdown_action != s.shutdown_action);
         assert!(d.sysfs_root != s.sysfs_root && d.sel != s.sel);
-        assert!(d.sel_warn_percent != s.sel_warn_percent);
+        assert!(d.sel_warn_percent != s.sel_warn_percent && d.agentx != s.agentx);
+        assert!(d.agentx_envmon_mib != s.agentx_envmon_mib);
+        assert!(d.agentx_notifications != s.agentx_notifications);
     }
 
     #[test]

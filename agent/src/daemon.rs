@@ -17,8 +17,13 @@ use crate::{
     error::AgentError,
     monitor::Monitor,
     sel::SelWatcher,
-    shutdown, socket,
-    status::{self, Counters, Monitoring, Published, Snapshot},
+    shutdown,
+    snmp::{
+        mib::Change,
+        session::{Config as SubagentConfig, Subagent},
+    },
+    socket,
+    status::{self, Counters, Monitoring, Published, Shown, Snapshot},
     sys,
     syslog::Syslog,
     watchdog::{self, Beating, Heartbeat},
@@ -79,6 +84,8 @@ struct Loop {
     own_boot_report: bool,
     /// Datagrams discarded by BMC connections closed so far.
     discarded_closed: u64,
+    /// The SNMP subagent, when `agentx` is set.
+    subagent: Option<Subagent>,
 }
 
 impl Loop {
@@ -107,6 +114,25 @@ impl Loop {
             sensor_names: Vec::new(),
             own_boot_report: false,
             discarded_closed: 0,
+            subagent: None,
+        }
+    }
+
+    /// Starts, restarts or stops the SNMP subagent to match the settings.
+    fn start_subagent(&mut self) {
+        self.subagent = None;
+        let Some(addr) = self.settings.agentx.clone() else {
+            return;
+        };
+        let config = SubagentConfig {
+            addr,
+            envmon_view: self.settings.agentx_envmon_mib.0,
+            notifications: self.settings.agentx_notifications.0,
+            interval_ms: self.settings.interval_ms.0,
+        };
+        match Subagent::start(config, Arc::clone(&self.published)) {
+            Ok(s) => self.subagent = Some(s),
+            Err(e) => log::error!("AgentX: cannot start the subagent thread: {e}"),
         }
     }
 
@@ -285,6 +311,21 @@ impl Loop {
             sweep.unread
         );
         self.send(&sweep.emissions);
+        if let (Some(agent), Some(monitor), false) =
+            (&self.subagent, &self.monitor, sweep.changes.is_empty())
+        {
+            let rows = monitor.rows(now);
+            for &(position, from, to) in &sweep.changes {
+                if let Some(row) = rows.get(position) {
+                    agent.changed(Change {
+                        position,
+                        from: Shown::Is(from),
+                        to: Shown::Is(to),
+                        row: row.clone(),
+                    });
+                }
+            }
+        }
         self.sweeps += 1;
         if let Some(t) = sweep.shutdown.filter(|_| !self.shutdown_done) {
             self.shutdown_done = true;
@@ -397,9 +438,14 @@ impl Loop {
             self.sel.to_json(),
         );
         let metrics = status::metrics(&env, &counters);
+        let sensors = match (&self.subagent, &self.monitor) {
+            (Some(_), Some(m)) => m.rows(now),
+            _ => Vec::new(),
+        };
         self.published.publish(Snapshot {
             environment: env,
             metrics,
+            sensors,
         });
     }
 
@@ -454,7 +500,17 @@ impl Loop {
         } else if new.ipmi_password_file != self.settings.ipmi_password_file {
             self.close_source();
         }
+        let snmp_changed = (&new.agentx, new.agentx_envmon_mib, new.agentx_notifications)
+            != (
+                &self.settings.agentx,
+                self.settings.agentx_envmon_mib,
+                self.settings.agentx_notifications,
+            )
+            || new.interval_ms != self.settings.interval_ms;
         self.settings = new;
+        if snmp_changed {
+            self.start_subagent();
+        }
         log::info!("SIGHUP: configuration reloaded");
     }
 }
@@ -511,6 +567,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         Ok(Some(ref r)) if !r.reported
     );
     l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
+    l.start_subagent();
     l.publish();
     socket::serve(
         listener,

@@ -13,6 +13,7 @@ pub mod notify;
 pub mod sel;
 pub mod show;
 pub mod shutdown;
+pub mod snmp;
 pub mod socket;
 pub mod status;
 mod sys;

@@ -4,6 +4,7 @@
 //! Get Sensor Reading per bound item per sweep, and collects the messages to send.
 
 use crate::shutdown::Trigger;
+use crate::status::{SensorRow, Shown};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Class, Emission, Limits, Reading, Redundancy, SensorState, State, UpdateFailures, message_for,
@@ -33,6 +34,8 @@ pub struct Sweep {
     pub transport_error: Option<IpmiError>,
     /// A sensor entered its shutdown rank: the thermal shutdown it calls for (the first one).
     pub shutdown: Option<Trigger>,
+    /// Committed transitions: the item's position in the board, from, to.
+    pub changes: Vec<(usize, State, State)>,
 }
 
 /// Where an item's readings come from.
@@ -177,12 +180,13 @@ impl Monitor {
         now_ms: u64,
     ) -> Sweep {
         let mut out = Sweep::default();
-        for ((item, binding), state) in self
+        for (position, ((item, binding), state)) in self
             .board
             .items
             .iter()
             .zip(&mut self.bindings)
             .zip(&mut self.states)
+            .enumerate()
         {
             let reading = match binding {
                 Binding::Local(reader) => reader.read(),
@@ -206,6 +210,7 @@ impl Monitor {
             }
             if let Some(t) = state.step(&item.spec, reading, now_ms) {
                 log::info!("{}: {} -> {}", item.id, t.from, t.to);
+                out.changes.push((position, t.from, t.to));
                 out.emissions.extend(message_for(&item.spec, &t));
                 if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
                     out.shutdown = Some(Trigger {
@@ -274,6 +279,32 @@ impl Monitor {
             None if self.board.min_psus == 0 => None,
             None => self.redundancy.lost(),
         }
+    }
+
+    /// The items as the SNMP subagent serves them.
+    pub fn rows(&self, now_ms: u64) -> Vec<SensorRow> {
+        self.board
+            .items
+            .iter()
+            .zip(&self.states)
+            .map(|(item, st)| SensorRow {
+                id: item.id.clone(),
+                label: item.spec.label.clone(),
+                class: item.spec.class,
+                limits: item.spec.limits,
+                value: if st.is_unavailable() || absent(item, st) {
+                    None
+                } else {
+                    st.value
+                },
+                shown: if absent(item, st) {
+                    Shown::Absent
+                } else {
+                    Shown::Is(st.shown(&item.spec))
+                },
+                age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
+            })
+            .collect()
     }
 
     /// The readings as the socket's `show environment` JSON shows them.

@@ -4,6 +4,7 @@
 //! clones the `Arc`, so a client can never slow the loop down.
 
 use crate::{shutdown::Record, syslog::DestinationStats};
+use envmon_core::engine::{Class, Limits, State};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -94,6 +95,36 @@ pub struct Snapshot {
     pub environment: Value,
     /// The `show metrics` OpenMetrics text, ending in `# EOF\n`.
     pub metrics: String,
+    /// The monitored items, typed, for the SNMP subagent (empty when it is off).
+    pub sensors: Vec<SensorRow>,
+}
+
+/// An item's state as `show environment` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Optional and never read.
+    Absent,
+    /// Judged (or unavailable).
+    Is(State),
+}
+
+/// One monitored item, as the MIBs need it (built by the monitor each sweep).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SensorRow {
+    /// Board item id.
+    pub id: String,
+    /// Label (`0`, `1`, `PSU2`).
+    pub label: String,
+    /// Class.
+    pub class: Class,
+    /// Limits (thresholds).
+    pub limits: Limits,
+    /// Last value (none while unavailable or absent).
+    pub value: Option<f64>,
+    /// State.
+    pub shown: Shown,
+    /// Milliseconds since the last reading.
+    pub age_ms: Option<u64>,
 }
 
 /// Builds the environment JSON (contract section 4) from the monitor's part and the rest.

@@ -96,6 +96,7 @@ fn fixed_snapshot() -> Snapshot {
     Snapshot {
         environment: env,
         metrics,
+        sensors: Vec::new(),
     }
 }
 

@@ -1,0 +1,630 @@
+//! What envmon serves over SNMP, as data: the published sensors turned into a sorted table
+//! of (OID, value) rows, and transitions turned into notifications. Pure: no I/O, no clock
+//! (the master's sysUpTime comes in as a number).
+//!
+//! Served (docs/snmp.md has the tables and the state mapping):
+//! - ENTITY-MIB entPhysicalTable (1.3.6.1.2.1.47.1.1.1): the chassis (index 1) and one
+//!   sensor entity per monitored item (index = its position in the board + 2, stable for the
+//!   same board across restarts and reloads);
+//! - ENTITY-SENSOR-MIB entPhySensorTable (1.3.6.1.2.1.99.1.1);
+//! - CISCO-ENTITY-SENSOR-EXT-MIB ceSensorExtThresholdTable and its global notification
+//!   switch (1.3.6.1.4.1.9.9.745.1);
+//! - CISCO-ENVMON-MIB status tables (1.3.6.1.4.1.9.9.13.1), a compatibility view that can
+//!   be turned off.
+
+use envmon_core::engine::{Class, Limits, State};
+
+use super::pdu::{Range, vb};
+pub use crate::status::{SensorRow, Shown};
+use agentx::encodings::{OctetString, Value, VarBind};
+
+/// ENTITY-MIB entPhysicalTable.
+pub const ENT_PHYSICAL_TABLE: [u32; 10] = [1, 3, 6, 1, 2, 1, 47, 1, 1, 1];
+/// ENTITY-SENSOR-MIB entPhySensorTable.
+pub const ENT_PHY_SENSOR_TABLE: [u32; 9] = [1, 3, 6, 1, 2, 1, 99, 1, 1];
+/// CISCO-ENTITY-SENSOR-EXT-MIB objects (the threshold table and the global switch).
+pub const CE_SENSOR_EXT_OBJECTS: [u32; 10] = [1, 3, 6, 1, 4, 1, 9, 9, 745, 1];
+/// CISCO-ENVMON-MIB objects.
+pub const CISCO_ENVMON_OBJECTS: [u32; 10] = [1, 3, 6, 1, 4, 1, 9, 9, 13, 1];
+/// snmpTrapOID.0.
+pub const SNMP_TRAP_OID: [u32; 11] = [1, 3, 6, 1, 6, 3, 1, 1, 4, 1, 0];
+/// ceSensorExtThresholdNotification.
+pub const CE_THRESHOLD_NOTIFICATION: [u32; 11] = [1, 3, 6, 1, 4, 1, 9, 9, 745, 0, 1];
+
+/// The chassis' entPhysicalIndex.
+pub const CHASSIS_INDEX: u32 = 1;
+
+/// Everything a MIB view is built from.
+#[derive(Debug, Clone, Copy)]
+pub struct Inputs<'a> {
+    /// Board name.
+    pub board: &'a str,
+    /// Items, in board order.
+    pub sensors: &'a [SensorRow],
+    /// Sweep interval (entPhySensorValueUpdateRate).
+    pub interval_ms: u64,
+    /// The master's sysUpTime now, centiseconds (for entPhySensorValueTimeStamp).
+    pub uptime_cs: u32,
+    /// Serve CISCO-ENVMON-MIB.
+    pub envmon_view: bool,
+    /// Threshold notifications are on (ceSensorExtThresholdNotifEnable).
+    pub threshold_notifications: bool,
+}
+
+/// The entPhysicalIndex of the item at `position` in the board.
+pub fn entity_index(position: usize) -> u32 {
+    u32::try_from(position).unwrap_or(u32::MAX - 2) + 2
+}
+
+/// Which ENVMON table an item belongs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum EnvmonTable {
+    Voltage,
+    Temperature,
+    Fan,
+    Supply,
+}
+
+/// How a class shows: the words around its label, and its ENVMON table. The one place
+/// that says this, for every class.
+fn class_view(c: Class) -> (&'static str, &'static str, Option<EnvmonTable>) {
+    use EnvmonTable as T;
+    match c {
+        Class::Fan => ("Cooling Fan ", "", Some(T::Fan)),
+        Class::Psu => ("Power Supply ", "", Some(T::Supply)),
+        Class::PsuFan => ("Power Supply ", " Fan", Some(T::Fan)),
+        Class::PsuTemp => ("Power Supply ", " Temp", Some(T::Temperature)),
+        Class::CpuTemp => ("CPU ", " Temp", Some(T::Temperature)),
+        Class::CpuVrTemp => ("CPU ", " VR Temp", Some(T::Temperature)),
+        Class::ChassisAmbient => ("Chassis Ambient ", "", Some(T::Temperature)),
+        Class::IohubTemp => ("IO Hub ", " Temp", Some(T::Temperature)),
+        Class::Voltage => ("Voltage Channel ", "", Some(T::Voltage)),
+        Class::Backplane => ("Backplane ", "", None),
+        Class::PsuRedundancy => ("Power Supply Redundancy", "", None),
+    }
+}
+
+/// The item's description (entPhysicalDescr/Name, ENVMON descr: at most 32 characters).
+pub fn describe(row: &SensorRow) -> String {
+    let (before, after, _) = class_view(row.class);
+    let label = if row.class == Class::PsuRedundancy {
+        ""
+    } else {
+        row.label.as_str()
+    };
+    let mut d = format!("{before}{label}{after}");
+    d.truncate(32);
+    d
+}
+
+/// entPhySensorType, scale (units(9)), precision, and the factor to the served integer.
+fn sensor_kind(limits: &Limits) -> (i32, i32, f64, &'static str) {
+    match limits {
+        Limits::Temperature { .. } => (8, 1, 10.0, "C"),
+        Limits::Fan { .. } => (10, 0, 1.0, "RPM"),
+        Limits::Voltage { .. } => (4, 3, 1000.0, "V"),
+        Limits::Discrete => (12, 0, 1.0, ""),
+    }
+}
+
+/// The value as ENTITY-SENSOR-MIB serves it (EntitySensorValue: -1e9..1e9).
+fn served(row: &SensorRow) -> i32 {
+    let (_, _, factor, _) = sensor_kind(&row.limits);
+    match (&row.limits, row.value, row.shown) {
+        // truthvalue: true(1) while good, false(2) once failed.
+        (Limits::Discrete, _, Shown::Is(State::Ok)) => 1,
+        (Limits::Discrete, _, _) => 2,
+        (_, Some(v), _) => scaled(v, factor),
+        (_, None, _) => 0,
+    }
+}
+
+fn scaled(v: f64, factor: f64) -> i32 {
+    let x = (v * factor).round();
+    if x.is_nan() {
+        0
+    } else {
+        x.clamp(-1e9, 1e9) as i32
+    }
+}
+
+/// entPhySensorOperStatus: ok(1), unavailable(2) for an absent item, nonoperational(3) for
+/// one that stopped reading.
+fn oper_status(s: Shown) -> i32 {
+    match s {
+        Shown::Absent => 2,
+        Shown::Is(State::Unavailable) => 3,
+        Shown::Is(_) => 1,
+    }
+}
+
+/// CiscoEnvMonState: normal(1), warning(2), critical(3), shutdown(4), notPresent(5),
+/// notFunctioning(6).
+pub fn envmon_state(s: Shown) -> i32 {
+    match s {
+        Shown::Is(State::Ok) => 1,
+        Shown::Is(State::Warm) => 2,
+        Shown::Is(State::Critical | State::Failed) => 3,
+        Shown::Is(State::Shutdown) => 4,
+        Shown::Absent => 5,
+        Shown::Is(State::Unavailable) => 6,
+    }
+}
+
+/// One threshold row of CISCO-ENTITY-SENSOR-EXT-MIB.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Threshold {
+    index: u32,
+    value: f64,
+    /// minor(10), major(20), critical(30).
+    severity: i32,
+    /// lessThan(1), greaterThan(3), greaterOrEqual(4).
+    relation: i32,
+}
+
+impl Threshold {
+    fn crossed(&self, v: f64) -> bool {
+        match self.relation {
+            1 => v < self.value,
+            3 => v > self.value,
+            _ => v >= self.value,
+        }
+    }
+}
+
+fn thresholds(limits: &Limits) -> Vec<Threshold> {
+    let t = |index, value: Option<f64>, severity, relation| {
+        value.map(|value| Threshold {
+            index,
+            value,
+            severity,
+            relation,
+        })
+    };
+    match *limits {
+        Limits::Temperature {
+            warm,
+            critical,
+            shutdown,
+        } => [
+            t(1, warm, 10, 4),
+            t(2, critical, 20, 4),
+            t(3, shutdown, 30, 4),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        Limits::Fan { min_rpm } => t(1, min_rpm, 30, 1).into_iter().collect(),
+        Limits::Voltage { low, high } => [t(1, low, 30, 1), t(2, high, 30, 3)]
+            .into_iter()
+            .flatten()
+            .collect(),
+        Limits::Discrete => Vec::new(),
+    }
+}
+
+fn text(s: &str) -> Value {
+    Value::OctetString(OctetString(s.to_string()))
+}
+
+fn oid_of(prefix: &[u32], tail: &[u32]) -> Vec<u32> {
+    let mut o = Vec::with_capacity(prefix.len() + tail.len());
+    o.extend_from_slice(prefix);
+    o.extend_from_slice(tail);
+    o
+}
+
+/// The served view: rows sorted by OID.
+#[derive(Debug, Clone, Default)]
+pub struct Mib {
+    rows: Vec<(Vec<u32>, Value)>,
+}
+
+impl Mib {
+    /// Builds the view.
+    pub fn build(i: &Inputs) -> Mib {
+        let mut rows = Vec::with_capacity(16 + i.sensors.len() * 24);
+        let ent = |col: u32, idx: u32| oid_of(&ENT_PHYSICAL_TABLE, &[1, col, idx]);
+        let chassis = format!("Appliance chassis ({})", i.board);
+        rows.push((ent(2, CHASSIS_INDEX), text(&chassis)));
+        rows.push((
+            ent(3, CHASSIS_INDEX),
+            Value::ObjectIdentifier(super::pdu::oid(&[0, 0])),
+        ));
+        rows.push((ent(4, CHASSIS_INDEX), Value::Integer(0)));
+        rows.push((ent(5, CHASSIS_INDEX), Value::Integer(3))); // chassis
+        rows.push((ent(6, CHASSIS_INDEX), Value::Integer(-1)));
+        rows.push((ent(7, CHASSIS_INDEX), text("chassis")));
+        rows.push((ent(14, CHASSIS_INDEX), text(i.board)));
+        rows.push((ent(16, CHASSIS_INDEX), Value::Integer(2)));
+        let sen = |col: u32, idx: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
+        let ext = |col: u32, idx: u32, t: u32| oid_of(&CE_SENSOR_EXT_OBJECTS, &[1, 1, col, idx, t]);
+        let env =
+            |table: u32, col: u32, idx: u32| oid_of(&CISCO_ENVMON_OBJECTS, &[table, 1, col, idx]);
+        let on_off = |on: bool| Value::Integer(if on { 1 } else { 2 });
+        rows.push((
+            oid_of(&CE_SENSOR_EXT_OBJECTS, &[2, 1, 0]),
+            on_off(i.threshold_notifications),
+        ));
+        if i.envmon_view {
+            rows.push((oid_of(&CISCO_ENVMON_OBJECTS, &[1, 0]), Value::Integer(14))); // other
+        }
+        for (k, row) in i.sensors.iter().enumerate() {
+            let idx = entity_index(k);
+            let descr = describe(row);
+            rows.push((ent(2, idx), text(&descr)));
+            rows.push((
+                ent(3, idx),
+                Value::ObjectIdentifier(super::pdu::oid(&[0, 0])),
+            ));
+            rows.push((ent(4, idx), Value::Integer(CHASSIS_INDEX as i32)));
+            rows.push((ent(5, idx), Value::Integer(8))); // sensor
+            rows.push((ent(6, idx), Value::Integer(k as i32 + 1)));
+            rows.push((ent(7, idx), text(&descr)));
+            rows.push((ent(14, idx), text(&row.id)));
+            rows.push((ent(16, idx), Value::Integer(2)));
+
+            let (kind, precision, factor, units) = sensor_kind(&row.limits);
+            let stamp = row.age_ms.map_or(0, |a| {
+                i.uptime_cs
+                    .saturating_sub((a / 10).min(u64::from(u32::MAX)) as u32)
+            });
+            rows.push((sen(1, idx), Value::Integer(kind)));
+            rows.push((sen(2, idx), Value::Integer(9))); // units
+            rows.push((sen(3, idx), Value::Integer(precision)));
+            rows.push((sen(4, idx), Value::Integer(served(row))));
+            rows.push((sen(5, idx), Value::Integer(oper_status(row.shown))));
+            rows.push((sen(6, idx), text(units)));
+            rows.push((sen(7, idx), Value::TimeTicks(stamp as i32)));
+            rows.push((
+                sen(8, idx),
+                Value::Gauge32(u32::try_from(i.interval_ms).unwrap_or(u32::MAX)),
+            ));
+
+            for t in thresholds(&row.limits) {
+                let crossed = row.value.is_some_and(|v| t.crossed(v));
+                rows.push((ext(2, idx, t.index), Value::Integer(t.severity)));
+                rows.push((ext(3, idx, t.index), Value::Integer(t.relation)));
+                rows.push((
+                    ext(4, idx, t.index),
+                    Value::Integer(scaled(t.value, factor)),
+                ));
+                rows.push((ext(5, idx, t.index), on_off(crossed)));
+                rows.push((ext(6, idx, t.index), on_off(i.threshold_notifications)));
+            }
+
+            if !i.envmon_view {
+                continue;
+            }
+            let state = Value::Integer(envmon_state(row.shown));
+            let value = row.value.unwrap_or(0.0);
+            match class_view(row.class).2 {
+                Some(EnvmonTable::Voltage) => {
+                    rows.push((env(2, 2, idx), text(&descr)));
+                    rows.push((env(2, 3, idx), Value::Integer(scaled(value, 1000.0))));
+                    if let Limits::Voltage { low, high } = row.limits {
+                        if let Some(l) = low {
+                            rows.push((env(2, 4, idx), Value::Integer(scaled(l, 1000.0))));
+                        }
+                        if let Some(h) = high {
+                            rows.push((env(2, 5, idx), Value::Integer(scaled(h, 1000.0))));
+                        }
+                    }
+                    rows.push((env(2, 6, idx), Value::Integer(0)));
+                    rows.push((env(2, 7, idx), state));
+                }
+                Some(EnvmonTable::Temperature) => {
+                    rows.push((env(3, 2, idx), text(&descr)));
+                    rows.push((
+                        env(3, 3, idx),
+                        Value::Gauge32(scaled(value, 1.0).max(0) as u32),
+                    ));
+                    if let Limits::Temperature {
+                        critical, shutdown, ..
+                    } = row.limits
+                    {
+                        if let Some(t) = shutdown.or(critical) {
+                            rows.push((env(3, 4, idx), Value::Integer(scaled(t, 1.0))));
+                        }
+                    }
+                    rows.push((env(3, 5, idx), Value::Integer(0)));
+                    rows.push((env(3, 6, idx), state));
+                }
+                Some(EnvmonTable::Fan) => {
+                    rows.push((env(4, 2, idx), text(&descr)));
+                    rows.push((env(4, 3, idx), state));
+                }
+                Some(EnvmonTable::Supply) => {
+                    rows.push((env(5, 2, idx), text(&descr)));
+                    rows.push((env(5, 3, idx), state));
+                    rows.push((env(5, 4, idx), Value::Integer(1))); // unknown source
+                }
+                None => {}
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        Mib { rows }
+    }
+
+    /// Every row, sorted.
+    pub fn rows(&self) -> &[(Vec<u32>, Value)] {
+        &self.rows
+    }
+
+    /// Get: the value of exactly `oid`.
+    pub fn get(&self, oid: &[u32]) -> Value {
+        match self.rows.binary_search_by(|(o, _)| o.as_slice().cmp(oid)) {
+            Ok(i) => self.rows[i].1.clone(),
+            Err(_) => Value::NoSuchObject,
+        }
+    }
+
+    /// GetNext within a range: the first row after its start (or at it, when included) and
+    /// before its end. `None`: endOfMibView.
+    pub fn next(&self, r: &Range) -> Option<(Vec<u32>, Value)> {
+        let from = self.rows.partition_point(|(o, _)| {
+            let o = o.as_slice();
+            if r.include {
+                o < r.start.as_slice()
+            } else {
+                o <= r.start.as_slice()
+            }
+        });
+        let (o, v) = self.rows.get(from)?;
+        if !r.end.is_empty() && o.as_slice() >= r.end.as_slice() {
+            return None;
+        }
+        Some((o.clone(), v.clone()))
+    }
+}
+
+/// The subtrees envmon registers with the master.
+pub fn subtrees(envmon_view: bool) -> Vec<Vec<u32>> {
+    let mut t = vec![
+        ENT_PHYSICAL_TABLE.to_vec(),
+        ENT_PHY_SENSOR_TABLE.to_vec(),
+        CE_SENSOR_EXT_OBJECTS.to_vec(),
+    ];
+    if envmon_view {
+        t.push(CISCO_ENVMON_OBJECTS.to_vec());
+    }
+    t
+}
+
+/// A committed transition of one item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// Its position in the board.
+    pub position: usize,
+    /// From.
+    pub from: Shown,
+    /// To.
+    pub to: Shown,
+    /// The item after the transition.
+    pub row: SensorRow,
+}
+
+/// Which notifications are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notifications {
+    /// ceSensorExtThresholdNotification.
+    pub threshold: bool,
+    /// The CISCO-ENVMON-MIB *StatusChangeNotif (only with the ENVMON view).
+    pub envmon: bool,
+}
+
+/// The threshold a transition crossed or cleared, if it is about one.
+fn threshold_of(c: &Change) -> Option<Threshold> {
+    let (Shown::Is(from), Shown::Is(to)) = (c.from, c.to) else {
+        return None;
+    };
+    if from == State::Unavailable || to == State::Unavailable {
+        return None;
+    }
+    let ts = thresholds(&c.row.limits);
+    let pick = |index: u32| ts.iter().copied().find(|t| t.index == index);
+    match c.row.limits {
+        Limits::Temperature { .. } => {
+            let rank = |s: State| match s {
+                State::Warm => Some(1),
+                State::Critical => Some(2),
+                State::Shutdown => Some(3),
+                _ => None,
+            };
+            // Up: the one reached; down to ok: the one cleared.
+            let r = match (rank(from), rank(to)) {
+                (_, Some(t)) => t,
+                (Some(f), None) => f,
+                (None, None) => return None,
+            };
+            pick(r)
+        }
+        Limits::Fan { .. } => pick(1),
+        Limits::Voltage { low, high } => {
+            let v = c.row.value?;
+            match (low, high) {
+                (Some(l), Some(h)) => pick(if (v - l).abs() <= (v - h).abs() { 1 } else { 2 }),
+                (Some(_), None) => pick(1),
+                (None, Some(_)) => pick(2),
+                (None, None) => None,
+            }
+        }
+        Limits::Discrete => None,
+    }
+}
+
+/// The notifications a change sends (each a varbind list from snmpTrapOID.0 on).
+pub fn notifications(c: &Change, on: Notifications, envmon_view: bool) -> Vec<Vec<VarBind>> {
+    let mut out = Vec::new();
+    let idx = entity_index(c.position);
+    let descr = describe(&c.row);
+    if on.threshold {
+        if let Some(t) = threshold_of(c) {
+            let (kind, _, factor, _) = sensor_kind(&c.row.limits);
+            out.push(vec![
+                vb(
+                    &SNMP_TRAP_OID,
+                    Value::ObjectIdentifier(super::pdu::oid(&CE_THRESHOLD_NOTIFICATION)),
+                ),
+                vb(&oid_of(&ENT_PHYSICAL_TABLE, &[1, 7, idx]), text(&descr)),
+                vb(&oid_of(&ENT_PHYSICAL_TABLE, &[1, 2, idx]), text(&descr)),
+                vb(
+                    &oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 4, idx]),
+                    Value::Integer(served(&c.row)),
+                ),
+                vb(
+                    &oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 1, idx]),
+                    Value::Integer(kind),
+                ),
+                vb(
+                    &oid_of(&CE_SENSOR_EXT_OBJECTS, &[1, 1, 4, idx, t.index]),
+                    Value::Integer(scaled(t.value, factor)),
+                ),
+            ]);
+        }
+    }
+    if on.envmon && envmon_view && c.from != c.to {
+        let env = |table: u32, col: u32| oid_of(&CISCO_ENVMON_OBJECTS, &[table, 1, col, idx]);
+        let trap = |n: u32| {
+            vb(
+                &SNMP_TRAP_OID,
+                Value::ObjectIdentifier(super::pdu::oid(&[1, 3, 6, 1, 4, 1, 9, 9, 13, 3, 0, n])),
+            )
+        };
+        let state = Value::Integer(envmon_state(c.to));
+        let value = c.row.value.unwrap_or(0.0);
+        match class_view(c.row.class).2 {
+            Some(EnvmonTable::Voltage) => out.push(vec![
+                trap(6),
+                vb(&env(2, 2), text(&descr)),
+                vb(&env(2, 3), Value::Integer(scaled(value, 1000.0))),
+                vb(&env(2, 7), state),
+            ]),
+            Some(EnvmonTable::Temperature) => out.push(vec![
+                trap(7),
+                vb(&env(3, 2), text(&descr)),
+                vb(&env(3, 3), Value::Gauge32(scaled(value, 1.0).max(0) as u32)),
+                vb(&env(3, 6), state),
+            ]),
+            Some(EnvmonTable::Fan) => out.push(vec![
+                trap(8),
+                vb(&env(4, 2), text(&descr)),
+                vb(&env(4, 3), state),
+            ]),
+            Some(EnvmonTable::Supply) => out.push(vec![
+                trap(9),
+                vb(&env(5, 2), text(&descr)),
+                vb(&env(5, 3), state),
+            ]),
+            None => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cpu(value: f64, shown: Shown) -> SensorRow {
+        SensorRow {
+            id: "cpu0-temp".into(),
+            label: "0".into(),
+            class: Class::CpuTemp,
+            limits: Limits::Temperature {
+                warm: Some(75.0),
+                critical: Some(90.0),
+                shutdown: Some(100.0),
+            },
+            value: Some(value),
+            shown,
+            age_ms: Some(120),
+        }
+    }
+
+    #[test]
+    fn get_next_walks_in_oid_order_within_ranges() {
+        let rows = [cpu(40.0, Shown::Is(State::Ok))];
+        let m = Mib::build(&Inputs {
+            board: "b",
+            sensors: &rows,
+            interval_ms: 2000,
+            uptime_cs: 100_000,
+            envmon_view: true,
+            threshold_notifications: false,
+        });
+        let sorted = m.rows().windows(2).all(|w| w[0].0 < w[1].0);
+        assert!(sorted);
+        // Walk everything from the root: every row once, in order, then the end.
+        let mut at = Range {
+            start: vec![1, 3],
+            include: false,
+            end: vec![],
+        };
+        let mut n = 0;
+        while let Some((o, _)) = m.next(&at) {
+            n += 1;
+            at.start = o;
+        }
+        assert_eq!(n, m.rows().len());
+        // An included start is answered itself; an end bounds the answer.
+        let value = oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 4, 2]);
+        let r = Range {
+            start: value.clone(),
+            include: true,
+            end: vec![],
+        };
+        assert_eq!(m.next(&r), Some((value.clone(), Value::Integer(400))));
+        let r = Range {
+            start: value.clone(),
+            include: false,
+            end: oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 5]),
+        };
+        assert_eq!(m.next(&r), None);
+        assert_eq!(m.get(&value), Value::Integer(400));
+        assert_eq!(m.get(&[1, 3, 6]), Value::NoSuchObject);
+        // The timestamp is the master's uptime less the reading's age.
+        assert_eq!(
+            m.get(&oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 7, 2])),
+            Value::TimeTicks(100_000 - 12)
+        );
+    }
+
+    #[test]
+    fn a_cpu_going_critical_sends_the_critical_threshold_once_and_its_clearing() {
+        let on = Notifications {
+            threshold: true,
+            envmon: true,
+        };
+        let up = Change {
+            position: 0,
+            from: Shown::Is(State::Warm),
+            to: Shown::Is(State::Critical),
+            row: cpu(92.0, Shown::Is(State::Critical)),
+        };
+        let n = notifications(&up, on, true);
+        assert_eq!(n.len(), 2, "threshold and ENVMON temperature");
+        let last = n[0].last().unwrap();
+        assert_eq!(last.name.to_string(), "1.3.6.1.4.1.9.9.745.1.1.1.4.2.2");
+        assert_eq!(last.data, Value::Integer(900));
+        assert_eq!(n[1][3].data, Value::Integer(3), "critical");
+        let down = Change {
+            from: Shown::Is(State::Critical),
+            to: Shown::Is(State::Ok),
+            ..up.clone()
+        };
+        assert_eq!(
+            threshold_of(&down).map(|t| t.index),
+            Some(2),
+            "the one cleared"
+        );
+        let gone = Change {
+            to: Shown::Is(State::Unavailable),
+            ..up
+        };
+        let n = notifications(&gone, on, true);
+        assert_eq!(n.len(), 1, "no threshold for an unreadable sensor");
+        assert_eq!(n[0][3].data, Value::Integer(6), "notFunctioning");
+        assert!(notifications(&gone, Notifications::default(), true).is_empty());
+    }
+}
