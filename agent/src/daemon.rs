@@ -86,6 +86,8 @@ struct Loop {
     discarded_closed: u64,
     /// The SNMP subagent, when `agentx` is set.
     subagent: Option<Subagent>,
+    /// Notifications sent and dropped by subagents replaced by SIGHUP.
+    agentx_counts: (u64, u64),
 }
 
 impl Loop {
@@ -115,12 +117,17 @@ impl Loop {
             own_boot_report: false,
             discarded_closed: 0,
             subagent: None,
+            agentx_counts: (0, 0),
         }
     }
 
     /// Starts, restarts or stops the SNMP subagent to match the settings.
     fn start_subagent(&mut self) {
-        self.subagent = None;
+        if let Some(old) = self.subagent.take() {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.agentx_counts.0 += old.stats.notifications.load(Relaxed);
+            self.agentx_counts.1 += old.stats.dropped.load(Relaxed);
+        }
         let Some(addr) = self.settings.agentx.clone() else {
             return;
         };
@@ -426,6 +433,16 @@ impl Loop {
                     .source
                     .as_ref()
                     .map_or(0, |s| s.transport_ref().discarded()),
+            agentx_notifications: self.agentx_counts.0
+                + self.subagent.as_ref().map_or(0, |s| {
+                    s.stats
+                        .notifications
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                }),
+            agentx_notifications_dropped: self.agentx_counts.1
+                + self.subagent.as_ref().map_or(0, |s| {
+                    s.stats.dropped.load(std::sync::atomic::Ordering::Relaxed)
+                }),
             ..self.counters.clone()
         };
         let env = status::environment(

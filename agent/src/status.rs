@@ -50,6 +50,10 @@ pub struct Counters {
     /// Datagrams from the BMC discarded: not authentic, replayed, duplicated, or answering
     /// another request.
     pub ipmi_replies_discarded: u64,
+    /// SNMP notifications the master took.
+    pub agentx_notifications: u64,
+    /// SNMP notifications not sent (no master, the queue full, or refused).
+    pub agentx_notifications_dropped: u64,
 }
 
 /// Adds the final counters of a destination that SIGHUP replaced to `retired` (summed per
@@ -254,6 +258,18 @@ pub fn metrics(env: &Value, counters: &Counters) -> String {
             "counter",
             "Datagrams from the BMC discarded: not authentic, replayed, duplicated, or answering another request.",
             counters.ipmi_replies_discarded,
+        ),
+        (
+            "envmon_agentx_notifications",
+            "counter",
+            "SNMP notifications sent through the AgentX master.",
+            counters.agentx_notifications,
+        ),
+        (
+            "envmon_agentx_notifications_dropped",
+            "counter",
+            "SNMP notifications not sent: no master, the queue full, or refused.",
+            counters.agentx_notifications_dropped,
         ),
         (
             "envmon_socket_refused",

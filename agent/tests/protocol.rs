@@ -82,6 +82,8 @@ fn fixed_snapshot() -> Snapshot {
         last_sel_seconds: 0.004,
         socket_refused: 3,
         ipmi_replies_discarded: 5,
+        agentx_notifications: 4,
+        agentx_notifications_dropped: 1,
     };
     let env = status::environment(
         Some(monitor),

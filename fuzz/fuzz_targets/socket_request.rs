@@ -7,6 +7,7 @@ fuzz_target!(|data: &[u8]| {
     let snapshot = Snapshot {
         environment: serde_json::json!({"board": "fuzz", "sensors": []}),
         metrics: "# EOF\n".into(),
+        sensors: Vec::new(),
     };
     for s in [None, Some(&snapshot)] {
         let reply = respond(data, s);

@@ -4,6 +4,7 @@
 //! A missing tool is a failure with the install hint, never a skipped test: `.ci/run` installs
 //! everything these helpers need.
 
+pub mod snmp;
 pub mod soak;
 
 use std::{
@@ -31,7 +32,7 @@ pub fn wait_for<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Optio
 }
 
 /// Starts `cmd` with no stdin and stdout and stderr into `log`.
-fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
+pub(crate) fn spawn_logged(mut cmd: Command, log: &Path) -> Child {
     let f = fs::File::create(log).unwrap();
     cmd.stdin(Stdio::null())
         .stdout(f.try_clone().unwrap())
@@ -228,7 +229,7 @@ impl Drop for Rsyslog {
 }
 
 /// Whether something is bound to UDP `port` on 127.0.0.1 (from /proc/net/udp).
-fn udp_port_bound(port: u16) -> bool {
+pub(crate) fn udp_port_bound(port: u16) -> bool {
     let want = format!("0100007F:{port:04X}");
     fs::read_to_string("/proc/net/udp")
         .map(|t| {

@@ -26,6 +26,8 @@ pub const MAX_PAYLOAD: usize = 64 * 1024;
 /// The longest OID accepted (SNMP allows 128 sub-identifiers).
 pub const MAX_OID: usize = 128;
 
+/// SNMP error status `tooBig`.
+pub const TOO_BIG: u16 = 1;
 /// SNMP error status `genErr`.
 pub const GEN_ERR: u16 = 5;
 /// SNMP error status `notWritable`.

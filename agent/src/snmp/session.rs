@@ -40,7 +40,7 @@ const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::fro
 const VIEW_MAX_AGE: Duration = Duration::from_secs(10);
 /// A view is replaced only after this long without requests (a walk is not split).
 const WALK_GAP: Duration = Duration::from_secs(1);
-/// GetBulk answers at most this many varbinds.
+/// A response carries at most this many varbinds (a request for more gets `tooBig`).
 const MAX_BULK: usize = 1024;
 
 /// What the subagent is set up with.
@@ -341,87 +341,18 @@ impl Session<'_> {
         self.last_request = Instant::now();
     }
 
-    fn next_of(&self, r: &Range) -> VarBind {
-        match self.view.next(r) {
-            Some((o, v)) => pdu::vb(&o, v),
-            None => pdu::vb(&r.start, Value::EndOfMibView),
-        }
-    }
-
     fn handle(&mut self, p: Pdu) -> Result<(), End> {
-        let reply = match p {
-            Pdu::Get(ids, ranges) => {
-                self.refresh_view();
-                let vbs = ranges
-                    .iter()
-                    .map(|r| pdu::vb(&r.start, self.view.get(&r.start)))
-                    .collect();
-                Some(pdu::response(ids, 0, 0, vbs))
-            }
-            Pdu::GetNext(ids, ranges) => {
-                self.refresh_view();
-                let vbs = ranges.iter().map(|r| self.next_of(r)).collect();
-                Some(pdu::response(ids, 0, 0, vbs))
-            }
-            Pdu::GetBulk {
-                ids,
-                non_repeaters,
-                max_repetitions,
-                ranges,
-            } => {
-                self.refresh_view();
-                Some(pdu::response(
-                    ids,
-                    0,
-                    0,
-                    self.bulk(non_repeaters, max_repetitions, &ranges),
-                ))
-            }
-            // Everything envmon serves is read-only.
-            Pdu::TestSet(ids) => Some(pdu::response(ids, pdu::NOT_WRITABLE, 1, vec![])),
-            Pdu::SetPhase(ids, t) => match t {
-                agentx::pdu::Type::CleanupSet => None,
-                _ => Some(pdu::response(ids, pdu::GEN_ERR, 0, vec![])),
-            },
+        match &p {
             Pdu::Close(_) => return Err(End::Protocol("the master closed the session".into())),
-            Pdu::Response { .. } => None, // a late answer to an earlier ping
-            Pdu::Other(ids, t) => {
-                log::debug!("AgentX: PDU type {t} from the master ignored");
-                Some(pdu::response(ids, pdu::GEN_ERR, 0, vec![]))
-            }
-        };
-        if let Some(r) = reply {
+            Pdu::Get(..) | Pdu::GetNext(..) | Pdu::GetBulk { .. } => self.refresh_view(),
+            Pdu::Other(_, t) => log::debug!("AgentX: PDU type {t} from the master"),
+            _ => {}
+        }
+        if let Some(r) = answer(&self.view, &p) {
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             self.conn.write_all(&r)?;
         }
         Ok(())
-    }
-
-    fn bulk(&self, non_repeaters: u16, max_repetitions: u16, ranges: &[Range]) -> Vec<VarBind> {
-        let n = usize::from(non_repeaters).min(ranges.len());
-        let mut out: Vec<VarBind> = ranges[..n].iter().map(|r| self.next_of(r)).collect();
-        let mut cursors: Vec<Range> = ranges[n..].to_vec();
-        for _ in 0..max_repetitions {
-            if cursors.is_empty() || out.len() >= MAX_BULK {
-                break;
-            }
-            let mut all_done = true;
-            for c in &mut cursors {
-                match self.view.next(c) {
-                    Some((o, v)) => {
-                        all_done = false;
-                        out.push(pdu::vb(&o, v));
-                        c.start = o;
-                        c.include = false;
-                    }
-                    None => out.push(pdu::vb(&c.start, Value::EndOfMibView)),
-                }
-            }
-            if all_done {
-                break;
-            }
-        }
-        out
     }
 
     fn notify(&mut self, c: &Change) -> Result<(), End> {
@@ -440,6 +371,88 @@ impl Session<'_> {
         }
         Ok(())
     }
+}
+
+fn next_of(view: &Mib, r: &Range) -> VarBind {
+    match view.next(r) {
+        Some((o, v)) => pdu::vb(&o, v),
+        None => pdu::vb(&r.start, Value::EndOfMibView),
+    }
+}
+
+fn bulk(view: &Mib, non_repeaters: u16, max_repetitions: u16, ranges: &[Range]) -> Vec<VarBind> {
+    let n = usize::from(non_repeaters).min(ranges.len());
+    let mut out: Vec<VarBind> = ranges[..n].iter().map(|r| next_of(view, r)).collect();
+    let mut cursors: Vec<Range> = ranges[n..].to_vec();
+    for _ in 0..max_repetitions {
+        if cursors.is_empty() || out.len() >= MAX_BULK {
+            break;
+        }
+        let mut all_done = true;
+        for c in &mut cursors {
+            if out.len() >= MAX_BULK {
+                return out;
+            }
+            match view.next(c) {
+                Some((o, v)) => {
+                    all_done = false;
+                    out.push(pdu::vb(&o, v));
+                    c.start = o;
+                    c.include = false;
+                }
+                None => out.push(pdu::vb(&c.start, Value::EndOfMibView)),
+            }
+        }
+        if all_done {
+            break;
+        }
+    }
+    out
+}
+
+/// The answer to a PDU from the master, from `view` (pure). `None`: none is due (a
+/// cleanup, a close, a response to one of ours).
+pub fn answer(view: &Mib, p: &Pdu) -> Option<Vec<u8>> {
+    let too_many = match p {
+        Pdu::Get(_, r) | Pdu::GetNext(_, r) | Pdu::GetBulk { ranges: r, .. } => r.len() > MAX_BULK,
+        _ => false,
+    };
+    if let (true, Pdu::Get(ids, _) | Pdu::GetNext(ids, _) | Pdu::GetBulk { ids, .. }) =
+        (too_many, p)
+    {
+        return Some(pdu::response(*ids, pdu::TOO_BIG, 0, vec![]));
+    }
+    Some(match p {
+        Pdu::Get(ids, ranges) => {
+            let vbs = ranges
+                .iter()
+                .map(|r| pdu::vb(&r.start, view.get(&r.start)))
+                .collect();
+            pdu::response(*ids, 0, 0, vbs)
+        }
+        Pdu::GetNext(ids, ranges) => pdu::response(
+            *ids,
+            0,
+            0,
+            ranges.iter().map(|r| next_of(view, r)).collect(),
+        ),
+        Pdu::GetBulk {
+            ids,
+            non_repeaters,
+            max_repetitions,
+            ranges,
+        } => pdu::response(
+            *ids,
+            0,
+            0,
+            bulk(view, *non_repeaters, *max_repetitions, ranges),
+        ),
+        // Everything envmon serves is read-only.
+        Pdu::TestSet(ids) => pdu::response(*ids, pdu::NOT_WRITABLE, 1, vec![]),
+        Pdu::SetPhase(_, agentx::pdu::Type::CleanupSet) => return None,
+        Pdu::SetPhase(ids, _) | Pdu::Other(ids, _) => pdu::response(*ids, pdu::GEN_ERR, 0, vec![]),
+        Pdu::Close(_) | Pdu::Response { .. } => return None,
+    })
 }
 
 fn open_session<'a>(
