@@ -278,6 +278,24 @@ fn a_tcp_master_and_no_envmon_view() {
         envmon.iter().all(|l| l.contains("No Such Object")),
         "the ENVMON view is off: {envmon:?}"
     );
+    // Indexes stay: the same alias at each index after a reload and after a restart.
+    let aliases = || snmpd.walk(&format!("{ENT_PHYSICAL}.1.14"));
+    let before = aliases();
+    assert_eq!(before.len(), 15, "{before:?}");
+    let _ = std::process::Command::new("kill")
+        .args(["-HUP", &a.pid().to_string()])
+        .status();
+    a.wait_sweeps(3);
+    assert_eq!(aliases(), before, "after SIGHUP");
+    let mut a = a;
+    assert_eq!(a.stop(), Some(0));
+    let a = bmc.agent(
+        dir.path(),
+        "stderr",
+        &["--agentx", &master, "--agentx-envmon-mib", "off"],
+    );
+    let again = wait_for(WAIT, || (aliases().len() == 15).then(aliases));
+    assert_eq!(again, Some(before), "after a restart: {}", a.stderr());
     // Sets are refused: everything is read-only.
     let o = std::process::Command::new("snmpset")
         .args(["-v2c", "-c", "public", "-On"])
