@@ -288,6 +288,41 @@ pub struct Bmc {
     pub port: u16,
 }
 
+/// `envmon run` (`bin`, through `wrapper`) on the BMC at `uri` (the simulator, or a proxy in
+/// front of it) with the board `sim-appliance`, 100 ms sweeps, its state under `dir/state`,
+/// syslog to `syslog`, then `extra` flags, the simulator's password and `env`; stderr in
+/// `dir/envmon.log`.
+pub fn sim_agent(
+    wrapper: &[&str],
+    bin: &Path,
+    uri: &str,
+    dir: &Path,
+    syslog: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Agent {
+    let state = dir.join("state");
+    let mut args = vec![
+        "--ipmi",
+        uri,
+        "--board",
+        "sim-appliance",
+        "--interval-ms",
+        "100",
+        "--state-dir",
+        state.to_str().unwrap_or_default(),
+        "--syslog",
+        syslog,
+    ];
+    args.extend_from_slice(extra);
+    let mut vars = vec![
+        ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+        ("ENVMON_LOG", "info"),
+    ];
+    vars.extend_from_slice(env);
+    Agent::start_as(wrapper, bin, &args, &vars, &dir.join("envmon.log"))
+}
+
 /// The simulator's discrete sensors (PSU1 Status, PSU2 Status: sim/run-bmc's table), whose
 /// value files hold state bits rather than a reading.
 pub const DISCRETE_SENSORS: [u8; 2] = [9, 10];
@@ -396,31 +431,7 @@ impl Bmc {
         syslog: &str,
         extra: &[&str],
     ) -> Agent {
-        let state = dir.join("state");
-        let uri = self.uri();
-        let mut args = vec![
-            "--ipmi",
-            uri.as_str(),
-            "--board",
-            "sim-appliance",
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            state.to_str().unwrap_or_default(),
-            "--syslog",
-            syslog,
-        ];
-        args.extend_from_slice(extra);
-        Agent::start_as(
-            wrapper,
-            bin,
-            &args,
-            &[
-                ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-                ("ENVMON_LOG", "info"),
-            ],
-            &dir.join("envmon.log"),
-        )
+        sim_agent(wrapper, bin, &self.uri(), dir, syslog, extra, &[])
     }
 
     /// `rmcp://admin@127.0.0.1:PORT`.

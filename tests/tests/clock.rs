@@ -10,7 +10,7 @@
 //! too that the clock really moved for the agent).
 
 use chrono::{Duration as Span, Local, NaiveTime, Timelike};
-use envmon_tests::{Agent, BMC_PASSWORD, Bmc, expect_lines, message_lines, wait_for};
+use envmon_tests::{Agent, Bmc, expect_lines, message_lines, wait_for};
 use serde_json::Value;
 use std::{
     fs,
@@ -94,29 +94,20 @@ fn wall_clock_jumps_change_no_debounce_rate_limit_or_age() {
     let clock = Clock(dir.path().join("clock"));
     clock.set("+0");
     let lib = libfaketime();
-    let uri = bmc.uri();
-    let mut a = Agent::start(
+    let syslog = format!("file://{}", out.display());
+    let mut a = envmon_tests::sim_agent(
+        &[],
+        &envmon_tests::envmon_bin(),
+        &bmc.uri(),
+        dir.path(),
+        &syslog,
+        &[],
         &[
-            "--ipmi",
-            &uri,
-            "--board",
-            "sim-appliance",
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            dir.path().join("state").to_str().unwrap(),
-            "--syslog",
-            &format!("file://{}", out.display()),
-        ],
-        &[
-            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-            ("ENVMON_LOG", "info"),
             ("LD_PRELOAD", lib.to_str().unwrap()),
             ("FAKETIME_TIMESTAMP_FILE", clock.0.to_str().unwrap()),
             ("FAKETIME_NO_CACHE", "1"),
             ("FAKETIME_DONT_FAKE_MONOTONIC", "1"),
         ],
-        &dir.path().join("envmon.log"),
     );
     a.wait_sweeps(3);
     ages_below(&a, 2_000);

@@ -12,7 +12,7 @@
 //! Wrong completion codes cannot be injected here (replies are authenticated): the daemon's
 //! unit tests drive them through the in-memory BMC (`daemon::tests`).
 
-use envmon_tests::{Agent, BMC_PASSWORD, Bmc, Rng, UdpProxy, Way, expect_lines, message_lines};
+use envmon_tests::{Agent, Bmc, Rng, UdpProxy, Way, expect_lines, message_lines};
 use serde_json::Value;
 use std::{
     collections::VecDeque,
@@ -149,24 +149,15 @@ impl Hostile {
 
 fn agent(proxy_port: u16, dir: &Path, out: &Path) -> Agent {
     let uri = format!("rmcp://admin@127.0.0.1:{proxy_port}");
-    Agent::start(
-        &[
-            "--ipmi",
-            &uri,
-            "--board",
-            "sim-appliance",
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            dir.join("state").to_str().unwrap(),
-            "--syslog",
-            &format!("file://{}", out.display()),
-        ],
-        &[
-            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-            ("ENVMON_LOG", "info"),
-        ],
-        &dir.join("envmon.log"),
+    let syslog = format!("file://{}", out.display());
+    envmon_tests::sim_agent(
+        &[],
+        &envmon_tests::envmon_bin(),
+        &uri,
+        dir,
+        &syslog,
+        &[],
+        &[],
     )
 }
 

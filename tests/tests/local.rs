@@ -70,32 +70,32 @@ match = "10ee:7021"
 required = true
 "#;
 
-#[test]
-fn backplane_pci_hwmon_and_gpio_from_a_fake_sysfs_tree() {
-    let dir = tempfile::tempdir().unwrap();
-    let root = dir.path().join("root");
-    put(&root, "sys/class/net/bp0/carrier", "1\n");
-    put(&root, "sys/class/hwmon/hwmon2/name", "coretemp\n");
-    put(
-        &root,
-        "sys/class/hwmon/hwmon2/temp1_label",
-        "Package id 0\n",
-    );
-    put(&root, "sys/class/hwmon/hwmon2/temp1_input", "45000\n");
-    put(&root, "sys/class/gpio/gpio23/value", "1\n");
-    put(&root, "sys/class/gpio/gpio24/value", "1\n");
+/// A healthy fake sysfs tree under `root`: backplane link up, coretemp (package 0, 45 C) at
+/// hwmon2, both supplies present, the NIC at 5.0 GT/s x4.
+fn healthy_tree(root: &Path) {
+    put(root, "sys/class/net/bp0/carrier", "1\n");
+    put(root, "sys/class/hwmon/hwmon2/name", "coretemp\n");
+    put(root, "sys/class/hwmon/hwmon2/temp1_label", "Package id 0\n");
+    put(root, "sys/class/hwmon/hwmon2/temp1_input", "45000\n");
+    put(root, "sys/class/gpio/gpio23/value", "1\n");
+    put(root, "sys/class/gpio/gpio24/value", "1\n");
     let nic = "sys/bus/pci/devices/0000:01:00.0";
-    put(&root, &format!("{nic}/vendor"), "0x8086\n");
-    put(&root, &format!("{nic}/device"), "0x10d3\n");
+    put(root, &format!("{nic}/vendor"), "0x8086\n");
+    put(root, &format!("{nic}/device"), "0x10d3\n");
     put(
-        &root,
+        root,
         &format!("{nic}/current_link_speed"),
         "5.0 GT/s PCIe\n",
     );
-    put(&root, &format!("{nic}/current_link_width"), "4\n");
-    let board = dir.path().join("board.toml");
-    fs::write(&board, BOARD).unwrap();
-    let out = dir.path().join("syslog.log");
+    put(root, &format!("{nic}/current_link_width"), "4\n");
+}
+
+/// `envmon run` on the board `board_text` with no BMC, reading sysfs under `root`, 100 ms
+/// sweeps, syslog to the returned file.
+fn local_agent(dir: &Path, root: &Path, board_text: &str) -> (Agent, std::path::PathBuf) {
+    let board = dir.join("board.toml");
+    fs::write(&board, board_text).unwrap();
+    let out = dir.join("syslog.log");
     let a = Agent::start(
         &[
             "--ipmi",
@@ -107,13 +107,23 @@ fn backplane_pci_hwmon_and_gpio_from_a_fake_sysfs_tree() {
             "--interval-ms",
             "100",
             "--state-dir",
-            dir.path().join("state").to_str().unwrap(),
+            dir.join("state").to_str().unwrap(),
             "--syslog",
             &format!("file://{}", out.display()),
         ],
         &[("ENVMON_LOG", "info")],
-        &dir.path().join("envmon.log"),
+        &dir.join("envmon.log"),
     );
+    (a, out)
+}
+
+#[test]
+fn backplane_pci_hwmon_and_gpio_from_a_fake_sysfs_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    healthy_tree(&root);
+    let (a, out) = local_agent(dir.path(), &root, BOARD);
+    let nic = "sys/bus/pci/devices/0000:01:00.0";
     let mut seen = Vec::new();
     // At start: the required FPGA is not on the bus (no pci.ids here: hex IDs).
     expect(
@@ -287,56 +297,14 @@ fn a_sysfs_tree_changing_under_the_reader() {
     let dir = tmp.path();
     let root = dir.join("root");
     let hwmon = root.join("sys/class/hwmon");
-    let chip = |n: u32, package: u32, milli: u32| {
-        let d = format!("sys/class/hwmon/hwmon{n}");
-        put(&root, &format!("{d}/name"), "coretemp\n");
-        put(
-            &root,
-            &format!("{d}/temp1_label"),
-            &format!("Package id {package}\n"),
-        );
-        put(&root, &format!("{d}/temp1_input"), &format!("{milli}\n"));
-    };
-    put(&root, "sys/class/net/bp0/carrier", "1\n");
-    chip(2, 0, 45_000);
-    put(&root, "sys/class/gpio/gpio23/value", "1\n");
-    put(&root, "sys/class/gpio/gpio24/value", "1\n");
-    let nic = "sys/bus/pci/devices/0000:01:00.0";
-    put(&root, &format!("{nic}/vendor"), "0x8086\n");
-    put(&root, &format!("{nic}/device"), "0x10d3\n");
-    put(
-        &root,
-        &format!("{nic}/current_link_speed"),
-        "5.0 GT/s PCIe\n",
-    );
-    put(&root, &format!("{nic}/current_link_width"), "4\n");
+    healthy_tree(&root);
     // The board without the absent FPGA: a healthy box, silent.
     let board_text = BOARD.replace(
         "[[pci]]\nid = \"fpga\"\nmatch = \"10ee:7021\"\nrequired = true\n",
         "",
     );
     assert!(!board_text.contains("fpga"));
-    let board = dir.join("board.toml");
-    fs::write(&board, board_text).unwrap();
-    let out = dir.join("syslog.log");
-    let mut a = Agent::start(
-        &[
-            "--ipmi",
-            "none",
-            "--sysfs-root",
-            root.to_str().unwrap(),
-            "--board",
-            board.to_str().unwrap(),
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            dir.join("state").to_str().unwrap(),
-            "--syslog",
-            &format!("file://{}", out.display()),
-        ],
-        &[("ENVMON_LOG", "info")],
-        &dir.join("envmon.log"),
-    );
+    let (mut a, out) = local_agent(dir, &root, &board_text);
     a.wait_sweeps(3);
     assert_eq!(
         message_lines(&out),
