@@ -274,6 +274,9 @@ pub struct Settings {
     pub agentx_envmon_mib: OnOff,
     /// `--agentx-notifications`.
     pub agentx_notifications: NotificationList,
+    /// `--metrics-file`: the metrics written here after each sweep (Prometheus text, for
+    /// node_exporter's textfile collector); `None`: not written.
+    pub metrics_file: Option<PathBuf>,
 }
 
 impl Default for Settings {
@@ -298,6 +301,7 @@ impl Default for Settings {
             agentx: None,
             agentx_envmon_mib: OnOff(true),
             agentx_notifications: NotificationList::default(),
+            metrics_file: None,
         }
     }
 }
@@ -366,6 +370,10 @@ pub struct SettingsArgs {
     /// SNMP notifications to send: threshold, envmon, both (comma-separated) or none.
     #[arg(long, value_name = "LIST", global = true)]
     pub agentx_notifications: Option<NotificationList>,
+    /// Write the metrics to this file after each sweep (for node_exporter's textfile
+    /// collector: name it *.prom in its directory).
+    #[arg(long, value_name = "PATH", global = true)]
+    pub metrics_file: Option<PathBuf>,
 }
 
 /// What is wrong with a configuration file.
@@ -445,6 +453,8 @@ struct FileSettings {
     agentx_envmon_mib: Option<Spanned<String>>,
     #[serde(alias = "agentx_notifications")]
     agentx_notifications: Option<Vec<Spanned<String>>>,
+    #[serde(alias = "metrics_file")]
+    metrics_file: Option<Spanned<String>>,
 }
 
 struct Loader<'a> {
@@ -622,6 +632,9 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
         }
         s.agentx_notifications = all;
     }
+    if let Some(v) = &file.metrics_file {
+        s.metrics_file = Some(l.path_value("metrics-file", v)?);
+    }
     Ok(s)
 }
 
@@ -671,6 +684,9 @@ impl SettingsArgs {
         }
         set(&mut s.agentx_envmon_mib, &self.agentx_envmon_mib);
         set(&mut s.agentx_notifications, &self.agentx_notifications);
+        if self.metrics_file.is_some() {
+            s.metrics_file.clone_from(&self.metrics_file);
+        }
         s
     }
 }
@@ -710,6 +726,7 @@ sel-warn-percent = 90
 agentx = "tcp:127.0.0.1:705"
 agentx-envmon-mib = "off"
 agentx-notifications = ["threshold", "envmon"]
+metrics-file = "metrics/envmon.prom"
 "#,
         )
         .unwrap();
@@ -744,6 +761,7 @@ agentx-notifications = ["threshold", "envmon"]
                 threshold: true,
                 envmon: true,
             }),
+            metrics_file: Some(PathBuf::from("/etc/envmon/metrics/envmon.prom")),
         };
         assert_eq!(s, want);
         // And every key differs from its default, so none passes by being left alone.
@@ -757,6 +775,7 @@ agentx-notifications = ["threshold", "envmon"]
         assert!(d.sel_warn_percent != s.sel_warn_percent && d.agentx != s.agentx);
         assert!(d.agentx_envmon_mib != s.agentx_envmon_mib);
         assert!(d.agentx_notifications != s.agentx_notifications);
+        assert!(d.metrics_file != s.metrics_file);
     }
 
     #[test]

@@ -88,6 +88,8 @@ struct Loop {
     subagent: Option<Subagent>,
     /// Notifications sent and dropped by subagents replaced by SIGHUP.
     agentx_counts: (u64, u64),
+    /// The metrics file could not be written last time (logged once per outage).
+    metrics_file_failing: std::cell::Cell<bool>,
 }
 
 impl Loop {
@@ -118,6 +120,7 @@ impl Loop {
             discarded_closed: 0,
             subagent: None,
             agentx_counts: (0, 0),
+            metrics_file_failing: std::cell::Cell::new(false),
         }
     }
 
@@ -455,6 +458,21 @@ impl Loop {
             self.sel.to_json(),
         );
         let metrics = status::metrics(&env, &counters);
+        if let Some(path) = &self.settings.metrics_file {
+            let written =
+                shutdown::write_atomic(path, status::prometheus_text(&metrics).as_bytes());
+            match (written, self.metrics_file_failing.get()) {
+                (Err(e), false) => {
+                    log::warn!("metrics file {}: {e}", path.display());
+                    self.metrics_file_failing.set(true);
+                }
+                (Ok(()), true) => {
+                    log::info!("metrics file {}: written again", path.display());
+                    self.metrics_file_failing.set(false);
+                }
+                _ => {}
+            }
+        }
         let sensors = match (&self.subagent, &self.monitor) {
             (Some(_), Some(m)) => m.rows(now),
             _ => Vec::new(),

@@ -92,6 +92,44 @@ pub fn with_retired(
     current
 }
 
+/// The metrics in the Prometheus text format (0.0.4), which node_exporter's textfile
+/// collector reads, from the OpenMetrics text: the same families and samples, with a
+/// counter's TYPE and HELP on its `_total` sample name, statesets as gauges, and no UNIT
+/// lines or `# EOF`.
+pub fn prometheus_text(openmetrics: &str) -> String {
+    let counters: Vec<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = line
+            .strip_prefix("# TYPE ")
+            .map(|r| ("# TYPE ", r))
+            .or_else(|| line.strip_prefix("# HELP ").map(|r| ("# HELP ", r)));
+        match meta {
+            Some((kind, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let name = if counters.contains(&name) {
+                    format!("{name}_total")
+                } else {
+                    name.to_string()
+                };
+                let tail = if tail == "stateset" { "gauge" } else { tail };
+                out.push_str(&format!("{kind}{name} {tail}\n"));
+            }
+            None => {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
 /// One published view of the agent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
@@ -226,6 +264,17 @@ pub fn metrics(env: &Value, counters: &Counters) -> String {
             "envmon_monitoring{{envmon_monitoring=\"{name}\"}} {}\n",
             u8::from(monitoring == name)
         ));
+    }
+    // Power-supply redundancy, where the board has it (min-psus or the BMC's sensor).
+    let redundancy = env["psu_redundancy"].as_str().unwrap_or("n/a");
+    o.push_str("# TYPE envmon_psu_redundancy stateset\n# HELP envmon_psu_redundancy Power-supply redundancy (no sample where the board has none).\n");
+    if redundancy != "n/a" {
+        for name in ["ok", "lost"] {
+            o.push_str(&format!(
+                "envmon_psu_redundancy{{envmon_psu_redundancy=\"{name}\"}} {}\n",
+                u8::from(redundancy == name)
+            ));
+        }
     }
     o.push_str("# TYPE envmon_sweep_duration_seconds gauge\n# UNIT envmon_sweep_duration_seconds seconds\n");
     o.push_str("# HELP envmon_sweep_duration_seconds Duration of the last sweep.\n");

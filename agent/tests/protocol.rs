@@ -164,6 +164,17 @@ fn golden_metrics_end_in_eof() {
     golden("metrics.txt", &m);
 }
 
+/// The same metrics as the textfile collector reads them (Prometheus text 0.0.4).
+#[test]
+fn golden_prometheus_text_for_node_exporter() {
+    let p = envmon_agent::status::prometheus_text(&fixed_snapshot().metrics);
+    assert!(!p.contains("# EOF") && !p.contains("# UNIT") && !p.contains("stateset"));
+    assert!(p.contains(
+        "# TYPE envmon_sweeps_total counter\n# HELP envmon_sweeps_total Sweeps done.\nenvmon_sweeps_total 17\n"
+    ));
+    golden("metrics.prom", &p);
+}
+
 /// `Monitor::to_json`, the part of `show environment` the monitor makes, from real sweeps of
 /// a fake BMC: values, states (warm, failed, absent, unavailable), units, ages and sources,
 /// golden.

@@ -1,0 +1,151 @@
+//! Prometheus, the way operators run it: envmon's `--metrics-file` read by Debian's
+//! prometheus-node-exporter (textfile collector), and the alert rules in dist/prometheus/
+//! unit-tested with promtool (Debian's prometheus package).
+
+use envmon_tests::{Bmc, free_port, repo_root, wait_for};
+use std::{
+    fs,
+    io::{Read, Write},
+    net::TcpStream,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+const WAIT: Duration = Duration::from_secs(30);
+const FAN1: u8 = 7;
+
+fn promtool(args: &[&str], dir: &Path) -> (bool, String) {
+    let o = Command::new("promtool")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("promtool (apt-get install prometheus; scripts/install-deps does)");
+    let text = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    (o.status.success(), text)
+}
+
+#[test]
+fn the_alert_rules_pass_their_tests_and_a_broken_rule_fails_them() {
+    let dist = repo_root().join("dist/prometheus");
+    let (ok, out) = promtool(&["check", "rules", "envmon.rules.yml"], &dist);
+    assert!(ok, "{out}");
+    let (ok, out) = promtool(&["test", "rules", "envmon.rules.test.yml"], &dist);
+    assert!(ok, "{out}");
+    // Broken on purpose: the fan alert no longer looks at chassis fans.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = fs::read_to_string(dist.join("envmon.rules.yml")).unwrap();
+    let broken = rules.replace(r#"class=~"fan|psu_fan""#, r#"class="psu_fan""#);
+    assert_ne!(broken, rules);
+    fs::write(dir.path().join("envmon.rules.yml"), broken).unwrap();
+    fs::copy(
+        dist.join("envmon.rules.test.yml"),
+        dir.path().join("envmon.rules.test.yml"),
+    )
+    .unwrap();
+    let (ok, out) = promtool(&["test", "rules", "envmon.rules.test.yml"], dir.path());
+    assert!(!ok, "a broken rule passed: {out}");
+    assert!(out.contains("EnvmonFanFailed"), "{out}");
+}
+
+struct NodeExporter {
+    child: Child,
+    port: u16,
+}
+
+impl NodeExporter {
+    fn start(textfiles: &Path, log: &Path) -> NodeExporter {
+        let port = free_port();
+        let child = Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!(
+                "--collector.textfile.directory={}",
+                textfiles.display()
+            ))
+            .stdin(Stdio::null())
+            .stdout(fs::File::create(log).unwrap())
+            .stderr(fs::File::create(log.with_extension("err")).unwrap())
+            .spawn()
+            .expect("prometheus-node-exporter (scripts/install-deps installs it)");
+        let n = NodeExporter { child, port };
+        let up = wait_for(WAIT, || n.scrape());
+        assert!(up.is_some(), "node_exporter did not answer on {port}");
+        n
+    }
+
+    fn scrape(&self) -> Option<String> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.0\r\nHost: localhost\r\n\r\n")
+            .ok()?;
+        let mut body = String::new();
+        s.read_to_string(&mut body).ok()?;
+        body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
+    }
+}
+
+impl Drop for NodeExporter {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn node_exporter_serves_the_metrics_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let textfiles = dir.path().join("textfile");
+    fs::create_dir_all(&textfiles).unwrap();
+    let file = textfiles.join("envmon.prom");
+    let a = bmc.agent(
+        dir.path(),
+        "stderr",
+        &["--metrics-file", file.to_str().unwrap()],
+    );
+    a.wait_sweeps(3);
+    // The file is the Prometheus text format, as promtool reads it.
+    let (ok, out) = {
+        let o = Command::new("sh")
+            .arg("-c")
+            .arg(format!("promtool check metrics < {}", file.display()))
+            .output()
+            .unwrap();
+        (
+            o.status.success(),
+            String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr),
+        )
+    };
+    assert!(ok, "{out}");
+    let node = NodeExporter::start(&textfiles, &dir.path().join("node_exporter.log"));
+    let m = node.scrape().unwrap();
+    assert!(m.contains("node_textfile_scrape_error 0"), "{m}");
+    // node_exporter sorts labels by name.
+    assert!(
+        m.contains(r#"envmon_sensor_value{class="cpu_temp",id="cpu0-temp",unit="C"} 40"#),
+        "{m}"
+    );
+    assert!(m.contains("# TYPE envmon_sweeps_total counter"), "{m}");
+    assert!(m.contains(r#"envmon_psu_redundancy{envmon_psu_redundancy="ok"} 1"#));
+    assert!(m.contains(r#"node_textfile_mtime_seconds{file=""#), "{m}");
+    // A fan fails: the next scrapes show it.
+    bmc.set(FAN1, 10);
+    let failed =
+        r#"envmon_sensor_state{class="fan",envmon_sensor_state="failed",id="fan1",unit="RPM"} 1"#;
+    let seen = wait_for(WAIT, || node.scrape().filter(|m| m.contains(failed)));
+    assert!(seen.is_some(), "{:?}", node.scrape());
+    // No temp file is left beside it for the collector to trip on.
+    let names: Vec<String> = fs::read_dir(&textfiles)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        names
+            .iter()
+            .all(|n| !n.ends_with(".prom") || n == "envmon.prom"),
+        "{names:?}"
+    );
+}
