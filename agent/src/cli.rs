@@ -124,6 +124,13 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         }
     };
     logging::init();
+    // A command's output piped into `head` ends at the pipe's end, quietly, as any Unix
+    // tool's does (Rust ignores SIGPIPE, and `println!` would panic on the broken pipe).
+    // The daemon keeps ignoring it: a syslog or query socket closed under it is an error
+    // to handle, not a reason to die.
+    if !matches!(cli.command, Command::Run) {
+        crate::sys::default_sigpipe();
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

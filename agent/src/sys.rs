@@ -74,6 +74,14 @@ pub fn install_signal_handlers() {
     }
 }
 
+/// Restores SIGPIPE's default action (terminate), for the CLI commands.
+pub fn default_sigpipe() {
+    // SAFETY: setting a signal's disposition to SIG_DFL has no memory-safety requirement.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
+}
+
 /// Whether SIGTERM or SIGINT arrived.
 pub fn stop_requested() -> bool {
     STOP.load(Ordering::SeqCst)

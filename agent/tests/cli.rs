@@ -392,3 +392,21 @@ fn board_check_validates_every_file_and_exits_78_on_any_error() {
         "the good file is still checked"
     );
 }
+
+/// Output into a pipe nobody reads (`envmon catalog | head -1` once head has left): the
+/// command ends as Unix tools do, on SIGPIPE, not with a panic about a broken pipe.
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    use std::os::unix::process::ExitStatusExt;
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_envmon"))
+        .arg("catalog")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
+}
