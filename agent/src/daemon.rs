@@ -278,7 +278,7 @@ impl Loop {
                         self.reported_not_running = true;
                         self.send(&[Emission {
                             id: 735009,
-                            args: vec![],
+                            ..Emission::default()
                         }]);
                     }
                 }

@@ -8,7 +8,7 @@ use crate::status::{SensorRow, Shown};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Class, Emission, Limits, Reading, Redundancy, SensorState, State, UpdateFailures, message_for,
-    shutdown_for, shutdown_threshold,
+    shutdown_for, shutdown_threshold, transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
@@ -211,7 +211,11 @@ impl Monitor {
             if let Some(t) = state.step(&item.spec, reading, now_ms) {
                 log::info!("{}: {} -> {}", item.id, t.from, t.to);
                 out.changes.push((position, t.from, t.to));
-                out.emissions.extend(message_for(&item.spec, &t));
+                out.emissions
+                    .extend(message_for(&item.spec, &t).map(|mut e| {
+                        e.sd = structured_data(item, &t);
+                        e
+                    }));
                 if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
                     out.shutdown = Some(Trigger {
                         kind,
@@ -396,6 +400,32 @@ impl Monitor {
         }
         out
     }
+}
+
+/// What an RFC 5424 frame about `item`'s transition carries (docs/syslog.md): the sensor,
+/// its class and label, the value and unit, the threshold reached or cleared, the state.
+fn structured_data(
+    item: &envmon_board_defs::Item,
+    t: &envmon_core::engine::Transition,
+) -> Vec<(&'static str, String)> {
+    let number = |v: f64| {
+        let r = (v * 1000.0).round() / 1000.0;
+        format!("{r}")
+    };
+    let mut sd = vec![
+        ("sensor", item.id.clone()),
+        ("class", item.spec.class.name().to_string()),
+        ("label", item.spec.label.clone()),
+    ];
+    if let Some(v) = t.value {
+        sd.push(("value", number(v)));
+    }
+    sd.push(("unit", unit(item).to_string()));
+    if let Some((_, th)) = transition_threshold(&item.spec.limits, t.from, t.to, t.value) {
+        sd.push(("threshold", number(th)));
+    }
+    sd.push(("state", t.to.name().to_string()));
+    sd
 }
 
 fn unit(item: &envmon_board_defs::Item) -> &'static str {

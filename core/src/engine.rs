@@ -232,18 +232,22 @@ pub enum Reading {
 }
 
 /// A message the engine wants sent: catalog ID and arguments.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Emission {
     /// Catalog message number.
     pub id: u32,
     /// Its arguments, in template order.
     pub args: Vec<String>,
+    /// Structured data for RFC 5424 frames (name, value), in order; empty for messages
+    /// about no one sensor. RFC 3164 frames never carry it.
+    pub sd: Vec<(&'static str, String)>,
 }
 
 impl Emission {
     fn new(id: u32, args: &[&str]) -> Self {
         Emission {
             id,
+            sd: Vec::new(),
             args: args.iter().map(|s| s.to_string()).collect(),
         }
     }
@@ -586,6 +590,50 @@ pub fn shutdown_for(spec: &SensorSpec, t: &Transition) -> Option<ShutdownKind> {
     (t.to == State::Shutdown)
         .then(|| ShutdownKind::for_class(spec.class))
         .flatten()
+}
+
+/// The threshold a transition reached (going up) or cleared (coming back to ok), as
+/// (index, value): temperatures warm 1, critical 2, shutdown 3; a fan's minimum 1; a
+/// voltage's low 1 and high 2 (the one nearer the value). `None` for discrete sensors and
+/// for transitions to or from `unavailable`.
+pub fn transition_threshold(
+    limits: &Limits,
+    from: State,
+    to: State,
+    value: Option<f64>,
+) -> Option<(u32, f64)> {
+    if from == State::Unavailable || to == State::Unavailable {
+        return None;
+    }
+    match *limits {
+        Limits::Temperature {
+            warm,
+            critical,
+            shutdown,
+        } => {
+            let rank = |s: State| match s {
+                State::Warm => Some(1),
+                State::Critical => Some(2),
+                State::Shutdown => Some(3),
+                _ => None,
+            };
+            let index = rank(to).or(rank(from))?;
+            let value = [warm, critical, shutdown][index as usize - 1]?;
+            Some((index, value))
+        }
+        Limits::Fan { min_rpm } => min_rpm.map(|m| (1, m)),
+        Limits::Voltage { low, high } => match (low, high, value) {
+            (Some(l), Some(h), Some(v)) => Some(if (v - l).abs() <= (v - h).abs() {
+                (1, l)
+            } else {
+                (2, h)
+            }),
+            (Some(l), _, _) => Some((1, l)),
+            (None, Some(h), _) => Some((2, h)),
+            (None, None, _) => None,
+        },
+        Limits::Discrete => None,
+    }
 }
 
 /// The shutdown threshold of a spec, if it has one.

@@ -171,6 +171,33 @@ pub struct FrameHeader {
     pub pid: u32,
 }
 
+/// The SD-ID of envmon's structured data: `envmon@32473`. 32473 is the Private Enterprise
+/// Number IANA reserves for documentation (RFC 5612); an organisation shipping envmon under
+/// its own number changes it here (docs/syslog.md).
+pub const SD_ID: &str = "envmon@32473";
+
+/// `[envmon@32473 name="value" ...]`, or `-` for none.
+fn structured_data(sd: &[(&str, String)]) -> String {
+    if sd.is_empty() {
+        return "-".into();
+    }
+    let mut out = format!("[{SD_ID}");
+    for (name, value) in sd {
+        out.push(' ');
+        out.push_str(name);
+        out.push_str("=\"");
+        for c in value.chars() {
+            if matches!(c, '"' | '\\' | ']') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        out.push('"');
+    }
+    out.push(']');
+    out
+}
+
 impl FrameHeader {
     /// The PRI value for a message of this level.
     pub fn pri(&self, level: Level) -> u8 {
@@ -184,6 +211,20 @@ impl FrameHeader {
         level: Level,
         msgid: &str,
         at: &DateTime<FixedOffset>,
+        line: &str,
+    ) -> String {
+        self.format_sd(level, msgid, at, &[], line)
+    }
+
+    /// [`FrameHeader::format`] with RFC 5424 structured data: one element, [`SD_ID`], with
+    /// `sd`'s parameters in order (values escaped as RFC 5424 section 6.3.3 says). None
+    /// (`-`) when `sd` is empty; RFC 3164 frames are the same with or without it.
+    pub fn format_sd(
+        &self,
+        level: Level,
+        msgid: &str,
+        at: &DateTime<FixedOffset>,
+        sd: &[(&str, String)],
         line: &str,
     ) -> String {
         let pri = self.pri(level);
@@ -201,8 +242,10 @@ impl FrameHeader {
                 let stamp = at.format("%Y-%m-%dT%H:%M:%S%.6f%:z");
                 let host = self.hostname.as_deref().unwrap_or("-");
                 format!(
-                    "<{pri}>1 {stamp} {host} {} {} {msgid} - {line}",
-                    self.app_name, self.pid
+                    "<{pri}>1 {stamp} {host} {} {} {msgid} {} {line}",
+                    self.app_name,
+                    self.pid,
+                    structured_data(sd)
                 )
             }
         };
@@ -273,6 +316,45 @@ mod tests {
         assert_eq!(
             h.format(Level::Alert, "735002", &t, LINE),
             "<161>1 2026-11-22T15:09:01.123456+00:00 HOSTNAME envmon 4242 735002 - %FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"
+        );
+    }
+
+    #[test]
+    fn rfc5424_structured_data_names_the_sensor_and_3164_stays_as_it_was() {
+        let sd = [
+            ("sensor", "cpu0-temp".to_string()),
+            ("class", "cpu_temp".to_string()),
+            ("label", "0".to_string()),
+            ("value", "95".to_string()),
+            ("unit", "C".to_string()),
+            ("threshold", "90".to_string()),
+            ("state", "critical".to_string()),
+        ];
+        let t = at("2026-11-22T15:09:01.123456+00:00");
+        let line = "%FTD-1-735007: IPMI: CPU 0: Temp: 95 C, Critical";
+        assert_eq!(
+            header(FrameFormat::Rfc5424, Some("fw1")).format_sd(
+                Level::Alert,
+                "735007",
+                &t,
+                &sd,
+                line
+            ),
+            "<161>1 2026-11-22T15:09:01.123456+00:00 fw1 envmon 4242 735007 \
+             [envmon@32473 sensor=\"cpu0-temp\" class=\"cpu_temp\" label=\"0\" value=\"95\" unit=\"C\" \
+             threshold=\"90\" state=\"critical\"] %FTD-1-735007: IPMI: CPU 0: Temp: 95 C, Critical"
+        );
+        let h = header(FrameFormat::Rfc3164, Some("fw1"));
+        assert_eq!(
+            h.format_sd(Level::Alert, "735007", &t, &sd, line),
+            h.format(Level::Alert, "735007", &t, line)
+        );
+        // Values are escaped: a quote, a backslash and a bracket.
+        let odd = [("sensor", r#"a"b\c]d"#.to_string())];
+        assert!(
+            header(FrameFormat::Rfc5424, None)
+                .format_sd(Level::Alert, "1", &t, &odd, "x")
+                .contains(r#"[envmon@32473 sensor="a\"b\\c\]d"] x"#)
         );
     }
 

@@ -118,6 +118,7 @@ pub fn check(
             out.push(Emission {
                 id: 743004,
                 args: vec![vid, vn, did, dn],
+                sd: Vec::new(),
             });
         }
         return out;
@@ -125,6 +126,7 @@ pub fn check(
     state.absent_reported = false;
     let (bus, dev_no, func) = bdf(&dev.address);
     let link = |attr: &str, actual: String, expected: String| Emission {
+        sd: Vec::new(),
         id: 743000,
         args: vec![
             vid.clone(),

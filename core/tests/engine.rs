@@ -44,7 +44,7 @@ fn run(spec: &SensorSpec, st: &mut SensorState, readings: &[Reading]) -> Vec<Str
     let mut out = Vec::new();
     for (i, r) in readings.iter().enumerate() {
         if let Some(t) = st.step(spec, *r, i as u64 * 1000) {
-            if let Some(Emission { id, args }) = message_for(spec, &t) {
+            if let Some(Emission { id, args, .. }) = message_for(spec, &t) {
                 let args: Vec<&str> = args.iter().map(String::as_str).collect();
                 out.push(render_line(Prefix::Ftd, id, &args).unwrap());
             }

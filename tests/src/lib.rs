@@ -80,6 +80,8 @@ pub struct Received {
     pub procid: String,
     /// MSGID (`-` for RFC 3164).
     pub msgid: String,
+    /// STRUCTURED-DATA as rsyslog parsed it (`-` for none).
+    pub sd: String,
     /// The message text, leading space removed.
     pub msg: String,
 }
@@ -141,7 +143,7 @@ impl Rsyslog {
              input(type=\"imudp\" address=\"127.0.0.1\" port=\"{udp}\")\n\
              input(type=\"imtcp\" address=\"127.0.0.1\" port=\"{tcp}\")\n\
              {unix}\
-             template(name=\"fields\" type=\"string\" string=\"%syslogfacility-text%{SEP}%syslogseverity-text%{SEP}%hostname%{SEP}%app-name%{SEP}%procid%{SEP}%msgid%{SEP}%msg%\\n\")\n\
+             template(name=\"fields\" type=\"string\" string=\"%syslogfacility-text%{SEP}%syslogseverity-text%{SEP}%hostname%{SEP}%app-name%{SEP}%procid%{SEP}%msgid%{SEP}%structured-data%{SEP}%msg%\\n\")\n\
              *.* action(type=\"omfile\" file=\"{out}\" template=\"fields\")\n",
             work = work.display(),
             udp = self.udp_port,
@@ -198,15 +200,16 @@ impl Rsyslog {
         let text = fs::read_to_string(self.output()).unwrap_or_default();
         text.lines()
             .filter_map(|l| {
-                let f: Vec<&str> = l.splitn(7, SEP).collect();
-                (f.len() == 7 && f[3] == "envmon").then(|| Received {
+                let f: Vec<&str> = l.splitn(8, SEP).collect();
+                (f.len() == 8 && f[3] == "envmon").then(|| Received {
                     facility: f[0].into(),
                     severity: f[1].into(),
                     hostname: f[2].into(),
                     app: f[3].into(),
                     procid: f[4].into(),
                     msgid: f[5].into(),
-                    msg: f[6].trim_start().into(),
+                    sd: f[6].into(),
+                    msg: f[7].trim_start().into(),
                 })
             })
             .collect()

@@ -81,6 +81,8 @@ fn check_fields(r: &Rsyslog, dest: SyslogUri, format: FrameFormat, expect_host: 
                 app: "envmon".into(),
                 procid: pid.clone(),
                 msgid: msgid.into(),
+                // Messages about no one sensor carry no structured data.
+                sd: "-".into(),
                 msg: msg.into(),
             },
             "{dest} {format}"
@@ -219,4 +221,101 @@ fn the_binary_sends_to_udp_and_tcp_at_once() {
         );
         assert_eq!(g.msg, "%ASA-1-735007: IPMI: CPU 0: Temp: 96 C, Critical");
     }
+}
+
+/// RFC 5424 frames from the agent carry the sensor's structured data, which rsyslog parses
+/// as such (its STRUCTURED-DATA property, not part of the message); RFC 3164 frames carry
+/// none and are unchanged.
+#[test]
+fn rfc5424_structured_data_reaches_rsyslog_parsed() {
+    let dir = tempfile::tempdir().unwrap();
+    let r = Rsyslog::start(dir.path(), false);
+    let bmc = envmon_tests::Bmc::start(&dir.path().join("bmc"));
+    let a = bmc.agent(
+        dir.path(),
+        &format!("tcp://127.0.0.1:{}", r.tcp_port),
+        &["--syslog-format", "rfc5424", "--sel", "off"],
+    );
+    a.wait_sweeps(2);
+    bmc.set(1, 95); // CPU0: critical (90)
+    let got = r.wait_received(1, WAIT);
+    let want_sd = "[envmon@32473 sensor=\"cpu0-temp\" class=\"cpu_temp\" label=\"0\" value=\"95\" unit=\"C\" threshold=\"90\" state=\"critical\"]";
+    assert_eq!(got[0].msgid, "735007");
+    assert_eq!(got[0].sd, want_sd, "{got:?}");
+    assert_eq!(
+        got[0].msg,
+        "%FTD-1-735007: IPMI: CPU 0: Temp: 95 C, Critical"
+    );
+}
+
+/// The shipped relay configuration (dist/rsyslog/envmon-relay.conf) in a real rsyslogd, its
+/// upstream another rsyslogd: frames sent while the upstream is down wait in the relay's
+/// queue and all arrive, once each and in order, when it is back.
+#[test]
+fn the_shipped_relay_loses_nothing_while_its_upstream_is_down() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut upstream = Rsyslog::start(&dir.path().join("upstream"), false);
+    let relay_dir = dir.path().join("relay");
+    let work = relay_dir.join("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let port = envmon_tests::free_port();
+    let shipped =
+        std::fs::read_to_string(envmon_tests::repo_root().join("dist/rsyslog/envmon-relay.conf"))
+            .unwrap();
+    let conf = format!(
+        "global(workDirectory=\"{}\")\n{}",
+        work.display(),
+        shipped
+            .replace("UPSTREAM_HOST", "127.0.0.1")
+            .replace("UPSTREAM_PORT", &upstream.tcp_port.to_string())
+            .replace(
+                "port=\"601\"",
+                &format!("address=\"127.0.0.1\" port=\"{port}\"")
+            )
+    );
+    let conf_path = relay_dir.join("rsyslog.conf");
+    std::fs::write(&conf_path, conf).unwrap();
+    let mut relay = Command::new("/usr/sbin/rsyslogd")
+        .arg("-n")
+        .arg("-f")
+        .arg(&conf_path)
+        .arg("-i")
+        .arg(relay_dir.join("pid"))
+        .stdout(std::fs::File::create(relay_dir.join("out")).unwrap())
+        .stderr(std::fs::File::create(relay_dir.join("err")).unwrap())
+        .spawn()
+        .unwrap();
+    let up = wait_for(WAIT, || {
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(|_| ())
+    });
+    assert!(up.is_some(), "the relay did not listen");
+    let send = |fan: usize| {
+        let o = Command::new(envmon_bin())
+            .args(["--syslog", &format!("tcp://127.0.0.1:{port}")])
+            .args(["--syslog-format", "rfc5424", "--hostname", "fw-relayed"])
+            .args(["message", "--send", "735001", &fan.to_string()])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    for fan in 0..5 {
+        send(fan);
+    }
+    assert_eq!(upstream.wait_received(5, WAIT).len(), 5);
+    upstream.stop();
+    for fan in 5..25 {
+        send(fan);
+    }
+    upstream.restart();
+    let got = upstream.wait_received(25, Duration::from_secs(60));
+    let _ = relay.kill();
+    let _ = relay.wait();
+    let fans: Vec<String> = got.iter().map(|g| g.msg.clone()).collect();
+    let want: Vec<String> = (0..25)
+        .map(|i| format!("%FTD-1-735001: IPMI: Cooling Fan {i}: OK"))
+        .collect();
+    assert_eq!(fans, want, "every frame once, in order");
+    assert!(got.iter().all(|g| g.hostname == "fw-relayed"));
 }

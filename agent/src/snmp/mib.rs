@@ -12,7 +12,7 @@
 //! - CISCO-ENVMON-MIB status tables (1.3.6.1.4.1.9.9.13.1), a compatibility view that can
 //!   be turned off.
 
-use envmon_core::engine::{Class, Limits, State};
+use envmon_core::engine::{Class, Limits, State, transition_threshold};
 
 use super::pdu::{Range, vb};
 pub use crate::status::{SensorRow, Shown};
@@ -413,44 +413,16 @@ pub struct Notifications {
     pub envmon: bool,
 }
 
-/// The threshold a transition crossed or cleared, if it is about one.
+/// The threshold a transition reached or cleared, if it is about one (the engine decides
+/// which: `transition_threshold`, the same one the RFC 5424 frame names).
 fn threshold_of(c: &Change) -> Option<Threshold> {
     let (Shown::Is(from), Shown::Is(to)) = (c.from, c.to) else {
         return None;
     };
-    if from == State::Unavailable || to == State::Unavailable {
-        return None;
-    }
-    let ts = thresholds(&c.row.limits);
-    let pick = |index: u32| ts.iter().copied().find(|t| t.index == index);
-    match c.row.limits {
-        Limits::Temperature { .. } => {
-            let rank = |s: State| match s {
-                State::Warm => Some(1),
-                State::Critical => Some(2),
-                State::Shutdown => Some(3),
-                _ => None,
-            };
-            // Up: the one reached; down to ok: the one cleared.
-            let r = match (rank(from), rank(to)) {
-                (_, Some(t)) => t,
-                (Some(f), None) => f,
-                (None, None) => return None,
-            };
-            pick(r)
-        }
-        Limits::Fan { .. } => pick(1),
-        Limits::Voltage { low, high } => {
-            let v = c.row.value?;
-            match (low, high) {
-                (Some(l), Some(h)) => pick(if (v - l).abs() <= (v - h).abs() { 1 } else { 2 }),
-                (Some(_), None) => pick(1),
-                (None, Some(_)) => pick(2),
-                (None, None) => None,
-            }
-        }
-        Limits::Discrete => None,
-    }
+    let (index, _) = transition_threshold(&c.row.limits, from, to, c.row.value)?;
+    thresholds(&c.row.limits)
+        .into_iter()
+        .find(|t| t.index == index)
 }
 
 /// The notifications a change sends (each a varbind list from snmpTrapOID.0 on).

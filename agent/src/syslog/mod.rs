@@ -163,8 +163,13 @@ impl Syslog {
     /// makes catalog messages) is logged, not returned.
     pub fn emit_emission(&self, e: &envmon_core::engine::Emission) {
         let args: Vec<&str> = e.args.iter().map(String::as_str).collect();
-        match self.emit(e.id, &args) {
-            Ok(line) => log::debug!("sent {line}"),
+        match render_line(self.prefix, e.id, &args) {
+            Ok(line) => {
+                let level = catalog::lookup(e.id).map_or(Level::Alert, |m| m.level);
+                let at = chrono::Local::now().fixed_offset();
+                self.send_frame(level, &e.id.to_string(), &e.sd, &line, &at);
+                log::debug!("sent {line}");
+            }
             Err(err) => log::error!("cannot render {}: {err}", e.id),
         }
     }
@@ -173,15 +178,28 @@ impl Syslog {
     /// destination, stamped now. SEL lines are not catalog messages (docs/sel.md).
     pub fn send_sel(&self, level: Level, text: &str) {
         let line = format!("%{}-{}-SEL: {text}", self.prefix.as_str(), level.number());
-        self.send_frame(level, "SEL", &line, &chrono::Local::now().fixed_offset());
+        self.send_frame(
+            level,
+            "SEL",
+            &[],
+            &line,
+            &chrono::Local::now().fixed_offset(),
+        );
     }
 
     /// Queues an already rendered message line on every destination.
     pub fn send_line(&self, level: Level, id: u32, line: &str, at: &DateTime<FixedOffset>) {
-        self.send_frame(level, &id.to_string(), line, at);
+        self.send_frame(level, &id.to_string(), &[], line, at);
     }
 
-    fn send_frame(&self, level: Level, msgid: &str, line: &str, at: &DateTime<FixedOffset>) {
+    fn send_frame(
+        &self,
+        level: Level,
+        msgid: &str,
+        sd: &[(&'static str, String)],
+        line: &str,
+        at: &DateTime<FixedOffset>,
+    ) {
         let mut network: Option<Box<[u8]>> = None;
         let mut local: Option<Box<[u8]>> = None;
         for d in &self.destinations {
@@ -192,7 +210,7 @@ impl Syslog {
             };
             let frame = slot.get_or_insert_with(|| {
                 header
-                    .format(level, msgid, at, line)
+                    .format_sd(level, msgid, at, sd, line)
                     .into_bytes()
                     .into_boxed_slice()
             });
