@@ -58,29 +58,65 @@ impl<R: std::io::Read> TakeLine for BufReader<R> {
     }
 }
 
-fn section_of(class: &str) -> usize {
-    match class {
-        "fan" => 0,
-        "psu" | "psu_fan" => 1,
-        "voltage" => 3,
-        _ => 2,
-    }
+/// Where each class shows in the table, in the layout of Cisco's `show environment`: its
+/// category, its sub-group within it, and the words around its label. The one place that
+/// says this; categories and sub-groups print in this order.
+const LAYOUT: &[(&str, &str, &str, &str, &str)] = &[
+    // class, category, sub-group, name before the label, after it
+    ("fan", "Cooling Fans", "Chassis Fans", "Cooling Fan ", ""),
+    (
+        "psu_fan",
+        "Cooling Fans",
+        "Power Supply Fans",
+        "Power Supply ",
+        " Fan",
+    ),
+    (
+        "psu",
+        "Power Supplies",
+        "Power Supplies",
+        "Power Supply ",
+        "",
+    ),
+    ("cpu_temp", "Temperature", "Processors", "Processor ", ""),
+    (
+        "cpu_vr_temp",
+        "Temperature",
+        "Processors",
+        "Processor ",
+        " Voltage Regulator",
+    ),
+    ("chassis_ambient", "Temperature", "Chassis", "Ambient ", ""),
+    ("iohub_temp", "Temperature", "IO Hub", "IO Hub ", ""),
+    (
+        "psu_temp",
+        "Temperature",
+        "Power Supplies",
+        "Power Supply ",
+        "",
+    ),
+    ("voltage", "Voltage", "Voltage Channels", "Channel ", ""),
+    ("backplane", "Backplane", "Links", "Backplane ", ""),
+];
+
+/// The categories, in order.
+const CATEGORIES: [&str; 5] = [
+    "Cooling Fans",
+    "Power Supplies",
+    "Temperature",
+    "Voltage",
+    "Backplane",
+];
+
+fn layout_of(class: &str) -> (&'static str, &'static str, &'static str, &'static str) {
+    LAYOUT
+        .iter()
+        .find(|l| l.0 == class)
+        .map_or(("Other", "Other", "", ""), |l| (l.1, l.2, l.3, l.4))
 }
 
-fn name_of(class: &str, label: &str) -> String {
-    match class {
-        "fan" => format!("Fan {label}"),
-        "psu" => format!("Power Supply {label}"),
-        "psu_fan" => format!("Power Supply {label} Fan"),
-        "cpu_temp" => format!("CPU {label}"),
-        "cpu_vr_temp" => format!("CPU {label} Voltage Regulator"),
-        "chassis_ambient" => format!("Chassis Ambient {label}"),
-        "iohub_temp" => format!("IO Hub {label}"),
-        "psu_temp" => format!("Power Supply {label}"),
-        "voltage" => format!("Voltage Channel {label}"),
-        other => format!("{other} {label}"),
-    }
-}
+const RULE: usize = 40;
+const SUB_RULE: usize = 24;
 
 fn state_word(state: &str) -> &'static str {
     match state {
@@ -104,7 +140,8 @@ pub fn environment_table(env: &Value) -> String {
         .as_u64()
         .unwrap_or(2000)
         .saturating_mul(3);
-    let mut sections: [Vec<String>; 4] = Default::default();
+    // (category, sub-group, line) in sensor order.
+    let mut lines: Vec<(&str, &str, String)> = Vec::new();
     for s in sensors {
         let class = s["class"].as_str().unwrap_or("");
         let state = s["state"].as_str().unwrap_or("");
@@ -128,35 +165,60 @@ pub fn environment_table(env: &Value) -> String {
         } else {
             format!("{value} - {}{stale}", state_word(state))
         };
-        let name = name_of(class, s["label"].as_str().unwrap_or(""));
-        sections[section_of(class)].push(format!("  {name:<32}: {shown}\n"));
+        let (category, group, before, after) = layout_of(class);
+        let label = s["label"].as_str().unwrap_or("");
+        lines.push((category, group, format!("{before}{label}{after}: {shown}")));
     }
     let mut out = format!(
         "Board: {}    Monitoring: {}\n",
         env["board"].as_str().unwrap_or("-"),
         env["monitoring"].as_str().unwrap_or("-")
     );
-    let titles = ["Cooling Fans", "Power Supplies", "Temperature", "Voltage"];
-    for (title, rows) in titles.iter().zip(&sections) {
-        out.push_str(&format!("\n{title}:\n{}\n", "-".repeat(40)));
-        if rows.is_empty() {
-            out.push_str("  none\n");
+    for category in CATEGORIES.iter().copied().chain(["Other"]) {
+        let rows: Vec<&(&str, &str, String)> = lines.iter().filter(|l| l.0 == category).collect();
+        let redundancy = category == "Power Supplies";
+        if rows.is_empty() && (category == "Other" || category == "Backplane") {
+            continue;
         }
-        for r in rows {
-            out.push_str(r);
+        out.push_str(&format!("\n{category}:\n{}\n", "-".repeat(RULE)));
+        if rows.is_empty() && !redundancy {
+            out.push_str("    none\n");
         }
-        if *title == "Power Supplies" {
+        // Sub-groups in the layout's order, each once.
+        let mut groups: Vec<&str> = Vec::new();
+        for l in LAYOUT.iter().filter(|l| l.1 == category) {
+            if !groups.contains(&l.2) {
+                groups.push(l.2);
+            }
+        }
+        if category == "Other" {
+            groups.push("Other");
+        }
+        for group in groups {
+            let in_group: Vec<&&(&str, &str, String)> =
+                rows.iter().filter(|r| r.1 == group).collect();
+            if in_group.is_empty() {
+                continue;
+            }
+            if group != category {
+                out.push_str(&format!("    {group}:\n    {}\n", "-".repeat(SUB_RULE)));
+            }
+            for r in in_group {
+                out.push_str(&format!("    {}\n", r.2));
+            }
+        }
+        if redundancy {
             let red = match env["psu_redundancy"].as_str() {
                 Some("ok") => "OK",
                 Some("lost") => "Lost",
                 _ => "N/A",
             };
-            out.push_str(&format!("  {:<32}: {red}\n", "Redundancy"));
+            out.push_str(&format!("    Redundancy: {red}\n"));
         }
     }
-    out.push_str(&format!("\nPCI:\n{}\n", "-".repeat(40)));
+    out.push_str(&format!("\nPCI:\n{}\n", "-".repeat(RULE)));
     match env["pci"].as_array().filter(|p| !p.is_empty()) {
-        None => out.push_str("  none\n"),
+        None => out.push_str("    none\n"),
         Some(list) => {
             for p in list {
                 let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
@@ -190,9 +252,9 @@ pub fn environment_table(env: &Value) -> String {
                 );
                 match p["address"].as_str() {
                     Some(addr) => {
-                        out.push_str(&format!("  {name:<32}: {addr} {link}{want} - {state}\n"))
+                        out.push_str(&format!("    {name}: {addr} {link}{want} - {state}\n"))
                     }
-                    None => out.push_str(&format!("  {name:<32}: {state}\n")),
+                    None => out.push_str(&format!("    {name}: {state}\n")),
                 }
             }
         }

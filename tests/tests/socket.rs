@@ -79,12 +79,12 @@ fn show_environment_prints_the_values_the_test_set() {
     .unwrap_or_else(|| panic!("{}", a.stderr()));
     for row in [
         "Board: sim-appliance    Monitoring: running",
-        "  CPU 0                           : 63 C - OK",
-        "  Fan 2                           : 3850 RPM - OK",
-        "  Fan 1                           : 5000 RPM - OK",
-        "  Voltage Channel 1               : 12.00 V - OK",
-        "  Power Supply 2                  : OK",
-        "  Redundancy                      : OK",
+        "    Processor 0: 63 C - OK",
+        "    Cooling Fan 2: 3850 RPM - OK",
+        "    Cooling Fan 1: 5000 RPM - OK",
+        "    Channel 1: 12.00 V - OK",
+        "    Power Supply 2: OK",
+        "    Redundancy: OK",
         "Last thermal shutdown: none",
     ] {
         assert!(
