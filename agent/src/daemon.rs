@@ -459,8 +459,9 @@ impl Loop {
         );
         let metrics = status::metrics(&env, &counters);
         if let Some(path) = &self.settings.metrics_file {
-            let written =
-                shutdown::write_atomic(path, status::prometheus_text(&metrics).as_bytes());
+            let host = crate::cli::syslog_config(&self.settings).hostname;
+            let text = status::prometheus_text(&metrics, Some(&host));
+            let written = shutdown::write_atomic(path, text.as_bytes());
             match (written, self.metrics_file_failing.get()) {
                 (Err(e), false) => {
                     log::warn!("metrics file {}: {e}", path.display());

@@ -95,8 +95,9 @@ pub fn with_retired(
 /// The metrics in the Prometheus text format (0.0.4), which node_exporter's textfile
 /// collector reads, from the OpenMetrics text: the same families and samples, with a
 /// counter's TYPE and HELP on its `_total` sample name, statesets as gauges, and no UNIT
-/// lines or `# EOF`.
-pub fn prometheus_text(openmetrics: &str) -> String {
+/// lines or `# EOF`. `host`, when given, is added to every sample as a `host` label, so
+/// that one node_exporter can serve the files of several agents.
+pub fn prometheus_text(openmetrics: &str, host: Option<&str>) -> String {
     let counters: Vec<&str> = openmetrics
         .lines()
         .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
@@ -122,7 +123,23 @@ pub fn prometheus_text(openmetrics: &str) -> String {
                 out.push_str(&format!("{kind}{name} {tail}\n"));
             }
             None => {
-                out.push_str(line);
+                match (host, line.starts_with('#')) {
+                    (Some(h), false) => {
+                        let label = format!("host=\"{}\"", escape_label(h));
+                        match line.split_once('{') {
+                            Some((name, rest)) => {
+                                out.push_str(&format!("{name}{{{label},{rest}"));
+                            }
+                            None => match line.split_once(' ') {
+                                Some((name, value)) => {
+                                    out.push_str(&format!("{name}{{{label}}} {value}"));
+                                }
+                                None => out.push_str(line),
+                            },
+                        }
+                    }
+                    _ => out.push_str(line),
+                }
                 out.push('\n');
             }
         }

@@ -167,12 +167,22 @@ fn golden_metrics_end_in_eof() {
 /// The same metrics as the textfile collector reads them (Prometheus text 0.0.4).
 #[test]
 fn golden_prometheus_text_for_node_exporter() {
-    let p = envmon_agent::status::prometheus_text(&fixed_snapshot().metrics);
+    let p = envmon_agent::status::prometheus_text(&fixed_snapshot().metrics, None);
     assert!(!p.contains("# EOF") && !p.contains("# UNIT") && !p.contains("stateset"));
     assert!(p.contains(
         "# TYPE envmon_sweeps_total counter\n# HELP envmon_sweeps_total Sweeps done.\nenvmon_sweeps_total 17\n"
     ));
     golden("metrics.prom", &p);
+    // With the host label, on every sample and only there.
+    let h = envmon_agent::status::prometheus_text(&fixed_snapshot().metrics, Some("fw1"));
+    assert!(
+        h.contains("\nenvmon_sweeps_total{host=\"fw1\"} 17\n"),
+        "{h}"
+    );
+    assert!(h.contains("envmon_sensor_value{host=\"fw1\",id=\"cpu0-temp\","));
+    let samples = |t: &str| t.lines().filter(|l| !l.starts_with('#')).count();
+    assert_eq!(h.matches("host=\"fw1\"").count(), samples(&h));
+    assert_eq!(samples(&h), samples(&p));
 }
 
 /// `Monitor::to_json`, the part of `show environment` the monitor makes, from real sweeps of

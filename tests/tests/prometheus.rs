@@ -103,7 +103,12 @@ fn node_exporter_serves_the_metrics_file() {
     let a = bmc.agent(
         dir.path(),
         "stderr",
-        &["--metrics-file", file.to_str().unwrap()],
+        &[
+            "--metrics-file",
+            file.to_str().unwrap(),
+            "--hostname",
+            "fw-prom",
+        ],
     );
     a.wait_sweeps(3);
     // The file is the Prometheus text format, as promtool reads it.
@@ -124,11 +129,13 @@ fn node_exporter_serves_the_metrics_file() {
     assert!(m.contains("node_textfile_scrape_error 0"), "{m}");
     // node_exporter sorts labels by name.
     assert!(
-        m.contains(r#"envmon_sensor_value{class="cpu_temp",id="cpu0-temp",unit="C"} 40"#),
+        m.contains(
+            r#"envmon_sensor_value{class="cpu_temp",host="fw-prom",id="cpu0-temp",unit="C"} 40"#
+        ),
         "{m}"
     );
     assert!(m.contains("# TYPE envmon_sweeps_total counter"), "{m}");
-    assert!(m.contains(r#"envmon_psu_redundancy{envmon_psu_redundancy="ok"} 1"#));
+    assert!(m.contains(r#"envmon_psu_redundancy{envmon_psu_redundancy="ok",host="fw-prom"} 1"#));
     assert!(m.contains(r#"node_textfile_mtime_seconds{file=""#), "{m}");
     // A fan fails: the next scrapes show it.
     bmc.set(FAN1, 10);
