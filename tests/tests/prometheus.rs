@@ -139,8 +139,7 @@ fn node_exporter_serves_the_metrics_file() {
     assert!(m.contains(r#"node_textfile_mtime_seconds{file=""#), "{m}");
     // A fan fails: the next scrapes show it.
     bmc.set(FAN1, 10);
-    let failed =
-        r#"envmon_sensor_state{class="fan",envmon_sensor_state="failed",id="fan1",unit="RPM"} 1"#;
+    let failed = r#"envmon_sensor_state{class="fan",envmon_sensor_state="failed",host="fw-prom",id="fan1",unit="RPM"} 1"#;
     let seen = wait_for(WAIT, || node.scrape().filter(|m| m.contains(failed)));
     assert!(seen.is_some(), "{:?}", node.scrape());
     // No temp file is left beside it for the collector to trip on.
