@@ -4,6 +4,7 @@
 //! A missing tool is a failure with the install hint, never a skipped test: `.ci/run` installs
 //! everything these helpers need.
 
+pub mod fleet;
 pub mod snmp;
 pub mod soak;
 
@@ -246,7 +247,13 @@ pub(crate) fn udp_port_bound(port: u16) -> bool {
 /// `cargo test --workspace` builds it (the agent's own tests need it).
 pub fn envmon_bin() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    // A test runs from target/PROFILE/deps, a binary of this crate from target/PROFILE.
+    let dir = exe.parent().unwrap();
+    let profile_dir = if dir.ends_with("deps") {
+        dir.parent().unwrap()
+    } else {
+        dir
+    };
     let bin = profile_dir.join("envmon");
     assert!(
         bin.exists(),
