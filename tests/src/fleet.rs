@@ -159,6 +159,62 @@ pub fn start_relay(dir: &Path, upstream_port: u16) -> (RsyslogRelay, u16) {
 /// A running relay (killed on drop).
 pub struct RsyslogRelay(#[allow(dead_code)] Daemon);
 
+/// The syslog-ng relay of dist/syslog-ng/envmon-relay.conf (syslog-ng unpacked under
+/// target/syslog-ng by scripts/install-deps: it cannot be installed beside rsyslog),
+/// forwarding to `upstream_port`, listening on the returned port.
+pub fn start_syslog_ng_relay(dir: &Path, upstream_port: u16) -> (RsyslogRelay, u16) {
+    let root = repo_root().join("target/syslog-ng/root");
+    let bin = root.join("usr/sbin/syslog-ng");
+    assert!(
+        bin.exists(),
+        "{} is missing: scripts/install-deps unpacks it",
+        bin.display()
+    );
+    let buffer = dir.join("buffer");
+    fs::create_dir_all(&buffer).unwrap();
+    let port = free_port();
+    let shipped = fs::read_to_string(repo_root().join("dist/syslog-ng/envmon-relay.conf")).unwrap();
+    let conf = shipped
+        .replace("UPSTREAM_HOST", "127.0.0.1")
+        .replace("UPSTREAM_PORT", &upstream_port.to_string())
+        .replace("BUFFER_DIR", &buffer.to_string_lossy())
+        .replace(
+            "ip(\"0.0.0.0\") port(601)",
+            &format!("ip(\"127.0.0.1\") port({port})"),
+        );
+    let conf_path = dir.join("syslog-ng.conf");
+    fs::write(&conf_path, conf).unwrap();
+    let libs = [
+        root.join("lib/x86_64-linux-gnu"),
+        root.join("usr/lib/x86_64-linux-gnu"),
+        root.join("lib/aarch64-linux-gnu"),
+        root.join("usr/lib/aarch64-linux-gnu"),
+        root.join("usr/lib/syslog-ng"),
+    ]
+    .iter()
+    .map(|p| p.display().to_string())
+    .collect::<Vec<_>>()
+    .join(":");
+    let d = daemon(
+        Command::new(&bin)
+            .arg("-F")
+            .arg("-f")
+            .arg(&conf_path)
+            .arg(format!(
+                "--module-path={}",
+                root.join("usr/lib/syslog-ng/3.38").display()
+            ))
+            .arg(format!("--persist-file={}", dir.join("persist").display()))
+            .arg(format!("--pidfile={}", dir.join("pid").display()))
+            .arg(format!("--control={}", dir.join("ctl").display()))
+            .env("LD_LIBRARY_PATH", libs),
+        &dir.join("syslog-ng.log"),
+    );
+    let up = wait_for(Duration::from_secs(15), || listening(port).then_some(()));
+    assert!(up.is_some(), "syslog-ng did not listen on {port}");
+    (RsyslogRelay(d), port)
+}
+
 /// What the fleet showed.
 #[derive(Debug, Clone)]
 pub struct Report {

@@ -248,49 +248,15 @@ fn rfc5424_structured_data_reaches_rsyslog_parsed() {
     );
 }
 
-/// The shipped relay configuration (dist/rsyslog/envmon-relay.conf) in a real rsyslogd, its
-/// upstream another rsyslogd: frames sent while the upstream is down wait in the relay's
-/// queue and all arrive, once each and in order, when it is back.
-#[test]
-fn the_shipped_relay_loses_nothing_while_its_upstream_is_down() {
+/// A shipped relay configuration in its real daemon, its upstream an rsyslogd: frames sent
+/// while the upstream is down wait in the relay's queue and all arrive, once each and in
+/// order, when it is back.
+fn relay_loses_nothing_while_its_upstream_is_down(
+    start: fn(&std::path::Path, u16) -> (envmon_tests::fleet::RsyslogRelay, u16),
+) {
     let dir = tempfile::tempdir().unwrap();
     let mut upstream = Rsyslog::start(&dir.path().join("upstream"), false);
-    let relay_dir = dir.path().join("relay");
-    let work = relay_dir.join("work");
-    std::fs::create_dir_all(&work).unwrap();
-    let port = envmon_tests::free_port();
-    let shipped =
-        std::fs::read_to_string(envmon_tests::repo_root().join("dist/rsyslog/envmon-relay.conf"))
-            .unwrap();
-    let conf = format!(
-        "global(workDirectory=\"{}\")\n{}",
-        work.display(),
-        shipped
-            .replace("UPSTREAM_HOST", "127.0.0.1")
-            .replace("UPSTREAM_PORT", &upstream.tcp_port.to_string())
-            .replace(
-                "port=\"601\"",
-                &format!("address=\"127.0.0.1\" port=\"{port}\"")
-            )
-    );
-    let conf_path = relay_dir.join("rsyslog.conf");
-    std::fs::write(&conf_path, conf).unwrap();
-    let mut relay = Command::new("/usr/sbin/rsyslogd")
-        .arg("-n")
-        .arg("-f")
-        .arg(&conf_path)
-        .arg("-i")
-        .arg(relay_dir.join("pid"))
-        .stdout(std::fs::File::create(relay_dir.join("out")).unwrap())
-        .stderr(std::fs::File::create(relay_dir.join("err")).unwrap())
-        .spawn()
-        .unwrap();
-    let up = wait_for(WAIT, || {
-        std::net::TcpStream::connect(("127.0.0.1", port))
-            .ok()
-            .map(|_| ())
-    });
-    assert!(up.is_some(), "the relay did not listen");
+    let (relay, port) = start(&dir.path().join("relay"), upstream.tcp_port);
     let send = |fan: usize| {
         let o = Command::new(envmon_bin())
             .args(["--syslog", &format!("tcp://127.0.0.1:{port}")])
@@ -310,12 +276,21 @@ fn the_shipped_relay_loses_nothing_while_its_upstream_is_down() {
     }
     upstream.restart();
     let got = upstream.wait_received(25, Duration::from_secs(60));
-    let _ = relay.kill();
-    let _ = relay.wait();
+    drop(relay);
     let fans: Vec<String> = got.iter().map(|g| g.msg.clone()).collect();
     let want: Vec<String> = (0..25)
         .map(|i| format!("%FTD-1-735001: IPMI: Cooling Fan {i}: OK"))
         .collect();
     assert_eq!(fans, want, "every frame once, in order");
     assert!(got.iter().all(|g| g.hostname == "fw-relayed"));
+}
+
+#[test]
+fn the_shipped_rsyslog_relay_loses_nothing_while_its_upstream_is_down() {
+    relay_loses_nothing_while_its_upstream_is_down(envmon_tests::fleet::start_relay);
+}
+
+#[test]
+fn the_shipped_syslog_ng_relay_loses_nothing_while_its_upstream_is_down() {
+    relay_loses_nothing_while_its_upstream_is_down(envmon_tests::fleet::start_syslog_ng_relay);
 }
