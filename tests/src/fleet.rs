@@ -6,7 +6,7 @@
 //! the first appliance and one supply on the second; the report says what arrived where.
 //! `scripts/fleet [N]` prints it; tests/tests/fleet.rs checks it at N = 5.
 
-use crate::{Agent, Rsyslog, free_port, repo_root, wait_for};
+use crate::{Agent, Rsyslog, free_port, put, repo_root, sysfs_agent, wait_for};
 use serde_json::Value;
 use std::{
     fs,
@@ -45,14 +45,6 @@ class = "psu"
 label = "2"
 source = "gpio:24"
 "#;
-
-fn put(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap_or(root)).unwrap();
-    let tmp = p.with_extension("tmp");
-    fs::write(&tmp, text).unwrap();
-    fs::rename(tmp, p).unwrap();
-}
 
 /// A healthy appliance's sysfs tree.
 fn tree(root: &Path) {
@@ -304,32 +296,21 @@ pub fn run(n: usize, dir: &Path) -> Report {
         let own = dir.join(&name);
         let root = own.join("root");
         tree(&root);
-        let a = Agent::start(
+        let metrics = textfiles.join(format!("{name}.prom"));
+        let a = sysfs_agent(
+            &own,
+            &root,
+            &board,
+            500,
+            &format!("tcp://127.0.0.1:{relay_port}"),
             &[
-                "--ipmi",
-                "none",
-                "--sysfs-root",
-                root.to_str().unwrap_or_default(),
-                "--board",
-                board.to_str().unwrap_or_default(),
-                "--interval-ms",
-                "500",
-                "--state-dir",
-                own.join("state").to_str().unwrap_or_default(),
-                "--syslog",
-                &format!("tcp://127.0.0.1:{relay_port}"),
                 "--syslog-format",
                 "rfc5424",
                 "--hostname",
                 &name,
                 "--metrics-file",
-                textfiles
-                    .join(format!("{name}.prom"))
-                    .to_str()
-                    .unwrap_or_default(),
+                metrics.to_str().unwrap_or_default(),
             ],
-            &[("ENVMON_LOG", "warn")],
-            &own.join("envmon.log"),
         );
         agents.push((a, root));
     }

@@ -333,6 +333,47 @@ pub fn sim_agent(
     Agent::start_as(wrapper, bin, &args, &vars, &dir.join("envmon.log"))
 }
 
+/// Writes `text` at `root/rel` atomically (a temp file renamed over it), as sysfs reads
+/// are atomic; makes the directories.
+pub fn put(root: &Path, rel: &str, text: &str) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().unwrap_or(root)).unwrap();
+    let tmp = p.with_extension("tmp");
+    fs::write(&tmp, text).unwrap();
+    fs::rename(tmp, p).unwrap();
+}
+
+/// `envmon run` with no BMC on the board file `board`, reading sysfs under `root`, sweeping
+/// every `interval_ms`, its state under `dir/state`, syslog to `syslog`, then `extra` flags;
+/// stderr in `dir/envmon.log`.
+pub fn sysfs_agent(
+    dir: &Path,
+    root: &Path,
+    board: &Path,
+    interval_ms: u32,
+    syslog: &str,
+    extra: &[&str],
+) -> Agent {
+    let state = dir.join("state");
+    let interval = interval_ms.to_string();
+    let mut args = vec![
+        "--ipmi",
+        "none",
+        "--sysfs-root",
+        root.to_str().unwrap_or_default(),
+        "--board",
+        board.to_str().unwrap_or_default(),
+        "--interval-ms",
+        &interval,
+        "--state-dir",
+        state.to_str().unwrap_or_default(),
+        "--syslog",
+        syslog,
+    ];
+    args.extend_from_slice(extra);
+    Agent::start(&args, &[("ENVMON_LOG", "info")], &dir.join("envmon.log"))
+}
+
 /// The simulator's discrete sensors (PSU1 Status, PSU2 Status: sim/run-bmc's table), whose
 /// value files hold state bits rather than a reading.
 pub const DISCRETE_SENSORS: [u8; 2] = [9, 10];

@@ -1,7 +1,7 @@
 //! The daemon on the board's own buses only (no BMC): a fake sysfs tree drives the backplane
 //! carrier, PCI links, hwmon and GPIO, and the exact syslog lines arrive.
 
-use envmon_tests::{Agent, message_lines, wait_for};
+use envmon_tests::{Agent, message_lines, put, wait_for};
 use serde_json::Value;
 use std::{
     fs,
@@ -12,14 +12,6 @@ use std::{
 };
 
 const WAIT: Duration = Duration::from_secs(20);
-
-fn put(root: &Path, rel: &str, text: &str) {
-    let p = root.join(rel);
-    fs::create_dir_all(p.parent().unwrap()).unwrap();
-    let tmp = p.with_extension("tmp");
-    fs::write(&tmp, text).unwrap();
-    fs::rename(tmp, p).unwrap();
-}
 
 fn expect(file: &Path, seen: &mut Vec<String>, want: &[&str]) {
     envmon_tests::expect_lines(file, seen, want, WAIT);
@@ -96,25 +88,11 @@ fn local_agent(dir: &Path, root: &Path, board_text: &str) -> (Agent, std::path::
     let board = dir.join("board.toml");
     fs::write(&board, board_text).unwrap();
     let out = dir.join("syslog.log");
-    let a = Agent::start(
-        &[
-            "--ipmi",
-            "none",
-            "--sysfs-root",
-            root.to_str().unwrap(),
-            "--board",
-            board.to_str().unwrap(),
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            dir.join("state").to_str().unwrap(),
-            "--syslog",
-            &format!("file://{}", out.display()),
-        ],
-        &[("ENVMON_LOG", "info")],
-        &dir.join("envmon.log"),
-    );
-    (a, out)
+    let syslog = format!("file://{}", out.display());
+    (
+        envmon_tests::sysfs_agent(dir, root, &board, 100, &syslog, &[]),
+        out,
+    )
 }
 
 #[test]

@@ -5,8 +5,9 @@
 //! `Arc` and hands over transitions through a bounded channel (`try_send`; a full channel
 //! drops the notification, counted).
 //!
-//! A walk sees one snapshot: the view is rebuilt from a newer snapshot only when no request
-//! came in the last second, or the view is ten seconds old.
+//! A walk sees one snapshot: the view is rebuilt from a newer snapshot only when a walk
+//! starts (a GetNext or GetBulk from an OID that is no row of the view), after a second
+//! without requests, or for a client that only gets, when the view is ten seconds old.
 
 use super::{
     AgentxAddr,
@@ -36,7 +37,7 @@ const PING_EVERY: Duration = Duration::from_secs(10);
 const ANSWER: Duration = Duration::from_secs(5);
 /// Reconnect delays: doubling from the first to the last.
 const BACKOFF: (Duration, Duration) = (Duration::from_millis(250), Duration::from_secs(4));
-/// A view is kept this long at most while requests keep coming.
+/// A view is kept this long at most while a client keeps getting (never walking).
 const VIEW_MAX_AGE: Duration = Duration::from_secs(10);
 /// A view is replaced only after this long without requests (a walk is not split).
 const WALK_GAP: Duration = Duration::from_secs(1);
@@ -315,8 +316,8 @@ impl Session<'_> {
     }
 
     /// The view for a request: the one in use, or one from a newer snapshot when no walk is
-    /// going on.
-    fn refresh_view(&mut self) {
+    /// going on (see [`may_refresh`]).
+    fn refresh_view(&mut self, p: &Pdu) {
         let latest = self.published.latest();
         let newer = match (&latest, &self.view_of) {
             (Some(l), Some(v)) => !Arc::ptr_eq(l, v),
@@ -324,7 +325,7 @@ impl Session<'_> {
             (None, _) => false,
         };
         let idle = self.last_request.elapsed() >= WALK_GAP;
-        if newer && (idle || self.view_built.elapsed() >= VIEW_MAX_AGE) {
+        if newer && may_refresh(&self.view, p, idle, self.view_built.elapsed()) {
             if let Some(s) = latest {
                 self.view = Mib::build(&Inputs {
                     board: s.environment["board"].as_str().unwrap_or(""),
@@ -344,7 +345,7 @@ impl Session<'_> {
     fn handle(&mut self, p: Pdu) -> Result<(), End> {
         match &p {
             Pdu::Close(_) => return Err(End::Protocol("the master closed the session".into())),
-            Pdu::Get(..) | Pdu::GetNext(..) | Pdu::GetBulk { .. } => self.refresh_view(),
+            Pdu::Get(..) | Pdu::GetNext(..) | Pdu::GetBulk { .. } => self.refresh_view(&p),
             Pdu::Other(_, t) => log::debug!("AgentX: PDU type {t} from the master"),
             _ => {}
         }
@@ -370,6 +371,26 @@ impl Session<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// Whether a newer snapshot may replace `view` before answering `p`, so that a walk sees one
+/// snapshot: a walk goes on from the last OID it was given, which is a row of the view;
+/// one that starts (from a table, a column, or any OID that is no row) may get a new view.
+/// After a second without requests any request may; a client that only gets (never walks)
+/// gets a new view once the one in use is ten seconds old.
+pub fn may_refresh(view: &Mib, p: &Pdu, idle: bool, age: Duration) -> bool {
+    let is_row = |o: &Vec<u32>| {
+        view.rows()
+            .binary_search_by(|(r, _)| r.as_slice().cmp(o))
+            .is_ok()
+    };
+    idle || match p {
+        Pdu::GetNext(_, ranges) | Pdu::GetBulk { ranges, .. } => {
+            ranges.iter().any(|r| !is_row(&r.start))
+        }
+        Pdu::Get(..) => age >= VIEW_MAX_AGE,
+        _ => false,
     }
 }
 
@@ -571,5 +592,78 @@ fn run(
             }
         }
         delay = (delay * 2).min(BACKOFF.1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::status::{SensorRow, Shown};
+    use envmon_core::engine::{Class, Limits, State};
+
+    #[test]
+    fn a_walk_keeps_its_view_and_a_new_walk_gets_a_new_one() {
+        let rows = [SensorRow {
+            id: "fan1".into(),
+            label: "1".into(),
+            class: Class::Fan,
+            limits: Limits::Fan {
+                min_rpm: Some(1000.0),
+            },
+            value: Some(5000.0),
+            shown: Shown::Is(State::Ok),
+            age_ms: Some(1),
+        }];
+        let view = Mib::build(&Inputs {
+            board: "b",
+            sensors: &rows,
+            interval_ms: 1000,
+            uptime_cs: 0,
+            envmon_view: true,
+            threshold_notifications: false,
+        });
+        let ids = Ids {
+            session: 1,
+            transaction: 1,
+            packet: 1,
+        };
+        let next = |start: Vec<u32>| {
+            Pdu::GetNext(
+                ids,
+                vec![Range {
+                    start,
+                    include: false,
+                    end: vec![],
+                }],
+            )
+        };
+        let row = view.rows()[3].0.clone();
+        let fresh = Duration::from_millis(10);
+        assert!(
+            !may_refresh(&view, &next(row.clone()), false, fresh),
+            "mid-walk"
+        );
+        assert!(
+            !may_refresh(&view, &next(row.clone()), false, Duration::from_secs(60)),
+            "mid-walk, however old"
+        );
+        assert!(
+            may_refresh(&view, &next(vec![1, 3, 6, 1, 4, 1, 9, 9, 13]), false, fresh),
+            "a walk starts"
+        );
+        assert!(
+            may_refresh(&view, &next(row.clone()), true, fresh),
+            "after a pause"
+        );
+        let get = Pdu::Get(
+            ids,
+            vec![Range {
+                start: row,
+                include: true,
+                end: vec![],
+            }],
+        );
+        assert!(!may_refresh(&view, &get, false, fresh));
+        assert!(may_refresh(&view, &get, false, VIEW_MAX_AGE));
     }
 }
