@@ -309,3 +309,123 @@ fn a_tcp_master_and_no_envmon_view() {
     // No notification was asked for: none sent.
     assert!(trapd.received(CE_THRESHOLD_TRAP).is_empty());
 }
+
+/// A master that misbehaves (a fake one on a unix socket): a reply that is not AgentX, a
+/// request whose body does not decode, a PDU announcing a megabyte. The subagent refuses
+/// each as it should (ends the session and connects again, or answers parseError and goes
+/// on), answers the good request in between, and the poll loop never notices.
+#[test]
+fn a_hostile_master_is_refused_and_the_subagent_carries_on() {
+    use envmon_agent::snmp::pdu::{self, HEADER, Ids, Pdu};
+    use std::{
+        io::{Read, Write},
+        os::unix::net::{UnixListener, UnixStream},
+    };
+    fn read_pdu(s: &mut UnixStream) -> Option<Vec<u8>> {
+        let mut head = [0u8; HEADER];
+        s.read_exact(&mut head).ok()?;
+        let n = pdu::payload_len(&head).ok()?;
+        let mut body = vec![0u8; n];
+        s.read_exact(&mut body).ok()?;
+        let mut all = head.to_vec();
+        all.extend(body);
+        Some(all)
+    }
+    fn ids_of(p: &[u8]) -> Ids {
+        match pdu::decode(p) {
+            Ok(Pdu::Other(ids, _)) => ids,
+            other => panic!("not an Open or Register: {other:?}"),
+        }
+    }
+    fn header(t: u8, payload: &[u8], declared: u32) -> Vec<u8> {
+        let mut v = vec![1, t, 0, 0];
+        for x in [7u32, 1, 1, declared] {
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+        v.extend_from_slice(payload);
+        v
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("master.sock");
+    let listener = UnixListener::bind(&sock).unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let mut a = bmc.agent(
+        dir.path(),
+        "stderr",
+        &["--agentx", &format!("unix:{}", sock.display())],
+    );
+    let accept = || {
+        let (s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+        s
+    };
+    // 1. The answer to Open is not AgentX (version 9): the subagent hangs up.
+    let mut s = accept();
+    let open = read_pdu(&mut s).expect("an Open");
+    assert_eq!(open[1], 1, "Open");
+    let mut bad = header(18, &[0; 8], 8);
+    bad[0] = 9;
+    s.write_all(&bad).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "it hung up without another word");
+
+    // 2. It comes back; Open and the Registers are answered.
+    let mut s = accept();
+    let open = read_pdu(&mut s).expect("an Open again");
+    s.write_all(&pdu::response(
+        Ids {
+            session: 7,
+            ..ids_of(&open)
+        },
+        0,
+        0,
+        vec![],
+    ))
+    .unwrap();
+    for _ in 0..4 {
+        let reg = read_pdu(&mut s).expect("a Register");
+        assert_eq!(reg[1], 3, "Register");
+        s.write_all(&pdu::response(ids_of(&reg), 0, 0, vec![]))
+            .unwrap();
+    }
+    // A GetNext whose OID claims 200 sub-identifiers and has none: parseError, and on.
+    let mut body = vec![200u8, 0, 0, 0];
+    body.extend_from_slice(&[0; 4]);
+    s.write_all(&header(6, &body, body.len() as u32)).unwrap();
+    let r = read_pdu(&mut s).expect("an answer");
+    assert!(
+        matches!(pdu::decode(&r), Ok(Pdu::Response { error: 266, .. })),
+        "{:?}",
+        pdu::decode(&r)
+    );
+    // A good GetNext gets the first entity row.
+    let mut body = vec![7u8, 0, 0, 0];
+    for x in [1u32, 3, 6, 1, 2, 1, 47] {
+        body.extend_from_slice(&x.to_le_bytes());
+    }
+    body.extend_from_slice(&[0; 4]);
+    s.write_all(&header(6, &body, body.len() as u32)).unwrap();
+    let r = read_pdu(&mut s).expect("an answer");
+    assert!(matches!(
+        pdu::decode(&r),
+        Ok(Pdu::Response { error: 0, .. })
+    ));
+    let text = String::from_utf8_lossy(&r).to_string();
+    assert!(text.contains("Appliance chassis"), "{text:?}");
+    // 3. A PDU announcing a megabyte: refused before any of it is read; hang up, come back.
+    s.write_all(&header(6, &[], 1 << 20)).unwrap();
+    let mut rest = Vec::new();
+    let _ = s.read_to_end(&mut rest);
+    let mut s = accept();
+    assert_eq!(
+        read_pdu(&mut s).map(|p| p[1]),
+        Some(1),
+        "an Open, third time"
+    );
+    drop(s);
+    // The poll loop went on throughout, and the agent stops cleanly.
+    a.wait_sweeps(5);
+    assert!(!a.stderr().contains("panicked"), "{}", a.stderr());
+    assert_eq!(a.stop(), Some(0), "{}", a.stderr());
+}
