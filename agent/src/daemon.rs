@@ -89,12 +89,16 @@ struct Loop {
     /// Notifications sent and dropped by subagents replaced by SIGHUP.
     agentx_counts: (u64, u64),
     /// The metrics file could not be written last time (logged once per outage).
-    metrics_file_failing: std::cell::Cell<bool>,
+    metrics_file_failing: bool,
+    /// The host name the frames carry (the metrics file's `host` label); set with the
+    /// settings, not looked up each sweep.
+    host: String,
 }
 
 impl Loop {
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
         let settings_state_dir = settings.state_dir.clone();
+        let host = crate::cli::syslog_config(&settings).hostname;
         Loop {
             settings,
             syslog,
@@ -120,7 +124,8 @@ impl Loop {
             discarded_closed: 0,
             subagent: None,
             agentx_counts: (0, 0),
-            metrics_file_failing: std::cell::Cell::new(false),
+            metrics_file_failing: false,
+            host,
         }
     }
 
@@ -324,14 +329,13 @@ impl Loop {
         if let (Some(agent), Some(monitor), false) =
             (&self.subagent, &self.monitor, sweep.changes.is_empty())
         {
-            let rows = monitor.rows(now);
             for &(position, from, to) in &sweep.changes {
-                if let Some(row) = rows.get(position) {
+                if let Some(row) = monitor.row(position, now) {
                     agent.changed(Change {
                         position,
                         from: Shown::Is(from),
                         to: Shown::Is(to),
-                        row: row.clone(),
+                        row,
                     });
                 }
             }
@@ -420,8 +424,9 @@ impl Loop {
         }
     }
 
-    /// Publishes what the agent knows now, for the socket.
-    fn publish(&self) {
+    /// Publishes what the agent knows now, for the socket (and the SNMP subagent), and
+    /// writes the metrics file.
+    fn publish(&mut self) {
         let monitoring = match (&self.monitor, &self.source) {
             (None, _) => Monitoring::Failed,
             (Some(m), _) if !m.active() => Monitoring::Failed,
@@ -458,22 +463,7 @@ impl Loop {
             self.sel.to_json(),
         );
         let metrics = status::metrics(&env, &counters);
-        if let Some(path) = &self.settings.metrics_file {
-            let host = crate::cli::syslog_config(&self.settings).hostname;
-            let text = status::prometheus_text(&metrics, Some(&host));
-            let written = shutdown::write_atomic(path, text.as_bytes());
-            match (written, self.metrics_file_failing.get()) {
-                (Err(e), false) => {
-                    log::warn!("metrics file {}: {e}", path.display());
-                    self.metrics_file_failing.set(true);
-                }
-                (Ok(()), true) => {
-                    log::info!("metrics file {}: written again", path.display());
-                    self.metrics_file_failing.set(false);
-                }
-                _ => {}
-            }
-        }
+        self.write_metrics_file(&metrics);
         let sensors = match (&self.subagent, &self.monitor) {
             (Some(_), Some(m)) => m.rows(now),
             _ => Vec::new(),
@@ -483,6 +473,29 @@ impl Loop {
             metrics,
             sensors,
         });
+    }
+
+    /// `metrics-file`: the metrics for node_exporter, with the host label; a failure is
+    /// logged once, and once more when writing works again.
+    fn write_metrics_file(&mut self, metrics: &str) {
+        let Some(path) = &self.settings.metrics_file else {
+            return;
+        };
+        let text = status::prometheus_text(metrics, Some(&self.host));
+        match (
+            shutdown::write_atomic(path, text.as_bytes()),
+            self.metrics_file_failing,
+        ) {
+            (Err(e), false) => {
+                log::warn!("metrics file {}: {e}", path.display());
+                self.metrics_file_failing = true;
+            }
+            (Ok(()), true) => {
+                log::info!("metrics file {}: written again", path.display());
+                self.metrics_file_failing = false;
+            }
+            _ => {}
+        }
     }
 
     /// SIGHUP: re-reads the configuration and board. Anything invalid keeps the running
@@ -544,6 +557,7 @@ impl Loop {
             )
             || new.interval_ms != self.settings.interval_ms;
         self.settings = new;
+        self.host = crate::cli::syslog_config(&self.settings).hostname;
         if snmp_changed {
             self.start_subagent();
         }

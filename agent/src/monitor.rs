@@ -287,28 +287,32 @@ impl Monitor {
 
     /// The items as the SNMP subagent serves them.
     pub fn rows(&self, now_ms: u64) -> Vec<SensorRow> {
-        self.board
-            .items
-            .iter()
-            .zip(&self.states)
-            .map(|(item, st)| SensorRow {
-                id: item.id.clone(),
-                label: item.spec.label.clone(),
-                class: item.spec.class,
-                limits: item.spec.limits,
-                value: if st.is_unavailable() || absent(item, st) {
-                    None
-                } else {
-                    st.value
-                },
-                shown: if absent(item, st) {
-                    Shown::Absent
-                } else {
-                    Shown::Is(st.shown(&item.spec))
-                },
-                age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
-            })
+        (0..self.states.len())
+            .filter_map(|k| self.row(k, now_ms))
             .collect()
+    }
+
+    /// The item at `position` in the board, as the SNMP subagent serves it.
+    pub fn row(&self, position: usize, now_ms: u64) -> Option<SensorRow> {
+        let (item, st) = (self.board.items.get(position)?, self.states.get(position)?);
+        let absent = absent(item, st);
+        Some(SensorRow {
+            id: item.id.clone(),
+            label: item.spec.label.clone(),
+            class: item.spec.class,
+            limits: item.spec.limits,
+            value: if st.is_unavailable() || absent {
+                None
+            } else {
+                st.value
+            },
+            shown: if absent {
+                Shown::Absent
+            } else {
+                Shown::Is(st.shown(&item.spec))
+            },
+            age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
+        })
     }
 
     /// The readings as the socket's `show environment` JSON shows them.
