@@ -306,8 +306,28 @@ fn a_tcp_master_and_no_envmon_view() {
         .unwrap();
     let said = String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
     assert!(!o.status.success(), "{said}");
-    // No notification was asked for: none sent.
+    // No notification was asked for: a CPU going critical (its syslog line is there) sends
+    // none, and none is counted as dropped either.
+    bmc.set(CPU0, 95);
+    let sent = wait_for(WAIT, || a.stderr().contains("735007").then_some(()));
+    assert!(sent.is_some(), "{}", a.stderr());
+    a.wait_sweeps(5);
     assert!(trapd.received(CE_THRESHOLD_TRAP).is_empty());
+    assert!(trapd.received(ENVMON_TEMP_TRAP).is_empty());
+    let metrics = std::process::Command::new(envmon_tests::envmon_bin())
+        .args(["show", "metrics", "--socket"])
+        .arg(a.socket())
+        .output()
+        .unwrap();
+    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    assert!(
+        metrics.contains("\nenvmon_agentx_notifications_total 0\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("\nenvmon_agentx_notifications_dropped_total 0\n"),
+        "{metrics}"
+    );
 }
 
 /// A master that misbehaves (a fake one on a unix socket): a reply that is not AgentX, a

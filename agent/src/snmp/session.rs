@@ -73,6 +73,8 @@ pub struct Stats {
 /// The running subagent: hand it transitions; dropping it stops its thread.
 pub struct Subagent {
     events: SyncSender<Change>,
+    /// The notifications sent, and whether the ENVMON view is on.
+    wanted: (Notifications, bool),
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
     /// Counters.
@@ -86,23 +88,30 @@ impl Subagent {
         let stop = Arc::new(AtomicBool::new(false));
         let stats = Arc::new(Stats::default());
         let (s, st) = (Arc::clone(&stop), Arc::clone(&stats));
+        let wanted = (config.notifications, config.envmon_view);
         let thread = thread::Builder::new()
             .name("agentx".into())
             .spawn(move || run(&config, &published, &rx, &s, &st))?;
         Ok(Subagent {
             events: tx,
+            wanted,
             stop,
             thread: Some(thread),
             stats,
         })
     }
 
-    /// Queues a transition for notification; never blocks.
+    /// Queues a transition for notification, when any is sent; never blocks.
     pub fn changed(&self, c: Change) {
+        let (on, envmon_view) = self.wanted;
+        if !(on.threshold || on.envmon && envmon_view) {
+            return;
+        }
         match self.events.try_send(c) {
             Ok(()) => {}
-            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-                self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            Err(TrySendError::Full(c) | TrySendError::Disconnected(c)) => {
+                let lost = mib::notifications(&c, on, envmon_view).len();
+                self.stats.dropped.fetch_add(lost as u64, Ordering::Relaxed);
             }
         }
     }
@@ -584,8 +593,11 @@ fn run(
         let until = Instant::now() + delay;
         while Instant::now() < until && !stop.load(Ordering::Relaxed) {
             match events.recv_timeout(Duration::from_millis(50)) {
-                Ok(_) => {
-                    stats.dropped.fetch_add(1, Ordering::Relaxed);
+                Ok(c) => {
+                    let lost = mib::notifications(&c, config.notifications, config.envmon_view);
+                    stats
+                        .dropped
+                        .fetch_add(lost.len() as u64, Ordering::Relaxed);
                 }
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return,
