@@ -1,7 +1,8 @@
 //! `--board auto` on real servers' sensor repositories (sim/corpus/*.sdr): the decision for
 //! every record matches the table written by hand in sim/corpus/*.expected, no two monitored
 //! items share a message subject, and a healthy server watched by `envmon run` against
-//! ipmi_sim sends no syslog line at all.
+//! ipmi_sim sends no syslog line at all, and over SNMP (snmpd) shows what `show environment`
+//! shows.
 
 use envmon_board_defs::{SdrSensor, explain};
 use envmon_sensors::ipmi::{fake::FakeBmc, read_live_limits, repo, sdr::parse_record};
@@ -312,4 +313,136 @@ fn explain_and_dump_on_a_real_server_and_the_dump_runs_unchanged() {
     let from_dump = watch(dumped.to_str().unwrap(), "dump");
     assert_eq!(from_auto, from_dump);
     assert_eq!(from_auto.len(), board.items.len());
+}
+
+/// SNMP on real servers' repositories (`--board auto`, through Debian's snmpd): every walk
+/// comes back in increasing OID order, one sensor entity per item `show environment` shows,
+/// each with its id as alias, a description within CISCO-ENVMON-MIB's 32 characters, the
+/// value `show environment` shows (to the served precision), and `absent` items as
+/// unavailable(2) / notPresent(5).
+#[test]
+fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
+    use envmon_tests::{
+        EmuBmc,
+        snmp::{Snmpd, Snmptrapd},
+        wait_for,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let trapd = Snmptrapd::start(&dir.path().join("trapd"));
+    let snmpd = Snmpd::start(&dir.path().join("snmpd"), trapd.port, false);
+    let oid = |l: &str| -> Vec<u32> {
+        l.split(" = ")
+            .next()
+            .unwrap_or("")
+            .trim_start_matches('.')
+            .split('.')
+            .filter_map(|x| x.parse().ok())
+            .collect()
+    };
+    let value = |walk: &[String], o: &str| -> Option<String> {
+        walk.iter()
+            .find(|l| l.starts_with(&format!(".{o} = ")))
+            .and_then(|l| {
+                l.split_once(": ")
+                    .map(|(_, v)| v.trim_matches('"').to_string())
+            })
+    };
+    for s in SERVERS {
+        let d = dir.path().join(s);
+        let bmc = EmuBmc::start(&d.join("bmc"), &corpus(s));
+        let mut a = Agent::start(
+            &[
+                "--ipmi",
+                &bmc.uri(),
+                "--board",
+                "auto",
+                "--interval-ms",
+                "100",
+                "--state-dir",
+                d.join("state").to_str().unwrap(),
+                "--syslog",
+                "stderr",
+                "--agentx",
+                &snmpd.master(),
+            ],
+            &[("ENVMON_IPMI_PASSWORD", envmon_tests::BMC_PASSWORD)],
+            &d.join("envmon.log"),
+        );
+        a.wait_sweeps(5);
+        let env: serde_json::Value =
+            envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+        let sensors = env["sensors"].as_array().unwrap().clone();
+        let n = sensors.len();
+        let values = wait_for(std::time::Duration::from_secs(30), || {
+            let w = snmpd.walk("1.3.6.1.2.1.99.1.1.1.4");
+            (w.len() == n).then_some(w)
+        })
+        .unwrap_or_else(|| panic!("{s}: {n} sensors not served: {}", a.stderr()));
+        let mut walk = values;
+        for t in [
+            "1.3.6.1.2.1.47.1.1.1",
+            "1.3.6.1.2.1.99.1.1",
+            "1.3.6.1.4.1.9.9.745.1",
+            "1.3.6.1.4.1.9.9.13.1",
+        ] {
+            let w = snmpd.walk(t);
+            assert!(
+                w.windows(2).all(|p| oid(&p[0]) < oid(&p[1])),
+                "{s}: {t} not in increasing OID order"
+            );
+            walk.extend(w);
+        }
+        for (k, x) in sensors.iter().enumerate() {
+            let idx = k + 2;
+            let id = x["id"].as_str().unwrap();
+            let at = |o: String| value(&walk, &o);
+            assert_eq!(
+                at(format!("1.3.6.1.2.1.47.1.1.1.1.14.{idx}")).as_deref(),
+                Some(id)
+            );
+            let descr = at(format!("1.3.6.1.2.1.47.1.1.1.1.2.{idx}")).unwrap();
+            assert!(
+                !descr.is_empty() && descr.len() <= 32,
+                "{s} {id}: {descr:?}"
+            );
+            let prec: i32 = at(format!("1.3.6.1.2.1.99.1.1.1.3.{idx}"))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let served: f64 = at(format!("1.3.6.1.2.1.99.1.1.1.4.{idx}"))
+                .unwrap()
+                .parse()
+                .unwrap();
+            let oper = at(format!("1.3.6.1.2.1.99.1.1.1.5.{idx}")).unwrap();
+            match (x["state"].as_str(), x["value"].as_f64()) {
+                (Some("absent"), _) => assert_eq!(oper, "2", "{s} {id}"),
+                (_, Some(v)) => {
+                    let step = 10f64.powi(-prec);
+                    assert!(
+                        (served * step - v).abs() <= step / 2.0 + 1e-9,
+                        "{s} {id}: served {served} (precision {prec}), shown {v}"
+                    );
+                    assert_eq!(oper, "1", "{s} {id}");
+                }
+                (_, None) => assert_eq!(oper, "1", "{s} {id}: a discrete sensor"),
+            }
+            if x["state"] == "absent" {
+                for table in 2..=5 {
+                    let col = if table == 2 {
+                        7
+                    } else if table == 3 {
+                        6
+                    } else {
+                        3
+                    };
+                    if let Some(st) = at(format!("1.3.6.1.4.1.9.9.13.1.{table}.1.{col}.{idx}")) {
+                        assert_eq!(st, "5", "{s} {id}: notPresent");
+                    }
+                }
+            }
+        }
+        let absent = sensors.iter().filter(|x| x["state"] == "absent").count();
+        eprintln!("{s}: {n} sensors ({absent} absent), {} rows served", walk.len());
+        assert_eq!(a.stop(), Some(0));
+    }
 }
