@@ -442,7 +442,10 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
             }
         }
         let absent = sensors.iter().filter(|x| x["state"] == "absent").count();
-        eprintln!("{s}: {n} sensors ({absent} absent), {} rows served", walk.len());
+        eprintln!(
+            "{s}: {n} sensors ({absent} absent), {} rows served",
+            walk.len()
+        );
         assert_eq!(a.stop(), Some(0));
     }
 }
