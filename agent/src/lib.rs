@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod layout;
 pub mod logging;
 pub mod monitor;
 pub mod notify;

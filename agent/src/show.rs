@@ -1,7 +1,7 @@
 //! `envmon show`: asks a running agent over its socket and prints the answer.
 
-use crate::error::AgentError;
-use envmon_core::engine::format_value;
+use crate::{error::AgentError, layout};
+use envmon_core::engine::{Class, format_value};
 use serde_json::Value;
 use std::{
     io::{BufRead, BufReader, Write},
@@ -58,61 +58,13 @@ impl<R: std::io::Read> TakeLine for BufReader<R> {
     }
 }
 
-/// Where each class shows in the table, in the layout of Cisco's `show environment`: its
-/// category, its sub-group within it, and the words around its label. The one place that
-/// says this; categories and sub-groups print in this order.
-const LAYOUT: &[(&str, &str, &str, &str, &str)] = &[
-    // class, category, sub-group, name before the label, after it
-    ("fan", "Cooling Fans", "Chassis Fans", "Cooling Fan ", ""),
-    (
-        "psu_fan",
-        "Cooling Fans",
-        "Power Supply Fans",
-        "Power Supply ",
-        " Fan",
-    ),
-    (
-        "psu",
-        "Power Supplies",
-        "Power Supplies",
-        "Power Supply ",
-        "",
-    ),
-    ("cpu_temp", "Temperature", "Processors", "Processor ", ""),
-    (
-        "cpu_vr_temp",
-        "Temperature",
-        "Processors",
-        "Processor ",
-        " Voltage Regulator",
-    ),
-    ("chassis_ambient", "Temperature", "Chassis", "Ambient ", ""),
-    ("iohub_temp", "Temperature", "IO Hub", "IO Hub ", ""),
-    (
-        "psu_temp",
-        "Temperature",
-        "Power Supplies",
-        "Power Supply ",
-        "",
-    ),
-    ("voltage", "Voltage", "Voltage Channels", "Channel ", ""),
-    ("backplane", "Backplane", "Links", "Backplane ", ""),
-];
-
-/// The categories, in order.
-const CATEGORIES: [&str; 5] = [
-    "Cooling Fans",
-    "Power Supplies",
-    "Temperature",
-    "Voltage",
-    "Backplane",
-];
-
+/// A class name's category, sub-group and the words around its label
+/// ([`crate::layout`]); an unknown class shows under "Other".
 fn layout_of(class: &str) -> (&'static str, &'static str, &'static str, &'static str) {
-    LAYOUT
-        .iter()
-        .find(|l| l.0 == class)
-        .map_or(("Other", "Other", "", ""), |l| (l.1, l.2, l.3, l.4))
+    match Class::from_name(class).map(layout::view) {
+        Some(v) => (v.category, v.group, v.name.0, v.name.1),
+        None => ("Other", "Other", "", ""),
+    }
 }
 
 const RULE: usize = 40;
@@ -174,7 +126,7 @@ pub fn environment_table(env: &Value) -> String {
         env["board"].as_str().unwrap_or("-"),
         env["monitoring"].as_str().unwrap_or("-")
     );
-    for category in CATEGORIES.iter().copied().chain(["Other"]) {
+    for category in layout::categories().into_iter().chain(["Other"]) {
         let rows: Vec<&(&str, &str, String)> = lines.iter().filter(|l| l.0 == category).collect();
         let redundancy = category == "Power Supplies";
         if rows.is_empty() && (category == "Other" || category == "Backplane") {
@@ -184,13 +136,7 @@ pub fn environment_table(env: &Value) -> String {
         if rows.is_empty() && !redundancy {
             out.push_str("    none\n");
         }
-        // Sub-groups in the layout's order, each once.
-        let mut groups: Vec<&str> = Vec::new();
-        for l in LAYOUT.iter().filter(|l| l.1 == category) {
-            if !groups.contains(&l.2) {
-                groups.push(l.2);
-            }
-        }
+        let mut groups = layout::groups(category);
         if category == "Other" {
             groups.push("Other");
         }

@@ -15,6 +15,7 @@
 use envmon_core::engine::{Class, Limits, State, transition_threshold};
 
 use super::pdu::{Range, vb};
+use crate::layout::{self, EnvmonTable};
 pub use crate::status::{SensorRow, Shown};
 use agentx::encodings::{OctetString, Value, VarBind};
 
@@ -56,37 +57,9 @@ pub fn entity_index(position: usize) -> u32 {
     u32::try_from(position).unwrap_or(u32::MAX - 2) + 2
 }
 
-/// Which ENVMON table an item belongs in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum EnvmonTable {
-    Voltage,
-    Temperature,
-    Fan,
-    Supply,
-}
-
-/// How a class shows: the words around its label, and its ENVMON table. The one place
-/// that says this, for every class.
-fn class_view(c: Class) -> (&'static str, &'static str, Option<EnvmonTable>) {
-    use EnvmonTable as T;
-    match c {
-        Class::Fan => ("Cooling Fan ", "", Some(T::Fan)),
-        Class::Psu => ("Power Supply ", "", Some(T::Supply)),
-        Class::PsuFan => ("Power Supply ", " Fan", Some(T::Fan)),
-        Class::PsuTemp => ("Power Supply ", " Temp", Some(T::Temperature)),
-        Class::CpuTemp => ("CPU ", " Temp", Some(T::Temperature)),
-        Class::CpuVrTemp => ("CPU ", " VR Temp", Some(T::Temperature)),
-        Class::ChassisAmbient => ("Chassis Ambient ", "", Some(T::Temperature)),
-        Class::IohubTemp => ("IO Hub ", " Temp", Some(T::Temperature)),
-        Class::Voltage => ("Voltage Channel ", "", Some(T::Voltage)),
-        Class::Backplane => ("Backplane ", "", None),
-        Class::PsuRedundancy => ("Power Supply Redundancy", "", None),
-    }
-}
-
 /// The item's description (entPhysicalDescr/Name, ENVMON descr: at most 32 characters).
 pub fn describe(row: &SensorRow) -> String {
-    let (before, after, _) = class_view(row.class);
+    let (before, after) = layout::view(row.class).descr;
     let label = if row.class == Class::PsuRedundancy {
         ""
     } else {
@@ -298,7 +271,7 @@ impl Mib {
             }
             let state = Value::Integer(envmon_state(row.shown));
             let value = row.value.unwrap_or(0.0);
-            match class_view(row.class).2 {
+            match layout::view(row.class).envmon {
                 Some(EnvmonTable::Voltage) => {
                     rows.push((env(2, 2, idx), text(&descr)));
                     rows.push((env(2, 3, idx), Value::Integer(scaled(value, 1000.0))));
@@ -465,7 +438,7 @@ pub fn notifications(c: &Change, on: Notifications, envmon_view: bool) -> Vec<Ve
         };
         let state = Value::Integer(envmon_state(c.to));
         let value = c.row.value.unwrap_or(0.0);
-        match class_view(c.row.class).2 {
+        match layout::view(c.row.class).envmon {
             Some(EnvmonTable::Voltage) => out.push(vec![
                 trap(6),
                 vb(&env(2, 2), text(&descr)),
