@@ -916,14 +916,26 @@ impl Agent {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
-    /// Sweeps done so far (`envmon_sweeps_total` from `show metrics`), if it answers.
-    pub fn sweeps(&self) -> Option<u64> {
-        let o = Command::new(envmon_bin())
+    /// `show metrics` (empty if it does not answer).
+    pub fn metrics(&self) -> String {
+        Command::new(envmon_bin())
             .args(["show", "metrics", "--socket"])
             .arg(self.socket())
             .output()
-            .ok()?;
-        sweeps_in(&String::from_utf8_lossy(&o.stdout))
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    }
+
+    /// The value of the unlabelled sample `name` in `show metrics`.
+    pub fn metric(&self, name: &str) -> Option<f64> {
+        self.metrics()
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
+    /// Sweeps done so far (`envmon_sweeps_total` from `show metrics`), if it answers.
+    pub fn sweeps(&self) -> Option<u64> {
+        sweeps_in(&self.metrics())
     }
 
     /// Waits until the agent has done `n` more sweeps (30 s at most): the way to say

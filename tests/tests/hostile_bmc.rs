@@ -162,15 +162,8 @@ fn agent(proxy_port: u16, dir: &Path, out: &Path) -> Agent {
 }
 
 fn metric(a: &Agent, name: &str) -> u64 {
-    let o = std::process::Command::new(envmon_tests::envmon_bin())
-        .args(["show", "metrics", "--socket"])
-        .arg(a.socket())
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&o.stdout);
-    text.lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
-        .unwrap_or_else(|| panic!("{name} not in the metrics: {text}"))
+    a.metric(name)
+        .unwrap_or_else(|| panic!("{name} not in the metrics: {}", a.metrics())) as u64
 }
 
 /// `id -> value` of every sensor `show environment` shows.

@@ -181,12 +181,7 @@ fn snmpd_serves_the_sensors_walks_bulkwalks_traps_and_survives_a_restart() {
         temp[1]
     );
     // Counted: two threshold and two ENVMON notifications taken by the master.
-    let metrics = std::process::Command::new(envmon_tests::envmon_bin())
-        .args(["show", "metrics", "--socket"])
-        .arg(a.socket())
-        .output()
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    let metrics = a.metrics();
     assert!(
         metrics.contains("\nenvmon_agentx_notifications_total 4\n"),
         "{metrics}"
@@ -314,12 +309,7 @@ fn a_tcp_master_and_no_envmon_view() {
     a.wait_sweeps(5);
     assert!(trapd.received(CE_THRESHOLD_TRAP).is_empty());
     assert!(trapd.received(ENVMON_TEMP_TRAP).is_empty());
-    let metrics = std::process::Command::new(envmon_tests::envmon_bin())
-        .args(["show", "metrics", "--socket"])
-        .arg(a.socket())
-        .output()
-        .unwrap();
-    let metrics = String::from_utf8_lossy(&metrics.stdout).to_string();
+    let metrics = a.metrics();
     assert!(
         metrics.contains("\nenvmon_agentx_notifications_total 0\n"),
         "{metrics}"
