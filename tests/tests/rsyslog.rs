@@ -276,6 +276,33 @@ fn relay_loses_nothing_while_its_upstream_is_down(
     }
     upstream.restart();
     let got = upstream.wait_received(25, Duration::from_secs(60));
+    // A sensor's frame: its structured data goes through the relay as it came (a relay
+    // that had not parsed it, or dropped it, would forward `-`).
+    let mut c = config(
+        SyslogUri::Tcp {
+            host: "127.0.0.1".into(),
+            port,
+        },
+        FrameFormat::Rfc5424,
+    );
+    c.hostname = "fw-relayed".into();
+    let s = Syslog::start(&c).unwrap();
+    s.emit_emission(&envmon_core::engine::Emission {
+        id: 735007,
+        args: vec!["0".into(), "95".into(), "C".into()],
+        sd: vec![
+            ("sensor", "cpu0-temp".into()),
+            ("class", "cpu_temp".into()),
+            ("state", "critical".into()),
+        ],
+    });
+    assert!(s.flush(WAIT));
+    let with_sd = upstream.wait_received(26, WAIT);
+    assert_eq!(
+        with_sd.get(25).map(|g| g.sd.as_str()),
+        Some("[envmon@32473 sensor=\"cpu0-temp\" class=\"cpu_temp\" state=\"critical\"]"),
+        "{with_sd:?}"
+    );
     drop(relay);
     let fans: Vec<String> = got.iter().map(|g| g.msg.clone()).collect();
     let want: Vec<String> = (0..25)
