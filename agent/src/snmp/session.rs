@@ -254,6 +254,8 @@ impl Uptime {
 /// One session's state.
 struct Session<'a> {
     config: &'a Config,
+    /// The thread is told to stop: a wait for the master ends.
+    stop: &'a AtomicBool,
     published: &'a Published,
     stats: &'a Stats,
     conn: Conn,
@@ -274,11 +276,11 @@ impl Session<'_> {
     }
 
     /// Sends `bytes` and waits for the response to `packet` (answering requests meanwhile).
-    fn call(&mut self, bytes: &[u8], packet: u32, stop: &AtomicBool) -> Result<u16, End> {
+    fn call(&mut self, bytes: &[u8], packet: u32) -> Result<u16, End> {
         self.conn.write_all(bytes)?;
         let until = Instant::now() + ANSWER;
         while Instant::now() < until {
-            if stop.load(Ordering::Relaxed) {
+            if self.stop.load(Ordering::Relaxed) {
                 return Err(End::Stop);
             }
             let Some(p) = self.reader.next(&mut self.conn)? else {
@@ -369,7 +371,7 @@ impl Session<'_> {
         for vbs in mib::notifications(c, self.config.notifications, self.config.envmon_view) {
             let packet = self.next_packet();
             let bytes = pdu::notify(self.id, packet, vbs);
-            match self.call(&bytes, packet, &AtomicBool::new(false))? {
+            match self.call(&bytes, packet)? {
                 0 => {
                     self.stats.notifications.fetch_add(1, Ordering::Relaxed);
                 }
@@ -489,11 +491,12 @@ fn open_session<'a>(
     config: &'a Config,
     published: &'a Published,
     stats: &'a Stats,
-    stop: &AtomicBool,
+    stop: &'a AtomicBool,
 ) -> Result<Session<'a>, End> {
     let conn = Conn::connect(&config.addr)?;
     let mut s = Session {
         config,
+        stop,
         published,
         stats,
         conn,
@@ -513,14 +516,13 @@ fn open_session<'a>(
     match s.call(
         &pdu::open(packet, 5, "envmon environment monitoring"),
         packet,
-        stop,
     )? {
         0 => {}
         e => return Err(End::Protocol(format!("Open refused (error {e})"))),
     }
     for tree in mib::subtrees(config.envmon_view) {
         let packet = s.next_packet();
-        let e = s.call(&pdu::register(s.id, packet, &tree), packet, stop)?;
+        let e = s.call(&pdu::register(s.id, packet, &tree), packet)?;
         if e != 0 {
             let oid: Vec<String> = tree.iter().map(u32::to_string).collect();
             return Err(End::Protocol(format!(
@@ -532,10 +534,10 @@ fn open_session<'a>(
     Ok(s)
 }
 
-fn serve(s: &mut Session, events: &Receiver<Change>, stop: &AtomicBool) -> Result<(), End> {
+fn serve(s: &mut Session, events: &Receiver<Change>) -> Result<(), End> {
     let mut last_ping = Instant::now();
     loop {
-        if stop.load(Ordering::Relaxed) {
+        if s.stop.load(Ordering::Relaxed) {
             let packet = s.next_packet();
             let _ = s.conn.write_all(&pdu::close(s.id, packet));
             return Err(End::Stop);
@@ -553,7 +555,7 @@ fn serve(s: &mut Session, events: &Receiver<Change>, stop: &AtomicBool) -> Resul
         if last_ping.elapsed() >= PING_EVERY {
             let packet = s.next_packet();
             let bytes = pdu::ping(s.id, packet);
-            s.call(&bytes, packet, stop)?;
+            s.call(&bytes, packet)?;
             last_ping = Instant::now();
         }
     }
@@ -576,7 +578,7 @@ fn run(
                 log::info!("AgentX: registered with the master at {}", config.addr);
                 reported = false;
                 delay = BACKOFF.0;
-                serve(&mut s, events, stop)
+                serve(&mut s, events)
             }
             Err(e) => Err(e),
         };
