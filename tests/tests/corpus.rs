@@ -62,19 +62,34 @@ fn decisions(server: &str) -> Vec<String> {
 /// `envmon run --board BOARD` on `bmc` (100 ms sweeps), state in `state`, syslog into `out`,
 /// stderr into `log`.
 fn watch(bmc: &envmon_tests::EmuBmc, board: &str, state: &Path, out: &Path, log: &Path) -> Agent {
+    watch_with(bmc, board, state, out, log, &[])
+}
+
+/// [`watch`] with `extra` flags.
+fn watch_with(
+    bmc: &envmon_tests::EmuBmc,
+    board: &str,
+    state: &Path,
+    out: &Path,
+    log: &Path,
+    extra: &[&str],
+) -> Agent {
+    let (uri, syslog) = (bmc.uri(), format!("file://{}", out.display()));
+    let mut args = vec![
+        "--ipmi",
+        uri.as_str(),
+        "--board",
+        board,
+        "--interval-ms",
+        "100",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--syslog",
+        syslog.as_str(),
+    ];
+    args.extend_from_slice(extra);
     Agent::start(
-        &[
-            "--ipmi",
-            &bmc.uri(),
-            "--board",
-            board,
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--syslog",
-            &format!("file://{}", out.display()),
-        ],
+        &args,
         &[("ENVMON_IPMI_PASSWORD", envmon_tests::BMC_PASSWORD)],
         log,
     )
@@ -350,23 +365,14 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
     for s in SERVERS {
         let d = dir.path().join(s);
         let bmc = EmuBmc::start(&d.join("bmc"), &corpus(s));
-        let mut a = Agent::start(
-            &[
-                "--ipmi",
-                &bmc.uri(),
-                "--board",
-                "auto",
-                "--interval-ms",
-                "100",
-                "--state-dir",
-                d.join("state").to_str().unwrap(),
-                "--syslog",
-                "stderr",
-                "--agentx",
-                &snmpd.master(),
-            ],
-            &[("ENVMON_IPMI_PASSWORD", envmon_tests::BMC_PASSWORD)],
+        let master = snmpd.master();
+        let mut a = watch_with(
+            &bmc,
+            "auto",
+            &d.join("state"),
+            &d.join("syslog.log"),
             &d.join("envmon.log"),
+            &["--agentx", &master],
         );
         a.wait_sweeps(5);
         let env: serde_json::Value =
