@@ -12,7 +12,6 @@ use envmon_sensors::ipmi::{
 };
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -98,15 +97,6 @@ fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
     Some(records)
 }
 
-fn write_cache(state_dir: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    fs::create_dir_all(state_dir)?;
-    let tmp = state_dir.join(format!("{CACHE_FILE}.tmp"));
-    let mut f = fs::File::create(&tmp)?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    fs::rename(&tmp, cache_path(state_dir))
-}
-
 /// The SDR entries of the BMC: from the state-dir cache when it matches the repository's
 /// add/erase timestamps (one Get SDR Repository Info), else read in chunks and cached; then
 /// the live thresholds of the threshold sensors that have readable ones.
@@ -130,7 +120,9 @@ pub fn load_sdrs(
         }
         None => {
             let r = repo::read_all(t)?;
-            if let Err(e) = write_cache(state_dir, &encode_cache(&info, &r)) {
+            if let Err(e) =
+                crate::files::write_atomic(&cache_path(state_dir), &encode_cache(&info, &r))
+            {
                 log::warn!("cannot write the SDR cache in {}: {e}", state_dir.display());
             }
             r

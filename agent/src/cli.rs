@@ -3,8 +3,8 @@
 use crate::{
     config::{Settings, SettingsArgs},
     error::AgentError,
-    logging, sys,
-    syslog::{Backoff, Syslog, SyslogConfig},
+    logging,
+    syslog::Syslog,
 };
 use clap::{Args, Parser, Subcommand};
 use envmon_core::{RenderError, catalog, render_line};
@@ -157,23 +157,6 @@ fn dispatch(cli: &Cli) -> Result<(), AgentError> {
     }
 }
 
-/// The syslog layer's settings from the effective settings.
-pub fn syslog_config(s: &Settings) -> SyslogConfig {
-    SyslogConfig {
-        destinations: s.syslog.clone(),
-        format: s.syslog_format,
-        facility: s.facility,
-        hostname: s
-            .hostname
-            .as_ref()
-            .map(|h| h.0.clone())
-            .or_else(sys::hostname)
-            .unwrap_or_else(|| "localhost".into()),
-        prefix: s.prefix,
-        backoff: Backoff::default(),
-    }
-}
-
 fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
     let id: u32 = m.id.parse().map_err(|_| {
         AgentError::Usage(format!(
@@ -185,7 +168,7 @@ fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
     let line = render_line(settings.prefix, id, &args).map_err(|e| usage(&e))?;
     println!("{line}");
     if m.send {
-        let syslog = Syslog::start(&syslog_config(settings))?;
+        let syslog = Syslog::start(&settings.syslog_config())?;
         syslog.emit(id, &args).map_err(|e| usage(&e))?;
         let stats = syslog.close(Duration::from_millis(m.wait_ms));
         let failed: Vec<String> = stats
@@ -210,14 +193,22 @@ fn show(settings: &Settings, what: ShowWhat, as_json: bool) -> Result<(), AgentE
         ShowWhat::Version => "show version",
         ShowWhat::Metrics => "show metrics",
     };
-    let reply = crate::show::ask(&settings.socket, request)?;
+    use crate::{model, show};
+    let socket = &settings.socket;
     match (what, as_json) {
-        (_, true) => println!("{reply}"),
-        (ShowWhat::Environment, false) => print!("{}", crate::show::environment_table(&reply)),
-        (ShowWhat::Version, false) => {
-            println!("envmon {}", reply["version"].as_str().unwrap_or("?"))
+        (_, true) => println!("{}", show::ask_line(socket, request)?),
+        (ShowWhat::Environment, false) => {
+            let env: model::Environment = show::ask(socket, request)?;
+            print!("{}", show::environment_table(&env));
         }
-        (ShowWhat::Metrics, false) => print!("{}", reply["metrics"].as_str().unwrap_or("")),
+        (ShowWhat::Version, false) => {
+            let v: model::VersionReply = show::ask(socket, request)?;
+            println!("envmon {}", v.version);
+        }
+        (ShowWhat::Metrics, false) => {
+            let m: model::MetricsReply = show::ask(socket, request)?;
+            print!("{}", m.metrics);
+        }
     }
     Ok(())
 }
@@ -469,25 +460,23 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         let last_shutdown = crate::shutdown::read_record(&settings.state_dir)
             .ok()
             .flatten();
-        let counters = crate::status::Counters {
-            last_sweep_commands: per_sweep,
-            ..Default::default()
-        };
         let monitoring = if unread == 0 {
-            crate::status::Monitoring::Running
+            crate::model::Monitoring::Running
         } else {
-            crate::status::Monitoring::Degraded
+            crate::model::Monitoring::Degraded
         };
-        let v = crate::status::environment(
-            Some(monitor.to_json(now)),
-            monitoring,
-            settings.interval_ms.0,
-            last_shutdown.as_ref(),
-            &[],
-            &counters,
-            serde_json::Value::Null,
-        );
-        println!("{v}");
+        let env = crate::model::Environment {
+            ipmi_commands_per_sweep: per_sweep,
+            last_shutdown: last_shutdown.as_ref().map(crate::shutdown::Record::shown),
+            ..crate::model::Environment::new(
+                Some(monitor.view(now)),
+                monitoring,
+                settings.interval_ms.0,
+            )
+        };
+        let line = serde_json::to_string(&env)
+            .map_err(|e| AgentError::Unavailable(format!("cannot encode the readings: {e}")))?;
+        println!("{line}");
     } else {
         print!("{}", monitor.table());
     }

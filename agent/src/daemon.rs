@@ -1,153 +1,137 @@
-//! `envmon run`: the poll loop.
+//! `envmon run`: the poll loop, an orchestrator of named parts.
 //!
-//! Connect (bounded retries; 735009 once monitoring cannot start, and keep retrying), read
-//! the SDRs (cached), then sweep every `--interval-ms`: one Get Sensor Reading per monitored
-//! sensor, messages to syslog. A lost BMC gives 735010 (rate limited) and sensors go
-//! unavailable; the loop reconnects and judging resumes from the kept states. Every
-//! [`REVALIDATE_EVERY`] sweeps one Get SDR Repository Info checks that the cached SDRs still
-//! hold. A sensor entering its shutdown rank runs the thermal shutdown sequence once
-//! ([`shutdown`]); at start-up an unreported shutdown is reported. SIGTERM/SIGINT end the
-//! loop cleanly; SIGHUP reloads the configuration and board (an
+//! Each tick: make sure there is a monitor and, when its items need one, a BMC session
+//! ([`BmcLink`]: connect with bounded retries, 735009 once monitoring cannot start, and keep
+//! retrying); sweep ([`Monitor`]: one Get Sensor Reading per monitored sensor); hand the
+//! messages and transitions to the [`Outputs`] (syslog, SNMP); run the thermal shutdown a
+//! sweep calls for ([`ThermalGuard`]); every [`REVALIDATE_EVERY`] sweeps check the SDR
+//! repository; then the BMC's event log ([`SelWatcher`]). After each tick the loop publishes
+//! the model ([`Environment`]) for the socket, SNMP and the metrics file. A lost BMC gives
+//! 735010 (rate limited) and sensors go unavailable; judging resumes from the kept states.
+//! SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
 //! invalid new one keeps the old one running and says why).
 
 use crate::{
     bmc,
-    cli::syslog_config,
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
-    monitor::Monitor,
+    link::{BmcLink, Opened, Opener, open_real},
+    model::{Environment, Monitoring},
+    monitor::{Monitor, Sweep},
+    outputs::{Outputs, Transition},
     sel::SelWatcher,
-    shutdown,
-    snmp::{
-        mib::Change,
-        session::{Config as SubagentConfig, Subagent},
-    },
-    socket,
-    status::{self, Counters, Monitoring, Published, Shown, Snapshot},
+    shutdown, socket,
+    status::Counters,
     sys,
     syslog::Syslog,
-    watchdog::{self, Beating, Heartbeat},
+    watchdog::{self, Heartbeat},
 };
 use envmon_board_defs::Board;
 use envmon_core::engine::Emission;
-use envmon_sensors::ipmi::{IpmiError, IpmiSource, Target, Transport, repo, sdr::SdrEntry};
+use envmon_sensors::ipmi::sdr::SdrEntry;
 use std::{
     sync::Arc,
     time::{Duration, Instant},
 };
 
+pub use crate::link::ATTEMPTS_BEFORE_735009;
+
 /// Sweeps between two checks of the SDR repository info.
 pub const REVALIDATE_EVERY: u64 = 30;
-/// Failed connection attempts before 735009 is sent (the agent keeps trying).
-pub const ATTEMPTS_BEFORE_735009: u32 = 3;
 
-/// Opens a connection to the BMC: [`bmc::open`] in the agent, a fake BMC in tests.
-pub type Opener = Box<dyn FnMut(&Target) -> Result<Box<dyn Transport>, IpmiError>>;
+/// The thermal shutdown: run at most once per process, and the last one for `show`.
+#[derive(Debug, Default)]
+pub struct ThermalGuard {
+    /// The sequence ran in this process (it never runs twice).
+    done: bool,
+    /// The last thermal shutdown.
+    last: Option<shutdown::Record>,
+    /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
+    own_boot_report: bool,
+}
 
-/// The real connection: the kernel device or an RMCP+ session.
-fn open_real() -> Opener {
-    Box::new(|t| bmc::open(t).map(|c| Box::new(c) as Box<dyn Transport>))
+impl ThermalGuard {
+    /// At start: reports an unreported shutdown of envmon's own (735023/735028).
+    pub fn at_boot(syslog: &Syslog, settings: &Settings) -> ThermalGuard {
+        let own_boot_report = matches!(
+            shutdown::read_record(&settings.state_dir),
+            Ok(Some(ref r)) if !r.reported
+        );
+        ThermalGuard {
+            done: false,
+            last: shutdown::report_at_boot(syslog, &settings.state_dir),
+            own_boot_report,
+        }
+    }
+
+    /// Runs the shutdown a sweep calls for, once per process.
+    fn run(&mut self, t: Option<shutdown::Trigger>, syslog: &Syslog, settings: &Settings) {
+        let Some(t) = t.filter(|_| !self.done) else {
+            return;
+        };
+        self.done = true;
+        log::error!(
+            "thermal shutdown: {} at {} {} (threshold {})",
+            t.sensor,
+            t.reading,
+            t.unit,
+            t.threshold
+        );
+        self.last = Some(shutdown::perform(
+            syslog,
+            &settings.state_dir,
+            &settings.shutdown_action,
+            &t,
+        ));
+    }
+
+    /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was.
+    fn sel_trip(&mut self, entry: &str, at: &str, syslog: &Syslog, settings: &Settings) {
+        if self.own_boot_report {
+            log::info!("SEL {entry}: a thermal trip, already reported as envmon's own shutdown");
+            return;
+        }
+        log::error!(
+            "SEL {entry}: the processor tripped thermally at {at} while envmon was not running"
+        );
+        self.last = Some(shutdown::report_hardware_trip(
+            syslog,
+            &settings.state_dir,
+            entry,
+            at,
+        ));
+    }
 }
 
 struct Loop {
     settings: Settings,
-    syslog: Syslog,
     started: Instant,
-    open: Opener,
-    source: Option<IpmiSource<Beating<Box<dyn Transport>>>>,
+    /// Beaten at every step that makes progress (the watchdog feeder reads it).
+    heart: Heartbeat,
+    link: BmcLink,
     monitor: Option<Monitor>,
-    repo_info: Option<repo::RepoInfo>,
-    failed_attempts: u32,
-    reported_not_running: bool,
-    sweeps: u64,
-    /// The thermal shutdown sequence ran in this process (it never runs twice).
-    shutdown_done: bool,
-    /// The last thermal shutdown, for `show environment`.
-    last_shutdown: Option<shutdown::Record>,
-    /// Counters for `show metrics`.
+    outputs: Outputs,
+    sel: SelWatcher,
+    thermal: ThermalGuard,
+    /// Sweep counters (the link's and the outputs' are added at publish).
     counters: Counters,
     /// Whether the last sweep updated every record.
     last_sweep_complete: bool,
-    /// Where snapshots go for the socket.
-    published: Arc<Published>,
-    /// Clients the socket refused (counted there, published here).
-    socket_refusals: Arc<socket::Refusals>,
-    /// Beaten at every step that makes progress (the watchdog feeder reads it).
-    heart: Heartbeat,
-    /// Final counters of syslog destinations replaced by SIGHUP.
-    retired_syslog: Vec<crate::syslog::DestinationStats>,
-    /// The BMC's event log.
-    sel: SelWatcher,
-    /// SDR names by sensor number (BMC-owned), for SEL lines.
-    sensor_names: Vec<(u8, String)>,
-    /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
-    own_boot_report: bool,
-    /// Datagrams discarded by BMC connections closed so far.
-    discarded_closed: u64,
-    /// The SNMP subagent, when `agentx` is set.
-    subagent: Option<Subagent>,
-    /// Notifications sent and dropped by subagents replaced by SIGHUP.
-    agentx_counts: (u64, u64),
-    /// The metrics file could not be written last time (logged once per outage).
-    metrics_file_failing: bool,
-    /// The host name the frames carry (the metrics file's `host` label); set with the
-    /// settings, not looked up each sweep.
-    host: String,
 }
 
 impl Loop {
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
-        let settings_state_dir = settings.state_dir.clone();
-        let host = crate::cli::syslog_config(&settings).hostname;
         Loop {
+            sel: SelWatcher::new(&settings.state_dir),
+            outputs: Outputs::new(&settings, syslog),
             settings,
-            syslog,
             started: Instant::now(),
-            open,
-            source: None,
+            heart: Heartbeat::default(),
+            link: BmcLink::new(open),
             monitor: None,
-            repo_info: None,
-            failed_attempts: 0,
-            reported_not_running: false,
-            sweeps: 0,
-            shutdown_done: false,
-            last_shutdown: None,
+            thermal: ThermalGuard::default(),
             counters: Counters::default(),
             last_sweep_complete: false,
-            published: Arc::new(Published::default()),
-            socket_refusals: Arc::default(),
-            heart: Heartbeat::default(),
-            retired_syslog: Vec::new(),
-            sel: SelWatcher::new(&settings_state_dir),
-            sensor_names: Vec::new(),
-            own_boot_report: false,
-            discarded_closed: 0,
-            subagent: None,
-            agentx_counts: (0, 0),
-            metrics_file_failing: false,
-            host,
-        }
-    }
-
-    /// Starts, restarts or stops the SNMP subagent to match the settings.
-    fn start_subagent(&mut self) {
-        if let Some(old) = self.subagent.take() {
-            use std::sync::atomic::Ordering::Relaxed;
-            self.agentx_counts.0 += old.stats.notifications.load(Relaxed);
-            self.agentx_counts.1 += old.stats.dropped.load(Relaxed);
-        }
-        let Some(addr) = self.settings.agentx.clone() else {
-            return;
-        };
-        let config = SubagentConfig {
-            addr,
-            envmon_view: self.settings.agentx_envmon_mib.0,
-            notifications: self.settings.agentx_notifications.0,
-            interval_ms: self.settings.interval_ms.0,
-        };
-        match Subagent::start(config, Arc::clone(&self.published)) {
-            Ok(s) => self.subagent = Some(s),
-            Err(e) => log::error!("AgentX: cannot start the subagent thread: {e}"),
         }
     }
 
@@ -155,21 +139,9 @@ impl Loop {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    fn send(&self, emissions: &[Emission]) {
-        for e in emissions {
-            self.syslog.emit_emission(e);
-        }
-    }
-
     /// Starts monitoring `board`, bound to these SDRs.
     fn build_monitor(&mut self, board: Board, sdrs: &[SdrEntry]) {
-        let (monitor, notes) = Monitor::new(board, sdrs, &self.settings.sysfs_root);
-        if !sdrs.is_empty() {
-            for n in &notes {
-                log::warn!("{n}");
-            }
-        }
-        self.monitor = Some(monitor);
+        self.monitor = Some(bind_board(board, sdrs, &self.settings));
     }
 
     /// Makes sure there is a monitor, and a BMC connection when its items need one.
@@ -195,306 +167,144 @@ impl Loop {
                 Some(_) => Ok(()), // its IPMI items stay unavailable
             };
         };
-        self.heart.beat();
-        let conn = (self.open)(&target).map_err(|e| e.to_string());
-        self.heart.beat();
-        let mut conn = Beating::new(conn?, self.heart.clone());
-        let loaded = bmc::load_sdrs(&mut conn, &self.settings.state_dir);
-        self.counters.ipmi_commands += conn.commands();
-        let (sdrs, info) = match loaded {
-            Ok(v) => v,
-            Err(e) => {
-                self.discarded_closed += conn.discarded();
-                return Err(e.to_string());
-            }
-        };
-        self.sensor_names = sdrs
-            .iter()
-            .filter(|e| e.owner_id == 0x20 && e.owner_lun == 0)
-            .map(|e| (e.number, e.name.clone()))
-            .collect();
-        match self.monitor.as_mut() {
-            Some(monitor) if self.repo_info != Some(info) => {
-                if self.repo_info.is_some() {
-                    log::info!("the SDR repository changed; binding the board's items again");
-                }
-                for n in monitor.rebind(&sdrs) {
-                    log::warn!("{n}");
-                }
-            }
-            Some(_) => {}
-            None => {
-                self.build_monitor(bmc::resolve_board(waiting_for_sdrs.flatten(), &sdrs), &sdrs)
-            }
-        }
-        if let Some(m) = &self.monitor {
-            if !m.active() {
-                self.monitor = None;
-                self.discarded_closed += conn.discarded();
-                return Err("the board has no item that matches a sensor".into());
-            }
-            if self.repo_info.is_none() {
-                log::info!(
-                    "monitoring board {} ({} of {} items bound)",
-                    m.board().name,
-                    m.bound(),
-                    m.board().items.len()
-                );
-            }
-        }
+        let (monitor, settings) = (&mut self.monitor, &self.settings);
+        self.link
+            .open(&target, &settings.state_dir, &self.heart, |o: &Opened| {
+                adopt(monitor, waiting_for_sdrs, o, settings)
+            })?;
         log::info!("connected to the BMC");
-        self.repo_info = Some(info);
-        self.source = Some(IpmiSource::new(conn));
         Ok(())
     }
 
-    /// Drops the BMC connection, keeping its count of discarded datagrams.
-    fn close_source(&mut self) {
-        if let Some(s) = self.source.take() {
-            self.discarded_closed += s.transport_ref().discarded();
+    /// Connects when monitoring needs it; a failed attempt counts toward 735009.
+    fn ensure_connected(&mut self) {
+        let bmc_missing = !self.link.connected()
+            && self.settings.ipmi != IpmiUri::None
+            && self.monitor.as_ref().is_some_and(Monitor::needs_bmc);
+        if self.monitor.is_some() && !bmc_missing {
+            return;
+        }
+        match self.connect() {
+            Ok(()) => self.link.succeeded(),
+            Err(e) => {
+                let not_started = self.monitor.as_ref().is_none_or(|m| !m.active());
+                if self.link.failed(&e, not_started) {
+                    self.outputs.send(&[Emission {
+                        id: 735009,
+                        ..Emission::default()
+                    }]);
+                }
+            }
         }
     }
 
-    fn tick(&mut self) {
-        let bmc_missing = self.source.is_none()
-            && self.settings.ipmi != IpmiUri::None
-            && self.monitor.as_ref().is_some_and(Monitor::needs_bmc);
-        if self.monitor.is_none() || bmc_missing {
-            match self.connect() {
-                Ok(()) => {
-                    if self.failed_attempts > 0 {
-                        log::info!(
-                            "the BMC answers again after {} failed attempts",
-                            self.failed_attempts
-                        );
-                    }
-                    self.failed_attempts = 0;
-                    self.reported_not_running = false;
-                }
-                Err(e) => {
-                    self.failed_attempts += 1;
-                    self.counters.ipmi_errors += 1;
-                    log::warn!("BMC not available (attempt {}): {e}", self.failed_attempts);
-                    let not_started = self.monitor.as_ref().is_none_or(|m| !m.active());
-                    if self.failed_attempts >= ATTEMPTS_BEFORE_735009
-                        && !self.reported_not_running
-                        && not_started
-                    {
-                        self.reported_not_running = true;
-                        self.send(&[Emission {
-                            id: 735009,
-                            ..Emission::default()
-                        }]);
-                    }
-                }
-            }
-        }
+    /// One sweep of the monitor, timed and counted. `None` while nothing is bound yet (an
+    /// IPMI board before its BMC answered): monitoring has not started.
+    fn sweep(&mut self) -> Option<Sweep> {
         let now = self.now_ms();
-        // Nothing bound yet (an IPMI board before its BMC answered): monitoring has not
-        // started, so there is nothing to sweep.
-        let Some(monitor) = self.monitor.as_mut().filter(|m| m.active()) else {
-            return;
-        };
-        let mut source = self.source.as_mut();
-        let before = source
-            .as_deref_mut()
-            .map_or(0, |s| s.transport().commands());
+        let monitor = self.monitor.as_mut().filter(|m| m.active())?;
+        let before = self.link.commands();
         let started = Instant::now();
-        let sweep = monitor.sweep(source.as_deref_mut(), now);
-        let used = source
-            .as_deref_mut()
-            .map_or(0, |s| s.transport().commands())
-            - before;
+        let sweep = monitor.sweep(self.link.source(), now);
+        let used = self.link.commands() - before;
         self.counters.last_sweep_seconds = started.elapsed().as_secs_f64();
         self.counters.last_sweep_commands = used;
-        self.counters.ipmi_commands += used;
         self.counters.sweeps += 1;
         self.last_sweep_complete = sweep.unread == 0;
-        let revalidate = source
-            .as_deref_mut()
-            .filter(|_| {
-                sweep.transport_error.is_none()
-                    && (self.sweeps + 1).is_multiple_of(REVALIDATE_EVERY)
-            })
-            .map(|s| repo::info(s.transport()));
-        // Every command counts in the total, the re-validation's included.
-        self.counters.ipmi_commands +=
-            source.map_or(0, |s| s.transport().commands()) - before - used;
         log::trace!(
             "sweep {}: {used} IPMI commands, {} unread",
-            self.sweeps,
+            self.counters.sweeps,
             sweep.unread
         );
-        self.send(&sweep.emissions);
-        if let (Some(agent), Some(monitor), false) =
-            (&self.subagent, &self.monitor, sweep.changes.is_empty())
-        {
-            for &(position, from, to) in &sweep.changes {
-                if let Some(row) = monitor.row(position, now) {
-                    agent.changed(Change {
-                        position,
-                        from: Shown::Is(from),
-                        to: Shown::Is(to),
-                        row,
-                    });
-                }
-            }
-        }
-        self.sweeps += 1;
-        if let Some(t) = sweep.shutdown.filter(|_| !self.shutdown_done) {
-            self.shutdown_done = true;
-            log::error!(
-                "thermal shutdown: {} at {} {} (threshold {})",
-                t.sensor,
-                t.reading,
-                t.unit,
-                t.threshold
-            );
-            let rec = shutdown::perform(
-                &self.syslog,
-                &self.settings.state_dir,
-                &self.settings.shutdown_action,
-                &t,
-            );
-            self.last_shutdown = Some(rec);
-        }
-        if let Some(e) = sweep.transport_error {
-            self.counters.ipmi_errors += 1;
-            log::warn!("lost the BMC: {e}; reconnecting");
-            self.close_source();
+        Some(sweep)
+    }
+
+    fn tick(&mut self) {
+        self.ensure_connected();
+        let Some(sweep) = self.sweep() else {
             return;
+        };
+        self.outputs.send(&sweep.emissions);
+        let now = self.now_ms();
+        if let Some(m) = &self.monitor {
+            self.outputs
+                .transitions(sweep.changes.iter().filter_map(|&(position, from, to)| {
+                    Some(Transition {
+                        position,
+                        from,
+                        to,
+                        item: m.item(position, now)?,
+                    })
+                }));
         }
-        match revalidate {
-            Some(Ok(info)) if Some(info) != self.repo_info => {
-                // Reconnecting re-reads the SDRs and binds the items again.
-                log::info!("the SDR repository changed; reloading it");
-                self.close_source();
-            }
-            Some(Err(e)) => log::warn!("SDR repository info: {e}"),
-            _ => {}
+        self.thermal
+            .run(sweep.shutdown, self.outputs.syslog(), &self.settings);
+        if let Some(e) = sweep.transport_error {
+            return self.link.lost(&format!(": {e}"));
+        }
+        if self.counters.sweeps.is_multiple_of(REVALIDATE_EVERY) {
+            self.link.revalidate();
         }
         self.sel_step();
     }
 
     /// After a sweep: the BMC's event log (new entries to syslog, fill warnings, the
-    /// hardware trip report once the start-up pass is done). Its commands count in the
-    /// total, its time in `last_sel_seconds`.
+    /// hardware trip report once the start-up pass is done). Its time is `last_sel_seconds`.
     fn sel_step(&mut self) {
-        let Some(src) = self.source.as_mut() else {
+        let started = Instant::now();
+        let Some((src, names)) = self.link.session_and_names() else {
             return;
         };
-        let before = src.transport().commands();
-        let started = Instant::now();
-        let names = &self.sensor_names;
         let name = |n: u8| names.iter().find(|(k, _)| *k == n).map(|(_, v)| v.clone());
         let result = self.sel.after_sweep(
             src.transport(),
-            &self.syslog,
+            self.outputs.syslog(),
             self.settings.sel,
             self.settings.sel_warn_percent.0,
             &name,
         );
-        self.counters.ipmi_commands += src.transport().commands() - before;
         self.counters.last_sel_seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(()) => {}
-            Err(e) if e.needs_new_session() => {
-                self.counters.ipmi_errors += 1;
-                log::warn!("lost the BMC reading the SEL: {e}; reconnecting");
-                self.close_source();
-            }
+            Err(e) if e.needs_new_session() => self.link.lost(&format!(" reading the SEL: {e}")),
             Err(e) => log::warn!("SEL: {e}"),
         }
         if let Some((entry, at)) = self.sel.take_boot_trip() {
-            if self.own_boot_report {
-                log::info!(
-                    "SEL {entry}: a thermal trip, already reported as envmon's own shutdown"
-                );
-            } else {
-                log::error!(
-                    "SEL {entry}: the processor tripped thermally at {at} while envmon was not running"
-                );
-                self.last_shutdown = Some(shutdown::report_hardware_trip(
-                    &self.syslog,
-                    &self.settings.state_dir,
-                    &entry,
-                    &at,
-                ));
-            }
+            self.thermal
+                .sel_trip(&entry, &at, self.outputs.syslog(), &self.settings);
         }
     }
 
-    /// Publishes what the agent knows now, for the socket (and the SNMP subagent), and
-    /// writes the metrics file.
+    /// Publishes what the agent knows now (the model, for the socket, SNMP and the metrics
+    /// file).
     fn publish(&mut self) {
-        let monitoring = match (&self.monitor, &self.source) {
-            (None, _) => Monitoring::Failed,
-            (Some(m), _) if !m.active() => Monitoring::Failed,
-            (Some(_), Some(_)) if self.last_sweep_complete => Monitoring::Running,
-            _ => Monitoring::Degraded,
+        let monitoring = match &self.monitor {
+            None => Monitoring::Failed,
+            Some(m) if !m.active() => Monitoring::Failed,
+            Some(_) if self.link.connected() && self.last_sweep_complete => Monitoring::Running,
+            Some(_) => Monitoring::Degraded,
         };
         let now = self.now_ms();
-        let counters = Counters {
-            socket_refused: self.socket_refusals.count(),
-            ipmi_replies_discarded: self.discarded_closed
-                + self
-                    .source
-                    .as_ref()
-                    .map_or(0, |s| s.transport_ref().discarded()),
-            agentx_notifications: self.agentx_counts.0
-                + self.subagent.as_ref().map_or(0, |s| {
-                    s.stats
-                        .notifications
-                        .load(std::sync::atomic::Ordering::Relaxed)
-                }),
-            agentx_notifications_dropped: self.agentx_counts.1
-                + self.subagent.as_ref().map_or(0, |s| {
-                    s.stats.dropped.load(std::sync::atomic::Ordering::Relaxed)
-                }),
-            ..self.counters.clone()
+        let env = Environment {
+            ipmi_commands_per_sweep: self.counters.last_sweep_commands,
+            last_shutdown: self.thermal.last.as_ref().map(shutdown::Record::shown),
+            sel: self.sel.status(),
+            ..Environment::new(
+                self.monitor.as_ref().map(|m| m.view(now)),
+                monitoring,
+                self.settings.interval_ms.0,
+            )
         };
-        let env = status::environment(
-            self.monitor.as_ref().map(|m| m.to_json(now)),
-            monitoring,
-            self.settings.interval_ms.0,
-            self.last_shutdown.as_ref(),
-            &status::with_retired(self.syslog.stats(), &self.retired_syslog),
-            &counters,
-            self.sel.to_json(),
-        );
-        let metrics = status::metrics(&env, &counters);
-        self.write_metrics_file(&metrics);
-        let sensors = match (&self.subagent, &self.monitor) {
-            (Some(_), Some(m)) => m.rows(now),
-            _ => Vec::new(),
-        };
-        self.published.publish(Snapshot {
-            environment: env,
-            metrics,
-            sensors,
-        });
+        self.outputs.publish(env, self.counters());
     }
 
-    /// `metrics-file`: the metrics for node_exporter, with the host label; a failure is
-    /// logged once, and once more when writing works again.
-    fn write_metrics_file(&mut self, metrics: &str) {
-        let Some(path) = &self.settings.metrics_file else {
-            return;
-        };
-        let text = status::prometheus_text(metrics, Some(&self.host));
-        match (
-            shutdown::write_atomic(path, text.as_bytes()),
-            self.metrics_file_failing,
-        ) {
-            (Err(e), false) => {
-                log::warn!("metrics file {}: {e}", path.display());
-                self.metrics_file_failing = true;
-            }
-            (Ok(()), true) => {
-                log::info!("metrics file {}: written again", path.display());
-                self.metrics_file_failing = false;
-            }
-            _ => {}
+    /// The counters of the sweeps and the link (the outputs add theirs when publishing).
+    fn counters(&self) -> Counters {
+        Counters {
+            ipmi_commands: self.link.commands(),
+            ipmi_errors: self.link.errors(),
+            ipmi_replies_discarded: self.link.discarded(),
+            ..self.counters.clone()
         }
     }
 
@@ -503,66 +313,95 @@ impl Loop {
     /// and the BMC connection and judged states only when the BMC, board or state dir did.
     fn reload(&mut self, args: &SettingsArgs) {
         // Whatever else happens: files are reopened (log rotation sends SIGHUP).
-        self.syslog.reopen();
+        self.outputs.syslog().reopen();
+        let keep = |e: &dyn std::fmt::Display| {
+            log::error!("SIGHUP: keeping the running configuration: {e}");
+        };
         let new = match args.resolve() {
             Ok(n) => n,
-            Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
+            Err(e) => return keep(&e),
         };
         let board = match bmc::named_board(&new.board) {
             Ok(b) => b,
-            Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
+            Err(e) => return keep(&e),
         };
         if let Err(e) = bmc::target(&new) {
-            return log::error!("SIGHUP: keeping the running configuration: {e}");
+            return keep(&e);
         }
-        let new_syslog = syslog_config(&new);
-        if new_syslog != syslog_config(&self.settings) {
-            match Syslog::start(&new_syslog) {
-                Ok(s) => {
-                    let old = std::mem::replace(&mut self.syslog, s);
-                    // Drain what the old destinations hold (briefly), and keep their
-                    // counters, drops included, in the metrics.
-                    for st in old.close(Duration::from_secs(2)) {
-                        if st.dropped > 0 {
-                            log::warn!("syslog {}: {} frames dropped", st.uri, st.dropped);
-                        }
-                        status::retire(&mut self.retired_syslog, st);
-                    }
-                }
-                Err(e) => return log::error!("SIGHUP: keeping the running configuration: {e}"),
-            }
+        if let Err(e) = self.outputs.reload(&self.settings, &new) {
+            return keep(&e);
         }
         let board_changed = match (&board, &self.monitor) {
             (Some(b), Some(m)) => b != m.board(),
             _ => new.board != self.settings.board,
         };
-        if board_changed
-            || new.ipmi != self.settings.ipmi
-            || new.state_dir != self.settings.state_dir
-        {
-            self.close_source();
+        let old = &self.settings;
+        if board_changed || new.ipmi != old.ipmi || new.state_dir != old.state_dir {
+            self.link.forget();
             self.monitor = None;
-            self.repo_info = None;
-            if new.state_dir != self.settings.state_dir {
+            if new.state_dir != old.state_dir {
                 self.sel = SelWatcher::new(&new.state_dir);
             }
-        } else if new.ipmi_password_file != self.settings.ipmi_password_file {
-            self.close_source();
+        } else if new.ipmi_password_file != old.ipmi_password_file {
+            self.link.close();
         }
-        let snmp_changed = (&new.agentx, new.agentx_envmon_mib, new.agentx_notifications)
-            != (
-                &self.settings.agentx,
-                self.settings.agentx_envmon_mib,
-                self.settings.agentx_notifications,
-            )
-            || new.interval_ms != self.settings.interval_ms;
         self.settings = new;
-        self.host = crate::cli::syslog_config(&self.settings).hostname;
-        if snmp_changed {
-            self.start_subagent();
-        }
         log::info!("SIGHUP: configuration reloaded");
     }
+}
+
+/// `board` bound to `sdrs` under the settings' sysfs root; the items that match no sensor
+/// are logged when there are SDRs to match.
+fn bind_board(board: Board, sdrs: &[SdrEntry], settings: &Settings) -> Monitor {
+    let (monitor, notes) = Monitor::new(board, sdrs, &settings.sysfs_root);
+    if !sdrs.is_empty() {
+        for n in &notes {
+            log::warn!("{n}");
+        }
+    }
+    monitor
+}
+
+/// Takes a new session's SDRs: binds the items again when the repository changed (keeping
+/// every judged state), or builds the monitor of a board made from them. Refused when the
+/// board then has nothing to monitor.
+fn adopt(
+    monitor: &mut Option<Monitor>,
+    waiting_for_sdrs: Option<Option<Board>>,
+    o: &Opened,
+    settings: &Settings,
+) -> Result<(), String> {
+    match monitor.as_mut() {
+        Some(m) if o.changed != Some(false) => {
+            if o.changed == Some(true) {
+                log::info!("the SDR repository changed; binding the board's items again");
+            }
+            for n in m.rebind(&o.sdrs) {
+                log::warn!("{n}");
+            }
+        }
+        Some(_) => {}
+        None => {
+            let board = bmc::resolve_board(waiting_for_sdrs.flatten(), &o.sdrs);
+            *monitor = Some(bind_board(board, &o.sdrs, settings));
+        }
+    }
+    let Some(m) = monitor.as_ref() else {
+        return Ok(());
+    };
+    if !m.active() {
+        *monitor = None;
+        return Err("the board has no item that matches a sensor".into());
+    }
+    if o.changed.is_none() {
+        log::info!(
+            "monitoring board {} ({} of {} items bound)",
+            m.board().name,
+            m.bound(),
+            m.board().items.len()
+        );
+    }
+    Ok(())
 }
 
 /// The loop of `envmon run`, `sweeps` times back to back (no sleeping, no socket, no
@@ -576,18 +415,45 @@ pub fn soak(
     sweeps: u64,
     mut before: impl FnMut(u64),
 ) -> Result<String, AgentError> {
-    let syslog = Syslog::start(&syslog_config(&settings))?;
+    let syslog = Syslog::start(&settings.syslog_config())?;
     let mut l = Loop::new(settings, syslog, open);
     for i in 0..sweeps {
         before(i);
         l.tick();
         l.publish();
     }
-    l.syslog.flush(Duration::from_secs(5));
-    Ok(l.published
+    l.outputs.flush(Duration::from_secs(5));
+    Ok(l.outputs
+        .published()
         .latest()
         .map(|s| s.metrics.clone())
         .unwrap_or_default())
+}
+
+/// The socket's group ID, when `socket-group` names one.
+fn socket_group(settings: &Settings) -> Result<Option<u32>, AgentError> {
+    let Some(g) = &settings.socket_group else {
+        return Ok(None);
+    };
+    let etc_group = std::fs::read_to_string("/etc/group").unwrap_or_default();
+    socket::group_id(&etc_group, &g.0)
+        .map(Some)
+        .map_err(|e| AgentError::Unavailable(format!("socket-group: {e}")))
+}
+
+/// The thread that pings systemd's watchdog while the loop beats, when systemd asks for it.
+fn feeder(
+    notifier: &Arc<crate::notify::Notifier>,
+    heart: &Heartbeat,
+) -> Result<Option<watchdog::Feeder>, AgentError> {
+    let Some(every) = notifier.watchdog_interval() else {
+        return Ok(None);
+    };
+    let n = Arc::clone(notifier);
+    let stuck = watchdog::stuck_after(every * 2);
+    watchdog::Feeder::spawn(heart.clone(), every, stuck, move || n.watchdog())
+        .map(Some)
+        .map_err(|e| AgentError::Unavailable(format!("cannot start the watchdog thread: {e}")))
 }
 
 /// Runs until SIGTERM or SIGINT.
@@ -597,33 +463,19 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     }
     bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
-    let group = match &settings.socket_group {
-        None => None,
-        Some(g) => Some(
-            socket::group_id(
-                &std::fs::read_to_string("/etc/group").unwrap_or_default(),
-                &g.0,
-            )
-            .map_err(|e| AgentError::Unavailable(format!("socket-group: {e}")))?,
-        ),
-    };
-    let (listener, access) = socket::bind(&settings.socket, group)?;
+    let (listener, access) = socket::bind(&settings.socket, socket_group(&settings)?)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());
-    let syslog = Syslog::start(&syslog_config(&settings))?;
+    let syslog = Syslog::start(&settings.syslog_config())?;
     sys::install_signal_handlers();
     let mut l = Loop::new(settings, syslog, open_real());
-    l.own_boot_report = matches!(
-        shutdown::read_record(&l.settings.state_dir),
-        Ok(Some(ref r)) if !r.reported
-    );
-    l.last_shutdown = shutdown::report_at_boot(&l.syslog, &l.settings.state_dir);
-    l.start_subagent();
+    l.thermal = ThermalGuard::at_boot(l.outputs.syslog(), &l.settings);
+    l.outputs.start_subagent(&l.settings);
     l.publish();
     socket::serve(
         listener,
         access,
-        Arc::clone(&l.socket_refusals),
-        Arc::clone(&l.published),
+        Arc::clone(l.outputs.socket_refusals()),
+        Arc::clone(l.outputs.published()),
     )
     .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
@@ -631,19 +483,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     notifier.ready();
     l.heart.beat();
     // Pings come from their own thread, as long as the loop keeps beating.
-    let feeder = match notifier.watchdog_interval() {
-        Some(every) => {
-            let n = Arc::clone(&notifier);
-            let stuck = watchdog::stuck_after(every * 2);
-            Some(
-                watchdog::Feeder::spawn(l.heart.clone(), every, stuck, move || n.watchdog())
-                    .map_err(|e| {
-                        AgentError::Unavailable(format!("cannot start the watchdog thread: {e}"))
-                    })?,
-            )
-        }
-        None => None,
-    };
+    let feeder = feeder(&notifier, &l.heart)?;
     while !sys::stop_requested() {
         l.heart.beat();
         if sys::take_reload() {
@@ -662,25 +502,25 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     drop(feeder);
     log::info!("stopping");
     notifier.stopping();
-    let stats = l.syslog.close(Duration::from_secs(5));
-    for s in stats.iter().filter(|s| s.dropped > 0) {
-        log::warn!("syslog {}: {} frames dropped", s.uri, s.dropped);
-    }
+    l.outputs.close(Duration::from_secs(5));
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Shown;
     use crate::{
         config::BoardChoice,
         syslog::{Received, SyslogUri, in_memory},
     };
+    use envmon_core::engine::State;
     use envmon_sensors::ipmi::{
         CMD_GET_SENSOR_READING, IpmiErrorKind,
         fake::{FakeBmc, threshold_record},
         repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO},
     };
+    use envmon_sensors::ipmi::{IpmiError, Transport};
     use std::{
         path::{Path, PathBuf},
         sync::Mutex,
@@ -688,7 +528,7 @@ mod tests {
 
     /// The message IDs sent so far.
     fn sent(l: &Loop, frames: &Received) -> Vec<u32> {
-        assert!(l.syslog.flush(Duration::from_secs(5)));
+        assert!(l.outputs.flush(Duration::from_secs(5)));
         frames
             .lock()
             .unwrap()
@@ -759,7 +599,7 @@ mod tests {
             ..Settings::default()
         };
         settings.interval_ms.0 = 100;
-        let (syslog, frames) = in_memory(&syslog_config(&settings));
+        let (syslog, frames) = in_memory(&settings.syslog_config());
         let opens = Arc::new(Mutex::new(0));
         let (b, o) = (bmc.clone(), Arc::clone(&opens));
         let open: Opener = Box::new(move |_| {
@@ -783,7 +623,7 @@ mod tests {
             "integrity check failed",
         ));
         l.tick();
-        assert!(l.source.is_none(), "the session is dropped");
+        assert!(!l.link.connected(), "the session is dropped");
         assert_eq!(
             bmc.count(CMD_GET_SENSOR_READING),
             3,
@@ -796,7 +636,7 @@ mod tests {
             5,
             "both sensors read again"
         );
-        assert_eq!(l.counters.ipmi_errors, 1);
+        assert_eq!(l.counters().ipmi_errors, 1);
         // One failed sweep: 735010 once, nothing else (no 735009, no sensor message).
         assert_eq!(sent(&l, &frames), vec![735010]);
     }
@@ -821,16 +661,15 @@ mod tests {
             "the session is fine: no reconnecting"
         );
         assert_eq!(bmc.count(CMD_GET_SENSOR_READING), 200);
-        let snap = l.published.latest().unwrap();
+        let snap = l.outputs.published().latest().unwrap();
         let env = &snap.environment;
-        assert_eq!(env["monitoring"], "degraded");
-        let sensors = env["sensors"].as_array().unwrap();
-        assert_eq!(sensors.len(), 2);
-        for s in sensors {
+        assert_eq!(env.monitoring, Monitoring::Degraded);
+        assert_eq!(env.sensors.len(), 2);
+        for s in &env.sensors {
             assert_eq!(
-                (s["state"].as_str(), s["value"].is_null()),
-                (Some("unavailable"), true),
-                "{s}"
+                (s.state, s.value),
+                (Shown::Is(State::Unavailable), None),
+                "{s:?}"
             );
         }
         assert_eq!(sent(&l, &frames), vec![735010]);
@@ -876,11 +715,13 @@ mod tests {
         assert_eq!(bmc.count(CMD_GET_SDR_REPO_INFO), 2);
         let sent_to_bmc = u64::try_from(bmc.state().log.len()).unwrap();
         assert_eq!(
-            l.counters.ipmi_commands, sent_to_bmc,
+            l.counters().ipmi_commands,
+            sent_to_bmc,
             "every command counted"
         );
         assert_eq!(
-            l.counters.last_sweep_commands, 2,
+            l.counters().last_sweep_commands,
+            2,
             "a sweep is one read per sensor"
         );
         // The CPU goes warm, then the repository changes (a sensor added): the items are
@@ -904,8 +745,8 @@ mod tests {
             "the new repository was read"
         );
         assert_eq!(sent(&l, &frames), vec![735015], "nothing repeated");
-        let m = l.monitor.as_ref().unwrap().to_json(l.now_ms());
-        assert_eq!(m["sensors"][0]["state"], "warm", "{m}");
+        let m = l.monitor.as_ref().unwrap().view(l.now_ms());
+        assert_eq!(m.sensors[0].state, Shown::Is(State::Warm), "{m:?}");
     }
 
     #[test]
@@ -945,7 +786,7 @@ mod tests {
 
     /// The SEL record IDs forwarded so far, in order.
     fn sel_ids(l: &Loop, frames: &Received) -> Vec<String> {
-        assert!(l.syslog.flush(Duration::from_secs(5)));
+        assert!(l.outputs.flush(Duration::from_secs(5)));
         frames
             .lock()
             .unwrap()
@@ -984,7 +825,7 @@ mod tests {
                 .contains("Temperature #0x01 \"CPU0 Temp\": Upper Critical going high Asserted")),
             "the sensor's SDR name"
         );
-        assert_eq!(l.sel.to_json()["forwarded"], 5);
+        assert_eq!(l.sel.status().unwrap().forwarded, 5);
         // A restart forwards nothing already forwarded, then what is new.
         drop(l);
         let (mut l, frames, _) = agent(dir.path(), &bmc);

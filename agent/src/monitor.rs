@@ -3,8 +3,8 @@
 //! The judging is the core's pure engine; this module only binds items to sensors, runs one
 //! Get Sensor Reading per bound item per sweep, and collects the messages to send.
 
+use crate::model::{BoardView, Item, ItemSource, PciLink, PsuRedundancy, Shown};
 use crate::shutdown::Trigger;
-use crate::status::{SensorRow, Shown};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Class, Emission, Limits, Reading, Redundancy, SensorState, State, UpdateFailures, message_for,
@@ -16,7 +16,6 @@ use envmon_sensors::{
     local::LocalReader,
     sysfs,
 };
-use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
 /// 735010 at most once a minute while sweeps keep failing.
@@ -78,11 +77,11 @@ fn absent(item: &envmon_board_defs::Item, st: &SensorState) -> bool {
 }
 
 /// The state `show environment` shows: `absent` for an optional item that never read.
-fn shown(item: &envmon_board_defs::Item, st: &SensorState) -> &'static str {
+fn shown(item: &envmon_board_defs::Item, st: &SensorState) -> Shown {
     if absent(item, st) {
-        "absent"
+        Shown::Absent
     } else {
-        st.shown(&item.spec).name()
+        Shown::Is(st.shown(&item.spec))
     }
 }
 
@@ -285,100 +284,70 @@ impl Monitor {
         }
     }
 
-    /// The items as the SNMP subagent serves them.
-    pub fn rows(&self, now_ms: u64) -> Vec<SensorRow> {
-        (0..self.states.len())
-            .filter_map(|k| self.row(k, now_ms))
-            .collect()
+    /// The board's part of the model after the last sweep ([`BoardView`]).
+    pub fn view(&self, now_ms: u64) -> BoardView {
+        BoardView {
+            name: self.board.name.clone(),
+            sensors: (0..self.states.len())
+                .filter_map(|k| self.item(k, now_ms))
+                .collect(),
+            pci: self.pci_links(),
+            psu_redundancy: PsuRedundancy::from_lost(self.redundancy_lost()),
+        }
     }
 
-    /// The item at `position` in the board, as the SNMP subagent serves it.
-    pub fn row(&self, position: usize, now_ms: u64) -> Option<SensorRow> {
-        let (item, st) = (self.board.items.get(position)?, self.states.get(position)?);
-        let absent = absent(item, st);
-        Some(SensorRow {
+    /// The item at `position` in the board, as the model shows it.
+    pub fn item(&self, position: usize, now_ms: u64) -> Option<Item> {
+        let item = self.board.items.get(position)?;
+        let st = self.states.get(position)?;
+        let binding = self.bindings.get(position)?;
+        let shown = shown(item, st);
+        Some(Item {
+            age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
+            class: item.spec.class,
             id: item.id.clone(),
             label: item.spec.label.clone(),
-            class: item.spec.class,
             limits: item.spec.limits,
-            value: if st.is_unavailable() || absent {
-                None
-            } else {
-                st.value
+            source: ItemSource {
+                board: item.source.to_string(),
+                number: match binding {
+                    Binding::Ipmi(Some(e)) => Some(e.number),
+                    _ => None,
+                },
+                sdr: match binding {
+                    Binding::Ipmi(Some(e)) => Some(e.name.clone()),
+                    _ => None,
+                },
             },
-            shown: if absent {
-                Shown::Absent
-            } else {
-                Shown::Is(st.shown(&item.spec))
+            state: shown,
+            unit: unit(item).to_string(),
+            value: match shown {
+                Shown::Absent | Shown::Is(State::Unavailable) => None,
+                Shown::Is(_) => st.value,
             },
-            age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
         })
     }
 
-    /// The readings as the socket's `show environment` JSON shows them.
-    pub fn to_json(&self, now_ms: u64) -> Value {
-        let sensors: Vec<Value> = self
-            .board
-            .items
-            .iter()
-            .zip(&self.states)
-            .zip(&self.bindings)
-            .map(|((item, st), binding)| {
-                json!({
-                    "id": item.id,
-                    "label": item.spec.label,
-                    "class": item.spec.class.name(),
-                    "value": if st.is_unavailable() { None } else { st.value },
-                    "unit": unit(item),
-                    "state": shown(item, st),
-                    "age_ms": st.updated_ms.map(|t| now_ms.saturating_sub(t)),
-                    "source": self.source_json(item, binding),
-                })
-            })
-            .collect();
-        let pci: Vec<Value> = self
-            .board
+    /// The PCI expectations and what the bus showed at the last sweep.
+    fn pci_links(&self) -> Vec<PciLink> {
+        use envmon_core::pci::format_speed;
+        self.board
             .pci
             .iter()
             .zip(&self.pci)
-            .map(|(e, st)| {
-                json!({
-                    "id": e.id,
-                    "vendor": format!("0x{:04x}", e.vendor),
-                    "device": format!("0x{:04x}", e.device),
-                    "address": st.seen.as_ref().map(|d| d.address.clone()),
-                    "speed": st.seen.as_ref().and_then(|d| d.speed).map(envmon_core::pci::format_speed),
-                    "width": st.seen.as_ref().and_then(|d| d.width),
-                    "expected_speed": e.speed.map(envmon_core::pci::format_speed),
-                    "expected_width": e.width,
-                    "required": e.required,
-                    "state": st.status(e),
-                })
+            .map(|(e, st)| PciLink {
+                address: st.seen.as_ref().map(|d| d.address.clone()),
+                device: format!("0x{:04x}", e.device),
+                expected_speed: e.speed.map(format_speed),
+                expected_width: e.width,
+                id: e.id.clone(),
+                required: e.required,
+                speed: st.seen.as_ref().and_then(|d| d.speed).map(format_speed),
+                state: st.status(e),
+                vendor: format!("0x{:04x}", e.vendor),
+                width: st.seen.as_ref().and_then(|d| d.width),
             })
-            .collect();
-        json!({
-            "board": self.board.name,
-            "sensors": sensors,
-            "pci": pci,
-            "psu_redundancy": match self.redundancy_lost() {
-                None => "n/a",
-                Some(true) => "lost",
-                Some(false) => "ok",
-            },
-        })
-    }
-
-    /// Where an item reads from: the board's source, and for IPMI items the SDR record it
-    /// is bound to (name, number), so that an operator can find the sensor on the BMC.
-    fn source_json(&self, item: &envmon_board_defs::Item, binding: &Binding) -> Value {
-        match binding {
-            Binding::Ipmi(Some(e)) => json!({
-                "board": item.source.to_string(),
-                "sdr": e.name,
-                "number": e.number,
-            }),
-            _ => json!({"board": item.source.to_string()}),
-        }
+            .collect()
     }
 
     /// A plain table of the readings (for `envmon poll`).
@@ -399,7 +368,7 @@ impl Monitor {
                 item.spec.label,
                 value,
                 unit(item),
-                shown(item, st)
+                shown(item, st).name()
             ));
         }
         out

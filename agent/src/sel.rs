@@ -9,13 +9,13 @@
 //! hardware shutdown that happened while it was not running: 735023 once, and a reason
 //! record (source `sel`), unless envmon reported a shutdown of its own at this start.
 
-use crate::{config::SelMode, shutdown, syslog::Syslog};
+use crate::model::SelStatus;
+use crate::{config::SelMode, syslog::Syslog};
 use envmon_core::{
     Level,
     sel::{self as core_sel, SelCursor, SelInfo, SelPlan, SelRecord},
 };
 use envmon_sensors::ipmi::{IpmiError, Transport, sel};
-use serde_json::{Value, json};
 use std::{
     fs,
     io::Write,
@@ -84,7 +84,7 @@ impl SelWatcher {
 
     fn save(&self) {
         let text = core_sel::encode_cursor(&self.cursor);
-        if let Err(e) = shutdown::write_atomic(&cursor_path(&self.state_dir), text.as_bytes()) {
+        if let Err(e) = crate::files::write_atomic(&cursor_path(&self.state_dir), text.as_bytes()) {
             log::warn!(
                 "cannot save the SEL cursor in {}: {e}",
                 self.state_dir.display()
@@ -252,17 +252,14 @@ impl SelWatcher {
         self.trip.take()
     }
 
-    /// `show environment`'s `sel` block (null before the first check).
-    pub fn to_json(&self) -> Value {
-        match &self.info {
-            None => Value::Null,
-            Some(i) => json!({
-                "entries": i.entries,
-                "free_bytes": i.free_bytes,
-                "percent_used": i.percent_used(),
-                "last_record_id": self.cursor.last_id,
-                "forwarded": self.forwarded,
-            }),
-        }
+    /// `show environment`'s `sel` block (none before the first check).
+    pub fn status(&self) -> Option<SelStatus> {
+        self.info.as_ref().map(|i| SelStatus {
+            entries: u64::from(i.entries),
+            forwarded: self.forwarded,
+            free_bytes: u64::from(i.free_bytes),
+            last_record_id: self.cursor.last_id.map(u64::from),
+            percent_used: u64::from(i.percent_used()),
+        })
     }
 }

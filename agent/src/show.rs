@@ -1,8 +1,12 @@
 //! `envmon show`: asks a running agent over its socket and prints the answer.
 
-use crate::{error::AgentError, layout};
-use envmon_core::engine::{Class, format_value};
-use serde_json::Value;
+use crate::{
+    error::AgentError,
+    layout,
+    model::{Environment, ErrorReply, Item, PciLink, PciStatus, PsuRedundancy, Shown},
+};
+use envmon_core::engine::{Class, State, format_value};
+use serde::de::DeserializeOwned;
 use std::{
     io::{BufRead, BufReader, Write},
     os::unix::net::UnixStream,
@@ -10,8 +14,8 @@ use std::{
     time::Duration,
 };
 
-/// Sends one request and returns the parsed reply; an `{"error": ...}` reply is an error.
-pub fn ask(socket: &Path, request: &str) -> Result<Value, AgentError> {
+/// Sends one request and returns the reply line, unparsed; an error reply is an error.
+pub fn ask_line(socket: &Path, request: &str) -> Result<String, AgentError> {
     let unavailable = |e: std::io::Error| {
         AgentError::Unavailable(format!("{}: no agent answers: {e}", socket.display()))
     };
@@ -34,16 +38,21 @@ pub fn ask(socket: &Path, request: &str) -> Result<Value, AgentError> {
             )));
         }
     }
-    let v: Value = serde_json::from_str(&line)
-        .map_err(|e| AgentError::Unavailable(format!("{}: bad reply: {e}", socket.display())))?;
-    if let Some(err) = v.get("error") {
+    if let Ok(ErrorReply { error }) = serde_json::from_str::<ErrorReply>(&line) {
         return Err(AgentError::Unavailable(format!(
             "{}: {}",
-            err["code"].as_str().unwrap_or("error"),
-            err["message"].as_str().unwrap_or("")
+            error.code, error.message
         )));
     }
-    Ok(v)
+    Ok(line.trim_end().to_string())
+}
+
+/// Sends one request and returns the reply as `T` (an [`Environment`], a
+/// [`crate::model::VersionReply`], ...); an error reply is an error.
+pub fn ask<T: DeserializeOwned>(socket: &Path, request: &str) -> Result<T, AgentError> {
+    let line = ask_line(socket, request)?;
+    serde_json::from_str(&line)
+        .map_err(|e| AgentError::Unavailable(format!("{}: bad reply: {e}", socket.display())))
 }
 
 trait TakeLine {
@@ -58,89 +67,73 @@ impl<R: std::io::Read> TakeLine for BufReader<R> {
     }
 }
 
-/// A class name's category, sub-group and the words around its label
-/// ([`crate::layout`]); an unknown class shows under "Other".
-fn layout_of(class: &str) -> (&'static str, &'static str, &'static str, &'static str) {
-    match Class::from_name(class).map(layout::view) {
-        Some(v) => (v.category, v.group, v.name.0, v.name.1),
-        None => ("Other", "Other", "", ""),
-    }
-}
-
 const RULE: usize = 40;
 const SUB_RULE: usize = 24;
 
-fn state_word(state: &str) -> &'static str {
+fn state_word(state: Shown) -> &'static str {
     match state {
-        "ok" => "OK",
-        "warm" => "Warm",
-        "critical" => "Critical",
-        "shutdown" => "Shutdown",
-        "failed" => "Failure Detected",
-        "unavailable" => "Unavailable",
-        "absent" => "Not Present",
-        _ => "?",
+        Shown::Is(State::Ok) => "OK",
+        Shown::Is(State::Warm) => "Warm",
+        Shown::Is(State::Critical) => "Critical",
+        Shown::Is(State::Shutdown) => "Shutdown",
+        Shown::Is(State::Failed) => "Failure Detected",
+        Shown::Is(State::Unavailable) => "Unavailable",
+        Shown::Absent => "Not Present",
     }
 }
 
-/// The `show environment` table, in the spirit of Cisco's: sections for fans, power supplies,
-/// temperatures, voltages and PCI. A reading older than three poll intervals is marked stale.
-pub fn environment_table(env: &Value) -> String {
-    let none = Vec::new();
-    let sensors = env["sensors"].as_array().unwrap_or(&none);
-    let stale_after = env["interval_ms"]
-        .as_u64()
-        .unwrap_or(2000)
-        .saturating_mul(3);
-    // (category, sub-group, line) in sensor order.
-    let mut lines: Vec<(&str, &str, String)> = Vec::new();
-    for s in sensors {
-        let class = s["class"].as_str().unwrap_or("");
-        let state = s["state"].as_str().unwrap_or("");
-        // The BMC's redundancy sensor is the Redundancy line of the power supplies.
-        if class == "psu_redundancy" {
-            continue;
+/// An item's line: `Cooling Fan 1: 5000 RPM - OK`, with its category and sub-group.
+fn item_line(s: &Item, stale_after: u64) -> (&'static str, &'static str, String) {
+    let value = match (s.value, s.unit.as_str()) {
+        (Some(v), "V") => format!("{v:.2} V"),
+        (Some(v), unit) => format!("{} {unit}", format_value(v)),
+        (None, _) => String::new(),
+    };
+    let stale = match s.age_ms {
+        Some(age)
+            if age > stale_after
+                && !matches!(s.state, Shown::Absent | Shown::Is(State::Unavailable)) =>
+        {
+            format!(" (stale, {} s old)", age / 1000)
         }
-        let value = match (s["value"].as_f64(), s["unit"].as_str().unwrap_or("-")) {
-            (Some(v), "V") => format!("{v:.2} V"),
-            (Some(v), unit) => format!("{} {unit}", format_value(v)),
-            (None, _) => String::new(),
-        };
-        let stale = match s["age_ms"].as_u64() {
-            Some(age) if age > stale_after && !matches!(state, "unavailable" | "absent") => {
-                format!(" (stale, {} s old)", age / 1000)
-            }
-            _ => String::new(),
-        };
-        let shown = if value.is_empty() {
-            format!("{}{stale}", state_word(state))
-        } else {
-            format!("{value} - {}{stale}", state_word(state))
-        };
-        let (category, group, before, after) = layout_of(class);
-        let label = s["label"].as_str().unwrap_or("");
-        lines.push((category, group, format!("{before}{label}{after}: {shown}")));
-    }
-    let mut out = format!(
-        "Board: {}    Monitoring: {}\n",
-        env["board"].as_str().unwrap_or("-"),
-        env["monitoring"].as_str().unwrap_or("-")
-    );
-    for category in layout::categories().into_iter().chain(["Other"]) {
+        _ => String::new(),
+    };
+    let shown = if value.is_empty() {
+        format!("{}{stale}", state_word(s.state))
+    } else {
+        format!("{value} - {}{stale}", state_word(s.state))
+    };
+    let v = layout::view(s.class);
+    let (before, after) = v.name;
+    (
+        v.category,
+        v.group,
+        format!("{before}{}{after}: {shown}", s.label),
+    )
+}
+
+/// The item sections, in the layout's order of categories and sub-groups.
+fn item_sections(env: &Environment, out: &mut String) {
+    let stale_after = env.interval_ms.saturating_mul(3);
+    // (category, sub-group, line) in sensor order. The BMC's redundancy sensor is the
+    // Redundancy line of the power supplies.
+    let lines: Vec<(&str, &str, String)> = env
+        .sensors
+        .iter()
+        .filter(|s| s.class != Class::PsuRedundancy)
+        .map(|s| item_line(s, stale_after))
+        .collect();
+    for category in layout::categories() {
         let rows: Vec<&(&str, &str, String)> = lines.iter().filter(|l| l.0 == category).collect();
         let redundancy = category == "Power Supplies";
-        if rows.is_empty() && (category == "Other" || category == "Backplane") {
+        if rows.is_empty() && category == "Backplane" {
             continue;
         }
         out.push_str(&format!("\n{category}:\n{}\n", "-".repeat(RULE)));
         if rows.is_empty() && !redundancy {
             out.push_str("    none\n");
         }
-        let mut groups = layout::groups(category);
-        if category == "Other" {
-            groups.push("Other");
-        }
-        for group in groups {
+        for group in layout::groups(category) {
             let in_group: Vec<&&(&str, &str, String)> =
                 rows.iter().filter(|r| r.1 == group).collect();
             if in_group.is_empty() {
@@ -154,88 +147,92 @@ pub fn environment_table(env: &Value) -> String {
             }
         }
         if redundancy {
-            let red = match env["psu_redundancy"].as_str() {
-                Some("ok") => "OK",
-                Some("lost") => "Lost",
-                _ => "N/A",
+            let red = match env.psu_redundancy {
+                PsuRedundancy::Ok => "OK",
+                PsuRedundancy::Lost => "Lost",
+                PsuRedundancy::NotApplicable => "N/A",
             };
             out.push_str(&format!("    Redundancy: {red}\n"));
         }
     }
+}
+
+/// A PCI expectation's line.
+fn pci_line(p: &PciLink) -> String {
+    let link = match (&p.speed, p.width) {
+        (Some(sp), Some(w)) => format!("{sp} x{w}"),
+        (Some(sp), None) => sp.clone(),
+        (None, Some(w)) => format!("x{w}"),
+        (None, None) => "-".into(),
+    };
+    let want = match (&p.expected_speed, p.expected_width) {
+        (None, None) => String::new(),
+        (sp, w) => format!(
+            " (expected {}{})",
+            sp.as_deref().unwrap_or(""),
+            w.map(|w| format!("{}x{w}", if sp.is_some() { " " } else { "" }))
+                .unwrap_or_default()
+        ),
+    };
+    let state = match p.state {
+        PciStatus::Ok => "OK",
+        PciStatus::Degraded => "Degraded",
+        PciStatus::Absent => "Not Found",
+        PciStatus::Missing => "Not Present",
+    };
+    let name = format!(
+        "{} {}:{}",
+        p.id,
+        p.vendor.trim_start_matches("0x"),
+        p.device.trim_start_matches("0x")
+    );
+    match &p.address {
+        Some(addr) => format!("    {name}: {addr} {link}{want} - {state}\n"),
+        None => format!("    {name}: {state}\n"),
+    }
+}
+
+/// The `show environment` table, in the spirit of Cisco's: sections for fans, power supplies,
+/// temperatures, voltages and PCI. A reading older than three poll intervals is marked stale.
+pub fn environment_table(env: &Environment) -> String {
+    let mut out = format!(
+        "Board: {}    Monitoring: {}\n",
+        env.board.as_deref().unwrap_or("-"),
+        env.monitoring.name()
+    );
+    item_sections(env, &mut out);
     out.push_str(&format!("\nPCI:\n{}\n", "-".repeat(RULE)));
-    match env["pci"].as_array().filter(|p| !p.is_empty()) {
-        None => out.push_str("    none\n"),
-        Some(list) => {
-            for p in list {
-                let s = |k: &str| p[k].as_str().unwrap_or("-").to_string();
-                let link = match (p["speed"].as_str(), p["width"].as_u64()) {
-                    (Some(sp), Some(w)) => format!("{sp} x{w}"),
-                    (Some(sp), None) => sp.to_string(),
-                    (None, Some(w)) => format!("x{w}"),
-                    (None, None) => "-".into(),
-                };
-                let want = match (p["expected_speed"].as_str(), p["expected_width"].as_u64()) {
-                    (None, None) => String::new(),
-                    (sp, w) => format!(
-                        " (expected {}{})",
-                        sp.unwrap_or(""),
-                        w.map(|w| format!("{}x{w}", if sp.is_some() { " " } else { "" }))
-                            .unwrap_or_default()
-                    ),
-                };
-                let state = match p["state"].as_str() {
-                    Some("ok") => "OK",
-                    Some("degraded") => "Degraded",
-                    Some("absent") => "Not Found",
-                    Some("missing") => "Not Present",
-                    _ => "?",
-                };
-                let name = format!(
-                    "{} {}:{}",
-                    s("id"),
-                    s("vendor").trim_start_matches("0x"),
-                    s("device").trim_start_matches("0x")
-                );
-                match p["address"].as_str() {
-                    Some(addr) => {
-                        out.push_str(&format!("    {name}: {addr} {link}{want} - {state}\n"))
-                    }
-                    None => out.push_str(&format!("    {name}: {state}\n")),
-                }
-            }
-        }
+    if env.pci.is_empty() {
+        out.push_str("    none\n");
+    }
+    for p in &env.pci {
+        out.push_str(&pci_line(p));
     }
     out.push_str(&format!(
         "\nLast thermal shutdown: {}\n",
-        match &env["last_shutdown"] {
-            Value::Object(m) => format!(
+        match &env.last_shutdown {
+            Some(m) => format!(
                 "{} at {}{}",
-                m.get("reason").and_then(Value::as_str).unwrap_or("?"),
-                m.get("at").and_then(Value::as_str).unwrap_or("?"),
-                match m.get("source").and_then(Value::as_str) {
+                m.reason,
+                m.at,
+                match m.source.as_deref() {
                     Some("sel") => " (a hardware thermal trip, from the BMC's event log)",
                     _ => "",
                 }
             ),
-            _ => "none".into(),
+            None => "none".into(),
         }
     ));
-    if let Some(sel) = env["sel"].as_object() {
-        let n = |k: &str| sel.get(k).and_then(Value::as_u64).unwrap_or(0);
+    if let Some(sel) = &env.sel {
         out.push_str(&format!(
             "BMC event log: {} entries, {}% used, {} bytes free, {} forwarded\n",
-            n("entries"),
-            n("percent_used"),
-            n("free_bytes"),
-            n("forwarded")
+            sel.entries, sel.percent_used, sel.free_bytes, sel.forwarded
         ));
     }
-    for d in env["syslog"].as_array().unwrap_or(&none) {
+    for d in &env.syslog {
         out.push_str(&format!(
             "Syslog {}: {} sent, {} dropped\n",
-            d["destination"].as_str().unwrap_or("?"),
-            d["sent"].as_u64().unwrap_or(0),
-            d["dropped"].as_u64().unwrap_or(0)
+            d.destination, d.sent, d.dropped
         ));
     }
     out

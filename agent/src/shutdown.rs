@@ -17,7 +17,6 @@ use envmon_core::engine::ShutdownKind;
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
-    io::Write,
     path::{Path, PathBuf},
     process::Command,
     time::Duration,
@@ -56,25 +55,19 @@ pub struct Record {
     pub source: Option<String>,
 }
 
-fn record_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(RECORD_FILE)
+impl Record {
+    /// The record as `show environment` shows it.
+    pub fn shown(&self) -> crate::model::LastShutdown {
+        crate::model::LastShutdown {
+            at: self.at.clone(),
+            reason: self.reason.clone(),
+            source: self.source.clone(),
+        }
+    }
 }
 
-/// Writes `bytes` to `path` atomically and durably: temp file, fsync, rename, fsync the dir.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    let written = fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(bytes)?;
-        f.sync_all()
-    });
-    if let Err(e) = written.and_then(|()| fs::rename(&tmp, path)) {
-        // A full disk: leave no half-written temp file behind (it would hold the space).
-        let _ = fs::remove_file(&tmp);
-        return Err(e);
-    }
-    fs::File::open(dir)?.sync_all()
+fn record_path(state_dir: &Path) -> PathBuf {
+    state_dir.join(RECORD_FILE)
 }
 
 /// Reads the record: `Ok(None)` when there is none, `Err` (with why) when it is unusable.
@@ -105,7 +98,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<Record, String> {
 fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
     let mut text = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    write_atomic(&record_path(state_dir), &text)
+    crate::files::write_atomic(&record_path(state_dir), &text)
 }
 
 /// What triggered a shutdown.

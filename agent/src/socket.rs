@@ -16,11 +16,11 @@
 
 use crate::{
     error::AgentError,
+    model::{ErrorBody, ErrorReply, MetricsReply, VersionReply},
     status::Published,
     status::Snapshot,
     sys::{PeerCreds, peer_credentials},
 };
-use serde_json::json;
 use std::{
     collections::HashSet,
     fs,
@@ -54,7 +54,21 @@ pub const MAX_DRAIN: usize = 4 << 20;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(1);
 
 fn error(code: &str, message: &str) -> String {
-    json!({"error": {"code": code, "message": message}}).to_string()
+    to_line(&ErrorReply {
+        error: ErrorBody {
+            code: code.into(),
+            message: message.into(),
+        },
+    })
+}
+
+/// A reply as one JSON line. The model's types always serialize (string keys, no
+/// fallible `Serialize`); should one ever fail, the client gets an error reply.
+fn to_line<T: serde::Serialize>(reply: &T) -> String {
+    serde_json::to_string(reply).unwrap_or_else(|e| {
+        log::error!("cannot encode a reply: {e}");
+        r#"{"error":{"code":"internal","message":"the reply could not be encoded"}}"#.into()
+    })
 }
 
 /// The reply to one request line (without its newline). Pure.
@@ -75,11 +89,15 @@ pub fn respond(request: &[u8], snapshot: Option<&Snapshot>) -> String {
     {
         return error("bad_request", "the request has control characters");
     }
-    let version = || json!({"name": "envmon", "version": crate::VERSION}).to_string();
     match (words.as_slice(), snapshot) {
-        (["show", "version"], _) => version(),
-        (["show", "environment"], Some(s)) => s.environment.to_string(),
-        (["show", "metrics"], Some(s)) => json!({"metrics": s.metrics}).to_string(),
+        (["show", "version"], _) => to_line(&VersionReply {
+            name: "envmon".into(),
+            version: crate::VERSION.into(),
+        }),
+        (["show", "environment"], Some(s)) => to_line(&s.environment),
+        (["show", "metrics"], Some(s)) => to_line(&MetricsReply {
+            metrics: s.metrics.clone(),
+        }),
         (["show", "environment" | "metrics"], None) => {
             error("not_ready", "the agent has not published its state yet")
         }

@@ -4,10 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envmon_agent::{
+    metrics,
+    model::Environment,
     show::environment_table,
     shutdown::Record,
     socket::respond,
-    status::{self, Counters, Monitoring, Snapshot},
+    status::{self, Counters, Snapshot},
     syslog::DestinationStats,
 };
 use serde_json::json;
@@ -30,6 +32,21 @@ fn golden(name: &str, actual: &str) {
     );
 }
 
+fn fixed_counters() -> Counters {
+    Counters {
+        sweeps: 17,
+        last_sweep_seconds: 0.0015,
+        last_sweep_commands: 10,
+        ipmi_commands: 170,
+        ipmi_errors: 2,
+        last_sel_seconds: 0.004,
+        socket_refused: 3,
+        ipmi_replies_discarded: 5,
+        agentx_notifications: 4,
+        agentx_notifications_dropped: 1,
+    }
+}
+
 fn fixed_snapshot() -> Snapshot {
     let monitor = json!({
         "board": "sim-appliance",
@@ -41,16 +58,16 @@ fn fixed_snapshot() -> Snapshot {
              "expected_speed": null, "expected_width": null, "required": true, "state": "absent"}
         ],
         "sensors": [
-            {"id": "cpu0-temp", "label": "0", "class": "cpu_temp", "value": 63.0, "unit": "C", "state": "ok", "age_ms": 120},
-            {"id": "ambient", "label": "1", "class": "chassis_ambient", "value": 41.0, "unit": "C", "state": "warm", "age_ms": 120},
-            {"id": "iohub-temp", "label": "0", "class": "iohub_temp", "value": null, "unit": "C", "state": "unavailable", "age_ms": null},
-            {"id": "psu1-temp", "label": "1", "class": "psu_temp", "value": 35.5, "unit": "C", "state": "ok", "age_ms": 9000},
-            {"id": "fan1", "label": "1", "class": "fan", "value": 500.0, "unit": "RPM", "state": "failed", "age_ms": 120},
-            {"id": "fan2", "label": "2", "class": "fan", "value": 3850.0, "unit": "RPM", "state": "ok", "age_ms": 120},
-            {"id": "psu1", "label": "1", "class": "psu", "value": null, "unit": "-", "state": "ok", "age_ms": 120},
-            {"id": "psu2", "label": "2", "class": "psu", "value": null, "unit": "-", "state": "failed", "age_ms": 120},
-            {"id": "psu2-fan", "label": "2", "class": "psu_fan", "value": 4500.0, "unit": "RPM", "state": "ok", "age_ms": 120},
-            {"id": "v12", "label": "1", "class": "voltage", "value": 12.06, "unit": "V", "state": "ok", "age_ms": 120}
+            {"id": "cpu0-temp", "label": "0", "class": "cpu_temp", "value": 63.0, "unit": "C", "state": "ok", "age_ms": 120, "source": {"board": "ipmi:cpu0-temp"}},
+            {"id": "ambient", "label": "1", "class": "chassis_ambient", "value": 41.0, "unit": "C", "state": "warm", "age_ms": 120, "source": {"board": "ipmi:ambient"}},
+            {"id": "iohub-temp", "label": "0", "class": "iohub_temp", "value": null, "unit": "C", "state": "unavailable", "age_ms": null, "source": {"board": "ipmi:iohub-temp"}},
+            {"id": "psu1-temp", "label": "1", "class": "psu_temp", "value": 35.5, "unit": "C", "state": "ok", "age_ms": 9000, "source": {"board": "ipmi:psu1-temp"}},
+            {"id": "fan1", "label": "1", "class": "fan", "value": 500.0, "unit": "RPM", "state": "failed", "age_ms": 120, "source": {"board": "ipmi:fan1"}},
+            {"id": "fan2", "label": "2", "class": "fan", "value": 3850.0, "unit": "RPM", "state": "ok", "age_ms": 120, "source": {"board": "ipmi:fan2"}},
+            {"id": "psu1", "label": "1", "class": "psu", "value": null, "unit": "-", "state": "ok", "age_ms": 120, "source": {"board": "ipmi:psu1"}},
+            {"id": "psu2", "label": "2", "class": "psu", "value": null, "unit": "-", "state": "failed", "age_ms": 120, "source": {"board": "ipmi:psu2"}},
+            {"id": "psu2-fan", "label": "2", "class": "psu_fan", "value": 4500.0, "unit": "RPM", "state": "ok", "age_ms": 120, "source": {"board": "ipmi:psu2-fan"}},
+            {"id": "v12", "label": "1", "class": "voltage", "value": 12.06, "unit": "V", "state": "ok", "age_ms": 120, "source": {"board": "ipmi:v12"}}
         ]
     });
     let shutdown = Record {
@@ -73,7 +90,8 @@ fn fixed_snapshot() -> Snapshot {
         failures: 1,
         connected: true,
     }];
-    let counters = Counters {
+    let counters = fixed_counters();
+    let _ = Counters {
         sweeps: 17,
         last_sweep_seconds: 0.0015,
         last_sweep_commands: 10,
@@ -85,20 +103,20 @@ fn fixed_snapshot() -> Snapshot {
         agentx_notifications: 4,
         agentx_notifications_dropped: 1,
     };
-    let env = status::environment(
-        Some(monitor),
-        Monitoring::Degraded,
-        2000,
-        Some(&shutdown),
-        &syslog,
-        &counters,
-        serde_json::json!({"entries": 120, "free_bytes": 14080, "percent_used": 12, "last_record_id": 119, "forwarded": 7}),
-    );
-    let metrics = status::metrics(&env, &counters);
+    let mut env: Environment = serde_json::from_value(json!({
+        "board": monitor["board"], "sensors": monitor["sensors"], "pci": monitor["pci"],
+        "psu_redundancy": monitor["psu_redundancy"], "monitoring": "degraded", "interval_ms": 2000,
+        "ipmi_commands_per_sweep": counters.last_sweep_commands, "last_shutdown": null,
+        "sel": {"entries": 120, "free_bytes": 14080, "percent_used": 12, "last_record_id": 119, "forwarded": 7},
+        "syslog": []
+    }))
+    .unwrap();
+    env.last_shutdown = Some(shutdown.shown());
+    env.syslog = status::syslog_status(&syslog);
+    let families = metrics::families(&env, &counters);
     Snapshot {
         environment: env,
-        metrics,
-        sensors: Vec::new(),
+        metrics: metrics::openmetrics(&families),
     }
 }
 
@@ -164,17 +182,24 @@ fn golden_metrics_end_in_eof() {
     golden("metrics.txt", &m);
 }
 
+fn prometheus(host: Option<&str>) -> String {
+    let s = fixed_snapshot();
+    // The counters are not in the snapshot: the same ones as fixed_snapshot's.
+    let counters = fixed_counters();
+    metrics::prometheus(&metrics::families(&s.environment, &counters), host)
+}
+
 /// The same metrics as the textfile collector reads them (Prometheus text 0.0.4).
 #[test]
 fn golden_prometheus_text_for_node_exporter() {
-    let p = envmon_agent::status::prometheus_text(&fixed_snapshot().metrics, None);
+    let p = prometheus(None);
     assert!(!p.contains("# EOF") && !p.contains("# UNIT") && !p.contains("stateset"));
     assert!(p.contains(
         "# TYPE envmon_sweeps_total counter\n# HELP envmon_sweeps_total Sweeps done.\nenvmon_sweeps_total 17\n"
     ));
     golden("metrics.prom", &p);
     // With the host label, on every sample and only there.
-    let h = envmon_agent::status::prometheus_text(&fixed_snapshot().metrics, Some("fw1"));
+    let h = prometheus(Some("fw1"));
     assert!(
         h.contains("\nenvmon_sweeps_total{host=\"fw1\"} 17\n"),
         "{h}"
@@ -234,6 +259,6 @@ fn monitor_json_from_sweeps_of_a_fake_bmc() {
     for now in [0, 100, 200] {
         m.sweep(Some(&mut src), now);
     }
-    let json = serde_json::to_string_pretty(&m.to_json(250)).unwrap() + "\n";
+    let json = serde_json::to_string_pretty(&m.view(250).sensors).unwrap() + "\n";
     golden("monitor.json", &json);
 }

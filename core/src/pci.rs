@@ -53,15 +53,55 @@ pub struct PciState {
     pub seen: Option<PciObserved>,
 }
 
+/// What an expectation's state is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PciStatus {
+    /// Present with the expected link.
+    Ok,
+    /// Present, its link short of what is expected.
+    Degraded,
+    /// Required and not found.
+    Absent,
+    /// Not required and not found.
+    Missing,
+}
+
+impl PciStatus {
+    /// Every value.
+    pub const ALL: [PciStatus; 4] = [
+        PciStatus::Ok,
+        PciStatus::Degraded,
+        PciStatus::Absent,
+        PciStatus::Missing,
+    ];
+
+    /// The name on the socket: `ok`, `degraded`, `absent`, `missing`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PciStatus::Ok => "ok",
+            PciStatus::Degraded => "degraded",
+            PciStatus::Absent => "absent",
+            PciStatus::Missing => "missing",
+        }
+    }
+
+    /// The value a name stands for.
+    pub fn from_name(name: &str) -> Option<PciStatus> {
+        PciStatus::ALL.into_iter().find(|s| s.name() == name)
+    }
+}
+
 impl PciState {
-    /// `ok`, `degraded` (a link short of what is expected), `absent` or `missing` (absent and
-    /// not required).
-    pub fn status(&self, e: &PciExpect) -> &'static str {
+    /// `Ok`, `Degraded` (a link short of what is expected), `Absent` or `Missing` (absent
+    /// and not required).
+    pub fn status(&self, e: &PciExpect) -> PciStatus {
         match &self.seen {
-            None if e.required => "absent",
-            None => "missing",
-            Some(_) if self.speed_reported.is_some() || self.width_reported.is_some() => "degraded",
-            Some(_) => "ok",
+            None if e.required => PciStatus::Absent,
+            None => PciStatus::Missing,
+            Some(_) if self.speed_reported.is_some() || self.width_reported.is_some() => {
+                PciStatus::Degraded
+            }
+            Some(_) => PciStatus::Ok,
         }
     }
 }

@@ -10,7 +10,8 @@
 use envmon_agent::{
     bmc,
     config::{BoardChoice, IpmiUri, Settings},
-    daemon::{Opener, soak},
+    daemon::soak,
+    link::Opener,
     syslog::SyslogUri,
 };
 use envmon_sensors::ipmi::{Transport, fake::FakeBmc};

@@ -15,8 +15,9 @@
 use envmon_core::engine::{Class, Limits, State, transition_threshold};
 
 use super::pdu::{Range, vb};
+pub use crate::config::Notifications;
 use crate::layout::{self, EnvmonTable};
-pub use crate::status::{SensorRow, Shown};
+pub use crate::model::{Item, Shown};
 use agentx::encodings::{OctetString, Value, VarBind};
 
 /// ENTITY-MIB entPhysicalTable.
@@ -41,7 +42,7 @@ pub struct Inputs<'a> {
     /// Board name.
     pub board: &'a str,
     /// Items, in board order.
-    pub sensors: &'a [SensorRow],
+    pub sensors: &'a [Item],
     /// Sweep interval (entPhySensorValueUpdateRate).
     pub interval_ms: u64,
     /// The master's sysUpTime now, centiseconds (for entPhySensorValueTimeStamp).
@@ -58,7 +59,7 @@ pub fn entity_index(position: usize) -> u32 {
 }
 
 /// The item's description (entPhysicalDescr/Name, ENVMON descr: at most 32 characters).
-pub fn describe(row: &SensorRow) -> String {
+pub fn describe(row: &Item) -> String {
     let (before, after) = layout::view(row.class).descr;
     let label = if row.class == Class::PsuRedundancy {
         ""
@@ -81,9 +82,9 @@ fn sensor_kind(limits: &Limits) -> (i32, i32, f64, &'static str) {
 }
 
 /// The value as ENTITY-SENSOR-MIB serves it (EntitySensorValue: -1e9..1e9).
-fn served(row: &SensorRow) -> i32 {
+fn served(row: &Item) -> i32 {
     let (_, _, factor, _) = sensor_kind(&row.limits);
-    match (&row.limits, row.value, row.shown) {
+    match (&row.limits, row.value, row.state) {
         // truthvalue: true(1) while good, false(2) once failed.
         (Limits::Discrete, _, Shown::Is(State::Ok)) => 1,
         (Limits::Discrete, _, _) => 2,
@@ -246,7 +247,7 @@ impl Mib {
             rows.push((sen(2, idx), Value::Integer(9))); // units
             rows.push((sen(3, idx), Value::Integer(precision)));
             rows.push((sen(4, idx), Value::Integer(served(row))));
-            rows.push((sen(5, idx), Value::Integer(oper_status(row.shown))));
+            rows.push((sen(5, idx), Value::Integer(oper_status(row.state))));
             rows.push((sen(6, idx), text(units)));
             rows.push((sen(7, idx), Value::TimeTicks(stamp as i32)));
             rows.push((
@@ -269,7 +270,7 @@ impl Mib {
             if !i.envmon_view {
                 continue;
             }
-            let state = Value::Integer(envmon_state(row.shown));
+            let state = Value::Integer(envmon_state(row.state));
             let value = row.value.unwrap_or(0.0);
             match layout::view(row.class).envmon {
                 Some(EnvmonTable::Voltage) => {
@@ -374,16 +375,7 @@ pub struct Change {
     /// To.
     pub to: Shown,
     /// The item after the transition.
-    pub row: SensorRow,
-}
-
-/// Which notifications are sent.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Notifications {
-    /// ceSensorExtThresholdNotification.
-    pub threshold: bool,
-    /// The CISCO-ENVMON-MIB *StatusChangeNotif (only with the ENVMON view).
-    pub envmon: bool,
+    pub row: Item,
 }
 
 /// The threshold a transition reached or cleared, if it is about one (the engine decides
@@ -471,8 +463,8 @@ pub fn notifications(c: &Change, on: Notifications, envmon_view: bool) -> Vec<Ve
 mod tests {
     use super::*;
 
-    fn cpu(value: f64, shown: Shown) -> SensorRow {
-        SensorRow {
+    fn cpu(value: f64, shown: Shown) -> Item {
+        Item {
             id: "cpu0-temp".into(),
             label: "0".into(),
             class: Class::CpuTemp,
@@ -482,8 +474,14 @@ mod tests {
                 shutdown: Some(100.0),
             },
             value: Some(value),
-            shown,
+            state: shown,
             age_ms: Some(120),
+            source: crate::model::ItemSource {
+                board: "ipmi:CPU0 Temp".into(),
+                number: Some(1),
+                sdr: Some("CPU0 Temp".into()),
+            },
+            unit: "C".into(),
         }
     }
 

@@ -1,0 +1,352 @@
+//! The settings' value types: each has one parser (its `FromStr`), used by clap for the flag
+//! and by the file loader for the key, so a value means the same in both places. Errors are
+//! messages for a person (clap and the loader place them); nothing branches on them.
+
+use envmon_core::frame::check_hostname;
+use std::{fmt, path::PathBuf, str::FromStr};
+
+/// The BMC to poll.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IpmiUri {
+    /// `file:///dev/ipmi0`: the kernel's IPMI device.
+    Device(PathBuf),
+    /// `rmcp://USER@HOST:PORT`: RMCP+ over UDP. The password never comes from the URI.
+    Rmcp {
+        /// User name.
+        user: String,
+        /// Host name or address.
+        host: String,
+        /// UDP port (623 when left out).
+        port: u16,
+    },
+    /// `none`: no BMC.
+    None,
+}
+
+impl FromStr for IpmiUri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "none" {
+            return Ok(IpmiUri::None);
+        }
+        if let Some(path) = s.strip_prefix("file://") {
+            if !path.starts_with('/') || path.len() < 2 {
+                return Err(format!(
+                    "'{s}' needs an absolute path, as in file:///dev/ipmi0"
+                ));
+            }
+            return Ok(IpmiUri::Device(PathBuf::from(path)));
+        }
+        if let Some(rest) = s.strip_prefix("rmcp://") {
+            // Say nothing of what follows the user: it may be a password.
+            let Some((user, hostport)) = rest.split_once('@') else {
+                return Err("an rmcp URI needs a user: rmcp://USER@HOST:PORT".into());
+            };
+            if user.contains(':') {
+                return Err("an rmcp URI must not carry a password: use --ipmi-password-file or ENVMON_IPMI_PASSWORD".into());
+            }
+            if user.is_empty() {
+                return Err("an rmcp URI needs a user: rmcp://USER@HOST:PORT".into());
+            }
+            let (host, port) = match hostport.rsplit_once(':') {
+                Some((h, p)) => (
+                    h,
+                    p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                        format!("'{s}': the port must be a number from 1 to 65535")
+                    })?,
+                ),
+                None => (hostport, 623),
+            };
+            if host.is_empty() || host.contains('/') {
+                return Err(format!("'{s}': expected rmcp://USER@HOST:PORT"));
+            }
+            return Ok(IpmiUri::Rmcp {
+                user: user.into(),
+                host: host.into(),
+                port,
+            });
+        }
+        Err(format!(
+            "'{}' is not an IPMI URI (expected file:///dev/ipmi0, rmcp://USER@HOST:PORT or none)",
+            s.split('@').next_back().unwrap_or(s)
+        ))
+    }
+}
+
+impl fmt::Display for IpmiUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            IpmiUri::Device(p) => write!(f, "file://{}", p.display()),
+            IpmiUri::Rmcp { user, host, port } => write!(f, "rmcp://{user}@{host}:{port}"),
+            IpmiUri::None => f.write_str("none"),
+        }
+    }
+}
+
+/// What envmon does after a thermal shutdown message.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ShutdownAction {
+    /// Log what would have happened.
+    None,
+    /// Power the machine off.
+    #[default]
+    Poweroff,
+    /// Run a program (no shell).
+    Exec(PathBuf),
+}
+
+impl FromStr for ShutdownAction {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" => Ok(ShutdownAction::None),
+            "poweroff" => Ok(ShutdownAction::Poweroff),
+            _ => match s.strip_prefix("exec:") {
+                Some(p) if p.starts_with('/') => Ok(ShutdownAction::Exec(PathBuf::from(p))),
+                Some(_) => Err(format!("'{s}': exec: needs an absolute program path")),
+                None => Err(format!(
+                    "unknown shutdown action '{s}' (expected none, poweroff or exec:/path/to/program)"
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for ShutdownAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShutdownAction::None => f.write_str("none"),
+            ShutdownAction::Poweroff => f.write_str("poweroff"),
+            ShutdownAction::Exec(p) => write!(f, "exec:{}", p.display()),
+        }
+    }
+}
+
+/// The poll interval in milliseconds: 100 to 3 600 000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntervalMs(pub u64);
+
+impl FromStr for IntervalMs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u64>() {
+            Ok(n) if (100..=3_600_000).contains(&n) => Ok(IntervalMs(n)),
+            _ => Err(format!(
+                "interval '{s}' must be a whole number of milliseconds from 100 to 3600000"
+            )),
+        }
+    }
+}
+
+/// A board choice: `auto`, a built-in board's name, or a board file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BoardChoice(pub String);
+
+impl FromStr for BoardChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.trim().is_empty() {
+            return Err("the board must be auto, a built-in board's name or a file".into());
+        }
+        Ok(BoardChoice(s.to_string()))
+    }
+}
+
+/// What envmon does with the BMC's System Event Log (docs/sel.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SelMode {
+    /// Forward each new entry to syslog.
+    #[default]
+    On,
+    /// Leave the SEL alone.
+    Off,
+    /// Forward, and past the warning level archive the SEL in the state dir and clear it.
+    Clear,
+}
+
+impl FromStr for SelMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(SelMode::On),
+            "off" => Ok(SelMode::Off),
+            "clear" => Ok(SelMode::Clear),
+            _ => Err(format!("sel '{s}' must be on, off or clear")),
+        }
+    }
+}
+
+/// A percentage from 1 to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Percent(pub u8);
+
+impl FromStr for Percent {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u8>() {
+            Ok(n) if (1..=100).contains(&n) => Ok(Percent(n)),
+            _ => Err(format!("'{s}' must be a whole percentage from 1 to 100")),
+        }
+    }
+}
+
+/// The query socket's group: a group name or a numeric group ID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketGroup(pub String);
+
+impl FromStr for SocketGroup {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let name_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.');
+        if !s.is_empty() && s.len() <= 32 && s.chars().all(name_char) && !s.starts_with('-') {
+            Ok(SocketGroup(s.to_string()))
+        } else {
+            Err(format!("'{s}' is not a group name or number"))
+        }
+    }
+}
+
+/// A host name for the HOSTNAME field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hostname(pub String);
+
+impl FromStr for Hostname {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        check_hostname(s).map(|()| Hostname(s.to_string()))
+    }
+}
+
+/// Where the master agent listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentxAddr {
+    /// `unix:/var/agentx/master` (net-snmp's default).
+    Unix(PathBuf),
+    /// `tcp:HOST:PORT`.
+    Tcp(String, u16),
+}
+
+impl FromStr for AgentxAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            if p.starts_with('/') {
+                return Ok(AgentxAddr::Unix(PathBuf::from(p)));
+            }
+            return Err(format!("'{s}': a unix socket needs an absolute path"));
+        }
+        if let Some(hp) = s.strip_prefix("tcp:") {
+            if let Some((h, p)) = hp.rsplit_once(':') {
+                let host_ok = !h.is_empty()
+                    && h.chars().all(|c| {
+                        c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']')
+                    });
+                if let (true, Ok(port)) = (host_ok, p.parse::<u16>()) {
+                    if port > 0 {
+                        return Ok(AgentxAddr::Tcp(
+                            h.trim_matches(['[', ']']).to_string(),
+                            port,
+                        ));
+                    }
+                }
+            }
+        }
+        Err(format!(
+            "'{s}' is not an AgentX master address: unix:/PATH or tcp:HOST:PORT"
+        ))
+    }
+}
+
+impl fmt::Display for AgentxAddr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AgentxAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+            AgentxAddr::Tcp(h, p) if h.contains(':') => write!(f, "tcp:[{h}]:{p}"),
+            AgentxAddr::Tcp(h, p) => write!(f, "tcp:{h}:{p}"),
+        }
+    }
+}
+
+/// `agentx-notifications`: a comma-separated list of `threshold`, `envmon`, or `none`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NotificationList(pub Notifications);
+
+impl FromStr for NotificationList {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let mut n = Notifications::default();
+        for w in s.split(',').map(str::trim).filter(|w| !w.is_empty()) {
+            match w {
+                "threshold" => n.threshold = true,
+                "envmon" => n.envmon = true,
+                "none" => {}
+                other => {
+                    return Err(format!(
+                        "'{other}' is not a notification type: threshold, envmon or none"
+                    ));
+                }
+            }
+        }
+        Ok(NotificationList(n))
+    }
+}
+
+/// `agentx-envmon-mib`: `on` or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OnOff(pub bool);
+
+impl FromStr for OnOff {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "on" => Ok(OnOff(true)),
+            "off" => Ok(OnOff(false)),
+            _ => Err(format!("'{s}' must be on or off")),
+        }
+    }
+}
+
+/// Which notifications are sent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Notifications {
+    /// ceSensorExtThresholdNotification.
+    pub threshold: bool,
+    /// The CISCO-ENVMON-MIB *StatusChangeNotif (only with the ENVMON view).
+    pub envmon: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_parse_and_print_back() {
+        for s in [
+            "unix:/var/agentx/master",
+            "tcp:127.0.0.1:705",
+            "tcp:[::1]:705",
+            "tcp:snmp-host:1705",
+        ] {
+            let a: AgentxAddr = s.parse().unwrap();
+            assert_eq!(a.to_string(), s);
+        }
+        for bad in [
+            "",
+            "unix:rel/path",
+            "tcp:127.0.0.1",
+            "tcp::705",
+            "tcp:h:0",
+            "udp:1.2.3.4:705",
+            "tcp:a b:705",
+        ] {
+            assert!(bad.parse::<AgentxAddr>().is_err(), "{bad}");
+        }
+        let n: NotificationList = "threshold, envmon".parse().unwrap();
+        assert_eq!((n.0.threshold, n.0.envmon), (true, true));
+        assert_eq!(
+            "none".parse::<NotificationList>().unwrap().0,
+            Notifications::default()
+        );
+        assert!("traps".parse::<NotificationList>().is_err());
+    }
+}

@@ -1,0 +1,429 @@
+//! The one typed model of what the agent knows: [`Environment`], built after every sweep and
+//! read by every output (the `show environment` table and JSON, `show metrics`, the metrics
+//! file, the SNMP view).
+//!
+//! JSON appears only where bytes leave the process: the socket serializes an `Environment`
+//! with serde, and `envmon show` deserializes it back into the same type. Fields are declared
+//! in alphabetical order because that is the order of the keys on the wire
+//! (docs/contract.md §4; the JSON has always had sorted keys).
+
+use envmon_core::engine::{Class, Limits, State};
+pub use envmon_core::pci::PciStatus;
+use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+
+/// Serde for the model's name-valued enums: each is written as its name and read back from it.
+macro_rules! by_name {
+    ($t:ty, $what:literal) => {
+        impl Serialize for $t {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.name())
+            }
+        }
+        impl<'de> Deserialize<'de> for $t {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let name = String::deserialize(d)?;
+                <$t>::from_name(&name)
+                    .ok_or_else(|| D::Error::custom(format!("unknown {} '{name}'", $what)))
+            }
+        }
+    };
+}
+
+/// Monitoring as `show environment` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Monitoring {
+    /// Sweeping, and the last sweep updated every record.
+    Running,
+    /// Sweeping with gaps: some records not updated, or the BMC lost for now.
+    Degraded,
+    /// Not monitoring: no BMC or no usable sensor yet.
+    Failed,
+}
+
+impl Monitoring {
+    /// Every value, in the order the metrics list them.
+    pub const ALL: [Monitoring; 3] = [
+        Monitoring::Running,
+        Monitoring::Degraded,
+        Monitoring::Failed,
+    ];
+
+    /// `running`, `degraded`, `failed`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Monitoring::Running => "running",
+            Monitoring::Degraded => "degraded",
+            Monitoring::Failed => "failed",
+        }
+    }
+
+    /// The value a name stands for.
+    pub fn from_name(name: &str) -> Option<Monitoring> {
+        Monitoring::ALL.into_iter().find(|m| m.name() == name)
+    }
+}
+by_name!(Monitoring, "monitoring state");
+
+/// An item's state as `show environment` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shown {
+    /// Optional and never read.
+    Absent,
+    /// Judged (or unavailable).
+    Is(State),
+}
+
+impl Shown {
+    /// The judged states, in the order the metrics' stateset lists them.
+    pub const STATES: [State; 6] = [
+        State::Ok,
+        State::Warm,
+        State::Critical,
+        State::Shutdown,
+        State::Failed,
+        State::Unavailable,
+    ];
+
+    /// `absent`, or the state's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shown::Absent => "absent",
+            Shown::Is(s) => s.name(),
+        }
+    }
+
+    /// The value a name stands for.
+    pub fn from_name(name: &str) -> Option<Shown> {
+        if name == "absent" {
+            return Some(Shown::Absent);
+        }
+        Shown::STATES
+            .into_iter()
+            .find(|s| s.name() == name)
+            .map(Shown::Is)
+    }
+}
+by_name!(Shown, "state");
+
+/// Power-supply redundancy as `show environment` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PsuRedundancy {
+    /// The board has none (no redundancy sensor, no `min-psus`), or not evaluated yet.
+    NotApplicable,
+    /// Enough supplies work.
+    Ok,
+    /// Redundancy is lost.
+    Lost,
+}
+
+impl PsuRedundancy {
+    /// `n/a`, `ok`, `lost`.
+    pub fn name(self) -> &'static str {
+        match self {
+            PsuRedundancy::NotApplicable => "n/a",
+            PsuRedundancy::Ok => "ok",
+            PsuRedundancy::Lost => "lost",
+        }
+    }
+
+    /// The value a name stands for.
+    pub fn from_name(name: &str) -> Option<PsuRedundancy> {
+        [
+            PsuRedundancy::NotApplicable,
+            PsuRedundancy::Ok,
+            PsuRedundancy::Lost,
+        ]
+        .into_iter()
+        .find(|r| r.name() == name)
+    }
+
+    /// From "is it lost" (`None`: not checked or not evaluated yet).
+    pub fn from_lost(lost: Option<bool>) -> PsuRedundancy {
+        match lost {
+            None => PsuRedundancy::NotApplicable,
+            Some(true) => PsuRedundancy::Lost,
+            Some(false) => PsuRedundancy::Ok,
+        }
+    }
+}
+by_name!(PsuRedundancy, "redundancy");
+
+/// Serde by name for the core's enums (the core has no serde).
+macro_rules! with_name {
+    ($module:ident, $t:ty, $what:literal) => {
+        mod $module {
+            use super::*;
+            pub fn serialize<S: Serializer>(v: &$t, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(v.name())
+            }
+            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
+                let name = String::deserialize(d)?;
+                <$t>::from_name(&name)
+                    .ok_or_else(|| D::Error::custom(format!("unknown {} '{name}'", $what)))
+            }
+        }
+    };
+}
+with_name!(class_name, Class, "class");
+with_name!(pci_name, PciStatus, "PCI state");
+
+/// The limits are not on the wire: a deserialized item carries none.
+fn no_limits() -> Limits {
+    Limits::Discrete
+}
+
+/// Where an item reads from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemSource {
+    /// The board's source (`ipmi:CPU0 Temp`, `hwmon:coretemp/temp1`).
+    pub board: String,
+    /// For an IPMI item bound to an SDR record: its sensor number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<u8>,
+    /// For an IPMI item bound to an SDR record: its name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sdr: Option<String>,
+}
+
+/// One monitored item.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Item {
+    /// Milliseconds since the last reading (none before the first).
+    pub age_ms: Option<u64>,
+    /// Class.
+    #[serde(with = "class_name")]
+    pub class: Class,
+    /// Board item id.
+    pub id: String,
+    /// Label (`0`, `1`, `PSU2`).
+    pub label: String,
+    /// Thresholds (not on the wire).
+    #[serde(skip, default = "no_limits")]
+    pub limits: Limits,
+    /// Where it reads from.
+    pub source: ItemSource,
+    /// State.
+    pub state: Shown,
+    /// Unit: `C`/`F`, `RPM`, `V`, or `-` for a discrete item.
+    pub unit: String,
+    /// Last value (none while unavailable or absent).
+    pub value: Option<f64>,
+}
+
+/// One PCI expectation and what the bus shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PciLink {
+    /// Where it was found.
+    pub address: Option<String>,
+    /// Device ID, `0x10d3`.
+    pub device: String,
+    /// The speed the board expects (`5.0 GT/s`).
+    pub expected_speed: Option<String>,
+    /// The width the board expects.
+    pub expected_width: Option<u8>,
+    /// The board's id.
+    pub id: String,
+    /// Whether its absence is reported.
+    pub required: bool,
+    /// Its link speed.
+    pub speed: Option<String>,
+    /// State.
+    #[serde(with = "pci_name")]
+    pub state: PciStatus,
+    /// Vendor ID, `0x8086`.
+    pub vendor: String,
+    /// Its link width.
+    pub width: Option<u8>,
+}
+
+/// The board's part of the model: what the monitor knows after a sweep.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BoardView {
+    /// Board name.
+    pub name: String,
+    /// Items, in board order.
+    pub sensors: Vec<Item>,
+    /// PCI expectations, in board order.
+    pub pci: Vec<PciLink>,
+    /// Power-supply redundancy.
+    pub psu_redundancy: PsuRedundancy,
+}
+
+/// The last thermal shutdown.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastShutdown {
+    /// When (RFC 3339).
+    pub at: String,
+    /// Why: `cpu`, `cpu_vr`, `iohub`.
+    pub reason: String,
+    /// `sel` when it was the hardware's own trip, found in the BMC's event log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// The BMC's event log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SelStatus {
+    /// Entries in it.
+    pub entries: u64,
+    /// Entries forwarded to syslog by this process.
+    pub forwarded: u64,
+    /// Free bytes.
+    pub free_bytes: u64,
+    /// The last record forwarded.
+    pub last_record_id: Option<u64>,
+    /// How full it is.
+    pub percent_used: u64,
+}
+
+/// One syslog destination.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyslogStatus {
+    /// Its URI.
+    pub destination: String,
+    /// Frames dropped.
+    pub dropped: u64,
+    /// Frames waiting.
+    pub queued: u64,
+    /// Frames delivered.
+    pub sent: u64,
+}
+
+/// What the agent knows: `show environment`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// Board name (none before a board is chosen).
+    pub board: Option<String>,
+    /// The poll interval.
+    pub interval_ms: u64,
+    /// IPMI commands of the last sweep.
+    pub ipmi_commands_per_sweep: u64,
+    /// The last thermal shutdown.
+    pub last_shutdown: Option<LastShutdown>,
+    /// Monitoring.
+    pub monitoring: Monitoring,
+    /// PCI expectations.
+    pub pci: Vec<PciLink>,
+    /// Power-supply redundancy.
+    pub psu_redundancy: PsuRedundancy,
+    /// The BMC's event log (none before the first check, or without one).
+    pub sel: Option<SelStatus>,
+    /// Items, in board order.
+    pub sensors: Vec<Item>,
+    /// Syslog destinations.
+    pub syslog: Vec<SyslogStatus>,
+}
+
+impl Environment {
+    /// The model before a board is known (or with `board`'s view).
+    pub fn new(board: Option<BoardView>, monitoring: Monitoring, interval_ms: u64) -> Environment {
+        let (name, sensors, pci, psu_redundancy) = match board {
+            Some(b) => (Some(b.name), b.sensors, b.pci, b.psu_redundancy),
+            None => (None, Vec::new(), Vec::new(), PsuRedundancy::NotApplicable),
+        };
+        Environment {
+            board: name,
+            interval_ms,
+            ipmi_commands_per_sweep: 0,
+            last_shutdown: None,
+            monitoring,
+            pci,
+            psu_redundancy,
+            sel: None,
+            sensors,
+            syslog: Vec::new(),
+        }
+    }
+}
+
+/// The reply to `show version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionReply {
+    /// `envmon`.
+    pub name: String,
+    /// The agent's version.
+    pub version: String,
+}
+
+/// The reply to `show metrics`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MetricsReply {
+    /// The OpenMetrics text.
+    pub metrics: String,
+}
+
+/// What an error reply carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// A stable code: `bad_request`, `empty_request`, `unknown_command`, `not_ready`,
+    /// `forbidden`, `busy`, `too_long`.
+    pub code: String,
+    /// For a person.
+    pub message: String,
+}
+
+/// An error reply: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorReply {
+    /// The error.
+    pub error: ErrorBody,
+}
+
+/// Any reply: an error, or the answer.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum Reply<T> {
+    /// An error reply.
+    Error(ErrorReply),
+    /// The answer.
+    Answer(T),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_errors() {
+        for s in Shown::STATES
+            .map(Shown::Is)
+            .into_iter()
+            .chain([Shown::Absent])
+        {
+            assert_eq!(Shown::from_name(s.name()), Some(s));
+        }
+        for m in Monitoring::ALL {
+            assert_eq!(Monitoring::from_name(m.name()), Some(m));
+        }
+        let e = serde_json::from_str::<Shown>("\"melted\"").unwrap_err();
+        assert!(e.to_string().contains("unknown state 'melted'"), "{e}");
+    }
+
+    #[test]
+    fn the_wire_has_sorted_keys_and_reads_back() {
+        let env = Environment {
+            sensors: vec![Item {
+                age_ms: Some(5),
+                class: Class::Fan,
+                id: "fan1".into(),
+                label: "1".into(),
+                limits: Limits::Discrete,
+                source: ItemSource {
+                    board: "ipmi:FAN1".into(),
+                    number: Some(7),
+                    sdr: Some("FAN1".into()),
+                },
+                state: Shown::Is(State::Failed),
+                unit: "RPM".into(),
+                value: Some(500.0),
+            }],
+            ..Environment::new(None, Monitoring::Degraded, 2000)
+        };
+        let text = serde_json::to_string(&env).unwrap();
+        // serde_json's map sorts keys: the same text through it means declaration order is
+        // alphabetical everywhere.
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value.to_string(), text);
+        assert_eq!(serde_json::from_str::<Environment>(&text).unwrap(), env);
+    }
+}
