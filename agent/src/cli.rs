@@ -1,4 +1,4 @@
-//! The command line of contract section 2.
+//! The command line of docs/contract.md §2.
 
 use crate::{
     config::{Settings, SettingsArgs},

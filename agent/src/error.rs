@@ -1,4 +1,4 @@
-//! The agent's top-level error and the exit codes of contract section 2.
+//! The agent's top-level error and the exit codes of docs/contract.md §2.
 
 use crate::{config::ConfigError, syslog::SyslogError};
 use std::{error::Error, fmt};

@@ -199,37 +199,9 @@ fn counter_families(c: &Counters) -> Vec<Family> {
     out
 }
 
-/// The families of the model and the counters, in the order they are written.
-pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
-    let mut out: Vec<Family> = sensor_families(env).into();
-    let mut monitoring = family(
-        "envmon_monitoring",
-        Kind::StateSet,
-        "Whether monitoring runs.",
-    );
-    monitoring.samples = states(
-        &[],
-        "envmon_monitoring",
-        Monitoring::ALL.map(Monitoring::name),
-        |n| env.monitoring.name() == n,
-    );
-    out.push(monitoring);
-    // Power-supply redundancy, where the board has it (min-psus or the BMC's sensor).
-    let mut redundancy = family(
-        "envmon_psu_redundancy",
-        Kind::StateSet,
-        "Power-supply redundancy (no sample where the board has none).",
-    );
-    if env.psu_redundancy != PsuRedundancy::NotApplicable {
-        redundancy.samples = states(
-            &[],
-            "envmon_psu_redundancy",
-            [PsuRedundancy::Ok, PsuRedundancy::Lost].map(PsuRedundancy::name),
-            |n| env.psu_redundancy.name() == n,
-        );
-    }
-    out.push(redundancy);
-    out.extend(counter_families(counters));
+/// The SEL's families (none before the first check).
+fn sel_families(env: &Environment, counters: &Counters) -> Vec<Family> {
+    let mut out = Vec::new();
     if let Some(sel) = &env.sel {
         use Kind::{Counter, Gauge};
         for (name, kind, help, value) in [
@@ -267,6 +239,12 @@ pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
             Number::Float(counters.last_sel_seconds),
         ));
     }
+    out
+}
+
+/// The syslog destinations' families.
+fn syslog_families(env: &Environment) -> Vec<Family> {
+    let mut out = Vec::new();
     for (name, help, value) in [
         (
             "envmon_syslog_frames_sent",
@@ -290,6 +268,42 @@ pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
             .collect();
         out.push(f);
     }
+    out
+}
+
+/// The families of the model and the counters, in the order they are written.
+pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
+    let mut out: Vec<Family> = sensor_families(env).into();
+    let mut monitoring = family(
+        "envmon_monitoring",
+        Kind::StateSet,
+        "Whether monitoring runs.",
+    );
+    monitoring.samples = states(
+        &[],
+        "envmon_monitoring",
+        Monitoring::ALL.map(Monitoring::name),
+        |n| env.monitoring.name() == n,
+    );
+    out.push(monitoring);
+    // Power-supply redundancy, where the board has it (min-psus or the BMC's sensor).
+    let mut redundancy = family(
+        "envmon_psu_redundancy",
+        Kind::StateSet,
+        "Power-supply redundancy (no sample where the board has none).",
+    );
+    if env.psu_redundancy != PsuRedundancy::NotApplicable {
+        redundancy.samples = states(
+            &[],
+            "envmon_psu_redundancy",
+            [PsuRedundancy::Ok, PsuRedundancy::Lost].map(PsuRedundancy::name),
+            |n| env.psu_redundancy.name() == n,
+        );
+    }
+    out.push(redundancy);
+    out.extend(counter_families(counters));
+    out.extend(sel_families(env, counters));
+    out.extend(syslog_families(env));
     out
 }
 

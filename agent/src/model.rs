@@ -356,7 +356,7 @@ pub struct MetricsReply {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// A stable code: `bad_request`, `empty_request`, `unknown_command`, `not_ready`,
-    /// `forbidden`, `busy`, `too_long`.
+    /// `forbidden`, `busy`, `request_too_long` (docs/contract.md §4).
     pub code: String,
     /// For a person.
     pub message: String,

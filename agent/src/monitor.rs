@@ -227,6 +227,26 @@ impl Monitor {
                 }
             }
         }
+        self.check_pci(&mut out);
+        if self.board.min_psus > 0 && !self.has_redundancy_sensor() {
+            let ok = self
+                .board
+                .items
+                .iter()
+                .zip(&self.states)
+                .filter(|(i, s)| i.spec.class == Class::Psu && s.judged(&i.spec) == State::Ok)
+                .count();
+            out.emissions
+                .extend(self.redundancy.update(ok, self.board.min_psus));
+        }
+        out.emissions
+            .extend(self.update_failures.sweep(out.unread == 0, now_ms));
+        out
+    }
+
+    /// The PCI expectations against the bus (743000/743004); a scan that fails counts as an
+    /// item not read.
+    fn check_pci(&mut self, out: &mut Sweep) {
         if !self.board.pci.is_empty() {
             match sysfs::pci_scan(&self.sysfs_root, &self.board.pci) {
                 Ok(found) => {
@@ -243,20 +263,6 @@ impl Monitor {
                 }
             }
         }
-        if self.board.min_psus > 0 && !self.has_redundancy_sensor() {
-            let ok = self
-                .board
-                .items
-                .iter()
-                .zip(&self.states)
-                .filter(|(i, s)| i.spec.class == Class::Psu && s.judged(&i.spec) == State::Ok)
-                .count();
-            out.emissions
-                .extend(self.redundancy.update(ok, self.board.min_psus));
-        }
-        out.emissions
-            .extend(self.update_failures.sweep(out.unread == 0, now_ms));
-        out
     }
 
     /// Whether the board has the BMC's redundancy sensor (which then says when redundancy

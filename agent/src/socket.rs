@@ -1,4 +1,4 @@
-//! The local query socket (contract section 4).
+//! The local query socket (docs/contract.md §4).
 //!
 //! A Unix stream socket, mode 0660, in a directory created 0750. One line per request (at most
 //! [`MAX_REQUEST`] bytes with its newline), one JSON line per reply, many requests per

@@ -1,5 +1,9 @@
-//! The socket protocol and the `show environment` table, golden: a fixed environment through
-//! the same functions the daemon uses. `ENVMON_BLESS=1` rewrites the golden files.
+//! The socket protocol, the `show environment` table and the metrics, golden. The replies
+//! are made from real sweeps of a real server's SDR repository (a fake BMC serving the Dell
+//! R630 capture in sim/corpus, `--board auto`, a fan stopped): what the producer makes is
+//! what the goldens see. A second, typed environment (`layout_cases`) holds the states a
+//! healthy server never shows (a failed supply, lost redundancy, PCI links short or absent,
+//! stale readings) for the table and metrics layouts. `ENVMON_BLESS=1` rewrites the files.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -47,7 +51,7 @@ fn fixed_counters() -> Counters {
     }
 }
 
-fn fixed_snapshot() -> Snapshot {
+fn layout_cases() -> Snapshot {
     let monitor = json!({
         "board": "sim-appliance",
         "psu_redundancy": "lost",
@@ -120,9 +124,94 @@ fn fixed_snapshot() -> Snapshot {
     }
 }
 
+/// A snapshot made as the daemon makes one: three sweeps of the Dell R630's SDR repository
+/// (`--board auto`) with its first chassis fan stopped, the model of those sweeps, fixed
+/// counters, a shutdown record, a syslog destination and a SEL status.
+fn swept_snapshot() -> Snapshot {
+    use envmon_agent::{model::Monitoring, monitor::Monitor};
+    use envmon_sensors::ipmi::{IpmiSource, fake::FakeBmc, repo, sdr::parse_record};
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let text = std::fs::read_to_string(root.join("sim/corpus/dell-r630.sdr")).unwrap();
+    let bmc = FakeBmc::from_corpus(&text).unwrap();
+    let mut t = bmc.transport();
+    let sdrs: Vec<_> = repo::read_all(&mut t)
+        .unwrap()
+        .iter()
+        .filter_map(|r| parse_record(r).unwrap())
+        .collect();
+    let board = envmon_agent::bmc::resolve_board(None, &sdrs);
+    let (mut m, _) = Monitor::new(board, &sdrs, std::path::Path::new("/nonexistent"));
+    // The first chassis fan (sim/corpus/dell-r630.expected: sensor 0x30) stops.
+    bmc.set(0x30, 0);
+    let mut src = IpmiSource::new(t);
+    for now in [0, 2000, 4000, 6000] {
+        m.sweep(Some(&mut src), now);
+    }
+    let mut env = Environment::new(Some(m.view(6120)), Monitoring::Running, 2000);
+    env.ipmi_commands_per_sweep = 10;
+    env.last_shutdown = Some(fixed_record().shown());
+    env.sel = Some(envmon_agent::model::SelStatus {
+        entries: 120,
+        forwarded: 7,
+        free_bytes: 14080,
+        last_record_id: Some(119),
+        percent_used: 12,
+    });
+    env.syslog = status::syslog_status(&fixed_syslog());
+    let families = metrics::families(&env, &fixed_counters());
+    Snapshot {
+        environment: env,
+        metrics: metrics::openmetrics(&families),
+    }
+}
+
+fn fixed_record() -> Record {
+    Record {
+        version: 1,
+        reason: "cpu".into(),
+        sensor: "cpu0-temp".into(),
+        label: "0".into(),
+        reading: Some(101.0),
+        threshold: Some(100.0),
+        unit: "C".into(),
+        at: "2026-11-22T16:00:00.000000+00:00".into(),
+        reported: true,
+        source: None,
+    }
+}
+
+fn fixed_syslog() -> [DestinationStats; 1] {
+    [DestinationStats {
+        uri: "udp://127.0.0.1:514".into(),
+        queued: 0,
+        sent: 42,
+        dropped: 3,
+        failures: 1,
+        connected: true,
+    }]
+}
+
+#[test]
+fn swept_environment_table_and_metrics() {
+    let snap = swept_snapshot();
+    let env = &snap.environment;
+    // What the sweeps made, not what a fixture says: the stopped fan is failed, every
+    // other item read (or is absent), and the table and metrics say so.
+    let fan = env
+        .sensors
+        .iter()
+        .find(|s| s.source.number == Some(0x30))
+        .unwrap();
+    assert_eq!(fan.state.name(), "failed", "{fan:?}");
+    let table = environment_table(env);
+    assert!(table.contains("Failure Detected"), "{table}");
+    golden("show-environment-swept.txt", &table);
+    golden("metrics-swept.txt", &snap.metrics);
+}
+
 #[test]
 fn golden_replies_for_every_request() {
-    let snap = fixed_snapshot();
+    let snap = swept_snapshot();
     let requests: [&[u8]; 10] = [
         b"show environment",
         b"show version",
@@ -167,13 +256,13 @@ fn before_the_first_snapshot_only_version_answers() {
 fn golden_environment_table() {
     golden(
         "show-environment.txt",
-        &environment_table(&fixed_snapshot().environment),
+        &environment_table(&layout_cases().environment),
     );
 }
 
 #[test]
 fn golden_metrics_end_in_eof() {
-    let m = fixed_snapshot().metrics;
+    let m = layout_cases().metrics;
     assert!(m.ends_with("# EOF\n"));
     assert!(
         !m.contains("iohub-temp\",class=\"iohub_temp\",unit=\"C\"} "),
@@ -183,7 +272,7 @@ fn golden_metrics_end_in_eof() {
 }
 
 fn prometheus(host: Option<&str>) -> String {
-    let s = fixed_snapshot();
+    let s = layout_cases();
     // The counters are not in the snapshot: the same ones as fixed_snapshot's.
     let counters = fixed_counters();
     metrics::prometheus(&metrics::families(&s.environment, &counters), host)

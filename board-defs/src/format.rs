@@ -300,174 +300,167 @@ fn check_label(label: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Parses and validates a board definition. `path` is used in messages only.
-pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
-    let ctx = Ctx { path, text };
-    let raw: RawBoard = toml::from_str(text).map_err(|e| BoardError {
-        kind: BoardErrorKind::Syntax,
-        path: path.to_path_buf(),
-        position: e.span().map(|s| line_col(text, s.start)),
-        message: e.message().trim_end().to_string(),
-        source: None,
-    })?;
-    let name = raw.name.get_ref().trim();
-    if name.is_empty() || name.len() > 64 {
-        return Err(ctx.err(Some(raw.name.span()), "name must be 1 to 64 characters"));
-    }
-    let base_auto = match &raw.base {
-        Some(b) if b.get_ref() == "auto" => true,
-        Some(b) => {
-            return Err(ctx.err(
-                Some(b.span()),
-                format!("base must be \"auto\", got '{}'", b.get_ref()),
-            ));
-        }
-        None => false,
-    };
-    let d = raw.defaults.unwrap_or_default();
-    let def_hyst = ctx.finite(&d.hysteresis, "hysteresis")?.unwrap_or(2.0);
-    if def_hyst < 0.0 {
+/// The `[defaults]` every item falls back to.
+struct Defaults {
+    hysteresis: f64,
+    debounce: u8,
+    unavailable_after: u8,
+    unit: TempUnit,
+}
+
+/// Reads `[defaults]`.
+fn parse_defaults(ctx: &Ctx<'_>, raw: Option<RawDefaults>) -> Result<Defaults, BoardError> {
+    let d = raw.unwrap_or_default();
+    let hysteresis = ctx.finite(&d.hysteresis, "hysteresis")?.unwrap_or(2.0);
+    if hysteresis < 0.0 {
         return Err(ctx.err(
             d.hysteresis.map(|h| h.span()),
             "hysteresis must not be negative",
         ));
     }
-    let def_debounce = match &d.debounce {
+    let debounce = match &d.debounce {
         Some(v) => ctx.small_int(v, "debounce", 1..11)?,
         None => 2,
     };
-    let def_unavail = match &d.unavailable_after {
+    let unavailable_after = match &d.unavailable_after {
         Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
         None => 3,
     };
-    let def_unit = match &d.unit {
-        Some(u) => parse_unit(&ctx, u)?,
+    let unit = match &d.unit {
+        Some(u) => parse_unit(ctx, u)?,
         None => TempUnit::C,
     };
-    if raw.item.len() > MAX_ITEMS {
+    Ok(Defaults {
+        hysteresis,
+        debounce,
+        unavailable_after,
+        unit,
+    })
+}
+
+/// Reads one `[[item]]`; `ids` and `sources` are those of the items before it (each is
+/// used once).
+fn parse_item(
+    ctx: &Ctx<'_>,
+    spanned: &Spanned<RawItem>,
+    d: &Defaults,
+    ids: &mut HashSet<String>,
+    sources: &mut HashSet<Source>,
+) -> Result<Item, BoardError> {
+    let it = spanned.get_ref();
+    let id = it.id.get_ref();
+    if id.is_empty()
+        || id.len() > 32
+        || !id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
         return Err(ctx.err(
-            None,
+            Some(it.id.span()),
             format!(
-                "a board has at most {MAX_ITEMS} items, this one {}",
-                raw.item.len()
+                "id '{}' must be 1 to 32 of A-Z a-z 0-9 - _ .",
+                id.escape_default()
             ),
         ));
     }
-    let mut ids = HashSet::new();
-    let mut sources = HashSet::new();
-    let mut items = Vec::with_capacity(raw.item.len());
-    for spanned in &raw.item {
-        let it = spanned.get_ref();
-        let id = it.id.get_ref();
-        if id.is_empty()
-            || id.len() > 32
-            || !id
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-        {
-            return Err(ctx.err(
-                Some(it.id.span()),
-                format!(
-                    "id '{}' must be 1 to 32 of A-Z a-z 0-9 - _ .",
-                    id.escape_default()
-                ),
-            ));
-        }
-        if !ids.insert(id.clone()) {
-            return Err(ctx.err(Some(it.id.span()), format!("id '{id}' is used twice")));
-        }
-        let class = Class::from_name(it.class.get_ref()).ok_or_else(|| {
-            let names: Vec<&str> = Class::ALL.iter().map(|c| c.name()).collect();
-            ctx.err(
-                Some(it.class.span()),
-                format!(
-                    "unknown class '{}' (expected one of {})",
-                    it.class.get_ref(),
-                    names.join(", ")
-                ),
-            )
-        })?;
-        check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
-        let mut source =
-            parse_source(it.source.get_ref()).map_err(|m| ctx.err(Some(it.source.span()), m))?;
-        if !source_fits(&source, class) {
-            return Err(ctx.err(
-                Some(it.source.span()),
-                format!(
-                    "a {} source cannot feed class {class}",
-                    it.source.get_ref().split(':').next().unwrap_or("")
-                ),
-            ));
-        }
-        match (&mut source, &it.active_low) {
-            (Source::Gpio { active_low, .. }, Some(v)) => *active_low = *v.get_ref(),
-            (_, Some(v)) => {
-                return Err(ctx.err(Some(v.span()), "active-low applies to gpio sources only"));
-            }
-            _ => {}
-        }
-        let discrete = matches!(
-            source,
-            Source::Gpio { .. }
-                | Source::Net(_)
-                | Source::I2c {
-                    driver: I2cDriver::PmbusStatus,
-                    ..
-                }
-        );
-        if !sources.insert(source.clone()) {
-            return Err(ctx.err(
-                Some(it.source.span()),
-                format!("source '{source}' is used by two items"),
-            ));
-        }
-        let limits = limits_for(&ctx, class, it, discrete)?;
-        let hysteresis = ctx
-            .finite(&it.hysteresis, "hysteresis")?
-            .unwrap_or(match limits {
-                Limits::Fan { .. } => def_hyst * 50.0,
-                Limits::Voltage { .. } => 0.0,
-                _ => def_hyst,
-            });
-        if hysteresis < 0.0 {
-            return Err(ctx.err(
-                it.hysteresis.as_ref().map(|h| h.span()),
-                "hysteresis must not be negative",
-            ));
-        }
-        let debounce = match &it.debounce {
-            Some(v) => ctx.small_int(v, "debounce", 1..11)?,
-            None => def_debounce,
-        };
-        let unavailable_after = match &it.unavailable_after {
-            Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
-            None => def_unavail,
-        };
-        let unit = match &it.unit {
-            Some(u) if class.is_temperature() => parse_unit(&ctx, u)?,
-            Some(u) => {
-                return Err(ctx.err(
-                    Some(u.span()),
-                    format!("unit applies to temperatures, not to {class}"),
-                ));
-            }
-            None => def_unit,
-        };
-        items.push(Item {
-            id: id.clone(),
-            source,
-            optional: it.optional,
-            spec: SensorSpec {
-                class,
-                label: it.label.get_ref().clone(),
-                limits,
-                hysteresis,
-                debounce,
-                unavailable_after,
-                unit,
-            },
-        });
+    if !ids.insert(id.clone()) {
+        return Err(ctx.err(Some(it.id.span()), format!("id '{id}' is used twice")));
     }
+    let class = Class::from_name(it.class.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = Class::ALL.iter().map(|c| c.name()).collect();
+        ctx.err(
+            Some(it.class.span()),
+            format!(
+                "unknown class '{}' (expected one of {})",
+                it.class.get_ref(),
+                names.join(", ")
+            ),
+        )
+    })?;
+    check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
+    let mut source =
+        parse_source(it.source.get_ref()).map_err(|m| ctx.err(Some(it.source.span()), m))?;
+    if !source_fits(&source, class) {
+        return Err(ctx.err(
+            Some(it.source.span()),
+            format!(
+                "a {} source cannot feed class {class}",
+                it.source.get_ref().split(':').next().unwrap_or("")
+            ),
+        ));
+    }
+    match (&mut source, &it.active_low) {
+        (Source::Gpio { active_low, .. }, Some(v)) => *active_low = *v.get_ref(),
+        (_, Some(v)) => {
+            return Err(ctx.err(Some(v.span()), "active-low applies to gpio sources only"));
+        }
+        _ => {}
+    }
+    let discrete = matches!(
+        source,
+        Source::Gpio { .. }
+            | Source::Net(_)
+            | Source::I2c {
+                driver: I2cDriver::PmbusStatus,
+                ..
+            }
+    );
+    if !sources.insert(source.clone()) {
+        return Err(ctx.err(
+            Some(it.source.span()),
+            format!("source '{source}' is used by two items"),
+        ));
+    }
+    let limits = limits_for(ctx, class, it, discrete)?;
+    let hysteresis = ctx
+        .finite(&it.hysteresis, "hysteresis")?
+        .unwrap_or(match limits {
+            Limits::Fan { .. } => d.hysteresis * 50.0,
+            Limits::Voltage { .. } => 0.0,
+            _ => d.hysteresis,
+        });
+    if hysteresis < 0.0 {
+        return Err(ctx.err(
+            it.hysteresis.as_ref().map(|h| h.span()),
+            "hysteresis must not be negative",
+        ));
+    }
+    let debounce = match &it.debounce {
+        Some(v) => ctx.small_int(v, "debounce", 1..11)?,
+        None => d.debounce,
+    };
+    let unavailable_after = match &it.unavailable_after {
+        Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
+        None => d.unavailable_after,
+    };
+    let unit = match &it.unit {
+        Some(u) if class.is_temperature() => parse_unit(ctx, u)?,
+        Some(u) => {
+            return Err(ctx.err(
+                Some(u.span()),
+                format!("unit applies to temperatures, not to {class}"),
+            ));
+        }
+        None => d.unit,
+    };
+    Ok(Item {
+        id: id.clone(),
+        source,
+        optional: it.optional,
+        spec: SensorSpec {
+            class,
+            label: it.label.get_ref().clone(),
+            limits,
+            hysteresis,
+            debounce,
+            unavailable_after,
+            unit,
+        },
+    })
+}
+
+/// The board's items per kind of local source, within the tables envmon keeps for them.
+fn check_capacity(ctx: &Ctx<'_>, items: &[Item]) -> Result<(), BoardError> {
     let count = |f: &dyn Fn(&Source) -> bool| items.iter().filter(|i| f(&i.source)).count();
     for (what, n, cap) in [
         (
@@ -498,80 +491,84 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
             ));
         }
     }
-    if raw.pci.len() > capacity::PCI {
+    Ok(())
+}
+
+/// Reads one `[[pci]]`; `earlier` are the entries before it.
+fn parse_pci(
+    ctx: &Ctx<'_>,
+    spanned: &Spanned<RawPci>,
+    earlier: &[PciExpect],
+) -> Result<PciExpect, BoardError> {
+    let p = spanned.get_ref();
+    let id = p.id.get_ref();
+    if id.is_empty() || id.len() > 32 || earlier.iter().any(|e| e.id == *id) {
         return Err(ctx.err(
-            raw.pci.get(capacity::PCI).map(|p| p.span()),
-            format!(
-                "{} pci entries, more than the {} envmon's PCI table holds",
-                raw.pci.len(),
-                capacity::PCI
-            ),
+            Some(p.id.span()),
+            format!("pci id '{id}' is empty, too long or used twice"),
         ));
     }
-    let mut pci: Vec<PciExpect> = Vec::with_capacity(raw.pci.len());
-    for spanned in &raw.pci {
-        let p = spanned.get_ref();
-        let id = p.id.get_ref();
-        if id.is_empty() || id.len() > 32 || pci.iter().any(|e| e.id == *id) {
-            return Err(ctx.err(
-                Some(p.id.span()),
-                format!("pci id '{id}' is empty, too long or used twice"),
-            ));
-        }
-        let (vendor, device) = parse_ids(p.ids.get_ref()).ok_or_else(|| {
-            ctx.err(
-                Some(p.ids.span()),
-                format!(
-                    "match '{}' must be VENDOR:DEVICE in hex, as in 8086:1521",
-                    p.ids.get_ref()
-                ),
-            )
-        })?;
-        let address = match &p.address {
-            Some(a) => {
-                let t = a.get_ref();
-                let ok = t.len() == 12
-                    && t.as_bytes().get(4) == Some(&b':')
-                    && t.as_bytes().get(7) == Some(&b':')
-                    && t.as_bytes().get(10) == Some(&b'.')
-                    && t.chars()
-                        .enumerate()
-                        .all(|(i, c)| [4, 7, 10].contains(&i) || c.is_ascii_hexdigit());
-                if !ok {
-                    return Err(ctx.err(
-                        Some(a.span()),
-                        format!("address '{t}' must be DDDD:BB:DD.F, as in 0000:03:00.0"),
-                    ));
-                }
-                Some(t.to_ascii_lowercase())
+    let (vendor, device) = parse_ids(p.ids.get_ref()).ok_or_else(|| {
+        ctx.err(
+            Some(p.ids.span()),
+            format!(
+                "match '{}' must be VENDOR:DEVICE in hex, as in 8086:1521",
+                p.ids.get_ref()
+            ),
+        )
+    })?;
+    let address = match &p.address {
+        Some(a) => {
+            let t = a.get_ref();
+            let ok = t.len() == 12
+                && t.as_bytes().get(4) == Some(&b':')
+                && t.as_bytes().get(7) == Some(&b':')
+                && t.as_bytes().get(10) == Some(&b'.')
+                && t.chars()
+                    .enumerate()
+                    .all(|(i, c)| [4, 7, 10].contains(&i) || c.is_ascii_hexdigit());
+            if !ok {
+                return Err(ctx.err(
+                    Some(a.span()),
+                    format!("address '{t}' must be DDDD:BB:DD.F, as in 0000:03:00.0"),
+                ));
             }
-            None => None,
-        };
-        let speed = match &p.speed {
-            Some(v) => Some(parse_speed(v.get_ref()).ok_or_else(|| {
-                ctx.err(
-                    Some(v.span()),
-                    format!("speed '{}' must be like \"8.0 GT/s\"", v.get_ref()),
-                )
-            })?),
-            None => None,
-        };
-        let width = match &p.width {
-            Some(v) => Some(ctx.small_int(v, "width", 1..33)?),
-            None => None,
-        };
-        pci.push(PciExpect {
-            id: id.clone(),
-            vendor,
-            device,
-            address,
-            required: p.required,
-            speed,
-            width,
-        });
-    }
+            Some(t.to_ascii_lowercase())
+        }
+        None => None,
+    };
+    let speed = match &p.speed {
+        Some(v) => Some(parse_speed(v.get_ref()).ok_or_else(|| {
+            ctx.err(
+                Some(v.span()),
+                format!("speed '{}' must be like \"8.0 GT/s\"", v.get_ref()),
+            )
+        })?),
+        None => None,
+    };
+    let width = match &p.width {
+        Some(v) => Some(ctx.small_int(v, "width", 1..33)?),
+        None => None,
+    };
+    Ok(PciExpect {
+        id: id.clone(),
+        vendor,
+        device,
+        address,
+        required: p.required,
+        speed,
+        width,
+    })
+}
+
+/// `min-psus`: at most the board's supplies (0 when not given).
+fn parse_min_psus(
+    ctx: &Ctx<'_>,
+    raw: Option<&Spanned<i64>>,
+    items: &[Item],
+) -> Result<usize, BoardError> {
     let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
-    let min_psus = match &raw.min_psus {
+    let min_psus = match raw {
         Some(v) => {
             let n = usize::try_from(*v.get_ref()).unwrap_or(usize::MAX);
             if n > psus {
@@ -587,6 +584,66 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
         }
         None => 0,
     };
+    Ok(min_psus)
+}
+
+/// Parses and validates a board definition. `path` is used in messages only.
+pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
+    let ctx = Ctx { path, text };
+    let raw: RawBoard = toml::from_str(text).map_err(|e| BoardError {
+        kind: BoardErrorKind::Syntax,
+        path: path.to_path_buf(),
+        position: e.span().map(|s| line_col(text, s.start)),
+        message: e.message().trim_end().to_string(),
+        source: None,
+    })?;
+    let name = raw.name.get_ref().trim();
+    if name.is_empty() || name.len() > 64 {
+        return Err(ctx.err(Some(raw.name.span()), "name must be 1 to 64 characters"));
+    }
+    let base_auto = match &raw.base {
+        Some(b) if b.get_ref() == "auto" => true,
+        Some(b) => {
+            return Err(ctx.err(
+                Some(b.span()),
+                format!("base must be \"auto\", got '{}'", b.get_ref()),
+            ));
+        }
+        None => false,
+    };
+    let defaults = parse_defaults(&ctx, raw.defaults)?;
+    if raw.item.len() > MAX_ITEMS {
+        return Err(ctx.err(
+            None,
+            format!(
+                "a board has at most {MAX_ITEMS} items, this one {}",
+                raw.item.len()
+            ),
+        ));
+    }
+    let (mut ids, mut sources) = (HashSet::new(), HashSet::new());
+    let items = raw
+        .item
+        .iter()
+        .map(|it| parse_item(&ctx, it, &defaults, &mut ids, &mut sources))
+        .collect::<Result<Vec<Item>, BoardError>>()?;
+    check_capacity(&ctx, &items)?;
+    if raw.pci.len() > capacity::PCI {
+        return Err(ctx.err(
+            raw.pci.get(capacity::PCI).map(|p| p.span()),
+            format!(
+                "{} pci entries, more than the {} envmon's PCI table holds",
+                raw.pci.len(),
+                capacity::PCI
+            ),
+        ));
+    }
+    let mut pci: Vec<PciExpect> = Vec::with_capacity(raw.pci.len());
+    for p in &raw.pci {
+        let e = parse_pci(&ctx, p, &pci)?;
+        pci.push(e);
+    }
+    let min_psus = parse_min_psus(&ctx, raw.min_psus.as_ref(), &items)?;
     Ok(Board {
         name: name.to_string(),
         description: raw.description,

@@ -4,7 +4,7 @@
 //! (mounting needs root; CI runs as root).
 
 use envmon_core::{Prefix, render_line};
-use envmon_tests::{Bmc, expect_lines, is_root, script, wait_for};
+use envmon_tests::{Bmc, expect_lines, require_root, script, wait_for};
 use std::{
     fs,
     io::Write,
@@ -68,10 +68,7 @@ enum Fault {
 }
 
 fn thermal_shutdown_with_the_state_dir(fault: Fault) {
-    if !is_root() {
-        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
-        return;
-    }
+    require_root("mounting a tmpfs");
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
     let state = Tmpfs::mount(&dir.path().join("state"), "256k");

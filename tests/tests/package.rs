@@ -4,7 +4,7 @@
 //! reinstall, then purged: nothing of it left. Needs root (CI runs as root); the package is
 //! purged even when a check fails.
 
-use envmon_tests::{cross_bin, is_root, repo_root};
+use envmon_tests::{cross_bin, repo_root, require_root};
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -52,10 +52,7 @@ fn package() -> PathBuf {
 
 #[test]
 fn the_package_installs_works_keeps_its_conffile_and_purges_clean() {
-    if !is_root() {
-        eprintln!("skipped: dpkg -i needs root (CI runs as root)");
-        return;
-    }
+    require_root("dpkg -i");
     let deb = package();
     assert!(
         !sh("dpkg -s envmon").0,

@@ -5,7 +5,7 @@
 
 use envmon_core::{Prefix, render_line};
 use envmon_tests::{
-    Bmc, envmon_bin, expect_lines, is_root, message_lines, repo_root, script, wait_for,
+    Bmc, envmon_bin, expect_lines, message_lines, repo_root, require_root, script, wait_for,
 };
 use std::{
     fs,
@@ -95,10 +95,7 @@ fn owned_dir(path: &Path) {
 
 #[test]
 fn runs_as_a_plain_user_with_only_cap_sys_boot() {
-    if !is_root() {
-        eprintln!("skipped: setting another user needs root (CI runs as root)");
-        return;
-    }
+    require_root("setting another user");
     let dir = tempfile::tempdir().unwrap();
     // The user must reach its files: the temp dir is 0700 root's.
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
@@ -391,10 +388,7 @@ fn show_as(bin: &Path, socket: &Path, uid: u32, groups: Option<u32>) -> (bool, S
 /// tries, every refusal counted in the metrics — and a member of the group is answered.
 #[test]
 fn the_socket_answers_its_group_and_refuses_others_once_logged() {
-    if !is_root() {
-        eprintln!("skipped: clients as other users need root (CI runs as root)");
-        return;
-    }
+    require_root("clients as other users");
     const GROUP: u32 = 4242;
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();

@@ -194,6 +194,58 @@ pub struct Mib {
     rows: Vec<(Vec<u32>, Value)>,
 }
 
+/// CISCO-ENVMON-MIB's status-table rows of the item at entity index `idx`.
+fn envmon_rows(row: &Item, idx: u32, descr: &str) -> Vec<(Vec<u32>, Value)> {
+    let env = |table: u32, col: u32, idx: u32| oid_of(&CISCO_ENVMON_OBJECTS, &[table, 1, col, idx]);
+    let mut rows = Vec::new();
+    let state = Value::Integer(envmon_state(row.state));
+    let value = row.value.unwrap_or(0.0);
+    match layout::view(row.class).envmon {
+        Some(EnvmonTable::Voltage) => {
+            rows.push((env(2, 2, idx), text(descr)));
+            rows.push((env(2, 3, idx), Value::Integer(scaled(value, 1000.0))));
+            if let Limits::Voltage { low, high } = row.limits {
+                if let Some(l) = low {
+                    rows.push((env(2, 4, idx), Value::Integer(scaled(l, 1000.0))));
+                }
+                if let Some(h) = high {
+                    rows.push((env(2, 5, idx), Value::Integer(scaled(h, 1000.0))));
+                }
+            }
+            rows.push((env(2, 6, idx), Value::Integer(0)));
+            rows.push((env(2, 7, idx), state));
+        }
+        Some(EnvmonTable::Temperature) => {
+            rows.push((env(3, 2, idx), text(descr)));
+            rows.push((
+                env(3, 3, idx),
+                Value::Gauge32(scaled(value, 1.0).max(0) as u32),
+            ));
+            if let Limits::Temperature {
+                critical, shutdown, ..
+            } = row.limits
+            {
+                if let Some(t) = shutdown.or(critical) {
+                    rows.push((env(3, 4, idx), Value::Integer(scaled(t, 1.0))));
+                }
+            }
+            rows.push((env(3, 5, idx), Value::Integer(0)));
+            rows.push((env(3, 6, idx), state));
+        }
+        Some(EnvmonTable::Fan) => {
+            rows.push((env(4, 2, idx), text(descr)));
+            rows.push((env(4, 3, idx), state));
+        }
+        Some(EnvmonTable::Supply) => {
+            rows.push((env(5, 2, idx), text(descr)));
+            rows.push((env(5, 3, idx), state));
+            rows.push((env(5, 4, idx), Value::Integer(1))); // unknown source
+        }
+        None => {}
+    }
+    rows
+}
+
 impl Mib {
     /// Builds the view.
     pub fn build(i: &Inputs) -> Mib {
@@ -213,8 +265,6 @@ impl Mib {
         rows.push((ent(16, CHASSIS_INDEX), Value::Integer(2)));
         let sen = |col: u32, idx: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
         let ext = |col: u32, idx: u32, t: u32| oid_of(&CE_SENSOR_EXT_OBJECTS, &[1, 1, col, idx, t]);
-        let env =
-            |table: u32, col: u32, idx: u32| oid_of(&CISCO_ENVMON_OBJECTS, &[table, 1, col, idx]);
         let on_off = |on: bool| Value::Integer(if on { 1 } else { 2 });
         rows.push((
             oid_of(&CE_SENSOR_EXT_OBJECTS, &[2, 1, 0]),
@@ -270,51 +320,7 @@ impl Mib {
             if !i.envmon_view {
                 continue;
             }
-            let state = Value::Integer(envmon_state(row.state));
-            let value = row.value.unwrap_or(0.0);
-            match layout::view(row.class).envmon {
-                Some(EnvmonTable::Voltage) => {
-                    rows.push((env(2, 2, idx), text(&descr)));
-                    rows.push((env(2, 3, idx), Value::Integer(scaled(value, 1000.0))));
-                    if let Limits::Voltage { low, high } = row.limits {
-                        if let Some(l) = low {
-                            rows.push((env(2, 4, idx), Value::Integer(scaled(l, 1000.0))));
-                        }
-                        if let Some(h) = high {
-                            rows.push((env(2, 5, idx), Value::Integer(scaled(h, 1000.0))));
-                        }
-                    }
-                    rows.push((env(2, 6, idx), Value::Integer(0)));
-                    rows.push((env(2, 7, idx), state));
-                }
-                Some(EnvmonTable::Temperature) => {
-                    rows.push((env(3, 2, idx), text(&descr)));
-                    rows.push((
-                        env(3, 3, idx),
-                        Value::Gauge32(scaled(value, 1.0).max(0) as u32),
-                    ));
-                    if let Limits::Temperature {
-                        critical, shutdown, ..
-                    } = row.limits
-                    {
-                        if let Some(t) = shutdown.or(critical) {
-                            rows.push((env(3, 4, idx), Value::Integer(scaled(t, 1.0))));
-                        }
-                    }
-                    rows.push((env(3, 5, idx), Value::Integer(0)));
-                    rows.push((env(3, 6, idx), state));
-                }
-                Some(EnvmonTable::Fan) => {
-                    rows.push((env(4, 2, idx), text(&descr)));
-                    rows.push((env(4, 3, idx), state));
-                }
-                Some(EnvmonTable::Supply) => {
-                    rows.push((env(5, 2, idx), text(&descr)));
-                    rows.push((env(5, 3, idx), state));
-                    rows.push((env(5, 4, idx), Value::Integer(1))); // unknown source
-                }
-                None => {}
-            }
+            rows.extend(envmon_rows(row, idx, &descr));
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         Mib { rows }

@@ -1,4 +1,4 @@
-//! Syslog destination URIs (contract section 2).
+//! Syslog destination URIs (docs/contract.md §2).
 
 use std::{fmt, path::PathBuf, str::FromStr};
 

@@ -1,4 +1,5 @@
-//! The real transports, through ipmi-rs: the kernel device and RMCP+.
+//! The real transports: the kernel device (through ipmi-rs) and RMCP+ (envmon's own,
+//! `rmcpplus.rs`).
 
 use super::{
     IpmiError, IpmiErrorKind, Transport,
@@ -207,8 +208,8 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Connected, IpmiErro
             user,
             password,
         } => {
-            // Per attempt a quarter of the request's deadline: a lost datagram costs one
-            // attempt, not the session.
+            // Per attempt an eighth of the request's deadline (8 attempts): a lost datagram
+            // costs one attempt, not the session.
             let patience = Patience {
                 attempt_timeout: timeout / 8,
                 attempts: 8,

@@ -1,0 +1,142 @@
+//! The cross-built static binaries and the QEMU appliance.
+
+use super::*;
+
+/// The static release binary for a target triple (built by `cross/build`, which
+/// `scripts/test` runs first). A binary older than any source it is built from fails the
+/// test: a plain `cargo test` after an edit would otherwise test yesterday's agent.
+pub fn cross_bin(triple: &str) -> PathBuf {
+    let bin = repo_root().join(format!("target/{triple}/release/envmon"));
+    let built = fs::metadata(&bin)
+        .and_then(|m| m.modified())
+        .unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run cross/build (scripts/test does)",
+                bin.display()
+            )
+        });
+    if let Some((newest, at)) = newest_source() {
+        assert!(
+            at <= built,
+            "{} is older than {}: run cross/build (scripts/test does)",
+            bin.display(),
+            newest.display()
+        );
+    }
+    bin
+}
+
+/// The most recently changed file the agent binary is built from: the sources and manifests
+/// of its crates, the built-in boards, and the workspace manifest and lock file.
+fn newest_source() -> Option<(PathBuf, std::time::SystemTime)> {
+    type Newest = Option<(PathBuf, std::time::SystemTime)>;
+    fn consider(p: PathBuf, newest: &mut Newest) {
+        if let Ok(at) = fs::metadata(&p).and_then(|m| m.modified()) {
+            if newest.as_ref().is_none_or(|(_, t)| at > *t) {
+                *newest = Some((p, at));
+            }
+        }
+    }
+    fn walk(dir: &Path, newest: &mut Newest) {
+        for e in fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, newest);
+            } else if matches!(p.extension().and_then(|x| x.to_str()), Some("rs" | "toml")) {
+                consider(p, newest);
+            }
+        }
+    }
+    let root = repo_root();
+    let mut newest = None;
+    for krate in ["core", "agent", "sensors", "board-defs"] {
+        walk(&root.join(krate).join("src"), &mut newest);
+        walk(&root.join(krate).join("boards"), &mut newest);
+        consider(root.join(krate).join("Cargo.toml"), &mut newest);
+    }
+    consider(root.join("Cargo.toml"), &mut newest);
+    consider(root.join("Cargo.lock"), &mut newest);
+    newest
+}
+
+/// The QEMU appliance (`cross/appliance run`), killed when dropped.
+pub struct Appliance {
+    child: Option<Child>,
+    /// The directory shared with the guest at /mnt/host.
+    pub host: PathBuf,
+}
+
+impl Appliance {
+    /// Boots the appliance with `config` as its envmon.toml; `bmc_vm_port` is the BMC's VM
+    /// serial port (QEMU keeps retrying if nothing listens there).
+    pub fn boot(host: &Path, bmc_vm_port: u16, config: &str, qemu_args: &[&str]) -> Appliance {
+        assert!(
+            Path::new("/usr/bin/qemu-system-x86_64").exists(),
+            "/usr/bin/qemu-system-x86_64 is missing: apt-get install qemu-system-x86 (.ci/run does)"
+        );
+        // The image carries the x86_64 static binary: it must be current.
+        cross_bin("x86_64-unknown-linux-musl");
+        fs::create_dir_all(host).unwrap();
+        fs::write(host.join("envmon.toml"), config).unwrap();
+        let _ = fs::remove_file(host.join("syslog.log"));
+        let _ = fs::remove_file(host.join("metrics.txt"));
+        let mut cmd = Command::new(repo_root().join("cross/appliance"));
+        cmd.arg("run")
+            .arg(host)
+            .arg(bmc_vm_port.to_string())
+            .args(qemu_args);
+        let child = spawn_logged(cmd, &host.join("qemu.log"));
+        Appliance {
+            child: Some(child),
+            host: host.to_path_buf(),
+        }
+    }
+
+    /// The message lines the guest's envmon sent on its syslog serial port.
+    pub fn syslog(&self) -> Vec<String> {
+        message_lines(&self.host.join("syslog.log"))
+    }
+
+    /// Sweeps the guest's envmon has done, from the metrics it leaves in the shared
+    /// directory every 2 s (see cross/appliance).
+    pub fn sweeps(&self) -> Option<u64> {
+        sweeps_in(&fs::read_to_string(self.host.join("metrics.txt")).ok()?)
+    }
+
+    /// Waits (up to `timeout`) until the guest has done `n` more sweeps.
+    pub fn wait_sweeps(&self, n: u64, timeout: Duration) {
+        let start = wait_for(timeout, || self.sweeps())
+            .unwrap_or_else(|| panic!("no metrics from the guest: {}", self.envmon_log()));
+        let done = wait_for(timeout, || (self.sweeps()? >= start + n).then_some(()));
+        assert!(done.is_some(), "the guest did fewer than {n} sweeps");
+    }
+
+    /// What the guest's envmon logged (all boots).
+    pub fn envmon_log(&self) -> String {
+        fs::read_to_string(self.host.join("envmon.log")).unwrap_or_default()
+    }
+
+    /// Waits up to `timeout` for QEMU to exit by itself (the guest powered off).
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let c = self.child.as_mut()?;
+        let status = wait_for(timeout, || c.try_wait().ok().flatten());
+        if status.is_some() {
+            self.child = None;
+        }
+        status
+    }
+
+    /// Stops QEMU (the guest does not get to shut down).
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Appliance {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
