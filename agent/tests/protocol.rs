@@ -74,39 +74,9 @@ fn layout_cases() -> Snapshot {
             {"id": "v12", "label": "1", "class": "voltage", "value": 12.06, "unit": "V", "state": "ok", "age_ms": 120, "source": {"board": "ipmi:v12"}}
         ]
     });
-    let shutdown = Record {
-        version: 1,
-        reason: "cpu".into(),
-        sensor: "cpu0-temp".into(),
-        label: "0".into(),
-        reading: Some(101.0),
-        threshold: Some(100.0),
-        unit: "C".into(),
-        at: "2026-11-22T16:00:00.000000+00:00".into(),
-        reported: true,
-        source: None,
-    };
-    let syslog = [DestinationStats {
-        uri: "udp://127.0.0.1:514".into(),
-        queued: 0,
-        sent: 42,
-        dropped: 3,
-        failures: 1,
-        connected: true,
-    }];
+    let shutdown = fixed_record();
+    let syslog = fixed_syslog();
     let counters = fixed_counters();
-    let _ = Counters {
-        sweeps: 17,
-        last_sweep_seconds: 0.0015,
-        last_sweep_commands: 10,
-        ipmi_commands: 170,
-        ipmi_errors: 2,
-        last_sel_seconds: 0.004,
-        socket_refused: 3,
-        ipmi_replies_discarded: 5,
-        agentx_notifications: 4,
-        agentx_notifications_dropped: 1,
-    };
     let mut env: Environment = serde_json::from_value(json!({
         "board": monitor["board"], "sensors": monitor["sensors"], "pci": monitor["pci"],
         "psu_redundancy": monitor["psu_redundancy"], "monitoring": "degraded", "interval_ms": 2000,
@@ -124,7 +94,7 @@ fn layout_cases() -> Snapshot {
     }
 }
 
-/// A snapshot made as the daemon makes one: three sweeps of the Dell R630's SDR repository
+/// A snapshot made as the daemon makes one: four sweeps of the Dell R630's SDR repository
 /// (`--board auto`) with its first chassis fan stopped, the model of those sweeps, fixed
 /// counters, a shutdown record, a syslog destination and a SEL status.
 fn swept_snapshot() -> Snapshot {
