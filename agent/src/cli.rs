@@ -317,7 +317,7 @@ fn board_explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
     let overrides = named.filter(|b| b.base_auto);
     let sensors: Vec<_> = sdrs.iter().map(|e| e.to_sdr_sensor()).collect();
     let (board, explained) = envmon_board_defs::explain(&sensors, overrides.as_ref());
-    let rows: Vec<serde_json::Value> = sdrs
+    let rows: Vec<ExplainRow> = sdrs
         .iter()
         .zip(&explained)
         .map(|(e, x)| {
@@ -325,23 +325,25 @@ fn board_explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
                 .item
                 .as_ref()
                 .and_then(|id| board.items.iter().find(|i| i.id == *id));
-            json!({
-                "record": e.record_id,
-                "owner": e.owner_id,
-                "number": e.number,
-                "name": e.name,
-                "entity": format!("0x{:02x}.{}", e.entity_id, e.entity_instance & 0x7f),
-                "sensor_type": e.sensor_type,
-                "reading_type": e.reading_type,
-                "item": item.map(|i| i.id.clone()),
-                "class": item.map(|i| i.spec.class.name()),
-                "label": item.map(|i| i.spec.label.clone()),
-                "why": x.decision.why,
-            })
+            ExplainRow {
+                class: item.map(|i| i.spec.class.name()),
+                entity: format!("0x{:02x}.{}", e.entity_id, e.entity_instance & 0x7f),
+                item: item.map(|i| i.id.clone()),
+                label: item.map(|i| i.spec.label.clone()),
+                name: e.name.clone(),
+                number: e.number,
+                owner: e.owner_id,
+                reading_type: e.reading_type,
+                record: e.record_id,
+                sensor_type: e.sensor_type,
+                why: x.decision.why.to_string(),
+            }
         })
         .collect();
     if as_json {
-        println!("{}", serde_json::Value::Array(rows));
+        let line = serde_json::to_string(&rows)
+            .map_err(|e| AgentError::Unavailable(format!("cannot encode the records: {e}")))?;
+        println!("{line}");
         return Ok(());
     }
     println!(
@@ -349,29 +351,39 @@ fn board_explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
         "RECORD", "NUM", "NAME", "ENTITY", "TYPE", "READ", "DECISION"
     );
     for r in &rows {
-        let decision = match (r["class"].as_str(), r["label"].as_str()) {
+        let decision = match (r.class, &r.label) {
             (Some(c), Some(l)) => format!("{c} {l}"),
             _ => "-".into(),
         };
         println!(
             "0x{:04x} 0x{:02x}  {:<16} {:<7} 0x{:02x} 0x{:02x} {:<28} {}",
-            r["record"].as_u64().unwrap_or(0),
-            r["number"].as_u64().unwrap_or(0),
-            r["name"].as_str().unwrap_or(""),
-            r["entity"].as_str().unwrap_or(""),
-            r["sensor_type"].as_u64().unwrap_or(0),
-            r["reading_type"].as_u64().unwrap_or(0),
-            decision,
-            r["why"].as_str().unwrap_or("")
+            r.record, r.number, r.name, r.entity, r.sensor_type, r.reading_type, decision, r.why
         );
     }
-    let monitored = rows.iter().filter(|r| !r["item"].is_null()).count();
+    let monitored = rows.iter().filter(|r| r.item.is_some()).count();
     println!(
         "{} records: {monitored} monitored, {} left out",
         rows.len(),
         rows.len() - monitored
     );
     Ok(())
+}
+
+/// One SDR record as `board explain` shows it (fields in alphabetical order: the JSON's key
+/// order).
+#[derive(Debug, serde::Serialize)]
+struct ExplainRow {
+    class: Option<&'static str>,
+    entity: String,
+    item: Option<String>,
+    label: Option<String>,
+    name: String,
+    number: u8,
+    owner: u8,
+    reading_type: u8,
+    record: u16,
+    sensor_type: u8,
+    why: String,
 }
 
 /// `envmon board dump`: the board from the BMC's SDRs as a board file.

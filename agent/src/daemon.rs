@@ -16,9 +16,9 @@ use crate::{
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
     link::{BmcLink, Opened, Opener, open_real},
-    model::{Environment, Monitoring},
+    model::{Environment, Monitoring, Shown, Transition},
     monitor::{Monitor, Sweep},
-    outputs::{Outputs, Transition},
+    outputs::Outputs,
     sel::SelWatcher,
     shutdown, socket,
     status::Counters,
@@ -53,14 +53,12 @@ pub struct ThermalGuard {
 impl ThermalGuard {
     /// At start: reports an unreported shutdown of envmon's own (735023/735028).
     pub fn at_boot(syslog: &Syslog, settings: &Settings) -> ThermalGuard {
-        let own_boot_report = matches!(
-            shutdown::read_record(&settings.state_dir),
-            Ok(Some(ref r)) if !r.reported
-        );
+        // Read once: whether it was still unreported decides about a SEL trip later.
+        let rec = shutdown::read_usable_record(&settings.state_dir);
         ThermalGuard {
             done: false,
-            last: shutdown::report_at_boot(syslog, &settings.state_dir),
-            own_boot_report,
+            own_boot_report: rec.as_ref().is_some_and(|r| !r.reported),
+            last: rec.and_then(|r| shutdown::report_record(syslog, &settings.state_dir, r)),
         }
     }
 
@@ -139,11 +137,6 @@ impl Loop {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Starts monitoring `board`, bound to these SDRs.
-    fn build_monitor(&mut self, board: Board, sdrs: &[SdrEntry]) {
-        self.monitor = Some(bind_board(board, sdrs, &self.settings));
-    }
-
     /// Makes sure there is a monitor, and a BMC connection when its items need one.
     fn connect(&mut self) -> Result<(), String> {
         let target = bmc::target(&self.settings).map_err(|e| e.to_string())?;
@@ -155,7 +148,8 @@ impl Loop {
             if bmc::from_sdrs(named.as_ref()) {
                 waiting_for_sdrs = Some(named);
             } else {
-                self.build_monitor(bmc::resolve_board(named, &[]), &[]);
+                let board = bmc::resolve_board(named, &[]);
+                self.monitor = Some(bind_board(board, &[], &self.settings));
             }
         }
         if !self.monitor.as_ref().is_none_or(Monitor::needs_bmc) {
@@ -231,8 +225,8 @@ impl Loop {
                 .transitions(sweep.changes.iter().filter_map(|&(position, from, to)| {
                     Some(Transition {
                         position,
-                        from,
-                        to,
+                        from: Shown::Is(from),
+                        to: Shown::Is(to),
                         item: m.item(position, now)?,
                     })
                 }));
@@ -240,7 +234,7 @@ impl Loop {
         self.thermal
             .run(sweep.shutdown, self.outputs.syslog(), &self.settings);
         if let Some(e) = sweep.transport_error {
-            return self.link.lost(&format!(": {e}"));
+            return self.link.lost("", &e);
         }
         if self.counters.sweeps.is_multiple_of(REVALIDATE_EVERY) {
             self.link.revalidate();
@@ -266,7 +260,7 @@ impl Loop {
         self.counters.last_sel_seconds = started.elapsed().as_secs_f64();
         match result {
             Ok(()) => {}
-            Err(e) if e.needs_new_session() => self.link.lost(&format!(" reading the SEL: {e}")),
+            Err(e) if e.needs_new_session() => self.link.lost(" reading the SEL", &e),
             Err(e) => log::warn!("SEL: {e}"),
         }
         if let Some((entry, at)) = self.sel.take_boot_trip() {
@@ -509,7 +503,6 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::Shown;
     use crate::{
         config::BoardChoice,
         syslog::{Received, SyslogUri, in_memory},

@@ -78,28 +78,24 @@ impl BmcLink {
         let conn = (self.open)(target).map_err(|e| e.to_string());
         heart.beat();
         let mut conn = Beating::new(conn?, heart.clone());
-        let loaded = bmc::load_sdrs(&mut conn, state_dir);
-        let retire = |link: &mut BmcLink, conn: &Beating<Box<dyn Transport>>| {
-            link.closed.0 += conn.commands();
-            link.closed.1 += conn.discarded();
-        };
+        let known = self.repo_info;
+        let loaded = bmc::load_sdrs(&mut conn, state_dir)
+            .map_err(|e| e.to_string())
+            .and_then(|(sdrs, info)| {
+                let opened = Opened {
+                    changed: known.map(|old| old != info),
+                    sdrs,
+                };
+                accept(&opened).map(|()| (opened.sdrs, info))
+            });
         let (sdrs, info) = match loaded {
             Ok(v) => v,
             Err(e) => {
-                retire(self, &conn);
-                return Err(e.to_string());
+                self.retire(&conn);
+                return Err(e);
             }
         };
-        let opened = Opened {
-            changed: self.repo_info.as_ref().map(|old| *old != info),
-            sdrs,
-        };
-        if let Err(e) = accept(&opened) {
-            retire(self, &conn);
-            return Err(e);
-        }
-        self.sensor_names = opened
-            .sdrs
+        self.sensor_names = sdrs
             .iter()
             .filter(|e| e.owner_id == 0x20 && e.owner_lun == 0)
             .map(|e| (e.number, e.name.clone()))
@@ -107,6 +103,12 @@ impl BmcLink {
         self.repo_info = Some(info);
         self.source = Some(IpmiSource::new(conn));
         Ok(())
+    }
+
+    /// Keeps the counts of a session that is going away.
+    fn retire(&mut self, t: &impl Transport) {
+        self.closed.0 += t.commands();
+        self.closed.1 += t.discarded();
     }
 
     /// Forgets the repository (a new board or BMC: the next session binds from scratch).
@@ -145,18 +147,18 @@ impl BmcLink {
         due
     }
 
-    /// The session was lost (`why`): it is dropped and counted; the next tick reconnects.
-    pub fn lost(&mut self, why: &str) {
+    /// The session was lost (`e`, met `during` something or in a sweep when empty): it is
+    /// dropped and counted; the next tick reconnects.
+    pub fn lost(&mut self, during: &str, e: &IpmiError) {
         self.errors += 1;
-        log::warn!("lost the BMC{why}; reconnecting");
+        log::warn!("lost the BMC{during}: {e}; reconnecting");
         self.close();
     }
 
     /// Drops the session, keeping its counts.
     pub fn close(&mut self) {
         if let Some(s) = self.source.take() {
-            self.closed.0 += s.transport_ref().commands();
-            self.closed.1 += s.transport_ref().discarded();
+            self.retire(s.transport_ref());
         }
     }
 

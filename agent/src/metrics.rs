@@ -3,7 +3,7 @@
 //! format 0.0.4) for node_exporter's textfile collector. Both encode the same families, so
 //! the file is never made by re-parsing the other text (docs/prometheus.md).
 
-use crate::model::{Environment, Monitoring, PsuRedundancy, Shown};
+use crate::model::{Environment, Monitoring, Named, PsuRedundancy, Shown, SyslogStatus};
 use crate::status::Counters;
 use std::fmt::Write as _;
 
@@ -82,20 +82,20 @@ fn one(name: &'static str, kind: Kind, help: &'static str, value: Number) -> Fam
 }
 
 /// A stateset's samples: one per name, 1 where `is` holds.
-fn states<'a>(
+fn states<T: Named + PartialEq>(
     base: &[(&'static str, String)],
     label: &'static str,
-    names: impl IntoIterator<Item = &'a str>,
-    is: impl Fn(&str) -> bool,
+    values: impl IntoIterator<Item = T>,
+    current: T,
 ) -> Vec<Sample> {
-    names
+    values
         .into_iter()
-        .map(|name| {
+        .map(|v| {
             let mut labels = base.to_vec();
-            labels.push((label, name.to_string()));
+            labels.push((label, v.name().to_string()));
             Sample {
                 labels,
-                value: Number::Int(u64::from(is(name))),
+                value: Number::Int(u64::from(v == current)),
             }
         })
         .collect()
@@ -130,8 +130,8 @@ fn sensor_families(env: &Environment) -> [Family; 2] {
         state.samples.extend(states(
             &labels(s),
             "envmon_sensor_state",
-            Shown::STATES.map(|st| st.name()),
-            |name| s.state.name() == name,
+            Shown::STATES.map(Shown::Is),
+            s.state,
         ));
     }
     [value, state]
@@ -243,32 +243,30 @@ fn sel_families(env: &Environment, counters: &Counters) -> Vec<Family> {
 }
 
 /// The syslog destinations' families.
-fn syslog_families(env: &Environment) -> Vec<Family> {
-    let mut out = Vec::new();
-    for (name, help, value) in [
-        (
-            "envmon_syslog_frames_sent",
-            "Syslog frames delivered.",
-            (|d: &crate::model::SyslogStatus| d.sent) as fn(&crate::model::SyslogStatus) -> u64,
-        ),
-        (
-            "envmon_syslog_frames_dropped",
-            "Syslog frames dropped (queue full or undeliverable at shutdown).",
-            |d| d.dropped,
-        ),
-    ] {
-        let mut f = family(name, Kind::Counter, help);
-        f.samples = env
+fn syslog_families(env: &Environment) -> [Family; 2] {
+    let per_destination = |name, help, value: fn(&SyslogStatus) -> u64| Family {
+        samples: env
             .syslog
             .iter()
             .map(|d| Sample {
                 labels: vec![("destination", d.destination.clone())],
                 value: Number::Int(value(d)),
             })
-            .collect();
-        out.push(f);
-    }
-    out
+            .collect(),
+        ..family(name, Kind::Counter, help)
+    };
+    [
+        per_destination(
+            "envmon_syslog_frames_sent",
+            "Syslog frames delivered.",
+            |d| d.sent,
+        ),
+        per_destination(
+            "envmon_syslog_frames_dropped",
+            "Syslog frames dropped (queue full or undeliverable at shutdown).",
+            |d| d.dropped,
+        ),
+    ]
 }
 
 /// The families of the model and the counters, in the order they are written.
@@ -282,8 +280,8 @@ pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
     monitoring.samples = states(
         &[],
         "envmon_monitoring",
-        Monitoring::ALL.map(Monitoring::name),
-        |n| env.monitoring.name() == n,
+        Monitoring::ALL.iter().copied(),
+        env.monitoring,
     );
     out.push(monitoring);
     // Power-supply redundancy, where the board has it (min-psus or the BMC's sensor).
@@ -296,8 +294,8 @@ pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
         redundancy.samples = states(
             &[],
             "envmon_psu_redundancy",
-            [PsuRedundancy::Ok, PsuRedundancy::Lost].map(PsuRedundancy::name),
-            |n| env.psu_redundancy.name() == n,
+            [PsuRedundancy::Ok, PsuRedundancy::Lost],
+            env.psu_redundancy,
         );
     }
     out.push(redundancy);

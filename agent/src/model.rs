@@ -9,24 +9,35 @@
 
 use envmon_core::engine::{Class, Limits, State};
 pub use envmon_core::pci::PciStatus;
-use serde::{Deserialize, Deserializer, Serialize, Serializer, de::Error as _};
+use serde::{Deserialize, Serialize};
 
-/// Serde for the model's name-valued enums: each is written as its name and read back from it.
-macro_rules! by_name {
-    ($t:ty, $what:literal) => {
-        impl Serialize for $t {
-            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(self.name())
-            }
-        }
-        impl<'de> Deserialize<'de> for $t {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let name = String::deserialize(d)?;
-                <$t>::from_name(&name)
-                    .ok_or_else(|| D::Error::custom(format!("unknown {} '{name}'", $what)))
-            }
-        }
-    };
+/// A value that is written on the wire as its name (states, classes, monitoring).
+pub trait Named: Copy + 'static {
+    /// Every value, in the order the outputs list them.
+    const ALL: &'static [Self];
+    /// What kind of value it is, for errors.
+    const WHAT: &'static str;
+    /// Its name on the wire.
+    fn name(self) -> &'static str;
+    /// The value a name stands for.
+    fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|v| v.name() == name)
+    }
+}
+
+/// Serde by name for any [`Named`] value: `#[serde(with = "named")]`.
+mod named {
+    use super::Named;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error as _};
+
+    pub fn serialize<T: Named, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(v.name())
+    }
+
+    pub fn deserialize<'de, T: Named, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        let name = String::deserialize(d)?;
+        T::from_name(&name).ok_or_else(|| D::Error::custom(format!("unknown {} '{name}'", T::WHAT)))
+    }
 }
 
 /// Monitoring as `show environment` names it.
@@ -40,29 +51,21 @@ pub enum Monitoring {
     Failed,
 }
 
-impl Monitoring {
-    /// Every value, in the order the metrics list them.
-    pub const ALL: [Monitoring; 3] = [
+impl Named for Monitoring {
+    const ALL: &'static [Self] = &[
         Monitoring::Running,
         Monitoring::Degraded,
         Monitoring::Failed,
     ];
-
-    /// `running`, `degraded`, `failed`.
-    pub fn name(self) -> &'static str {
+    const WHAT: &'static str = "monitoring state";
+    fn name(self) -> &'static str {
         match self {
             Monitoring::Running => "running",
             Monitoring::Degraded => "degraded",
             Monitoring::Failed => "failed",
         }
     }
-
-    /// The value a name stands for.
-    pub fn from_name(name: &str) -> Option<Monitoring> {
-        Monitoring::ALL.into_iter().find(|m| m.name() == name)
-    }
 }
-by_name!(Monitoring, "monitoring state");
 
 /// An item's state as `show environment` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,27 +86,27 @@ impl Shown {
         State::Failed,
         State::Unavailable,
     ];
+}
 
+impl Named for Shown {
+    const ALL: &'static [Self] = &[
+        Shown::Is(State::Ok),
+        Shown::Is(State::Warm),
+        Shown::Is(State::Critical),
+        Shown::Is(State::Shutdown),
+        Shown::Is(State::Failed),
+        Shown::Is(State::Unavailable),
+        Shown::Absent,
+    ];
+    const WHAT: &'static str = "state";
     /// `absent`, or the state's name.
-    pub fn name(self) -> &'static str {
+    fn name(self) -> &'static str {
         match self {
             Shown::Absent => "absent",
             Shown::Is(s) => s.name(),
         }
     }
-
-    /// The value a name stands for.
-    pub fn from_name(name: &str) -> Option<Shown> {
-        if name == "absent" {
-            return Some(Shown::Absent);
-        }
-        Shown::STATES
-            .into_iter()
-            .find(|s| s.name() == name)
-            .map(Shown::Is)
-    }
 }
-by_name!(Shown, "state");
 
 /// Power-supply redundancy as `show environment` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,26 +120,6 @@ pub enum PsuRedundancy {
 }
 
 impl PsuRedundancy {
-    /// `n/a`, `ok`, `lost`.
-    pub fn name(self) -> &'static str {
-        match self {
-            PsuRedundancy::NotApplicable => "n/a",
-            PsuRedundancy::Ok => "ok",
-            PsuRedundancy::Lost => "lost",
-        }
-    }
-
-    /// The value a name stands for.
-    pub fn from_name(name: &str) -> Option<PsuRedundancy> {
-        [
-            PsuRedundancy::NotApplicable,
-            PsuRedundancy::Ok,
-            PsuRedundancy::Lost,
-        ]
-        .into_iter()
-        .find(|r| r.name() == name)
-    }
-
     /// From "is it lost" (`None`: not checked or not evaluated yet).
     pub fn from_lost(lost: Option<bool>) -> PsuRedundancy {
         match lost {
@@ -146,26 +129,38 @@ impl PsuRedundancy {
         }
     }
 }
-by_name!(PsuRedundancy, "redundancy");
 
-/// Serde by name for the core's enums (the core has no serde).
-macro_rules! with_name {
-    ($module:ident, $t:ty, $what:literal) => {
-        mod $module {
-            use super::*;
-            pub fn serialize<S: Serializer>(v: &$t, s: S) -> Result<S::Ok, S::Error> {
-                s.serialize_str(v.name())
-            }
-            pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<$t, D::Error> {
-                let name = String::deserialize(d)?;
-                <$t>::from_name(&name)
-                    .ok_or_else(|| D::Error::custom(format!("unknown {} '{name}'", $what)))
-            }
+impl Named for PsuRedundancy {
+    const ALL: &'static [Self] = &[
+        PsuRedundancy::NotApplicable,
+        PsuRedundancy::Ok,
+        PsuRedundancy::Lost,
+    ];
+    const WHAT: &'static str = "redundancy";
+    fn name(self) -> &'static str {
+        match self {
+            PsuRedundancy::NotApplicable => "n/a",
+            PsuRedundancy::Ok => "ok",
+            PsuRedundancy::Lost => "lost",
         }
-    };
+    }
 }
-with_name!(class_name, Class, "class");
-with_name!(pci_name, PciStatus, "PCI state");
+
+impl Named for Class {
+    const ALL: &'static [Self] = &Class::ALL;
+    const WHAT: &'static str = "class";
+    fn name(self) -> &'static str {
+        Class::name(self)
+    }
+}
+
+impl Named for PciStatus {
+    const ALL: &'static [Self] = &PciStatus::ALL;
+    const WHAT: &'static str = "PCI state";
+    fn name(self) -> &'static str {
+        PciStatus::name(self)
+    }
+}
 
 /// The limits are not on the wire: a deserialized item carries none.
 fn no_limits() -> Limits {
@@ -191,7 +186,7 @@ pub struct Item {
     /// Milliseconds since the last reading (none before the first).
     pub age_ms: Option<u64>,
     /// Class.
-    #[serde(with = "class_name")]
+    #[serde(with = "named")]
     pub class: Class,
     /// Board item id.
     pub id: String,
@@ -203,6 +198,7 @@ pub struct Item {
     /// Where it reads from.
     pub source: ItemSource,
     /// State.
+    #[serde(with = "named")]
     pub state: Shown,
     /// Unit: `C`/`F`, `RPM`, `V`, or `-` for a discrete item.
     pub unit: String,
@@ -228,7 +224,7 @@ pub struct PciLink {
     /// Its link speed.
     pub speed: Option<String>,
     /// State.
-    #[serde(with = "pci_name")]
+    #[serde(with = "named")]
     pub state: PciStatus,
     /// Vendor ID, `0x8086`.
     pub vendor: String,
@@ -301,10 +297,12 @@ pub struct Environment {
     /// The last thermal shutdown.
     pub last_shutdown: Option<LastShutdown>,
     /// Monitoring.
+    #[serde(with = "named")]
     pub monitoring: Monitoring,
     /// PCI expectations.
     pub pci: Vec<PciLink>,
     /// Power-supply redundancy.
+    #[serde(with = "named")]
     pub psu_redundancy: PsuRedundancy,
     /// The BMC's event log (none before the first check, or without one).
     pub sel: Option<SelStatus>,
@@ -334,6 +332,20 @@ impl Environment {
             syslog: Vec::new(),
         }
     }
+}
+
+/// A committed transition of the item at `position` in the board, and the item as it is
+/// after it (the SNMP subagent's notifications are made from these).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The item's position in the board.
+    pub position: usize,
+    /// From.
+    pub from: Shown,
+    /// To.
+    pub to: Shown,
+    /// The item after the transition.
+    pub item: Item,
 }
 
 /// The reply to `show version`.
@@ -369,33 +381,34 @@ pub struct ErrorReply {
     pub error: ErrorBody,
 }
 
-/// Any reply: an error, or the answer.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-#[serde(untagged)]
-pub enum Reply<T> {
-    /// An error reply.
-    Error(ErrorReply),
-    /// The answer.
-    Answer(T),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn round_trip<T: Named + PartialEq + std::fmt::Debug>() {
+        for &v in T::ALL {
+            assert_eq!(T::from_name(v.name()), Some(v), "{v:?}");
+        }
+        let mut names: Vec<&str> = T::ALL.iter().map(|v| v.name()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), T::ALL.len(), "{} names are unique", T::WHAT);
+    }
+
     #[test]
     fn names_round_trip_and_unknown_names_are_errors() {
-        for s in Shown::STATES
-            .map(Shown::Is)
-            .into_iter()
-            .chain([Shown::Absent])
-        {
-            assert_eq!(Shown::from_name(s.name()), Some(s));
-        }
-        for m in Monitoring::ALL {
-            assert_eq!(Monitoring::from_name(m.name()), Some(m));
-        }
-        let e = serde_json::from_str::<Shown>("\"melted\"").unwrap_err();
+        round_trip::<Shown>();
+        round_trip::<Monitoring>();
+        round_trip::<PsuRedundancy>();
+        round_trip::<Class>();
+        round_trip::<PciStatus>();
+        assert_eq!(
+            Shown::ALL.len(),
+            Shown::STATES.len() + 1,
+            "every state, and absent"
+        );
+        let mut d = serde_json::Deserializer::from_str("\"melted\"");
+        let e = named::deserialize::<Shown, _>(&mut d).unwrap_err();
         assert!(e.to_string().contains("unknown state 'melted'"), "{e}");
     }
 

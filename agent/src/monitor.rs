@@ -3,7 +3,7 @@
 //! The judging is the core's pure engine; this module only binds items to sensors, runs one
 //! Get Sensor Reading per bound item per sweep, and collects the messages to send.
 
-use crate::model::{BoardView, Item, ItemSource, PciLink, PsuRedundancy, Shown};
+use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, Shown};
 use crate::shutdown::Trigger;
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{

@@ -6,34 +6,18 @@
 use crate::{
     config::Settings,
     files, metrics,
-    model::{Environment, Shown},
-    snmp::{
-        mib::Change,
-        session::{Config as SubagentConfig, Subagent},
-    },
+    model::{Environment, Transition},
+    snmp::session::{Config as SubagentConfig, Subagent},
     socket,
     status::{self, Counters, Published, Snapshot},
     syslog::{DestinationStats, Syslog},
 };
-use envmon_core::engine::{Emission, State};
+use envmon_core::engine::Emission;
 use std::{
     path::PathBuf,
     sync::{Arc, atomic::Ordering::Relaxed},
     time::Duration,
 };
-
-/// A committed transition and the item as it is now.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Transition {
-    /// The item's position in the board.
-    pub position: usize,
-    /// From.
-    pub from: State,
-    /// To.
-    pub to: State,
-    /// The item now.
-    pub item: crate::model::Item,
-}
 
 /// The metrics file (`metrics-file`): written after each publish; a failure is logged once,
 /// and once more when writing works again.
@@ -104,12 +88,7 @@ impl Outputs {
             return;
         };
         for t in changes {
-            agent.changed(Change {
-                position: t.position,
-                from: Shown::Is(t.from),
-                to: Shown::Is(t.to),
-                row: t.item,
-            });
+            agent.changed(t);
         }
     }
 

@@ -3,7 +3,7 @@
 use crate::{
     error::AgentError,
     layout,
-    model::{Environment, ErrorReply, Item, PciLink, PciStatus, PsuRedundancy, Shown},
+    model::{Environment, ErrorReply, Item, Named, PciLink, PciStatus, PsuRedundancy, Shown},
 };
 use envmon_core::engine::{Class, State, format_value};
 use serde::de::DeserializeOwned;
@@ -14,8 +14,8 @@ use std::{
     time::Duration,
 };
 
-/// Sends one request and returns the reply line, unparsed; an error reply is an error.
-pub fn ask_line(socket: &Path, request: &str) -> Result<String, AgentError> {
+/// Sends one request and returns the reply line as the agent wrote it (I/O only).
+fn exchange(socket: &Path, request: &str) -> Result<String, AgentError> {
     let unavailable = |e: std::io::Error| {
         AgentError::Unavailable(format!("{}: no agent answers: {e}", socket.display()))
     };
@@ -38,21 +38,34 @@ pub fn ask_line(socket: &Path, request: &str) -> Result<String, AgentError> {
             )));
         }
     }
-    if let Ok(ErrorReply { error }) = serde_json::from_str::<ErrorReply>(&line) {
-        return Err(AgentError::Unavailable(format!(
-            "{}: {}",
-            error.code, error.message
-        )));
-    }
     Ok(line.trim_end().to_string())
 }
 
+/// An error reply as the error it is, if `line` is one.
+fn error_reply(line: &str) -> Option<AgentError> {
+    let ErrorReply { error } = serde_json::from_str(line).ok()?;
+    Some(AgentError::Unavailable(format!(
+        "{}: {}",
+        error.code, error.message
+    )))
+}
+
+/// Sends one request and returns the reply line, for `--json`; an error reply is an error.
+pub fn ask_line(socket: &Path, request: &str) -> Result<String, AgentError> {
+    let line = exchange(socket, request)?;
+    error_reply(&line).map_or(Ok(line), Err)
+}
+
 /// Sends one request and returns the reply as `T` (an [`Environment`], a
-/// [`crate::model::VersionReply`], ...); an error reply is an error.
+/// [`crate::model::VersionReply`], ...); an error reply is an error. An answer is parsed
+/// once; only a line that is not a `T` is read again, as an error reply.
 pub fn ask<T: DeserializeOwned>(socket: &Path, request: &str) -> Result<T, AgentError> {
-    let line = ask_line(socket, request)?;
-    serde_json::from_str(&line)
-        .map_err(|e| AgentError::Unavailable(format!("{}: bad reply: {e}", socket.display())))
+    let line = exchange(socket, request)?;
+    serde_json::from_str(&line).map_err(|e| {
+        error_reply(&line).unwrap_or_else(|| {
+            AgentError::Unavailable(format!("{}: bad reply: {e}", socket.display()))
+        })
+    })
 }
 
 trait TakeLine {

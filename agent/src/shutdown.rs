@@ -256,13 +256,19 @@ pub fn report_hardware_trip(syslog: &Syslog, state_dir: &Path, entry: &str, at: 
 /// At start-up: reports an unreported record once (735023 / 735028; the IO hub only in the
 /// log) and marks it reported. Returns the record, for `show environment`'s last shutdown.
 pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
-    let mut rec = match read_record(state_dir) {
-        Ok(r) => r?,
-        Err(e) => {
-            log::warn!("ignoring the shutdown record: {e}");
-            return None;
-        }
-    };
+    report_record(syslog, state_dir, read_usable_record(state_dir)?)
+}
+
+/// The record in `state_dir`, if there is a usable one (an unusable one is logged).
+pub fn read_usable_record(state_dir: &Path) -> Option<Record> {
+    read_record(state_dir).unwrap_or_else(|e| {
+        log::warn!("ignoring the shutdown record: {e}");
+        None
+    })
+}
+
+/// [`report_at_boot`] for a record already read.
+pub fn report_record(syslog: &Syslog, state_dir: &Path, mut rec: Record) -> Option<Record> {
     if rec.reported {
         return Some(rec);
     }

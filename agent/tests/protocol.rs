@@ -94,21 +94,30 @@ fn layout_cases() -> Snapshot {
     }
 }
 
+/// A session to `bmc` and its SDRs, loaded as the daemon loads them (`bmc::load_sdrs`: the
+/// repository, then the live thresholds), with a cache dir of its own.
+fn connect(
+    bmc: &envmon_sensors::ipmi::fake::FakeBmc,
+) -> (
+    envmon_sensors::ipmi::fake::FakeTransport,
+    Vec<envmon_sensors::ipmi::sdr::SdrEntry>,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = bmc.transport();
+    let (sdrs, _) = envmon_agent::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+    (t, sdrs)
+}
+
 /// A snapshot made as the daemon makes one: four sweeps of the Dell R630's SDR repository
 /// (`--board auto`) with its first chassis fan stopped, the model of those sweeps, fixed
 /// counters, a shutdown record, a syslog destination and a SEL status.
 fn swept_snapshot() -> Snapshot {
     use envmon_agent::{model::Monitoring, monitor::Monitor};
-    use envmon_sensors::ipmi::{IpmiSource, fake::FakeBmc, repo, sdr::parse_record};
+    use envmon_sensors::ipmi::{IpmiSource, fake::FakeBmc};
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join("sim/corpus/dell-r630.sdr")).unwrap();
     let bmc = FakeBmc::from_corpus(&text).unwrap();
-    let mut t = bmc.transport();
-    let sdrs: Vec<_> = repo::read_all(&mut t)
-        .unwrap()
-        .iter()
-        .filter_map(|r| parse_record(r).unwrap())
-        .collect();
+    let (t, sdrs) = connect(&bmc);
     let board = envmon_agent::bmc::resolve_board(None, &sdrs);
     let (mut m, _) = Monitor::new(board, &sdrs, std::path::Path::new("/nonexistent"));
     // The first chassis fan (sim/corpus/dell-r630.expected: sensor 0x30) stops.
@@ -172,7 +181,11 @@ fn swept_environment_table_and_metrics() {
         .iter()
         .find(|s| s.source.number == Some(0x30))
         .unwrap();
-    assert_eq!(fan.state.name(), "failed", "{fan:?}");
+    assert_eq!(
+        fan.state,
+        envmon_agent::model::Shown::Is(envmon_core::engine::State::Failed),
+        "{fan:?}"
+    );
     let table = environment_table(env);
     assert!(table.contains("Failure Detected"), "{table}");
     golden("show-environment-swept.txt", &table);
@@ -269,8 +282,8 @@ fn golden_prometheus_text_for_node_exporter() {
     assert_eq!(samples(&h), samples(&p));
 }
 
-/// `Monitor::to_json`, the part of `show environment` the monitor makes, from real sweeps of
-/// a fake BMC: values, states (warm, failed, absent, unavailable), units, ages and sources,
+/// `Monitor::view`'s items, the part of `show environment` the monitor makes, from real
+/// sweeps of a fake BMC: values, states (warm, failed, absent, unavailable), units, ages and sources,
 /// golden.
 #[test]
 fn monitor_json_from_sweeps_of_a_fake_bmc() {
@@ -278,8 +291,6 @@ fn monitor_json_from_sweeps_of_a_fake_bmc() {
     use envmon_sensors::ipmi::{
         IpmiSource,
         fake::{FakeBmc, threshold_record, with_r_exp},
-        repo,
-        sdr::parse_record,
     };
     let board = envmon_board_defs::parse(
         std::path::Path::new("golden-board.toml"),
@@ -306,12 +317,7 @@ fn monitor_json_from_sweeps_of_a_fake_bmc() {
     bmc.set(13, 201); // 12.06 V: ok
     // Ambient Temp has no reading (0xCB) and is optional: absent, not unavailable. IOH Temp
     // is not in the repository at all: unavailable after two sweeps.
-    let mut t = bmc.transport();
-    let sdrs: Vec<_> = repo::read_all(&mut t)
-        .unwrap()
-        .iter()
-        .filter_map(|r| parse_record(r).unwrap())
-        .collect();
+    let (t, sdrs) = connect(&bmc);
     let (mut m, notes) = Monitor::new(board, &sdrs, std::path::Path::new("/"));
     assert_eq!(notes.len(), 1, "{notes:?}");
     let mut src = IpmiSource::new(t);

@@ -84,11 +84,6 @@ impl PciStatus {
             PciStatus::Missing => "missing",
         }
     }
-
-    /// The value a name stands for.
-    pub fn from_name(name: &str) -> Option<PciStatus> {
-        PciStatus::ALL.into_iter().find(|s| s.name() == name)
-    }
 }
 
 impl PciState {

@@ -11,7 +11,6 @@
 
 use chrono::{Duration as Span, Local, NaiveTime, Timelike};
 use envmon_tests::{Agent, Bmc, expect_lines, message_lines, wait_for};
-use serde_json::Value;
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -68,13 +67,9 @@ fn stamped(out: &Path, id: &str, hours: i64) {
 
 /// Every sensor's age (time since its last reading).
 fn ages(a: &Agent) -> Vec<Option<u64>> {
-    let env: Value = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
-    env["sensors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["age_ms"].as_u64())
-        .collect()
+    let env: envmon_agent::model::Environment =
+        envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+    env.sensors.iter().map(|s| s.age_ms).collect()
 }
 
 /// Every sensor's age: present and below `max_ms`.

@@ -4,6 +4,7 @@
 //! ipmi_sim sends no syslog line at all, and over SNMP (snmpd) shows what `show environment`
 //! shows.
 
+use envmon_agent::model::{Environment, Shown};
 use envmon_board_defs::{SdrSensor, explain};
 use envmon_sensors::ipmi::{fake::FakeBmc, read_live_limits, repo, sdr::parse_record};
 use envmon_tests::{Agent, repo_root};
@@ -375,9 +376,8 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
             &["--agentx", &master],
         );
         a.wait_sweeps(5);
-        let env: serde_json::Value =
-            envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
-        let sensors = env["sensors"].as_array().unwrap().clone();
+        let env: Environment = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+        let sensors = env.sensors;
         let n = sensors.len();
         let values = wait_for(std::time::Duration::from_secs(30), || {
             let w = snmpd.walk("1.3.6.1.2.1.99.1.1.1.4");
@@ -400,7 +400,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
         }
         for (k, x) in sensors.iter().enumerate() {
             let idx = k + 2;
-            let id = x["id"].as_str().unwrap();
+            let id = x.id.as_str();
             let at = |o: String| value(&walk, &o);
             assert_eq!(
                 at(format!("1.3.6.1.2.1.47.1.1.1.1.14.{idx}")).as_deref(),
@@ -420,8 +420,8 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
                 .parse()
                 .unwrap();
             let oper = at(format!("1.3.6.1.2.1.99.1.1.1.5.{idx}")).unwrap();
-            match (x["state"].as_str(), x["value"].as_f64()) {
-                (Some("absent"), _) => assert_eq!(oper, "2", "{s} {id}"),
+            match (x.state, x.value) {
+                (Shown::Absent, _) => assert_eq!(oper, "2", "{s} {id}"),
                 (_, Some(v)) => {
                     let step = 10f64.powi(-prec);
                     assert!(
@@ -432,7 +432,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
                 }
                 (_, None) => assert_eq!(oper, "1", "{s} {id}: a discrete sensor"),
             }
-            if x["state"] == "absent" {
+            if x.state == Shown::Absent {
                 for table in 2..=5 {
                     let col = if table == 2 {
                         7
@@ -447,7 +447,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
                 }
             }
         }
-        let absent = sensors.iter().filter(|x| x["state"] == "absent").count();
+        let absent = sensors.iter().filter(|x| x.state == Shown::Absent).count();
         eprintln!(
             "{s}: {n} sensors ({absent} absent), {} rows served",
             walk.len()

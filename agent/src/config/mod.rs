@@ -19,14 +19,16 @@ use envmon_core::{
     frame::{Facility, FrameFormat},
 };
 use std::{
-    collections::BTreeMap,
     error::Error,
     fmt, io,
     ops::Range,
     path::{Path, PathBuf},
     str::FromStr,
 };
-use toml::Spanned;
+use toml::{
+    Spanned,
+    de::{DeTable, DeValue},
+};
 
 /// The table every settings type is made from. Each entry:
 /// `/// help` then `name: SHAPE Type = default, "VALUE_NAME", file READER;` where SHAPE is
@@ -112,7 +114,7 @@ macro_rules! settings {
 
         impl Loader<'_> {
             /// Sets the setting `key` names from `v`; `Ok(false)` when no setting has that key.
-            fn set(&self, s: &mut Settings, key: &str, v: &Spanned<toml::Value>) -> Result<bool, ConfigError> {
+            fn set(&self, s: &mut Settings, key: &str, v: &Val<'_>) -> Result<bool, ConfigError> {
                 $(
                     if key == settings!(@key $name) {
                         s.$name = settings!(@wrap $shape, self.$reader(key, v)?);
@@ -300,16 +302,19 @@ struct Loader<'a> {
     text: &'a str,
 }
 
+/// A value in the file, with where it stands (array elements too).
+type Val<'i> = Spanned<DeValue<'i>>;
+
 /// A TOML value's type, for "invalid type" errors.
-fn type_name(v: &toml::Value) -> &'static str {
+fn type_name(v: &DeValue<'_>) -> &'static str {
     match v {
-        toml::Value::String(_) => "a string",
-        toml::Value::Integer(_) => "an integer",
-        toml::Value::Float(_) => "a float",
-        toml::Value::Boolean(_) => "a boolean",
-        toml::Value::Datetime(_) => "a date-time",
-        toml::Value::Array(_) => "an array",
-        toml::Value::Table(_) => "a table",
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a date-time",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
     }
 }
 
@@ -329,18 +334,24 @@ impl Loader<'_> {
         }
     }
 
+    /// "`key`: invalid type: a ..., expected `expected`", at the value.
+    fn type_error(&self, key: &str, v: &Val<'_>, expected: &str) -> ConfigError {
+        self.error(
+            ConfigErrorKind::Syntax,
+            Some(v.span()),
+            format!(
+                "{key}: invalid type: {}, expected {expected}",
+                type_name(v.get_ref())
+            ),
+        )
+    }
+
     /// The value as a string, else a located type error.
-    fn string<'v>(&self, key: &str, v: &'v Spanned<toml::Value>) -> Result<&'v str, ConfigError> {
-        v.get_ref().as_str().ok_or_else(|| {
-            self.error(
-                ConfigErrorKind::Syntax,
-                Some(v.span()),
-                format!(
-                    "{key}: invalid type: {}, expected a string",
-                    type_name(v.get_ref())
-                ),
-            )
-        })
+    fn string<'v>(&self, key: &str, v: &'v Val<'_>) -> Result<&'v str, ConfigError> {
+        match v.get_ref() {
+            DeValue::String(s) => Ok(s),
+            _ => Err(self.type_error(key, v, "a string")),
+        }
     }
 
     /// Parses `text` with the setting's own parser, locating any error at `span`.
@@ -355,74 +366,35 @@ impl Loader<'_> {
     }
 
     /// A string value, through the type's parser.
-    fn text<T: FromStr<Err = String>>(
-        &self,
-        key: &str,
-        v: &Spanned<toml::Value>,
-    ) -> Result<T, ConfigError> {
+    fn text<T: FromStr<Err = String>>(&self, key: &str, v: &Val<'_>) -> Result<T, ConfigError> {
         self.parse(key, self.string(key, v)?, v.span())
     }
 
-    /// An integer value, through the type's parser.
-    fn int<T: FromStr<Err = String>>(
-        &self,
-        key: &str,
-        v: &Spanned<toml::Value>,
-    ) -> Result<T, ConfigError> {
-        let n = v.get_ref().as_integer().ok_or_else(|| {
-            self.error(
-                ConfigErrorKind::Syntax,
-                Some(v.span()),
-                format!(
-                    "{key}: invalid type: {}, expected an integer",
-                    type_name(v.get_ref())
-                ),
-            )
-        })?;
-        self.parse(key, &n.to_string(), v.span())
+    /// An integer value (in any of TOML's radixes), through the type's parser.
+    fn int<T: FromStr<Err = String>>(&self, key: &str, v: &Val<'_>) -> Result<T, ConfigError> {
+        let DeValue::Integer(n) = v.get_ref() else {
+            return Err(self.type_error(key, v, "an integer"));
+        };
+        // Decimal for the type's parser; a number past i64 goes as written (and is refused).
+        let text = i64::from_str_radix(n.as_str(), n.radix())
+            .map_or_else(|_| n.to_string(), |n| n.to_string());
+        self.parse(key, &text, v.span())
     }
 
-    /// An array of strings, each through the type's parser.
+    /// An array of strings, each through the type's parser (an error names the element).
     fn list<T: FromStr<Err = String>>(
         &self,
         key: &str,
-        v: &Spanned<toml::Value>,
+        v: &Val<'_>,
     ) -> Result<Vec<T>, ConfigError> {
-        let toml::Value::Array(items) = v.get_ref() else {
-            return Err(self.error(
-                ConfigErrorKind::Syntax,
-                Some(v.span()),
-                format!(
-                    "{key}: invalid type: {}, expected an array of strings",
-                    type_name(v.get_ref())
-                ),
-            ));
+        let DeValue::Array(items) = v.get_ref() else {
+            return Err(self.type_error(key, v, "an array of strings"));
         };
-        // Array elements carry no spans of their own: each is found in the array's text.
-        let spans = element_spans(self.text, v.span(), items.len());
-        items
-            .iter()
-            .zip(spans)
-            .map(|(item, span)| match item.as_str() {
-                Some(t) => self.parse(key, t, span),
-                None => Err(self.error(
-                    ConfigErrorKind::Syntax,
-                    Some(span),
-                    format!(
-                        "{key}: invalid type: {}, expected a string",
-                        type_name(item)
-                    ),
-                )),
-            })
-            .collect()
+        items.iter().map(|item| self.text(key, item)).collect()
     }
 
     /// `agentx-notifications`: an array of lists, merged.
-    fn notifications(
-        &self,
-        key: &str,
-        v: &Spanned<toml::Value>,
-    ) -> Result<NotificationList, ConfigError> {
+    fn notifications(&self, key: &str, v: &Val<'_>) -> Result<NotificationList, ConfigError> {
         let mut all = NotificationList::default();
         for one in self.list::<NotificationList>(key, v)? {
             all.0.threshold |= one.0.threshold;
@@ -432,7 +404,7 @@ impl Loader<'_> {
     }
 
     /// A path value; relative paths are taken from the config file's directory.
-    fn path(&self, key: &str, v: &Spanned<toml::Value>) -> Result<PathBuf, ConfigError> {
+    fn path(&self, key: &str, v: &Val<'_>) -> Result<PathBuf, ConfigError> {
         let text = self.string(key, v)?;
         if text.is_empty() {
             return Err(self.error(
@@ -450,7 +422,7 @@ impl Loader<'_> {
 
     /// `board`: `auto` and built-in names as they are; anything else is a board file, and a
     /// relative one is taken from the config file's directory like every other path.
-    fn board(&self, key: &str, v: &Spanned<toml::Value>) -> Result<BoardChoice, ConfigError> {
+    fn board(&self, key: &str, v: &Val<'_>) -> Result<BoardChoice, ConfigError> {
         let choice: BoardChoice = self.text(key, v)?;
         let name = choice.0.as_str();
         let is_name = name == "auto"
@@ -463,48 +435,6 @@ impl Loader<'_> {
         let path = self.path(key, v)?;
         Ok(BoardChoice(path.to_string_lossy().into_owned()))
     }
-}
-
-/// The spans of an array's `n` elements within `array` (its `[...]` in `text`): each starts
-/// at an element's first character. Strings are skipped whole, so commas in them do not count.
-fn element_spans(text: &str, array: Range<usize>, n: usize) -> Vec<Range<usize>> {
-    let bytes = text.as_bytes();
-    let mut spans = Vec::with_capacity(n);
-    let mut i = array.start + 1;
-    let end = array.end.min(bytes.len());
-    while i < end && spans.len() < n {
-        match bytes.get(i) {
-            Some(b' ' | b'\t' | b'\n' | b'\r' | b',') => i += 1,
-            Some(b'#') => {
-                while i < end && bytes.get(i) != Some(&b'\n') {
-                    i += 1;
-                }
-            }
-            Some(&q @ (b'"' | b'\'')) => {
-                let start = i;
-                i += 1;
-                while i < end && bytes.get(i) != Some(&q) {
-                    i += if q == b'"' && bytes.get(i) == Some(&b'\\') {
-                        2
-                    } else {
-                        1
-                    };
-                }
-                i += 1;
-                spans.push(start..i.min(end));
-            }
-            _ => {
-                let start = i;
-                while i < end && !matches!(bytes.get(i), Some(b',' | b']')) {
-                    i += 1;
-                }
-                spans.push(start..i);
-            }
-        }
-    }
-    // Whatever could not be found is placed at the array itself.
-    spans.resize(n, array);
-    spans
 }
 
 /// Reads and validates a configuration file, applying it over a copy of `base`. On any error
@@ -524,16 +454,16 @@ pub fn apply_file(base: &Settings, path: &Path) -> Result<Settings, ConfigError>
 /// Keys are the flags' names (kebab-case); snake_case is accepted too.
 pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, ConfigError> {
     let l = Loader { path, text };
-    let table: BTreeMap<Spanned<String>, Spanned<toml::Value>> =
-        toml::from_str(text).map_err(|e| {
-            l.error(
-                ConfigErrorKind::Syntax,
-                e.span(),
-                e.message().trim_end().to_string(),
-            )
-        })?;
+    // The parser's own document tree: every key, value and array element keeps its span.
+    let table = DeTable::parse(text).map_err(|e| {
+        l.error(
+            ConfigErrorKind::Syntax,
+            e.span(),
+            e.message().trim_end().to_string(),
+        )
+    })?;
     // In the file's order, so that the first problem in it is the one reported.
-    let mut entries: Vec<_> = table.iter().collect();
+    let mut entries: Vec<_> = table.get_ref().iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     let mut s = base.clone();
     for (key, value) in entries {
@@ -723,6 +653,20 @@ metrics-file = "metrics/envmon.prom"
                 ConfigErrorKind::BadValue,
                 (1, 24),
                 "unknown scheme",
+            ),
+            // An element after a comment holding a comma and a quote, in a literal string
+            // with a comma: located by the parser, not by scanning the text.
+            (
+                "syslog = [\"udp://h:1\", # a, \"b\"\n  'smtp://x,y']\n",
+                ConfigErrorKind::BadValue,
+                (2, 3),
+                "unknown scheme",
+            ),
+            (
+                "interval-ms = 0x10\n",
+                ConfigErrorKind::BadValue,
+                (1, 15),
+                "100 to 3600000",
             ),
             ("prefix = \n", ConfigErrorKind::Syntax, (1, 10), ""),
             (

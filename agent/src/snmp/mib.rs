@@ -17,7 +17,7 @@ use envmon_core::engine::{Class, Limits, State, transition_threshold};
 use super::pdu::{Range, vb};
 pub use crate::config::Notifications;
 use crate::layout::{self, EnvmonTable};
-pub use crate::model::{Item, Shown};
+pub use crate::model::{Item, Shown, Transition};
 use agentx::encodings::{OctetString, Value, VarBind};
 
 /// ENTITY-MIB entPhysicalTable.
@@ -371,39 +371,26 @@ pub fn subtrees(envmon_view: bool) -> Vec<Vec<u32>> {
     t
 }
 
-/// A committed transition of one item.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    /// Its position in the board.
-    pub position: usize,
-    /// From.
-    pub from: Shown,
-    /// To.
-    pub to: Shown,
-    /// The item after the transition.
-    pub row: Item,
-}
-
 /// The threshold a transition reached or cleared, if it is about one (the engine decides
 /// which: `transition_threshold`, the same one the RFC 5424 frame names).
-fn threshold_of(c: &Change) -> Option<Threshold> {
+fn threshold_of(c: &Transition) -> Option<Threshold> {
     let (Shown::Is(from), Shown::Is(to)) = (c.from, c.to) else {
         return None;
     };
-    let (index, _) = transition_threshold(&c.row.limits, from, to, c.row.value)?;
-    thresholds(&c.row.limits)
+    let (index, _) = transition_threshold(&c.item.limits, from, to, c.item.value)?;
+    thresholds(&c.item.limits)
         .into_iter()
         .find(|t| t.index == index)
 }
 
 /// The notifications a change sends (each a varbind list from snmpTrapOID.0 on).
-pub fn notifications(c: &Change, on: Notifications, envmon_view: bool) -> Vec<Vec<VarBind>> {
+pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Vec<Vec<VarBind>> {
     let mut out = Vec::new();
     let idx = entity_index(c.position);
-    let descr = describe(&c.row);
+    let descr = describe(&c.item);
     if on.threshold {
         if let Some(t) = threshold_of(c) {
-            let (kind, _, factor, _) = sensor_kind(&c.row.limits);
+            let (kind, _, factor, _) = sensor_kind(&c.item.limits);
             out.push(vec![
                 vb(
                     &SNMP_TRAP_OID,
@@ -413,7 +400,7 @@ pub fn notifications(c: &Change, on: Notifications, envmon_view: bool) -> Vec<Ve
                 vb(&oid_of(&ENT_PHYSICAL_TABLE, &[1, 2, idx]), text(&descr)),
                 vb(
                     &oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 4, idx]),
-                    Value::Integer(served(&c.row)),
+                    Value::Integer(served(&c.item)),
                 ),
                 vb(
                     &oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 1, idx]),
@@ -435,8 +422,8 @@ pub fn notifications(c: &Change, on: Notifications, envmon_view: bool) -> Vec<Ve
             )
         };
         let state = Value::Integer(envmon_state(c.to));
-        let value = c.row.value.unwrap_or(0.0);
-        match layout::view(c.row.class).envmon {
+        let value = c.item.value.unwrap_or(0.0);
+        match layout::view(c.item.class).envmon {
             Some(EnvmonTable::Voltage) => out.push(vec![
                 trap(6),
                 vb(&env(2, 2), text(&descr)),
@@ -545,11 +532,11 @@ mod tests {
             threshold: true,
             envmon: true,
         };
-        let up = Change {
+        let up = Transition {
             position: 0,
             from: Shown::Is(State::Warm),
             to: Shown::Is(State::Critical),
-            row: cpu(92.0, Shown::Is(State::Critical)),
+            item: cpu(92.0, Shown::Is(State::Critical)),
         };
         let n = notifications(&up, on, true);
         assert_eq!(n.len(), 2, "threshold and ENVMON temperature");
@@ -557,7 +544,7 @@ mod tests {
         assert_eq!(last.name.to_string(), "1.3.6.1.4.1.9.9.745.1.1.1.4.2.2");
         assert_eq!(last.data, Value::Integer(900));
         assert_eq!(n[1][3].data, Value::Integer(3), "critical");
-        let down = Change {
+        let down = Transition {
             from: Shown::Is(State::Critical),
             to: Shown::Is(State::Ok),
             ..up.clone()
@@ -567,7 +554,7 @@ mod tests {
             Some(2),
             "the one cleared"
         );
-        let gone = Change {
+        let gone = Transition {
             to: Shown::Is(State::Unavailable),
             ..up
         };

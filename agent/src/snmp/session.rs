@@ -12,7 +12,7 @@
 use super::{
     AgentxAddr,
     answer::{answer, may_refresh},
-    mib::{self, Change, Inputs, Mib, Notifications},
+    mib::{self, Inputs, Mib, Notifications, Transition},
     pdu::{self, Ids, PARSE_ERROR, Pdu},
 };
 use crate::status::{Published, Snapshot};
@@ -69,7 +69,7 @@ pub struct Stats {
 
 /// The running subagent: hand it transitions; dropping it stops its thread.
 pub struct Subagent {
-    events: SyncSender<Change>,
+    events: SyncSender<Transition>,
     /// The notifications sent, and whether the ENVMON view is on.
     wanted: (Notifications, bool),
     stop: Arc<AtomicBool>,
@@ -99,7 +99,7 @@ impl Subagent {
     }
 
     /// Queues a transition for notification, when any is sent; never blocks.
-    pub fn changed(&self, c: Change) {
+    pub fn changed(&self, c: Transition) {
         let (on, envmon_view) = self.wanted;
         if !(on.threshold || on.envmon && envmon_view) {
             return;
@@ -364,7 +364,7 @@ impl Session<'_> {
         Ok(())
     }
 
-    fn notify(&mut self, c: &Change) -> Result<(), End> {
+    fn notify(&mut self, c: &Transition) -> Result<(), End> {
         for vbs in mib::notifications(c, self.config.notifications, self.config.envmon_view) {
             let packet = self.next_packet();
             let bytes = pdu::notify(self.id, packet, vbs);
@@ -429,7 +429,7 @@ fn open_session<'a>(
     Ok(s)
 }
 
-fn serve(s: &mut Session, events: &Receiver<Change>) -> Result<(), End> {
+fn serve(s: &mut Session, events: &Receiver<Transition>) -> Result<(), End> {
     let mut last_ping = Instant::now();
     loop {
         if s.stop.load(Ordering::Relaxed) {
@@ -460,7 +460,7 @@ fn serve(s: &mut Session, events: &Receiver<Change>) -> Result<(), End> {
 fn run(
     config: &Config,
     published: &Published,
-    events: &Receiver<Change>,
+    events: &Receiver<Transition>,
     stop: &AtomicBool,
     stats: &Stats,
 ) {
