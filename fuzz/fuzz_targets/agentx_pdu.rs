@@ -1,17 +1,18 @@
 //! A PDU from the AgentX master (snmpd): decoded or refused, and any request answered from a
 //! view with every kind of row, with a response that decodes as one.
 #![no_main]
+use envmon_agent::model::{Item, ItemSource, Shown};
 use envmon_agent::snmp::{
-    mib::{Inputs, Mib, SensorRow, Shown},
+    answer::answer,
+    mib::{Inputs, Mib},
     pdu::{self, Pdu},
-    session::answer,
 };
 use envmon_core::engine::{Class, Limits, State};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
     let rows = [
-        SensorRow {
+        Item {
             id: "cpu0-temp".into(),
             label: "0".into(),
             class: Class::CpuTemp,
@@ -21,17 +22,29 @@ fuzz_target!(|data: &[u8]| {
                 shutdown: None,
             },
             value: Some(40.0),
-            shown: Shown::Is(State::Ok),
+            state: Shown::Is(State::Ok),
             age_ms: Some(10),
+            source: ItemSource {
+                board: "ipmi:CPU0 Temp".into(),
+                number: Some(1),
+                sdr: Some("CPU0 Temp".into()),
+            },
+            unit: "C".into(),
         },
-        SensorRow {
+        Item {
             id: "psu1".into(),
             label: "1".into(),
             class: Class::Psu,
             limits: Limits::Discrete,
             value: None,
-            shown: Shown::Absent,
+            state: Shown::Absent,
             age_ms: None,
+            source: ItemSource {
+                board: "ipmi:PSU1 Status".into(),
+                number: None,
+                sdr: None,
+            },
+            unit: "-".into(),
         },
     ];
     let view = Mib::build(&Inputs {
