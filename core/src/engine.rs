@@ -277,6 +277,20 @@ pub struct SensorState {
     pub value: Option<f64>,
     /// When the last good sample arrived (caller's milliseconds), if one has.
     pub updated_ms: Option<u64>,
+    /// Why the last sample was not judged (None after a judged one).
+    pub fault: Option<Fault>,
+    /// The last plausible value seen and when, judged or not (the base of the jump check).
+    seen: Option<(f64, u64)>,
+    /// When the last committed transitions happened (the flap window), oldest first.
+    changes: [Option<u64>; MAX_DAMP_CHANGES],
+    /// Damped: held at the worse state until this time (restarted whenever the state the
+    /// samples suggest changes).
+    held_until: Option<u64>,
+    /// While held: the rank the samples last suggested.
+    proposed: usize,
+    /// What the last [`SensorState::step`] has to say beside a transition (taken by the
+    /// caller with [`SensorState::take_notice`]).
+    notice: Option<Notice>,
 }
 
 impl Default for SensorState {
@@ -288,8 +302,166 @@ impl Default for SensorState {
             unavailable: false,
             value: None,
             updated_ms: None,
+            fault: None,
+            seen: None,
+            changes: [None; MAX_DAMP_CHANGES],
+            held_until: None,
+            proposed: 0,
+            notice: None,
         }
     }
+}
+
+/// Why a sample was not judged.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Fault {
+    /// No reading (an error, "reading unavailable", scanning disabled, a kind mismatch).
+    NoReading,
+    /// A value the sensor cannot produce: outside its SDR range or the physical range of its
+    /// class (a stuck or failed sensor: raw 0xFF is 255 degrees).
+    Implausible {
+        /// The value read.
+        value: f64,
+        /// The lowest plausible value.
+        low: f64,
+        /// The highest plausible value.
+        high: f64,
+    },
+    /// A jump faster than the part can change between two samples: not judged until the
+    /// next sample confirms it (stays within a plausible step of it).
+    Unconfirmed {
+        /// The value read.
+        value: f64,
+        /// The value before the jump.
+        from: f64,
+    },
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::NoReading => f.write_str("no reading"),
+            Fault::Implausible { value, low, high } => write!(
+                f,
+                "implausible reading {} (outside {} to {})",
+                format_value(*value),
+                format_value(*low),
+                format_value(*high)
+            ),
+            Fault::Unconfirmed { value, from } => write!(
+                f,
+                "unconfirmed jump from {} to {}",
+                format_value(*from),
+                format_value(*value)
+            ),
+        }
+    }
+}
+
+/// What a sensor's flapping did (see [`Damping`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    /// Too many changes in the window: held at `held` (the worse state) until quiet.
+    Damped {
+        /// Committed changes within the window, this one included.
+        changes: u8,
+        /// The window, milliseconds.
+        window_ms: u64,
+        /// The state the sensor is held at.
+        held: State,
+        /// How long it must stay without an attempted change to be released, ms.
+        quiet_ms: u64,
+    },
+    /// Quiet for the whole quiet window: judged normally again (from `held`).
+    Released {
+        /// The state it was held at.
+        held: State,
+    },
+}
+
+/// Flap damping: at most `max_changes` committed transitions per `window_ms`; the change
+/// that would exceed it is not made towards "better" (the sensor is held at the worse state)
+/// and the sensor stays held until `quiet_ms` pass without an attempted change. A change
+/// towards "worse" is always made, held or not: damping never hides a danger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Damping {
+    /// Changes allowed within the window (1 to [`MAX_DAMP_CHANGES`]).
+    pub max_changes: u8,
+    /// The window, milliseconds.
+    pub window_ms: u64,
+    /// Quiet time that releases a held sensor, milliseconds.
+    pub quiet_ms: u64,
+}
+
+/// The most changes a damping window can allow.
+pub const MAX_DAMP_CHANGES: usize = 16;
+
+impl Default for Damping {
+    /// 4 changes per 5 minutes, released after 5 quiet minutes.
+    fn default() -> Self {
+        Damping {
+            max_changes: 4,
+            window_ms: 300_000,
+            quiet_ms: 300_000,
+        }
+    }
+}
+
+/// What the engine checks a sample against besides the spec, before judging it. The
+/// default checks nothing (the bare state machine); the agent turns everything on
+/// ([`Checks::guarded`]).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Checks {
+    /// The values the sensor can produce, if its source says (the SDR's sensor minimum and
+    /// maximum readings).
+    pub sensor_range: Option<(f64, f64)>,
+    /// Refuse values outside the class's [`physical_range`].
+    pub physical: bool,
+    /// Hold a temperature that jumps further than the part can change until the next sample
+    /// confirms it.
+    pub jumps: bool,
+    /// Flap damping (none: every debounced change is made).
+    pub damping: Option<Damping>,
+}
+
+impl Checks {
+    /// Every check: the sensor's range, the physical range, jumps and `damping`.
+    pub fn guarded(sensor_range: Option<(f64, f64)>, damping: Option<Damping>) -> Checks {
+        Checks {
+            sensor_range,
+            physical: true,
+            jumps: true,
+            damping,
+        }
+    }
+}
+
+/// The physical range of a class's values (in the spec's unit): a reading outside it is a
+/// sensor fault, never a state. Silicon is cut off by its own THERMTRIP near 100-125 C and
+/// boards are rated down to -40 C: -55 to 150 C leaves a margin on both sides. Fans spin
+/// below 50,000 RPM.
+pub fn physical_range(spec: &SensorSpec) -> Option<(f64, f64)> {
+    let c = |v: f64| match spec.unit {
+        TempUnit::C => v,
+        TempUnit::F => v * 9.0 / 5.0 + 32.0,
+    };
+    match spec.limits {
+        Limits::Temperature { .. } => Some((c(-55.0), c(150.0))),
+        Limits::Fan { .. } => Some((0.0, 50_000.0)),
+        Limits::Voltage { .. } | Limits::Discrete => None,
+    }
+}
+
+/// How far a temperature may move between two samples `dt_ms` apart before the new value
+/// needs confirming: 20 degrees C plus 10 per second. A package under a sudden full load
+/// rises a few degrees a second at most; 30 in one second is a sensor glitch or a bus error.
+fn max_step(spec: &SensorSpec, dt_ms: u64) -> Option<f64> {
+    let per_c = match spec.unit {
+        TempUnit::C => 1.0,
+        TempUnit::F => 1.8,
+    };
+    matches!(spec.limits, Limits::Temperature { .. })
+        .then(|| (20.0 + 10.0 * dt_ms as f64 / 1000.0) * per_c)
 }
 
 fn ranks(limits: &Limits) -> &'static [State] {
@@ -361,19 +533,71 @@ impl SensorState {
         self.unavailable
     }
 
-    /// Feeds one sample taken at `now_ms`; returns the committed transition, if any.
+    /// Feeds one sample taken at `now_ms`; returns the committed transition, if any. No
+    /// [`Checks`]: the bare state machine.
     pub fn step(&mut self, spec: &SensorSpec, reading: Reading, now_ms: u64) -> Option<Transition> {
-        let Some(up) = classify(&spec.limits, reading, 0.0) else {
-            // "Consecutive" means readable and consecutive: a gap restarts every debounce.
-            self.runs = [0; MAX_RANK + 1];
+        self.step_with(spec, &Checks::default(), reading, now_ms)
+    }
+
+    /// Takes what the last step had to say beside its transition (damped, released).
+    pub fn take_notice(&mut self) -> Option<Notice> {
+        self.notice.take()
+    }
+
+    /// Whether flap damping holds the sensor at its worse state.
+    pub fn is_held(&self) -> bool {
+        self.held_until.is_some()
+    }
+
+    /// A value that cannot be, or that jumped: the fault, else `None` (judge it).
+    fn check_value(&mut self, spec: &SensorSpec, checks: &Checks, v: f64, now_ms: u64) -> Option<Fault> {
+        let physical = physical_range(spec).filter(|_| checks.physical);
+        for (low, high) in [checks.sensor_range, physical].into_iter().flatten() {
+            if !(low..=high).contains(&v) {
+                return Some(Fault::Implausible { value: v, low, high });
+            }
+        }
+        let before = self.seen.replace((v, now_ms));
+        let (from, at) = before.filter(|_| checks.jumps)?;
+        let limit = max_step(spec, now_ms.saturating_sub(at))?;
+        ((v - from).abs() > limit).then_some(Fault::Unconfirmed { value: v, from })
+    }
+
+    /// A sample that is not judged: restarts every debounce, counts towards unavailable
+    /// (an unconfirmed jump does not: the sensor reads).
+    fn not_judged(&mut self, spec: &SensorSpec, fault: Fault) -> Option<Transition> {
+        self.runs = [0; MAX_RANK + 1];
+        self.fault = Some(fault);
+        if !matches!(fault, Fault::Unconfirmed { .. }) {
             self.failures = self.failures.saturating_add(1);
             if self.failures >= spec.unavailable_after.max(1) {
                 self.unavailable = true;
                 self.value = None;
             }
-            return None;
+        }
+        None
+    }
+
+    /// [`SensorState::step`] with the sensor's range and flap damping.
+    pub fn step_with(
+        &mut self,
+        spec: &SensorSpec,
+        checks: &Checks,
+        reading: Reading,
+        now_ms: u64,
+    ) -> Option<Transition> {
+        self.notice = None;
+        let Some(up) = classify(&spec.limits, reading, 0.0) else {
+            // "Consecutive" means readable and consecutive: a gap restarts every debounce.
+            return self.not_judged(spec, Fault::NoReading);
         };
+        if let Reading::Value(v) = reading {
+            if let Some(fault) = self.check_value(spec, checks, v, now_ms) {
+                return self.not_judged(spec, fault);
+            }
+        }
         self.failures = 0;
+        self.fault = None;
         self.unavailable = false;
         self.updated_ms = Some(now_ms);
         self.value = match reading {
@@ -386,11 +610,27 @@ impl SensorState {
             let supports = (l > self.rank && up >= l) || (l < self.rank && down <= l);
             *run = if supports { run.saturating_add(1) } else { 0 };
         }
+        if let Some(d) = checks.damping {
+            let suggested = if up > self.rank {
+                up
+            } else if down < self.rank {
+                down
+            } else {
+                self.rank
+            };
+            self.track_hold(spec, &d, suggested, now_ms);
+        }
         let need = spec.debounce.max(1);
         let target = (self.rank + 1..=top)
             .rev()
             .find(|&l| self.runs[l] >= need)
             .or_else(|| (0..self.rank).find(|&l| self.runs[l] >= need))?;
+        if let Some(d) = checks.damping {
+            if !self.damp_allows(spec, &d, target, now_ms) {
+                self.runs = [0; MAX_RANK + 1];
+                return None;
+            }
+        }
         let from = self.judged(spec);
         // Runs for ranks beyond both the old and the new state keep their meaning (a sample
         // that already counted towards shutdown still counts after entering critical).
@@ -404,6 +644,57 @@ impl SensorState {
             to: self.judged(spec),
             value: self.value,
         })
+    }
+
+    /// While held: a change of what the samples suggest restarts the quiet time; a whole
+    /// quiet time without one releases the sensor (judged normally again from the held state).
+    fn track_hold(&mut self, spec: &SensorSpec, d: &Damping, suggested: usize, now_ms: u64) {
+        let Some(until) = self.held_until else {
+            return;
+        };
+        if suggested != self.proposed {
+            self.proposed = suggested;
+            self.held_until = Some(now_ms.saturating_add(d.quiet_ms));
+        } else if now_ms >= until {
+            self.held_until = None;
+            self.changes = [None; MAX_DAMP_CHANGES];
+            self.notice = Some(Notice::Released {
+                held: self.judged(spec),
+            });
+        }
+    }
+
+    /// Whether damping lets the change to `target` be made now (and records it when it does).
+    fn damp_allows(&mut self, spec: &SensorSpec, d: &Damping, target: usize, now_ms: u64) -> bool {
+        let worse = target > self.rank;
+        if self.held_until.is_some() {
+            // Held: only a change for the worse is made (damping never hides a danger).
+            return worse;
+        }
+        let max = usize::from(d.max_changes).clamp(1, MAX_DAMP_CHANGES);
+        let recent = self
+            .changes
+            .iter()
+            .flatten()
+            .filter(|&&t| now_ms.saturating_sub(t) < d.window_ms)
+            .count();
+        if recent < max {
+            self.changes.rotate_left(1);
+            self.changes[MAX_DAMP_CHANGES - 1] = Some(now_ms);
+            return true;
+        }
+        // One change too many: hold at the worse of the two states.
+        let held_rank = self.rank.max(target);
+        self.held_until = Some(now_ms.saturating_add(d.quiet_ms));
+        self.proposed = target;
+        let held = ranks(&spec.limits).get(held_rank).copied().unwrap_or(State::Ok);
+        self.notice = Some(Notice::Damped {
+            changes: u8::try_from(recent + 1).unwrap_or(u8::MAX),
+            window_ms: d.window_ms,
+            held,
+            quiet_ms: d.quiet_ms,
+        });
+        worse
     }
 }
 

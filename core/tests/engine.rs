@@ -507,3 +507,148 @@ fn a_bmc_redundancy_sensor_speaks_735006_and_735005() {
         Some(Class::PsuRedundancy)
     );
 }
+
+/// The checks the agent runs before judging (issue 20): implausible values, jumps, flapping.
+mod guarded {
+    use super::*;
+    use envmon_core::engine::{Checks, Damping, Fault, Notice, ShutdownKind, shutdown_for};
+
+    /// Feeds `(value, ms)` samples with every check on; returns (index, message id) per
+    /// message, the shutdowns and the notices.
+    fn feed(
+        spec: &SensorSpec,
+        checks: &Checks,
+        samples: &[(f64, u64)],
+    ) -> (Vec<(usize, u32)>, Vec<usize>, Vec<Notice>, SensorState) {
+        let mut st = SensorState::default();
+        let (mut msgs, mut downs, mut notices) = (Vec::new(), Vec::new(), Vec::new());
+        for (i, (v, t)) in samples.iter().enumerate() {
+            if let Some(tr) = st.step_with(spec, checks, Reading::Value(*v), *t) {
+                msgs.extend(message_for(spec, &tr).map(|e| (i, e.id)));
+                if shutdown_for(spec, &tr) == Some(ShutdownKind::Cpu) {
+                    downs.push(i);
+                }
+            }
+            notices.extend(st.take_notice());
+        }
+        (msgs, downs, notices, st)
+    }
+
+    fn every_second(vs: &[f64]) -> Vec<(f64, u64)> {
+        vs.iter()
+            .enumerate()
+            .map(|(i, v)| (*v, i as u64 * 1000))
+            .collect()
+    }
+
+    #[test]
+    fn a_stuck_0xff_is_a_fault_never_a_shutdown() {
+        let spec = temp(Class::CpuTemp, 2);
+        let checks = Checks::guarded(None, Some(Damping::default()));
+        let mut samples = every_second(&[45.0]);
+        samples.extend((1..=10).map(|i| (255.0, i * 1000)));
+        let (msgs, downs, _, st) = feed(&spec, &checks, &samples);
+        assert!(msgs.is_empty(), "{msgs:?}");
+        assert!(downs.is_empty());
+        assert_eq!(st.shown(&spec), State::Unavailable);
+        assert_eq!(
+            st.fault,
+            Some(Fault::Implausible {
+                value: 255.0,
+                low: -55.0,
+                high: 150.0
+            })
+        );
+        // The SDR's own range is checked too: 120 C from a sensor that reads up to 100.
+        let checks = Checks::guarded(Some((0.0, 100.0)), None);
+        let (msgs, _, _, st) = feed(&spec, &checks, &every_second(&[45.0, 50.0, 120.0]));
+        assert!(msgs.is_empty());
+        assert!(matches!(st.fault, Some(Fault::Implausible { high, .. }) if high == 100.0));
+    }
+
+    #[test]
+    fn a_jump_waits_for_confirmation_and_a_real_rise_still_shuts_down() {
+        let spec = temp(Class::CpuTemp, 2);
+        let checks = Checks::guarded(None, Some(Damping::default()));
+        // One wild sample between normal ones: not even counted.
+        let (msgs, _, _, st) = feed(&spec, &checks, &every_second(&[45.0, 140.0, 46.0, 47.0]));
+        assert!(msgs.is_empty(), "{msgs:?}");
+        assert_eq!(st.shown(&spec), State::Ok);
+        // 45 -> 80 is a jump (not counted), 95 confirms it: 95 and 101 (both past the
+        // shutdown threshold of 95) are the two samples of the shutdown.
+        let (msgs, downs, _, _) = feed(
+            &spec,
+            &checks,
+            &every_second(&[45.0, 80.0, 95.0, 101.0, 102.0]),
+        );
+        assert_eq!(downs, [3], "{msgs:?}");
+        assert_eq!(msgs, [(3, 735007)]);
+    }
+
+    #[test]
+    fn a_flapping_sensor_is_held_at_the_worse_state_then_released() {
+        let spec = SensorSpec {
+            hysteresis: 2.0,
+            ..temp(Class::ChassisAmbient, 1)
+        };
+        let damping = Damping::default();
+        let checks = Checks::guarded(None, Some(damping));
+        // 25 <-> 90 every second for 30 s (the issue's flip, past critical), then calm at 25.
+        let mut samples: Vec<(f64, u64)> = (0..30)
+            .map(|i| (if i % 2 == 0 { 25.0 } else { 90.0 }, i * 1000))
+            .collect();
+        let calm_from = 30_000;
+        samples.extend((0..400).map(|i| (25.0, calm_from + i * 1000)));
+        let checks_nojump = Checks {
+            jumps: false,
+            ..checks
+        };
+        let (msgs, _, notices, st) = feed(&spec, &checks_nojump, &samples);
+        // Four changes pass, the fifth is refused and the sensor held at critical.
+        let flip: Vec<u32> = msgs
+            .iter()
+            .filter(|(i, _)| *i < 30)
+            .map(|(_, id)| *id)
+            .collect();
+        assert_eq!(flip, [735008, 735021, 735008, 735021, 735008], "{msgs:?}");
+        assert!(matches!(
+            notices.first(),
+            Some(Notice::Damped {
+                held: State::Critical,
+                changes: 5,
+                ..
+            })
+        ));
+        // Released 300 s after the last change of mind, then one OK.
+        assert!(matches!(
+            notices.get(1),
+            Some(Notice::Released {
+                held: State::Critical
+            })
+        ));
+        let ok_at = msgs.last().map(|(i, _)| samples[*i].1).unwrap();
+        assert!(ok_at >= calm_from + damping.quiet_ms, "{ok_at}");
+        assert_eq!(st.shown(&spec), State::Ok);
+        assert_eq!(msgs.len(), 6, "{msgs:?}");
+    }
+
+    #[test]
+    fn a_held_sensor_still_gets_worse() {
+        let spec = temp(Class::CpuTemp, 1);
+        let checks = Checks {
+            damping: Some(Damping {
+                max_changes: 2,
+                ..Damping::default()
+            }),
+            ..Checks::default()
+        };
+        // ok -> warm -> ok -> (held at warm) ... then a real shutdown.
+        let (msgs, downs, notices, _) = feed(
+            &spec,
+            &checks,
+            &every_second(&[40.0, 75.0, 40.0, 75.0, 40.0, 75.0, 90.0, 99.0]),
+        );
+        assert!(matches!(notices.first(), Some(Notice::Damped { .. })));
+        assert_eq!(downs, [7], "{msgs:?}");
+    }
+}
