@@ -48,6 +48,8 @@ pub struct ThermalGuard {
     last: Option<shutdown::Record>,
     /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
     own_boot_report: bool,
+    /// A SEL trip whose report could not be recorded yet.
+    pending_trip: Option<crate::sel::BootTrip>,
 }
 
 impl ThermalGuard {
@@ -57,6 +59,7 @@ impl ThermalGuard {
         let rec = shutdown::read_usable_record(&settings.state_dir);
         ThermalGuard {
             done: false,
+            pending_trip: None,
             own_boot_report: rec.as_ref().is_some_and(|r| !r.reported),
             last: rec.and_then(|r| shutdown::report_record(syslog, &settings.state_dir, r)),
         }
@@ -83,21 +86,46 @@ impl ThermalGuard {
         ));
     }
 
-    /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was.
-    fn sel_trip(&mut self, entry: &str, at: &str, syslog: &Syslog, settings: &Settings) {
+    /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was,
+    /// or this trip was reported before (the record keeps the trips reported). The record is
+    /// written before 735023 is sent: a trip whose report cannot be recorded (a full state
+    /// dir) waits, so that no start reports it twice.
+    fn sel_trip(&mut self, trip: crate::sel::BootTrip, syslog: &Syslog, settings: &Settings) {
         if self.own_boot_report {
-            log::info!("SEL {entry}: a thermal trip, already reported as envmon's own shutdown");
+            log::info!(
+                "SEL {}: a thermal trip, already reported as envmon's own shutdown",
+                trip.entry
+            );
+            return;
+        }
+        let reported = shutdown::read_usable_record(&settings.state_dir)
+            .is_some_and(|r| r.trips.contains(&trip.identity));
+        if reported {
+            log::info!("SEL {}: a thermal trip reported before", trip.entry);
             return;
         }
         log::error!(
-            "SEL {entry}: the processor tripped thermally at {at} while envmon was not running"
+            "SEL {}: the processor tripped thermally at {} while envmon was not running",
+            trip.entry,
+            trip.at
         );
-        self.last = Some(shutdown::report_hardware_trip(
-            syslog,
-            &settings.state_dir,
-            entry,
-            at,
-        ));
+        match shutdown::report_hardware_trip(syslog, &settings.state_dir, &trip) {
+            Ok(rec) => self.last = Some(rec),
+            Err(e) => {
+                log::error!(
+                    "cannot record the report of {} ({e}): 735023 waits until it can be",
+                    trip.entry
+                );
+                self.pending_trip = Some(trip);
+            }
+        }
+    }
+
+    /// A trip whose report could not be recorded, tried again.
+    fn retry_trip(&mut self, syslog: &Syslog, settings: &Settings) {
+        if let Some(trip) = self.pending_trip.take() {
+            self.sel_trip(trip, syslog, settings);
+        }
     }
 }
 
@@ -120,7 +148,7 @@ struct Loop {
 impl Loop {
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
         Loop {
-            sel: SelWatcher::new(&settings.state_dir),
+            sel: SelWatcher::new(&settings.state_dir, crate::sel::host_boot(&settings.sysfs_root)),
             outputs: Outputs::new(&settings, syslog),
             settings,
             started: Instant::now(),
@@ -231,8 +259,10 @@ impl Loop {
                     })
                 }));
         }
+        self.send_notices(&sweep.notices);
+        let confirmed = sweep.shutdown.filter(|t| self.confirm_shutdown(t));
         self.thermal
-            .run(sweep.shutdown, self.outputs.syslog(), &self.settings);
+            .run(confirmed, self.outputs.syslog(), &self.settings);
         if let Some(e) = sweep.transport_error {
             return self.link.lost("", &e);
         }
@@ -240,6 +270,63 @@ impl Loop {
             self.link.revalidate();
         }
         self.sel_step();
+    }
+
+    /// What flap damping did, one line each (after the catalog messages of the sweep).
+    fn send_notices(&self, notices: &[(usize, envmon_core::engine::Notice)]) {
+        let Some(m) = &self.monitor else {
+            return;
+        };
+        for (position, notice) in notices {
+            if let Some(text) = m.notice_text(*position, notice) {
+                log::warn!("{text}");
+                self.outputs.notice(&text);
+            }
+        }
+    }
+
+    /// Before the one irreversible act: the sensor read again, directly, `shutdown-confirm-
+    /// readings` times over at least `shutdown-confirm-ms`; every reading must be plausible and
+    /// at or past the shutdown threshold. Unconfirmed, judging goes on (and the shutdown is
+    /// asked again while the sensor stays at its shutdown state).
+    fn confirm_shutdown(&mut self, t: &shutdown::Trigger) -> bool {
+        if self.thermal.done {
+            return false;
+        }
+        let n = self.settings.shutdown_confirm_readings.0.max(1);
+        let gap = Duration::from_millis(
+            self.settings.shutdown_confirm_ms.0 / u64::from(n.saturating_sub(1).max(1)),
+        );
+        let Some(m) = self.monitor.as_mut() else {
+            return false;
+        };
+        let mut seen = Vec::with_capacity(usize::from(n));
+        for k in 0..n {
+            if k > 0 {
+                pause(gap, &self.heart);
+            }
+            let v = m.reread(t.position, self.link.source());
+            seen.push(v);
+            if !v.is_some_and(|v| v >= t.threshold) {
+                log::warn!(
+                    "thermal shutdown for {} not confirmed: reading {} of {n} was {} (threshold \
+                     {} {}); judging goes on",
+                    t.sensor,
+                    k + 1,
+                    v.map_or_else(|| "no plausible value".to_string(), |v| format!("{v} {}", t.unit)),
+                    t.threshold,
+                    t.unit
+                );
+                m.unconfirmed(t.position);
+                return false;
+            }
+        }
+        log::warn!(
+            "thermal shutdown for {} confirmed by {n} fresh readings: {:?}",
+            t.sensor,
+            seen.iter().flatten().collect::<Vec<_>>()
+        );
+        true
     }
 
     /// After a sweep: the BMC's event log (new entries to syslog, fill warnings, the
@@ -263,9 +350,10 @@ impl Loop {
             Err(e) if e.needs_new_session() => self.link.lost(" reading the SEL", &e),
             Err(e) => log::warn!("SEL: {e}"),
         }
-        if let Some((entry, at)) = self.sel.take_boot_trip() {
+        self.thermal.retry_trip(self.outputs.syslog(), &self.settings);
+        if let Some(trip) = self.sel.take_boot_trip() {
             self.thermal
-                .sel_trip(&entry, &at, self.outputs.syslog(), &self.settings);
+                .sel_trip(trip, self.outputs.syslog(), &self.settings);
         }
     }
 
@@ -334,7 +422,7 @@ impl Loop {
             self.link.forget();
             self.monitor = None;
             if new.state_dir != old.state_dir {
-                self.sel = SelWatcher::new(&new.state_dir);
+                self.sel = SelWatcher::new(&new.state_dir, crate::sel::host_boot(&new.sysfs_root));
             }
         } else if new.ipmi_password_file != old.ipmi_password_file {
             self.link.close();
@@ -344,10 +432,21 @@ impl Loop {
     }
 }
 
+/// Sleeps `d` in short steps, beating the heart (the watchdog stays fed).
+fn pause(d: Duration, heart: &Heartbeat) {
+    let until = Instant::now() + d;
+    while let Some(left) = until.checked_duration_since(Instant::now()) {
+        heart.beat();
+        std::thread::sleep(left.min(Duration::from_millis(20)));
+    }
+    heart.beat();
+}
+
 /// `board` bound to `sdrs` under the settings' sysfs root; the items that match no sensor
 /// are logged when there are SDRs to match.
 fn bind_board(board: Board, sdrs: &[SdrEntry], settings: &Settings) -> Monitor {
-    let (monitor, notes) = Monitor::new(board, sdrs, &settings.sysfs_root);
+    let (mut monitor, notes) = Monitor::new(board, sdrs, &settings.sysfs_root);
+    monitor.set_damping(settings.flap_damping.0);
     if !sdrs.is_empty() {
         for n in &notes {
             log::warn!("{n}");
@@ -720,6 +819,8 @@ mod tests {
         // The CPU goes warm, then the repository changes (a sensor added): the items are
         // bound again and judged states kept, so nothing is said twice.
         bmc.set(CPU, 80);
+        l.tick();
+        assert!(sent(&l, &frames).is_empty(), "a jump of 40 C waits for a second reading");
         l.tick();
         assert_eq!(sent(&l, &frames), vec![735015], "CPU warm");
         {

@@ -204,6 +204,11 @@ pub struct Item {
     pub unit: String,
     /// Last value (none while unavailable or absent).
     pub value: Option<f64>,
+    /// Why it is shown so, when it is not simply read: the evidence of its absence, the fault
+    /// that keeps it from being judged (`implausible reading 255 (outside -55 to 150)`), or
+    /// flap damping. Not on the wire when there is nothing to say.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 /// One PCI expectation and what the bus shows.
@@ -243,6 +248,8 @@ pub struct BoardView {
     pub pci: Vec<PciLink>,
     /// Power-supply redundancy.
     pub psu_redundancy: PsuRedundancy,
+    /// Why the board is not fully watched (no CPU temperature reads, ...); empty when it is.
+    pub unwatched: Vec<String>,
 }
 
 /// The last thermal shutdown.
@@ -310,14 +317,24 @@ pub struct Environment {
     pub sensors: Vec<Item>,
     /// Syslog destinations.
     pub syslog: Vec<SyslogStatus>,
+    /// Why the board is not fully watched (monitoring is then degraded); not on the wire when
+    /// empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unwatched: Vec<String>,
 }
 
 impl Environment {
     /// The model before a board is known (or with `board`'s view).
     pub fn new(board: Option<BoardView>, monitoring: Monitoring, interval_ms: u64) -> Environment {
-        let (name, sensors, pci, psu_redundancy) = match board {
-            Some(b) => (Some(b.name), b.sensors, b.pci, b.psu_redundancy),
-            None => (None, Vec::new(), Vec::new(), PsuRedundancy::NotApplicable),
+        let (name, sensors, pci, psu_redundancy, unwatched) = match board {
+            Some(b) => (Some(b.name), b.sensors, b.pci, b.psu_redundancy, b.unwatched),
+            None => (
+                None,
+                Vec::new(),
+                Vec::new(),
+                PsuRedundancy::NotApplicable,
+                Vec::new(),
+            ),
         };
         Environment {
             board: name,
@@ -330,6 +347,7 @@ impl Environment {
             sel: None,
             sensors,
             syslog: Vec::new(),
+            unwatched,
         }
     }
 }
@@ -429,6 +447,7 @@ mod tests {
                 state: Shown::Is(State::Failed),
                 unit: "RPM".into(),
                 value: Some(500.0),
+                why: None,
             }],
             ..Environment::new(None, Monitoring::Degraded, 2000)
         };

@@ -1,21 +1,32 @@
 //! The monitor: a board's items bound to their SDR entries, judged sweep by sweep.
 //!
-//! The judging is the core's pure engine; this module only binds items to sensors, runs one
-//! Get Sensor Reading per bound item per sweep, and collects the messages to send.
+//! The judging is the core's pure engine (with every [`Checks`] on: the SDR's sensor range,
+//! physical ranges, unconfirmed jumps, flap damping); this module binds items to sensors, runs
+//! one Get Sensor Reading per bound item per sweep, and collects the messages to send.
+//!
+//! Fail loud (docs/board-format.md, "Absent, unavailable, unwatched"):
+//! - An item is `absent` only on evidence that its part is not there ([`Presence`]): a
+//!   presence sensor of its entity says so, or the BMC does not scan a sensor whose SDR says
+//!   to ignore it while its entity is absent. An item that never reads without such evidence
+//!   is `unavailable`, a failed update (735010, once).
+//! - The board is unwatched, and monitoring degraded, while no CPU temperature (or, where the
+//!   board has one, no chassis ambient) reads: 735010 once, and `show environment` says why.
 
 use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, Shown};
 use crate::shutdown::Trigger;
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
-    Class, Emission, Limits, Reading, Redundancy, SensorState, State, UpdateFailures, message_for,
-    shutdown_for, shutdown_threshold, transition_threshold,
+    Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
+    UpdateFailures, message_for, shutdown_for, shutdown_threshold,
+    transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
-    ipmi::{IpmiError, IpmiSource, Transport, sdr::SdrEntry},
+    ipmi::{IpmiError, IpmiSource, Transport, reading::is_presence_sensor, sdr::SdrEntry},
     local::LocalReader,
     sysfs,
 };
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 /// 735010 at most once a minute while sweeps keep failing.
@@ -35,14 +46,66 @@ pub struct Sweep {
     pub shutdown: Option<Trigger>,
     /// Committed transitions: the item's position in the board, from, to.
     pub changes: Vec<(usize, State, State)>,
+    /// What flap damping did, per item position (a line each, after the emissions).
+    pub notices: Vec<(usize, Notice)>,
+}
+
+/// 735010's key for "no CPU temperature reads" (item positions are the other keys).
+const UNWATCHED_CPU: usize = usize::MAX;
+/// 735010's key for "no chassis ambient reads".
+const UNWATCHED_AMBIENT: usize = usize::MAX - 1;
+/// 735010's key for "the PCI scan failed".
+const PCI_SCAN: usize = usize::MAX - 2;
+
+/// What is known of whether an item's part is there.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Presence {
+    /// Nothing yet.
+    #[default]
+    Unknown,
+    /// There: the item read, or a presence sensor says so.
+    Present,
+    /// Not there, and the evidence (shown by `show environment`).
+    Absent(String),
 }
 
 /// Where an item's readings come from.
 enum Binding {
-    /// A BMC sensor (None: not in the SDR repository).
-    Ipmi(Option<SdrEntry>),
+    /// A BMC sensor (None: not in the SDR repository), and the sensor that says whether its
+    /// entity is present, if the BMC has one.
+    Ipmi(Option<SdrEntry>, Option<SdrEntry>),
     /// The board's own buses.
     Local(LocalReader),
+}
+
+/// Entity IDs that name the same kind of part (IPMI's and DCMI's codes): processor, system
+/// board, air inlet.
+fn same_entity(a: u8, b: u8) -> bool {
+    let kind = |e: u8| match e {
+        0x03 | 0x41 => 0x03,
+        0x07 | 0x42 => 0x07,
+        0x37 | 0x40 => 0x37,
+        other => other,
+    };
+    kind(a) == kind(b)
+}
+
+/// The BMC's presence sensor for `entry`'s entity (same entity and instance, BMC-owned), if
+/// it has one: an entity presence sensor first, then a processor's or supply's status.
+fn presence_sensor<'a>(entry: &SdrEntry, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
+    let candidates = sdrs.iter().filter(|e| {
+        e.owner_id == 0x20
+            && e.owner_lun == 0
+            && e.number != entry.number
+            && same_entity(e.entity_id, entry.entity_id)
+            && e.entity_instance & 0x7f == entry.entity_instance & 0x7f
+            && is_presence_sensor(e)
+    });
+    candidates.min_by_key(|e| match e.sensor_type {
+        0x25 => 0,
+        0x07 => 1,
+        _ => 2,
+    })
 }
 
 /// A board being monitored.
@@ -52,8 +115,14 @@ pub struct Monitor {
     sysfs_root: PathBuf,
     pci: Vec<PciState>,
     states: Vec<SensorState>,
+    presence: Vec<Presence>,
+    damping: Option<Damping>,
+    /// An item whose shutdown was not confirmed: asked again while it stays at its shutdown
+    /// state.
+    rearmed: Option<usize>,
     redundancy: Redundancy,
     update_failures: UpdateFailures,
+    unwatched: Vec<String>,
 }
 
 /// The SDR entry an IPMI source names. Numbers are unique only per owner, and envmon reads
@@ -71,17 +140,41 @@ fn find<'a>(source: &Source, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
     }
 }
 
-/// Whether an item counts as absent: optional, and it has never read.
-fn absent(item: &envmon_board_defs::Item, st: &SensorState) -> bool {
-    item.optional && st.updated_ms.is_none()
+/// Whether an item counts as absent: optional, never read, and there is evidence that its
+/// part is not there.
+fn absent(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence) -> bool {
+    item.optional && st.updated_ms.is_none() && matches!(p, Presence::Absent(_))
 }
 
-/// The state `show environment` shows: `absent` for an optional item that never read.
-fn shown(item: &envmon_board_defs::Item, st: &SensorState) -> Shown {
-    if absent(item, st) {
+/// The state `show environment` shows: `absent` on evidence; `unavailable` for an item that
+/// has not read yet (unknown is never shown as ok).
+fn shown(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence) -> Shown {
+    if absent(item, st, p) {
         Shown::Absent
+    } else if st.updated_ms.is_none() {
+        Shown::Is(State::Unavailable)
     } else {
         Shown::Is(st.shown(&item.spec))
+    }
+}
+
+/// Why an item is shown as it is, when it is not simply read: the evidence of its absence,
+/// the fault that keeps it from being judged, or flap damping.
+fn why(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence, bound: bool) -> Option<String> {
+    match (shown(item, st, p), p) {
+        (Shown::Absent, Presence::Absent(e)) => Some(e.clone()),
+        (Shown::Is(State::Unavailable), _) if !bound => {
+            Some("matches no sensor in the SDR repository".into())
+        }
+        (Shown::Is(State::Unavailable), _) => Some(
+            st.fault
+                .map_or_else(|| "no reading yet".to_string(), |f| f.to_string()),
+        ),
+        _ if st.is_held() => Some("flapping: held at this state (damped)".into()),
+        _ => st
+            .fault
+            .filter(|f| !matches!(f, envmon_core::engine::Fault::NoReading))
+            .map(|f| f.to_string()),
     }
 }
 
@@ -101,7 +194,11 @@ fn bind(
             item.id, item.source
         ));
     }
-    Binding::Ipmi(found)
+    let presence = found
+        .as_ref()
+        .and_then(|e| presence_sensor(e, sdrs))
+        .cloned();
+    Binding::Ipmi(found, presence)
 }
 
 impl Monitor {
@@ -116,6 +213,7 @@ impl Monitor {
             .map(|i| bind(i, sdrs, sysfs_root, &mut notes))
             .collect();
         let states = vec![SensorState::default(); board.items.len()];
+        let presence = vec![Presence::default(); board.items.len()];
         let pci = vec![PciState::default(); board.pci.len()];
         let monitor = Monitor {
             board,
@@ -123,10 +221,19 @@ impl Monitor {
             sysfs_root: sysfs_root.to_path_buf(),
             pci,
             states,
+            presence,
+            damping: Some(Damping::default()),
+            rearmed: None,
             redundancy: Redundancy::default(),
             update_failures: UpdateFailures::new(UPDATE_FAILURE_INTERVAL_MS),
+            unwatched: Vec::new(),
         };
         (monitor, notes)
+    }
+
+    /// Sets flap damping (None: off).
+    pub fn set_damping(&mut self, damping: Option<Damping>) {
+        self.damping = damping;
     }
 
     /// Binds the IPMI items again after the SDR repository changed, keeping every judged
@@ -135,8 +242,12 @@ impl Monitor {
     pub fn rebind(&mut self, sdrs: &[SdrEntry]) -> Vec<String> {
         let mut notes = Vec::new();
         for (item, binding) in self.board.items.iter().zip(&mut self.bindings) {
-            if let Binding::Ipmi(entry) = binding {
+            if let Binding::Ipmi(entry, presence) = binding {
                 *entry = find(&item.source, sdrs).cloned();
+                *presence = entry
+                    .as_ref()
+                    .and_then(|e| presence_sensor(e, sdrs))
+                    .cloned();
                 if entry.is_none() {
                     notes.push(format!(
                         "item {} ({}) matches no sensor in the SDR repository",
@@ -155,7 +266,7 @@ impl Monitor {
 
     /// Whether any item is read through the BMC.
     pub fn needs_bmc(&self) -> bool {
-        self.bindings.iter().any(|b| matches!(b, Binding::Ipmi(_)))
+        self.bindings.iter().any(|b| matches!(b, Binding::Ipmi(..)))
     }
 
     /// The board.
@@ -167,47 +278,49 @@ impl Monitor {
     pub fn bound(&self) -> usize {
         self.bindings
             .iter()
-            .filter(|b| !matches!(b, Binding::Ipmi(None)))
+            .filter(|b| !matches!(b, Binding::Ipmi(None, _)))
             .count()
     }
 
     /// Runs one sweep at `now_ms`: one Get Sensor Reading per bound IPMI item (none without
-    /// a BMC), one read per local item, and the PCI check.
+    /// a BMC), one read per local item, and the PCI check. An item that has never read gets
+    /// one more read, of its entity's presence sensor, until it reads or is known absent.
     pub fn sweep<T: Transport>(
         &mut self,
         mut src: Option<&mut IpmiSource<T>>,
         now_ms: u64,
     ) -> Sweep {
         let mut out = Sweep::default();
-        for (position, ((item, binding), state)) in self
-            .board
-            .items
-            .iter()
-            .zip(&mut self.bindings)
-            .zip(&mut self.states)
-            .enumerate()
-        {
-            let reading = match binding {
-                Binding::Local(reader) => reader.read(),
-                Binding::Ipmi(Some(entry)) => match (src.as_deref_mut(), &out.transport_error) {
-                    (Some(src), None) => match src.read(entry) {
-                        Ok(r) => r,
-                        Err(e) => {
-                            if e.needs_new_session() {
-                                out.transport_error = Some(e);
-                            }
-                            Reading::Unreadable
-                        }
-                    },
-                    _ => Reading::Unreadable,
-                },
-                Binding::Ipmi(None) => Reading::Unreadable,
+        let mut failing = BTreeSet::new();
+        for position in 0..self.board.items.len() {
+            let (reading, not_scanning) = self.read_item(position, src.as_deref_mut(), &mut out);
+            self.learn_presence(position, reading, not_scanning, src.as_deref_mut(), &mut out);
+            let (Some(item), Some(state), Some(presence)) = (
+                self.board.items.get(position),
+                self.states.get_mut(position),
+                self.presence.get(position),
+            ) else {
+                continue;
             };
-            // An optional item that has never read is absent, not a failed update.
-            if reading == Reading::Unreadable && !absent(item, state) {
-                out.unread += 1;
+            let checks = Checks::guarded(
+                match self.bindings.get(position) {
+                    Some(Binding::Ipmi(Some(e), _)) => e.range,
+                    _ => None,
+                },
+                self.damping,
+            );
+            let transition = state.step_with(&item.spec, &checks, reading, now_ms);
+            // Not updated: no judged value this sweep (an unconfirmed jump did read).
+            let updated = state
+                .fault
+                .is_none_or(|f| matches!(f, envmon_core::engine::Fault::Unconfirmed { .. }));
+            if !updated && !absent(item, state, presence) {
+                failing.insert(position);
             }
-            if let Some(t) = state.step(&item.spec, reading, now_ms) {
+            if let Some(notice) = state.take_notice() {
+                out.notices.push((position, notice));
+            }
+            if let Some(t) = transition {
                 log::info!("{}: {} -> {}", item.id, t.from, t.to);
                 out.changes.push((position, t.from, t.to));
                 out.emissions
@@ -216,37 +329,237 @@ impl Monitor {
                         e
                     }));
                 if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
-                    out.shutdown = Some(Trigger {
-                        kind,
-                        sensor: item.id.clone(),
-                        label: item.spec.label.clone(),
-                        reading: t.value.unwrap_or(f64::NAN),
-                        threshold: shutdown_threshold(&item.spec).unwrap_or(f64::NAN),
-                        unit: item.spec.unit.as_str().into(),
-                    });
+                    out.shutdown = Some(trigger(kind, position, item, t.value));
                 }
             }
         }
-        self.check_pci(&mut out);
-        if self.board.min_psus > 0 && !self.has_redundancy_sensor() {
-            let ok = self
-                .board
-                .items
-                .iter()
-                .zip(&self.states)
-                .filter(|(i, s)| i.spec.class == Class::Psu && s.judged(&i.spec) == State::Ok)
-                .count();
-            out.emissions
-                .extend(self.redundancy.update(ok, self.board.min_psus));
+        self.ask_again(&mut out);
+        if self.check_pci(&mut out) {
+            failing.insert(PCI_SCAN);
         }
+        self.check_watched(&mut failing);
+        out.unread = failing.len();
+        let count = (self.board.min_psus > 0).then(|| self.healthy_psus() < self.board.min_psus);
         out.emissions
-            .extend(self.update_failures.sweep(out.unread == 0, now_ms));
+            .extend(self.redundancy.judge(self.redundancy_sensor(), count));
+        out.emissions
+            .extend(self.update_failures.sweep(&failing, now_ms));
         out
     }
 
-    /// The PCI expectations against the bus (743000/743004); a scan that fails counts as an
-    /// item not read.
-    fn check_pci(&mut self, out: &mut Sweep) {
+    /// The shutdown that was not confirmed is asked for again while its item stays at the
+    /// shutdown state and reads; it is forgotten once the item leaves that state.
+    fn ask_again(&mut self, out: &mut Sweep) {
+        let Some(p) = self.rearmed else {
+            return;
+        };
+        let (Some(item), Some(st)) = (self.board.items.get(p), self.states.get(p)) else {
+            self.rearmed = None;
+            return;
+        };
+        if st.judged(&item.spec) != State::Shutdown {
+            self.rearmed = None;
+        } else if out.shutdown.is_none() && st.fault.is_none() {
+            out.shutdown = shutdown_for_state(item)
+                .map(|kind| trigger(kind, p, item, st.value));
+        }
+    }
+
+    /// The shutdown for the item at `position` was not confirmed (see [`Monitor::reread`]).
+    pub fn unconfirmed(&mut self, position: usize) {
+        self.rearmed = Some(position);
+    }
+
+    /// One read of the item at `position`: its reading, and whether the BMC said it does not
+    /// scan the sensor.
+    fn read_item<T: Transport>(
+        &mut self,
+        position: usize,
+        src: Option<&mut IpmiSource<T>>,
+        out: &mut Sweep,
+    ) -> (Reading, bool) {
+        match self.bindings.get_mut(position) {
+            Some(Binding::Local(reader)) => (reader.read(), false),
+            Some(Binding::Ipmi(Some(entry), _)) => match (src, &out.transport_error) {
+                (Some(src), None) => match src.read_scan(entry) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if e.needs_new_session() {
+                            out.transport_error = Some(e);
+                        }
+                        (Reading::Unreadable, false)
+                    }
+                },
+                _ => (Reading::Unreadable, false),
+            },
+            Some(Binding::Ipmi(None, _)) | None => (Reading::Unreadable, false),
+        }
+    }
+
+    /// What this sweep taught about whether the item's part is there (see [`Presence`]).
+    fn learn_presence<T: Transport>(
+        &mut self,
+        position: usize,
+        reading: Reading,
+        not_scanning: bool,
+        src: Option<&mut IpmiSource<T>>,
+        out: &mut Sweep,
+    ) {
+        let (Some(item), Some(state), Some(binding)) = (
+            self.board.items.get(position),
+            self.states.get(position),
+            self.bindings.get(position),
+        ) else {
+            return;
+        };
+        let learned = if reading != Reading::Unreadable {
+            Presence::Present
+        } else if state.updated_ms.is_some() || !item.optional {
+            // It has read before (a part that was there is not "absent" now), or it is required.
+            return;
+        } else {
+            match binding {
+                Binding::Local(_) => Presence::Absent(
+                    "optional, and its device is not there on the board's bus".into(),
+                ),
+                Binding::Ipmi(None, _) => return,
+                Binding::Ipmi(Some(entry), presence) => {
+                    let said = match (presence, src, &out.transport_error) {
+                        (Some(p), Some(src), None) => match src.presence(p) {
+                            Ok(said) => said.map(|s| (s, p.name.clone())),
+                            Err(e) => {
+                                if e.needs_new_session() {
+                                    out.transport_error = Some(e);
+                                }
+                                None
+                            }
+                        },
+                        _ => None,
+                    };
+                    match said {
+                        Some((true, _)) => Presence::Present,
+                        Some((false, name)) => Presence::Absent(format!(
+                            "the BMC's presence sensor {name} says its part is absent"
+                        )),
+                        None if not_scanning && entry.ignore_if_absent => Presence::Absent(
+                            "not scanned by the BMC, and its SDR says to ignore it while its \
+                             part is absent"
+                                .into(),
+                        ),
+                        None => Presence::Unknown,
+                    }
+                }
+            }
+        };
+        if let Some(p) = self.presence.get_mut(position) {
+            *p = learned;
+        }
+    }
+
+    /// Whether the board is watched: some CPU temperature reads (or the board has none to
+    /// read, which is itself unwatched), and where the board has chassis ambients, one
+    /// reads. Each gap is a failing key for 735010 and a line of `show environment`.
+    fn check_watched(&mut self, failing: &mut BTreeSet<usize>) {
+        self.unwatched.clear();
+        let reads = |class: Class| {
+            self.board
+                .items
+                .iter()
+                .zip(&self.states)
+                .any(|(i, s)| i.spec.class == class && s.value.is_some() && !s.is_unavailable())
+        };
+        let has = |class: Class| self.board.items.iter().any(|i| i.spec.class == class);
+        if !reads(Class::CpuTemp) {
+            failing.insert(UNWATCHED_CPU);
+            self.unwatched.push(if has(Class::CpuTemp) {
+                "no CPU temperature is readable: envmon cannot shut down for CPU heat".into()
+            } else {
+                "the board has no CPU temperature: envmon cannot shut down for CPU heat".into()
+            });
+        }
+        if has(Class::ChassisAmbient) && !reads(Class::ChassisAmbient) {
+            failing.insert(UNWATCHED_AMBIENT);
+            self.unwatched
+                .push("no chassis ambient temperature is readable".into());
+        }
+    }
+
+    /// Supplies judged OK now.
+    fn healthy_psus(&self) -> usize {
+        self.board
+            .items
+            .iter()
+            .zip(&self.states)
+            .filter(|(i, s)| {
+                i.spec.class == Class::Psu && s.updated_ms.is_some() && s.judged(&i.spec) == State::Ok
+            })
+            .count()
+    }
+
+    /// What the BMC's redundancy sensor says: lost or not (None: none, or it has not read).
+    fn redundancy_sensor(&self) -> Option<bool> {
+        self.board
+            .items
+            .iter()
+            .zip(&self.states)
+            .find(|(i, _)| i.spec.class == Class::PsuRedundancy)
+            .filter(|(_, s)| s.updated_ms.is_some())
+            .map(|(i, s)| s.judged(&i.spec) != State::Ok)
+    }
+
+    /// Directly re-reads the item at `position` (not through a sweep: for the confirmation
+    /// before a shutdown): its value when it reads a plausible number now, else `None`.
+    pub fn reread<T: Transport>(
+        &mut self,
+        position: usize,
+        src: Option<&mut IpmiSource<T>>,
+    ) -> Option<f64> {
+        let mut scratch = Sweep::default();
+        let (reading, _) = self.read_item(position, src, &mut scratch);
+        let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {
+            return None;
+        };
+        let sensor_range = match self.bindings.get(position) {
+            Some(Binding::Ipmi(Some(e), _)) => e.range,
+            _ => None,
+        };
+        let physical = envmon_core::engine::physical_range(&item.spec);
+        [sensor_range, physical]
+            .into_iter()
+            .flatten()
+            .all(|(lo, hi)| (lo..=hi).contains(&v))
+            .then_some(v)
+    }
+
+    /// The line that says what flap damping did to the item at `position` (docs/syslog.md,
+    /// "Flapping sensors").
+    pub fn notice_text(&self, position: usize, notice: &Notice) -> Option<String> {
+        let item = self.board.items.get(position)?;
+        Some(match notice {
+            Notice::Damped {
+                changes,
+                window_ms,
+                held,
+                quiet_ms,
+            } => format!(
+                "sensor {} ({} {}) is flapping: {changes} changes in {} s; held at {held} until \
+                 it is steady for {} s",
+                item.id,
+                item.spec.class,
+                item.spec.label,
+                window_ms / 1000,
+                quiet_ms / 1000
+            ),
+            Notice::Released { held } => format!(
+                "sensor {} ({} {}) is steady again: no longer held at {held}",
+                item.id, item.spec.class, item.spec.label
+            ),
+        })
+    }
+
+    /// The PCI expectations against the bus (743000/743004). Returns whether the scan failed
+    /// (a record not updated).
+    fn check_pci(&mut self, out: &mut Sweep) -> bool {
         if !self.board.pci.is_empty() {
             match sysfs::pci_scan(&self.sysfs_root, &self.board.pci) {
                 Ok(found) => {
@@ -259,35 +572,21 @@ impl Monitor {
                 }
                 Err(e) => {
                     log::warn!("PCI: {e}");
-                    out.unread += 1;
+                    return true;
                 }
             }
         }
-    }
-
-    /// Whether the board has the BMC's redundancy sensor (which then says when redundancy
-    /// is lost, instead of counting supplies).
-    fn has_redundancy_sensor(&self) -> bool {
-        self.board
-            .items
-            .iter()
-            .any(|i| i.spec.class == Class::PsuRedundancy)
+        false
     }
 
     /// Whether redundancy is lost (`None`: not checked or not evaluated yet).
     pub fn redundancy_lost(&self) -> Option<bool> {
-        let sensor = self
-            .board
-            .items
-            .iter()
-            .zip(&self.states)
-            .find(|(i, _)| i.spec.class == Class::PsuRedundancy);
-        match sensor {
-            Some((_, st)) if st.updated_ms.is_none() => None,
-            Some((i, st)) => Some(st.judged(&i.spec) != State::Ok),
-            None if self.board.min_psus == 0 => None,
-            None => self.redundancy.lost(),
-        }
+        self.redundancy.lost()
+    }
+
+    /// Why the board is not fully watched, after the last sweep (empty: it is).
+    pub fn unwatched(&self) -> &[String] {
+        &self.unwatched
     }
 
     /// The board's part of the model after the last sweep ([`BoardView`]).
@@ -299,6 +598,7 @@ impl Monitor {
                 .collect(),
             pci: self.pci_links(),
             psu_redundancy: PsuRedundancy::from_lost(self.redundancy_lost()),
+            unwatched: self.unwatched.clone(),
         }
     }
 
@@ -307,7 +607,9 @@ impl Monitor {
         let item = self.board.items.get(position)?;
         let st = self.states.get(position)?;
         let binding = self.bindings.get(position)?;
-        let shown = shown(item, st);
+        let presence = self.presence.get(position)?;
+        let shown = shown(item, st, presence);
+        let bound = !matches!(binding, Binding::Ipmi(None, _));
         Some(Item {
             age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
             class: item.spec.class,
@@ -317,15 +619,16 @@ impl Monitor {
             source: ItemSource {
                 board: item.source.to_string(),
                 number: match binding {
-                    Binding::Ipmi(Some(e)) => Some(e.number),
+                    Binding::Ipmi(Some(e), _) => Some(e.number),
                     _ => None,
                 },
                 sdr: match binding {
-                    Binding::Ipmi(Some(e)) => Some(e.name.clone()),
+                    Binding::Ipmi(Some(e), _) => Some(e.name.clone()),
                     _ => None,
                 },
             },
             state: shown,
+            why: why(item, st, presence, bound),
             unit: unit(item).to_string(),
             value: match shown {
                 Shown::Absent | Shown::Is(State::Unavailable) => None,
@@ -362,7 +665,7 @@ impl Monitor {
             "{:<16} {:<16} {:<6} {:>10} {:<4} {}\n",
             "ID", "CLASS", "LABEL", "VALUE", "UNIT", "STATE"
         );
-        for (item, st) in self.board.items.iter().zip(&self.states) {
+        for ((item, st), p) in self.board.items.iter().zip(&self.states).zip(&self.presence) {
             let value = match (st.is_unavailable(), st.value) {
                 (false, Some(v)) => format!("{v:.2}"),
                 _ => "-".into(),
@@ -374,11 +677,34 @@ impl Monitor {
                 item.spec.label,
                 value,
                 unit(item),
-                shown(item, st).name()
+                shown(item, st, p).name()
             ));
         }
         out
     }
+}
+
+/// The thermal shutdown of `item` at `position`, reading `value`.
+fn trigger(
+    kind: envmon_core::engine::ShutdownKind,
+    position: usize,
+    item: &envmon_board_defs::Item,
+    value: Option<f64>,
+) -> Trigger {
+    Trigger {
+        kind,
+        position,
+        sensor: item.id.clone(),
+        label: item.spec.label.clone(),
+        reading: value.unwrap_or(f64::NAN),
+        threshold: shutdown_threshold(&item.spec).unwrap_or(f64::NAN),
+        unit: item.spec.unit.as_str().into(),
+    }
+}
+
+/// The shutdown an item at its shutdown state calls for (its class's).
+fn shutdown_for_state(item: &envmon_board_defs::Item) -> Option<envmon_core::engine::ShutdownKind> {
+    envmon_core::engine::ShutdownKind::for_class(item.spec.class)
 }
 
 /// What an RFC 5424 frame about `item`'s transition carries (docs/syslog.md): the sensor,

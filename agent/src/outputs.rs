@@ -82,6 +82,11 @@ impl Outputs {
         }
     }
 
+    /// One of envmon's own lines (flap damping): `%FTD-4-ENVMON: TEXT` (docs/syslog.md).
+    pub fn notice(&self, text: &str) {
+        self.syslog.send_notice(text);
+    }
+
     /// Hands committed transitions to the SNMP subagent (when it runs).
     pub fn transitions(&self, changes: impl IntoIterator<Item = Transition>) {
         let Some(agent) = &self.subagent else {

@@ -7,7 +7,17 @@
 //!
 //! At start-up, a processor Thermal Trip among the entries envmon had not seen is a
 //! hardware shutdown that happened while it was not running: 735023 once, and a reason
-//! record (source `sel`), unless envmon reported a shutdown of its own at this start.
+//! record (source `sel`), unless envmon reported a shutdown of its own at this start. Without
+//! a cursor (a first start, or a cursor lost) a trip is reported only if it can have caused
+//! this boot ([`core_sel::trip_caused_this_boot`]), and the record of trips reported keeps any
+//! trip from being reported twice (docs/sel.md).
+//!
+//! A cursor that is missing while the state dir shows envmon looked at this SEL before, or
+//! one that is corrupt, is *lost*: the SEL is not forwarded a second time (one line says how
+//! many entries were skipped; they stay in the BMC). The cursor is saved before a batch's
+//! lines are queued; while it cannot be saved (a full state dir) nothing is forwarded, so a
+//! restart never repeats lines. Threshold crossings of one sensor are bounded
+//! ([`SEL_LINES_PER_SENSOR`] per [`SEL_WINDOW_MS`]); the rest are counted in one line.
 
 use crate::model::SelStatus;
 use crate::{config::SelMode, syslog::Syslog};
@@ -27,26 +37,71 @@ pub const CHECK_EVERY: u64 = 5;
 /// Entries read in one sweep at most.
 pub const BUDGET: usize = 64;
 const CURSOR_FILE: &str = "sel-cursor.v1";
+/// Written with the first cursor: envmon has looked at this SEL before (a cursor missing
+/// while this is there was lost, not never made).
+const SEEN_FILE: &str = "sel-seen.v1";
 const ARCHIVE_FILE: &str = "sel-archive.log";
+/// SEL lines of one sensor's threshold crossings per window.
+pub const SEL_LINES_PER_SENSOR: u16 = 4;
+/// The window of [`SEL_LINES_PER_SENSOR`], milliseconds.
+pub const SEL_WINDOW_MS: u64 = 300_000;
+
+/// How this start found the cursor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Start {
+    /// A valid cursor: read on from it.
+    Resume,
+    /// No cursor and no sign envmon looked before: forward what the SEL holds.
+    First,
+    /// Missing or corrupt while envmon looked before: forward nothing already there.
+    Lost,
+}
+
+/// A hardware thermal trip to report at this start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BootTrip {
+    /// `sel:0xNNNN`.
+    pub entry: String,
+    /// When, as the SEL says.
+    pub at: String,
+    /// Its identity in the record of trips reported.
+    pub identity: String,
+}
 
 /// The SEL watcher of one agent.
 #[derive(Debug)]
 pub struct SelWatcher {
     state_dir: PathBuf,
     cursor: SelCursor,
-    /// No cursor was found: this is envmon's first look at this BMC's SEL.
-    first_run: bool,
+    start: Start,
+    /// When this host booted (seconds since 1970), if known.
+    host_boot: Option<u64>,
     info: Option<SelInfo>,
     /// A batch ended with more to read: read on at the next sweep.
     backlog: bool,
     /// Still reading what was logged before this start.
     startup: bool,
-    /// The latest thermal trip seen while `startup`: (entry, its time).
-    trip: Option<(String, String)>,
+    /// The latest thermal trip seen while `startup`, and what followed it.
+    witness: core_sel::TripWitness,
+    /// Entries not forwarded because the cursor was lost.
+    skipped: u64,
+    /// The cursor could not be saved at the last try (forwarding waits).
+    unsaved: bool,
+    damper: core_sel::SelDamper,
+    started: std::time::Instant,
     sweeps: u64,
     forwarded: u64,
     warned: bool,
     warned_full: bool,
+}
+
+/// When this host booted, seconds since 1970: `btime` of `ROOT/proc/stat` (the root is
+/// `--sysfs-root`, so tests can give a boot time). `None` when it cannot be read.
+pub fn host_boot(root: &Path) -> Option<u64> {
+    let text = fs::read_to_string(root.join("proc/stat")).ok()?;
+    text.lines()
+        .find_map(|l| l.strip_prefix("btime "))
+        .and_then(|v| v.trim().parse().ok())
 }
 
 fn cursor_path(state_dir: &Path) -> PathBuf {
@@ -54,27 +109,43 @@ fn cursor_path(state_dir: &Path) -> PathBuf {
 }
 
 impl SelWatcher {
-    /// Loads the cursor from `state_dir` (a missing or unreadable one starts afresh, saying
-    /// why when it was unreadable).
-    pub fn new(state_dir: &Path) -> SelWatcher {
-        let (cursor, first_run) = match fs::read_to_string(cursor_path(state_dir)) {
+    /// Loads the cursor from `state_dir` (see the module docs for a missing or corrupt one);
+    /// `host_boot` is when this host booted, if known.
+    pub fn new(state_dir: &Path, host_boot: Option<u64>) -> SelWatcher {
+        let seen_before = state_dir.join(SEEN_FILE).exists();
+        let (cursor, start) = match fs::read_to_string(cursor_path(state_dir)) {
             Ok(text) => match core_sel::decode_cursor(&text) {
-                Ok(c) => (c, false),
+                Ok(c) => (c, Start::Resume),
                 Err(e) => {
-                    log::warn!("{}: {e}; reading the SEL from its start", CURSOR_FILE);
-                    (SelCursor::default(), true)
+                    log::warn!(
+                        "{CURSOR_FILE}: {e}; the cursor is lost: what the SEL holds now is not \
+                         forwarded again"
+                    );
+                    (SelCursor::default(), Start::Lost)
                 }
             },
-            Err(_) => (SelCursor::default(), true),
+            Err(_) if seen_before => {
+                log::warn!(
+                    "{CURSOR_FILE} is missing but envmon has read this SEL before: what it \
+                     holds now is not forwarded again"
+                );
+                (SelCursor::default(), Start::Lost)
+            }
+            Err(_) => (SelCursor::default(), Start::First),
         };
         SelWatcher {
             state_dir: state_dir.to_path_buf(),
             cursor,
-            first_run,
+            start,
+            host_boot,
             info: None,
             backlog: false,
             startup: true,
-            trip: None,
+            witness: core_sel::TripWitness::default(),
+            skipped: 0,
+            unsaved: false,
+            damper: core_sel::SelDamper::new(SEL_LINES_PER_SENSOR, SEL_WINDOW_MS),
+            started: std::time::Instant::now(),
             sweeps: 0,
             forwarded: 0,
             warned: false,
@@ -82,13 +153,38 @@ impl SelWatcher {
         }
     }
 
-    fn save(&self) {
+    /// Saves the cursor (and, the first time, the sign that envmon has read this SEL).
+    /// Returns whether it was saved.
+    fn save(&mut self) -> bool {
         let text = core_sel::encode_cursor(&self.cursor);
-        if let Err(e) = crate::files::write_atomic(&cursor_path(&self.state_dir), text.as_bytes()) {
-            log::warn!(
-                "cannot save the SEL cursor in {}: {e}",
-                self.state_dir.display()
-            );
+        let saved = crate::files::write_atomic(&cursor_path(&self.state_dir), text.as_bytes())
+            .and_then(|()| {
+                let seen = self.state_dir.join(SEEN_FILE);
+                if seen.exists() {
+                    Ok(())
+                } else {
+                    crate::files::write_atomic(&seen, b"envmon has read this BMC's SEL\n")
+                }
+            });
+        match saved {
+            Ok(()) => {
+                if self.unsaved {
+                    log::info!("the SEL cursor is saved again: forwarding goes on");
+                }
+                self.unsaved = false;
+                true
+            }
+            Err(e) => {
+                if !self.unsaved {
+                    log::warn!(
+                        "cannot save the SEL cursor in {}: {e}; the SEL is not forwarded until \
+                         it can be (its entries stay in the BMC)",
+                        self.state_dir.display()
+                    );
+                }
+                self.unsaved = true;
+                false
+            }
         }
     }
 
@@ -137,21 +233,21 @@ impl SelWatcher {
                 "the SEL no longer holds the last entry forwarded; reading it from its start"
             );
         }
+        let before = (self.cursor.clone(), self.backlog, self.startup);
+        let mut lines = Vec::with_capacity(batch.records.len());
+        let mut witness = self.witness;
         for rec in &batch.records {
-            let sensor = match rec {
-                SelRecord::System(e) => name(e.sensor_number),
-                _ => None,
-            };
-            let text = core_sel::text(rec, sensor.as_deref());
-            syslog.send_sel(core_sel::level(rec), &text);
-            self.forwarded += 1;
-            if let SelRecord::System(e) = rec {
-                if e.is_thermal_trip() && self.startup {
-                    self.trip = Some((
-                        format!("sel:0x{:04x}", e.id),
-                        core_sel::format_timestamp(e.timestamp),
-                    ));
-                }
+            if self.startup {
+                witness.see(rec);
+            }
+            if self.start == Start::Lost && self.startup {
+                self.skipped += 1;
+            } else {
+                let sensor = match rec {
+                    SelRecord::System(e) => name(e.sensor_number),
+                    _ => None,
+                };
+                lines.push((rec, core_sel::text(rec, sensor.as_deref())));
             }
             self.cursor.last_id = Some(rec.id());
         }
@@ -160,10 +256,50 @@ impl SelWatcher {
             self.cursor.add_timestamp = info.add_timestamp;
             self.cursor.erase_timestamp = info.erase_timestamp;
             self.cursor.entries = info.entries;
-            self.startup = false;
         }
-        if !batch.records.is_empty() || !batch.more {
-            self.save();
+        if (!batch.records.is_empty() || !batch.more) && !self.save() {
+            // Nothing is queued that the saved cursor does not cover: read again next time.
+            (self.cursor, self.backlog, self.startup) = before;
+            self.backlog = true;
+            return Ok(());
+        }
+        self.witness = witness;
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        for (rec, text) in lines {
+            let crossing = match rec {
+                SelRecord::System(e) if e.event_type == 0x01 && !self.startup => {
+                    Some(e.sensor_number)
+                }
+                _ => None,
+            };
+            if crossing.is_none_or(|n| self.damper.allow(n, now_ms)) {
+                syslog.send_sel(core_sel::level(rec), &text);
+                self.forwarded += 1;
+            }
+        }
+        for (sensor, held) in self.damper.ended(now_ms) {
+            let who = name(sensor).unwrap_or_else(|| format!("sensor 0x{sensor:02x}"));
+            syslog.send_sel(
+                Level::Notice,
+                &format!(
+                    "{held} more threshold entries of {who} in {} s not forwarded (flapping); \
+                     they remain in the SEL",
+                    SEL_WINDOW_MS / 1000
+                ),
+            );
+        }
+        if !batch.more && self.startup {
+            self.startup = false;
+            if self.start == Start::Lost && self.skipped > 0 {
+                syslog.send_sel(
+                    Level::Warning,
+                    &format!(
+                        "the SEL cursor was lost: {} entries logged before this start are not \
+                         forwarded again (they remain in the SEL)",
+                        self.skipped
+                    ),
+                );
+            }
         }
         if mode == SelMode::Clear && !self.backlog && info.percent_used() >= warn_percent {
             self.clear(t, syslog, &info, name)?;
@@ -241,15 +377,27 @@ impl SelWatcher {
     }
 
     /// Once the start-up pass is done: the hardware trip to report, if any, taken (so it is
-    /// reported once).
-    pub fn take_boot_trip(&mut self) -> Option<(String, String)> {
+    /// asked about once). Without a cursor only a trip that can have caused this boot.
+    pub fn take_boot_trip(&mut self) -> Option<BootTrip> {
         if self.startup {
             return None;
         }
-        if self.first_run && self.trip.is_some() {
-            log::info!("first look at this SEL: reporting its latest thermal trip");
+        let w = std::mem::take(&mut self.witness);
+        let (id, ts) = w.trip?;
+        if self.start != Start::Resume {
+            if let Err(why) = core_sel::trip_caused_this_boot(&w, self.host_boot) {
+                log::info!(
+                    "SEL sel:0x{id:04x}: a thermal trip, not taken for the cause of this boot: \
+                     {why}"
+                );
+                return None;
+            }
         }
-        self.trip.take()
+        Some(BootTrip {
+            entry: format!("sel:0x{id:04x}"),
+            at: core_sel::format_timestamp(ts),
+            identity: core_sel::trip_identity(id, ts),
+        })
     }
 
     /// `show environment`'s `sel` block (none before the first check).

@@ -213,7 +213,19 @@ pub fn environment_table(env: &Environment) -> String {
         env.board.as_deref().unwrap_or("-"),
         env.monitoring.name()
     );
+    for u in &env.unwatched {
+        out.push_str(&format!("Unwatched: {u}\n"));
+    }
     item_sections(env, &mut out);
+    let notes: Vec<String> = env
+        .sensors
+        .iter()
+        .filter_map(|i| Some(format!("    {}: {}\n", i.id, i.why.as_deref()?)))
+        .collect();
+    if !notes.is_empty() {
+        out.push_str(&format!("\nWhy:\n{}\n", "-".repeat(RULE)));
+        out.extend(notes);
+    }
     out.push_str(&format!("\nPCI:\n{}\n", "-".repeat(RULE)));
     if env.pci.is_empty() {
         out.push_str("    none\n");

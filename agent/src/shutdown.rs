@@ -53,6 +53,11 @@ pub struct Record {
     /// logged (the record then names the SEL entry as its sensor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The hardware trips (SEL entries) reported so far, by identity
+    /// (`sel:0xNNNN@TIMESTAMP`): kept across records so that no trip is reported twice, even
+    /// when the SEL cursor is lost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trips: Vec<String>,
 }
 
 impl Record {
@@ -106,6 +111,8 @@ fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
 pub struct Trigger {
     /// Which part.
     pub kind: ShutdownKind,
+    /// The item's position in the board (to read it again before acting).
+    pub position: usize,
     /// The board item.
     pub sensor: String,
     /// Its label.
@@ -172,6 +179,8 @@ pub fn perform_with(
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
         reported: false,
         source: None,
+        // The trips reported before stay known (a record per shutdown, one history).
+        trips: previous_trips(state_dir),
     };
     if let Err(e) = write_record(state_dir, &rec) {
         log::error!(
@@ -225,7 +234,25 @@ pub fn perform_with(
 /// the box down faster than any poll): 735023 once, and a reason record like envmon's own
 /// (reason `cpu`, source `sel`, already reported). `entry` names the SEL record and `at` is
 /// its time. Returns the record written (for `show environment`).
-pub fn report_hardware_trip(syslog: &Syslog, state_dir: &Path, entry: &str, at: &str) -> Record {
+pub fn report_hardware_trip(
+    syslog: &Syslog,
+    state_dir: &Path,
+    trip: &crate::sel::BootTrip,
+) -> std::io::Result<Record> {
+    let rec = Record {
+        version: 1,
+        reason: ShutdownKind::Cpu.name().into(),
+        sensor: trip.entry.clone(),
+        label: String::new(),
+        reading: None,
+        threshold: None,
+        unit: "C".into(),
+        at: trip.at.clone(),
+        reported: true,
+        source: Some("sel".into()),
+        trips: remember_trip(previous_trips(state_dir), &trip.identity),
+    };
+    write_record(state_dir, &rec)?;
     if let Some(m) = ShutdownKind::Cpu.boot_message() {
         syslog.emit_emission(&m);
     }
@@ -235,22 +262,29 @@ pub fn report_hardware_trip(syslog: &Syslog, state_dir: &Path, entry: &str, at: 
             FLUSH_TIMEOUT.as_secs()
         );
     }
-    let rec = Record {
-        version: 1,
-        reason: ShutdownKind::Cpu.name().into(),
-        sensor: entry.into(),
-        label: String::new(),
-        reading: None,
-        threshold: None,
-        unit: "C".into(),
-        at: at.into(),
-        reported: true,
-        source: Some("sel".into()),
-    };
-    if let Err(e) = write_record(state_dir, &rec) {
-        log::error!("cannot write the shutdown record for {entry}: {e}");
+    Ok(rec)
+}
+
+/// The trips a record keeps at most (the oldest are forgotten first).
+pub const MAX_TRIPS: usize = 32;
+
+/// The trips reported so far, from the record in `state_dir` (none without a usable one).
+fn previous_trips(state_dir: &Path) -> Vec<String> {
+    read_record(state_dir)
+        .ok()
+        .flatten()
+        .map(|r| r.trips)
+        .unwrap_or_default()
+}
+
+/// `trips` with `identity` added (once), bounded to [`MAX_TRIPS`].
+fn remember_trip(mut trips: Vec<String>, identity: &str) -> Vec<String> {
+    if !trips.iter().any(|t| t == identity) {
+        trips.push(identity.to_string());
     }
-    rec
+    let excess = trips.len().saturating_sub(MAX_TRIPS);
+    trips.drain(..excess);
+    trips
 }
 
 /// At start-up: reports an unreported record once (735023 / 735028; the IO hub only in the
@@ -323,6 +357,7 @@ mod tests {
     fn trigger(kind: ShutdownKind) -> Trigger {
         Trigger {
             kind,
+            position: 0,
             sensor: "iohub-temp".into(),
             label: "0".into(),
             reading: 106.0,
@@ -442,6 +477,7 @@ mod tests {
             at: "2026-11-22T16:00:00+00:00".into(),
             reported: false,
             source: None,
+            trips: Vec::new(),
         }
     }
 

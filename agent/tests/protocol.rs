@@ -156,6 +156,7 @@ fn fixed_record() -> Record {
         at: "2026-11-22T16:00:00.000000+00:00".into(),
         reported: true,
         source: None,
+        trips: Vec::new(),
     }
 }
 
@@ -315,8 +316,9 @@ fn monitor_json_from_sweeps_of_a_fake_bmc() {
     bmc.set(1, 80); // warm
     bmc.set(7, 10); // 500 RPM: failed
     bmc.set(13, 201); // 12.06 V: ok
-    // Ambient Temp has no reading (0xCB) and is optional: absent, not unavailable. IOH Temp
-    // is not in the repository at all: unavailable after two sweeps.
+    // Ambient Temp has no reading and is optional, but nothing says its part is absent (no
+    // presence sensor, scanning on): unavailable, with why. IOH Temp is not in the
+    // repository at all: unavailable, with why.
     let (t, sdrs) = connect(&bmc);
     let (mut m, notes) = Monitor::new(board, &sdrs, std::path::Path::new("/"));
     assert_eq!(notes.len(), 1, "{notes:?}");

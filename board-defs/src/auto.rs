@@ -10,9 +10,10 @@
 //! - `optional`: a sensor that never reads (an empty fan header, a second supply not
 //!   fitted) is shown as absent and is not a failed update.
 //!
-//! A BMC redundancy sensor (class `psu_redundancy`) says when power-supply redundancy is
-//! lost. Without one, redundancy is lost when any supply fails: `min-psus` is the number of
-//! supplies (a 1+1 box loses redundancy at its first failed supply).
+//! Power-supply redundancy has two witnesses: a BMC redundancy sensor (class
+//! `psu_redundancy`), where there is one, and the count of healthy supplies: `min-psus` is
+//! the number of supplies (a 1+1 box loses redundancy at its first failed supply). Lost when
+//! either says so, OK only when both agree.
 //!
 //! Items of an override board (`base = "auto"`) replace the item made for the same sensor
 //! (matched by SDR name or number) and are otherwise added.
@@ -317,11 +318,11 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
             }
         }
     }
-    let has_redundancy_sensor = items.iter().any(|i| i.spec.class == Class::PsuRedundancy);
+    // Supplies are counted even where the BMC has a redundancy sensor: both witnesses
+    // speak (a sensor that has not caught up does not hide a failed supply).
     let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
     let min_psus = match overrides {
         Some(o) => o.min_psus,
-        None if has_redundancy_sensor => 0,
         None if psus >= 2 => psus,
         None => 0,
     };
@@ -387,6 +388,7 @@ mod tests {
             percentage: false,
             kind: SdrKind::Discrete,
             hysteresis: None,
+            reading_mask: 0,
         }
     }
 

@@ -117,6 +117,15 @@ pub enum Reading {
     Discrete,
 }
 
+/// What a rule asks of a discrete sensor's reading mask (the states it can report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mask {
+    /// Any.
+    Any,
+    /// The SDR states a mask and it lacks these offsets (a mask of 0 states nothing).
+    Lacks(u16),
+}
+
 /// What a rule asks of the units.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Units {
@@ -141,6 +150,8 @@ pub struct Rule {
     pub words: &'static [&'static [&'static str]],
     /// Units.
     pub units: Units,
+    /// The reading mask.
+    pub mask: Mask,
     /// The class, or `None`: not monitored.
     pub class: Option<Class>,
     /// Why, in a few words (printed by `board explain`).
@@ -153,6 +164,7 @@ const ANY: Rule = Rule {
     entities: &[],
     words: &[],
     units: Units::Any,
+    mask: Mask::Any,
     class: None,
     why: "",
 };
@@ -482,6 +494,13 @@ pub const RULES: &[Rule] = &[
     Rule {
         sensor_types: &[t::POWER_SUPPLY],
         reading: Reading::Code(reading_type::SENSOR_SPECIFIC),
+        mask: Mask::Lacks(1 << 0),
+        why: "a supply-typed record that cannot report presence (a mismatch or configuration record): not one supply",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Code(reading_type::SENSOR_SPECIFIC),
         class: Some(Class::Psu),
         why: "a power supply's presence and failure states",
         ..ANY
@@ -539,6 +558,8 @@ pub struct SdrSensor {
     pub kind: SdrKind,
     /// Hysteresis in the sensor's unit, when the BMC gives one.
     pub hysteresis: Option<f64>,
+    /// Discrete sensors: the states it can report (the SDR's reading mask; 0: not stated).
+    pub reading_mask: u16,
 }
 
 /// Whether a sensor reports a value against thresholds or discrete states.
@@ -652,6 +673,10 @@ fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
             .iter()
             .all(|group| group.iter().any(|w| has_word(words, w)))
         && units_ok
+        && match rule.mask {
+            Mask::Any => true,
+            Mask::Lacks(bits) => s.reading_mask != 0 && s.reading_mask & bits == 0,
+        }
 }
 
 /// The decision for one SDR sensor: its class (or none) and the reason.

@@ -284,6 +284,7 @@ fn sdr(number: u8, name: &str, t: u8, e: u8, kind: SdrKind) -> SdrSensor {
         percentage: false,
         kind,
         hysteresis: None,
+        reading_mask: 0,
     }
 }
 

@@ -731,10 +731,8 @@ pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
         Class::Psu => pair(735003, 735004),
         Class::PsuFan => pair(735011, 735012),
         Class::Voltage => pair(735013, 735014),
-        Class::PsuRedundancy => Some(Emission::new(
-            if t.to == State::Ok { 735005 } else { 735006 },
-            &[],
-        )),
+        // The BMC's redundancy sensor is one witness of [`Redundancy::judge`], which speaks.
+        Class::PsuRedundancy => None,
         Class::Backplane => Some(Emission::new(
             if t.to == State::Ok { 743002 } else { 743001 },
             &[],
@@ -764,7 +762,18 @@ impl Redundancy {
     /// Re-evaluates with `ok` supplies judged OK of a board that needs `min_ok`. At the first
     /// evaluation only a loss is reported; afterwards every change is.
     pub fn update(&mut self, ok: usize, min_ok: usize) -> Option<Emission> {
-        let lost = ok < min_ok;
+        self.judge(None, Some(ok < min_ok))
+    }
+
+    /// Re-evaluates from both witnesses: the BMC's redundancy sensor (`sensor`: lost or not,
+    /// `None` when there is none or it has not read) and the count of healthy supplies
+    /// against the board's need (`count`). Lost when either says lost; OK only when every
+    /// witness that speaks says OK; nothing changes while none speaks.
+    pub fn judge(&mut self, sensor: Option<bool>, count: Option<bool>) -> Option<Emission> {
+        let lost = match (sensor, count) {
+            (None, None) => return None,
+            (s, c) => s == Some(true) || c == Some(true),
+        };
         let before = self.lost.replace(lost);
         match (before, lost) {
             (None, true) | (Some(false), true) => Some(Emission::new(735006, &[])),
@@ -774,12 +783,16 @@ impl Redundancy {
     }
 }
 
-/// Rate limit for 735010 ("failed to update one or more of its records"): at most one per
-/// `interval_ms` while sweeps keep failing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// 735010 ("failed to update one or more of its records"), said once per failure: sent when
+/// a record fails that was not failing when 735010 was last sent, at most once per
+/// `interval_ms`. Records that keep failing are not reported again; one that recovers and
+/// fails later is. Records are the caller's keys (an item's position, or a key for "no CPU
+/// temperature is readable").
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UpdateFailures {
     interval_ms: u64,
     last_sent_ms: Option<u64>,
+    reported: std::collections::BTreeSet<usize>,
     failing: bool,
 }
 
@@ -789,14 +802,20 @@ impl UpdateFailures {
         UpdateFailures {
             interval_ms,
             last_sent_ms: None,
+            reported: std::collections::BTreeSet::new(),
             failing: false,
         }
     }
 
-    /// Records a sweep's outcome at `now_ms`; returns 735010 when it should be sent.
-    pub fn sweep(&mut self, all_updated: bool, now_ms: u64) -> Option<Emission> {
-        self.failing = !all_updated;
-        if all_updated {
+    /// Records a sweep's failing records at `now_ms`; returns 735010 when it should be sent.
+    pub fn sweep(
+        &mut self,
+        failing: &std::collections::BTreeSet<usize>,
+        now_ms: u64,
+    ) -> Option<Emission> {
+        self.reported.retain(|k| failing.contains(k));
+        self.failing = !failing.is_empty();
+        if failing.is_subset(&self.reported) {
             return None;
         }
         let due = self
@@ -804,6 +823,7 @@ impl UpdateFailures {
             .is_none_or(|t| now_ms.saturating_sub(t) >= self.interval_ms);
         due.then(|| {
             self.last_sent_ms = Some(now_ms);
+            self.reported.extend(failing.iter().copied());
             Emission::new(735010, &[])
         })
     }

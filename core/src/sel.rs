@@ -557,9 +557,191 @@ pub fn decode_cursor(text: &str) -> Result<SelCursor, SelError> {
     })
 }
 
+/// Whether a SEL entry says the host booted (sensor types 1Dh "system boot / restart
+/// initiated" and 1Fh "OS boot", asserted).
+pub fn is_boot_event(e: &SystemEvent) -> bool {
+    matches!(e.sensor_type, 0x1D | 0x1F) && !e.deassertion
+}
+
+/// The latest processor thermal trip among the entries read, and whether a boot was logged
+/// after it. Fed every entry in SEL order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TripWitness {
+    /// The latest trip: (record ID, SEL timestamp).
+    pub trip: Option<(u16, u32)>,
+    /// A boot event was logged after it.
+    pub boot_after: bool,
+}
+
+impl TripWitness {
+    /// Takes one entry, in SEL order.
+    pub fn see(&mut self, rec: &SelRecord) {
+        if let SelRecord::System(e) = rec {
+            if e.is_thermal_trip() {
+                *self = TripWitness {
+                    trip: Some((e.id, e.timestamp)),
+                    boot_after: false,
+                };
+            } else if is_boot_event(e) && self.trip.is_some() {
+                self.boot_after = true;
+            }
+        }
+    }
+}
+
+/// How far the BMC's clock may be from the host's (seconds) when a trip's time is compared
+/// with this boot's.
+pub const CLOCK_SLACK_SECS: u64 = 600;
+
+/// Whether a thermal trip found without a cursor (a first start, or a lost cursor) can have
+/// caused this boot: its time is known (not relative to the BMC's start), no boot was logged
+/// after it (which would make it the cause of an earlier boot), and it was logged before this
+/// host booted (`host_boot`, seconds since 1970, within [`CLOCK_SLACK_SECS`]). `Err` says why
+/// not. With a cursor the question does not arise: a trip among the entries logged since
+/// envmon last ran happened while it was not running.
+pub fn trip_caused_this_boot(w: &TripWitness, host_boot: Option<u64>) -> Result<(), String> {
+    let Some((_, ts)) = w.trip else {
+        return Err("no thermal trip".into());
+    };
+    if ts < 0x2000_0000 {
+        return Err("its time counts from the BMC's start, not a date".into());
+    }
+    if w.boot_after {
+        return Err("a later boot is logged after it".into());
+    }
+    let Some(boot) = host_boot else {
+        return Err("this host's boot time is unknown".into());
+    };
+    if u64::from(ts) > boot + CLOCK_SLACK_SECS {
+        return Err(format!(
+            "it was logged at {} (SEL time), after this boot at {}",
+            format_timestamp(ts),
+            format_timestamp(u32::try_from(boot).unwrap_or(u32::MAX))
+        ));
+    }
+    Ok(())
+}
+
+/// A trip's identity for the record of trips reported: its record ID and SEL timestamp
+/// (record IDs are reused after a clear, timestamps make them unique).
+pub fn trip_identity(id: u16, timestamp: u32) -> String {
+    format!("sel:0x{id:04x}@{timestamp:08x}")
+}
+
+/// Rate bound of SEL lines per sensor: at most `max` lines of one sensor per `window_secs`
+/// (the BMC logs every crossing of a flapping sensor); the rest are counted and said in one
+/// line when the sensor's window ends. They stay in the BMC's SEL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelDamper {
+    max: u16,
+    window_ms: u64,
+    /// Per sensor number: (window start, lines sent in it, lines held back).
+    sensors: Vec<(u8, u64, u16, u32)>,
+}
+
+impl SelDamper {
+    /// At most `max` lines per sensor per `window_ms`.
+    pub fn new(max: u16, window_ms: u64) -> SelDamper {
+        SelDamper {
+            max,
+            window_ms,
+            sensors: Vec::new(),
+        }
+    }
+
+    /// Whether the line of an entry about `sensor` is sent at `now_ms`.
+    pub fn allow(&mut self, sensor: u8, now_ms: u64) -> bool {
+        let (max, window) = (self.max, self.window_ms);
+        let at = match self.sensors.iter().position(|s| s.0 == sensor) {
+            Some(i) => i,
+            None => {
+                self.sensors.push((sensor, now_ms, 0, 0));
+                self.sensors.len() - 1
+            }
+        };
+        let Some(s) = self.sensors.get_mut(at) else {
+            return true;
+        };
+        if now_ms.saturating_sub(s.1) >= window && s.3 == 0 {
+            *s = (sensor, now_ms, 0, 0);
+        }
+        if s.2 < max {
+            s.2 += 1;
+            true
+        } else {
+            s.3 = s.3.saturating_add(1);
+            false
+        }
+    }
+
+    /// Sensors whose window ended with lines held back: (sensor number, how many), each
+    /// once; their windows start again.
+    pub fn ended(&mut self, now_ms: u64) -> Vec<(u8, u32)> {
+        let window = self.window_ms;
+        let mut out = Vec::new();
+        for s in &mut self.sensors {
+            if s.3 > 0 && now_ms.saturating_sub(s.1) >= window {
+                out.push((s.0, s.3));
+                *s = (s.0, now_ms, 0, 0);
+            }
+        }
+        self.sensors.retain(|s| s.2 > 0 || s.3 > 0);
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn event_at(id: u16, ts: u32, sensor_type: u8, offset: u8) -> SelRecord {
+        SelRecord::System(SystemEvent {
+            id,
+            timestamp: ts,
+            generator: 0x20,
+            sensor_type,
+            sensor_number: 1,
+            deassertion: false,
+            event_type: 0x6f,
+            data: [offset, 0xff, 0xff],
+        })
+    }
+
+    #[test]
+    fn a_trip_is_this_boots_cause_only_before_it_and_with_no_boot_after() {
+        let boot = 1_800_000_000u64;
+        let trip = event_at(7, 1_799_990_000, 0x07, 0x01);
+        let mut w = TripWitness::default();
+        w.see(&event_at(1, 1_700_000_000, 0x1D, 0x01));
+        w.see(&trip);
+        assert_eq!(w.trip, Some((7, 1_799_990_000)));
+        assert_eq!(trip_caused_this_boot(&w, Some(boot)), Ok(()));
+        assert!(trip_caused_this_boot(&w, None).is_err(), "boot time unknown");
+        assert!(
+            trip_caused_this_boot(&w, Some(1_799_000_000)).is_err(),
+            "logged after this boot"
+        );
+        // A boot logged after the trip: it caused that boot, not this one.
+        w.see(&event_at(8, 1_799_995_000, 0x1D, 0x01));
+        assert!(trip_caused_this_boot(&w, Some(boot)).is_err());
+        // Pre-init time: unknown date.
+        let mut w = TripWitness::default();
+        w.see(&event_at(2, 0x100, 0x07, 0x01));
+        assert!(trip_caused_this_boot(&w, Some(boot)).is_err());
+        assert_eq!(trip_identity(2, 0x100), "sel:0x0002@00000100");
+    }
+
+    #[test]
+    fn sel_lines_of_a_flapping_sensor_are_bounded_then_summed_up() {
+        let mut d = SelDamper::new(4, 300_000);
+        let sent = (0..30u64).filter(|i| d.allow(0x30, i * 1000)).count();
+        assert_eq!(sent, 4);
+        assert!(d.allow(0x31, 5_000), "another sensor has its own bound");
+        assert!(d.ended(100_000).is_empty(), "window not over");
+        assert_eq!(d.ended(300_000), [(0x30, 26)], "once");
+        assert!(d.ended(301_000).is_empty());
+        assert!(d.allow(0x30, 302_000), "a new window");
+    }
 
     /// A system event entry as Get SEL Entry answers it (next ID first).
     fn entry(next: u16, id: u16, ts: u32, st: u8, num: u8, dir_type: u8, data: [u8; 3]) -> Vec<u8> {

@@ -305,14 +305,23 @@ fn redundancy_lost_and_regained() {
 }
 
 #[test]
-fn update_failures_are_rate_limited() {
+fn update_failures_are_said_once_per_failure_and_rate_limited() {
+    use std::collections::BTreeSet;
+    let set = |k: &[usize]| k.iter().copied().collect::<BTreeSet<usize>>();
     let mut f = UpdateFailures::new(60_000);
-    assert_eq!(f.sweep(false, 0).map(|e| e.id), Some(735010));
-    assert_eq!(f.sweep(false, 1_000), None);
-    assert_eq!(f.sweep(true, 2_000), None);
+    assert_eq!(f.sweep(&set(&[1]), 0).map(|e| e.id), Some(735010));
+    assert_eq!(f.sweep(&set(&[1]), 1_000), None, "the same failure");
+    assert_eq!(f.sweep(&set(&[1]), 120_000), None, "still the same, later");
+    assert_eq!(f.sweep(&set(&[]), 121_000), None);
     assert!(!f.failing());
-    assert_eq!(f.sweep(false, 3_000), None, "still inside the interval");
-    assert_eq!(f.sweep(false, 60_000).map(|e| e.id), Some(735010));
+    assert_eq!(f.sweep(&set(&[1]), 122_000).map(|e| e.id), Some(735010), "failed again");
+    assert_eq!(f.sweep(&set(&[1, 2]), 123_000), None, "a new one, inside the interval");
+    assert_eq!(
+        f.sweep(&set(&[1, 2]), 182_000).map(|e| e.id),
+        Some(735010),
+        "said when the interval is over"
+    );
+    assert_eq!(f.sweep(&set(&[2]), 183_000), None);
 }
 
 #[test]
@@ -487,21 +496,25 @@ fn one_sided_and_missing_limits_are_judged_only_where_they_exist() {
     }
 }
 
+/// Redundancy has two witnesses: the BMC's sensor and the count of healthy supplies. Lost
+/// when either says so, OK only when both agree; the sensor's own transitions say nothing.
 #[test]
-fn a_bmc_redundancy_sensor_speaks_735006_and_735005() {
+fn redundancy_is_lost_when_either_witness_says_so() {
     let spec = with_limits(Class::PsuRedundancy, "1", Limits::Discrete);
     let mut st = SensorState::default();
-    assert_eq!(
-        run(
-            &spec,
-            &mut st,
-            &[Reading::Good, Reading::Bad, Reading::Bad, Reading::Good]
-        ),
-        [
-            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
-            "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK"
-        ]
-    );
+    assert!(run(&spec, &mut st, &[Reading::Good, Reading::Bad]).is_empty());
+    let id = |e: Option<Emission>| e.map(|e| e.id);
+    let mut r = Redundancy::default();
+    assert_eq!(id(r.judge(None, None)), None, "nobody speaks");
+    assert_eq!(id(r.judge(Some(false), Some(false))), None, "healthy at start");
+    // One of two supplies failed; the BMC's sensor still says "fully redundant".
+    assert_eq!(id(r.judge(Some(false), Some(true))), Some(735006));
+    // The sensor catches up: still lost, no repeat.
+    assert_eq!(id(r.judge(Some(true), Some(true))), None);
+    // The supply is back but the sensor still says lost: not OK yet.
+    assert_eq!(id(r.judge(Some(true), Some(false))), None);
+    assert_eq!(id(r.judge(Some(false), Some(false))), Some(735005));
+    assert_eq!(id(r.judge(Some(true), None)), Some(735006), "the sensor alone");
     assert_eq!(
         Class::from_name("psu_redundancy"),
         Some(Class::PsuRedundancy)

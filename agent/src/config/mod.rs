@@ -215,6 +215,14 @@ settings! {
     interval_ms: one IntervalMs = IntervalMs(2000), "N", file int;
     /// After a thermal shutdown message: none, poweroff or exec:/path/to/program.
     shutdown_action: one ShutdownAction = ShutdownAction::Poweroff, "ACTION", file text;
+    /// Fresh readings of the sensor, all at or past its shutdown threshold, that confirm a
+    /// thermal shutdown before it runs (1 to 10).
+    shutdown_confirm_readings: one ConfirmReadings = ConfirmReadings(3), "N", file int;
+    /// The least time those readings span, in milliseconds (0 to 60000).
+    shutdown_confirm_ms: one ConfirmMs = ConfirmMs(2000), "MS", file int;
+    /// Flap damping per sensor: off, or CHANGES/SECONDS (past it a sensor is held at its worse
+    /// state until steady for SECONDS).
+    flap_damping: one FlapDamping = FlapDamping::default(), "N/SECONDS|off", file text;
     /// Root under which /sys is read (tests point it at a fake tree).
     sysfs_root: one PathBuf = PathBuf::from("/"), "DIR", file path;
     /// The BMC's event log: on (forward new entries), off, or clear (forward, and past the
@@ -523,6 +531,9 @@ socket-group = "envmon-ops"
 state_dir = "/tmp/state"
 interval-ms = 500
 shutdown-action = "exec:/bin/true"
+shutdown-confirm-readings = 5
+shutdown-confirm-ms = 4000
+flap-damping = "6/600"
 sysfs-root = "/tmp/sys"
 sel = "clear"
 sel-warn-percent = 90
@@ -555,6 +566,13 @@ metrics-file = "metrics/envmon.prom"
             state_dir: PathBuf::from("/tmp/state"),
             interval_ms: IntervalMs(500),
             shutdown_action: ShutdownAction::Exec("/bin/true".into()),
+            shutdown_confirm_readings: ConfirmReadings(5),
+            shutdown_confirm_ms: ConfirmMs(4000),
+            flap_damping: FlapDamping(Some(envmon_core::engine::Damping {
+                max_changes: 6,
+                window_ms: 600_000,
+                quiet_ms: 600_000,
+            })),
             sysfs_root: PathBuf::from("/tmp/sys"),
             sel: SelMode::Clear,
             sel_warn_percent: Percent(90),
@@ -579,6 +597,8 @@ metrics-file = "metrics/envmon.prom"
         assert!(d.agentx_envmon_mib != s.agentx_envmon_mib);
         assert!(d.agentx_notifications != s.agentx_notifications);
         assert!(d.metrics_file != s.metrics_file);
+        assert!(d.shutdown_confirm_readings != s.shutdown_confirm_readings);
+        assert!(d.shutdown_confirm_ms != s.shutdown_confirm_ms && d.flap_damping != s.flap_damping);
     }
 
     #[test]

@@ -350,3 +350,70 @@ mod tests {
         assert!("traps".parse::<NotificationList>().is_err());
     }
 }
+
+/// How many fresh readings confirm a thermal shutdown before it is run: 1 to 10.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmReadings(pub u8);
+
+impl FromStr for ConfirmReadings {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u8>() {
+            Ok(n) if (1..=10).contains(&n) => Ok(ConfirmReadings(n)),
+            _ => Err(format!("'{s}' must be a whole number of readings from 1 to 10")),
+        }
+    }
+}
+
+/// The least time the confirming readings of a thermal shutdown span, milliseconds: 0 to
+/// 60000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfirmMs(pub u64);
+
+impl FromStr for ConfirmMs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u64>() {
+            Ok(n) if n <= 60_000 => Ok(ConfirmMs(n)),
+            _ => Err(format!(
+                "'{s}' must be a whole number of milliseconds from 0 to 60000"
+            )),
+        }
+    }
+}
+
+/// Flap damping: `off`, or `CHANGES/SECONDS` (at most CHANGES state changes per SECONDS per
+/// sensor; a sensor past it is held at its worse state until steady for SECONDS).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FlapDamping(pub Option<envmon_core::engine::Damping>);
+
+impl Default for FlapDamping {
+    fn default() -> Self {
+        FlapDamping(Some(envmon_core::engine::Damping::default()))
+    }
+}
+
+impl FromStr for FlapDamping {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s == "off" {
+            return Ok(FlapDamping(None));
+        }
+        let max = envmon_core::engine::MAX_DAMP_CHANGES;
+        let parsed = s
+            .split_once('/')
+            .and_then(|(n, secs)| Some((n.parse::<u8>().ok()?, secs.parse::<u64>().ok()?)));
+        match parsed {
+            Some((n, secs)) if (1..=max).contains(&usize::from(n)) && (10..=86_400).contains(&secs) => {
+                Ok(FlapDamping(Some(envmon_core::engine::Damping {
+                    max_changes: n,
+                    window_ms: secs * 1000,
+                    quiet_ms: secs * 1000,
+                })))
+            }
+            _ => Err(format!(
+                "flap damping '{s}' must be off or CHANGES/SECONDS: 1 to {max} changes per 10 to 86400 seconds"
+            )),
+        }
+    }
+}

@@ -142,6 +142,7 @@ mod tests {
                 sdr: Some("FAN1".into()),
             },
             unit: "RPM".into(),
+            why: None,
         }];
         let view = Mib::build(&Inputs {
             board: "b",

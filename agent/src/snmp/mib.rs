@@ -469,6 +469,7 @@ mod tests {
             value: Some(value),
             state: shown,
             age_ms: Some(120),
+            why: None,
             source: crate::model::ItemSource {
                 board: "ipmi:CPU0 Temp".into(),
                 number: Some(1),

@@ -187,6 +187,21 @@ impl Syslog {
         );
     }
 
+    /// Queues one of envmon's own lines (`%FTD-4-ENVMON: TEXT`, RFC 5424 MSGID `ENVMON`,
+    /// level warning) on every destination, stamped now. Not a catalog message: what envmon
+    /// says about its own judging (a flapping sensor held, then released; docs/syslog.md).
+    pub fn send_notice(&self, text: &str) {
+        let level = Level::Warning;
+        let line = format!("%{}-{}-ENVMON: {text}", self.prefix.as_str(), level.number());
+        self.send_frame(
+            level,
+            "ENVMON",
+            &[],
+            &line,
+            &chrono::Local::now().fixed_offset(),
+        );
+    }
+
     /// Queues an already rendered message line on every destination.
     pub fn send_line(&self, level: Level, id: u32, line: &str, at: &DateTime<FixedOffset>) {
         self.send_frame(level, &id.to_string(), &[], line, at);

@@ -371,6 +371,9 @@ pub struct FakeState {
     pub sel_stamps: (u32, u32),
     /// Errors to answer to the next requests, in order (then normal answers again).
     pub fail_next: VecDeque<IpmiError>,
+    /// Raw readings a sensor gives next, one per Get Sensor Reading, before its reading in
+    /// `readings` is answered again (a value that changes between two reads of one sweep).
+    pub next_readings: Vec<(u8, VecDeque<u8>)>,
     /// Every request so far: (netfn, cmd).
     pub log: Vec<(u8, u8)>,
 }
@@ -402,9 +405,10 @@ impl FakeBmc {
         self.0.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Sets a sensor's raw reading.
+    /// Sets a sensor's raw reading (a sensor that did not scan scans from now on).
     pub fn set(&self, number: u8, raw: u8) {
         let mut s = self.state();
+        s.not_scanning.retain(|n| *n != number);
         match s.readings.iter_mut().find(|(n, _)| *n == number) {
             Some(slot) => slot.1 = raw,
             None => s.readings.push((number, raw)),
@@ -544,6 +548,10 @@ impl FakeState {
             (NETFN_SENSOR, CMD_GET_SENSOR_READING) => {
                 let n = data.first().copied().unwrap_or(0);
                 let known = self.records.iter().any(|r| r.get(7) == Some(&n));
+                if known && self.not_scanning.contains(&n) {
+                    // Scanning disabled: no reading, and nothing about its state.
+                    return Ok(vec![0, 0x00, 0x00, 0x80]);
+                }
                 if let Some((_, st)) = self.states.iter().find(|(s, _)| *s == n) {
                     let [lo, hi] = st.to_le_bytes();
                     return Ok(vec![0, 0x40, lo, hi | 0x80]);
@@ -573,6 +581,18 @@ impl Transport for FakeTransport {
         if (netfn, cmd, data.get(5)) == (NETFN_STORAGE, sel::CMD_CLEAR_SEL, Some(&0xAA)) {
             s.sel.clear();
             s.sel_stamps.1 += 1;
+        }
+        // A queued reading is the answer to the next Get Sensor Reading of its sensor.
+        if (netfn, cmd) == (NETFN_SENSOR, CMD_GET_SENSOR_READING) {
+            let n = data.first().copied().unwrap_or(0);
+            let queued = s
+                .next_readings
+                .iter_mut()
+                .find(|(k, _)| *k == n)
+                .and_then(|(_, q)| q.pop_front());
+            if let Some(raw) = queued {
+                return Ok(vec![raw, 0x40, 0x00, 0x80]);
+            }
         }
         s.answer(netfn, cmd, data)
     }

@@ -150,19 +150,45 @@ impl<T: Transport> IpmiSource<T> {
     /// Reads one sensor: exactly one Get Sensor Reading. Sensors owned by another controller
     /// or LUN would need bridging, which envmon does not do: they read as unreadable.
     pub fn read(&mut self, entry: &SdrEntry) -> Result<Reading, IpmiError> {
+        self.read_scan(entry).map(|(r, _)| r)
+    }
+
+    /// [`IpmiSource::read`], and whether the BMC answered that it does not scan the sensor
+    /// (a well-formed reply with "scanning disabled": evidence about the entity only where
+    /// the SDR says so, see [`sdr::SdrEntry::ignore_if_absent`]).
+    pub fn read_scan(&mut self, entry: &SdrEntry) -> Result<(Reading, bool), IpmiError> {
         if entry.owner_id != 0x20 || entry.owner_lun != 0 {
-            return Ok(Reading::Unreadable);
+            return Ok((Reading::Unreadable, false));
         }
         match self
             .transport
             .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[entry.number])
         {
-            Ok(data) => Ok(reading::decode(entry, &data)),
+            Ok(data) => Ok((
+                reading::decode(entry, &data),
+                reading::not_scanning(&data),
+            )),
             // "Requested sensor, data or record not present" and "sensor not readable":
             // the BMC is fine, this sensor is not.
             Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => {
-                Ok(Reading::Unreadable)
+                Ok((Reading::Unreadable, false))
             }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What a presence sensor says of its entity: `Some(true)` present, `Some(false)` absent,
+    /// `None` when it says nothing (see [`reading::presence`]).
+    pub fn presence(&mut self, entry: &SdrEntry) -> Result<Option<bool>, IpmiError> {
+        if entry.owner_id != 0x20 || entry.owner_lun != 0 {
+            return Ok(None);
+        }
+        match self
+            .transport
+            .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[entry.number])
+        {
+            Ok(data) => Ok(reading::presence(entry, &data)),
+            Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => Ok(None),
             Err(e) => Err(e),
         }
     }

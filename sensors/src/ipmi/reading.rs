@@ -59,6 +59,67 @@ pub fn redundancy(states: u16) -> Reading {
     }
 }
 
+/// Whether a Get Sensor Reading response is well formed and says the sensor is not scanned.
+pub fn not_scanning(data: &[u8]) -> bool {
+    matches!(data.get(..2), Some([_, flags]) if flags & 0x40 == 0)
+}
+
+/// Sensor type codes that report an entity's presence (IPMI 2.0 table 42-3).
+pub mod presence_types {
+    /// Processor (sensor-specific offset 7: presence detected).
+    pub const PROCESSOR: u8 = 0x07;
+    /// Power supply (sensor-specific offset 0: presence detected).
+    pub const POWER_SUPPLY: u8 = 0x08;
+    /// Entity presence (sensor-specific offset 0 present, 1 absent).
+    pub const ENTITY_PRESENCE: u8 = 0x25;
+}
+
+/// Event/reading type: generic "device removed/absent" (offset 0) / "device inserted/present"
+/// (offset 1) (IPMI 2.0 table 42-2, code 08h).
+pub const AVAILABILITY: u8 = 0x08;
+
+/// Whether `entry` can say if its entity is there: an entity presence sensor, a processor's or
+/// a supply's sensor-specific states (when its reading mask, if stated, has the presence
+/// offset), or any sensor of the generic device present/absent type.
+pub fn is_presence_sensor(entry: &SdrEntry) -> bool {
+    use presence_types::*;
+    let can = |bit: u16| entry.reading_mask == 0 || entry.reading_mask & bit != 0;
+    match (entry.sensor_type, entry.reading_type) {
+        (ENTITY_PRESENCE, SENSOR_SPECIFIC) => true,
+        (PROCESSOR, SENSOR_SPECIFIC) => can(1 << 7),
+        (POWER_SUPPLY, SENSOR_SPECIFIC) => can(1 << 0),
+        (_, AVAILABILITY) => true,
+        _ => false,
+    }
+}
+
+/// Event/reading type: sensor-specific.
+pub const SENSOR_SPECIFIC: u8 = 0x6F;
+
+/// What a presence sensor's reply says: `Some(true)` present, `Some(false)` absent, `None`
+/// nothing (no reply data, not scanning, reading unavailable, or no state asserted where the
+/// sensor has an explicit "absent" state).
+pub fn presence(entry: &SdrEntry, data: &[u8]) -> Option<bool> {
+    use presence_types::*;
+    let flags = *data.get(1)?;
+    if flags & 0x40 == 0 || flags & 0x20 != 0 || !is_presence_sensor(entry) {
+        return None;
+    }
+    let states = u16::from(*data.get(2)?) | (u16::from(data.get(3).copied().unwrap_or(0) & 0x7f) << 8);
+    let two_state = |present: u16, absent: u16| match (states & present != 0, states & absent != 0) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    };
+    match (entry.sensor_type, entry.reading_type) {
+        (ENTITY_PRESENCE, SENSOR_SPECIFIC) => two_state(1 << 0, 1 << 1),
+        (_, AVAILABILITY) => two_state(1 << 1, 1 << 0),
+        (PROCESSOR, _) => Some(states & (1 << 7) != 0),
+        (POWER_SUPPLY, _) => Some(states & (1 << 0) != 0),
+        _ => None,
+    }
+}
+
 /// Decodes a Get Sensor Reading response for `entry`.
 pub fn decode(entry: &SdrEntry, data: &[u8]) -> Reading {
     let (Some(&raw), Some(&flags)) = (data.first(), data.get(1)) else {
@@ -84,6 +145,10 @@ pub fn decode(entry: &SdrEntry, data: &[u8]) -> Reading {
         // A failure bit (`PS1 Fan Fail`): asserted is a failure.
         (DIGITAL, _) if states & 0b10 != 0 => Reading::Bad,
         (DIGITAL, _) if states & 0b01 != 0 => Reading::Good,
+        // Neither: a sensor that cannot report "deasserted" (its reading mask lacks offset
+        // 0; many support only "asserted") says it is not asserted.
+        (DIGITAL, _) if entry.reading_mask & 0b01 == 0 => Reading::Good,
+        (DIGITAL, _) => Reading::Unreadable,
         (_, POWER_SUPPLY) if psu_ok(states) => Reading::Good,
         (_, POWER_SUPPLY) => Reading::Bad,
         // Other discrete sensors are not monitored by any class.
@@ -191,6 +256,36 @@ mod tests {
 #[cfg(test)]
 mod discrete_tests {
     use super::*;
+
+    #[test]
+    fn presence_sensors_say_present_absent_or_nothing() {
+        let p = |t: u8, rt: u8, mask: u16, states: u16, flags: u8| {
+            let e = discrete(t, rt);
+            let e = SdrEntry {
+                reading_mask: mask,
+                ..e
+            };
+            presence(&e, &[0, flags, states as u8, (states >> 8) as u8])
+        };
+        // Entity presence (25h): offset 0 present, 1 absent.
+        assert_eq!(p(0x25, 0x6f, 0b11, 0b01, 0x40), Some(true));
+        assert_eq!(p(0x25, 0x6f, 0b11, 0b10, 0x40), Some(false));
+        assert_eq!(p(0x25, 0x6f, 0b11, 0, 0x40), None, "neither says nothing");
+        assert_eq!(p(0x25, 0x6f, 0b11, 0b10, 0x00), None, "not scanning");
+        assert_eq!(p(0x25, 0x6f, 0b11, 0b10, 0x60), None, "unavailable");
+        // Processor (07h, 6Fh): offset 7.
+        assert_eq!(p(0x07, 0x6f, 0x82, 1 << 7, 0x40), Some(true));
+        assert_eq!(p(0x07, 0x6f, 0x82, 0, 0x40), Some(false));
+        assert_eq!(p(0x07, 0x6f, 0x02, 0, 0x40), None, "cannot report presence");
+        // Generic availability (08h): Cisco's P2_PRESENT, offset 0 absent, 1 present.
+        assert_eq!(p(0x07, 0x08, 0, 0b01, 0x40), Some(false));
+        assert_eq!(p(0x07, 0x08, 0, 0b10, 0x40), Some(true));
+        // A temperature is not a presence sensor.
+        assert_eq!(p(0x01, 0x6f, 0, 0b10, 0x40), None);
+        assert!(not_scanning(&[0, 0x00]));
+        assert!(!not_scanning(&[0, 0x40]));
+        assert!(!not_scanning(&[0]), "short: not a statement");
+    }
     use crate::ipmi::{decode_thresholds, sdr::Conversion};
 
     fn discrete(sensor_type: u8, reading_type: u8) -> SdrEntry {
@@ -216,6 +311,21 @@ mod discrete_tests {
         assert_eq!(decode(&fail, &[0, 0x40, 0b10, 0]), Reading::Bad);
         assert_eq!(decode(&fail, &[0, 0x40, 0b01, 0]), Reading::Good);
         assert_eq!(decode(&fail, &[0, 0x40]), Reading::Unreadable, "short");
+        // Only "asserted" supported: nothing asserted is deasserted, ok (not absent).
+        let asserted_only = SdrEntry {
+            reading_mask: 0b10,
+            ..fail.clone()
+        };
+        assert_eq!(decode(&asserted_only, &[0, 0x40, 0, 0]), Reading::Good);
+        let both = SdrEntry {
+            reading_mask: 0b11,
+            ..fail
+        };
+        assert_eq!(
+            decode(&both, &[0, 0x40, 0, 0]),
+            Reading::Unreadable,
+            "a sensor that can say deasserted and says neither says nothing"
+        );
     }
 
     #[test]

@@ -129,6 +129,15 @@ pub struct SdrEntry {
     pub base_unit: u8,
     /// The units' percentage flag.
     pub percentage: bool,
+    /// Sensor capabilities bit 7: "ignore this sensor if its entity is not present or
+    /// disabled" (the BMC stops scanning it then).
+    pub ignore_if_absent: bool,
+    /// Discrete sensors: the states the sensor can report (the SDR's reading mask, bytes
+    /// 19-20, offsets 0-14); 0 for threshold sensors.
+    pub reading_mask: u16,
+    /// Threshold sensors of a full record: the lowest and highest value the sensor can
+    /// produce (sensor minimum and maximum reading, bytes 36 and 35, converted).
+    pub range: Option<(f64, f64)>,
 }
 
 impl SdrEntry {
@@ -147,6 +156,7 @@ impl SdrEntry {
             base_unit: self.base_unit,
             percentage: self.percentage,
             hysteresis: self.hysteresis,
+            reading_mask: self.reading_mask,
             kind: if self.reading_type == THRESHOLD_READING && self.conversion.is_some() {
                 SdrKind::Threshold {
                     unr,
@@ -196,6 +206,7 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
     let mut conversion = None;
     let mut thresholds = [None; 6];
     let mut hysteresis = None;
+    let mut range = None;
     let caps = byte(12)?;
     let units1 = byte(21)?;
     if record_type == FULL_SENSOR {
@@ -230,9 +241,17 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
                 .chain(neg)
                 .reduce(f64::max)
                 .filter(|h| *h > 0.0);
+            if reading_type == THRESHOLD_READING {
+                range = sensor_range(&conv, byte(36)?, byte(35)?);
+            }
             conversion = Some(conv);
         }
     }
+    let reading_mask = if reading_type == THRESHOLD_READING {
+        0
+    } else {
+        u16::from_le_bytes([byte(19)?, byte(20)? & 0x7f])
+    };
     Ok(Some(SdrEntry {
         record_id: record_id.unwrap_or(0),
         owner_id: byte(6)?,
@@ -250,7 +269,21 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
         hysteresis,
         base_unit: byte(22)?,
         percentage: units1 & 0x01 != 0,
+        ignore_if_absent: caps & 0x80 != 0,
+        reading_mask,
+        range,
     }))
+}
+
+/// The range a threshold sensor can read, from its raw minimum and maximum (the lower and
+/// higher of the two converted: a negative M turns them round). `None` when either does not
+/// convert, or when the SDR gives the empty range 0-0 (no range stated).
+fn sensor_range(conv: &Conversion, raw_min: u8, raw_max: u8) -> Option<(f64, f64)> {
+    if raw_min == 0 && raw_max == 0 {
+        return None;
+    }
+    let (a, b) = (conv.apply(raw_min)?, conv.apply(raw_max)?);
+    (a != b).then(|| (a.min(b), a.max(b)))
 }
 
 /// The longest name envmon keeps (the ID string field holds at most 16 bytes, 21 characters
