@@ -90,6 +90,40 @@ fn same_entity(a: u8, b: u8) -> bool {
     kind(a) == kind(b)
 }
 
+/// A sensor of a CPU's parts whose own entity has no presence sensor (a regulator or a rail
+/// on the system board entity: Quanta's `Temp_VR_CPU1`, Cisco's `PV_VCCP_CPU2`) takes the
+/// presence sensor of that CPU: the CPU temperature item whose label is the number the
+/// sensor's name gives (the same number `--board auto` labels CPU items with).
+fn borrow_cpu_presence(board: &Board, bindings: &mut [Binding]) {
+    let cpus: Vec<(String, SdrEntry)> = board
+        .items
+        .iter()
+        .zip(bindings.iter())
+        .filter(|(i, _)| i.spec.class == Class::CpuTemp)
+        .filter_map(|(i, b)| match b {
+            Binding::Ipmi(Some(_), Some(p)) => Some((i.spec.label.clone(), p.clone())),
+            _ => None,
+        })
+        .collect();
+    for (item, binding) in board.items.iter().zip(bindings.iter_mut()) {
+        if item.spec.class == Class::CpuTemp {
+            continue;
+        }
+        if let Binding::Ipmi(Some(entry), presence @ None) = binding {
+            // Only a name that says CPU (a bare `P1` is also a rail's `P1V8`).
+            let says_cpu = envmon_board_defs::classify::words(&entry.name)
+                .iter()
+                .any(|w| w.contains("CPU") || w.contains("PROC") || w == "SOCKET");
+            let named = says_cpu
+                .then(|| envmon_board_defs::label_for(Class::CpuTemp, &entry.to_sdr_sensor()))
+                .flatten();
+            if let Some((_, p)) = named.and_then(|n| cpus.iter().find(|(l, _)| *l == n)) {
+                *presence = Some(p.clone());
+            }
+        }
+    }
+}
+
 /// The BMC's presence sensor for `entry`'s entity (same entity and instance, BMC-owned), if
 /// it has one: an entity presence sensor first, then a processor's or supply's status.
 fn presence_sensor<'a>(entry: &SdrEntry, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
@@ -212,6 +246,8 @@ impl Monitor {
             .iter()
             .map(|i| bind(i, sdrs, sysfs_root, &mut notes))
             .collect();
+        let mut bindings: Vec<Binding> = bindings;
+        borrow_cpu_presence(&board, &mut bindings);
         let states = vec![SensorState::default(); board.items.len()];
         let presence = vec![Presence::default(); board.items.len()];
         let pci = vec![PciState::default(); board.pci.len()];
@@ -256,6 +292,7 @@ impl Monitor {
                 }
             }
         }
+        borrow_cpu_presence(&self.board, &mut self.bindings);
         notes
     }
 
@@ -523,12 +560,15 @@ impl Monitor {
             Some(Binding::Ipmi(Some(e), _)) => e.range,
             _ => None,
         };
-        let physical = envmon_core::engine::physical_range(&item.spec);
-        [sensor_range, physical]
-            .into_iter()
-            .flatten()
-            .all(|(lo, hi)| (lo..=hi).contains(&v))
-            .then_some(v)
+        // The same checks as a sweep's, on a fresh state (no jump check: one reading).
+        let checks = Checks {
+            jumps: false,
+            damping: None,
+            ..Checks::guarded(sensor_range, None)
+        };
+        let mut fresh = SensorState::default();
+        fresh.step_with(&item.spec, &checks, Reading::Value(v), 0);
+        fresh.fault.is_none().then_some(v)
     }
 
     /// The line that says what flap damping did to the item at `position` (docs/syslog.md,

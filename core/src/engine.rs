@@ -327,6 +327,16 @@ pub enum Fault {
         /// The highest plausible value.
         high: f64,
     },
+    /// A temperature at the top of its sensor's range: the converter's rail (raw 0xFF of an
+    /// unsigned sensor), not a value.
+    Saturated {
+        /// The value read.
+        value: f64,
+        /// The sensor's lowest value.
+        low: f64,
+        /// The sensor's highest value (the rail).
+        high: f64,
+    },
     /// A jump faster than the part can change between two samples: not judged until the
     /// next sample confirms it (stays within a plausible step of it).
     Unconfirmed {
@@ -344,6 +354,13 @@ impl fmt::Display for Fault {
             Fault::Implausible { value, low, high } => write!(
                 f,
                 "implausible reading {} (outside {} to {})",
+                format_value(*value),
+                format_value(*low),
+                format_value(*high)
+            ),
+            Fault::Saturated { value, low, high } => write!(
+                f,
+                "saturated reading {} (the top of the sensor's range {} to {})",
                 format_value(*value),
                 format_value(*low),
                 format_value(*high)
@@ -555,6 +572,13 @@ impl SensorState {
         for (low, high) in [checks.sensor_range, physical].into_iter().flatten() {
             if !(low..=high).contains(&v) {
                 return Some(Fault::Implausible { value: v, low, high });
+            }
+        }
+        // A temperature at the top of the sensor's own range is saturated (raw 0xFF of an
+        // unsigned sensor: a stuck or failed sensor, or at least not a value).
+        if let (Limits::Temperature { .. }, Some((low, high))) = (spec.limits, checks.sensor_range) {
+            if v >= high {
+                return Some(Fault::Saturated { value: v, low, high });
             }
         }
         let before = self.seen.replace((v, now_ms));

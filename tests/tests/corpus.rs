@@ -4,7 +4,7 @@
 //! ipmi_sim sends no syslog line at all, and over SNMP (snmpd) shows what `show environment`
 //! shows.
 
-use envmon_agent::model::{Environment, Shown};
+use envmon_agent::model::{Environment, Monitoring, Shown};
 use envmon_board_defs::{SdrSensor, explain};
 use envmon_sensors::ipmi::{fake::FakeBmc, read_live_limits, repo, sdr::parse_record};
 use envmon_tests::{Agent, repo_root};
@@ -150,11 +150,36 @@ fn no_two_monitored_items_share_a_message_subject() {
     }
 }
 
+/// Where a healthy server's SDR leaves envmon unsure (issue 20: absent only on evidence):
+/// the items that never read with nothing saying their part is absent, and whether the
+/// board has no CPU temperature to watch. Each such server is `degraded` and says so with
+/// one 735010; the others are `running` and silent.
+const GAPS: &[(&str, &[&str], bool)] = &[
+    // Fan headers the listing shows as "na"; Supermicro's SDR has no fan presence sensors
+    // and does not mark them "ignore if absent".
+    (
+        "supermicro-x10dru",
+        &["fan3", "fan4", "fan5", "fan6", "fan9"],
+        false,
+    ),
+    // The DIMM regulators and SSD fans of the empty side do not read; nothing names their
+    // CPU or says they are absent.
+    (
+        "quanta-d51",
+        &["volt-vr-dimm-ef", "volt-vr-dimm-gh", "fan-ssd0", "fan-ssd1"],
+        false,
+    ),
+    // No CPU temperature at all (only thermal margins): envmon cannot shut down for CPU heat.
+    ("intel-s2600wtt", &[], true),
+];
+
 /// Each server, as ipmi_sim serves it, watched by `envmon run --board auto` for a dozen
-/// sweeps: not one syslog line (no 735010 for absent sensors, no false alarm), and
-/// `monitoring: running`.
+/// sweeps: no false alarm; a server whose every silent sensor is explained (a presence
+/// sensor, an SDR that says to ignore it while absent) sends not one syslog line and is
+/// `running`; the others ([`GAPS`]) send one 735010, name what they cannot read, and are
+/// `degraded`.
 #[test]
-fn a_healthy_server_watched_by_envmon_run_sends_nothing() {
+fn a_healthy_server_watched_by_envmon_run_sends_nothing_it_cannot_explain() {
     use envmon_tests::EmuBmc;
     for s in SERVERS {
         let dir = tempfile::tempdir().unwrap();
@@ -168,28 +193,57 @@ fn a_healthy_server_watched_by_envmon_run_sends_nothing() {
             &dir.path().join("envmon.log"),
         );
         a.wait_sweeps(12);
-        let o = std::process::Command::new(envmon_tests::envmon_bin())
-            .args(["show", "environment", "--json", "--socket"])
-            .arg(a.socket())
-            .output()
-            .unwrap();
-        let env: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-        let lines = fs::read_to_string(&out).unwrap_or_default();
-        assert!(
-            lines.is_empty(),
-            "{s}: syslog lines on a healthy box:\n{lines}"
-        );
-        assert_eq!(env["monitoring"], "running", "{s}: {env}\n{}", a.stderr());
-        let sensors = env["sensors"].as_array().unwrap();
+        let env = show(&a);
+        let lines = envmon_tests::message_lines(&out);
+        let (unread, unwatched) = GAPS
+            .iter()
+            .find(|(name, _, _)| name == s)
+            .map_or((&[][..], false), |(_, u, w)| (*u, *w));
+        let unavailable: Vec<&str> = env
+            .sensors
+            .iter()
+            .filter(|x| x.state == Shown::Is(envmon_core::engine::State::Unavailable))
+            .map(|x| x.id.as_str())
+            .collect();
+        assert_eq!(unavailable, unread, "{s}: {:?}", env.sensors);
+        assert_eq!(!env.unwatched.is_empty(), unwatched, "{s}: {:?}", env.unwatched);
+        if unread.is_empty() && !unwatched {
+            assert!(lines.is_empty(), "{s}: syslog lines on a healthy box: {lines:?}");
+            assert_eq!(env.monitoring, Monitoring::Running, "{s}\n{}", a.stderr());
+        } else {
+            assert_eq!(
+                lines,
+                ["%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records."],
+                "{s}: one 735010, once"
+            );
+            assert_eq!(env.monitoring, Monitoring::Degraded, "{s}");
+        }
         let (board, _) = explain(&sensors_of(s), None);
-        assert_eq!(sensors.len(), board.items.len(), "{s}");
+        assert_eq!(env.sensors.len(), board.items.len(), "{s}");
         assert!(
-            sensors
-                .iter()
-                .all(|x| matches!(x["state"].as_str(), Some("ok" | "absent"))),
-            "{s}: {env}"
+            env.sensors.iter().all(|x| matches!(
+                x.state,
+                Shown::Is(envmon_core::engine::State::Ok | envmon_core::engine::State::Unavailable)
+                    | Shown::Absent
+            )),
+            "{s}: {:?}",
+            env.sensors
         );
+        // Every absent item says on what evidence.
+        for x in env.sensors.iter().filter(|x| x.state == Shown::Absent) {
+            assert!(x.why.is_some(), "{s} {}: absent without evidence", x.id);
+        }
     }
+}
+
+/// `show environment --json` of a running agent, typed.
+fn show(a: &Agent) -> Environment {
+    let o = std::process::Command::new(envmon_tests::envmon_bin())
+        .args(["show", "environment", "--json", "--socket"])
+        .arg(a.socket())
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {o:?}"))
 }
 
 fn sensors_of(server: &str) -> Vec<SdrSensor> {
@@ -197,10 +251,12 @@ fn sensors_of(server: &str) -> Vec<SdrSensor> {
 }
 
 /// A BMC that has its own redundancy sensor (Quanta D51's "PSU Redundancy", generic 0Bh
-/// states): redundancy lost there is 735006 alone, never a supply failure; a supply failure
-/// is 735004 alone (the sensor, not a count, speaks for redundancy).
+/// states) is one witness of redundancy, the count of healthy supplies the other: the
+/// sensor saying "lost" is 735006 alone (never a supply failure); one of the two supplies
+/// failing while the sensor still says "fully redundant" is 735004 and 735006; OK again only
+/// when both agree.
 #[test]
-fn a_bmc_redundancy_sensor_drives_735006_and_735005_and_is_never_a_supply() {
+fn redundancy_is_lost_when_the_bmc_sensor_or_the_supplies_say_so() {
     use envmon_tests::{EmuBmc, expect_lines};
     const REDUNDANCY: u8 = 0xe4;
     const PSU1: u8 = 0xe0;
@@ -215,8 +271,15 @@ fn a_bmc_redundancy_sensor_drives_735006_and_735005_and_is_never_a_supply() {
         &dir.path().join("envmon.log"),
     );
     a.wait_sweeps(3);
+    // Quanta's auto board is degraded (GAPS): its one 735010 comes first.
     let wait = std::time::Duration::from_secs(30);
     let mut seen = Vec::new();
+    expect_lines(
+        &out,
+        &mut seen,
+        &["%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records."],
+        wait,
+    );
     bmc.set(REDUNDANCY, 1 << 1); // redundancy lost
     expect_lines(
         &out,
@@ -231,11 +294,25 @@ fn a_bmc_redundancy_sensor_drives_735006_and_735005_and_is_never_a_supply() {
         &["%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK"],
         wait,
     );
+    // One supply fails; the BMC's sensor has not caught up (still "fully redundant").
     bmc.set(PSU1, 0b11); // present, failure detected
     expect_lines(
         &out,
         &mut seen,
-        &["%FTD-1-735004: IPMI: Power Supply 1: Failure Detected"],
+        &[
+            "%FTD-1-735004: IPMI: Power Supply 1: Failure Detected",
+            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+        ],
+        wait,
+    );
+    bmc.set(PSU1, 0b01); // present, healthy
+    expect_lines(
+        &out,
+        &mut seen,
+        &[
+            "%FTD-1-735003: IPMI: Power Supply 1: OK",
+            "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK",
+        ],
         wait,
     );
     a.wait_sweeps(10);
@@ -422,6 +499,9 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
             let oper = at(format!("1.3.6.1.2.1.99.1.1.1.5.{idx}")).unwrap();
             match (x.state, x.value) {
                 (Shown::Absent, _) => assert_eq!(oper, "2", "{s} {id}"),
+                (Shown::Is(envmon_core::engine::State::Unavailable), _) => {
+                    assert_eq!(oper, "3", "{s} {id}: nonoperational")
+                }
                 (_, Some(v)) => {
                     let step = 10f64.powi(-prec);
                     assert!(
@@ -454,4 +534,143 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
         );
         assert_eq!(a.stop(), Some(0));
     }
+}
+
+/// `corpus(server)` with every temperature sensor silent (not scanning).
+fn without_temperatures(server: &str) -> FakeBmc {
+    let bmc = corpus(server);
+    {
+        let mut st = bmc.state();
+        let temps: Vec<u8> = st
+            .records
+            .iter()
+            .filter(|r| matches!(r.get(3), Some(0x01 | 0x02)) && r.get(12) == Some(&0x01))
+            .filter_map(|r| r.get(7).copied())
+            .collect();
+        st.readings.retain(|(n, _)| !temps.contains(n));
+        st.not_scanning.extend(temps);
+    }
+    bmc
+}
+
+const LINE_735010: &str =
+    "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records.";
+
+/// Issue 20: every temperature of a server unreadable is never "running": each corpus
+/// server is degraded, says that no CPU temperature is readable, and sends 735010 once.
+#[test]
+fn every_temperature_unreadable_leaves_no_server_running() {
+    use envmon_tests::EmuBmc;
+    for s in SERVERS {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = EmuBmc::start(&dir.path().join("bmc"), &without_temperatures(s));
+        let out = dir.path().join("syslog.log");
+        let a = watch(
+            &bmc,
+            "auto",
+            &dir.path().join("state"),
+            &out,
+            &dir.path().join("envmon.log"),
+        );
+        a.wait_sweeps(12);
+        let env = show(&a);
+        assert_eq!(env.monitoring, Monitoring::Degraded, "{s}: {:?}", env.sensors);
+        assert!(
+            env.unwatched.iter().any(|u| u.contains("CPU temperature")),
+            "{s}: {:?}",
+            env.unwatched
+        );
+        assert_eq!(envmon_tests::message_lines(&out), [LINE_735010], "{s}: once");
+    }
+}
+
+/// Issue 20: a CPU temperature that never reads, on a CPU its presence sensor says is
+/// there (Dell R630's "Presence" 25h of entity 3.1), is unavailable, never absent: 735010
+/// once and degraded. The same through a board file that names the sensor.
+#[test]
+fn a_cpu_sensor_that_never_reads_is_unavailable_and_said_once() {
+    use envmon_tests::EmuBmc;
+    const CPU1: u8 = 0x0e;
+    let fake = corpus("dell-r630");
+    {
+        let mut st = fake.state();
+        st.readings.retain(|(n, _)| *n != CPU1);
+        st.not_scanning.push(CPU1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let board = dir.path().join("board.toml");
+    fs::write(
+        &board,
+        "name = \"r630-cpus\"\n\
+         [[item]]\nid = \"cpu1\"\nclass = \"cpu_temp\"\nlabel = \"1\"\nsource = \"ipmi:#0x0e\"\ncritical = 83\nshutdown = 100\n\
+         [[item]]\nid = \"cpu2\"\nclass = \"cpu_temp\"\nlabel = \"2\"\nsource = \"ipmi:#0x0f\"\ncritical = 83\nshutdown = 100\n",
+    )
+    .unwrap();
+    let bmc = EmuBmc::start(&dir.path().join("bmc"), &fake);
+    for (which, board) in [("auto", "auto"), ("file", board.to_str().unwrap())] {
+        let run = dir.path().join(which);
+        fs::create_dir_all(&run).unwrap();
+        let out = run.join("syslog.log");
+        let a = watch(&bmc, board, &run.join("state"), &out, &run.join("envmon.log"));
+        a.wait_sweeps(12);
+        let env = show(&a);
+        let cpu = env
+            .sensors
+            .iter()
+            .find(|x| x.source.number == Some(CPU1))
+            .unwrap();
+        assert_eq!(
+            cpu.state,
+            Shown::Is(envmon_core::engine::State::Unavailable),
+            "{which}: {cpu:?}"
+        );
+        assert!(cpu.why.is_some(), "{which}: says why");
+        assert_eq!(env.monitoring, Monitoring::Degraded, "{which}");
+        assert_eq!(envmon_tests::message_lines(&out), [LINE_735010], "{which}: once");
+    }
+}
+
+/// Issue 20: a CPU sensor stuck at raw 0xFF (Dell's "Temp": 127 C, the top of its range and
+/// its own upper non-recoverable threshold) for 10 s is a sensor fault: no 735007, no
+/// 735022, no power-off; one 735010; `show environment` says why.
+#[test]
+fn a_stuck_0xff_is_one_fault_report_and_never_a_power_off() {
+    use envmon_tests::EmuBmc;
+    const CPU1: u8 = 0x0e;
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = EmuBmc::start(&dir.path().join("bmc"), &corpus("dell-r630"));
+    let out = dir.path().join("syslog.log");
+    let marker = dir.path().join("powered-off");
+    let script = dir.path().join("poweroff.sh");
+    fs::write(&script, format!("#!/bin/sh\ntouch '{}'\n", marker.display())).unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let a = watch_with(
+        &bmc,
+        "auto",
+        &dir.path().join("state"),
+        &out,
+        &dir.path().join("envmon.log"),
+        &["--shutdown-action", &format!("exec:{}", script.display())],
+    );
+    a.wait_sweeps(3);
+    bmc.set(CPU1, 0xff);
+    // Stuck for 10 s (100 sweeps), as in the issue.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    a.wait_sweeps(3);
+    let env = show(&a);
+    let cpu = env
+        .sensors
+        .iter()
+        .find(|x| x.source.number == Some(CPU1))
+        .unwrap();
+    assert_eq!(cpu.state, Shown::Is(envmon_core::engine::State::Unavailable));
+    assert!(
+        cpu.why.as_deref().unwrap_or("").contains("saturated"),
+        "{cpu:?}"
+    );
+    assert!(!marker.exists(), "powered off by a stuck sensor");
+    assert_eq!(envmon_tests::message_lines(&out), [LINE_735010], "one fault report");
 }
