@@ -1054,4 +1054,53 @@ mod tests {
         assert!(bmc.state().sel.is_empty(), "then cleared");
         assert!(bmc.count(envmon_sensors::ipmi::sel::CMD_CLEAR_SEL) >= 1);
     }
+
+    /// Issue 20: before the irreversible act, fresh readings of the sensor itself. A sweep
+    /// that enters the shutdown state while a direct re-read says otherwise runs nothing (and
+    /// says nothing more); the next sweep, still at the shutdown state, asks again, and three
+    /// readings past the threshold run it.
+    #[test]
+    fn a_shutdown_runs_only_when_fresh_readings_confirm_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let b = dir.path().join("board.toml");
+        std::fs::write(
+            &b,
+            "name = \"fake\"\n[defaults]\ndebounce = 1\n\
+             [[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\nshutdown = 95\n",
+        )
+        .unwrap();
+        let mut settings = Settings {
+            board: BoardChoice(b.to_string_lossy().into_owned()),
+            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
+            state_dir: dir.path().join("state"),
+            syslog: vec![SyslogUri::Stderr],
+            shutdown_action: crate::config::ShutdownAction::None,
+            ..Settings::default()
+        };
+        settings.shutdown_confirm_ms.0 = 0;
+        let (syslog, frames) = in_memory(&settings.syslog_config());
+        let t = bmc.clone();
+        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
+        let mut l = Loop::new(settings, syslog, open);
+        l.tick();
+        bmc.set(CPU, 96);
+        l.tick(); // a jump of 56 C: waits for a second reading
+        // The sweep's reading confirms it (shutdown state); the first re-read agrees, the
+        // second does not.
+        bmc.state()
+            .next_readings
+            .push((CPU, [96, 96, 60].into_iter().collect()));
+        l.tick();
+        assert_eq!(sent(&l, &frames), vec![735007], "critical, no 735022");
+        assert!(!l.thermal.done);
+        // Still there at the next sweep: asked again, confirmed by three readings.
+        l.tick();
+        assert_eq!(sent(&l, &frames), vec![735007, 735022]);
+        assert!(l.thermal.done);
+        let rec = shutdown::read_record(&dir.path().join("state"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(rec.reason, "cpu");
+    }
 }

@@ -76,6 +76,8 @@ pub struct SelWatcher {
     start: Start,
     /// When this host booted (seconds since 1970), if known.
     host_boot: Option<u64>,
+    /// The BMC's SEL clock when the start-up pass ended (asked only when a trip needs it).
+    sel_now: Option<u32>,
     info: Option<SelInfo>,
     /// A batch ended with more to read: read on at the next sweep.
     backlog: bool,
@@ -138,6 +140,7 @@ impl SelWatcher {
             cursor,
             start,
             host_boot,
+            sel_now: None,
             info: None,
             backlog: false,
             startup: true,
@@ -290,6 +293,11 @@ impl SelWatcher {
         }
         if !batch.more && self.startup {
             self.startup = false;
+            if self.start != Start::Resume && self.witness.trip.is_some() {
+                self.sel_now = sel::time(t)
+                    .inspect_err(|e| log::warn!("Get SEL Time: {e}"))
+                    .ok();
+            }
             if self.start == Start::Lost && self.skipped > 0 {
                 syslog.send_sel(
                     Level::Warning,
@@ -385,7 +393,18 @@ impl SelWatcher {
         let w = std::mem::take(&mut self.witness);
         let (id, ts) = w.trip?;
         if self.start != Start::Resume {
-            if let Err(why) = core_sel::trip_caused_this_boot(&w, self.host_boot) {
+            let uptime = self.host_boot.and_then(|boot| {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()?
+                    .as_secs();
+                now.checked_sub(boot)
+            });
+            let clocks = core_sel::Clocks {
+                sel_now: self.sel_now,
+                host_uptime: uptime,
+            };
+            if let Err(why) = core_sel::trip_caused_this_boot(&w, clocks) {
                 log::info!(
                     "SEL sel:0x{id:04x}: a thermal trip, not taken for the cause of this boot: \
                      {why}"

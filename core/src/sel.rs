@@ -589,34 +589,45 @@ impl TripWitness {
     }
 }
 
-/// How far the BMC's clock may be from the host's (seconds) when a trip's time is compared
-/// with this boot's.
-pub const CLOCK_SLACK_SECS: u64 = 600;
+/// How far apart the BMC's and the host's clocks may run (seconds) when a trip's age is
+/// compared with this boot's.
+pub const CLOCK_SLACK_SECS: u64 = 120;
 
-/// Whether a thermal trip found without a cursor (a first start, or a lost cursor) can have
-/// caused this boot: its time is known (not relative to the BMC's start), no boot was logged
-/// after it (which would make it the cause of an earlier boot), and it was logged before this
-/// host booted (`host_boot`, seconds since 1970, within [`CLOCK_SLACK_SECS`]). `Err` says why
-/// not. With a cursor the question does not arise: a trip among the entries logged since
-/// envmon last ran happened while it was not running.
-pub fn trip_caused_this_boot(w: &TripWitness, host_boot: Option<u64>) -> Result<(), String> {
+/// The clocks a trip's time is compared with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Clocks {
+    /// The BMC's clock now (Get SEL Time), on the SEL's scale.
+    pub sel_now: Option<u32>,
+    /// How long this host has been up, seconds.
+    pub host_uptime: Option<u64>,
+}
+
+/// Whether a thermal trip found without a cursor (a first start, or a cursor lost) can have
+/// caused this boot: no boot was logged after it (else it caused an earlier boot), and by the
+/// BMC's own clock it is older than this host's uptime (within [`CLOCK_SLACK_SECS`]). The
+/// age is taken on one clock, the BMC's (its SEL time now less the trip's), so it holds for
+/// BMCs whose clock counts from their own start too, as long as the BMC was not restarted
+/// since (then "now" is below the trip's time and nothing can be told). `Err` says why not.
+/// With a cursor the question does not arise: a trip among the entries logged since envmon
+/// last ran happened while it was not running.
+pub fn trip_caused_this_boot(w: &TripWitness, clocks: Clocks) -> Result<(), String> {
     let Some((_, ts)) = w.trip else {
         return Err("no thermal trip".into());
     };
-    if ts < 0x2000_0000 {
-        return Err("its time counts from the BMC's start, not a date".into());
-    }
     if w.boot_after {
         return Err("a later boot is logged after it".into());
     }
-    let Some(boot) = host_boot else {
-        return Err("this host's boot time is unknown".into());
+    let (Some(now), Some(uptime)) = (clocks.sel_now, clocks.host_uptime) else {
+        return Err("the BMC's clock or this host's uptime is unknown".into());
     };
-    if u64::from(ts) > boot + CLOCK_SLACK_SECS {
+    let same_scale = (ts < 0x2000_0000) == (now < 0x2000_0000);
+    let Some(age) = now.checked_sub(ts).filter(|_| same_scale) else {
+        return Err("the BMC's clock was set or restarted since: its age is unknown".into());
+    };
+    if u64::from(age) + CLOCK_SLACK_SECS < uptime {
         return Err(format!(
-            "it was logged at {} (SEL time), after this boot at {}",
-            format_timestamp(ts),
-            format_timestamp(u32::try_from(boot).unwrap_or(u32::MAX))
+            "it is {age} s old by the BMC's clock and this host has been up {uptime} s: it \
+             happened after this boot"
         ));
     }
     Ok(())
@@ -709,25 +720,30 @@ mod tests {
 
     #[test]
     fn a_trip_is_this_boots_cause_only_before_it_and_with_no_boot_after() {
-        let boot = 1_800_000_000u64;
         let trip = event_at(7, 1_799_990_000, 0x07, 0x01);
         let mut w = TripWitness::default();
         w.see(&event_at(1, 1_700_000_000, 0x1D, 0x01));
         w.see(&trip);
         assert_eq!(w.trip, Some((7, 1_799_990_000)));
-        assert_eq!(trip_caused_this_boot(&w, Some(boot)), Ok(()));
-        assert!(trip_caused_this_boot(&w, None).is_err(), "boot time unknown");
-        assert!(
-            trip_caused_this_boot(&w, Some(1_799_000_000)).is_err(),
-            "logged after this boot"
-        );
+        let clocks = |now: u32, up: u64| Clocks {
+            sel_now: Some(now),
+            host_uptime: Some(up),
+        };
+        // 10,000 s old; up 600 s: before this boot.
+        assert_eq!(trip_caused_this_boot(&w, clocks(1_800_000_000, 600)), Ok(()));
+        assert!(trip_caused_this_boot(&w, Clocks::default()).is_err(), "unknown clocks");
+        // Up a day: the trip (10,000 s ago) came after this boot.
+        assert!(trip_caused_this_boot(&w, clocks(1_800_000_000, 86_400)).is_err());
+        // The BMC's clock went back (reset): nothing can be told.
+        assert!(trip_caused_this_boot(&w, clocks(1_000, 10)).is_err());
+        // A BMC that counts from its own start: the same rule on its scale.
+        let mut rel = TripWitness::default();
+        rel.see(&event_at(2, 0x100, 0x07, 0x01));
+        assert_eq!(trip_caused_this_boot(&rel, clocks(0x1000, 60)), Ok(()));
+        assert!(trip_caused_this_boot(&rel, clocks(0x1000, 7200)).is_err());
         // A boot logged after the trip: it caused that boot, not this one.
         w.see(&event_at(8, 1_799_995_000, 0x1D, 0x01));
-        assert!(trip_caused_this_boot(&w, Some(boot)).is_err());
-        // Pre-init time: unknown date.
-        let mut w = TripWitness::default();
-        w.see(&event_at(2, 0x100, 0x07, 0x01));
-        assert!(trip_caused_this_boot(&w, Some(boot)).is_err());
+        assert!(trip_caused_this_boot(&w, clocks(1_800_000_000, 600)).is_err());
         assert_eq!(trip_identity(2, 0x100), "sel:0x0002@00000100");
     }
 

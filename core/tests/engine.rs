@@ -577,6 +577,13 @@ mod guarded {
         let (msgs, _, _, st) = feed(&spec, &checks, &every_second(&[45.0, 50.0, 120.0]));
         assert!(msgs.is_empty());
         assert!(matches!(st.fault, Some(Fault::Implausible { high, .. }) if high == 100.0));
+        // Dell's CPU "Temp" reads raw 0xFF as 127 C, the top of its range (-128 to 127) and
+        // its own shutdown threshold: saturated, not a value.
+        let checks = Checks::guarded(Some((-128.0, 127.0)), None);
+        let (msgs, downs, _, st) = feed(&spec, &checks, &every_second(&[45.0, 127.0, 127.0, 127.0]));
+        assert!(msgs.is_empty() && downs.is_empty());
+        assert!(matches!(st.fault, Some(Fault::Saturated { .. })), "{:?}", st.fault);
+        assert_eq!(st.shown(&spec), State::Unavailable);
     }
 
     #[test]

@@ -113,3 +113,17 @@ pub fn require_root(what: &str) {
         "{what} needs root: run the tests as root, as .ci/run does"
     );
 }
+
+/// A directory for `--sysfs-root` whose `proc/stat` says this host booted now (envmon takes
+/// the boot time from there: a thermal trip logged before this moment can have caused "this
+/// boot"). Returns the directory.
+pub fn booted_now(dir: &Path) -> PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(root.join("proc")).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(root.join("proc/stat"), format!("cpu  1 2 3 4\nbtime {now}\n")).unwrap();
+    root
+}

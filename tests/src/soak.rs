@@ -146,6 +146,8 @@ fn settings(dir: &Path, board: &str, ipmi: IpmiUri) -> Settings {
                 .parse::<SyslogUri>()
                 .unwrap(),
         ],
+        // Churn is the point here: every change is made (no flap damping).
+        flap_damping: envmon_agent::config::FlapDamping(None),
         ..Settings::default()
     }
 }

@@ -14,8 +14,13 @@ fn event(sensor_type: u8, number: u8, event_type: u8, offset: u8) -> [u8; 16] {
 }
 
 fn start(bmc: &Bmc, dir: &Path) -> (Agent, std::path::PathBuf) {
+    start_with(bmc, dir, &[])
+}
+
+/// [`start`] with `extra` flags.
+fn start_with(bmc: &Bmc, dir: &Path, extra: &[&str]) -> (Agent, std::path::PathBuf) {
     let out = dir.join("syslog.log");
-    let a = bmc.agent(dir, &format!("file://{}", out.display()), &[]);
+    let a = bmc.agent(dir, &format!("file://{}", out.display()), extra);
     (a, out)
 }
 
@@ -146,21 +151,27 @@ fn a_3000_entry_backlog_is_read_without_long_sweeps() {
     assert_eq!(a.stop(), Some(0));
 }
 
+const TRIP: &str = "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues.";
+
+/// A trip logged before this boot (the host's boot time is given after it is logged), seen
+/// at envmon's first start: 735023 once, a record of source `sel`, and nothing at a second
+/// start.
 #[test]
 fn a_thermal_trip_logged_before_start_gives_735023_once() {
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
     bmc.add_sel(&[event(0x07, 0x01, 0x6f, 0x01)]);
-    let trip = "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues.";
-    let (mut a, out) = start(&bmc, dir.path());
+    let root = envmon_tests::booted_now(dir.path());
+    let extra = ["--sysfs-root", root.to_str().unwrap()];
+    let (mut a, out) = start_with(&bmc, dir.path(), &extra);
     let seen = wait_for(WAIT, || {
         envmon_tests::message_lines(&out)
-            .contains(&trip.to_string())
+            .contains(&TRIP.to_string())
             .then_some(())
     });
     assert!(seen.is_some(), "{}", a.stderr());
     a.wait_sweeps(12);
-    assert_eq!(envmon_tests::message_lines(&out), [trip], "once");
+    assert_eq!(envmon_tests::message_lines(&out), [TRIP], "once");
     let rec: serde_json::Value = serde_json::from_slice(
         &std::fs::read(dir.path().join("state/last-shutdown.json")).unwrap(),
     )
@@ -169,13 +180,87 @@ fn a_thermal_trip_logged_before_start_gives_735023_once() {
         (rec["reason"].as_str(), rec["source"].as_str()),
         (Some("cpu"), Some("sel"))
     );
+    assert_eq!(rec["trips"].as_array().map(Vec::len), Some(1), "{rec}");
     assert_eq!(a.stop(), Some(0));
-    let (mut b, _) = start(&bmc, dir.path());
+    let (mut b, _) = start_with(&bmc, dir.path(), &extra);
     b.wait_sweeps(12);
     assert_eq!(
         envmon_tests::message_lines(&out),
-        [trip],
+        [TRIP],
         "a second start: nothing"
     );
     assert_eq!(b.stop(), Some(0));
+}
+
+/// A trip logged after this host booted cannot have caused this boot: at a first start it
+/// is forwarded as a SEL line, not reported as 735023.
+#[test]
+fn a_trip_logged_after_this_boot_is_not_its_cause() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    // This host booted an hour ago; the trip is logged now.
+    let root = envmon_tests::booted_now(dir.path());
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    std::fs::write(
+        root.join("proc/stat"),
+        format!("cpu  1 2 3 4\nbtime {}\n", now - 3600),
+    )
+    .unwrap();
+    bmc.add_sel(&[event(0x07, 0x01, 0x6f, 0x01)]);
+    let (mut a, out) = start_with(&bmc, dir.path(), &["--sysfs-root", root.to_str().unwrap()]);
+    let forwarded = wait_for(WAIT, || {
+        sel_lines(&out)
+            .iter()
+            .any(|l| l.contains("Thermal Trip"))
+            .then_some(())
+    });
+    assert!(forwarded.is_some(), "{:?}", sel_lines(&out));
+    a.wait_sweeps(12);
+    assert!(envmon_tests::message_lines(&out).is_empty(), "no 735023");
+    assert!(a.stderr().contains("not taken for the cause of this boot"), "{}", a.stderr());
+    assert_eq!(a.stop(), Some(0));
+}
+
+/// Issue 20: a SEL cursor deleted, or corrupted, after a trip was reported and the SEL
+/// forwarded: the next start reports no trip again and forwards no entry again (one line
+/// says how many it skipped); entries logged afterwards are forwarded.
+#[test]
+fn a_lost_cursor_repeats_neither_735023_nor_the_sel() {
+    for damage in ["deleted", "corrupted"] {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = Bmc::start(&dir.path().join("bmc"));
+        bmc.add_sel(&[event(0x07, 0x01, 0x6f, 0x01)]);
+        let root = envmon_tests::booted_now(dir.path());
+        let extra = ["--sysfs-root", root.to_str().unwrap()];
+        let (mut a, out) = start_with(&bmc, dir.path(), &extra);
+        let n = bmc_ids(&bmc).len();
+        let first = wait_ids(&out, n);
+        a.wait_sweeps(12);
+        assert_eq!(envmon_tests::message_lines(&out), [TRIP], "{damage}");
+        assert_eq!(a.stop(), Some(0));
+        let cursor = dir.path().join("state/sel-cursor.v1");
+        match damage {
+            "deleted" => std::fs::remove_file(&cursor).unwrap(),
+            _ => std::fs::write(&cursor, "\u{0}garbage{{{\n").unwrap(),
+        }
+        let (mut b, _) = start_with(&bmc, dir.path(), &extra);
+        let skipped = wait_for(WAIT, || {
+            sel_lines(&out)
+                .iter()
+                .any(|l| l.contains("the SEL cursor was lost"))
+                .then_some(())
+        });
+        assert!(skipped.is_some(), "{damage}: {:?}", sel_lines(&out));
+        b.wait_sweeps(12);
+        assert_eq!(envmon_tests::message_lines(&out), [TRIP], "{damage}: no second 735023");
+        assert_eq!(ids(&out), first, "{damage}: no entry forwarded twice");
+        // What is logged from now on is forwarded.
+        bmc.add_sel(&[event(0x04, 0x30, 0x6f, 0x00)]);
+        let after = wait_ids(&out, first.len() + 1);
+        assert_eq!(after.len(), first.len() + 1, "{damage}");
+        assert_eq!(b.stop(), Some(0));
+    }
 }

@@ -369,6 +369,8 @@ pub struct FakeState {
     pub sel: Vec<(u16, [u8; 16])>,
     /// The SEL's add and erase timestamps.
     pub sel_stamps: (u32, u32),
+    /// Get SEL Time's answer (0: the newest entry's timestamp).
+    pub sel_now: u32,
     /// Errors to answer to the next requests, in order (then normal answers again).
     pub fail_next: VecDeque<IpmiError>,
     /// Raw readings a sensor gives next, one per Get Sensor Reading, before its reading in
@@ -511,6 +513,16 @@ impl FakeState {
                 Ok(d)
             }
             (NETFN_STORAGE, sel::CMD_CLEAR_SEL) => Ok(vec![0x01]),
+            (NETFN_STORAGE, sel::CMD_GET_SEL_TIME) => {
+                let newest = self
+                    .sel
+                    .iter()
+                    .map(|(_, r)| u32::from_le_bytes([r[3], r[4], r[5], r[6]]))
+                    .max()
+                    .unwrap_or(0);
+                let now = if self.sel_now == 0 { newest } else { self.sel_now };
+                Ok(now.to_le_bytes().to_vec())
+            }
             (NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS) => {
                 let n = data.first().copied().unwrap_or(0);
                 let raw = match self.live_thresholds.iter().find(|(s, _)| *s == n) {

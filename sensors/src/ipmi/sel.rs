@@ -13,6 +13,8 @@ pub const CMD_RESERVE_SEL: u8 = 0x42;
 pub const CMD_GET_SEL_ENTRY: u8 = 0x43;
 /// Clear SEL.
 pub const CMD_CLEAR_SEL: u8 = 0x47;
+/// Get SEL Time.
+pub const CMD_GET_SEL_TIME: u8 = 0x48;
 /// Re-reservations tried after the BMC cancels one (a new entry was added meanwhile).
 const MAX_RESERVE: usize = 4;
 
@@ -23,6 +25,16 @@ fn malformed(e: impl std::fmt::Display) -> IpmiError {
 /// Get SEL Info (one command).
 pub fn info(t: &mut impl Transport) -> Result<SelInfo, IpmiError> {
     SelInfo::decode(&t.call(NETFN_STORAGE, CMD_GET_SEL_INFO, &[])?).map_err(malformed)
+}
+
+/// Get SEL Time (one command): the BMC's clock as SEL timestamps count it (seconds since
+/// 1970, or since its initialization below 0x20000000).
+pub fn time(t: &mut impl Transport) -> Result<u32, IpmiError> {
+    let d = t.call(NETFN_STORAGE, CMD_GET_SEL_TIME, &[])?;
+    match d.get(..4) {
+        Some(b) => Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+        None => Err(malformed("short Get SEL Time answer")),
+    }
 }
 
 fn reserve(t: &mut impl Transport) -> Result<[u8; 2], IpmiError> {
