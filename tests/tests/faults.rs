@@ -214,3 +214,49 @@ fn sigterm_during_a_shutdown_sequence_lets_it_finish() {
     assert!(d.join("state/last-shutdown.json").exists());
     assert_eq!(a.stop(), Some(0), "{}", a.stderr());
 }
+
+/// Issue 20: a state dir too full to save the SEL cursor or the record of a reported trip.
+/// Nothing is forwarded and no 735023 is sent while nothing can be remembered (the BMC keeps
+/// the entries); once there is room, every entry is forwarded once and the trip reported
+/// once; a restart repeats neither.
+#[test]
+fn a_state_dir_too_full_for_the_sel_cursor_repeats_nothing() {
+    require_root("mounting a tmpfs");
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    bmc.add_sel(&[envmon_core::sel::system_event_record(
+        0, 0x07, 0x01, 0x6f, 0x01,
+    )]);
+    let root = envmon_tests::booted_now(dir.path());
+    let extra = ["--sysfs-root", root.to_str().unwrap()];
+    let state = Tmpfs::mount(&dir.path().join("state"), "256k");
+    state.fill();
+    let out = dir.path().join("syslog.log");
+    let mut a = agent(&bmc, dir.path(), &out, &extra);
+    a.wait_sweeps(15);
+    assert!(envmon_tests::sel_lines(&out).is_empty(), "nothing forwarded yet");
+    assert!(
+        envmon_tests::message_lines(&out).is_empty(),
+        "no 735023 that could not be recorded"
+    );
+    assert!(a.stderr().contains("cannot save the SEL cursor"), "{}", a.stderr());
+    // Room again: everything once.
+    fs::remove_file(state.0.join("filler")).unwrap();
+    let trip = render_line(Prefix::Ftd, 735023, &[]).unwrap();
+    let reported = wait_for(WAIT, || {
+        envmon_tests::message_lines(&out)
+            .contains(&trip)
+            .then_some(())
+    });
+    assert!(reported.is_some(), "{}", a.stderr());
+    a.wait_sweeps(12);
+    let sel = envmon_tests::sel_lines(&out);
+    assert!(!sel.is_empty());
+    assert_eq!(envmon_tests::message_lines(&out), [trip.clone()], "once");
+    assert_eq!(a.stop(), Some(0));
+    let mut b = agent(&bmc, dir.path(), &out, &extra);
+    b.wait_sweeps(12);
+    assert_eq!(envmon_tests::sel_lines(&out), sel, "no entry twice");
+    assert_eq!(envmon_tests::message_lines(&out), [trip], "no second 735023");
+    assert_eq!(b.stop(), Some(0));
+}
