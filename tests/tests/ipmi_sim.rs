@@ -693,3 +693,49 @@ fn rmcp_sessions_reopen_after_idling_and_after_a_bmc_restart() {
     let wrong = RmcpPlus::connect("127.0.0.1", bmc.port, "admin", "wrong", Patience::default());
     assert!(wrong.is_err(), "a wrong password is refused");
 }
+
+/// Issue 20: the chassis ambient flipping 25 <-> 55 C every second for 30 s (the BMC logs a
+/// threshold event at each crossing too). Flap damping bounds the lines: four changes, then
+/// the worse state (critical) and one line saying the sensor is damped; the BMC's SEL lines
+/// of that sensor at most four. Measured here: the lines of the 30 s, printed.
+#[test]
+fn a_flapping_ambient_gives_a_bounded_number_of_lines() {
+    const AMBIENT: u8 = 3;
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let out = dir.path().join("syslog.log");
+    let a = bmc.agent(dir.path(), &format!("file://{}", out.display()), &[]);
+    a.wait_sweeps(5);
+    let before = envmon_tests::sel_lines(&out).len();
+    for i in 0..30 {
+        bmc.set(AMBIENT, if i % 2 == 0 { 55 } else { 25 });
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    a.wait_sweeps(20);
+    let lines = message_lines(&out);
+    let sel: Vec<String> = envmon_tests::sel_lines(&out)
+        .into_iter()
+        .skip(before)
+        .filter(|l| l.contains("Ambient Temp"))
+        .collect();
+    eprintln!(
+        "30 s of 25 <-> 55 C: {} catalog/envmon lines, {} SEL lines of the sensor:\n{}\n{}",
+        lines.len(),
+        sel.len(),
+        lines.join("\n"),
+        sel.join("\n")
+    );
+    let catalog = lines.iter().filter(|l| l.contains("-735")).count();
+    let damped = lines
+        .iter()
+        .filter(|l| l.contains("-ENVMON: sensor ambient") && l.contains("is flapping"))
+        .count();
+    assert!(catalog <= 5, "{lines:?}");
+    assert_eq!(damped, 1, "{lines:?}");
+    assert!(
+        lines.last().is_some_and(|l| l.contains("is flapping")),
+        "the damped line follows the worse state's: {lines:?}"
+    );
+    assert!(sel.len() <= 4, "{sel:?}");
+    assert_eq!(lines.len(), catalog + damped, "nothing else: {lines:?}");
+}
