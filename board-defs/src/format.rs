@@ -114,6 +114,7 @@ struct RawItem {
     active_low: Option<Spanned<bool>>,
     #[serde(default)]
     optional: bool,
+    required: Option<Spanned<bool>>,
 }
 
 /// The most items one board may have (keeps every per-sweep table bounded).
@@ -412,6 +413,13 @@ fn parse_item(
         ));
     }
     let limits = limits_for(ctx, class, it, discrete)?;
+    check_physical(ctx, class, it, unit_of(ctx, it, class, d.unit)?)?;
+    if let Some(r) = it.required.as_ref().filter(|r| *r.get_ref() && it.optional) {
+        return Err(ctx.err(
+            Some(r.span()),
+            "an item is required or optional, not both",
+        ));
+    }
     let hysteresis = ctx
         .finite(&it.hysteresis, "hysteresis")?
         .unwrap_or(match limits {
@@ -433,16 +441,7 @@ fn parse_item(
         Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
         None => d.unavailable_after,
     };
-    let unit = match &it.unit {
-        Some(u) if class.is_temperature() => parse_unit(ctx, u)?,
-        Some(u) => {
-            return Err(ctx.err(
-                Some(u.span()),
-                format!("unit applies to temperatures, not to {class}"),
-            ));
-        }
-        None => d.unit,
-    };
+    let unit = unit_of(ctx, it, class, d.unit)?;
     Ok(Item {
         id: id.clone(),
         source,
@@ -652,6 +651,72 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
         items,
         pci,
     })
+}
+
+/// The item's temperature unit: its own `unit` (temperatures only), else the defaults'.
+fn unit_of(ctx: &Ctx<'_>, it: &RawItem, class: Class, default: TempUnit) -> Result<TempUnit, BoardError> {
+    match &it.unit {
+        Some(u) if class.is_temperature() => parse_unit(ctx, u),
+        Some(u) => Err(ctx.err(
+            Some(u.span()),
+            format!("unit applies to temperatures, not to {class}"),
+        )),
+        None => Ok(default),
+    }
+}
+
+/// Refuses thresholds no part can reach: outside the class's physical range
+/// ([`envmon_core::engine::physical_range`]: -55 to 150 C for temperatures, 0 to 50,000 RPM
+/// for fans), each located at its key.
+fn check_physical(
+    ctx: &Ctx<'_>,
+    class: Class,
+    it: &RawItem,
+    unit: TempUnit,
+) -> Result<(), BoardError> {
+    let probe = envmon_core::engine::SensorSpec {
+        class,
+        label: String::new(),
+        limits: if class.is_temperature() {
+            Limits::Temperature {
+                warm: None,
+                critical: None,
+                shutdown: None,
+            }
+        } else {
+            Limits::Fan { min_rpm: None }
+        },
+        hysteresis: 0.0,
+        debounce: 1,
+        unavailable_after: 1,
+        unit,
+    };
+    let Some((low, high)) = envmon_core::engine::physical_range(&probe) else {
+        return Ok(());
+    };
+    let keys = [
+        (&it.warm, "warm"),
+        (&it.critical, "critical"),
+        (&it.shutdown, "shutdown"),
+        (&it.min_rpm, "min-rpm"),
+    ];
+    for (v, name) in keys {
+        if let Some(v) = v.as_ref().filter(|v| !(low..=high).contains(v.get_ref())) {
+            let what = if class.is_temperature() {
+                format!("{} {}", unit.as_str(), "(a physical temperature)")
+            } else {
+                "RPM".to_string()
+            };
+            return Err(ctx.err(
+                Some(v.span()),
+                format!(
+                    "{name} = {} is outside {low} to {high} {what}: no part reaches it",
+                    v.get_ref()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Checks that the item has exactly the limits its class uses, in a sensible order.

@@ -154,6 +154,30 @@ fn bad_boards_are_located_errors() {
             "must rise",
         ),
         (
+            item("class = \"cpu_temp\"\nsource = \"ipmi:X\"\nshutdown = -300\n"),
+            BoardErrorKind::Invalid,
+            (7, 12),
+            "outside -55 to 150 C",
+        ),
+        (
+            item("class = \"cpu_temp\"\nsource = \"ipmi:X\"\nunit = \"F\"\ncritical = 200\nshutdown = 400\n"),
+            BoardErrorKind::Invalid,
+            (9, 12),
+            "outside -67 to 302 F",
+        ),
+        (
+            item("class = \"fan\"\nsource = \"ipmi:X\"\noptional = true\nrequired = true\n"),
+            BoardErrorKind::Invalid,
+            (8, 12),
+            "required or optional",
+        ),
+        (
+            item("class = \"fan\"\nsource = \"ipmi:X\"\nmin-rpm = 90000\n"),
+            BoardErrorKind::Invalid,
+            (7, 11),
+            "no part reaches it",
+        ),
+        (
             item("class = \"psu_redundancy\"\nsource = \"ipmi:X\"\nmin-rpm = 900\n"),
             BoardErrorKind::Invalid,
             (7, 11),
