@@ -186,6 +186,51 @@ pub fn resolve_board(named: Option<Board>, sdrs: &[SdrEntry]) -> Board {
     }
 }
 
+/// The host's processor packages: distinct `physical_package_id`s under
+/// `ROOT/sys/devices/system/cpu/cpu*/topology` (0 when none can be read).
+pub fn host_packages(root: &std::path::Path) -> usize {
+    let dir = root.join("sys/devices/system/cpu");
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return 0;
+    };
+    let mut ids: Vec<String> = entries
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.strip_prefix("cpu")
+                .is_some_and(|d| !d.is_empty() && d.chars().all(|c| c.is_ascii_digit()))
+        })
+        .filter_map(|e| {
+            std::fs::read_to_string(e.path().join("topology/physical_package_id"))
+                .ok()
+                .map(|t| t.trim().to_string())
+        })
+        .take(4096)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    ids.len()
+}
+
+/// In-band (the BMC of this very host), the host's own processor packages are there by
+/// definition: the CPU temperatures of an auto board for the first `packages` CPUs (in label
+/// order) are required, never `absent`.
+pub fn require_host_cpus(board: &mut Board, packages: usize) {
+    if !board.base_auto {
+        return;
+    }
+    let mut cpus: Vec<&mut envmon_board_defs::Item> = board
+        .items
+        .iter_mut()
+        .filter(|i| i.spec.class == envmon_core::engine::Class::CpuTemp)
+        .collect();
+    cpus.sort_by_key(|i| (i.spec.label.parse::<u32>().unwrap_or(u32::MAX), i.spec.label.clone()));
+    for i in cpus.into_iter().take(packages) {
+        i.optional = false;
+    }
+}
+
 /// [`named_board`] then [`resolve_board`].
 pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentError> {
     Ok(resolve_board(named_board(choice)?, sdrs))
@@ -194,6 +239,33 @@ pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_band_the_hosts_packages_make_their_cpu_temperatures_required() {
+        let root = tempfile::tempdir().unwrap();
+        for (cpu, package) in [(0, 0), (1, 0), (2, 0), (3, 0)] {
+            let t = root
+                .path()
+                .join(format!("sys/devices/system/cpu/cpu{cpu}/topology"));
+            std::fs::create_dir_all(&t).unwrap();
+            std::fs::write(t.join("physical_package_id"), format!("{package}\n")).unwrap();
+        }
+        std::fs::create_dir_all(root.path().join("sys/devices/system/cpu/cpufreq")).unwrap();
+        assert_eq!(host_packages(root.path()), 1);
+        assert_eq!(host_packages(std::path::Path::new("/nonexistent")), 0);
+        let sdrs = [
+            entry(1, "CPU1 Temp", 0x01, 0x03, 80.0),
+            entry(2, "CPU2 Temp", 0x01, 0x03, 80.0),
+        ];
+        let mut board = resolve_board(None, &sdrs);
+        require_host_cpus(&mut board, 1);
+        let optional: Vec<(&str, bool)> = board
+            .items
+            .iter()
+            .map(|i| (i.spec.label.as_str(), i.optional))
+            .collect();
+        assert_eq!(optional, [("1", false), ("2", true)]);
+    }
     use envmon_core::engine::{Class, Limits};
     use envmon_sensors::ipmi::sdr::Conversion;
 

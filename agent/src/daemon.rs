@@ -475,7 +475,10 @@ fn adopt(
         }
         Some(_) => {}
         None => {
-            let board = bmc::resolve_board(waiting_for_sdrs.flatten(), &o.sdrs);
+            let mut board = bmc::resolve_board(waiting_for_sdrs.flatten(), &o.sdrs);
+            if matches!(settings.ipmi, IpmiUri::Device(_)) {
+                bmc::require_host_cpus(&mut board, bmc::host_packages(&settings.sysfs_root));
+            }
             *monitor = Some(bind_board(board, &o.sdrs, settings));
         }
     }
