@@ -152,6 +152,9 @@ pub struct Rule {
     pub units: Units,
     /// The reading mask.
     pub mask: Mask,
+    /// The sensor's upper critical (else upper non-critical) threshold must be known and at
+    /// most this (degrees C).
+    pub max_upper: Option<f64>,
     /// The class, or `None`: not monitored.
     pub class: Option<Class>,
     /// Why, in a few words (printed by `board explain`).
@@ -165,9 +168,15 @@ const ANY: Rule = Rule {
     words: &[],
     units: Units::Any,
     mask: Mask::Any,
+    max_upper: None,
     class: None,
     why: "",
 };
+
+/// The highest upper critical threshold an inlet sensor has: servers are rated for intake air
+/// up to 35-45 C (ASHRAE A2-A4), and their inlet sensors alarm near there; a board
+/// thermistor's critical is 70 C or more.
+pub const INLET_UPPER_MAX: f64 = 55.0;
 
 use entity as e;
 use sensor_type as t;
@@ -360,42 +369,55 @@ pub const RULES: &[Rule] = &[
         why: "a processor entity's temperature",
         ..ANY
     },
+    // The chassis ambient is the air coming in, chosen on evidence: its name, the air-inlet
+    // entity, or inlet-like thresholds. Exhaust air and board thermistors read hotter than
+    // the intake and are left out (735008's "ambient" would be wrong about them).
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&[
-            "INLET",
-            "AMBIENT",
-            "AMB",
-            "FRONT",
-            "FP",
-            "EXHAUST",
-            "OUTLET",
-            "SYSTEM",
-            "SYS",
-            "BOARD",
-            "MB",
-            "BB",
-            "PERIPHERAL",
-            "CHASSIS",
-            "AIR",
-            "ROOM",
-        ]],
-        class: Some(Class::ChassisAmbient),
-        why: "a chassis air or board temperature (by name)",
+        words: &[&["EXHAUST", "OUTLET", "EXIT"]],
+        why: "exhaust air (hotter than what comes in): not the chassis ambient",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        entities: &[
-            e::AIR_INLET,
-            e::AIR_INLET_DCMI,
-            e::SYSTEM_CHASSIS,
-            e::EXTERNAL_ENVIRONMENT,
-            e::SYSTEM_BOARD,
-            e::BASEBOARD_DCMI,
-        ],
+        words: &[&["INLET", "AMBIENT", "AMB", "INTAKE", "ROOM", "AIR", "FRONT", "FP"]],
         class: Some(Class::ChassisAmbient),
-        why: "a chassis, inlet or board entity's temperature",
+        why: "the air coming in (by name: inlet, ambient, the front where rack servers take their air): the chassis ambient",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::AIR_INLET, e::AIR_INLET_DCMI, e::EXTERNAL_ENVIRONMENT],
+        class: Some(Class::ChassisAmbient),
+        why: "an air inlet entity's temperature: the chassis ambient",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["SYSTEM", "SYS", "BOARD", "MB", "BB", "CHASSIS", "PERIPHERAL"]],
+        max_upper: Some(INLET_UPPER_MAX),
+        class: Some(Class::ChassisAmbient),
+        why: "a chassis or board temperature with inlet-like thresholds (upper critical at most 55 C): the chassis ambient",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::SYSTEM_CHASSIS, e::SYSTEM_BOARD, e::BASEBOARD_DCMI],
+        max_upper: Some(INLET_UPPER_MAX),
+        class: Some(Class::ChassisAmbient),
+        why: "a chassis or board entity's temperature with inlet-like thresholds: the chassis ambient",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        words: &[&["SYSTEM", "SYS", "BOARD", "MB", "BB", "PERIPHERAL", "CHASSIS"]],
+        why: "a board temperature (a thermistor on the board, hotter than the air coming in): no catalog message",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::SYSTEM_CHASSIS, e::SYSTEM_BOARD, e::BASEBOARD_DCMI],
+        why: "a chassis or board temperature without inlet-like thresholds: no catalog message",
         ..ANY
     },
     Rule {
@@ -677,6 +699,15 @@ fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
             Mask::Any => true,
             Mask::Lacks(bits) => s.reading_mask != 0 && s.reading_mask & bits == 0,
         }
+        && rule.max_upper.is_none_or(|max| upper(s).is_some_and(|u| u <= max))
+}
+
+/// A threshold sensor's upper critical threshold, else its upper non-critical one.
+fn upper(s: &SdrSensor) -> Option<f64> {
+    match s.kind {
+        SdrKind::Threshold { uc, unc, .. } => uc.or(unc),
+        SdrKind::Discrete => None,
+    }
 }
 
 /// The decision for one SDR sensor: its class (or none) and the reason.

@@ -512,3 +512,20 @@ fn a_board_file_overrides_auto_items() {
             .any(|n| n.contains("ghost") && n.contains("matches no SDR"))
     );
 }
+
+/// Issue 20: a supply-typed status record that cannot report presence (its reading mask
+/// has no offset 0: a "mismatch" or configuration record that reads 0 when healthy) is not a
+/// supply; one that states no mask (listings) or has presence is.
+#[test]
+fn a_supply_record_without_presence_is_not_a_supply() {
+    let psu = |mask: u16| {
+        let s = SdrSensor {
+            reading_mask: mask,
+            ..sdr(0x50, "PS Config", 0x08, 0x0a, SdrKind::Discrete)
+        };
+        envmon_board_defs::classify(&s).class
+    };
+    assert_eq!(psu(0x0040), None, "configuration error only");
+    assert_eq!(psu(0x004f), Some(Class::Psu));
+    assert_eq!(psu(0), Some(Class::Psu), "no mask stated");
+}
