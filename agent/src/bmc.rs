@@ -225,7 +225,12 @@ pub fn require_host_cpus(board: &mut Board, packages: usize) {
         .iter_mut()
         .filter(|i| i.spec.class == envmon_core::engine::Class::CpuTemp)
         .collect();
-    cpus.sort_by_key(|i| (i.spec.label.parse::<u32>().unwrap_or(u32::MAX), i.spec.label.clone()));
+    cpus.sort_by_key(|i| {
+        (
+            i.spec.label.parse::<u32>().unwrap_or(u32::MAX),
+            i.spec.label.clone(),
+        )
+    });
     for i in cpus.into_iter().take(packages) {
         i.optional = false;
     }

@@ -148,7 +148,10 @@ struct Loop {
 impl Loop {
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
         Loop {
-            sel: SelWatcher::new(&settings.state_dir, crate::sel::host_boot(&settings.sysfs_root)),
+            sel: SelWatcher::new(
+                &settings.state_dir,
+                crate::sel::host_boot(&settings.sysfs_root),
+            ),
             outputs: Outputs::new(&settings, syslog),
             settings,
             started: Instant::now(),
@@ -313,7 +316,10 @@ impl Loop {
                      {} {}); judging goes on",
                     t.sensor,
                     k + 1,
-                    v.map_or_else(|| "no plausible value".to_string(), |v| format!("{v} {}", t.unit)),
+                    v.map_or_else(
+                        || "no plausible value".to_string(),
+                        |v| format!("{v} {}", t.unit)
+                    ),
                     t.threshold,
                     t.unit
                 );
@@ -350,7 +356,8 @@ impl Loop {
             Err(e) if e.needs_new_session() => self.link.lost(" reading the SEL", &e),
             Err(e) => log::warn!("SEL: {e}"),
         }
-        self.thermal.retry_trip(self.outputs.syslog(), &self.settings);
+        self.thermal
+            .retry_trip(self.outputs.syslog(), &self.settings);
         if let Some(trip) = self.sel.take_boot_trip() {
             self.thermal
                 .sel_trip(trip, self.outputs.syslog(), &self.settings);
@@ -823,7 +830,10 @@ mod tests {
         // bound again and judged states kept, so nothing is said twice.
         bmc.set(CPU, 80);
         l.tick();
-        assert!(sent(&l, &frames).is_empty(), "a jump of 40 C waits for a second reading");
+        assert!(
+            sent(&l, &frames).is_empty(),
+            "a jump of 40 C waits for a second reading"
+        );
         l.tick();
         assert_eq!(sent(&l, &frames), vec![735015], "CPU warm");
         {

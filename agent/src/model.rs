@@ -327,7 +327,13 @@ impl Environment {
     /// The model before a board is known (or with `board`'s view).
     pub fn new(board: Option<BoardView>, monitoring: Monitoring, interval_ms: u64) -> Environment {
         let (name, sensors, pci, psu_redundancy, unwatched) = match board {
-            Some(b) => (Some(b.name), b.sensors, b.pci, b.psu_redundancy, b.unwatched),
+            Some(b) => (
+                Some(b.name),
+                b.sensors,
+                b.pci,
+                b.psu_redundancy,
+                b.unwatched,
+            ),
             None => (
                 None,
                 Vec::new(),

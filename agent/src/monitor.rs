@@ -17,8 +17,7 @@ use crate::shutdown::Trigger;
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
-    UpdateFailures, message_for, shutdown_for, shutdown_threshold,
-    transition_threshold,
+    UpdateFailures, message_for, shutdown_for, shutdown_threshold, transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
@@ -73,7 +72,7 @@ pub enum Presence {
 enum Binding {
     /// A BMC sensor (None: not in the SDR repository), and the sensor that says whether its
     /// entity is present, if the BMC has one.
-    Ipmi(Option<SdrEntry>, Option<SdrEntry>),
+    Ipmi(Option<SdrEntry>, Option<Box<SdrEntry>>),
     /// The board's own buses.
     Local(LocalReader),
 }
@@ -95,7 +94,7 @@ fn same_entity(a: u8, b: u8) -> bool {
 /// presence sensor of that CPU: the CPU temperature item whose label is the number the
 /// sensor's name gives (the same number `--board auto` labels CPU items with).
 fn borrow_cpu_presence(board: &Board, bindings: &mut [Binding]) {
-    let cpus: Vec<(String, SdrEntry)> = board
+    let cpus: Vec<(String, Box<SdrEntry>)> = board
         .items
         .iter()
         .zip(bindings.iter())
@@ -194,7 +193,12 @@ fn shown(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence) -> Show
 
 /// Why an item is shown as it is, when it is not simply read: the evidence of its absence,
 /// the fault that keeps it from being judged, or flap damping.
-fn why(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence, bound: bool) -> Option<String> {
+fn why(
+    item: &envmon_board_defs::Item,
+    st: &SensorState,
+    p: &Presence,
+    bound: bool,
+) -> Option<String> {
     match (shown(item, st, p), p) {
         (Shown::Absent, Presence::Absent(e)) => Some(e.clone()),
         (Shown::Is(State::Unavailable), _) if !bound => {
@@ -231,7 +235,7 @@ fn bind(
     let presence = found
         .as_ref()
         .and_then(|e| presence_sensor(e, sdrs))
-        .cloned();
+        .map(|p| Box::new(p.clone()));
     Binding::Ipmi(found, presence)
 }
 
@@ -283,7 +287,7 @@ impl Monitor {
                 *presence = entry
                     .as_ref()
                     .and_then(|e| presence_sensor(e, sdrs))
-                    .cloned();
+                    .map(|p| Box::new(p.clone()));
                 if entry.is_none() {
                     notes.push(format!(
                         "item {} ({}) matches no sensor in the SDR repository",
@@ -331,7 +335,13 @@ impl Monitor {
         let mut failing = BTreeSet::new();
         for position in 0..self.board.items.len() {
             let (reading, not_scanning) = self.read_item(position, src.as_deref_mut(), &mut out);
-            self.learn_presence(position, reading, not_scanning, src.as_deref_mut(), &mut out);
+            self.learn_presence(
+                position,
+                reading,
+                not_scanning,
+                src.as_deref_mut(),
+                &mut out,
+            );
             let (Some(item), Some(state), Some(presence)) = (
                 self.board.items.get(position),
                 self.states.get_mut(position),
@@ -397,8 +407,7 @@ impl Monitor {
         if st.judged(&item.spec) != State::Shutdown {
             self.rearmed = None;
         } else if out.shutdown.is_none() && st.fault.is_none() {
-            out.shutdown = shutdown_for_state(item)
-                .map(|kind| trigger(kind, p, item, st.value));
+            out.shutdown = shutdown_for_state(item).map(|kind| trigger(kind, p, item, st.value));
         }
     }
 
@@ -528,7 +537,9 @@ impl Monitor {
             .iter()
             .zip(&self.states)
             .filter(|(i, s)| {
-                i.spec.class == Class::Psu && s.updated_ms.is_some() && s.judged(&i.spec) == State::Ok
+                i.spec.class == Class::Psu
+                    && s.updated_ms.is_some()
+                    && s.judged(&i.spec) == State::Ok
             })
             .count()
     }
@@ -705,7 +716,13 @@ impl Monitor {
             "{:<16} {:<16} {:<6} {:>10} {:<4} {}\n",
             "ID", "CLASS", "LABEL", "VALUE", "UNIT", "STATE"
         );
-        for ((item, st), p) in self.board.items.iter().zip(&self.states).zip(&self.presence) {
+        for ((item, st), p) in self
+            .board
+            .items
+            .iter()
+            .zip(&self.states)
+            .zip(&self.presence)
+        {
             let value = match (st.is_unavailable(), st.value) {
                 (false, Some(v)) => format!("{v:.2}"),
                 _ => "-".into(),

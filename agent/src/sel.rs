@@ -236,7 +236,7 @@ impl SelWatcher {
                 "the SEL no longer holds the last entry forwarded; reading it from its start"
             );
         }
-        let before = (self.cursor.clone(), self.backlog, self.startup);
+        let before = (self.cursor, self.backlog, self.startup);
         let mut lines = Vec::with_capacity(batch.records.len());
         let mut witness = self.witness;
         for rec in &batch.records {

@@ -380,7 +380,9 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["INLET", "AMBIENT", "AMB", "INTAKE", "ROOM", "AIR", "FRONT", "FP"]],
+        words: &[&[
+            "INLET", "AMBIENT", "AMB", "INTAKE", "ROOM", "AIR", "FRONT", "FP",
+        ]],
         class: Some(Class::ChassisAmbient),
         why: "the air coming in (by name: inlet, ambient, the front where rack servers take their air): the chassis ambient",
         ..ANY
@@ -394,7 +396,15 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["SYSTEM", "SYS", "BOARD", "MB", "BB", "CHASSIS", "PERIPHERAL"]],
+        words: &[&[
+            "SYSTEM",
+            "SYS",
+            "BOARD",
+            "MB",
+            "BB",
+            "CHASSIS",
+            "PERIPHERAL",
+        ]],
         max_upper: Some(INLET_UPPER_MAX),
         class: Some(Class::ChassisAmbient),
         why: "a chassis or board temperature with inlet-like thresholds (upper critical at most 55 C): the chassis ambient",
@@ -410,7 +420,15 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["SYSTEM", "SYS", "BOARD", "MB", "BB", "PERIPHERAL", "CHASSIS"]],
+        words: &[&[
+            "SYSTEM",
+            "SYS",
+            "BOARD",
+            "MB",
+            "BB",
+            "PERIPHERAL",
+            "CHASSIS",
+        ]],
         why: "a board temperature (a thermistor on the board, hotter than the air coming in): no catalog message",
         ..ANY
     },
@@ -699,7 +717,9 @@ fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
             Mask::Any => true,
             Mask::Lacks(bits) => s.reading_mask != 0 && s.reading_mask & bits == 0,
         }
-        && rule.max_upper.is_none_or(|max| upper(s).is_some_and(|u| u <= max))
+        && rule
+            .max_upper
+            .is_none_or(|max| upper(s).is_some_and(|u| u <= max))
 }
 
 /// A threshold sensor's upper critical threshold, else its upper non-critical one.

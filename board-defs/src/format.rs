@@ -415,10 +415,7 @@ fn parse_item(
     let limits = limits_for(ctx, class, it, discrete)?;
     check_physical(ctx, class, it, unit_of(ctx, it, class, d.unit)?)?;
     if let Some(r) = it.required.as_ref().filter(|r| *r.get_ref() && it.optional) {
-        return Err(ctx.err(
-            Some(r.span()),
-            "an item is required or optional, not both",
-        ));
+        return Err(ctx.err(Some(r.span()), "an item is required or optional, not both"));
     }
     let hysteresis = ctx
         .finite(&it.hysteresis, "hysteresis")?
@@ -654,7 +651,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
 }
 
 /// The item's temperature unit: its own `unit` (temperatures only), else the defaults'.
-fn unit_of(ctx: &Ctx<'_>, it: &RawItem, class: Class, default: TempUnit) -> Result<TempUnit, BoardError> {
+fn unit_of(
+    ctx: &Ctx<'_>,
+    it: &RawItem,
+    class: Class,
+    default: TempUnit,
+) -> Result<TempUnit, BoardError> {
     match &it.unit {
         Some(u) if class.is_temperature() => parse_unit(ctx, u),
         Some(u) => Err(ctx.err(

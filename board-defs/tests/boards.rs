@@ -160,7 +160,9 @@ fn bad_boards_are_located_errors() {
             "outside -55 to 150 C",
         ),
         (
-            item("class = \"cpu_temp\"\nsource = \"ipmi:X\"\nunit = \"F\"\ncritical = 200\nshutdown = 400\n"),
+            item(
+                "class = \"cpu_temp\"\nsource = \"ipmi:X\"\nunit = \"F\"\ncritical = 200\nshutdown = 400\n",
+            ),
             BoardErrorKind::Invalid,
             (9, 12),
             "outside -67 to 302 F",

@@ -567,18 +567,33 @@ impl SensorState {
     }
 
     /// A value that cannot be, or that jumped: the fault, else `None` (judge it).
-    fn check_value(&mut self, spec: &SensorSpec, checks: &Checks, v: f64, now_ms: u64) -> Option<Fault> {
+    fn check_value(
+        &mut self,
+        spec: &SensorSpec,
+        checks: &Checks,
+        v: f64,
+        now_ms: u64,
+    ) -> Option<Fault> {
         let physical = physical_range(spec).filter(|_| checks.physical);
         for (low, high) in [checks.sensor_range, physical].into_iter().flatten() {
             if !(low..=high).contains(&v) {
-                return Some(Fault::Implausible { value: v, low, high });
+                return Some(Fault::Implausible {
+                    value: v,
+                    low,
+                    high,
+                });
             }
         }
         // A temperature at the top of the sensor's own range is saturated (raw 0xFF of an
         // unsigned sensor: a stuck or failed sensor, or at least not a value).
-        if let (Limits::Temperature { .. }, Some((low, high))) = (spec.limits, checks.sensor_range) {
+        if let (Limits::Temperature { .. }, Some((low, high))) = (spec.limits, checks.sensor_range)
+        {
             if v >= high {
-                return Some(Fault::Saturated { value: v, low, high });
+                return Some(Fault::Saturated {
+                    value: v,
+                    low,
+                    high,
+                });
             }
         }
         let before = self.seen.replace((v, now_ms));
@@ -711,7 +726,10 @@ impl SensorState {
         let held_rank = self.rank.max(target);
         self.held_until = Some(now_ms.saturating_add(d.quiet_ms));
         self.proposed = target;
-        let held = ranks(&spec.limits).get(held_rank).copied().unwrap_or(State::Ok);
+        let held = ranks(&spec.limits)
+            .get(held_rank)
+            .copied()
+            .unwrap_or(State::Ok);
         self.notice = Some(Notice::Damped {
             changes: u8::try_from(recent + 1).unwrap_or(u8::MAX),
             window_ms: d.window_ms,

@@ -730,8 +730,14 @@ mod tests {
             host_uptime: Some(up),
         };
         // 10,000 s old; up 600 s: before this boot.
-        assert_eq!(trip_caused_this_boot(&w, clocks(1_800_000_000, 600)), Ok(()));
-        assert!(trip_caused_this_boot(&w, Clocks::default()).is_err(), "unknown clocks");
+        assert_eq!(
+            trip_caused_this_boot(&w, clocks(1_800_000_000, 600)),
+            Ok(())
+        );
+        assert!(
+            trip_caused_this_boot(&w, Clocks::default()).is_err(),
+            "unknown clocks"
+        );
         // Up a day: the trip (10,000 s ago) came after this boot.
         assert!(trip_caused_this_boot(&w, clocks(1_800_000_000, 86_400)).is_err());
         // The BMC's clock went back (reset): nothing can be told.

@@ -314,8 +314,16 @@ fn update_failures_are_said_once_per_failure_and_rate_limited() {
     assert_eq!(f.sweep(&set(&[1]), 120_000), None, "still the same, later");
     assert_eq!(f.sweep(&set(&[]), 121_000), None);
     assert!(!f.failing());
-    assert_eq!(f.sweep(&set(&[1]), 122_000).map(|e| e.id), Some(735010), "failed again");
-    assert_eq!(f.sweep(&set(&[1, 2]), 123_000), None, "a new one, inside the interval");
+    assert_eq!(
+        f.sweep(&set(&[1]), 122_000).map(|e| e.id),
+        Some(735010),
+        "failed again"
+    );
+    assert_eq!(
+        f.sweep(&set(&[1, 2]), 123_000),
+        None,
+        "a new one, inside the interval"
+    );
     assert_eq!(
         f.sweep(&set(&[1, 2]), 182_000).map(|e| e.id),
         Some(735010),
@@ -506,7 +514,11 @@ fn redundancy_is_lost_when_either_witness_says_so() {
     let id = |e: Option<Emission>| e.map(|e| e.id);
     let mut r = Redundancy::default();
     assert_eq!(id(r.judge(None, None)), None, "nobody speaks");
-    assert_eq!(id(r.judge(Some(false), Some(false))), None, "healthy at start");
+    assert_eq!(
+        id(r.judge(Some(false), Some(false))),
+        None,
+        "healthy at start"
+    );
     // One of two supplies failed; the BMC's sensor still says "fully redundant".
     assert_eq!(id(r.judge(Some(false), Some(true))), Some(735006));
     // The sensor catches up: still lost, no repeat.
@@ -514,7 +526,11 @@ fn redundancy_is_lost_when_either_witness_says_so() {
     // The supply is back but the sensor still says lost: not OK yet.
     assert_eq!(id(r.judge(Some(true), Some(false))), None);
     assert_eq!(id(r.judge(Some(false), Some(false))), Some(735005));
-    assert_eq!(id(r.judge(Some(true), None)), Some(735006), "the sensor alone");
+    assert_eq!(
+        id(r.judge(Some(true), None)),
+        Some(735006),
+        "the sensor alone"
+    );
     assert_eq!(
         Class::from_name("psu_redundancy"),
         Some(Class::PsuRedundancy)
@@ -526,13 +542,12 @@ mod guarded {
     use super::*;
     use envmon_core::engine::{Checks, Damping, Fault, Notice, ShutdownKind, shutdown_for};
 
-    /// Feeds `(value, ms)` samples with every check on; returns (index, message id) per
-    /// message, the shutdowns and the notices.
-    fn feed(
-        spec: &SensorSpec,
-        checks: &Checks,
-        samples: &[(f64, u64)],
-    ) -> (Vec<(usize, u32)>, Vec<usize>, Vec<Notice>, SensorState) {
+    /// What [`feed`] saw: (index, message id) per message, the indexes of the shutdowns, the
+    /// notices, and the state at the end.
+    type Fed = (Vec<(usize, u32)>, Vec<usize>, Vec<Notice>, SensorState);
+
+    /// Feeds `(value, ms)` samples with every check on.
+    fn feed(spec: &SensorSpec, checks: &Checks, samples: &[(f64, u64)]) -> Fed {
         let mut st = SensorState::default();
         let (mut msgs, mut downs, mut notices) = (Vec::new(), Vec::new(), Vec::new());
         for (i, (v, t)) in samples.iter().enumerate() {
@@ -580,9 +595,14 @@ mod guarded {
         // Dell's CPU "Temp" reads raw 0xFF as 127 C, the top of its range (-128 to 127) and
         // its own shutdown threshold: saturated, not a value.
         let checks = Checks::guarded(Some((-128.0, 127.0)), None);
-        let (msgs, downs, _, st) = feed(&spec, &checks, &every_second(&[45.0, 127.0, 127.0, 127.0]));
+        let (msgs, downs, _, st) =
+            feed(&spec, &checks, &every_second(&[45.0, 127.0, 127.0, 127.0]));
         assert!(msgs.is_empty() && downs.is_empty());
-        assert!(matches!(st.fault, Some(Fault::Saturated { .. })), "{:?}", st.fault);
+        assert!(
+            matches!(st.fault, Some(Fault::Saturated { .. })),
+            "{:?}",
+            st.fault
+        );
         assert_eq!(st.shown(&spec), State::Unavailable);
     }
 

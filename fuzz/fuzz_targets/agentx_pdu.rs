@@ -30,6 +30,7 @@ fuzz_target!(|data: &[u8]| {
                 sdr: Some("CPU0 Temp".into()),
             },
             unit: "C".into(),
+            why: None,
         },
         Item {
             id: "psu1".into(),
@@ -45,6 +46,7 @@ fuzz_target!(|data: &[u8]| {
                 sdr: None,
             },
             unit: "-".into(),
+            why: Some("the BMC's presence sensor PS2 says its part is absent".into()),
         },
     ];
     let view = Mib::build(&Inputs {

@@ -124,6 +124,10 @@ pub fn booted_now(dir: &Path) -> PathBuf {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs();
-    std::fs::write(root.join("proc/stat"), format!("cpu  1 2 3 4\nbtime {now}\n")).unwrap();
+    std::fs::write(
+        root.join("proc/stat"),
+        format!("cpu  1 2 3 4\nbtime {now}\n"),
+    )
+    .unwrap();
     root
 }

@@ -209,14 +209,24 @@ fn a_healthy_server_watched_by_envmon_run_sends_nothing_it_cannot_explain() {
             .map(|x| x.id.as_str())
             .collect();
         assert_eq!(unavailable, unread, "{s}: {:?}", env.sensors);
-        assert_eq!(!env.unwatched.is_empty(), unwatched, "{s}: {:?}", env.unwatched);
+        assert_eq!(
+            !env.unwatched.is_empty(),
+            unwatched,
+            "{s}: {:?}",
+            env.unwatched
+        );
         if unread.is_empty() && !unwatched {
-            assert!(lines.is_empty(), "{s}: syslog lines on a healthy box: {lines:?}");
+            assert!(
+                lines.is_empty(),
+                "{s}: syslog lines on a healthy box: {lines:?}"
+            );
             assert_eq!(env.monitoring, Monitoring::Running, "{s}\n{}", a.stderr());
         } else {
             assert_eq!(
                 lines,
-                ["%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records."],
+                [
+                    "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records."
+                ],
                 "{s}: one 735010, once"
             );
             assert_eq!(env.monitoring, Monitoring::Degraded, "{s}");
@@ -280,7 +290,9 @@ fn redundancy_is_lost_when_the_bmc_sensor_or_the_supplies_say_so() {
     expect_lines(
         &out,
         &mut seen,
-        &["%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records."],
+        &[
+            "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records.",
+        ],
         wait,
     );
     bmc.set(REDUNDANCY, 1 << 1); // redundancy lost
@@ -577,13 +589,22 @@ fn every_temperature_unreadable_leaves_no_server_running() {
         );
         a.wait_sweeps(12);
         let env = show(&a);
-        assert_eq!(env.monitoring, Monitoring::Degraded, "{s}: {:?}", env.sensors);
+        assert_eq!(
+            env.monitoring,
+            Monitoring::Degraded,
+            "{s}: {:?}",
+            env.sensors
+        );
         assert!(
             env.unwatched.iter().any(|u| u.contains("CPU temperature")),
             "{s}: {:?}",
             env.unwatched
         );
-        assert_eq!(envmon_tests::message_lines(&out), [LINE_735010], "{s}: once");
+        assert_eq!(
+            envmon_tests::message_lines(&out),
+            [LINE_735010],
+            "{s}: once"
+        );
     }
 }
 
@@ -614,7 +635,13 @@ fn a_cpu_sensor_that_never_reads_is_unavailable_and_said_once() {
         let run = dir.path().join(which);
         fs::create_dir_all(&run).unwrap();
         let out = run.join("syslog.log");
-        let a = watch(&bmc, board, &run.join("state"), &out, &run.join("envmon.log"));
+        let a = watch(
+            &bmc,
+            board,
+            &run.join("state"),
+            &out,
+            &run.join("envmon.log"),
+        );
         a.wait_sweeps(12);
         let env = show(&a);
         let cpu = env
@@ -629,7 +656,11 @@ fn a_cpu_sensor_that_never_reads_is_unavailable_and_said_once() {
         );
         assert!(cpu.why.is_some(), "{which}: says why");
         assert_eq!(env.monitoring, Monitoring::Degraded, "{which}");
-        assert_eq!(envmon_tests::message_lines(&out), [LINE_735010], "{which}: once");
+        assert_eq!(
+            envmon_tests::message_lines(&out),
+            [LINE_735010],
+            "{which}: once"
+        );
     }
 }
 
@@ -645,7 +676,11 @@ fn a_stuck_0xff_is_one_fault_report_and_never_a_power_off() {
     let out = dir.path().join("syslog.log");
     let marker = dir.path().join("powered-off");
     let script = dir.path().join("poweroff.sh");
-    fs::write(&script, format!("#!/bin/sh\ntouch '{}'\n", marker.display())).unwrap();
+    fs::write(
+        &script,
+        format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+    )
+    .unwrap();
     {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
@@ -669,11 +704,18 @@ fn a_stuck_0xff_is_one_fault_report_and_never_a_power_off() {
         .iter()
         .find(|x| x.source.number == Some(CPU1))
         .unwrap();
-    assert_eq!(cpu.state, Shown::Is(envmon_core::engine::State::Unavailable));
+    assert_eq!(
+        cpu.state,
+        Shown::Is(envmon_core::engine::State::Unavailable)
+    );
     assert!(
         cpu.why.as_deref().unwrap_or("").contains("saturated"),
         "{cpu:?}"
     );
     assert!(!marker.exists(), "powered off by a stuck sensor");
-    assert_eq!(envmon_tests::message_lines(&out), [LINE_735010], "one fault report");
+    assert_eq!(
+        envmon_tests::message_lines(&out),
+        [LINE_735010],
+        "one fault report"
+    );
 }

@@ -234,12 +234,19 @@ fn a_state_dir_too_full_for_the_sel_cursor_repeats_nothing() {
     let out = dir.path().join("syslog.log");
     let mut a = agent(&bmc, dir.path(), &out, &extra);
     a.wait_sweeps(15);
-    assert!(envmon_tests::sel_lines(&out).is_empty(), "nothing forwarded yet");
+    assert!(
+        envmon_tests::sel_lines(&out).is_empty(),
+        "nothing forwarded yet"
+    );
     assert!(
         envmon_tests::message_lines(&out).is_empty(),
         "no 735023 that could not be recorded"
     );
-    assert!(a.stderr().contains("cannot save the SEL cursor"), "{}", a.stderr());
+    assert!(
+        a.stderr().contains("cannot save the SEL cursor"),
+        "{}",
+        a.stderr()
+    );
     // Room again: everything once.
     fs::remove_file(state.0.join("filler")).unwrap();
     let trip = render_line(Prefix::Ftd, 735023, &[]).unwrap();
@@ -252,11 +259,19 @@ fn a_state_dir_too_full_for_the_sel_cursor_repeats_nothing() {
     a.wait_sweeps(12);
     let sel = envmon_tests::sel_lines(&out);
     assert!(!sel.is_empty());
-    assert_eq!(envmon_tests::message_lines(&out), [trip.clone()], "once");
+    assert_eq!(
+        envmon_tests::message_lines(&out),
+        std::slice::from_ref(&trip),
+        "once"
+    );
     assert_eq!(a.stop(), Some(0));
     let mut b = agent(&bmc, dir.path(), &out, &extra);
     b.wait_sweeps(12);
     assert_eq!(envmon_tests::sel_lines(&out), sel, "no entry twice");
-    assert_eq!(envmon_tests::message_lines(&out), [trip], "no second 735023");
+    assert_eq!(
+        envmon_tests::message_lines(&out),
+        [trip],
+        "no second 735023"
+    );
     assert_eq!(b.stop(), Some(0));
 }

@@ -220,7 +220,11 @@ fn a_trip_logged_after_this_boot_is_not_its_cause() {
     assert!(forwarded.is_some(), "{:?}", sel_lines(&out));
     a.wait_sweeps(12);
     assert!(envmon_tests::message_lines(&out).is_empty(), "no 735023");
-    assert!(a.stderr().contains("not taken for the cause of this boot"), "{}", a.stderr());
+    assert!(
+        a.stderr().contains("not taken for the cause of this boot"),
+        "{}",
+        a.stderr()
+    );
     assert_eq!(a.stop(), Some(0));
 }
 
@@ -255,7 +259,11 @@ fn a_lost_cursor_repeats_neither_735023_nor_the_sel() {
         });
         assert!(skipped.is_some(), "{damage}: {:?}", sel_lines(&out));
         b.wait_sweeps(12);
-        assert_eq!(envmon_tests::message_lines(&out), [TRIP], "{damage}: no second 735023");
+        assert_eq!(
+            envmon_tests::message_lines(&out),
+            [TRIP],
+            "{damage}: no second 735023"
+        );
         assert_eq!(ids(&out), first, "{damage}: no entry forwarded twice");
         // What is logged from now on is forwarded.
         bmc.add_sel(&[event(0x04, 0x30, 0x6f, 0x00)]);

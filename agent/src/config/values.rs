@@ -360,7 +360,9 @@ impl FromStr for ConfirmReadings {
     fn from_str(s: &str) -> Result<Self, String> {
         match s.parse::<u8>() {
             Ok(n) if (1..=10).contains(&n) => Ok(ConfirmReadings(n)),
-            _ => Err(format!("'{s}' must be a whole number of readings from 1 to 10")),
+            _ => Err(format!(
+                "'{s}' must be a whole number of readings from 1 to 10"
+            )),
         }
     }
 }
@@ -404,7 +406,9 @@ impl FromStr for FlapDamping {
             .split_once('/')
             .and_then(|(n, secs)| Some((n.parse::<u8>().ok()?, secs.parse::<u64>().ok()?)));
         match parsed {
-            Some((n, secs)) if (1..=max).contains(&usize::from(n)) && (10..=86_400).contains(&secs) => {
+            Some((n, secs))
+                if (1..=max).contains(&usize::from(n)) && (10..=86_400).contains(&secs) =>
+            {
                 Ok(FlapDamping(Some(envmon_core::engine::Damping {
                     max_changes: n,
                     window_ms: secs * 1000,

@@ -192,7 +192,11 @@ impl Syslog {
     /// says about its own judging (a flapping sensor held, then released; docs/syslog.md).
     pub fn send_notice(&self, text: &str) {
         let level = Level::Warning;
-        let line = format!("%{}-{}-ENVMON: {text}", self.prefix.as_str(), level.number());
+        let line = format!(
+            "%{}-{}-ENVMON: {text}",
+            self.prefix.as_str(),
+            level.number()
+        );
         self.send_frame(
             level,
             "ENVMON",

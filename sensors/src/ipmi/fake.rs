@@ -520,7 +520,11 @@ impl FakeState {
                     .map(|(_, r)| u32::from_le_bytes([r[3], r[4], r[5], r[6]]))
                     .max()
                     .unwrap_or(0);
-                let now = if self.sel_now == 0 { newest } else { self.sel_now };
+                let now = if self.sel_now == 0 {
+                    newest
+                } else {
+                    self.sel_now
+                };
                 Ok(now.to_le_bytes().to_vec())
             }
             (NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS) => {

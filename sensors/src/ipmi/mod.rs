@@ -164,10 +164,7 @@ impl<T: Transport> IpmiSource<T> {
             .transport
             .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[entry.number])
         {
-            Ok(data) => Ok((
-                reading::decode(entry, &data),
-                reading::not_scanning(&data),
-            )),
+            Ok(data) => Ok((reading::decode(entry, &data), reading::not_scanning(&data))),
             // "Requested sensor, data or record not present" and "sensor not readable":
             // the BMC is fine, this sensor is not.
             Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => {

@@ -105,8 +105,10 @@ pub fn presence(entry: &SdrEntry, data: &[u8]) -> Option<bool> {
     if flags & 0x40 == 0 || flags & 0x20 != 0 || !is_presence_sensor(entry) {
         return None;
     }
-    let states = u16::from(*data.get(2)?) | (u16::from(data.get(3).copied().unwrap_or(0) & 0x7f) << 8);
-    let two_state = |present: u16, absent: u16| match (states & present != 0, states & absent != 0) {
+    let states =
+        u16::from(*data.get(2)?) | (u16::from(data.get(3).copied().unwrap_or(0) & 0x7f) << 8);
+    let two_state = |present: u16, absent: u16| match (states & present != 0, states & absent != 0)
+    {
         (true, false) => Some(true),
         (false, true) => Some(false),
         _ => None,
