@@ -1116,4 +1116,66 @@ mod tests {
             .unwrap();
         assert_eq!(rec.reason, "cpu");
     }
+
+    /// Issue 20: a supply's failure flags are its status. Modelled on a public listing of a
+    /// real BMC (canonical/hardware-observer-operator#449: `PSU 1` says only "Presence
+    /// detected", its failures are the separate severity sensors `PSU 1 Failure`,
+    /// `PSU 1 PF Failure`, `PSU 1 IN Failure`), with a second supply that has flags only.
+    #[test]
+    fn a_supplys_failure_flags_fail_it() {
+        let bmc = FakeBmc::from_corpus(
+            "S 0x01|CPU1 Temp|0x01|0x01|3.1|C|90,85,80,-,-,-|45\n\
+             S 0x50|PSU 1|0x08|0x6f|10.1|-|-,-,-,-,-,-|0x0001\n\
+             S 0x51|PSU 1 Failure|0x08|0x07|10.1|-|-,-,-,-,-,-|0x0001\n\
+             S 0x52|PSU 1 PF Failure|0x08|0x07|10.1|-|-,-,-,-,-,-|0x0001\n\
+             S 0x53|PSU 1 IN Failure|0x08|0x07|10.1|-|-,-,-,-,-,-|0x0001\n\
+             S 0x58|PSU 2 Failure|0x08|0x03|10.2|-|-,-,-,-,-,-|0x0001\n\
+             S 0x59|PSU 2 AC Lost|0x08|0x03|10.2|-|-,-,-,-,-,-|0x0001\n",
+        )
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let settings = Settings {
+            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
+            state_dir: dir.path().join("state"),
+            syslog: vec![SyslogUri::Stderr],
+            ..Settings::default()
+        };
+        let (syslog, frames) = in_memory(&settings.syslog_config());
+        let t = bmc.clone();
+        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
+        let mut l = Loop::new(settings, syslog, open);
+        for _ in 0..3 {
+            l.tick();
+        }
+        let m = l.monitor.as_ref().unwrap();
+        let psus: Vec<(String, usize)> = m
+            .board()
+            .items
+            .iter()
+            .filter(|i| i.spec.class == envmon_core::engine::Class::Psu)
+            .map(|i| (i.spec.label.clone(), i.also.len()))
+            .collect();
+        assert_eq!(psus, [("1".to_string(), 3), ("2".to_string(), 1)]);
+        assert!(sent(&l, &frames).is_empty(), "healthy");
+        // PSU 1's "PF Failure" goes to critical; its own record still says "present".
+        bmc.state()
+            .states
+            .iter_mut()
+            .filter(|(n, _)| *n == 0x52)
+            .for_each(|(_, st)| *st = 1 << 2);
+        for _ in 0..3 {
+            l.tick();
+        }
+        assert_eq!(sent(&l, &frames), vec![735004, 735006]);
+        // PSU 2 (flags only) loses its input.
+        bmc.state()
+            .states
+            .iter_mut()
+            .filter(|(n, _)| *n == 0x59)
+            .for_each(|(_, st)| *st = 1 << 1);
+        for _ in 0..3 {
+            l.tick();
+        }
+        assert_eq!(sent(&l, &frames), vec![735004, 735006, 735004]);
+    }
 }

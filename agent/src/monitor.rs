@@ -149,6 +149,8 @@ pub struct Monitor {
     pci: Vec<PciState>,
     states: Vec<SensorState>,
     presence: Vec<Presence>,
+    /// Per item, the SDR entries of its `also` flags (a supply's failure flags).
+    flags: Vec<Vec<SdrEntry>>,
     damping: Option<Damping>,
     /// An item whose shutdown was not confirmed: asked again while it stays at its shutdown
     /// state.
@@ -254,6 +256,7 @@ impl Monitor {
         borrow_cpu_presence(&board, &mut bindings);
         let states = vec![SensorState::default(); board.items.len()];
         let presence = vec![Presence::default(); board.items.len()];
+        let flags = bind_flags(&board, sdrs);
         let pci = vec![PciState::default(); board.pci.len()];
         let monitor = Monitor {
             board,
@@ -262,6 +265,7 @@ impl Monitor {
             pci,
             states,
             presence,
+            flags,
             damping: Some(Damping::default()),
             rearmed: None,
             redundancy: Redundancy::default(),
@@ -297,6 +301,7 @@ impl Monitor {
             }
         }
         borrow_cpu_presence(&self.board, &mut self.bindings);
+        self.flags = bind_flags(&self.board, sdrs);
         notes
     }
 
@@ -427,15 +432,19 @@ impl Monitor {
         match self.bindings.get_mut(position) {
             Some(Binding::Local(reader)) => (reader.read(), false),
             Some(Binding::Ipmi(Some(entry), _)) => match (src, &out.transport_error) {
-                (Some(src), None) => match src.read_scan(entry) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if e.needs_new_session() {
-                            out.transport_error = Some(e);
+                (Some(src), None) => {
+                    let main = match src.read_scan(entry) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            if e.needs_new_session() {
+                                out.transport_error = Some(e);
+                            }
+                            (Reading::Unreadable, false)
                         }
-                        (Reading::Unreadable, false)
-                    }
-                },
+                    };
+                    let flags = self.flags.get(position).map_or(&[][..], Vec::as_slice);
+                    (with_flags(main.0, flags, src, out), main.1)
+                }
                 _ => (Reading::Unreadable, false),
             },
             Some(Binding::Ipmi(None, _)) | None => (Reading::Unreadable, false),
@@ -738,6 +747,51 @@ impl Monitor {
             ));
         }
         out
+    }
+}
+
+/// Per item, the SDR entries its `also` sources name (those found).
+fn bind_flags(board: &Board, sdrs: &[SdrEntry]) -> Vec<Vec<SdrEntry>> {
+    board
+        .items
+        .iter()
+        .map(|i| {
+            i.also
+                .iter()
+                .filter_map(|s| find(s, sdrs).cloned())
+                .collect()
+        })
+        .collect()
+}
+
+/// A supply's reading with its failure flags: any flag failed fails it; otherwise its own
+/// status speaks (and, where it has none that reads, the flags all reading fine do).
+fn with_flags<T: Transport>(
+    main: Reading,
+    flags: &[SdrEntry],
+    src: &mut IpmiSource<T>,
+    out: &mut Sweep,
+) -> Reading {
+    if flags.is_empty() || out.transport_error.is_some() {
+        return main;
+    }
+    let mut all_good = true;
+    for f in flags {
+        match src.read(f) {
+            Ok(Reading::Bad) => return Reading::Bad,
+            Ok(Reading::Good) => {}
+            Ok(_) => all_good = false,
+            Err(e) => {
+                if e.needs_new_session() {
+                    out.transport_error = Some(e);
+                }
+                return Reading::Unreadable;
+            }
+        }
+    }
+    match main {
+        Reading::Unreadable if all_good => Reading::Good,
+        other => other,
     }
 }
 

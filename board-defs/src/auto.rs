@@ -252,6 +252,7 @@ fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
         id: id_for(&s.name, items),
         source: Source::IpmiNumber(s.number),
         optional: true,
+        also: Vec::new(),
         spec: SensorSpec {
             class,
             label: unique_label(class, label_for(class, s), items),
@@ -264,6 +265,26 @@ fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
     }
 }
 
+/// Folds a supply's failure flag into the `psu` item of the same supply (by label: the
+/// number its name or entity gives), adding one where the BMC has no status record for that
+/// supply; returns the item's id.
+fn fold_flag(s: &SdrSensor, items: &mut Vec<Item>) -> String {
+    let label = label_for(Class::Psu, s);
+    let same = items.iter_mut().find(|i| {
+        i.spec.class == Class::Psu
+            && Some(&i.spec.label) == label.as_ref()
+            && i.also.len() < crate::MAX_ALSO
+    });
+    if let Some(item) = same {
+        item.also.push(Source::IpmiNumber(s.number));
+        return item.id.clone();
+    }
+    let it = item_for(s, Class::Psu, items);
+    let id = it.id.clone();
+    items.push(it);
+    id
+}
+
 /// Decides every SDR sensor and builds the board: the items and, per sensor, why.
 pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Explained>) {
     let mut items: Vec<Item> = Vec::new();
@@ -271,6 +292,8 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
     // Sensors whose name carries their label first, so that numbered-in-order ones take
     // the labels left free.
     let mut pending: Vec<(usize, Class)> = Vec::new();
+    // Failure flags, folded into their part's item once every item is made.
+    let mut folds: Vec<usize> = Vec::new();
     for s in sdrs {
         let decision = classify(s);
         let over = overrides.and_then(|b| b.items.iter().find(|i| matches(&i.source, s)));
@@ -278,6 +301,10 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
             (Some(o), _) => {
                 items.push(o.clone());
                 Some(o.id.clone())
+            }
+            (None, Some(_)) if decision.fold => {
+                folds.push(explained.len());
+                None
             }
             (None, Some(class)) if label_for(class, s).is_some() => {
                 let it = item_for(s, class, &items);
@@ -302,6 +329,10 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
         let it = item_for(s, class, &items);
         explained[at].item = Some(it.id.clone());
         items.push(it);
+    }
+    for at in folds {
+        let s = &explained[at].sensor;
+        explained[at].item = Some(fold_flag(s, &mut items));
     }
     // SDR order for the items, whatever order they were labelled in.
     let order = |i: &Item| {

@@ -86,6 +86,8 @@ pub mod reading_type {
     pub const THRESHOLD: u8 = 0x01;
     /// Generic "digital discrete": state deasserted (offset 0) or asserted (offset 1).
     pub const DIGITAL: u8 = 0x03;
+    /// Generic "severity" states (transition to OK, to critical, ...).
+    pub const SEVERITY: u8 = 0x07;
     /// Generic "redundancy" states (fully redundant, redundancy lost, ...).
     pub const REDUNDANCY: u8 = 0x0B;
     /// Sensor-specific states.
@@ -157,6 +159,10 @@ pub struct Rule {
     pub max_upper: Option<f64>,
     /// The class, or `None`: not monitored.
     pub class: Option<Class>,
+    /// A failure flag of a part: folded into that part's item (a supply's flags into its
+    /// `psu` item, made from the flags where the BMC has no status record) instead of an item
+    /// of its own.
+    pub fold: bool,
     /// Why, in a few words (printed by `board explain`).
     pub why: &'static str,
 }
@@ -170,6 +176,7 @@ const ANY: Rule = Rule {
     mask: Mask::Any,
     max_upper: None,
     class: None,
+    fold: false,
     why: "",
 };
 
@@ -184,6 +191,8 @@ use sensor_type as t;
 const CPU_WORDS: &[&str] = &["CPU", "PROC", "P#", "SOCKET"];
 const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY", "P S"];
 const TEMP_UNITS: &[u8] = &[unit::DEGREES_C, unit::DEGREES_F];
+/// Words of a failure flag (a flag named for a good state, `AC_OK` or `PWRGD`, is not one).
+const FLAG_WORDS: &[&str] = &["FAIL", "FAULT", "LOST", "LOSS", "OVER", "OC", "OT", "OV"];
 const PCH_WORDS: &[&str] = &[
     "PCH",
     "IOH",
@@ -547,6 +556,24 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Code(reading_type::DIGITAL),
+        words: &[FLAG_WORDS],
+        class: Some(Class::Psu),
+        fold: true,
+        why: "a supply's failure flag (asserted: failed): part of that supply's status (735004/735003)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Code(reading_type::SEVERITY),
+        words: &[FLAG_WORDS],
+        class: Some(Class::Psu),
+        fold: true,
+        why: "a supply's failure flag (severity states: critical is failed): part of that supply's status (735004/735003)",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
         why: "a power supply reading other than its states (power, current)",
         ..ANY
     },
@@ -735,6 +762,8 @@ fn upper(s: &SdrSensor) -> Option<f64> {
 pub struct Decision {
     /// The class, or `None`: not monitored.
     pub class: Option<Class>,
+    /// Folded into its part's item (see [`Rule::fold`]).
+    pub fold: bool,
     /// Why.
     pub why: &'static str,
 }
@@ -744,6 +773,7 @@ pub fn classify(s: &SdrSensor) -> Decision {
     if s.owner_id != 0x20 || s.owner_lun != 0 {
         return Decision {
             class: None,
+            fold: false,
             why: "owned by another controller or by system software: not read by envmon",
         };
     }
@@ -751,10 +781,12 @@ pub fn classify(s: &SdrSensor) -> Decision {
     RULES.iter().find(|r| matches(r, s, &w)).map_or(
         Decision {
             class: None,
+            fold: false,
             why: "no rule",
         },
         |r| Decision {
             class: r.class,
+            fold: r.fold,
             why: r.why,
         },
     )

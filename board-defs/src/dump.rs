@@ -51,6 +51,10 @@ fn item(out: &mut String, it: &Item, comment: Option<String>) {
     if it.optional {
         out.push_str("optional = true\n");
     }
+    if !it.also.is_empty() {
+        let list: Vec<String> = it.also.iter().map(|s| quoted(&s.to_string())).collect();
+        let _ = writeln!(out, "also = [{}]", list.join(", "));
+    }
     let mut key = |k: &str, v: Option<f64>| {
         if let Some(v) = v {
             let _ = writeln!(out, "{k} = {}", number(v));

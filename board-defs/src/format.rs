@@ -115,6 +115,7 @@ struct RawItem {
     #[serde(default)]
     optional: bool,
     required: Option<Spanned<bool>>,
+    also: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// The most items one board may have (keeps every per-sweep table bounded).
@@ -443,6 +444,7 @@ fn parse_item(
         id: id.clone(),
         source,
         optional: it.optional,
+        also: parse_also(ctx, it, class)?,
         spec: SensorSpec {
             class,
             label: it.label.get_ref().clone(),
@@ -648,6 +650,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
         items,
         pci,
     })
+}
+
+/// `also`: a supply's failure flags, IPMI sources, at most [`crate::MAX_ALSO`].
+fn parse_also(ctx: &Ctx<'_>, it: &RawItem, class: Class) -> Result<Vec<Source>, BoardError> {
+    let Some(list) = &it.also else {
+        return Ok(Vec::new());
+    };
+    if class != Class::Psu {
+        return Err(ctx.err(
+            Some(list.span()),
+            format!("also applies to psu items, not to {class}"),
+        ));
+    }
+    if list.get_ref().len() > crate::MAX_ALSO {
+        return Err(ctx.err(
+            Some(list.span()),
+            format!("also lists at most {} flags", crate::MAX_ALSO),
+        ));
+    }
+    list.get_ref()
+        .iter()
+        .map(|v| match parse_source(v.get_ref()) {
+            Ok(s @ (Source::IpmiName(_) | Source::IpmiNumber(_))) => Ok(s),
+            Ok(_) => Err(ctx.err(Some(v.span()), "also names IPMI sensors only")),
+            Err(m) => Err(ctx.err(Some(v.span()), m)),
+        })
+        .collect()
 }
 
 /// The item's temperature unit: its own `unit` (temperatures only), else the defaults'.

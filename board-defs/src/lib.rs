@@ -116,7 +116,13 @@ pub struct Item {
     pub optional: bool,
     /// What the engine needs (class, label, limits, hysteresis, debounce, unit).
     pub spec: SensorSpec,
+    /// A supply's failure flags read with it (`psu` items only, IPMI sources): any of them
+    /// asserted fails the supply, as its own status would (docs/board-format.md).
+    pub also: Vec<Source>,
 }
+
+/// The most flags one supply item reads besides its source.
+pub const MAX_ALSO: usize = 8;
 
 /// A validated board definition.
 #[derive(Debug, Clone, PartialEq)]

@@ -168,6 +168,18 @@ fn bad_boards_are_located_errors() {
             "outside -67 to 302 F",
         ),
         (
+            item("class = \"fan\"\nsource = \"ipmi:X\"\nalso = [\"ipmi:#0x51\"]\n"),
+            BoardErrorKind::Invalid,
+            (7, 8),
+            "also applies to psu items",
+        ),
+        (
+            item("class = \"psu\"\nsource = \"ipmi:X\"\nalso = [\"gpio:3\"]\n"),
+            BoardErrorKind::Invalid,
+            (7, 9),
+            "IPMI sensors only",
+        ),
+        (
             item("class = \"fan\"\nsource = \"ipmi:X\"\noptional = true\nrequired = true\n"),
             BoardErrorKind::Invalid,
             (8, 12),
@@ -530,4 +542,26 @@ fn a_supply_record_without_presence_is_not_a_supply() {
     assert_eq!(psu(0x0040), None, "configuration error only");
     assert_eq!(psu(0x004f), Some(Class::Psu));
     assert_eq!(psu(0), Some(Class::Psu), "no mask stated");
+}
+
+/// A supply's failure flags (`also`) parse, and `board dump` writes them back.
+#[test]
+fn a_supplys_flags_parse_and_dump() {
+    let text = item(
+        "class = \"psu\"\nsource = \"ipmi:PSU 1\"\nalso = [\"ipmi:#0x51\", \"ipmi:PSU 1 AC Lost\"]\n",
+    );
+    let b = parse(Path::new("board.toml"), &text).unwrap();
+    assert_eq!(
+        b.items[0].also,
+        [
+            Source::IpmiNumber(0x51),
+            Source::IpmiName("PSU 1 AC Lost".into())
+        ]
+    );
+    let again = parse(
+        Path::new("dump.toml"),
+        &envmon_board_defs::to_toml(&b, "", |_| None),
+    )
+    .unwrap();
+    assert_eq!(again.items[0].also, b.items[0].also);
 }

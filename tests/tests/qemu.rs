@@ -161,7 +161,11 @@ fn a_real_thermal_shutdown_powers_the_guest_off_and_the_next_boot_reports_it_onc
     // sweeps may miss the 80), then the shutdown, last and once.
     let lines = a.syslog();
     let shutdown = "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU.";
-    assert_eq!(lines.last().map(String::as_str), Some(shutdown), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(shutdown),
+        "{lines:?}"
+    );
     assert_eq!(lines.iter().filter(|l| *l == shutdown).count(), 1);
     assert!(
         lines
@@ -237,7 +241,10 @@ fn an_i2c_stub_chip_is_read_through_dev_i2c_as_a_board_sensor() {
     let lines = wait_lines(&a, 2);
     assert_eq!(
         lines,
-        [UNWATCHED, "%FTD-4-735016: Chassis Ambient 1: Temp: 40 C, Warm"],
+        [
+            UNWATCHED,
+            "%FTD-4-735016: Chassis Ambient 1: Temp: 40 C, Warm"
+        ],
         "{}",
         a.envmon_log()
     );

@@ -41,6 +41,12 @@ pub fn psu_ok(states: u16) -> bool {
 pub const DIGITAL: u8 = 0x03;
 /// Event/reading type: generic redundancy.
 pub const REDUNDANCY: u8 = 0x0B;
+/// Event/reading type: generic severity (0 transition to OK, 1 and 4 to non-critical, 2, 3,
+/// 5 and 6 to critical or non-recoverable, 7 monitor, 8 informational).
+pub const SEVERITY: u8 = 0x07;
+
+/// Severity offsets that mean failed: critical or non-recoverable (2, 3, 5, 6).
+pub const SEVERITY_FAILED: u16 = (1 << 2) | (1 << 3) | (1 << 5) | (1 << 6);
 
 /// Redundancy offsets (IPMI 2.0 table 42-2, generic 0Bh) that mean redundancy is gone:
 /// 1 redundancy lost, 3 non-redundant (sufficient resources from redundant), 4 non-redundant
@@ -151,6 +157,10 @@ pub fn decode(entry: &SdrEntry, data: &[u8]) -> Reading {
         // 0; many support only "asserted") says it is not asserted.
         (DIGITAL, _) if entry.reading_mask & 0b01 == 0 => Reading::Good,
         (DIGITAL, _) => Reading::Unreadable,
+        // A failure flag with severity states (`PSU 1 Failure`: "transition to OK").
+        (SEVERITY, _) if states & SEVERITY_FAILED != 0 => Reading::Bad,
+        (SEVERITY, _) if states & 0x1ff != 0 => Reading::Good,
+        (SEVERITY, _) => Reading::Unreadable,
         (_, POWER_SUPPLY) if psu_ok(states) => Reading::Good,
         (_, POWER_SUPPLY) => Reading::Bad,
         // Other discrete sensors are not monitored by any class.
@@ -328,6 +338,12 @@ mod discrete_tests {
             Reading::Unreadable,
             "a sensor that can say deasserted and says neither says nothing"
         );
+        // Severity states (07h): "transition to OK" is fine, "to critical" failed.
+        let sev = discrete(0x08, SEVERITY);
+        assert_eq!(decode(&sev, &[0, 0x40, 0b0000_0001, 0]), Reading::Good);
+        assert_eq!(decode(&sev, &[0, 0x40, 0b0000_0100, 0]), Reading::Bad);
+        assert_eq!(decode(&sev, &[0, 0x40, 0b0100_0000, 0]), Reading::Bad);
+        assert_eq!(decode(&sev, &[0, 0x40, 0, 0]), Reading::Unreadable);
     }
 
     #[test]
