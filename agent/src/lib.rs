@@ -16,6 +16,7 @@ pub mod model;
 pub mod monitor;
 pub mod notify;
 pub mod outputs;
+pub mod presence;
 pub mod sel;
 pub mod show;
 pub mod shutdown;

@@ -13,6 +13,8 @@
 //!   board has one, no chassis ambient) reads: 735010 once, and `show environment` says why.
 
 use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, Shown};
+pub use crate::presence::Presence;
+use crate::presence::{cpu_named, presence_sensor};
 use crate::shutdown::Trigger;
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
@@ -21,7 +23,7 @@ use envmon_core::engine::{
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
-    ipmi::{IpmiError, IpmiSource, Transport, reading::is_presence_sensor, sdr::SdrEntry},
+    ipmi::{IpmiError, IpmiSource, Transport, sdr::SdrEntry},
     local::LocalReader,
     sysfs,
 };
@@ -56,18 +58,6 @@ const UNWATCHED_AMBIENT: usize = usize::MAX - 1;
 /// 735010's key for "the PCI scan failed".
 const PCI_SCAN: usize = usize::MAX - 2;
 
-/// What is known of whether an item's part is there.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub enum Presence {
-    /// Nothing yet.
-    #[default]
-    Unknown,
-    /// There: the item read, or a presence sensor says so.
-    Present,
-    /// Not there, and the evidence (shown by `show environment`).
-    Absent(String),
-}
-
 /// Where an item's readings come from.
 enum Binding {
     /// A BMC sensor (None: not in the SDR repository), and the sensor that says whether its
@@ -75,18 +65,6 @@ enum Binding {
     Ipmi(Option<SdrEntry>, Option<Box<SdrEntry>>),
     /// The board's own buses.
     Local(LocalReader),
-}
-
-/// Entity IDs that name the same kind of part (IPMI's and DCMI's codes): processor, system
-/// board, air inlet.
-fn same_entity(a: u8, b: u8) -> bool {
-    let kind = |e: u8| match e {
-        0x03 | 0x41 => 0x03,
-        0x07 | 0x42 => 0x07,
-        0x37 | 0x40 => 0x37,
-        other => other,
-    };
-    kind(a) == kind(b)
 }
 
 /// A sensor of a CPU's parts whose own entity has no presence sensor (a regulator or a rail
@@ -109,36 +87,12 @@ fn borrow_cpu_presence(board: &Board, bindings: &mut [Binding]) {
             continue;
         }
         if let Binding::Ipmi(Some(entry), presence @ None) = binding {
-            // Only a name that says CPU (a bare `P1` is also a rail's `P1V8`).
-            let says_cpu = envmon_board_defs::classify::words(&entry.name)
-                .iter()
-                .any(|w| w.contains("CPU") || w.contains("PROC") || w == "SOCKET");
-            let named = says_cpu
-                .then(|| envmon_board_defs::label_for(Class::CpuTemp, &entry.to_sdr_sensor()))
-                .flatten();
+            let named = cpu_named(entry);
             if let Some((_, p)) = named.and_then(|n| cpus.iter().find(|(l, _)| *l == n)) {
                 *presence = Some(p.clone());
             }
         }
     }
-}
-
-/// The BMC's presence sensor for `entry`'s entity (same entity and instance, BMC-owned), if
-/// it has one: an entity presence sensor first, then a processor's or supply's status.
-fn presence_sensor<'a>(entry: &SdrEntry, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
-    let candidates = sdrs.iter().filter(|e| {
-        e.owner_id == 0x20
-            && e.owner_lun == 0
-            && e.number != entry.number
-            && same_entity(e.entity_id, entry.entity_id)
-            && e.entity_instance & 0x7f == entry.entity_instance & 0x7f
-            && is_presence_sensor(e)
-    });
-    candidates.min_by_key(|e| match e.sensor_type {
-        0x25 => 0,
-        0x07 => 1,
-        _ => 2,
-    })
 }
 
 /// A board being monitored.

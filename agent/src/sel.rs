@@ -236,7 +236,29 @@ impl SelWatcher {
                 "the SEL no longer holds the last entry forwarded; reading it from its start"
             );
         }
-        let before = (self.cursor, self.backlog, self.startup);
+        let Some(lines) = self.take(&batch, &info, name) else {
+            return Ok(());
+        };
+        self.queue(lines, syslog, name);
+        if !batch.more && self.startup {
+            self.end_startup(t, syslog);
+        }
+        if mode == SelMode::Clear && !self.backlog && info.percent_used() >= warn_percent {
+            self.clear(t, syslog, &info, name)?;
+        }
+        Ok(())
+    }
+
+    /// Takes a batch: the lines to send (none for a lost cursor's start-up pass), the cursor
+    /// moved past it and saved. `None` when the cursor cannot be saved: then nothing moved
+    /// and the batch is read again at the next sweep.
+    fn take<'b>(
+        &mut self,
+        batch: &'b sel::Batch,
+        info: &SelInfo,
+        name: &dyn Fn(u8) -> Option<String>,
+    ) -> Option<Vec<(&'b SelRecord, String)>> {
+        let before = (self.cursor, self.backlog, self.skipped);
         let mut lines = Vec::with_capacity(batch.records.len());
         let mut witness = self.witness;
         for rec in &batch.records {
@@ -262,11 +284,23 @@ impl SelWatcher {
         }
         if (!batch.records.is_empty() || !batch.more) && !self.save() {
             // Nothing is queued that the saved cursor does not cover: read again next time.
-            (self.cursor, self.backlog, self.startup) = before;
+            (self.cursor, self.backlog, self.skipped) = before;
             self.backlog = true;
-            return Ok(());
+            return None;
         }
         self.witness = witness;
+        Some(lines)
+    }
+
+    /// Queues a batch's lines: a flapping sensor's threshold crossings bounded
+    /// ([`SEL_LINES_PER_SENSOR`] per [`SEL_WINDOW_MS`]), the rest counted and said when its
+    /// window ends.
+    fn queue(
+        &mut self,
+        lines: Vec<(&SelRecord, String)>,
+        syslog: &Syslog,
+        name: &dyn Fn(u8) -> Option<String>,
+    ) {
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         for (rec, text) in lines {
             let crossing = match rec {
@@ -291,28 +325,27 @@ impl SelWatcher {
                 ),
             );
         }
-        if !batch.more && self.startup {
-            self.startup = false;
-            if self.start != Start::Resume && self.witness.trip.is_some() {
-                self.sel_now = sel::time(t)
-                    .inspect_err(|e| log::warn!("Get SEL Time: {e}"))
-                    .ok();
-            }
-            if self.start == Start::Lost && self.skipped > 0 {
-                syslog.send_sel(
-                    Level::Warning,
-                    &format!(
-                        "the SEL cursor was lost: {} entries logged before this start are not \
-                         forwarded again (they remain in the SEL)",
-                        self.skipped
-                    ),
-                );
-            }
+    }
+
+    /// The start-up pass is over: the BMC's clock for a trip found without a cursor, and for
+    /// a lost cursor the line saying how many entries were not forwarded again.
+    fn end_startup(&mut self, t: &mut impl Transport, syslog: &Syslog) {
+        self.startup = false;
+        if self.start != Start::Resume && self.witness.trip.is_some() {
+            self.sel_now = sel::time(t)
+                .inspect_err(|e| log::warn!("Get SEL Time: {e}"))
+                .ok();
         }
-        if mode == SelMode::Clear && !self.backlog && info.percent_used() >= warn_percent {
-            self.clear(t, syslog, &info, name)?;
+        if self.start == Start::Lost && self.skipped > 0 {
+            syslog.send_sel(
+                Level::Warning,
+                &format!(
+                    "the SEL cursor was lost: {} entries logged before this start are not \
+                     forwarded again (they remain in the SEL)",
+                    self.skipped
+                ),
+            );
         }
-        Ok(())
     }
 
     /// Past the warning level (and again when full), one SEL line each time the level is

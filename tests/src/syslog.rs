@@ -198,8 +198,11 @@ pub fn sel_lines(file: &Path) -> Vec<String> {
 }
 
 fn all_lines(file: &Path) -> Vec<String> {
-    fs::read_to_string(file)
-        .unwrap_or_default()
+    let text = fs::read_to_string(file).unwrap_or_default();
+    // Complete lines only: a line being written (a guest's file seen through its shared
+    // directory shows writes in pieces) is read at the next look.
+    let complete = text.rfind('\n').map_or("", |end| &text[..=end]);
+    complete
         .lines()
         .filter_map(|l| l.find(": %").map(|i| l[i + 2..].to_string()))
         .collect()
