@@ -118,6 +118,11 @@ pub fn require_root(what: &str) {
 /// the boot time from there: a thermal trip logged before this moment can have caused "this
 /// boot"). Returns the directory.
 pub fn booted_now(dir: &Path) -> PathBuf {
+    booted_ago(dir, 0)
+}
+
+/// [`booted_now`], booted `secs` seconds ago.
+pub fn booted_ago(dir: &Path, secs: u64) -> PathBuf {
     let root = dir.join("root");
     std::fs::create_dir_all(root.join("proc")).unwrap();
     let now = std::time::SystemTime::now()
@@ -126,7 +131,7 @@ pub fn booted_now(dir: &Path) -> PathBuf {
         .as_secs();
     std::fs::write(
         root.join("proc/stat"),
-        format!("cpu  1 2 3 4\nbtime {now}\n"),
+        format!("cpu  1 2 3 4\nbtime {}\n", now - secs),
     )
     .unwrap();
     root

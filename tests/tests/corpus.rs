@@ -183,19 +183,9 @@ const GAPS: &[(&str, &[&str], bool)] = &[
 /// `degraded`.
 #[test]
 fn a_healthy_server_watched_by_envmon_run_sends_nothing_it_cannot_explain() {
-    use envmon_tests::EmuBmc;
     for s in SERVERS {
         let dir = tempfile::tempdir().unwrap();
-        let bmc = EmuBmc::start(&dir.path().join("bmc"), &corpus(s));
-        let out = dir.path().join("syslog.log");
-        let a = watch(
-            &bmc,
-            "auto",
-            &dir.path().join("state"),
-            &out,
-            &dir.path().join("envmon.log"),
-        );
-        a.wait_sweeps(12);
+        let (_bmc, a, out) = watch_auto(dir.path(), &corpus(s));
         let env = show(&a);
         let lines = envmon_tests::message_lines(&out);
         let (unread, unwatched) = GAPS
@@ -247,6 +237,22 @@ fn a_healthy_server_watched_by_envmon_run_sends_nothing_it_cannot_explain() {
             assert!(x.why.is_some(), "{s} {}: absent without evidence", x.id);
         }
     }
+}
+
+/// `fake` served by ipmi_sim and watched by `envmon run --board auto` for a dozen sweeps,
+/// everything under `dir`: the BMC (kept running), the agent, its syslog file.
+fn watch_auto(dir: &Path, fake: &FakeBmc) -> (envmon_tests::EmuBmc, Agent, std::path::PathBuf) {
+    let bmc = envmon_tests::EmuBmc::start(&dir.join("bmc"), fake);
+    let out = dir.join("syslog.log");
+    let a = watch(
+        &bmc,
+        "auto",
+        &dir.join("state"),
+        &out,
+        &dir.join("envmon.log"),
+    );
+    a.wait_sweeps(12);
+    (bmc, a, out)
 }
 
 /// `show environment --json` of a running agent, typed.
@@ -575,19 +581,9 @@ const LINE_735010: &str =
 /// server is degraded, says that no CPU temperature is readable, and sends 735010 once.
 #[test]
 fn every_temperature_unreadable_leaves_no_server_running() {
-    use envmon_tests::EmuBmc;
     for s in SERVERS {
         let dir = tempfile::tempdir().unwrap();
-        let bmc = EmuBmc::start(&dir.path().join("bmc"), &without_temperatures(s));
-        let out = dir.path().join("syslog.log");
-        let a = watch(
-            &bmc,
-            "auto",
-            &dir.path().join("state"),
-            &out,
-            &dir.path().join("envmon.log"),
-        );
-        a.wait_sweeps(12);
+        let (_bmc, a, out) = watch_auto(dir.path(), &without_temperatures(s));
         let env = show(&a);
         assert_eq!(
             env.monitoring,

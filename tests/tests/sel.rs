@@ -24,6 +24,17 @@ fn start_with(bmc: &Bmc, dir: &Path, extra: &[&str]) -> (Agent, std::path::PathB
     (a, out)
 }
 
+/// Waits (up to [`WAIT`]) for a SEL line containing `needle`; whether one came.
+fn sel_line(out: &Path, needle: &str) -> bool {
+    wait_for(WAIT, || {
+        sel_lines(out)
+            .iter()
+            .any(|l| l.contains(needle))
+            .then_some(())
+    })
+    .is_some()
+}
+
 /// The record IDs of the SEL lines so far.
 fn ids(out: &Path) -> Vec<String> {
     sel_lines(out)
@@ -199,25 +210,10 @@ fn a_trip_logged_after_this_boot_is_not_its_cause() {
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
     // This host booted an hour ago; the trip is logged now.
-    let root = envmon_tests::booted_now(dir.path());
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    std::fs::write(
-        root.join("proc/stat"),
-        format!("cpu  1 2 3 4\nbtime {}\n", now - 3600),
-    )
-    .unwrap();
+    let root = envmon_tests::booted_ago(dir.path(), 3600);
     bmc.add_sel(&[event(0x07, 0x01, 0x6f, 0x01)]);
     let (mut a, out) = start_with(&bmc, dir.path(), &["--sysfs-root", root.to_str().unwrap()]);
-    let forwarded = wait_for(WAIT, || {
-        sel_lines(&out)
-            .iter()
-            .any(|l| l.contains("Thermal Trip"))
-            .then_some(())
-    });
-    assert!(forwarded.is_some(), "{:?}", sel_lines(&out));
+    assert!(sel_line(&out, "Thermal Trip"), "{:?}", sel_lines(&out));
     a.wait_sweeps(12);
     assert!(envmon_tests::message_lines(&out).is_empty(), "no 735023");
     assert!(
@@ -251,13 +247,8 @@ fn a_lost_cursor_repeats_neither_735023_nor_the_sel() {
             _ => std::fs::write(&cursor, "\u{0}garbage{{{\n").unwrap(),
         }
         let (mut b, _) = start_with(&bmc, dir.path(), &extra);
-        let skipped = wait_for(WAIT, || {
-            sel_lines(&out)
-                .iter()
-                .any(|l| l.contains("the SEL cursor was lost"))
-                .then_some(())
-        });
-        assert!(skipped.is_some(), "{damage}: {:?}", sel_lines(&out));
+        let skipped = sel_line(&out, "the SEL cursor was lost");
+        assert!(skipped, "{damage}: {:?}", sel_lines(&out));
         b.wait_sweeps(12);
         assert_eq!(
             envmon_tests::message_lines(&out),
