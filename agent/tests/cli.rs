@@ -410,3 +410,31 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(!err.contains("panicked"), "{err}");
     assert_eq!(out.status.signal(), Some(libc::SIGPIPE), "{:?}", out.status);
 }
+
+/// Issue 21: a password in an `--ipmi` URI is refused and never printed, by any command
+/// that takes the flag, on the command line or in a configuration file.
+#[test]
+fn a_password_in_an_ipmi_uri_is_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("envmon.toml");
+    std::fs::write(&conf, "ipmi = \"rmcp://admin:S3cr3t-pw@10.0.0.9:623\"\n").unwrap();
+    let conf = conf.to_str().unwrap();
+    let uri = "rmcp://admin:S3cr3t-pw@10.0.0.9:623";
+    let state = dir.path().join("state");
+    let state = state.to_str().unwrap();
+    for args in [
+        vec!["run", "--ipmi", uri],
+        vec!["poll", "--ipmi", uri],
+        vec!["board", "explain", "--ipmi", uri, "--state-dir", state],
+        vec!["board", "dump", "--ipmi", uri, "--state-dir", state],
+        vec!["run", "--ipmi", "rmcp://admin:S3cr3t-pw@10.0.0.9:99999"],
+        vec!["run", "--config", conf],
+        vec!["poll", "--config", conf],
+    ] {
+        let o = envmon(&args);
+        assert!(!o.status.success(), "{args:?}");
+        let all = format!("{}{}", stdout(&o), stderr(&o));
+        assert!(!all.contains("S3cr3t"), "{args:?}: {all}");
+        assert!(all.contains("must not carry a password"), "{args:?}: {all}");
+    }
+}

@@ -254,7 +254,8 @@ impl FrameHeader {
     }
 }
 
-fn truncate_at_char(s: &mut String, max: usize) {
+/// Cuts `s` to at most `max` bytes, never inside a character.
+pub fn truncate_at_char(s: &mut String, max: usize) {
     if s.len() > max {
         let mut cut = max;
         while !s.is_char_boundary(cut) {

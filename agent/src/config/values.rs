@@ -122,6 +122,43 @@ impl fmt::Display for ShutdownAction {
     }
 }
 
+/// The command-line parser of `--ipmi`: clap's own would repeat the value in its error
+/// ("invalid value 'rmcp://admin:Secret@host' ..."), and a value with a password must never
+/// be printed (docs/configuration.md). The error says what is wrong, not what was given.
+#[derive(Debug, Clone, Copy)]
+pub struct IpmiUriParser;
+
+impl clap::builder::TypedValueParser for IpmiUriParser {
+    type Value = IpmiUri;
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<IpmiUri, clap::Error> {
+        let flag = arg.map_or_else(|| "--ipmi".to_string(), |a| format!("--{}", a.get_id()));
+        let fail = |why: &str| {
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}': {why}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let text = value
+            .to_str()
+            .ok_or_else(|| fail("not valid UTF-8"))?;
+        text.parse().map_err(|why: String| fail(&why))
+    }
+}
+
+impl clap::builder::ValueParserFactory for IpmiUri {
+    type Parser = IpmiUriParser;
+    fn value_parser() -> IpmiUriParser {
+        IpmiUriParser
+    }
+}
+
 /// The poll interval in milliseconds: 100 to 3 600 000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct IntervalMs(pub u64);

@@ -67,7 +67,9 @@ pub fn describe(row: &Item) -> String {
         row.label.as_str()
     };
     let mut d = format!("{before}{label}{after}");
-    d.truncate(32);
+    // 32 bytes, cut at a character boundary (a label of multi-byte characters once cut
+    // inside one and panicked the agent).
+    envmon_core::frame::truncate_at_char(&mut d, 32);
     d
 }
 
@@ -564,4 +566,18 @@ mod tests {
         assert_eq!(n[0][3].data, Value::Integer(6), "notFunctioning");
         assert!(notifications(&gone, Notifications::default(), true).is_empty());
     }
+
+    #[test]
+    fn a_description_of_multi_byte_characters_is_cut_at_a_character() {
+        for label in ["ÄÖÜ", "温度センサー温度センサー温度センサー", "é".repeat(40).as_str()] {
+            let row = Item {
+                label: label.to_string(),
+                ..cpu(40.0, Shown::Is(State::Ok))
+            };
+            let d = describe(&row);
+            assert!(d.len() <= 32, "{d}");
+            assert!(d.starts_with("CPU "), "{d}");
+        }
+    }
+
 }
