@@ -181,6 +181,49 @@ pub fn group_id(etc_group: &str, group: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("no group '{group}' in /etc/group"))
 }
 
+/// What a file type is, for an error.
+fn kind_of(t: &fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_file() {
+        "a regular file"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else {
+        "a device or other special file"
+    }
+}
+
+/// The socket's directory must not be writable by others (they could plant or swap the
+/// path), unless it is sticky (only a file's owner may remove or rename it there).
+fn check_socket_dir(path: &Path) -> Result<(), String> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let meta = fs::metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mode = meta.mode();
+    let others_write = mode & 0o022 != 0;
+    let sticky = mode & 0o1000 != 0;
+    if others_write && !sticky {
+        return Err(format!(
+            "{}: the socket directory is writable by {} (mode {:04o}) and not sticky: another \
+             user could replace the socket; make it 0755 or 0750",
+            dir.display(),
+            if mode & 0o002 != 0 {
+                "everyone"
+            } else {
+                "its group"
+            },
+            mode & 0o7777
+        ));
+    }
+    Ok(())
+}
+
 /// Binds the socket. A stale socket file is replaced only when no live agent answers on it;
 /// a live one is an error (exit 69). With `group`, the file is given to that group.
 /// Returns the listener and who may use it.
@@ -201,11 +244,30 @@ pub fn bind(path: &Path, group: Option<u32>) -> Result<(UnixListener, Access), A
                 ))
             })?;
     }
-    if path.exists() {
+    check_socket_dir(path).map_err(unavailable)?;
+    if let Ok(meta) = fs::symlink_metadata(path) {
+        // Only ever a socket is removed (never a file someone keeps there, never what a
+        // symbolic link points at), and only when no live agent answers on it.
+        use std::os::unix::fs::FileTypeExt;
+        if !meta.file_type().is_socket() {
+            return Err(unavailable(format!(
+                "{}: is {}, not a socket: envmon removes nothing else (choose another \
+                 --socket path)",
+                path.display(),
+                kind_of(&meta.file_type())
+            )));
+        }
         if UnixStream::connect(path).is_ok() {
             return Err(unavailable(format!(
                 "{}: another envmon is running on this socket",
                 path.display()
+            )));
+        }
+        if meta.uid() != crate::sys::euid() {
+            return Err(unavailable(format!(
+                "{}: a stale socket of uid {}, not envmon's: not removed",
+                path.display(),
+                meta.uid()
             )));
         }
         fs::remove_file(path).map_err(|e| {
@@ -371,6 +433,47 @@ fn handle(mut stream: UnixStream, published: &Published) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 21: a regular file (or a symbolic link, or a directory) at the socket path is
+    /// not removed: bind refuses, naming what is there, and the file survives.
+    #[test]
+    fn only_a_stale_socket_is_ever_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("envmon.sock");
+        fs::write(&path, b"someone's data").unwrap();
+        let e = bind(&path, None).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("a regular file, not a socket"), "{e}");
+        assert_eq!(fs::read(&path).unwrap(), b"someone's data");
+        fs::remove_file(&path).unwrap();
+        let target = dir.path().join("target");
+        fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let e = bind(&path, None).map(|_| ()).unwrap_err().to_string();
+        assert!(e.contains("a symbolic link"), "{e}");
+        assert_eq!(fs::read(&target).unwrap(), b"keep");
+        fs::remove_file(&path).unwrap();
+        // A stale socket of our own is replaced.
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        assert!(bind(&path, None).is_ok());
+    }
+
+    #[test]
+    fn a_socket_directory_others_can_write_is_refused_unless_sticky() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = dir.path().join("open");
+        fs::create_dir(&open).unwrap();
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = bind(&open.join("s.sock"), None)
+            .map(|_| ())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("writable by everyone"), "{e}");
+        fs::set_permissions(&open, fs::Permissions::from_mode(0o1777)).unwrap();
+        assert!(
+            bind(&open.join("s.sock"), None).is_ok(),
+            "sticky, like /tmp"
+        );
+    }
 
     fn peer(uid: u32, gid: u32, groups: &[u32]) -> PeerCreds {
         PeerCreds {

@@ -92,6 +92,12 @@ pub fn take_reload() -> bool {
     RELOAD.swap(false, Ordering::SeqCst)
 }
 
+/// This process's effective user ID (the owner of the files it makes).
+pub fn euid() -> u32 {
+    // SAFETY: geteuid(2) cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() }
+}
+
 /// Makes the process non-dumpable (`prctl(PR_SET_DUMPABLE, 0)`): no core dump, whatever
 /// the core limit, and no ptrace or /proc/PID/environ or /proc/PID/mem for other processes of
 /// the same user. The RMCP+ password is in memory (and may be in the environment).

@@ -145,9 +145,7 @@ impl clap::builder::TypedValueParser for IpmiUriParser {
             )
             .with_cmd(cmd)
         };
-        let text = value
-            .to_str()
-            .ok_or_else(|| fail("not valid UTF-8"))?;
+        let text = value.to_str().ok_or_else(|| fail("not valid UTF-8"))?;
         text.parse().map_err(|why: String| fail(&why))
     }
 }

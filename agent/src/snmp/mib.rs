@@ -569,7 +569,11 @@ mod tests {
 
     #[test]
     fn a_description_of_multi_byte_characters_is_cut_at_a_character() {
-        for label in ["ÄÖÜ", "温度センサー温度センサー温度センサー", "é".repeat(40).as_str()] {
+        for label in [
+            "ÄÖÜ",
+            "温度センサー温度センサー温度センサー",
+            "é".repeat(40).as_str(),
+        ] {
             let row = Item {
                 label: label.to_string(),
                 ..cpu(40.0, Shown::Is(State::Ok))
@@ -579,5 +583,4 @@ mod tests {
             assert!(d.starts_with("CPU "), "{d}");
         }
     }
-
 }
