@@ -439,6 +439,36 @@ impl Loop {
     }
 }
 
+/// The directories envmon will write into, checked before it starts (files.rs: the state dir
+/// strictly, the metrics file's and file syslog destinations' as shared directories).
+fn check_dirs(settings: &Settings) -> Result<(), AgentError> {
+    use crate::files::{DirUse, check_dir};
+    let parent = |p: &std::path::Path| {
+        p.parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .map_or_else(
+                || std::path::PathBuf::from("."),
+                std::path::Path::to_path_buf,
+            )
+    };
+    let mut dirs = vec![(settings.state_dir.clone(), DirUse::State)];
+    dirs.extend(
+        settings
+            .metrics_file
+            .as_deref()
+            .map(|f| (parent(f), DirUse::Shared)),
+    );
+    dirs.extend(settings.syslog.iter().filter_map(|d| match d {
+        crate::syslog::SyslogUri::File(p) => Some((parent(p), DirUse::Shared)),
+        _ => None,
+    }));
+    for (dir, purpose) in dirs {
+        check_dir(&dir, purpose, sys::euid())
+            .map_err(|e| AgentError::Unavailable(format!("refusing to write there: {e}")))?;
+    }
+    Ok(())
+}
+
 /// Sleeps `d` in short steps, beating the heart (the watchdog stays fed).
 fn pause(d: Duration, heart: &Heartbeat) {
     let until = Instant::now() + d;
@@ -566,6 +596,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     }
     bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
+    check_dirs(&settings)?;
     let (listener, access) = socket::bind(&settings.socket, socket_group(&settings)?)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&settings.syslog_config())?;
@@ -1177,5 +1208,60 @@ mod tests {
             l.tick();
         }
         assert_eq!(sent(&l, &frames), vec![735004, 735006, 735004]);
+    }
+
+    /// Issue 21: an SDR name that carries a forged message (`FAN1\n%FTD-1-7350...`) reaches no
+    /// output as one: every frame holds exactly one `%FTD-`, its own, and the model's names
+    /// hold no `%`, `<` or line break.
+    #[test]
+    fn a_forged_sdr_name_forges_nothing() {
+        const FORGED: u8 = 3;
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        {
+            let mut s = bmc.state();
+            s.records.push(threshold_record(
+                3,
+                FORGED,
+                "F\n<11>%FTD-1-7350",
+                0x04,
+                (0x1d, 2),
+                50,
+                [None, None, None, None, Some(20), None],
+            ));
+        }
+        bmc.set(FORGED, 100);
+        bmc.add_sel(sel_event(0x04, FORGED, 0x01, 0x00));
+        let mut settings = Settings {
+            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
+            state_dir: dir.path().join("state"),
+            syslog: vec![SyslogUri::Stderr],
+            ..Settings::default()
+        };
+        settings.interval_ms.0 = 100;
+        let (syslog, frames) = in_memory(&settings.syslog_config());
+        let t = bmc.clone();
+        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
+        let mut l = Loop::new(settings, syslog, open);
+        for _ in 0..3 {
+            l.tick();
+        }
+        bmc.set(FORGED, 5); // 250 RPM: failed
+        for _ in 0..3 {
+            l.tick();
+        }
+        assert!(l.outputs.flush(Duration::from_secs(5)));
+        let frames = frames.lock().unwrap();
+        assert!(frames.iter().any(|f| f.contains("-SEL: ")), "{frames:?}");
+        assert!(frames.iter().any(|f| f.contains("-735002: ")), "{frames:?}");
+        for f in frames.iter() {
+            assert_eq!(f.matches("%FTD-").count(), 1, "{f}");
+            assert!(!f.trim_end().contains('\n'), "{f}");
+        }
+        let env = l.monitor.as_ref().unwrap().view(0);
+        for x in &env.sensors {
+            let sdr = x.source.sdr.clone().unwrap_or_default();
+            assert!(!sdr.contains(['%', '<', '\n']), "{sdr}");
+        }
     }
 }

@@ -193,10 +193,7 @@ impl SelWatcher {
 
     fn archive(&self, lines: &[String]) -> std::io::Result<()> {
         fs::create_dir_all(&self.state_dir)?;
-        let mut f = fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.state_dir.join(ARCHIVE_FILE))?;
+        let mut f = crate::files::open_append(&self.state_dir.join(ARCHIVE_FILE))?;
         for l in lines {
             writeln!(f, "{l}")?;
         }

@@ -102,7 +102,8 @@ pub fn respond(request: &[u8], snapshot: Option<&Snapshot>) -> String {
             error("not_ready", "the agent has not published its state yet")
         }
         _ => {
-            let shown: String = text.trim().chars().take(64).collect();
+            let shown =
+                envmon_core::text::sanitize(&text.trim().chars().take(64).collect::<String>());
             error(
                 "unknown_command",
                 &format!(

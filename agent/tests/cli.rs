@@ -438,3 +438,21 @@ fn a_password_in_an_ipmi_uri_is_never_printed() {
         assert!(all.contains("must not carry a password"), "{args:?}: {all}");
     }
 }
+
+/// Issue 21: a configuration or board file over 1 MiB is refused before it is read whole.
+#[test]
+fn files_over_a_mebibyte_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.toml");
+    std::fs::write(&big, "#".repeat(2_000_000)).unwrap();
+    let big = big.to_str().unwrap();
+    for args in [vec!["run", "--config", big], vec!["board", "check", big]] {
+        let o = envmon(&args);
+        assert!(!o.status.success(), "{args:?}");
+        assert!(
+            stderr(&o).contains("larger than the 1024 KiB a file may have"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -848,9 +848,37 @@ fn limits_for(
     }
 }
 
+/// The largest board or configuration file envmon reads (1 MiB): a larger one is refused
+/// before it is read whole.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a text file of at most [`MAX_FILE_BYTES`]: a larger one (or one that grows past it
+/// while read) is an `InvalidData` error saying so, and so is one that is not UTF-8.
+pub fn read_text_bounded(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let invalid = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
+    let f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let too_big = |n: u64| {
+        invalid(format!(
+            "{n} bytes or more: larger than the {} KiB a file may have",
+            MAX_FILE_BYTES / 1024
+        ))
+    };
+    if len > MAX_FILE_BYTES {
+        return Err(too_big(len));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    f.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    String::from_utf8(bytes).map_err(|e| invalid(format!("not UTF-8 text: {e}")))
+}
+
 /// Reads and validates a board file.
 pub fn load(path: &Path) -> Result<Board, BoardError> {
-    let text = std::fs::read_to_string(path).map_err(|e| BoardError {
+    let text = read_text_bounded(path).map_err(|e| BoardError {
         kind: BoardErrorKind::Read,
         path: path.to_path_buf(),
         position: None,

@@ -15,7 +15,7 @@ pub use classify::{
 };
 pub use dump::to_toml;
 pub use envmon_core::pci::PciExpect;
-pub use format::{BoardError, BoardErrorKind, load, parse};
+pub use format::{BoardError, BoardErrorKind, MAX_FILE_BYTES, load, parse, read_text_bounded};
 
 use envmon_core::engine::SensorSpec;
 use std::fmt;

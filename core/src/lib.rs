@@ -15,6 +15,7 @@ pub mod location;
 pub mod pci;
 mod render;
 pub mod sel;
+pub mod text;
 
 pub use render::{MAX_ARG_LEN, Prefix, RenderError, render, render_line};
 

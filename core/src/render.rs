@@ -174,7 +174,8 @@ fn render_def(def: &MessageDef, args: &[&str]) -> Result<String, RenderError> {
         match def.vars.iter().position(|v| v.name == name) {
             Some(i) => {
                 let value = args.get(i).copied().or(def.vars[i].default).unwrap_or("");
-                out.push_str(value);
+                // Arguments may come from outside (a PCI name, a board label): no `%` or `<`.
+                out.push_str(&crate::text::sanitize(value));
             }
             None => out.push_str(&rest[open..open + close + 2]),
         }

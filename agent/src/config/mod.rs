@@ -448,7 +448,7 @@ impl Loader<'_> {
 /// Reads and validates a configuration file, applying it over a copy of `base`. On any error
 /// nothing is applied: the caller gets the error and keeps what it had.
 pub fn apply_file(base: &Settings, path: &Path) -> Result<Settings, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+    let text = envmon_board_defs::read_text_bounded(path).map_err(|e| ConfigError {
         kind: ConfigErrorKind::Read,
         path: path.to_path_buf(),
         position: None,

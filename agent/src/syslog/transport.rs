@@ -7,7 +7,7 @@
 use super::uri::SyslogUri;
 use crate::sys;
 use std::{
-    fs::{File, OpenOptions},
+    fs::File,
     io::{self, Write},
     net::{TcpStream, ToSocketAddrs, UdpSocket},
     os::unix::net::UnixDatagram,
@@ -172,10 +172,8 @@ impl Transport for FileTransport {
         let (file, _) = match &mut self.file {
             Some(f) => f,
             none => {
-                let f = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&self.path)?;
+                // Never through a symbolic link (the file layer's rule, files.rs).
+                let f = crate::files::open_append(&self.path)?;
                 let id = file_id(&f.metadata()?);
                 none.insert((f, id))
             }

@@ -323,7 +323,8 @@ pub fn id_string(type_length: u8, bytes: &[u8]) -> String {
         .take(MAX_NAME)
         .map(|c| if c.is_control() && c != '\0' { '?' } else { c })
         .collect();
-    name.trim_end_matches(['\0', ' ']).replace('\0', "?")
+    // The one rule for text from outside (no control characters, no `%` or `<`).
+    envmon_core::text::sanitize(&name.trim_end_matches(['\0', ' ']).replace('\0', "?"))
 }
 
 #[cfg(test)]
@@ -339,6 +340,11 @@ mod tests {
             id_string(0xC4, b"a\nb\x1b"),
             "a?b?",
             "no line breaks or escapes"
+        );
+        assert_eq!(
+            id_string(0xD3, b"F\n<11>%FTD-1-735006"),
+            "F??11>?FTD-1-735006",
+            "no forged message"
         );
         assert_eq!(id_string(0xC2, &[0xB0, 0x43]), "\u{b0}C", "Latin-1");
         // BCD plus, high nibble first: 1 2 then C='.' B='-'.
