@@ -33,9 +33,7 @@ pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
         IpmiUri::Device(p) => Ok(Some(Target::Device(p.clone()))),
         IpmiUri::Rmcp { user, host, port } => {
             let password = match &s.ipmi_password_file {
-                Some(f) => fs::read_to_string(f)
-                    .map(|p| p.trim_end_matches(['\r', '\n']).to_string())
-                    .map_err(|e| AgentError::Unavailable(format!("{}: cannot read the IPMI password: {e}", f.display())))?,
+                Some(f) => read_password_file(f, crate::sys::euid())?,
                 None => std::env::var(PASSWORD_ENV).map_err(|_| {
                     AgentError::Usage(
                         "rmcp:// needs a password: --ipmi-password-file FILE or ENVMON_IPMI_PASSWORD".into(),
@@ -50,6 +48,36 @@ pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
             }))
         }
     }
+}
+
+/// Reads the RMCP+ password file, as ssh reads a key: it must be owned by root or envmon's
+/// user (`euid`) and neither readable nor writable by others, nor writable by its group
+/// (0600 or 0640). The error names the file and what is wrong, never its content.
+pub fn read_password_file(f: &Path, euid: u32) -> Result<String, AgentError> {
+    use std::os::unix::fs::MetadataExt;
+    let fail = |why: String| AgentError::Unavailable(format!("{}: {why}", f.display()));
+    let file =
+        fs::File::open(f).map_err(|e| fail(format!("cannot read the IPMI password: {e}")))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| fail(format!("cannot read the IPMI password: {e}")))?;
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(fail(format!(
+            "the password file is owned by uid {}: it must be root's or envmon's",
+            meta.uid()
+        )));
+    }
+    if meta.mode() & 0o027 != 0 {
+        return Err(fail(format!(
+            "the password file's mode is {:04o}: others may read or change it (use 0600 or \
+             0640)",
+            meta.mode() & 0o7777
+        )));
+    }
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(&file, 4096), &mut text)
+        .map_err(|e| fail(format!("cannot read the IPMI password: {e}")))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_string())
 }
 
 /// Connects (one session, kept).
@@ -120,7 +148,14 @@ pub fn load_sdrs(
         }
         None => {
             let r = repo::read_all(t)?;
-            if let Err(e) =
+            // Only into a state dir that is there: a one-shot command (`poll`, `board
+            // dump`) creates nothing; `envmon run` makes its state dir at start.
+            if !state_dir.is_dir() {
+                log::debug!(
+                    "no state dir {}: the SDRs are not cached",
+                    state_dir.display()
+                );
+            } else if let Err(e) =
                 crate::files::write_atomic(&cache_path(state_dir), &encode_cache(&info, &r))
             {
                 log::warn!("cannot write the SDR cache in {}: {e}", state_dir.display());
@@ -244,6 +279,31 @@ pub fn board(choice: &BoardChoice, sdrs: &[SdrEntry]) -> Result<Board, AgentErro
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 21: a password file others can read, or owned by another user, is refused; the
+    /// error never holds the password.
+    #[test]
+    fn a_password_file_must_be_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "Secret-pw\n").unwrap();
+        let me = crate::sys::euid();
+        for mode in [0o644, 0o666, 0o620, 0o604] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            let e = read_password_file(&f, me).unwrap_err().to_string();
+            assert!(e.contains("others may read or change it"), "{mode:o}: {e}");
+            assert!(!e.contains("Secret"));
+        }
+        for mode in [0o600, 0o640, 0o400] {
+            std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(read_password_file(&f, me).unwrap(), "Secret-pw", "{mode:o}");
+        }
+        if std::os::unix::fs::chown(&f, Some(65534), None).is_ok() && me != 65534 {
+            let e = read_password_file(&f, 4242).unwrap_err().to_string();
+            assert!(e.contains("owned by uid 65534"), "{e}");
+        }
+    }
 
     #[test]
     fn in_band_the_hosts_packages_make_their_cpu_temperatures_required() {

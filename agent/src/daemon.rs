@@ -591,12 +591,23 @@ fn feeder(
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
+    use std::os::unix::fs::DirBuilderExt;
     if let Err(e) = sys::not_dumpable() {
         log::warn!("cannot turn core dumps off (the BMC password is in memory): {e}");
     }
     bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
     check_dirs(&settings)?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&settings.state_dir)
+        .map_err(|e| {
+            AgentError::Unavailable(format!(
+                "{}: cannot make the state dir: {e}",
+                settings.state_dir.display()
+            ))
+        })?;
     let (listener, access) = socket::bind(&settings.socket, socket_group(&settings)?)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&settings.syslog_config())?;
@@ -1032,6 +1043,12 @@ mod tests {
                 rec.reported
             ),
             ("cpu", Some("sel"), "sel:0x0002", true)
+        );
+        // Its time is RFC 3339, as the docs promise (never "+1012s").
+        assert!(
+            chrono::DateTime::parse_from_rfc3339(&rec.at).is_ok(),
+            "{}",
+            rec.at
         );
         for _ in 0..crate::sel::CHECK_EVERY {
             l.tick();

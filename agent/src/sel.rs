@@ -106,6 +106,23 @@ pub fn host_boot(root: &Path) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// When a trip happened, RFC 3339 (docs/thermal-shutdown.md): its SEL timestamp when the
+/// BMC's clock is set; for one that counts from the BMC's start, now less its age on the
+/// BMC's clock (`sel_now`); without that, the time of this report.
+fn trip_time(ts: u32, sel_now: Option<u32>) -> String {
+    if ts >= 0x2000_0000 {
+        return core_sel::format_timestamp(ts);
+    }
+    let age = sel_now
+        .and_then(|now| now.checked_sub(ts))
+        .filter(|_| sel_now.is_some_and(|n| n < 0x2000_0000));
+    if age.is_none() {
+        log::info!("the trip's time counts from the BMC's start: taking the time of this report");
+    }
+    let at = chrono::Utc::now() - chrono::Duration::seconds(i64::from(age.unwrap_or(0)));
+    at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 fn cursor_path(state_dir: &Path) -> PathBuf {
     state_dir.join(CURSOR_FILE)
 }
@@ -328,7 +345,7 @@ impl SelWatcher {
     /// a lost cursor the line saying how many entries were not forwarded again.
     fn end_startup(&mut self, t: &mut impl Transport, syslog: &Syslog) {
         self.startup = false;
-        if self.start != Start::Resume && self.witness.trip.is_some() {
+        if self.witness.trip.is_some() {
             self.sel_now = sel::time(t)
                 .inspect_err(|e| log::warn!("Get SEL Time: {e}"))
                 .ok();
@@ -444,7 +461,7 @@ impl SelWatcher {
         }
         Some(BootTrip {
             entry: format!("sel:0x{id:04x}"),
-            at: core_sel::format_timestamp(ts),
+            at: trip_time(ts, self.sel_now),
             identity: core_sel::trip_identity(id, ts),
         })
     }
@@ -458,5 +475,24 @@ impl SelWatcher {
             last_record_id: self.cursor.last_id.map(u64::from),
             percent_used: u64::from(i.percent_used()),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 21: a trip's time is RFC 3339 even when the BMC counts from its own start.
+    #[test]
+    fn a_trips_time_is_rfc_3339() {
+        let parse = |s: &str| chrono::DateTime::parse_from_rfc3339(s).map(|t| t.timestamp());
+        assert_eq!(trip_time(1_800_000_000, None), "2027-01-15T08:00:00Z");
+        let hour_ago = parse(&trip_time(0x100, Some(0x100 + 3600))).unwrap();
+        let now = chrono::Utc::now().timestamp();
+        assert!((now - 3600 - hour_ago).abs() <= 5, "{hour_ago} vs {now}");
+        assert!(
+            parse(&trip_time(0x100, None)).is_ok(),
+            "unknown age: the report's time"
+        );
     }
 }

@@ -185,6 +185,12 @@ fn over_rmcp(dir: &Path) -> Driven {
     let sim = crate::Bmc::start(&dir.join("bmc"));
     let password = dir.join("password");
     fs::write(&password, crate::BMC_PASSWORD).unwrap();
+    // A password file must be private (docs/configuration.md).
+    fs::set_permissions(
+        &password,
+        <fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600),
+    )
+    .unwrap();
     let mut s = settings(dir, "sim-appliance", sim.uri().parse().unwrap());
     s.ipmi_password_file = Some(password);
     let values = sim.dir.join("values");
