@@ -439,6 +439,22 @@ impl Loop {
     }
 }
 
+/// Makes the state dir (0750) when it is not there: `envmon run` keeps its state; one-shot
+/// commands create nothing.
+fn make_state_dir(settings: &Settings) -> Result<(), AgentError> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o750)
+        .create(&settings.state_dir)
+        .map_err(|e| {
+            AgentError::Unavailable(format!(
+                "{}: cannot make the state dir: {e}",
+                settings.state_dir.display()
+            ))
+        })
+}
+
 /// The directories envmon will write into, checked before it starts (files.rs: the state dir
 /// strictly, the metrics file's and file syslog destinations' as shared directories).
 fn check_dirs(settings: &Settings) -> Result<(), AgentError> {
@@ -548,6 +564,7 @@ pub fn soak(
     sweeps: u64,
     mut before: impl FnMut(u64),
 ) -> Result<String, AgentError> {
+    make_state_dir(&settings)?;
     let syslog = Syslog::start(&settings.syslog_config())?;
     let mut l = Loop::new(settings, syslog, open);
     for i in 0..sweeps {
@@ -591,23 +608,13 @@ fn feeder(
 
 /// Runs until SIGTERM or SIGINT.
 pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
-    use std::os::unix::fs::DirBuilderExt;
     if let Err(e) = sys::not_dumpable() {
         log::warn!("cannot turn core dumps off (the BMC password is in memory): {e}");
     }
     bmc::named_board(&settings.board)?;
     bmc::target(&settings)?;
     check_dirs(&settings)?;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o750)
-        .create(&settings.state_dir)
-        .map_err(|e| {
-            AgentError::Unavailable(format!(
-                "{}: cannot make the state dir: {e}",
-                settings.state_dir.display()
-            ))
-        })?;
+    make_state_dir(&settings)?;
     let (listener, access) = socket::bind(&settings.socket, socket_group(&settings)?)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&settings.syslog_config())?;
@@ -743,6 +750,7 @@ mod tests {
             ..Settings::default()
         };
         settings.interval_ms.0 = 100;
+        make_state_dir(&settings).unwrap();
         let (syslog, frames) = in_memory(&settings.syslog_config());
         let opens = Arc::new(Mutex::new(0));
         let (b, o) = (bmc.clone(), Arc::clone(&opens));

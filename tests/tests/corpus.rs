@@ -387,6 +387,12 @@ fn explain_and_dump_on_a_real_server_and_the_dump_runs_unchanged() {
 
     let dumped = dir.path().join("r630.toml");
     fs::write(&dumped, envmon(&["board", "dump"])).unwrap();
+    // One-shot commands create nothing (issue 21): the state dir was not there and is not.
+    assert!(
+        !state.exists(),
+        "board explain/dump made {}",
+        state.display()
+    );
     let check = Command::new(envmon_bin())
         .args(["board", "check"])
         .arg(&dumped)
