@@ -189,6 +189,8 @@ fn board_auto_classifies_the_sdrs_and_takes_their_thresholds() {
     let bmc = Bmc::start(&dir.path().join("bmc"));
     bmc.set(CPU0, 80); // above the SDR's upper non-critical (75)
     bmc.set(FAN1, 10); // below the SDR's lower critical (20 raw = 1000 RPM)
+    // A one-shot command caches the SDRs in a state dir that is there; it makes none.
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
     let poll = || {
         Command::new(envmon_bin())
             .args(["--ipmi", &bmc.uri(), "--board", "auto"])
