@@ -761,6 +761,26 @@ mod tests {
         (Loop::new(settings, syslog, open), frames, opens)
     }
 
+    /// A loop on `bmc` with `settings` (its state dir made, as `run` makes it) and its
+    /// frames, every connection a new transport to the same fake BMC.
+    fn loop_on(settings: Settings, bmc: &FakeBmc) -> (Loop, Received) {
+        make_state_dir(&settings).unwrap();
+        let (syslog, frames) = in_memory(&settings.syslog_config());
+        let t = bmc.clone();
+        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
+        (Loop::new(settings, syslog, open), frames)
+    }
+
+    /// Settings for a fake in-band BMC, the state under `dir`, syslog kept in memory.
+    fn fake_settings(dir: &Path) -> Settings {
+        Settings {
+            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
+            state_dir: dir.join("state"),
+            syslog: vec![SyslogUri::Stderr],
+            ..Settings::default()
+        }
+    }
+
     #[test]
     fn a_lost_session_is_opened_again_without_a_restart() {
         let dir = tempfile::tempdir().unwrap();
@@ -1141,17 +1161,11 @@ mod tests {
         .unwrap();
         let mut settings = Settings {
             board: BoardChoice(b.to_string_lossy().into_owned()),
-            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
-            state_dir: dir.path().join("state"),
-            syslog: vec![SyslogUri::Stderr],
             shutdown_action: crate::config::ShutdownAction::None,
-            ..Settings::default()
+            ..fake_settings(dir.path())
         };
         settings.shutdown_confirm_ms.0 = 0;
-        let (syslog, frames) = in_memory(&settings.syslog_config());
-        let t = bmc.clone();
-        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
-        let mut l = Loop::new(settings, syslog, open);
+        let (mut l, frames) = loop_on(settings, &bmc);
         l.tick();
         bmc.set(CPU, 96);
         l.tick(); // a jump of 56 C: waits for a second reading
@@ -1190,16 +1204,7 @@ mod tests {
         )
         .unwrap();
         let dir = tempfile::tempdir().unwrap();
-        let settings = Settings {
-            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
-            state_dir: dir.path().join("state"),
-            syslog: vec![SyslogUri::Stderr],
-            ..Settings::default()
-        };
-        let (syslog, frames) = in_memory(&settings.syslog_config());
-        let t = bmc.clone();
-        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
-        let mut l = Loop::new(settings, syslog, open);
+        let (mut l, frames) = loop_on(fake_settings(dir.path()), &bmc);
         for _ in 0..3 {
             l.tick();
         }
@@ -1257,17 +1262,7 @@ mod tests {
         }
         bmc.set(FORGED, 100);
         bmc.add_sel(sel_event(0x04, FORGED, 0x01, 0x00));
-        let mut settings = Settings {
-            ipmi: IpmiUri::Device("/dev/fake-ipmi".into()),
-            state_dir: dir.path().join("state"),
-            syslog: vec![SyslogUri::Stderr],
-            ..Settings::default()
-        };
-        settings.interval_ms.0 = 100;
-        let (syslog, frames) = in_memory(&settings.syslog_config());
-        let t = bmc.clone();
-        let open: Opener = Box::new(move |_| Ok(Box::new(t.transport()) as Box<dyn Transport>));
-        let mut l = Loop::new(settings, syslog, open);
+        let (mut l, frames) = loop_on(fake_settings(dir.path()), &bmc);
         for _ in 0..3 {
             l.tick();
         }
