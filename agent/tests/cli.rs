@@ -456,3 +456,33 @@ fn files_over_a_mebibyte_are_refused() {
         );
     }
 }
+
+/// Issue 21: a regular file at the `--socket` path (another user's data) survives, and
+/// `envmon run` exits 69 saying what is there.
+#[test]
+fn a_regular_file_at_the_socket_path_survives() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("envmon.sock");
+    std::fs::write(&sock, b"someone else's data").unwrap();
+    let state = dir.path().join("state");
+    let o = envmon(&[
+        "run",
+        "--ipmi",
+        "none",
+        "--board",
+        "fw-1cpu",
+        "--syslog",
+        "stderr",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("is a regular file, not a socket"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(std::fs::read(&sock).unwrap(), b"someone else's data");
+}
