@@ -366,7 +366,8 @@ impl Monitor {
         if st.judged(&item.spec) != State::Shutdown {
             self.rearmed = None;
         } else if out.shutdown.is_none() && st.fault.is_none() {
-            out.shutdown = shutdown_for_state(item).map(|kind| trigger(kind, p, item, st.value));
+            out.shutdown = envmon_core::engine::ShutdownKind::for_class(item.spec.class)
+                .map(|kind| trigger(kind, p, item, st.value));
         }
     }
 
@@ -534,15 +535,10 @@ impl Monitor {
             Some(Binding::Ipmi(Some(e), _)) => e.range,
             _ => None,
         };
-        // The same checks as a sweep's, on a fresh state (no jump check: one reading).
-        let checks = Checks {
-            jumps: false,
-            damping: None,
-            ..Checks::guarded(sensor_range, None)
-        };
-        let mut fresh = SensorState::default();
-        fresh.step_with(&item.spec, &checks, Reading::Value(v), 0);
-        fresh.fault.is_none().then_some(v)
+        let checks = Checks::guarded(sensor_range, None);
+        envmon_core::engine::implausible(&item.spec, &checks, v)
+            .is_none()
+            .then_some(v)
     }
 
     /// The line that says what flap damping did to the item at `position` (docs/syslog.md,
@@ -765,11 +761,6 @@ fn trigger(
         threshold: shutdown_threshold(&item.spec).unwrap_or(f64::NAN),
         unit: item.spec.unit.as_str().into(),
     }
-}
-
-/// The shutdown an item at its shutdown state calls for (its class's).
-fn shutdown_for_state(item: &envmon_board_defs::Item) -> Option<envmon_core::engine::ShutdownKind> {
-    envmon_core::engine::ShutdownKind::for_class(item.spec.class)
 }
 
 /// What an RFC 5424 frame about `item`'s transition carries (docs/syslog.md): the sensor,

@@ -113,9 +113,10 @@ fn trip_time(ts: u32, sel_now: Option<u32>) -> String {
     if ts >= 0x2000_0000 {
         return core_sel::format_timestamp(ts);
     }
+    // The BMC's clock on the same scale as the trip's (since its start), and past it.
     let age = sel_now
-        .and_then(|now| now.checked_sub(ts))
-        .filter(|_| sel_now.is_some_and(|n| n < 0x2000_0000));
+        .filter(|now| *now < 0x2000_0000)
+        .and_then(|now| now.checked_sub(ts));
     if age.is_none() {
         log::info!("the trip's time counts from the BMC's start: taking the time of this report");
     }

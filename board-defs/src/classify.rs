@@ -115,6 +115,8 @@ pub enum Reading {
     Threshold,
     /// This event/reading type code.
     Code(u8),
+    /// One of these event/reading type codes.
+    Codes(&'static [u8]),
     /// Not a threshold sensor.
     Discrete,
 }
@@ -556,20 +558,11 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::POWER_SUPPLY],
-        reading: Reading::Code(reading_type::DIGITAL),
+        reading: Reading::Codes(&[reading_type::DIGITAL, reading_type::SEVERITY]),
         words: &[FLAG_WORDS],
         class: Some(Class::Psu),
         fold: true,
-        why: "a supply's failure flag (asserted: failed): part of that supply's status (735004/735003)",
-        ..ANY
-    },
-    Rule {
-        sensor_types: &[t::POWER_SUPPLY],
-        reading: Reading::Code(reading_type::SEVERITY),
-        words: &[FLAG_WORDS],
-        class: Some(Class::Psu),
-        fold: true,
-        why: "a supply's failure flag (severity states: critical is failed): part of that supply's status (735004/735003)",
+        why: "a supply's failure flag (digital asserted, or severity critical: failed): part of that supply's status (735004/735003)",
         ..ANY
     },
     Rule {
@@ -724,6 +717,7 @@ fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
         Reading::Any => true,
         Reading::Threshold => threshold,
         Reading::Code(c) => s.reading_type == c,
+        Reading::Codes(cs) => cs.contains(&s.reading_type),
         Reading::Discrete => !threshold,
     };
     let percent = s.percentage || s.base_unit == PERCENT_UNIT;

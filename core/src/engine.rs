@@ -469,6 +469,32 @@ pub fn physical_range(spec: &SensorSpec) -> Option<(f64, f64)> {
     }
 }
 
+/// The fault of a value the sensor cannot produce (outside the sensor's range or the
+/// class's physical range, or a temperature at the top of its sensor's range: saturated),
+/// else `None`. No history: the jump check is [`SensorState`]'s.
+pub fn implausible(spec: &SensorSpec, checks: &Checks, v: f64) -> Option<Fault> {
+    let physical = physical_range(spec).filter(|_| checks.physical);
+    for (low, high) in [checks.sensor_range, physical].into_iter().flatten() {
+        if !(low..=high).contains(&v) {
+            return Some(Fault::Implausible {
+                value: v,
+                low,
+                high,
+            });
+        }
+    }
+    // A temperature at the top of the sensor's own range is saturated (raw 0xFF of an
+    // unsigned sensor: a stuck or failed sensor, or at least not a value).
+    match (spec.limits, checks.sensor_range) {
+        (Limits::Temperature { .. }, Some((low, high))) if v >= high => Some(Fault::Saturated {
+            value: v,
+            low,
+            high,
+        }),
+        _ => None,
+    }
+}
+
 /// How far a temperature may move between two samples `dt_ms` apart before the new value
 /// needs confirming: 20 degrees C plus 10 per second. A package under a sudden full load
 /// rises a few degrees a second at most; 30 in one second is a sensor glitch or a bus error.
@@ -574,27 +600,8 @@ impl SensorState {
         v: f64,
         now_ms: u64,
     ) -> Option<Fault> {
-        let physical = physical_range(spec).filter(|_| checks.physical);
-        for (low, high) in [checks.sensor_range, physical].into_iter().flatten() {
-            if !(low..=high).contains(&v) {
-                return Some(Fault::Implausible {
-                    value: v,
-                    low,
-                    high,
-                });
-            }
-        }
-        // A temperature at the top of the sensor's own range is saturated (raw 0xFF of an
-        // unsigned sensor: a stuck or failed sensor, or at least not a value).
-        if let (Limits::Temperature { .. }, Some((low, high))) = (spec.limits, checks.sensor_range)
-        {
-            if v >= high {
-                return Some(Fault::Saturated {
-                    value: v,
-                    low,
-                    high,
-                });
-            }
+        if let Some(fault) = implausible(spec, checks, v) {
+            return Some(fault);
         }
         let before = self.seen.replace((v, now_ms));
         let (from, at) = before.filter(|_| checks.jumps)?;
