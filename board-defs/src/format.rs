@@ -295,7 +295,7 @@ fn source_fits(source: &Source, class: Class) -> bool {
 fn check_label(label: &str) -> Result<(), String> {
     if label.is_empty() || label.len() > 32 || label.chars().any(|c| c.is_control()) {
         return Err(format!(
-            "label '{}' must be 1 to 32 printable characters",
+            "label '{}' must be 1 to 32 bytes of printable UTF-8",
             label.escape_default()
         ));
     }

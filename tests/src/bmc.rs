@@ -214,6 +214,11 @@ pub struct EmuBmc {
 impl EmuBmc {
     /// Writes the ipmi_sim configuration for `bmc` under `dir` and starts it.
     pub fn start(dir: &Path, bmc: &envmon_sensors::ipmi::fake::FakeBmc) -> EmuBmc {
+        EmuBmc::start_with(dir, bmc, false)
+    }
+
+    /// [`EmuBmc::start`], with an empty SEL (Add SEL Entry works) when `sel` is set.
+    pub fn start_with(dir: &Path, bmc: &envmon_sensors::ipmi::fake::FakeBmc, sel: bool) -> EmuBmc {
         let values = dir.join("values");
         fs::create_dir_all(&values).unwrap();
         let port = free_port();
@@ -282,6 +287,9 @@ impl EmuBmc {
                 "sensor_set_event_support 0x20 0 0x{num:02x} enable {scanning} per-state \
                  000000000000000 000000000000000 000000000000000 000000000000000\n"
             ));
+        }
+        if sel {
+            emu.push_str("sel_enable 0x20 1000 0x0a\n");
         }
         emu.push_str("mc_enable 0x20\n");
         drop(st);
