@@ -45,6 +45,7 @@ pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
                 port: *port,
                 user: user.clone(),
                 password,
+                window: usize::from(s.ipmi_window.0),
             }))
         }
     }

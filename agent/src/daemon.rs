@@ -209,6 +209,9 @@ impl Loop {
         if self.monitor.is_some() && !bmc_missing {
             return;
         }
+        if !self.link.may_try() {
+            return; // backing off after a failed attempt
+        }
         match self.connect() {
             Ok(()) => self.link.succeeded(),
             Err(e) => {
@@ -393,6 +396,8 @@ impl Loop {
             ipmi_commands: self.link.commands(),
             ipmi_errors: self.link.errors(),
             ipmi_replies_discarded: self.link.discarded(),
+            ipmi_retransmissions: self.link.retransmissions(),
+            ipmi_sessions: self.link.sessions(),
             ..self.counters.clone()
         }
     }

@@ -10,10 +10,44 @@ use envmon_sensors::ipmi::{
     repo::{self, RepoInfo},
     sdr::SdrEntry,
 };
-use std::path::Path;
+use std::{
+    path::Path,
+    time::{Duration, Instant},
+};
 
 /// Failed connection attempts before 735009 is sent (the agent keeps trying).
 pub const ATTEMPTS_BEFORE_735009: u32 = 3;
+
+/// The wait after the first failed connection attempt; it doubles with each failure.
+pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
+/// The longest wait between connection attempts.
+pub const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// The wait before the next connection attempt after `failures` failed ones (at least 1):
+/// [`BACKOFF_FIRST`] doubled per failure up to [`BACKOFF_MAX`], then scaled by `jitter`
+/// (0..1) into its upper half, so that agents that lost one BMC together do not return in
+/// step. Pure.
+pub fn backoff(failures: u32, jitter: f64) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    let full = BACKOFF_FIRST
+        .saturating_mul(1u32 << doublings)
+        .min(BACKOFF_MAX);
+    full.mul_f64(0.5 + 0.5 * jitter.clamp(0.0, 1.0))
+}
+
+/// A number in 0..1 for the jitter: xorshift over the clock and the process ID.
+fn jitter(state: &mut u64) -> f64 {
+    if *state == 0 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64);
+        *state = nanos ^ (u64::from(std::process::id()) << 32) | 1;
+    }
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    (*state >> 11) as f64 / (1u64 << 53) as f64
+}
 
 /// Opens a connection to the BMC: [`bmc::open`] in the agent, a fake BMC in tests.
 pub type Opener = Box<dyn FnMut(&Target) -> Result<Box<dyn Transport>, IpmiError>>;
@@ -35,6 +69,15 @@ pub struct Opened {
     pub changed: Option<bool>,
 }
 
+/// The counts of closed sessions' transports.
+#[derive(Debug, Clone, Copy, Default)]
+struct Closed {
+    commands: u64,
+    discarded: u64,
+    retransmissions: u64,
+    sessions: u64,
+}
+
 /// The BMC link.
 pub struct BmcLink {
     open: Opener,
@@ -42,8 +85,11 @@ pub struct BmcLink {
     repo_info: Option<RepoInfo>,
     failed_attempts: u32,
     reported_not_running: bool,
-    /// IPMI commands and datagrams discarded by sessions already closed.
-    closed: (u64, u64),
+    /// What sessions already closed counted.
+    closed: Closed,
+    /// No connection attempt before this (backoff after failures).
+    next_try: Option<Instant>,
+    jitter: u64,
     /// Transport errors and failed connection attempts.
     errors: u64,
     /// SDR names by sensor number (BMC-owned), for SEL lines.
@@ -59,7 +105,9 @@ impl BmcLink {
             repo_info: None,
             failed_attempts: 0,
             reported_not_running: false,
-            closed: (0, 0),
+            closed: Closed::default(),
+            next_try: None,
+            jitter: 0,
             errors: 0,
             sensor_names: Vec::new(),
         }
@@ -107,8 +155,16 @@ impl BmcLink {
 
     /// Keeps the counts of a session that is going away.
     fn retire(&mut self, t: &impl Transport) {
-        self.closed.0 += t.commands();
-        self.closed.1 += t.discarded();
+        self.closed.commands += t.commands();
+        self.closed.discarded += t.discarded();
+        self.closed.retransmissions += t.retransmissions();
+        self.closed.sessions += t.sessions();
+    }
+
+    /// Whether a connection attempt may be made now (not within the backoff after a
+    /// failure).
+    pub fn may_try(&self) -> bool {
+        self.next_try.is_none_or(|t| Instant::now() >= t)
     }
 
     /// Forgets the repository (a new board or BMC: the next session binds from scratch).
@@ -127,6 +183,7 @@ impl BmcLink {
         }
         self.failed_attempts = 0;
         self.reported_not_running = false;
+        self.next_try = None;
     }
 
     /// A connection attempt failed. Returns whether 735009 is due now: after
@@ -134,9 +191,12 @@ impl BmcLink {
     pub fn failed(&mut self, why: &str, not_started: bool) -> bool {
         self.failed_attempts += 1;
         self.errors += 1;
+        let wait = backoff(self.failed_attempts, jitter(&mut self.jitter));
+        self.next_try = Some(Instant::now() + wait);
         log::warn!(
-            "BMC not available (attempt {}): {why}",
-            self.failed_attempts
+            "BMC not available (attempt {}): {why}; next attempt in {} ms",
+            self.failed_attempts,
+            wait.as_millis()
         );
         let due = self.failed_attempts >= ATTEMPTS_BEFORE_735009
             && !self.reported_not_running
@@ -188,22 +248,30 @@ impl BmcLink {
         }
     }
 
+    /// A count of every session: the closed ones' and the open one's.
+    fn total(&self, closed: u64, open: impl Fn(&dyn Transport) -> u64) -> u64 {
+        closed + self.source.as_ref().map_or(0, |s| open(s.transport_ref()))
+    }
+
     /// IPMI commands sent in all, by every session.
     pub fn commands(&self) -> u64 {
-        self.closed.0
-            + self
-                .source
-                .as_ref()
-                .map_or(0, |s| s.transport_ref().commands())
+        self.total(self.closed.commands, |t| t.commands())
     }
 
     /// Datagrams discarded in all, by every session.
     pub fn discarded(&self) -> u64 {
-        self.closed.1
-            + self
-                .source
-                .as_ref()
-                .map_or(0, |s| s.transport_ref().discarded())
+        self.total(self.closed.discarded, |t| t.discarded())
+    }
+
+    /// Requests sent again in all (their reply did not come in time).
+    pub fn retransmissions(&self) -> u64 {
+        self.total(self.closed.retransmissions, |t| t.retransmissions())
+    }
+
+    /// Sessions opened with the BMC in all. A connection whose SDRs were refused counts
+    /// too; a failed attempt's session is not counted (it was never whole).
+    pub fn sessions(&self) -> u64 {
+        self.total(self.closed.sessions, |t| t.sessions())
     }
 
     /// Lost sessions and failed connection attempts.
@@ -215,5 +283,26 @@ impl BmcLink {
     pub fn session_and_names(&mut self) -> Option<(&mut Source, &[(u8, String)])> {
         let names = self.sensor_names.as_slice();
         self.source.as_mut().map(|s| (s, names))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_attempts_back_off_to_thirty_seconds_with_jitter() {
+        let s = Duration::from_secs;
+        // Full waits (jitter 1): 1, 2, 4, 8, 16, 30, 30 s.
+        let full: Vec<Duration> = (1..=7).map(|n| backoff(n, 1.0)).collect();
+        assert_eq!(full, [s(1), s(2), s(4), s(8), s(16), s(30), s(30)]);
+        // Jitter takes it into the upper half, never below.
+        assert_eq!(backoff(6, 0.0), s(15));
+        assert_eq!(backoff(1, 0.5), Duration::from_millis(750));
+        assert_eq!(backoff(u32::MAX, 1.0), s(30));
+        let mut state = 0;
+        let xs: Vec<f64> = (0..100).map(|_| jitter(&mut state)).collect();
+        assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
+        assert!(xs.windows(2).any(|w| w[0] != w[1]));
     }
 }

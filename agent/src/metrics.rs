@@ -176,6 +176,18 @@ fn counter_families(c: &Counters) -> Vec<Family> {
             c.ipmi_replies_discarded,
         ),
         (
+            "envmon_ipmi_retransmissions",
+            Counter,
+            "IPMI requests sent again because their reply did not come within the retransmission timer.",
+            c.ipmi_retransmissions,
+        ),
+        (
+            "envmon_ipmi_sessions_opened",
+            Counter,
+            "RMCP+ sessions opened with the BMC (each closed before the next is opened).",
+            c.ipmi_sessions,
+        ),
+        (
             "envmon_agentx_notifications",
             Counter,
             "SNMP notifications sent through the AgentX master.",

@@ -292,6 +292,9 @@ impl Monitor {
     ) -> Sweep {
         let mut out = Sweep::default();
         let mut failing = BTreeSet::new();
+        if let Some(src) = src.as_deref_mut() {
+            src.prefetch(self.swept_entries());
+        }
         for position in 0..self.board.items.len() {
             let (reading, not_scanning) = self.read_item(position, src.as_deref_mut(), &mut out);
             self.learn_presence(
@@ -339,6 +342,9 @@ impl Monitor {
                 }
             }
         }
+        if let Some(src) = src {
+            src.end_prefetch();
+        }
         self.ask_again(&mut out);
         if self.check_pci(&mut out) {
             failing.insert(PCI_SCAN);
@@ -351,6 +357,15 @@ impl Monitor {
         out.emissions
             .extend(self.update_failures.sweep(&failing, now_ms));
         out
+    }
+
+    /// The SDR entries a sweep reads: each bound item's sensor and its failure flags.
+    fn swept_entries(&self) -> impl Iterator<Item = &SdrEntry> {
+        let main = self.bindings.iter().filter_map(|b| match b {
+            Binding::Ipmi(Some(e), _) => Some(e),
+            _ => None,
+        });
+        main.chain(self.flags.iter().flatten())
     }
 
     /// The shutdown that was not confirmed is asked for again while its item stays at the

@@ -28,6 +28,11 @@ pub struct Counters {
     /// Datagrams from the BMC discarded: not authentic, replayed, duplicated, or answering
     /// another request.
     pub ipmi_replies_discarded: u64,
+    /// IPMI requests sent again because their reply did not come within the retransmission
+    /// timer.
+    pub ipmi_retransmissions: u64,
+    /// RMCP+ sessions opened with the BMC.
+    pub ipmi_sessions: u64,
     /// SNMP notifications the master took.
     pub agentx_notifications: u64,
     /// SNMP notifications not sent (no master, the queue full, or refused).

@@ -86,11 +86,26 @@ impl<T: Transport> Transport for Beating<T> {
         self.heart.beat();
         r
     }
+    fn call_many(
+        &mut self,
+        requests: &[envmon_sensors::ipmi::Request],
+    ) -> Vec<Result<Vec<u8>, IpmiError>> {
+        self.heart.beat();
+        let r = self.inner.call_many(requests);
+        self.heart.beat();
+        r
+    }
     fn commands(&self) -> u64 {
         self.inner.commands()
     }
     fn discarded(&self) -> u64 {
         self.inner.discarded()
+    }
+    fn retransmissions(&self) -> u64 {
+        self.inner.retransmissions()
+    }
+    fn sessions(&self) -> u64 {
+        self.inner.sessions()
     }
 }
 

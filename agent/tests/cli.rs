@@ -287,8 +287,9 @@ fn run_without_a_bmc_reports_735009_keeps_running_and_stops_on_sigterm() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    // 735009 goes out after the third failed attempt. Wait for five attempts more (from
-    // the metrics), so that a repeat would have been seen, then read the log.
+    // 735009 goes out after the third failed attempt. Wait for two attempts more (from the
+    // metrics; attempts back off 1, 2, 4, 8 s, each jittered into its upper half), so that
+    // a repeat would have been seen, then read the log.
     let sock = dir.path().join("envmon.sock");
     let failed_attempts = || {
         let o = Command::new(env!("CARGO_BIN_EXE_envmon"))
@@ -302,13 +303,19 @@ fn run_without_a_bmc_reports_735009_keeps_running_and_stops_on_sigterm() {
             .parse::<u64>()
             .ok()
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while failed_attempts().unwrap_or(0) < 8 && std::time::Instant::now() < deadline {
+    let started = std::time::Instant::now();
+    let deadline = started + std::time::Duration::from_secs(25);
+    while failed_attempts().unwrap_or(0) < 5 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert!(
-        failed_attempts().unwrap_or(0) >= 8,
-        "eight failed attempts in 20 s"
+        failed_attempts().unwrap_or(0) >= 5,
+        "five failed attempts in 25 s"
+    );
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(500 + 1000 + 2000 + 4000 - 500),
+        "the attempts back off: {:?}",
+        started.elapsed()
     );
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(

@@ -46,6 +46,8 @@ fn fixed_counters() -> Counters {
         last_sel_seconds: 0.004,
         socket_refused: 3,
         ipmi_replies_discarded: 5,
+        ipmi_retransmissions: 7,
+        ipmi_sessions: 2,
         agentx_notifications: 4,
         agentx_notifications_dropped: 1,
     }

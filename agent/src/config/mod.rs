@@ -195,6 +195,9 @@ settings! {
     ipmi: one IpmiUri = IpmiUri::Device(PathBuf::from("/dev/ipmi0")), "URI", file text;
     /// File holding the RMCP+ password (else ENVMON_IPMI_PASSWORD).
     ipmi_password_file: maybe PathBuf = None, "FILE", file path;
+    /// RMCP+: Get Sensor Reading requests in flight at once in a sweep (1 to 8; 1 sends them
+    /// one after another).
+    ipmi_window: one IpmiWindow = IpmiWindow(8), "N", file int;
     /// Syslog destination (repeatable): unix:///dev/log, udp://H:P, tcp://H:P, file:///p, stderr.
     syslog: many SyslogUri = vec![SyslogUri::Unix(PathBuf::from("/dev/log"))], "URI", file list;
     /// Syslog frame format: rfc3164 or rfc5424.
@@ -521,6 +524,7 @@ mod tests {
 board = "fw-2cpu"
 ipmi = "rmcp://admin@127.0.0.1:9623"
 ipmi-password-file = "secret"
+ipmi-window = 3
 syslog = ["udp://127.0.0.1:5514", "file:///tmp/envmon.log"]
 syslog-format = "rfc5424"
 facility = "local6"
@@ -553,6 +557,7 @@ metrics-file = "metrics/envmon.prom"
                 port: 9623,
             },
             ipmi_password_file: Some(PathBuf::from("/etc/envmon/secret")),
+            ipmi_window: IpmiWindow(3),
             syslog: vec![
                 "udp://127.0.0.1:5514".parse().unwrap(),
                 "file:///tmp/envmon.log".parse().unwrap(),
@@ -596,7 +601,7 @@ metrics-file = "metrics/envmon.prom"
         assert!(d.sel_warn_percent != s.sel_warn_percent && d.agentx != s.agentx);
         assert!(d.agentx_envmon_mib != s.agentx_envmon_mib);
         assert!(d.agentx_notifications != s.agentx_notifications);
-        assert!(d.metrics_file != s.metrics_file);
+        assert!(d.metrics_file != s.metrics_file && d.ipmi_window != s.ipmi_window);
         assert!(d.shutdown_confirm_readings != s.shutdown_confirm_readings);
         assert!(d.shutdown_confirm_ms != s.shutdown_confirm_ms && d.flap_damping != s.flap_damping);
     }

@@ -402,6 +402,23 @@ impl FromStr for ConfirmReadings {
     }
 }
 
+/// RMCP+ requests in flight at once: 1 to 8 (docs/performance.md says why 8 is the most and
+/// the default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IpmiWindow(pub u8);
+
+impl FromStr for IpmiWindow {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u8>() {
+            Ok(n) if (1..=8).contains(&n) => Ok(IpmiWindow(n)),
+            _ => Err(format!(
+                "'{s}' must be a whole number of requests from 1 to 8"
+            )),
+        }
+    }
+}
+
 /// The least time the confirming readings of a thermal shutdown span, milliseconds: 0 to
 /// 60000.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

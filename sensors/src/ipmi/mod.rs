@@ -13,6 +13,7 @@ pub mod fake;
 pub mod reading;
 pub mod repo;
 pub mod rmcpplus;
+pub mod rto;
 pub mod sdr;
 pub mod sel;
 mod transport;
@@ -100,6 +101,23 @@ impl Error for IpmiError {}
 pub trait Transport {
     /// One request, one response.
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError>;
+    /// Several independent requests, answered in their order. A transport that can keeps
+    /// several in flight at once (RMCP+: up to its window); this default sends them one
+    /// after another, and once one has lost the session the rest get its error unsent.
+    fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        let mut out: Vec<Result<Vec<u8>, IpmiError>> = Vec::with_capacity(requests.len());
+        for r in requests {
+            let lost = out.iter().find_map(|x| match x {
+                Err(e) if e.needs_new_session() => Some(e.clone()),
+                _ => None,
+            });
+            out.push(match lost {
+                Some(e) => Err(e),
+                None => self.call(r.netfn, r.cmd, &r.data),
+            });
+        }
+        out
+    }
     /// Requests sent so far (for the per-sweep command count).
     fn commands(&self) -> u64;
     /// Datagrams received and discarded so far: not authentic, replayed, duplicated, or
@@ -107,11 +125,44 @@ pub trait Transport {
     fn discarded(&self) -> u64 {
         0
     }
+    /// Requests sent again because their reply did not come in time (0 where nothing is).
+    fn retransmissions(&self) -> u64 {
+        0
+    }
+    /// Sessions opened with the BMC so far (0 for a transport without sessions).
+    fn sessions(&self) -> u64 {
+        0
+    }
+}
+
+/// One request of [`Transport::call_many`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// NetFn.
+    pub netfn: u8,
+    /// Command.
+    pub cmd: u8,
+    /// Request data.
+    pub data: Vec<u8>,
+}
+
+impl Request {
+    /// A request.
+    pub fn new(netfn: u8, cmd: u8, data: &[u8]) -> Request {
+        Request {
+            netfn,
+            cmd,
+            data: data.to_vec(),
+        }
+    }
 }
 
 impl<T: Transport + ?Sized> Transport for Box<T> {
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
         (**self).call(netfn, cmd, data)
+    }
+    fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        (**self).call_many(requests)
     }
     fn commands(&self) -> u64 {
         (**self).commands()
@@ -119,17 +170,62 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     fn discarded(&self) -> u64 {
         (**self).discarded()
     }
+    fn retransmissions(&self) -> u64 {
+        (**self).retransmissions()
+    }
+    fn sessions(&self) -> u64 {
+        (**self).sessions()
+    }
 }
 
 /// The steady-state reader: the cached SDR entries of the monitored sensors and a transport.
 pub struct IpmiSource<T: Transport> {
     transport: T,
+    /// Get Sensor Reading replies asked for ahead ([`IpmiSource::prefetch`]), by number.
+    prefetched: Vec<(u8, Result<Vec<u8>, IpmiError>)>,
 }
 
 impl<T: Transport> IpmiSource<T> {
     /// Wraps a connected transport.
     pub fn new(transport: T) -> Self {
-        IpmiSource { transport }
+        IpmiSource {
+            transport,
+            prefetched: Vec::new(),
+        }
+    }
+
+    /// Asks for the readings of the BMC's own sensors among `entries` all at once
+    /// ([`Transport::call_many`]: pipelined over RMCP+); the reads that follow take them
+    /// instead of asking, each once. [`IpmiSource::end_prefetch`] forgets what was not taken.
+    pub fn prefetch<'a>(&mut self, entries: impl IntoIterator<Item = &'a SdrEntry>) {
+        let mut numbers: Vec<u8> = entries
+            .into_iter()
+            .filter(|e| e.owner_id == 0x20 && e.owner_lun == 0)
+            .map(|e| e.number)
+            .collect();
+        numbers.sort_unstable();
+        numbers.dedup();
+        let requests: Vec<Request> = numbers
+            .iter()
+            .map(|n| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[*n]))
+            .collect();
+        let replies = self.transport.call_many(&requests);
+        self.prefetched = numbers.into_iter().zip(replies).collect();
+    }
+
+    /// Forgets prefetched readings no read took (a later read asks the BMC afresh).
+    pub fn end_prefetch(&mut self) {
+        self.prefetched.clear();
+    }
+
+    /// Get Sensor Reading of sensor `number`: the prefetched reply, or one request.
+    fn get_reading(&mut self, number: u8) -> Result<Vec<u8>, IpmiError> {
+        match self.prefetched.iter().position(|(n, _)| *n == number) {
+            Some(at) => self.prefetched.swap_remove(at).1,
+            None => self
+                .transport
+                .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[number]),
+        }
     }
 
     /// The transport back.
@@ -160,10 +256,7 @@ impl<T: Transport> IpmiSource<T> {
         if entry.owner_id != 0x20 || entry.owner_lun != 0 {
             return Ok((Reading::Unreadable, false));
         }
-        match self
-            .transport
-            .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[entry.number])
-        {
+        match self.get_reading(entry.number) {
             Ok(data) => Ok((reading::decode(entry, &data), reading::not_scanning(&data))),
             // "Requested sensor, data or record not present" and "sensor not readable":
             // the BMC is fine, this sensor is not.
@@ -180,10 +273,7 @@ impl<T: Transport> IpmiSource<T> {
         if entry.owner_id != 0x20 || entry.owner_lun != 0 {
             return Ok(None);
         }
-        match self
-            .transport
-            .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[entry.number])
-        {
+        match self.get_reading(entry.number) {
             Ok(data) => Ok(reading::presence(entry, &data)),
             Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => Ok(None),
             Err(e) => Err(e),

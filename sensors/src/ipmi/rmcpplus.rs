@@ -22,7 +22,10 @@
 //! The packet building and checking are pure functions (tested below); [`RmcpPlus`] does the
 //! UDP I/O around them.
 
-use super::{IpmiError, IpmiErrorKind, Transport};
+use super::{
+    IpmiError, IpmiErrorKind, Request, Transport,
+    rto::{Rto, RtoBounds, Window},
+};
 use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
@@ -187,15 +190,37 @@ pub fn ipmb_request(netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) -> Vec<u8> {
 /// A response that answers (netfn, cmd, rq_seq): its completion code and data. `None` when
 /// it is not the answer to this request (another request's late reply) or is malformed.
 pub fn ipmb_response(m: &[u8], netfn: u8, cmd: u8, rq_seq: u8) -> Option<(u8, Vec<u8>)> {
+    let r = ipmb_reply(m)?;
+    (r.netfn == netfn | 1 && r.rq_seq == rq_seq & 0x3f && r.cmd == cmd).then_some((r.cc, r.data))
+}
+
+/// The fields of a response from the BMC, its checksums checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IpmbReply {
+    /// The NetFn (odd: a response).
+    pub netfn: u8,
+    /// The request sequence number it echoes.
+    pub rq_seq: u8,
+    /// The command.
+    pub cmd: u8,
+    /// The completion code.
+    pub cc: u8,
+    /// The data after the completion code.
+    pub data: Vec<u8>,
+}
+
+/// A response to us from the BMC, whatever request it answers; `None` when it is malformed.
+pub fn ipmb_reply(m: &[u8]) -> Option<IpmbReply> {
     if m.len() < 8 || checksum(&m[..2]) != m[2] || checksum(&m[3..m.len() - 1]) != m[m.len() - 1] {
         return None;
     }
-    let answers = m[0] == RQ_ADDR
-        && m[1] >> 2 == netfn | 1
-        && m[3] == BMC_ADDR
-        && m[4] >> 2 == rq_seq & 0x3f
-        && m[5] == cmd;
-    answers.then(|| (m[6], m[7..m.len() - 1].to_vec()))
+    (m[0] == RQ_ADDR && m[3] == BMC_ADDR).then(|| IpmbReply {
+        netfn: m[1] >> 2,
+        rq_seq: m[4] >> 2,
+        cmd: m[5],
+        cc: m[6],
+        data: m[7..m.len() - 1].to_vec(),
+    })
 }
 
 /// A pre-session message (Open Session, RAKP): RMCP + session header without session.
@@ -335,21 +360,81 @@ impl SeqWindow {
 /// How patient a session is.
 #[derive(Debug, Clone, Copy)]
 pub struct Patience {
-    /// One attempt's wait for its reply.
-    pub attempt_timeout: Duration,
-    /// Attempts per request (the hard deadline is their product).
+    /// The retransmission timer's bounds (see [`super::rto`]).
+    pub rto: RtoBounds,
+    /// Transmissions per request before it is given up (each waits the timer in force).
     pub attempts: u32,
+    /// Requests in flight at once in [`Transport::call_many`] (at most [`MAX_WINDOW`]).
+    pub window: usize,
     /// A session idle this long is opened again before the next request.
     pub idle_reopen: Duration,
+    /// The most one step of session setup (Open Session, RAKP 1, RAKP 3) waits in all: a
+    /// BMC that does not answer costs a connection attempt this long, not the whole backoff.
+    pub setup_budget: Duration,
 }
+
+/// The largest window: half the 16 session sequence numbers behind the highest that IPMI
+/// v2.0 (section 6.12.13) has a BMC accept out of order, so requests overtaken on the way
+/// are never refused as too old.
+pub const MAX_WINDOW: usize = 8;
+
+/// The default window (see docs/performance.md for the measurement and the reasoning).
+pub const DEFAULT_WINDOW: usize = 8;
+
+/// Transmissions of one request whose replies are still taken (the rest are forgotten).
+const KEPT_TRANSMISSIONS: usize = 4;
+
+/// A pause before a request the BMC said it was too busy for (C0h, C3h) is sent again.
+const BUSY_PAUSE: Duration = Duration::from_millis(50);
 
 impl Default for Patience {
     fn default() -> Self {
         Patience {
-            attempt_timeout: Duration::from_millis(250),
-            attempts: 8,
+            rto: RtoBounds::default(),
+            attempts: 6,
+            window: DEFAULT_WINDOW,
             idle_reopen: IDLE_REOPEN,
+            setup_budget: Duration::from_secs(4),
         }
+    }
+}
+
+/// Commands whose repetition undoes the first (a second reservation cancels the first): only
+/// the reply to the newest transmission is taken.
+fn newest_only(netfn: u8, cmd: u8) -> bool {
+    matches!(
+        (netfn, cmd),
+        (0x0A, 0x22) | (0x0A, 0x42) | (0x04, 0x22) // Reserve SDR Repository, SEL, Device SDR
+    )
+}
+
+/// One request on its way.
+struct Flight {
+    /// Its place in the batch.
+    index: usize,
+    netfn: u8,
+    cmd: u8,
+    ipmb_data: Vec<u8>,
+    /// Its transmissions, (request sequence number, when), the newest last.
+    sent: Vec<(u8, Instant)>,
+    /// When the newest transmission is given up on.
+    due: Instant,
+    /// Transmissions after a timeout or none (a busy BMC's asked-again ones not counted).
+    tries: u32,
+    busy: u32,
+    started: Instant,
+}
+
+impl Flight {
+    fn answers(&self, rq_seq: u8, netfn: u8, cmd: u8) -> Option<Instant> {
+        if netfn != self.netfn | 1 || cmd != self.cmd {
+            return None;
+        }
+        let newest = self.sent.last().map(|s| s.0);
+        if newest_only(self.netfn, self.cmd) && newest != Some(rq_seq) {
+            return None;
+        }
+        self.sent.iter().find(|s| s.0 == rq_seq).map(|s| s.1)
     }
 }
 
@@ -363,13 +448,18 @@ pub struct RmcpPlus {
     keys: Keys,
     console_sid: [u8; 4],
     bmc_sid: [u8; 4],
+    /// Whether the BMC holds a session of ours (to close before another is opened).
+    active: bool,
     seq_out: u32,
     seq_in: SeqWindow,
     rq_seq: u8,
+    rto: Rto,
+    window: Window,
     last_used: Instant,
     commands: u64,
     sessions: u64,
     discarded: u64,
+    retransmissions: u64,
     random: File,
 }
 
@@ -417,46 +507,65 @@ impl RmcpPlus {
             },
             console_sid: [0; 4],
             bmc_sid: [0; 4],
+            active: false,
             seq_out: 1,
             seq_in: SeqWindow::default(),
             rq_seq: 0,
+            rto: Rto::new(patience.rto),
+            window: Window::new(patience.window.min(MAX_WINDOW)),
             last_used: Instant::now(),
             commands: 0,
             sessions: 0,
             discarded: 0,
+            retransmissions: 0,
             random,
         };
         s.activate()?;
         Ok(s)
     }
 
-    /// One pre-session exchange, sent again until its reply comes or the deadline passes.
+    /// One pre-session exchange: `payload(tag)` sent, again while no reply comes, each
+    /// transmission under a new message tag (the reply echoes it: the round trip is timed
+    /// exactly), until [`Patience::attempts`] transmissions have waited their timer.
     fn exchange(
         &mut self,
         ptype: u8,
-        payload: &[u8],
+        payload: impl Fn(u8) -> Vec<u8>,
         rtype: u8,
-        tag: u8,
     ) -> Result<Vec<u8>, IpmiError> {
-        let packet = presession(ptype, payload);
         let mut buf = [0u8; 512];
+        let mut sent: Vec<(u8, Instant)> = Vec::new();
+        let give_up = Instant::now() + self.patience.setup_budget;
         for _ in 0..self.patience.attempts {
-            self.send(&packet)?;
-            let until = Instant::now() + self.patience.attempt_timeout;
+            if Instant::now() >= give_up {
+                break;
+            }
+            let tag = random_bytes::<1>(&mut self.random)?[0];
+            if !sent.is_empty() {
+                self.retransmissions += 1;
+            }
+            sent.push((tag, Instant::now()));
+            self.send(&presession(ptype, &payload(tag)))?;
+            let until = (Instant::now() + self.rto.current()).min(give_up);
             while let Some(n) = self.recv_until(&mut buf, until)? {
-                if let Some(p) = presession_payload(&buf[..n], rtype) {
-                    if p.first() == Some(&tag) {
-                        return Ok(p.to_vec());
-                    }
+                let p = presession_payload(&buf[..n], rtype);
+                let at = p
+                    .and_then(|p| p.first())
+                    .and_then(|t| sent.iter().find(|s| s.0 == *t).map(|s| s.1));
+                if let (Some(p), Some(at)) = (p, at) {
+                    self.rto.sample(at.elapsed());
+                    return Ok(p.to_vec());
                 }
                 self.discarded += 1;
             }
+            self.rto.backoff();
         }
         Err(err(
             IpmiErrorKind::Connect,
             format!(
-                "{}: no answer to session setup (payload 0x{ptype:02x})",
-                self.what
+                "{}: no answer to session setup (payload 0x{ptype:02x}, {} transmissions)",
+                self.what,
+                sent.len()
             ),
         ))
     }
@@ -497,20 +606,49 @@ impl RmcpPlus {
         }
     }
 
-    /// Open Session, RAKP 1-4, then administrator privilege.
+    /// Closes the session the BMC holds for us, if any (Close Session, two transmissions at
+    /// most, half a second each at most): BMCs have a handful of session slots, and an
+    /// operator's own ipmitool must find one free.
+    fn close_session(&mut self) {
+        if !self.active {
+            return;
+        }
+        self.active = false;
+        let saved = (self.patience, self.rto);
+        self.patience.attempts = 2;
+        self.rto = Rto::new(RtoBounds {
+            initial: self.rto.current().min(Duration::from_millis(500)),
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(500),
+        });
+        let closed = self.batch(&[Request::new(0x06, 0x3C, &self.bmc_sid)]);
+        (self.patience, self.rto) = saved;
+        match closed.first() {
+            Some(Ok(_)) => log::debug!("{}: session closed", self.what),
+            Some(Err(e)) => log::debug!("{}: Close Session: {e}", self.what),
+            None => {}
+        }
+    }
+
+    /// Open Session, RAKP 1-4, then administrator privilege. A session still open is closed
+    /// first.
     fn activate(&mut self) -> Result<(), IpmiError> {
+        self.close_session();
         let fail = |what: &str| err(IpmiErrorKind::Connect, what.to_string());
         self.console_sid = random_bytes(&mut self.random)?;
         if self.console_sid == [0; 4] {
             self.console_sid = [1, 0, 0, 0];
         }
-        let tag = random_bytes::<1>(&mut self.random)?[0];
-        let mut open_req = vec![tag, ADMIN, 0, 0];
-        open_req.extend_from_slice(&self.console_sid);
-        open_req.extend_from_slice(&[0x00, 0, 0, 0x08, 0x01, 0, 0, 0]); // RAKP-HMAC-SHA1
-        open_req.extend_from_slice(&[0x01, 0, 0, 0x08, 0x01, 0, 0, 0]); // HMAC-SHA1-96
-        open_req.extend_from_slice(&[0x02, 0, 0, 0x08, 0x01, 0, 0, 0]); // AES-CBC-128
-        let r = self.exchange(OPEN_SESSION_REQ, &open_req, OPEN_SESSION_RSP, tag)?;
+        let console_sid = self.console_sid;
+        let open_req = |tag: u8| {
+            let mut m = vec![tag, ADMIN, 0, 0];
+            m.extend_from_slice(&console_sid);
+            m.extend_from_slice(&[0x00, 0, 0, 0x08, 0x01, 0, 0, 0]); // RAKP-HMAC-SHA1
+            m.extend_from_slice(&[0x01, 0, 0, 0x08, 0x01, 0, 0, 0]); // HMAC-SHA1-96
+            m.extend_from_slice(&[0x02, 0, 0, 0x08, 0x01, 0, 0, 0]); // AES-CBC-128
+            m
+        };
+        let r = self.exchange(OPEN_SESSION_REQ, open_req, OPEN_SESSION_RSP)?;
         if r.get(1) != Some(&0) {
             return Err(fail(&format!(
                 "{}: open session refused (status 0x{:02x})",
@@ -524,12 +662,16 @@ impl RmcpPlus {
             .ok_or_else(|| fail("short Open Session Response"))?;
         let rm = random_bytes::<16>(&mut self.random)?;
         let role = 0x10 | ADMIN; // name-only lookup, administrator
-        let mut rakp1 = vec![tag, 0, 0, 0];
-        rakp1.extend_from_slice(&bmc_sid);
-        rakp1.extend_from_slice(&rm);
-        rakp1.extend_from_slice(&[role, 0, 0, self.user.len() as u8]);
-        rakp1.extend_from_slice(&self.user);
-        let r2 = self.exchange(RAKP1, &rakp1, RAKP2, tag)?;
+        let user = self.user.clone();
+        let rakp1 = |tag: u8| {
+            let mut m = vec![tag, 0, 0, 0];
+            m.extend_from_slice(&bmc_sid);
+            m.extend_from_slice(&rm);
+            m.extend_from_slice(&[role, 0, 0, user.len() as u8]);
+            m.extend_from_slice(&user);
+            m
+        };
+        let r2 = self.exchange(RAKP1, rakp1, RAKP2)?;
         if r2.get(1) != Some(&0) {
             return Err(fail(&format!(
                 "{}: RAKP 2 refused (status 0x{:02x}: user or password)",
@@ -557,15 +699,20 @@ impl RmcpPlus {
                 self.what
             )));
         }
-        let mut rakp3 = vec![tag, 0, 0, 0];
-        rakp3.extend_from_slice(&bmc_sid);
-        rakp3.extend_from_slice(&rakp.rakp3_code());
-        let r4 = self.exchange(RAKP3, &rakp3, RAKP4, tag)?;
+        let code3 = rakp.rakp3_code();
+        let rakp3 = |tag: u8| {
+            let mut m = vec![tag, 0, 0, 0];
+            m.extend_from_slice(&bmc_sid);
+            m.extend_from_slice(&code3);
+            m
+        };
+        let r4 = self.exchange(RAKP3, rakp3, RAKP4)?;
         if r4.get(1) != Some(&0) || r4.get(8..20) != Some(&rakp.rakp4_check()[..]) {
             return Err(fail(&format!("{}: RAKP 4 check failed", self.what)));
         }
         self.keys = rakp.keys();
         self.bmc_sid = bmc_sid;
+        self.active = true;
         self.sessions += 1;
         self.seq_out = 1;
         self.seq_in = SeqWindow::default();
@@ -576,62 +723,194 @@ impl RmcpPlus {
         Ok(())
     }
 
-    /// One request with retransmission until its reply or the deadline.
+    /// One request (see [`RmcpPlus::batch`]).
     fn request(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
-        self.rq_seq = (self.rq_seq + 1) & 0x3f;
-        let ipmb = ipmb_request(netfn, cmd, self.rq_seq, data);
-        let deadline = Instant::now() + self.patience.attempt_timeout * self.patience.attempts;
-        let mut buf = [0u8; 1024];
-        let mut busy_retries = 0;
-        while Instant::now() < deadline {
-            let iv = random_bytes::<16>(&mut self.random)?;
-            let seq = self.seq_out;
-            self.seq_out = self.seq_out.checked_add(1).unwrap_or(1);
-            if self.seq_out == u32::MAX {
-                return Err(err(
-                    IpmiErrorKind::Session,
-                    "session sequence numbers used up",
-                ));
-            }
-            let packet = seal(&self.keys, self.bmc_sid, seq, iv, &ipmb);
-            self.send(&packet)?;
-            let until = (Instant::now() + self.patience.attempt_timeout).min(deadline);
-            while let Some(n) = self.recv_until(&mut buf, until)? {
-                let Some((seq_in, reply)) = open(&self.keys, self.console_sid, &buf[..n]) else {
-                    self.discarded += 1;
-                    continue; // not ours, forged, or of an old session
-                };
-                if !self.seq_in.accept(seq_in) {
-                    self.discarded += 1;
-                    continue; // authentic, but seen before: a duplicate or a replay
-                }
-                let Some((cc, data)) = ipmb_response(&reply, netfn, cmd, self.rq_seq) else {
-                    self.discarded += 1;
-                    continue; // a late reply to an earlier request
-                };
-                self.last_used = Instant::now();
-                return match cc {
-                    0x00 => Ok(data),
-                    0xC0 | 0xC3 if busy_retries < 3 => {
-                        busy_retries += 1;
-                        std::thread::sleep(Duration::from_millis(50));
-                        break;
-                    }
-                    cc => Err(err(
-                        IpmiErrorKind::Completion(cc),
-                        format!("{}: netfn 0x{netfn:02x} cmd 0x{cmd:02x}", self.what),
-                    )),
-                };
+        self.batch(&[Request::new(netfn, cmd, data)])
+            .pop()
+            .unwrap_or_else(|| Err(err(IpmiErrorKind::Transport, "no request")))
+    }
+
+    /// A request sequence number no transmission in flight uses.
+    fn next_rq_seq(&mut self, flights: &[Flight]) -> u8 {
+        for _ in 0..64 {
+            self.rq_seq = (self.rq_seq + 1) & 0x3f;
+            let rq = self.rq_seq;
+            if !flights.iter().any(|f| f.sent.iter().any(|s| s.0 == rq)) {
+                return rq;
             }
         }
-        Err(err(
-            IpmiErrorKind::Transport,
-            format!(
-                "{}: netfn 0x{netfn:02x} cmd 0x{cmd:02x}: no answer within {} ms",
-                self.what,
-                (self.patience.attempt_timeout * self.patience.attempts).as_millis()
-            ),
+        self.rq_seq
+    }
+
+    /// Sends `f` (again): a new request sequence number and session sequence number.
+    fn transmit(&mut self, f: &mut Flight, flights: &[Flight]) -> Result<(), IpmiError> {
+        let rq = self.next_rq_seq(flights);
+        let ipmb = ipmb_request(f.netfn, f.cmd, rq, &f.ipmb_data);
+        let iv = random_bytes::<16>(&mut self.random)?;
+        let seq = self.seq_out;
+        self.seq_out = self.seq_out.checked_add(1).unwrap_or(1);
+        if self.seq_out == u32::MAX {
+            return Err(err(
+                IpmiErrorKind::Session,
+                "session sequence numbers used up",
+            ));
+        }
+        self.send(&seal(&self.keys, self.bmc_sid, seq, iv, &ipmb))?;
+        if f.sent.len() == KEPT_TRANSMISSIONS {
+            f.sent.remove(0);
+        }
+        let now = Instant::now();
+        f.sent.push((rq, now));
+        f.due = now + self.rto.current();
+        Ok(())
+    }
+
+    /// Requests with up to the window in flight, each sent again when its timer expires
+    /// (a new request sequence number each time, so a reply says which transmission it
+    /// answers), until its reply or [`Patience::attempts`] transmissions. Results in order.
+    fn batch(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        let mut results: Vec<Option<Result<Vec<u8>, IpmiError>>> = vec![None; requests.len()];
+        let mut flights: Vec<Flight> = Vec::new();
+        let mut next = 0;
+        let mut buf = [0u8; 1024];
+        loop {
+            while flights.len() < self.window.size() && next < requests.len() {
+                let r = &requests[next];
+                let now = Instant::now();
+                let mut f = Flight {
+                    index: next,
+                    netfn: r.netfn,
+                    cmd: r.cmd,
+                    ipmb_data: r.data.clone(),
+                    sent: Vec::new(),
+                    due: now,
+                    tries: 1,
+                    busy: 0,
+                    started: now,
+                };
+                next += 1;
+                if let Err(e) = self.transmit(&mut f, &flights) {
+                    results[f.index] = Some(Err(e));
+                    continue;
+                }
+                flights.push(f);
+            }
+            let Some(until) = flights.iter().map(|f| f.due).min() else {
+                break;
+            };
+            match self.recv_until(&mut buf, until) {
+                Ok(Some(n)) => {
+                    if let Some((i, r)) = self.take_reply(&buf[..n], &mut flights) {
+                        results[i] = Some(r);
+                    }
+                }
+                Ok(None) => self.expire(&mut flights, &mut results),
+                Err(e) => {
+                    for f in flights.drain(..) {
+                        results[f.index] = Some(Err(e.clone()));
+                    }
+                }
+            }
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(err(IpmiErrorKind::Transport, "not sent"))))
+            .collect()
+    }
+
+    /// A datagram: the result of the flight it answers, if it is an authentic, new reply to
+    /// one of them (else it is counted as discarded). A busy BMC's reply sends the request
+    /// again after a pause, up to three times.
+    fn take_reply(
+        &mut self,
+        packet: &[u8],
+        flights: &mut Vec<Flight>,
+    ) -> Option<(usize, Result<Vec<u8>, IpmiError>)> {
+        let Some((seq_in, reply)) = open(&self.keys, self.console_sid, packet) else {
+            self.discarded += 1;
+            return None; // not ours, forged, or of an old session
+        };
+        if !self.seq_in.accept(seq_in) {
+            self.discarded += 1;
+            return None; // authentic, but seen before: a duplicate or a replay
+        }
+        let found = ipmb_reply(&reply).and_then(|r| {
+            flights
+                .iter()
+                .position(|f| f.answers(r.rq_seq, r.netfn, r.cmd).is_some())
+                .map(|at| (at, r))
+        });
+        let Some((at, r)) = found else {
+            self.discarded += 1;
+            return None; // a late reply to a request already answered
+        };
+        if let Some(sent) = flights[at].answers(r.rq_seq, r.netfn, r.cmd) {
+            self.rto.sample(sent.elapsed());
+        }
+        self.window.replied();
+        self.last_used = Instant::now();
+        if matches!(r.cc, 0xC0 | 0xC3) && flights[at].busy < 3 {
+            let mut f = flights.remove(at);
+            f.busy += 1;
+            std::thread::sleep(BUSY_PAUSE);
+            if let Err(e) = self.transmit(&mut f, flights) {
+                return Some((f.index, Err(e)));
+            }
+            flights.push(f);
+            return None;
+        }
+        let f = flights.remove(at);
+        Some((
+            f.index,
+            match r.cc {
+                0x00 => Ok(r.data),
+                cc => Err(err(
+                    IpmiErrorKind::Completion(cc),
+                    format!("{}: netfn 0x{:02x} cmd 0x{:02x}", self.what, f.netfn, f.cmd),
+                )),
+            },
         ))
+    }
+
+    /// The flights whose timer expired: sent again, or given up after the last attempt. The
+    /// timer backs off and the window halves once per expiry.
+    fn expire(
+        &mut self,
+        flights: &mut Vec<Flight>,
+        results: &mut [Option<Result<Vec<u8>, IpmiError>>],
+    ) {
+        let now = Instant::now();
+        let (expired, waiting): (Vec<Flight>, Vec<Flight>) =
+            flights.drain(..).partition(|f| f.due <= now);
+        *flights = waiting;
+        if expired.is_empty() {
+            return;
+        }
+        self.rto.backoff();
+        self.window.timed_out();
+        for mut f in expired {
+            if f.tries >= self.patience.attempts {
+                results[f.index] = Some(Err(err(
+                    IpmiErrorKind::Transport,
+                    format!(
+                        "{}: netfn 0x{:02x} cmd 0x{:02x}: no answer within {} ms ({} \
+                         transmissions)",
+                        self.what,
+                        f.netfn,
+                        f.cmd,
+                        f.started.elapsed().as_millis(),
+                        f.tries
+                    ),
+                )));
+                continue;
+            }
+            f.tries += 1;
+            self.retransmissions += 1;
+            match self.transmit(&mut f, flights) {
+                Ok(()) => flights.push(f),
+                Err(e) => results[f.index] = Some(Err(e)),
+            }
+        }
     }
 }
 
@@ -640,11 +919,22 @@ impl RmcpPlus {
     pub fn sessions(&self) -> u64 {
         self.sessions
     }
+
+    /// The retransmission timer now.
+    pub fn rto(&self) -> Duration {
+        self.rto.current()
+    }
 }
 
 impl Transport for RmcpPlus {
     fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
-        self.commands += 1;
+        self.call_many(&[Request::new(netfn, cmd, data)])
+            .pop()
+            .unwrap_or_else(|| Err(err(IpmiErrorKind::Transport, "no request")))
+    }
+
+    fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        self.commands += requests.len() as u64;
         if self.last_used.elapsed() > self.patience.idle_reopen {
             // The BMC may have closed an idle session: open a new one, quietly.
             log::debug!(
@@ -652,18 +942,31 @@ impl Transport for RmcpPlus {
                 self.what,
                 self.last_used.elapsed()
             );
-            self.activate()?;
-        }
-        match self.request(netfn, cmd, data) {
-            // The session is gone (the BMC restarted or dropped it): one new session, then
-            // the request once more, all within this call.
-            Err(e) if e.kind == IpmiErrorKind::Transport => {
-                log::debug!("{e}; trying a new session");
-                self.activate().map_err(|_| e)?;
-                self.request(netfn, cmd, data)
+            if let Err(e) = self.activate() {
+                return requests.iter().map(|_| Err(e.clone())).collect();
             }
-            r => r,
         }
+        let mut out = self.batch(requests);
+        // The session is gone (the BMC restarted or dropped it): one new session, then the
+        // lost requests once more, all within this call.
+        let lost: Vec<usize> = (0..out.len())
+            .filter(|&i| matches!(&out[i], Err(e) if e.kind == IpmiErrorKind::Transport))
+            .collect();
+        if let Some(&first) = lost.first() {
+            let e = match &out[first] {
+                Err(e) => e.clone(),
+                Ok(_) => return out,
+            };
+            log::debug!("{e}; trying a new session");
+            if self.activate().is_err() {
+                return out;
+            }
+            let again: Vec<Request> = lost.iter().map(|&i| requests[i].clone()).collect();
+            for (i, r) in lost.into_iter().zip(self.batch(&again)) {
+                out[i] = r;
+            }
+        }
+        out
     }
 
     fn commands(&self) -> u64 {
@@ -672,17 +975,17 @@ impl Transport for RmcpPlus {
     fn discarded(&self) -> u64 {
         self.discarded
     }
+    fn retransmissions(&self) -> u64 {
+        self.retransmissions
+    }
+    fn sessions(&self) -> u64 {
+        self.sessions
+    }
 }
 
 impl Drop for RmcpPlus {
     fn drop(&mut self) {
-        // Close Session, best effort, one datagram.
-        let ipmb = ipmb_request(0x06, 0x3C, self.rq_seq.wrapping_add(1), &self.bmc_sid);
-        if let Ok(iv) = random_bytes::<16>(&mut self.random) {
-            let _ = self
-                .sock
-                .send(&seal(&self.keys, self.bmc_sid, self.seq_out, iv, &ipmb));
-        }
+        self.close_session();
     }
 }
 

@@ -157,6 +157,8 @@ pub enum Target {
         user: String,
         /// Password (never logged).
         password: String,
+        /// Requests in flight at once (see [`super::rmcpplus::Patience::window`]).
+        window: usize,
     },
 }
 
@@ -187,6 +189,24 @@ impl Transport for Connected {
             Connected::Rmcp(t) => t.discarded(),
         }
     }
+    fn call_many(&mut self, requests: &[super::Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        match self {
+            Connected::Device(t) => t.call_many(requests),
+            Connected::Rmcp(t) => t.call_many(requests),
+        }
+    }
+    fn retransmissions(&self) -> u64 {
+        match self {
+            Connected::Device(t) => t.retransmissions(),
+            Connected::Rmcp(t) => t.retransmissions(),
+        }
+    }
+    fn sessions(&self) -> u64 {
+        match self {
+            Connected::Device(t) => t.sessions(),
+            Connected::Rmcp(t) => t.sessions(),
+        }
+    }
 }
 
 /// Opens the device or an RMCP+ session (one session, kept for every later sweep).
@@ -207,12 +227,17 @@ pub fn connect(target: &Target, timeout: Duration) -> Result<Connected, IpmiErro
             port,
             user,
             password,
+            window,
         } => {
-            // Per attempt an eighth of the request's deadline (8 attempts): a lost datagram
-            // costs one attempt, not the session.
+            // The retransmission timer adapts to the link (RFC 6298, see rto.rs); its first
+            // value, before any reply was timed, is half the request timeout (1 s by default).
             let patience = Patience {
-                attempt_timeout: timeout / 8,
-                attempts: 8,
+                rto: super::rto::RtoBounds {
+                    initial: timeout / 2,
+                    ..super::rto::RtoBounds::default()
+                },
+                window: *window,
+                setup_budget: timeout * 2,
                 ..Patience::default()
             };
             let s = RmcpPlus::connect(host, *port, user, password, patience)?;

@@ -26,6 +26,7 @@ fn main() {
         port: a[2].parse().expect("port"),
         user: a[3].clone(),
         password: std::env::var("ENVMON_IPMI_PASSWORD").expect("ENVMON_IPMI_PASSWORD"),
+        window: envmon_sensors::ipmi::rmcpplus::DEFAULT_WINDOW,
     };
     let sweeps: usize = a[5].parse().expect("sweeps");
     let t0 = Instant::now();
