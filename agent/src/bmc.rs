@@ -6,7 +6,7 @@ use crate::{
 };
 use envmon_board_defs::{Board, auto_board};
 use envmon_sensors::ipmi::{
-    Connected, IpmiError, IpmiErrorKind, Target, Transport, connect, read_live_limits,
+    Connected, IpmiError, IpmiErrorKind, Target, Transport, connect, read_live_limits_all,
     repo::{self, RepoInfo},
     sdr::{SdrEntry, parse_record},
 };
@@ -179,10 +179,8 @@ pub fn load_sdrs(
         ));
     }
     // The live thresholds and hysteresis, where readable (not cached: a BMC may change them
-    // at run time). At most two commands per threshold sensor, at connection only.
-    for e in &mut entries {
-        read_live_limits(t, e)?;
-    }
+    // at run time). At most two commands per threshold sensor, at connection only, in two rounds of pipelined requests.
+    read_live_limits_all(t, &mut entries)?;
     Ok((entries, info))
 }
 

@@ -104,39 +104,143 @@ impl Rng {
     }
 }
 
-/// A [`UdpProxy`] that loses a fraction of the datagrams, both ways (seeded: the same run
-/// loses the same datagrams).
+/// What a [`LinkProxy`] does to each datagram, each way: held for a delay drawn from
+/// `delay_ms` (so datagrams overtake each other: reordering comes with a delay range), or
+/// lost with probability `loss`. Seeded: the same seed, the same run.
+#[derive(Debug, Clone, Copy)]
+pub struct Link {
+    /// The delay range, milliseconds (inclusive).
+    pub delay_ms: (u64, u64),
+    /// The fraction lost (0 to 1).
+    pub loss: f64,
+    /// The RNG's seed.
+    pub seed: u64,
+}
+
+/// The one seeded slow and lossy link of the test library: a UDP proxy on loopback in front
+/// of a BMC that delays, loses and reorders datagrams both ways as its [`Link`] says, each
+/// datagram on its own timer (a slow datagram does not hold up the next). Stops on drop.
+pub struct LinkProxy {
+    /// The port clients send to.
+    pub port: u16,
+    /// Datagrams lost so far.
+    pub dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Datagrams that went from the client to the BMC.
+    pub to_bmc: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl LinkProxy {
+    /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target` over `link`.
+    pub fn start(target: u16, link: Link) -> LinkProxy {
+        use std::{
+            cmp::Reverse,
+            collections::BinaryHeap,
+            sync::{
+                Arc,
+                atomic::{AtomicBool, AtomicU64, Ordering},
+            },
+            time::Instant,
+        };
+        let port = free_port();
+        let front = UdpSocket::bind(("127.0.0.1", port)).unwrap();
+        let back = UdpSocket::bind("127.0.0.1:0").unwrap();
+        back.connect(("127.0.0.1", target)).unwrap();
+        front.set_nonblocking(true).unwrap();
+        back.set_nonblocking(true).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (dropped, to_bmc) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let (stop2, dropped2, to_bmc2) = (stop.clone(), dropped.clone(), to_bmc.clone());
+        let thread = thread::spawn(move || {
+            let mut rng = Rng::new(link.seed);
+            let (lo, hi) = (link.delay_ms.0, link.delay_ms.1.max(link.delay_ms.0));
+            // (release time, order, to the BMC?, datagram)
+            let mut held: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>> = BinaryHeap::new();
+            let mut order = 0u64;
+            let mut client = None;
+            let mut buf = [0u8; 4096];
+            while !stop2.load(Ordering::Relaxed) {
+                let mut busy = false;
+                let mut hold = |held: &mut BinaryHeap<_>, to_bmc: bool, d: &[u8], rng: &mut Rng| {
+                    if rng.unit() < link.loss {
+                        dropped2.fetch_add(1, Ordering::Relaxed);
+                        return;
+                    }
+                    let delay = lo + rng.bits() % (hi - lo + 1);
+                    order += 1;
+                    let at = Instant::now() + Duration::from_millis(delay);
+                    held.push(Reverse((at, order, to_bmc, d.to_vec())));
+                };
+                if let Ok((n, from)) = front.recv_from(&mut buf) {
+                    client = Some(from);
+                    to_bmc2.fetch_add(1, Ordering::Relaxed);
+                    hold(&mut held, true, &buf[..n], &mut rng);
+                    busy = true;
+                }
+                if let Ok(n) = back.recv(&mut buf) {
+                    hold(&mut held, false, &buf[..n], &mut rng);
+                    busy = true;
+                }
+                while held.peek().is_some_and(|Reverse(h)| h.0 <= Instant::now()) {
+                    let Some(Reverse((_, _, up, d))) = held.pop() else {
+                        break;
+                    };
+                    if up {
+                        let _ = back.send(&d);
+                    } else if let Some(c) = client {
+                        let _ = front.send_to(&d, c);
+                    }
+                }
+                if !busy {
+                    thread::sleep(Duration::from_micros(200));
+                }
+            }
+        });
+        LinkProxy {
+            port,
+            dropped,
+            to_bmc,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for LinkProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A [`LinkProxy`] that only loses a fraction of the datagrams, both ways.
 pub struct LossyProxy {
     /// The port clients send to.
     pub port: u16,
-    _proxy: UdpProxy,
     /// Datagrams dropped so far.
     pub dropped: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    _proxy: LinkProxy,
 }
 
 impl LossyProxy {
     /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target`, dropping `loss` (0-1)
     /// of the datagrams in each direction.
     pub fn start(target: u16, loss: f64, seed: u64) -> LossyProxy {
-        use std::sync::{
-            Arc,
-            atomic::{AtomicU64, Ordering},
-        };
-        let dropped = Arc::new(AtomicU64::new(0));
-        let counted = Arc::clone(&dropped);
-        let mut rng = Rng::new(seed);
-        let proxy = UdpProxy::start(target, move |_, d| {
-            if rng.unit() < loss {
-                counted.fetch_add(1, Ordering::Relaxed);
-                vec![]
-            } else {
-                vec![d.to_vec()]
-            }
-        });
+        let proxy = LinkProxy::start(
+            target,
+            Link {
+                delay_ms: (0, 0),
+                loss,
+                seed,
+            },
+        );
         LossyProxy {
             port: proxy.port,
+            dropped: proxy.dropped.clone(),
             _proxy: proxy,
-            dropped,
         }
     }
 }

@@ -302,45 +302,84 @@ pub fn decode_thresholds(conv: &sdr::Conversion, data: &[u8]) -> Option<[Option<
     Some(out)
 }
 
+/// [`read_live_limits`] for every entry, in two rounds of [`Transport::call_many`] (all
+/// thresholds, then all hysteresis) instead of two round trips per sensor.
+pub fn read_live_limits_all(
+    t: &mut impl Transport,
+    entries: &mut [SdrEntry],
+) -> Result<(), IpmiError> {
+    let readable = |access: u8| access == 1 || access == 2;
+    let own = |e: &SdrEntry| {
+        e.conversion.is_some()
+            && e.reading_type == sdr::THRESHOLD_READING
+            && e.owner_id == 0x20
+            && e.owner_lun == 0
+    };
+    let asked: Vec<usize> = (0..entries.len())
+        .filter(|&i| own(&entries[i]) && readable(entries[i].threshold_access))
+        .collect();
+    let requests: Vec<Request> = asked
+        .iter()
+        .map(|&i| {
+            Request::new(
+                NETFN_SENSOR,
+                CMD_GET_SENSOR_THRESHOLDS,
+                &[entries[i].number],
+            )
+        })
+        .collect();
+    for (&i, r) in asked.iter().zip(t.call_many(&requests)) {
+        let e = &mut entries[i];
+        let Some(conv) = e.conversion else { continue };
+        match r {
+            Ok(d) => match decode_thresholds(&conv, &d) {
+                Some(live) => e.thresholds = live,
+                None => log::debug!("{}: short Get Sensor Thresholds reply", e.name),
+            },
+            Err(err) if err.needs_new_session() => return Err(err),
+            Err(err) => log::debug!("{}: live thresholds: {err}; keeping the SDR's", e.name),
+        }
+    }
+    let asked: Vec<usize> = (0..entries.len())
+        .filter(|&i| own(&entries[i]) && readable(entries[i].hysteresis_access))
+        .collect();
+    let requests: Vec<Request> = asked
+        .iter()
+        .map(|&i| {
+            Request::new(
+                NETFN_SENSOR,
+                CMD_GET_SENSOR_HYSTERESIS,
+                &[entries[i].number, 0xFF],
+            )
+        })
+        .collect();
+    for (&i, r) in asked.iter().zip(t.call_many(&requests)) {
+        let e = &mut entries[i];
+        let Some(conv) = e.conversion else { continue };
+        match r {
+            Ok(d) => e.hysteresis = live_hysteresis(&conv, &d).or(e.hysteresis),
+            Err(err) if err.needs_new_session() => return Err(err),
+            Err(err) => log::debug!("{}: live hysteresis: {err}; keeping the SDR's", e.name),
+        }
+    }
+    Ok(())
+}
+
+/// The larger of a Get Sensor Hysteresis reply's two spans, in the sensor's unit (`None`
+/// for none).
+fn live_hysteresis(conv: &sdr::Conversion, d: &[u8]) -> Option<f64> {
+    let span = |raw: u8| Some((conv.apply(raw)? - conv.apply(0)?).abs());
+    d.iter()
+        .take(2)
+        .filter_map(|&h| span(h))
+        .reduce(f64::max)
+        .filter(|h| *h > 0.0)
+}
+
 /// Asks the BMC for a threshold sensor's live thresholds and hysteresis, where the SDR says
 /// they are readable, and puts them in `entry` (many BMCs, Dell's and Quanta's among them,
 /// set thresholds at run time that differ from their SDRs). A completion code keeps the
 /// SDR's values; a lost link or session is an error. At most two commands.
 pub fn read_live_limits(t: &mut impl Transport, entry: &mut SdrEntry) -> Result<(), IpmiError> {
-    let Some(conv) = entry.conversion else {
-        return Ok(());
-    };
-    if entry.reading_type != sdr::THRESHOLD_READING
-        || entry.owner_id != 0x20
-        || entry.owner_lun != 0
-    {
-        return Ok(());
-    }
-    let readable = |access: u8| access == 1 || access == 2;
-    if readable(entry.threshold_access) {
-        match t.call(NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS, &[entry.number]) {
-            Ok(d) => match decode_thresholds(&conv, &d) {
-                Some(live) => entry.thresholds = live,
-                None => log::debug!("{}: short Get Sensor Thresholds reply", entry.name),
-            },
-            Err(e) if e.needs_new_session() => return Err(e),
-            Err(e) => log::debug!("{}: live thresholds: {e}; keeping the SDR's", entry.name),
-        }
-    }
-    if readable(entry.hysteresis_access) {
-        match t.call(
-            NETFN_SENSOR,
-            CMD_GET_SENSOR_HYSTERESIS,
-            &[entry.number, 0xFF],
-        ) {
-            Ok(d) => {
-                let span = |raw: u8| Some((conv.apply(raw)? - conv.apply(0)?).abs());
-                let live = d.iter().take(2).filter_map(|&h| span(h)).reduce(f64::max);
-                entry.hysteresis = live.filter(|h| *h > 0.0).or(entry.hysteresis);
-            }
-            Err(e) if e.needs_new_session() => return Err(e),
-            Err(e) => log::debug!("{}: live hysteresis: {e}; keeping the SDR's", entry.name),
-        }
-    }
-    Ok(())
+    read_live_limits_all(t, std::slice::from_mut(entry))
 }

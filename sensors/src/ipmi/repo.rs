@@ -2,12 +2,14 @@
 //!
 //! ipmi-rs's `sdrs()` asks for each record whole (0xFF bytes); ipmi_sim and many real BMCs
 //! answer 0xCA ("cannot return number of requested data bytes"). This reader reserves the
-//! repository, reads each record's 5-byte header, then the body in chunks (16 bytes, halved on
-//! 0xCA), re-reserves when the reservation is cancelled (0xC5), and bounds everything: at most
-//! [`MAX_RECORDS`] records, [`MAX_RETRIES`] retries per record, and a record ID that repeats
-//! ends the walk.
+//! repository, reads each record's first chunk (32 bytes: the header and the start of the
+//! body), then the rest in chunks (halved on 0xCA), re-reserves when the reservation is
+//! cancelled (0xC5), and bounds everything: at most [`MAX_RECORDS`] records, a bounded number
+//! of retries, and a record ID that repeats ends the walk. Requests go in rounds through
+//! [`Transport::call_many`], so a slow link costs round trips per round, not per request
+//! ([`read_all`]).
 
-use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Transport};
+use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Request, Transport};
 
 /// Get SDR Repository Info.
 pub const CMD_GET_SDR_REPO_INFO: u8 = 0x20;
@@ -17,7 +19,8 @@ pub const CMD_RESERVE_SDR_REPO: u8 = 0x22;
 pub const CMD_GET_SDR: u8 = 0x23;
 /// The most records read from one repository.
 pub const MAX_RECORDS: usize = 1024;
-/// Retries per record after a cancelled reservation or a shrunk chunk.
+/// Retries (of a round of requests, twice this many at most in a walk) after a cancelled
+/// reservation or a shrunk chunk.
 pub const MAX_RETRIES: usize = 8;
 const FIRST_CHUNK: u8 = 16;
 
@@ -60,108 +63,227 @@ fn reserve(t: &mut impl Transport) -> Result<[u8; 2], IpmiError> {
     }
 }
 
-/// One Get SDR: returns (next record ID, data).
-fn get_sdr(
-    t: &mut impl Transport,
-    res: [u8; 2],
-    id: u16,
-    offset: u8,
-    len: u8,
-) -> Result<(u16, Vec<u8>), IpmiError> {
+/// Records whose first chunk is asked for ahead of the chain in one round (the one the chain
+/// needs next and its likely successors: record IDs are mostly consecutive).
+pub const LOOKAHEAD: u16 = 8;
+
+fn get_sdr_request(res: [u8; 2], id: u16, offset: u8, len: u8) -> Request {
     let [lo, hi] = id.to_le_bytes();
-    let d = t.call(
+    Request::new(
         NETFN_STORAGE,
         CMD_GET_SDR,
         &[res[0], res[1], lo, hi, offset, len],
-    )?;
-    if d.len() < 2 {
-        return Err(IpmiError::new(
-            IpmiErrorKind::Malformed,
-            "short Get SDR response",
-        ));
-    }
-    Ok((u16::from_le_bytes([d[0], d[1]]), d[2..].to_vec()))
+    )
 }
 
-fn read_record(
-    t: &mut impl Transport,
-    res: &mut [u8; 2],
-    id: u16,
-    chunk: &mut u8,
-) -> Result<(u16, Vec<u8>), IpmiError> {
-    let mut retries = 0;
-    'record: loop {
-        let (next, header) = match get_sdr(t, *res, id, 0, 5) {
-            Ok(v) => v,
-            Err(e) if e.kind == IpmiErrorKind::Completion(0xC5) && retries < MAX_RETRIES => {
-                retries += 1;
-                *res = reserve(t)?;
-                continue;
-            }
-            Err(e) => return Err(e),
+/// What went wrong in a round of requests, and whether the walk can go on.
+enum Retry {
+    /// The reservation was cancelled: reserve again.
+    Reserve,
+    /// The BMC cannot return that many bytes: a smaller chunk.
+    Shrink,
+}
+
+/// The retry a failed request asks for, if it is one that can be retried.
+fn retry_for(e: &IpmiError, chunk: u8, floor: u8) -> Option<Retry> {
+    match e.kind {
+        IpmiErrorKind::Completion(0xC5) => Some(Retry::Reserve),
+        IpmiErrorKind::Completion(0xCA) if chunk > floor => Some(Retry::Shrink),
+        _ => None,
+    }
+}
+
+/// The reading state: reservation, chunk size, retries left.
+struct Walk {
+    res: [u8; 2],
+    chunk: u8,
+    retries: usize,
+}
+
+impl Walk {
+    /// Applies the retries a round asked for; `Err(e)` once they are used up.
+    fn retry(
+        &mut self,
+        t: &mut impl Transport,
+        asked: Option<(Retry, IpmiError)>,
+        floor: u8,
+    ) -> Result<(), IpmiError> {
+        let Some((what, e)) = asked else {
+            return Ok(());
         };
-        if header.len() != 5 {
-            return Err(IpmiError::new(
-                IpmiErrorKind::Malformed,
-                format!("SDR 0x{id:04x}: header is {} bytes", header.len()),
-            ));
+        self.retries += 1;
+        if self.retries > MAX_RETRIES * 2 {
+            return Err(e);
         }
-        let total = 5 + usize::from(header[4]);
-        let mut record = header;
-        while record.len() < total {
-            let offset = record.len();
-            let want = (*chunk).min(u8::try_from(total - offset).unwrap_or(u8::MAX));
-            let off = u8::try_from(offset).map_err(|_| {
-                IpmiError::new(IpmiErrorKind::Malformed, "record longer than 255 bytes")
-            })?;
-            match get_sdr(t, *res, id, off, want) {
-                Ok((_, part)) if !part.is_empty() && part.len() <= usize::from(want) => {
-                    record.extend_from_slice(&part)
+        match what {
+            Retry::Reserve => self.res = reserve(t)?,
+            Retry::Shrink => self.chunk = (self.chunk / 2).max(floor),
+        }
+        Ok(())
+    }
+}
+
+/// Reads every record of the repository, each whole (header included), in as few round
+/// trips as the transport allows ([`Transport::call_many`] keeps several requests in
+/// flight over RMCP+):
+///
+/// 1. The chain: the first chunk (header and the start of the body) of the record it needs
+///    next, and in the same round of the [`LOOKAHEAD`] IDs after it, which on most BMCs are
+///    the records that follow; a guess that is not in the chain is never used.
+/// 2. The bodies: every remaining chunk of every record at once.
+///
+/// A cancelled reservation (C5h) re-reserves and asks again for what failed, not from the
+/// start; C Ah shrinks the chunk; both bounded. At most [`MAX_RECORDS`] records; a record
+/// ID that repeats ends the walk.
+pub fn read_all(t: &mut impl Transport) -> Result<Vec<Vec<u8>>, IpmiError> {
+    let mut w = Walk {
+        res: reserve(t)?,
+        chunk: FIRST_CHUNK * 2,
+        retries: 0,
+    };
+    let chain = walk_chain(t, &mut w)?;
+    read_bodies(t, &mut w, chain)
+}
+
+/// Step 1: the records in chain order, each with its first chunk.
+fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<Vec<u8>>, IpmiError> {
+    // Requested ID -> (next ID, first chunk), or None: not a record.
+    let mut firsts: std::collections::HashMap<u16, Option<(u16, Vec<u8>)>> = Default::default();
+    let mut seen = std::collections::HashSet::new();
+    let mut chain = Vec::new();
+    let mut id = 0u16;
+    loop {
+        while id != 0xFFFF {
+            let Some(known) = firsts.get(&id) else { break };
+            let Some((next, first)) = known else {
+                return Err(IpmiError::new(
+                    IpmiErrorKind::Malformed,
+                    format!("SDR 0x{id:04x}: named as the next record, but not there"),
+                ));
+            };
+            if chain.len() >= MAX_RECORDS || !seen.insert(id) {
+                log::warn!(
+                    "SDR repository walk stopped at record 0x{id:04x} (loop or more than \
+                     {MAX_RECORDS} records)"
+                );
+                return Ok(chain);
+            }
+            chain.push(first.clone());
+            id = *next;
+        }
+        if id == 0xFFFF {
+            return Ok(chain);
+        }
+        let ids: Vec<u16> = std::iter::once(id)
+            .chain((1..LOOKAHEAD).map(|k| id.wrapping_add(k)))
+            .filter(|g| *g == id || (*g != 0xFFFF && !firsts.contains_key(g) && !seen.contains(g)))
+            .collect();
+        let requests: Vec<Request> = ids
+            .iter()
+            .map(|&i| get_sdr_request(w.res, i, 0, w.chunk))
+            .collect();
+        let mut asked = None;
+        for (&i, r) in ids.iter().zip(t.call_many(&requests)) {
+            match r {
+                Ok(d) if d.len() >= 7 && d.len() <= usize::from(w.chunk) + 2 => {
+                    firsts.insert(i, Some((u16::from_le_bytes([d[0], d[1]]), d[2..].to_vec())));
                 }
-                Ok(_) => {
+                Ok(_) if i == id => {
                     return Err(IpmiError::new(
                         IpmiErrorKind::Malformed,
                         format!("SDR 0x{id:04x}: wrong chunk length"),
                     ));
                 }
-                Err(e) if retries < MAX_RETRIES => match e.kind {
-                    IpmiErrorKind::Completion(0xC5) => {
-                        retries += 1;
-                        *res = reserve(t)?;
-                        continue 'record;
+                Err(e) if e.needs_new_session() => return Err(e),
+                Err(e) => match retry_for(&e, w.chunk, 5) {
+                    Some(retry) => asked = Some((retry, e)),
+                    None if i == id => return Err(e),
+                    None => {
+                        firsts.insert(i, None);
                     }
-                    IpmiErrorKind::Completion(0xCA) if *chunk > 1 => {
-                        retries += 1;
-                        *chunk /= 2;
-                    }
-                    _ => return Err(e),
                 },
-                Err(e) => return Err(e),
+                // A guess that answered oddly: not used.
+                Ok(_) => {
+                    firsts.insert(i, None);
+                }
             }
         }
-        return Ok((next, record));
+        w.retry(t, asked, 5)?;
     }
 }
 
-/// Reads every record of the repository, each whole (header included).
-pub fn read_all(t: &mut impl Transport) -> Result<Vec<Vec<u8>>, IpmiError> {
-    let mut res = reserve(t)?;
-    let mut chunk = FIRST_CHUNK;
-    let mut records = Vec::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut id = 0u16;
-    while id != 0xFFFF {
-        if records.len() >= MAX_RECORDS || !seen.insert(id) {
-            log::warn!(
-                "SDR repository walk stopped at record 0x{id:04x} (loop or more than {MAX_RECORDS} records)"
-            );
-            break;
-        }
-        let (next, record) = read_record(t, &mut res, id, &mut chunk)?;
-        records.push(record);
-        id = next;
+/// Step 2: every record completed from its first chunk.
+fn read_bodies(
+    t: &mut impl Transport,
+    w: &mut Walk,
+    firsts: Vec<Vec<u8>>,
+) -> Result<Vec<Vec<u8>>, IpmiError> {
+    let mut records = Vec::with_capacity(firsts.len());
+    for mut r in firsts {
+        let total = 5 + usize::from(*r.get(4).unwrap_or(&0));
+        r.truncate(total);
+        records.push((r, total));
     }
-    Ok(records)
+    loop {
+        // (record, offset, length) of every chunk still missing.
+        let mut wanted = Vec::new();
+        for (k, (r, total)) in records.iter().enumerate() {
+            let mut offset = r.len();
+            while offset < *total {
+                let len = usize::from(w.chunk).min(total - offset);
+                let (Ok(o), Ok(l)) = (u8::try_from(offset), u8::try_from(len)) else {
+                    return Err(IpmiError::new(
+                        IpmiErrorKind::Malformed,
+                        "record longer than 255 bytes",
+                    ));
+                };
+                wanted.push((k, o, l));
+                offset += len;
+            }
+        }
+        if wanted.is_empty() {
+            return Ok(records.into_iter().map(|(r, _)| r).collect());
+        }
+        let requests: Vec<Request> = wanted
+            .iter()
+            .map(|&(k, o, l)| {
+                let id = u16::from_le_bytes([records[k].0[0], records[k].0[1]]);
+                get_sdr_request(w.res, id, o, l)
+            })
+            .collect();
+        let mut asked = None;
+        let mut grew = false;
+        for (&(k, o, l), r) in wanted.iter().zip(t.call_many(&requests)) {
+            match r {
+                Ok(d) if d.len() > 2 && d.len() - 2 <= usize::from(l) => {
+                    // Only where it continues the record (a short chunk leaves a gap that
+                    // the next round asks for).
+                    if records[k].0.len() == usize::from(o) {
+                        records[k].0.extend_from_slice(&d[2..]);
+                        grew = true;
+                    }
+                }
+                Ok(_) => {
+                    return Err(IpmiError::new(
+                        IpmiErrorKind::Malformed,
+                        "SDR: wrong chunk length",
+                    ));
+                }
+                Err(e) if e.needs_new_session() => return Err(e),
+                Err(e) => match retry_for(&e, w.chunk, 1) {
+                    Some(retry) => asked = Some((retry, e)),
+                    None => return Err(e),
+                },
+            }
+        }
+        if !grew && asked.is_none() {
+            return Err(IpmiError::new(
+                IpmiErrorKind::Malformed,
+                "SDR: the repository returns no more of its records",
+            ));
+        }
+        w.retry(t, asked, 1)?;
+    }
 }
 
 #[cfg(test)]
@@ -203,7 +325,15 @@ mod tests {
                     let idx = if id == 0 {
                         0
                     } else {
-                        self.records.iter().position(|(i, _)| *i == id).unwrap()
+                        match self.records.iter().position(|(i, _)| *i == id) {
+                            Some(i) => i,
+                            None => {
+                                return Err(IpmiError::new(
+                                    IpmiErrorKind::Completion(0xCB),
+                                    "no such record",
+                                ));
+                            }
+                        }
                     };
                     let (_, rec) = &self.records[idx];
                     let next = self.records.get(idx + 1).map_or(0xFFFF, |(i, _)| *i);
@@ -269,7 +399,7 @@ mod tests {
         impl Transport for Hostile {
             fn call(&mut self, _: u8, cmd: u8, _: &[u8]) -> Result<Vec<u8>, IpmiError> {
                 self.0 += 1;
-                assert!(self.0 < 100, "unbounded retries");
+                assert!(self.0 < 200, "unbounded retries");
                 if cmd == CMD_RESERVE_SDR_REPO {
                     Ok(vec![1, 0])
                 } else {

@@ -381,6 +381,9 @@ pub const MAX_WINDOW: usize = 8;
 /// The default window (see docs/performance.md for the measurement and the reasoning).
 pub const DEFAULT_WINDOW: usize = 8;
 
+/// Sessions remembered for closing later (a BMC has a handful of slots).
+const MAX_UNCLOSED: usize = 8;
+
 /// Transmissions of one request whose replies are still taken (the rest are forgotten).
 const KEPT_TRANSMISSIONS: usize = 4;
 
@@ -460,6 +463,8 @@ pub struct RmcpPlus {
     sessions: u64,
     discarded: u64,
     retransmissions: u64,
+    /// Sessions of ours the BMC may still hold: their Close Session got no answer.
+    unclosed: Vec<[u8; 4]>,
     random: File,
 }
 
@@ -518,6 +523,7 @@ impl RmcpPlus {
             sessions: 0,
             discarded: 0,
             retransmissions: 0,
+            unclosed: Vec::new(),
             random,
         };
         s.activate()?;
@@ -606,16 +612,17 @@ impl RmcpPlus {
         }
     }
 
-    /// Closes the session the BMC holds for us, if any (Close Session, two transmissions at
-    /// most, half a second each at most): BMCs have a handful of session slots, and an
-    /// operator's own ipmitool must find one free.
+    /// Closes the session the BMC holds for us, if any (Close Session, four transmissions at
+    /// most, half a second each at most; without an answer it is closed from the next
+    /// session): BMCs have a handful of session slots, and an operator's own ipmitool must
+    /// find one free.
     fn close_session(&mut self) {
         if !self.active {
             return;
         }
         self.active = false;
         let saved = (self.patience, self.rto);
-        self.patience.attempts = 2;
+        self.patience.attempts = 4;
         self.rto = Rto::new(RtoBounds {
             initial: self.rto.current().min(Duration::from_millis(500)),
             min: Duration::from_millis(1),
@@ -624,9 +631,32 @@ impl RmcpPlus {
         let closed = self.batch(&[Request::new(0x06, 0x3C, &self.bmc_sid)]);
         (self.patience, self.rto) = saved;
         match closed.first() {
-            Some(Ok(_)) => log::debug!("{}: session closed", self.what),
+            Some(Err(e)) if e.kind == IpmiErrorKind::Transport => {
+                // Closed from the next session (an administrator may close any session).
+                log::debug!("{}: Close Session: {e}; closing it later", self.what);
+                if self.unclosed.len() < MAX_UNCLOSED {
+                    self.unclosed.push(self.bmc_sid);
+                }
+            }
             Some(Err(e)) => log::debug!("{}: Close Session: {e}", self.what),
+            Some(Ok(_)) => log::debug!("{}: session closed", self.what),
             None => {}
+        }
+    }
+
+    /// Closes, from this session, the sessions whose Close Session got no answer. One that
+    /// the BMC no longer knows answers with a completion code: it is gone too.
+    fn close_unclosed(&mut self) {
+        let ids = std::mem::take(&mut self.unclosed);
+        let requests: Vec<Request> = ids
+            .iter()
+            .map(|sid| Request::new(0x06, 0x3C, sid))
+            .collect();
+        for (sid, r) in ids.into_iter().zip(self.batch(&requests)) {
+            match r {
+                Err(e) if e.kind == IpmiErrorKind::Transport => self.unclosed.push(sid),
+                r => log::debug!("{}: earlier session closed: {:?}", self.what, r.err()),
+            }
         }
     }
 
@@ -706,20 +736,33 @@ impl RmcpPlus {
             m.extend_from_slice(&code3);
             m
         };
-        let r4 = self.exchange(RAKP3, rakp3, RAKP4)?;
-        if r4.get(1) != Some(&0) || r4.get(8..20) != Some(&rakp.rakp4_check()[..]) {
-            return Err(fail(&format!("{}: RAKP 4 check failed", self.what)));
+        // RAKP 4 lost on the way: the BMC has activated the session on RAKP 3 and answers a
+        // repeated RAKP 3 no more. The session is tried as it is (a reply to the privilege
+        // request below is authentic only if the BMC derived the same keys), and closed if
+        // it does not answer: a lost datagram costs neither a new handshake nor a session
+        // slot left open on the BMC.
+        if let Ok(r4) = self.exchange(RAKP3, rakp3, RAKP4) {
+            if r4.get(1) != Some(&0) || r4.get(8..20) != Some(&rakp.rakp4_check()[..]) {
+                return Err(fail(&format!("{}: RAKP 4 check failed", self.what)));
+            }
+        } else {
+            log::debug!("{}: no RAKP 4; trying the session", self.what);
         }
         self.keys = rakp.keys();
         self.bmc_sid = bmc_sid;
         self.active = true;
-        self.sessions += 1;
         self.seq_out = 1;
         self.seq_in = SeqWindow::default();
         self.last_used = Instant::now();
         // Set Session Privilege Level: administrator.
-        self.request(0x06, 0x3B, &[ADMIN])
-            .map_err(|e| fail(&format!("{}: privilege: {e}", self.what)))?;
+        if let Err(e) = self.request(0x06, 0x3B, &[ADMIN]) {
+            self.close_session();
+            return Err(fail(&format!("{}: privilege: {e}", self.what)));
+        }
+        self.sessions += 1;
+        if !self.unclosed.is_empty() {
+            self.close_unclosed();
+        }
         Ok(())
     }
 
@@ -886,8 +929,13 @@ impl RmcpPlus {
         if expired.is_empty() {
             return;
         }
-        self.rto.backoff();
-        self.window.timed_out();
+        // Silence (no reply for a whole timer) is a BMC or link that cannot keep up: the
+        // timer backs off and fewer requests go at once. Losses among replies that still
+        // come are a lossy link: sent again at once, at the same pace.
+        if self.last_used.elapsed() >= self.rto.current() {
+            self.rto.backoff();
+            self.window.timed_out();
+        }
         for mut f in expired {
             if f.tries >= self.patience.attempts {
                 results[f.index] = Some(Err(err(
@@ -947,19 +995,21 @@ impl Transport for RmcpPlus {
             }
         }
         let mut out = self.batch(requests);
-        // The session is gone (the BMC restarted or dropped it): one new session, then the
-        // lost requests once more, all within this call.
+        // Requests that got no answer are asked once more, all within this call: on this
+        // session while it answers others (a lossy link, not a lost session), else on a new
+        // one (the BMC restarted or dropped it).
         let lost: Vec<usize> = (0..out.len())
             .filter(|&i| matches!(&out[i], Err(e) if e.kind == IpmiErrorKind::Transport))
             .collect();
         if let Some(&first) = lost.first() {
-            let e = match &out[first] {
-                Err(e) => e.clone(),
-                Ok(_) => return out,
-            };
-            log::debug!("{e}; trying a new session");
-            if self.activate().is_err() {
-                return out;
+            let answering = lost.len() < out.len();
+            if !answering {
+                if let Err(e) = &out[first] {
+                    log::debug!("{e}; trying a new session");
+                }
+                if self.activate().is_err() {
+                    return out;
+                }
             }
             let again: Vec<Request> = lost.iter().map(|&i| requests[i].clone()).collect();
             for (i, r) in lost.into_iter().zip(self.batch(&again)) {

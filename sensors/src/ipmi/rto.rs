@@ -2,7 +2,8 @@
 //!
 //! - [`Rto`] is RFC 6298's: a smoothed round-trip time and its variation from each timed
 //!   reply, `RTO = SRTT + max(G, 4 * RTTVAR)`, bounded, doubled when it expires (the
-//!   backed-off value is kept until the next sample). Every transmission carries its own
+//!   backed-off value is kept until the next sample, and a backoff goes no further than four
+//!   times what the samples give). Every transmission carries its own
 //!   IPMI request sequence number, which the reply echoes, so each sample is exact, even for
 //!   a retransmitted request: Karn's ambiguity does not arise (as with TCP timestamps).
 //! - [`Window`] is how many requests may be in flight: it starts at the configured window,
@@ -10,6 +11,9 @@
 //!   once) and grows by one per window of replies (AIMD, as TCP's congestion window).
 
 use std::time::Duration;
+
+/// How far a timer backs off beyond the one its samples give.
+pub const BACKOFF_LIMIT: u32 = 4;
 
 /// Clock granularity G of RFC 6298.
 const GRANULARITY: Duration = Duration::from_millis(10);
@@ -76,14 +80,32 @@ impl Rto {
             }
         };
         self.smoothed = Some((srtt, rttvar));
-        let spread = (4.0 * rttvar).max(GRANULARITY.as_secs_f64());
-        let rto = Duration::try_from_secs_f64(srtt + spread).unwrap_or(self.bounds.max);
-        self.rto = rto.clamp(self.bounds.min, self.bounds.max);
+        self.rto = self.base();
     }
 
-    /// The timer expired: it doubles, up to its ceiling (RFC 6298 5.5).
+    /// The timer expired: it doubles (RFC 6298 5.5), up to its ceiling and, once replies were
+    /// timed, to at most [`BACKOFF_LIMIT`] times the timer they give: on a lossy link a lost
+    /// datagram is rarely congestion, and every reply (exactly timed, even a late one) sets
+    /// the timer again.
     pub fn backoff(&mut self) {
-        self.rto = (self.rto * 2).min(self.bounds.max);
+        let limit = match self.smoothed {
+            Some(_) => self.base().saturating_mul(BACKOFF_LIMIT),
+            None => self.bounds.max,
+        };
+        self.rto = (self.rto * 2).min(limit).min(self.bounds.max);
+    }
+
+    /// The timer the samples give, without backoff.
+    fn base(&self) -> Duration {
+        match self.smoothed {
+            None => self.bounds.initial,
+            Some((srtt, rttvar)) => {
+                let spread = (4.0 * rttvar).max(GRANULARITY.as_secs_f64());
+                Duration::try_from_secs_f64(srtt + spread)
+                    .unwrap_or(self.bounds.max)
+                    .clamp(self.bounds.min, self.bounds.max)
+            }
+        }
     }
 }
 
@@ -151,15 +173,21 @@ mod tests {
             t.sample(ms(1));
         }
         assert_eq!(t.current(), ms(200));
-        // Expiry doubles it, up to the ceiling; a sample recomputes it.
+        // Expiry doubles it, up to four times what the samples give; a sample recomputes it.
         t.backoff();
         assert_eq!(t.current(), ms(400));
         for _ in 0..10 {
             t.backoff();
         }
-        assert_eq!(t.current(), ms(3000));
+        assert_eq!(t.current(), ms(800));
         t.sample(ms(1));
         assert_eq!(t.current(), ms(200));
+        // Before any sample, up to the ceiling.
+        let mut fresh = Rto::new(RtoBounds::default());
+        for _ in 0..10 {
+            fresh.backoff();
+        }
+        assert_eq!(fresh.current(), ms(3000));
     }
 
     #[test]
