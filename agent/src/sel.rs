@@ -2,8 +2,14 @@
 //! when something was added, only the new entries are read (at most [`BUDGET`] per sweep, so
 //! a 3,000-entry backlog never stalls a sweep) and each becomes one SEL line. The cursor
 //! (last record forwarded, the SEL's add and erase stamps) is kept in the state dir,
-//! written atomically after each batch, so a restart neither repeats nor misses entries and
-//! a cleared SEL is read again from its start. docs/sel.md has the line format.
+//! written atomically, so a restart neither repeats nor misses entries and a cleared SEL is
+//! read again from its start. docs/sel.md has the line format.
+//!
+//! The SEL is paced by its sinks: it is read no further than every syslog destination has
+//! room for ([`Syslog::sel_room`]), its lines go in a lane of their own after the catalog
+//! messages and are never dropped, and the saved cursor moves only past entries whose line
+//! every destination took ([`SelWatcher::commit`]). While a TCP receiver is down the entries
+//! wait in the BMC.
 //!
 //! At start-up, a processor Thermal Trip among the entries envmon had not seen is a
 //! hardware shutdown that happened while it was not running: 735023 once, and a reason
@@ -14,9 +20,9 @@
 //!
 //! A cursor that is missing while the state dir shows envmon looked at this SEL before, or
 //! one that is corrupt, is *lost*: the SEL is not forwarded a second time (one line says how
-//! many entries were skipped; they stay in the BMC). The cursor is saved before a batch's
-//! lines are queued; while it cannot be saved (a full state dir) nothing is forwarded, so a
-//! restart never repeats lines. Threshold crossings of one sensor are bounded
+//! many entries were skipped; they stay in the BMC). While the cursor cannot be saved (a
+//! full state dir) nothing more is read. A crash (not a stop: the exit delivers and saves)
+//! between a line's delivery and the next save sends that line again after the restart. Threshold crossings of one sensor are bounded
 //! ([`SEL_LINES_PER_SENSOR`] per [`SEL_WINDOW_MS`]); the rest are counted in one line.
 
 use crate::model::SelStatus;
@@ -89,6 +95,15 @@ pub struct SelWatcher {
     skipped: u64,
     /// The cursor could not be saved at the last try (forwarding waits).
     unsaved: bool,
+    /// The cursor on disk: past entries every syslog destination took.
+    saved: SelCursor,
+    /// Entries read and queued, not yet delivered everywhere: the SEL ticket each waits for
+    /// and the cursor past it, oldest first.
+    pending: std::collections::VecDeque<(u64, SelCursor)>,
+    /// The syslog layer the tickets are of (one replaced on SIGHUP took its lines along).
+    syslog_instance: Option<u64>,
+    /// Said once per wait: the SEL waits for a destination.
+    waiting: bool,
     damper: core_sel::SelDamper,
     started: std::time::Instant,
     sweeps: u64,
@@ -156,6 +171,10 @@ impl SelWatcher {
         SelWatcher {
             state_dir: state_dir.to_path_buf(),
             cursor,
+            saved: cursor,
+            pending: std::collections::VecDeque::new(),
+            syslog_instance: None,
+            waiting: false,
             start,
             host_boot,
             sel_now: None,
@@ -174,10 +193,10 @@ impl SelWatcher {
         }
     }
 
-    /// Saves the cursor (and, the first time, the sign that envmon has read this SEL).
+    /// Saves `cursor` (and, the first time, the sign that envmon has read this SEL).
     /// Returns whether it was saved.
-    fn save(&mut self) -> bool {
-        let text = core_sel::encode_cursor(&self.cursor);
+    fn save(&mut self, cursor: SelCursor) -> bool {
+        let text = core_sel::encode_cursor(&cursor);
         let saved = crate::files::write_atomic(&cursor_path(&self.state_dir), text.as_bytes())
             .and_then(|()| {
                 let seen = self.state_dir.join(SEEN_FILE);
@@ -193,6 +212,7 @@ impl SelWatcher {
                     log::info!("the SEL cursor is saved again: forwarding goes on");
                 }
                 self.unsaved = false;
+                self.saved = cursor;
                 true
             }
             Err(e) => {
@@ -205,6 +225,39 @@ impl SelWatcher {
                 }
                 self.unsaved = true;
                 false
+            }
+        }
+    }
+
+    /// Moves the saved cursor past every entry whose line all destinations took. A syslog
+    /// layer replaced since (SIGHUP) took the undelivered lines along: reading goes back to
+    /// the saved cursor, so they are read and sent again, not lost.
+    pub fn commit(&mut self, syslog: &Syslog) {
+        if self.syslog_instance != Some(syslog.instance()) {
+            if !self.pending.is_empty() {
+                log::info!(
+                    "syslog destinations replaced: {} SEL entries not yet delivered are read again",
+                    self.pending.len()
+                );
+                self.pending.clear();
+                self.cursor = self.saved;
+                self.backlog = true;
+            }
+            self.syslog_instance = Some(syslog.instance());
+        }
+        let delivered = syslog.sel_delivered();
+        let mut newest = None;
+        while let Some(&(ticket, cursor)) = self.pending.front() {
+            if ticket > delivered {
+                break;
+            }
+            newest = Some(cursor);
+            self.pending.pop_front();
+        }
+        if let Some(c) = newest {
+            if !self.save(c) {
+                // Asked again at the next commit (with whatever was delivered by then).
+                self.pending.push_front((0, c));
             }
         }
     }
@@ -233,101 +286,120 @@ impl SelWatcher {
         if mode == SelMode::Off {
             return Ok(());
         }
+        self.commit(syslog);
         let due = self.sweeps.is_multiple_of(CHECK_EVERY) || self.backlog;
         self.sweeps += 1;
-        if !due {
+        if !due || self.unsaved {
+            // While the cursor cannot be saved, nothing more is read (the entries stay in
+            // the BMC; a restart neither loses nor repeats them).
             return Ok(());
         }
         let info = sel::info(t)?;
         self.info = Some(info);
         self.fill_warnings(&info, syslog, warn_percent);
+        let room = syslog.sel_room();
+        if room == 0 {
+            if !self.waiting {
+                log::warn!(
+                    "the SEL waits for a syslog destination that takes nothing now (its \
+                     entries stay in the BMC)"
+                );
+            }
+            self.waiting = true;
+            self.backlog = true;
+            return Ok(());
+        }
+        if std::mem::take(&mut self.waiting) {
+            log::info!("syslog takes SEL lines again: forwarding goes on");
+        }
         let plan = match (self.backlog, self.cursor.last_id) {
             (true, Some(last)) => SelPlan::After(last),
             _ => core_sel::plan(&self.cursor, &info),
         };
-        let batch = sel::read_new(t, plan, BUDGET)?;
+        let batch = sel::read_new(t, plan, BUDGET.min(room))?;
         if batch.restarted {
             log::warn!(
                 "the SEL no longer holds the last entry forwarded; reading it from its start"
             );
         }
-        let Some(lines) = self.take(&batch, &info, name) else {
-            return Ok(());
-        };
+        let lines = self.take(&batch, &info, name);
         self.queue(lines, syslog, name);
         if !batch.more && self.startup {
             self.end_startup(t, syslog);
         }
-        if mode == SelMode::Clear && !self.backlog && info.percent_used() >= warn_percent {
+        self.commit(syslog);
+        let forwarded_all = !self.backlog && self.pending.is_empty();
+        if mode == SelMode::Clear && forwarded_all && info.percent_used() >= warn_percent {
             self.clear(t, syslog, &info, name)?;
         }
         Ok(())
     }
 
-    /// Takes a batch: the lines to send (none for a lost cursor's start-up pass), the cursor
-    /// moved past it and saved. `None` when the cursor cannot be saved: then nothing moved
-    /// and the batch is read again at the next sweep.
+    /// Takes a batch: each entry with its line (none for a lost cursor's start-up pass) and
+    /// the cursor past it; the read position moves past the batch (the saved cursor moves
+    /// when the lines are delivered: [`SelWatcher::commit`]).
     fn take<'b>(
         &mut self,
         batch: &'b sel::Batch,
         info: &SelInfo,
         name: &dyn Fn(u8) -> Option<String>,
-    ) -> Option<Vec<(&'b SelRecord, String)>> {
-        let before = (self.cursor, self.backlog, self.skipped);
-        let mut lines = Vec::with_capacity(batch.records.len());
-        let mut witness = self.witness;
+    ) -> Vec<(Option<&'b SelRecord>, Option<String>, SelCursor)> {
+        let mut lines = Vec::with_capacity(batch.records.len() + 1);
         for rec in &batch.records {
             if self.startup {
-                witness.see(rec);
+                self.witness.see(rec);
             }
-            if self.start == Start::Lost && self.startup {
+            self.cursor.last_id = Some(rec.id());
+            let text = if self.start == Start::Lost && self.startup {
                 self.skipped += 1;
+                None
             } else {
                 let sensor = match rec {
                     SelRecord::System(e) => name(e.sensor_number),
                     _ => None,
                 };
-                lines.push((rec, core_sel::text(rec, sensor.as_deref())));
-            }
-            self.cursor.last_id = Some(rec.id());
+                Some(core_sel::text(rec, sensor.as_deref()))
+            };
+            lines.push((Some(rec), text, self.cursor));
         }
         self.backlog = batch.more;
         if !batch.more {
             self.cursor.add_timestamp = info.add_timestamp;
             self.cursor.erase_timestamp = info.erase_timestamp;
             self.cursor.entries = info.entries;
+            lines.push((None, None, self.cursor));
         }
-        if (!batch.records.is_empty() || !batch.more) && !self.save() {
-            // Nothing is queued that the saved cursor does not cover: read again next time.
-            (self.cursor, self.backlog, self.skipped) = before;
-            self.backlog = true;
-            return None;
-        }
-        self.witness = witness;
-        Some(lines)
+        lines
     }
 
-    /// Queues a batch's lines: a flapping sensor's threshold crossings bounded
-    /// ([`SEL_LINES_PER_SENSOR`] per [`SEL_WINDOW_MS`]), the rest counted and said when its
-    /// window ends.
+    /// Queues a batch's lines in the SEL lane: a flapping sensor's threshold crossings
+    /// bounded ([`SEL_LINES_PER_SENSOR`] per [`SEL_WINDOW_MS`]), the rest counted and said
+    /// when its window ends. Each entry's cursor waits for its line's delivery (an entry
+    /// without a line, for the lines before it).
     fn queue(
         &mut self,
-        lines: Vec<(&SelRecord, String)>,
+        lines: Vec<(Option<&SelRecord>, Option<String>, SelCursor)>,
         syslog: &Syslog,
         name: &dyn Fn(u8) -> Option<String>,
     ) {
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        for (rec, text) in lines {
+        for (rec, text, cursor) in lines {
             let crossing = match rec {
-                SelRecord::System(e) if e.event_type == 0x01 && !self.startup => {
+                Some(SelRecord::System(e)) if e.event_type == 0x01 && !self.startup => {
                     Some(e.sensor_number)
                 }
                 _ => None,
             };
-            if crossing.is_none_or(|n| self.damper.allow(n, now_ms)) {
-                syslog.send_sel(core_sel::level(rec), &text);
-                self.forwarded += 1;
-            }
+            let ticket = match (rec, text) {
+                (Some(rec), Some(text))
+                    if crossing.is_none_or(|n| self.damper.allow(n, now_ms)) =>
+                {
+                    self.forwarded += 1;
+                    syslog.send_sel_paced(core_sel::level(rec), &text)
+                }
+                _ => syslog.sel_issued(),
+            };
+            self.pending.push_back((ticket, cursor));
         }
         for (sensor, held) in self.damper.ended(now_ms) {
             let who = name(sensor).unwrap_or_else(|| format!("sensor 0x{sensor:02x}"));
@@ -428,7 +500,7 @@ impl SelWatcher {
             ),
         );
         self.cursor = SelCursor::default();
-        self.save();
+        self.save(self.cursor);
         Ok(())
     }
 

@@ -263,3 +263,83 @@ fn a_lost_cursor_repeats_neither_735023_nor_the_sel() {
         assert_eq!(b.stop(), Some(0));
     }
 }
+
+/// Issue 22: 3,000 entries while the TCP relay is down for 30 s. The SEL waits (it is read
+/// no further than the destination has room, its entries stay in the BMC), a fan failure
+/// meanwhile goes before the SEL's lines, and after the relay comes back every entry
+/// arrives, once, in order. Before, 2,746 of 3,002 were dropped and never resent.
+#[test]
+fn a_relay_down_for_30_s_loses_no_sel_entry() {
+    use envmon_tests::Rsyslog;
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let mut relay = Rsyslog::start(&dir.path().join("relay"), false);
+    let records: Vec<[u8; 16]> = (0..3000)
+        .map(|i| event(0x0c, 0x40 + (i % 8) as u8, 0x6f, (i % 2) as u8))
+        .collect();
+    bmc.add_sel(&records);
+    let want = bmc_ids(&bmc);
+    assert!(want.len() >= 3000, "{}", want.len());
+    relay.stop();
+    let tcp = format!("tcp://127.0.0.1:{}", relay.tcp_port);
+    let a = bmc.agent(dir.path(), &tcp, &[]);
+    let down = std::time::Instant::now();
+    a.wait_sweeps(5);
+    bmc.set(7, 10); // FAN1 fails while the relay is down
+    while down.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let m = a.metrics();
+    let metric = |name: &str| {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let forwarded = metric("envmon_sel_forwarded_total ").unwrap_or(-1.0);
+    let dropped = m
+        .lines()
+        .filter(|l| l.starts_with("envmon_syslog_frames_dropped_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>();
+    eprintln!("relay down 30 s: {forwarded} SEL entries queued, {dropped} frames dropped");
+    assert!(
+        forwarded <= envmon_agent::syslog::destination::SEL_LANE as f64,
+        "read no further than the destination has room: {forwarded}"
+    );
+    relay.restart();
+    // The fan's threshold event is in the SEL too now.
+    let want = bmc_ids(&bmc);
+    let got = wait_for(Duration::from_secs(180), || {
+        let r = relay.received();
+        (r.iter()
+            .filter(|l| l.msg.contains("-SEL: record 0x"))
+            .count()
+            >= want.len())
+        .then_some(r)
+    })
+    .unwrap_or_else(|| relay.received());
+    let sel: Vec<String> = got
+        .iter()
+        .filter_map(|l| {
+            let at = l.msg.find("SEL: record 0x")?;
+            l.msg.get(at + 12..at + 18).map(str::to_string)
+        })
+        .collect();
+    let mut twice = sel.clone();
+    twice.sort();
+    let twice: Vec<&String> = twice.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
+    assert_eq!(sel.len(), want.len(), "every entry, once (twice: {twice:?}): {}", a.stderr());
+    assert_eq!(sel, want, "in order");
+    let fan = got
+        .iter()
+        .position(|l| l.msg.contains("735002"))
+        .expect("the fan failure arrived");
+    let first_sel = got
+        .iter()
+        .position(|l| l.msg.contains("-SEL: "))
+        .unwrap_or(0);
+    assert!(
+        fan < first_sel + 3,
+        "the catalog message goes before the SEL's backlog: at {fan}, SEL from {first_sel}"
+    );
+    assert_eq!(dropped, 0.0, "nothing dropped");
+}

@@ -6,6 +6,10 @@
 //! oldest and is dropped and counted), the transport is reset, and the worker backs off
 //! (doubling up to a maximum) before retrying. So every frame is either delivered or counted
 //! in `dropped`, never silently lost.
+//!
+//! SEL lines have a lane of their own ([`SEL_LANE`]), sent after the catalog frames and never
+//! dropped: each carries a ticket, and the destination says which it delivered last, so the
+//! SEL cursor moves only past lines every destination took.
 
 use super::transport::Transport;
 use super::uri::SyslogUri;
@@ -19,6 +23,11 @@ use std::{
 
 /// Frames one destination holds while its receiver is away.
 pub const QUEUE_CAPACITY: usize = 256;
+
+/// SEL lines one destination holds. The SEL is read only as far as every destination has
+/// room ([`Destination::sel_room`]), so this lane never overflows: while a receiver is away
+/// the entries wait in the BMC, not here.
+pub const SEL_LANE: usize = 256;
 
 /// Retry timing after a failed send.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,6 +66,12 @@ pub struct DestinationStats {
 
 struct State {
     frames: Deque<Box<[u8]>, QUEUE_CAPACITY>,
+    /// SEL lines with their tickets (sent after the catalog frames, never dropped).
+    sel: Deque<(u64, Box<[u8]>), SEL_LANE>,
+    /// The ticket of the SEL line being sent.
+    sel_in_flight: Option<u64>,
+    /// The newest SEL ticket delivered (written, or handed to the socket).
+    sel_delivered: u64,
     in_flight: bool,
     /// Reopen the transport before the next frame (SIGHUP).
     reopen: bool,
@@ -115,6 +130,9 @@ impl Destination {
         let shared = Arc::new(Shared {
             state: Mutex::new(State {
                 frames: Deque::new(),
+                sel: Deque::new(),
+                sel_in_flight: None,
+                sel_delivered: 0,
                 in_flight: false,
                 reopen: false,
                 closing: false,
@@ -158,16 +176,37 @@ impl Destination {
         self.shared.cond.notify_all();
     }
 
+    /// Room for SEL lines now.
+    pub fn sel_room(&self) -> usize {
+        let st = self.shared.lock();
+        SEL_LANE - st.sel.len() - usize::from(st.sel_in_flight.is_some())
+    }
+
+    /// Queues a SEL line under `ticket` (increasing); `false`, and nothing queued, when the
+    /// lane is full (the caller asks [`Destination::sel_room`] first).
+    pub fn push_sel(&self, ticket: u64, frame: Box<[u8]>) -> bool {
+        let queued = self.shared.lock().sel.push_back((ticket, frame)).is_ok();
+        self.shared.cond.notify_all();
+        queued
+    }
+
+    /// The newest SEL ticket this destination delivered; every older one was delivered too.
+    pub fn sel_delivered(&self) -> u64 {
+        self.shared.lock().sel_delivered
+    }
+
     /// Makes the worker reopen its file or connection before the next frame (SIGHUP, as
     /// after log rotation).
     pub fn reopen(&self) {
         self.shared.lock().reopen = true;
     }
 
-    /// Waits until every queued frame has been delivered or `deadline` passes.
+    /// Waits until every queued frame (SEL lines too) has been delivered or `deadline`
+    /// passes.
     pub fn flush(&self, deadline: Instant) -> bool {
-        self.shared
-            .wait_until(deadline, |st| st.frames.is_empty() && !st.in_flight)
+        self.shared.wait_until(deadline, |st| {
+            st.frames.is_empty() && !st.in_flight && st.sel.is_empty() && st.sel_in_flight.is_none()
+        })
     }
 
     /// A snapshot of the counters.
@@ -175,7 +214,10 @@ impl Destination {
         let st = self.shared.lock();
         DestinationStats {
             uri: self.uri.to_string(),
-            queued: st.frames.len() + usize::from(st.in_flight),
+            queued: st.frames.len()
+                + usize::from(st.in_flight)
+                + st.sel.len()
+                + usize::from(st.sel_in_flight.is_some()),
             sent: st.sent,
             dropped: st.dropped,
             failures: st.failures,
@@ -208,6 +250,20 @@ impl Drop for Destination {
     }
 }
 
+/// A frame the worker is sending.
+enum Frame {
+    Catalog(Box<[u8]>),
+    Sel(u64, Box<[u8]>),
+}
+
+impl Frame {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Frame::Catalog(f) | Frame::Sel(_, f) => f,
+        }
+    }
+}
+
 fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, backoff: Backoff) {
     let mut delay = backoff.initial;
     let mut outage_since: Option<Instant> = None;
@@ -220,16 +276,29 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, back
                     if left > 0 {
                         log::warn!("syslog {uri}: {left} frames not delivered at shutdown");
                     }
+                    if !st.sel.is_empty() {
+                        log::warn!(
+                            "syslog {uri}: {} SEL lines not delivered at shutdown; they stay in \
+                             the BMC and are sent after the next start",
+                            st.sel.len()
+                        );
+                    }
                     st.dropped += left;
                     st.frames.clear();
+                    st.sel.clear();
                     st.exited = true;
                     drop(st);
                     shared.cond.notify_all();
                     return;
                 }
+                // Catalog frames first, then the SEL's lines.
                 if let Some(f) = st.frames.pop_front() {
                     st.in_flight = true;
-                    break (f, std::mem::take(&mut st.reopen));
+                    break (Frame::Catalog(f), std::mem::take(&mut st.reopen));
+                }
+                if let Some((ticket, f)) = st.sel.pop_front() {
+                    st.sel_in_flight = Some(ticket);
+                    break (Frame::Sel(ticket, f), std::mem::take(&mut st.reopen));
                 }
                 st = shared.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
             }
@@ -238,10 +307,16 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, back
         if reopen {
             transport.reset();
         }
-        match transport.send(&frame) {
+        match transport.send(frame.bytes()) {
             Ok(()) => {
                 let mut st = shared.lock();
-                st.in_flight = false;
+                match frame {
+                    Frame::Catalog(_) => st.in_flight = false,
+                    Frame::Sel(ticket, _) => {
+                        st.sel_in_flight = None;
+                        st.sel_delivered = ticket;
+                    }
+                }
                 st.sent += 1;
                 st.connected = true;
                 drop(st);
@@ -257,13 +332,22 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, back
             Err(err) => {
                 transport.reset();
                 let mut st = shared.lock();
-                st.in_flight = false;
                 st.failures += 1;
                 st.connected = false;
-                if st.frames.is_full() {
-                    st.dropped += 1;
-                } else {
-                    let _ = st.frames.push_front(frame);
+                match frame {
+                    Frame::Catalog(f) => {
+                        st.in_flight = false;
+                        if st.frames.is_full() {
+                            st.dropped += 1;
+                        } else {
+                            let _ = st.frames.push_front(f);
+                        }
+                    }
+                    // Its place was kept (the lane only takes what it has room for).
+                    Frame::Sel(ticket, f) => {
+                        st.sel_in_flight = None;
+                        let _ = st.sel.push_front((ticket, f));
+                    }
                 }
                 shared.cond.notify_all();
                 if outage_since.is_none() {

@@ -98,6 +98,10 @@ pub(crate) fn in_memory(config: &SyslogConfig) -> (Syslog, Received) {
 
 /// The running syslog output: one [`Destination`] per URI.
 pub struct Syslog {
+    /// This instance (a SEL line's ticket is this instance's).
+    instance: u64,
+    /// The last SEL ticket issued.
+    sel_issued: std::sync::atomic::AtomicU64,
     prefix: Prefix,
     network: FrameHeader,
     local: FrameHeader,
@@ -142,7 +146,10 @@ impl Syslog {
                 })
             })
             .collect::<Result<_, _>>()?;
+        static INSTANCES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(Syslog {
+            instance: INSTANCES.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            sel_issued: std::sync::atomic::AtomicU64::new(0),
             prefix: config.prefix,
             network,
             local,
@@ -187,6 +194,54 @@ impl Syslog {
         );
     }
 
+    /// Room for SEL entries' lines now: the least any destination has
+    /// ([`destination::SEL_LANE`] each). The SEL is read no further than this.
+    pub fn sel_room(&self) -> usize {
+        self.destinations
+            .iter()
+            .map(Destination::sel_room)
+            .min()
+            .unwrap_or(destination::SEL_LANE)
+    }
+
+    /// Queues one SEL entry's line as [`Syslog::send_sel`] does, in the SEL lane of every
+    /// destination (after catalog messages, never dropped), and returns its ticket: the
+    /// line is delivered everywhere once [`Syslog::sel_delivered`] reaches it. Call only
+    /// with [`Syslog::sel_room`] left.
+    pub fn send_sel_paced(&self, level: Level, text: &str) -> u64 {
+        use std::sync::atomic::Ordering;
+        let ticket = self.sel_issued.fetch_add(1, Ordering::Relaxed) + 1;
+        let line = format!("%{}-{}-SEL: {text}", self.prefix.as_str(), level.number());
+        let at = chrono::Local::now().fixed_offset();
+        self.each_frame(level, "SEL", &[], &line, &at, |d, frame| {
+            if !d.push_sel(ticket, frame) {
+                log::error!("syslog {}: SEL lane full (a bug: room was asked)", d.uri());
+            }
+        });
+        ticket
+    }
+
+    /// The newest SEL ticket every destination delivered (every older one was too).
+    pub fn sel_delivered(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        self.destinations
+            .iter()
+            .map(Destination::sel_delivered)
+            .min()
+            .unwrap_or_else(|| self.sel_issued.load(Ordering::Relaxed))
+    }
+
+    /// The newest SEL ticket issued.
+    pub fn sel_issued(&self) -> u64 {
+        self.sel_issued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Which syslog layer this is (tickets of another, replaced on SIGHUP, mean nothing
+    /// here).
+    pub fn instance(&self) -> u64 {
+        self.instance
+    }
+
     /// Queues one of envmon's own lines (`%FTD-4-ENVMON: TEXT`, RFC 5424 MSGID `ENVMON`,
     /// level warning) on every destination, stamped now. Not a catalog message: what envmon
     /// says about its own judging (a flapping sensor held, then released; docs/syslog.md).
@@ -219,6 +274,19 @@ impl Syslog {
         line: &str,
         at: &DateTime<FixedOffset>,
     ) {
+        self.each_frame(level, msgid, sd, line, at, |d, frame| d.push(frame));
+    }
+
+    /// Each destination with the frame of `line` in its framing (made once per framing).
+    fn each_frame(
+        &self,
+        level: Level,
+        msgid: &str,
+        sd: &[(&'static str, String)],
+        line: &str,
+        at: &DateTime<FixedOffset>,
+        mut put: impl FnMut(&Destination, Box<[u8]>),
+    ) {
         let mut network: Option<Box<[u8]>> = None;
         let mut local: Option<Box<[u8]>> = None;
         for d in &self.destinations {
@@ -233,7 +301,7 @@ impl Syslog {
                     .into_bytes()
                     .into_boxed_slice()
             });
-            d.push(frame.clone());
+            put(d, frame.clone());
         }
     }
 

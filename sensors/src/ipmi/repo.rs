@@ -145,8 +145,9 @@ pub fn read_all(t: &mut impl Transport) -> Result<Vec<Vec<u8>>, IpmiError> {
     read_bodies(t, &mut w, chain)
 }
 
-/// Step 1: the records in chain order, each with its first chunk.
-fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<Vec<u8>>, IpmiError> {
+/// Step 1: the records in chain order, each with the ID it was asked for by and its first
+/// chunk.
+fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<(u16, Vec<u8>)>, IpmiError> {
     // Requested ID -> (next ID, first chunk), or None: not a record.
     let mut firsts: std::collections::HashMap<u16, Option<(u16, Vec<u8>)>> = Default::default();
     let mut seen = std::collections::HashSet::new();
@@ -168,7 +169,7 @@ fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<Vec<u8>>, Ipmi
                 );
                 return Ok(chain);
             }
-            chain.push(first.clone());
+            chain.push((id, first.clone()));
             id = *next;
         }
         if id == 0xFFFF {
@@ -216,13 +217,15 @@ fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<Vec<u8>>, Ipmi
 fn read_bodies(
     t: &mut impl Transport,
     w: &mut Walk,
-    firsts: Vec<Vec<u8>>,
+    firsts: Vec<(u16, Vec<u8>)>,
 ) -> Result<Vec<Vec<u8>>, IpmiError> {
     let mut records = Vec::with_capacity(firsts.len());
-    for mut r in firsts {
+    let mut ids = Vec::with_capacity(firsts.len());
+    for (id, mut r) in firsts {
         let total = 5 + usize::from(*r.get(4).unwrap_or(&0));
         r.truncate(total);
         records.push((r, total));
+        ids.push(id);
     }
     loop {
         // (record, offset, length) of every chunk still missing.
@@ -246,10 +249,7 @@ fn read_bodies(
         }
         let requests: Vec<Request> = wanted
             .iter()
-            .map(|&(k, o, l)| {
-                let id = u16::from_le_bytes([records[k].0[0], records[k].0[1]]);
-                get_sdr_request(w.res, id, o, l)
-            })
+            .map(|&(k, o, l)| get_sdr_request(w.res, ids[k], o, l))
             .collect();
         let mut asked = None;
         let mut grew = false;
