@@ -156,7 +156,8 @@ impl LinkProxy {
             let mut rng = Rng::new(link.seed);
             let (lo, hi) = (link.delay_ms.0, link.delay_ms.1.max(link.delay_ms.0));
             // (release time, order, to the BMC?, datagram)
-            let mut held: BinaryHeap<Reverse<(Instant, u64, bool, Vec<u8>)>> = BinaryHeap::new();
+            type Held = Reverse<(Instant, u64, bool, Vec<u8>)>;
+            let mut held: BinaryHeap<Held> = BinaryHeap::new();
             let mut order = 0u64;
             let mut client = None;
             let mut buf = [0u8; 4096];

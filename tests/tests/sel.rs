@@ -326,8 +326,17 @@ fn a_relay_down_for_30_s_loses_no_sel_entry() {
         .collect();
     let mut twice = sel.clone();
     twice.sort();
-    let twice: Vec<&String> = twice.windows(2).filter(|w| w[0] == w[1]).map(|w| &w[0]).collect();
-    assert_eq!(sel.len(), want.len(), "every entry, once (twice: {twice:?}): {}", a.stderr());
+    let twice: Vec<&String> = twice
+        .windows(2)
+        .filter(|w| w[0] == w[1])
+        .map(|w| &w[0])
+        .collect();
+    assert_eq!(
+        sel.len(),
+        want.len(),
+        "every entry, once (twice: {twice:?}): {}",
+        a.stderr()
+    );
     assert_eq!(sel, want, "in order");
     let fan = got
         .iter()
