@@ -20,8 +20,9 @@
 //!
 //! A cursor that is missing while the state dir shows envmon looked at this SEL before, or
 //! one that is corrupt, is *lost*: the SEL is not forwarded a second time (one line says how
-//! many entries were skipped; they stay in the BMC). While the cursor cannot be saved (a
-//! full state dir) nothing more is read. A crash (not a stop: the exit delivers and saves)
+//! many entries were skipped; they stay in the BMC). A batch is forwarded only after a
+//! cursor could be written (the saved one, again); while it cannot (a full state dir)
+//! nothing is forwarded and the batch is read again later. A crash (not a stop: the exit delivers and saves)
 //! between a line's delivery and the next save sends that line again after the restart. Threshold crossings of one sensor are bounded
 //! ([`SEL_LINES_PER_SENSOR`] per [`SEL_WINDOW_MS`]); the rest are counted in one line.
 
@@ -289,9 +290,7 @@ impl SelWatcher {
         self.commit(syslog);
         let due = self.sweeps.is_multiple_of(CHECK_EVERY) || self.backlog;
         self.sweeps += 1;
-        if !due || self.unsaved {
-            // While the cursor cannot be saved, nothing more is read (the entries stay in
-            // the BMC; a restart neither loses nor repeats them).
+        if !due {
             return Ok(());
         }
         let info = sel::info(t)?;
@@ -321,6 +320,13 @@ impl SelWatcher {
             log::warn!(
                 "the SEL no longer holds the last entry forwarded; reading it from its start"
             );
+        }
+        // Lines go out only when a cursor can be saved now: a state dir too full for it
+        // forwards nothing (the batch is read again later), so a restart repeats nothing.
+        let saved = self.saved;
+        if !self.save(saved) {
+            self.backlog = true;
+            return Ok(());
         }
         let lines = self.take(&batch, &info, name);
         self.queue(lines, syslog, name);

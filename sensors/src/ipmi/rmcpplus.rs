@@ -847,7 +847,20 @@ impl RmcpPlus {
                         results[i] = Some(r);
                     }
                 }
-                Ok(None) => self.expire(&mut flights, &mut results),
+                Ok(None) => {
+                    if let Some(e) = self.expire(&mut flights, &mut results) {
+                        // The BMC is silent: what is in flight or not sent yet fails with
+                        // this request (a dead BMC costs one request's deadline, not one
+                        // per request).
+                        for f in flights.drain(..) {
+                            results[f.index] = Some(Err(e.clone()));
+                        }
+                        for r in results.iter_mut().skip(next) {
+                            *r = Some(Err(e.clone()));
+                        }
+                        next = requests.len();
+                    }
+                }
                 Err(e) => {
                     for f in flights.drain(..) {
                         results[f.index] = Some(Err(e.clone()));
@@ -916,29 +929,32 @@ impl RmcpPlus {
     }
 
     /// The flights whose timer expired: sent again, or given up after the last attempt. The
-    /// timer backs off and the window halves once per expiry.
+    /// timer backs off and the window halves once per expiry of a silent BMC. Returns the
+    /// error of a request given up while the BMC is silent: the whole batch is given up.
     fn expire(
         &mut self,
         flights: &mut Vec<Flight>,
         results: &mut [Option<Result<Vec<u8>, IpmiError>>],
-    ) {
+    ) -> Option<IpmiError> {
         let now = Instant::now();
         let (expired, waiting): (Vec<Flight>, Vec<Flight>) =
             flights.drain(..).partition(|f| f.due <= now);
         *flights = waiting;
         if expired.is_empty() {
-            return;
+            return None;
         }
+        let silent = self.last_used.elapsed() >= self.rto.current();
         // Silence (no reply for a whole timer) is a BMC or link that cannot keep up: the
         // timer backs off and fewer requests go at once. Losses among replies that still
         // come are a lossy link: sent again at once, at the same pace.
-        if self.last_used.elapsed() >= self.rto.current() {
+        if silent {
             self.rto.backoff();
             self.window.timed_out();
         }
+        let mut given_up = None;
         for mut f in expired {
             if f.tries >= self.patience.attempts {
-                results[f.index] = Some(Err(err(
+                let e = err(
                     IpmiErrorKind::Transport,
                     format!(
                         "{}: netfn 0x{:02x} cmd 0x{:02x}: no answer within {} ms ({} \
@@ -949,7 +965,11 @@ impl RmcpPlus {
                         f.started.elapsed().as_millis(),
                         f.tries
                     ),
-                )));
+                );
+                if silent {
+                    given_up = Some(e.clone());
+                }
+                results[f.index] = Some(Err(e));
                 continue;
             }
             f.tries += 1;
@@ -959,6 +979,7 @@ impl RmcpPlus {
                 Err(e) => results[f.index] = Some(Err(e)),
             }
         }
+        given_up
     }
 }
 
@@ -1007,6 +1028,12 @@ impl Transport for RmcpPlus {
                 if let Err(e) = &out[first] {
                     log::debug!("{e}; trying a new session");
                 }
+                // A silent BMC would not answer Close Session either: the next session
+                // closes this one.
+                if self.active && self.unclosed.len() < MAX_UNCLOSED {
+                    self.unclosed.push(self.bmc_sid);
+                }
+                self.active = false;
                 if self.activate().is_err() {
                     return out;
                 }
