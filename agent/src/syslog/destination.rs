@@ -264,63 +264,106 @@ impl Frame {
     }
 }
 
+/// The next frame to send (catalog frames first, then the SEL's lines) and whether to
+/// reopen first; `None` once the destination is closing (what is left is counted).
+fn next_frame(shared: &Shared, uri: &SyslogUri) -> Option<(Frame, bool)> {
+    let mut st = shared.lock();
+    loop {
+        if st.closing {
+            let left = st.frames.len() as u64;
+            if left > 0 {
+                log::warn!("syslog {uri}: {left} frames not delivered at shutdown");
+            }
+            if !st.sel.is_empty() {
+                log::warn!(
+                    "syslog {uri}: {} SEL lines not delivered at shutdown; they stay in the \
+                     BMC and are sent after the next start",
+                    st.sel.len()
+                );
+            }
+            st.dropped += left;
+            st.frames.clear();
+            st.sel.clear();
+            st.exited = true;
+            drop(st);
+            shared.cond.notify_all();
+            return None;
+        }
+        if let Some(f) = st.frames.pop_front() {
+            st.in_flight = true;
+            return Some((Frame::Catalog(f), std::mem::take(&mut st.reopen)));
+        }
+        if let Some((ticket, f)) = st.sel.pop_front() {
+            st.sel_in_flight = Some(ticket);
+            return Some((Frame::Sel(ticket, f), std::mem::take(&mut st.reopen)));
+        }
+        st = shared.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
+    }
+}
+
+/// A frame was delivered.
+fn delivered(shared: &Shared, frame: Frame) {
+    let mut st = shared.lock();
+    match frame {
+        Frame::Catalog(_) => st.in_flight = false,
+        Frame::Sel(ticket, _) => {
+            st.sel_in_flight = None;
+            st.sel_delivered = ticket;
+        }
+    }
+    st.sent += 1;
+    st.connected = true;
+    drop(st);
+    shared.cond.notify_all();
+}
+
+/// A frame failed: it goes back to the front of its queue (a catalog frame is dropped and
+/// counted if the queue filled meanwhile; a SEL line's place was kept), then the worker
+/// waits `delay` (or until closing).
+fn failed(shared: &Shared, frame: Frame, delay: Duration) {
+    let mut st = shared.lock();
+    st.failures += 1;
+    st.connected = false;
+    match frame {
+        Frame::Catalog(f) => {
+            st.in_flight = false;
+            if st.frames.is_full() {
+                st.dropped += 1;
+            } else {
+                let _ = st.frames.push_front(f);
+            }
+        }
+        Frame::Sel(ticket, f) => {
+            st.sel_in_flight = None;
+            let _ = st.sel.push_front((ticket, f));
+        }
+    }
+    shared.cond.notify_all();
+    let until = Instant::now() + delay;
+    while !st.closing {
+        let now = Instant::now();
+        if now >= until {
+            break;
+        }
+        st = shared
+            .cond
+            .wait_timeout(st, until - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
 fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, backoff: Backoff) {
     let mut delay = backoff.initial;
     let mut outage_since: Option<Instant> = None;
-    loop {
-        let (frame, reopen) = {
-            let mut st = shared.lock();
-            loop {
-                if st.closing {
-                    let left = st.frames.len() as u64;
-                    if left > 0 {
-                        log::warn!("syslog {uri}: {left} frames not delivered at shutdown");
-                    }
-                    if !st.sel.is_empty() {
-                        log::warn!(
-                            "syslog {uri}: {} SEL lines not delivered at shutdown; they stay in \
-                             the BMC and are sent after the next start",
-                            st.sel.len()
-                        );
-                    }
-                    st.dropped += left;
-                    st.frames.clear();
-                    st.sel.clear();
-                    st.exited = true;
-                    drop(st);
-                    shared.cond.notify_all();
-                    return;
-                }
-                // Catalog frames first, then the SEL's lines.
-                if let Some(f) = st.frames.pop_front() {
-                    st.in_flight = true;
-                    break (Frame::Catalog(f), std::mem::take(&mut st.reopen));
-                }
-                if let Some((ticket, f)) = st.sel.pop_front() {
-                    st.sel_in_flight = Some(ticket);
-                    break (Frame::Sel(ticket, f), std::mem::take(&mut st.reopen));
-                }
-                st = shared.cond.wait(st).unwrap_or_else(PoisonError::into_inner);
-            }
-        };
+    while let Some((frame, reopen)) = next_frame(shared, uri) {
         shared.cond.notify_all();
         if reopen {
             transport.reset();
         }
         match transport.send(frame.bytes()) {
             Ok(()) => {
-                let mut st = shared.lock();
-                match frame {
-                    Frame::Catalog(_) => st.in_flight = false,
-                    Frame::Sel(ticket, _) => {
-                        st.sel_in_flight = None;
-                        st.sel_delivered = ticket;
-                    }
-                }
-                st.sent += 1;
-                st.connected = true;
-                drop(st);
-                shared.cond.notify_all();
+                delivered(shared, frame);
                 if let Some(since) = outage_since.take() {
                     log::info!(
                         "syslog {uri}: delivering again after {} ms",
@@ -331,43 +374,13 @@ fn run(shared: &Shared, mut transport: Box<dyn Transport>, uri: &SyslogUri, back
             }
             Err(err) => {
                 transport.reset();
-                let mut st = shared.lock();
-                st.failures += 1;
-                st.connected = false;
-                match frame {
-                    Frame::Catalog(f) => {
-                        st.in_flight = false;
-                        if st.frames.is_full() {
-                            st.dropped += 1;
-                        } else {
-                            let _ = st.frames.push_front(f);
-                        }
-                    }
-                    // Its place was kept (the lane only takes what it has room for).
-                    Frame::Sel(ticket, f) => {
-                        st.sel_in_flight = None;
-                        let _ = st.sel.push_front((ticket, f));
-                    }
-                }
-                shared.cond.notify_all();
                 if outage_since.is_none() {
                     outage_since = Some(Instant::now());
                     log::warn!(
                         "syslog {uri}: {err}; holding up to {QUEUE_CAPACITY} frames and retrying"
                     );
                 }
-                let until = Instant::now() + delay;
-                while !st.closing {
-                    let now = Instant::now();
-                    if now >= until {
-                        break;
-                    }
-                    st = shared
-                        .cond
-                        .wait_timeout(st, until - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0;
-                }
+                failed(shared, frame, delay);
                 delay = (delay * 2).min(backoff.max);
             }
         }
