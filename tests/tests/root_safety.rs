@@ -26,11 +26,50 @@ const USER: &str = "65534";
 /// What the target of every planted link holds; it must never change.
 const PRECIOUS: &str = "root's own data, not to be overwritten\n";
 
+/// Root's test scene: a temp dir the local user can traverse and the precious file in it.
+fn scene() -> (tempfile::TempDir, PathBuf) {
+    require_root("setting another user");
+    let dir = open_tempdir();
+    let target = precious(dir.path());
+    (dir, target)
+}
+
 /// A temp dir the local user can traverse (tempfile's is 0700 root's).
 fn open_tempdir() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
     dir
+}
+
+/// `envmon run --board BOARD` on the BMC at `uri` (100 ms sweeps), state in `dir/state`,
+/// syslog into `dir/syslog.log`, then `extra` flags; stderr in `dir/envmon.log`.
+fn run_on(uri: &str, board: &str, dir: &Path, extra: &[&str]) -> Agent {
+    let state = dir.join("state");
+    let syslog = format!("file://{}", dir.join("syslog.log").display());
+    let mut args = vec![
+        "--ipmi",
+        uri,
+        "--board",
+        board,
+        "--interval-ms",
+        "100",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--syslog",
+        &syslog,
+    ];
+    args.extend_from_slice(extra);
+    Agent::start(
+        &args,
+        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
+        &dir.join("envmon.log"),
+    )
+}
+
+/// Makes directory `path` (root's) with `mode`.
+fn dir_with_mode(path: &Path, mode: u32) {
+    fs::create_dir(path).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
 }
 
 /// Runs `args` as the local user; it must succeed.
@@ -89,10 +128,8 @@ fn output_text(o: &Output) -> String {
 /// SEL cursor, the metrics, a syslog file and a thermal-shutdown record: no target changes.
 #[test]
 fn planted_links_at_every_temp_and_append_path_leave_their_target_unchanged() {
-    require_root("setting another user");
-    let dir = open_tempdir();
+    let (dir, target) = scene();
     let d = dir.path();
-    let target = precious(d);
     let t = target.to_str().unwrap();
     let (textfile, logs, state) = (d.join("textfile"), d.join("logs"), d.join("state"));
     group_writable_dir(&textfile);
@@ -108,8 +145,7 @@ fn planted_links_at_every_temp_and_append_path_leave_their_target_unchanged() {
     ] {
         as_user(&["ln", "-s", t, p.to_str().unwrap()]);
     }
-    fs::create_dir(&state).unwrap();
-    fs::set_permissions(&state, fs::Permissions::from_mode(0o750)).unwrap();
+    dir_with_mode(&state, 0o750);
     let old_temp_names = [
         "last-shutdown.tmp",
         "last-shutdown.json.tmp",
@@ -182,10 +218,8 @@ fn planted_links_at_every_temp_and_append_path_leave_their_target_unchanged() {
 /// refused at start with the directory named: nothing is written, no target changes.
 #[test]
 fn directories_a_local_user_controls_are_refused_at_start() {
-    require_root("setting another user");
-    let dir = open_tempdir();
+    let (dir, target) = scene();
     let d = dir.path();
-    let target = precious(d);
     let t = target.to_str().unwrap();
     // The user's own state dir, links planted in it.
     let theirs = d.join("theirs");
@@ -204,8 +238,7 @@ fn directories_a_local_user_controls_are_refused_at_start() {
     group_writable_dir(&shared_state);
     // A metrics dir anyone may write, not sticky.
     let open = d.join("open");
-    fs::create_dir(&open).unwrap();
-    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    dir_with_mode(&open, 0o777);
     let good_state = d.join("state");
     for (state, metrics, named, why) in [
         (&theirs, None, &theirs, "owned by uid 65534"),
@@ -251,13 +284,10 @@ fn directories_a_local_user_controls_are_refused_at_start() {
 /// In a directory everyone may write and not sticky, envmon refuses to make its socket.
 #[test]
 fn what_a_local_user_puts_at_the_socket_path_survives() {
-    require_root("setting another user");
-    let dir = open_tempdir();
+    let (dir, target) = scene();
     let d = dir.path();
-    let target = precious(d);
     let run = d.join("run");
-    fs::create_dir(&run).unwrap();
-    fs::set_permissions(&run, fs::Permissions::from_mode(0o1777)).unwrap();
+    dir_with_mode(&run, 0o1777);
     let sock = run.join("envmon.sock");
     let start = |socket: &Path| -> Output {
         Command::new(envmon_bin())
@@ -290,8 +320,7 @@ fn what_a_local_user_puts_at_the_socket_path_survives() {
     unchanged(&target);
 
     let open = d.join("open");
-    fs::create_dir(&open).unwrap();
-    fs::set_permissions(&open, fs::Permissions::from_mode(0o777)).unwrap();
+    dir_with_mode(&open, 0o777);
     let o = start(&open.join("envmon.sock"));
     assert_eq!(o.status.code(), Some(69), "{}", output_text(&o));
     assert!(
@@ -435,28 +464,11 @@ fn a_multi_byte_label_board_is_served_over_snmp() {
     let snmpd = Snmpd::start(&d.join("snmpd"), trapd.port, false);
     let bmc = Bmc::start(&d.join("bmc"));
     let master = snmpd.master();
-    let (uri, syslog) = (
-        bmc.uri(),
-        format!("file://{}", d.join("syslog.log").display()),
-    );
-    let state = d.join("state");
-    let a = Agent::start(
-        &[
-            "--ipmi",
-            &uri,
-            "--board",
-            file.to_str().unwrap(),
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--syslog",
-            &syslog,
-            "--agentx",
-            &master,
-        ],
-        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
-        &d.join("envmon.log"),
+    let a = run_on(
+        &bmc.uri(),
+        file.to_str().unwrap(),
+        d,
+        &["--agentx", &master],
     );
     let descr = wait_for(WAIT, || {
         let w = snmpd.walk("1.3.6.1.2.1.47.1.1.1.1.2");
@@ -529,25 +541,11 @@ fn a_forged_sdr_name_forges_no_catalog_line() {
     let bmc = EmuBmc::start_with(&d.join("bmc"), &fake, true);
     let out = d.join("syslog.log");
     let metrics = d.join("envmon.prom");
-    let (uri, syslog) = (bmc.uri(), format!("file://{}", out.display()));
-    let state = d.join("state");
-    let a = Agent::start(
-        &[
-            "--ipmi",
-            &uri,
-            "--board",
-            "auto",
-            "--interval-ms",
-            "100",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--syslog",
-            &syslog,
-            "--metrics-file",
-            metrics.to_str().unwrap(),
-        ],
-        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
-        &d.join("envmon.log"),
+    let a = run_on(
+        &bmc.uri(),
+        "auto",
+        d,
+        &["--metrics-file", metrics.to_str().unwrap()],
     );
     a.wait_sweeps(5);
     bmc.set(FORGED, 5); // 250 RPM: below its lower critical

@@ -213,11 +213,7 @@ impl Syslog {
         let ticket = self.sel_issued.fetch_add(1, Ordering::Relaxed) + 1;
         let line = format!("%{}-{}-SEL: {text}", self.prefix.as_str(), level.number());
         let at = chrono::Local::now().fixed_offset();
-        self.each_frame(level, "SEL", &[], &line, &at, |d, frame| {
-            if !d.push_sel(ticket, frame) {
-                log::error!("syslog {}: SEL lane full (a bug: room was asked)", d.uri());
-            }
-        });
+        self.queue_frame(Some(ticket), level, "SEL", &[], &line, &at);
         ticket
     }
 
@@ -274,18 +270,19 @@ impl Syslog {
         line: &str,
         at: &DateTime<FixedOffset>,
     ) {
-        self.each_frame(level, msgid, sd, line, at, |d, frame| d.push(frame));
+        self.queue_frame(None, level, msgid, sd, line, at);
     }
 
-    /// Each destination with the frame of `line` in its framing (made once per framing).
-    fn each_frame(
+    /// Queues the frame of `line` (made once per framing) on every destination: in its
+    /// catalog queue, or under a ticket in its SEL lane.
+    fn queue_frame(
         &self,
+        sel_ticket: Option<u64>,
         level: Level,
         msgid: &str,
         sd: &[(&'static str, String)],
         line: &str,
         at: &DateTime<FixedOffset>,
-        mut put: impl FnMut(&Destination, Box<[u8]>),
     ) {
         let mut network: Option<Box<[u8]>> = None;
         let mut local: Option<Box<[u8]>> = None;
@@ -301,7 +298,14 @@ impl Syslog {
                     .into_bytes()
                     .into_boxed_slice()
             });
-            put(d, frame.clone());
+            match sel_ticket {
+                None => d.push(frame.clone()),
+                Some(ticket) => {
+                    if !d.push_sel(ticket, frame.clone()) {
+                        log::error!("syslog {}: SEL lane full (a bug: room was asked)", d.uri());
+                    }
+                }
+            }
         }
     }
 

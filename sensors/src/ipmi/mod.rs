@@ -309,26 +309,13 @@ pub fn read_live_limits_all(
     entries: &mut [SdrEntry],
 ) -> Result<(), IpmiError> {
     let readable = |access: u8| access == 1 || access == 2;
-    let own = |e: &SdrEntry| {
-        e.conversion.is_some()
-            && e.reading_type == sdr::THRESHOLD_READING
-            && e.owner_id == 0x20
-            && e.owner_lun == 0
-    };
-    let asked: Vec<usize> = (0..entries.len())
-        .filter(|&i| own(&entries[i]) && readable(entries[i].threshold_access))
-        .collect();
-    let requests: Vec<Request> = asked
-        .iter()
-        .map(|&i| {
-            Request::new(
-                NETFN_SENSOR,
-                CMD_GET_SENSOR_THRESHOLDS,
-                &[entries[i].number],
-            )
-        })
-        .collect();
-    for (&i, r) in asked.iter().zip(t.call_many(&requests)) {
+    let thresholds = ask_each(
+        t,
+        entries,
+        |e| readable(e.threshold_access),
+        |n| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS, &[n]),
+    );
+    for (i, r) in thresholds {
         let e = &mut entries[i];
         let Some(conv) = e.conversion else { continue };
         match r {
@@ -340,20 +327,13 @@ pub fn read_live_limits_all(
             Err(err) => log::debug!("{}: live thresholds: {err}; keeping the SDR's", e.name),
         }
     }
-    let asked: Vec<usize> = (0..entries.len())
-        .filter(|&i| own(&entries[i]) && readable(entries[i].hysteresis_access))
-        .collect();
-    let requests: Vec<Request> = asked
-        .iter()
-        .map(|&i| {
-            Request::new(
-                NETFN_SENSOR,
-                CMD_GET_SENSOR_HYSTERESIS,
-                &[entries[i].number, 0xFF],
-            )
-        })
-        .collect();
-    for (&i, r) in asked.iter().zip(t.call_many(&requests)) {
+    let hysteresis = ask_each(
+        t,
+        entries,
+        |e| readable(e.hysteresis_access),
+        |n| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_HYSTERESIS, &[n, 0xFF]),
+    );
+    for (i, r) in hysteresis {
         let e = &mut entries[i];
         let Some(conv) = e.conversion else { continue };
         match r {
@@ -363,6 +343,28 @@ pub fn read_live_limits_all(
         }
     }
     Ok(())
+}
+
+/// One request (`request(sensor number)`) for each of the BMC's own threshold sensors with
+/// a conversion that `wants`, all in one [`Transport::call_many`]; the replies by index.
+fn ask_each(
+    t: &mut impl Transport,
+    entries: &[SdrEntry],
+    wants: impl Fn(&SdrEntry) -> bool,
+    request: impl Fn(u8) -> Request,
+) -> Vec<(usize, Result<Vec<u8>, IpmiError>)> {
+    let asked: Vec<usize> = (0..entries.len())
+        .filter(|&i| {
+            let e = &entries[i];
+            e.conversion.is_some()
+                && e.reading_type == sdr::THRESHOLD_READING
+                && e.owner_id == 0x20
+                && e.owner_lun == 0
+                && wants(e)
+        })
+        .collect();
+    let requests: Vec<Request> = asked.iter().map(|&i| request(entries[i].number)).collect();
+    asked.into_iter().zip(t.call_many(&requests)).collect()
 }
 
 /// The larger of a Get Sensor Hysteresis reply's two spans, in the sensor's unit (`None`
