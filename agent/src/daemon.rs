@@ -1273,15 +1273,8 @@ mod tests {
         let bmc = bmc();
         {
             let mut s = bmc.state();
-            s.records.push(threshold_record(
-                3,
-                FORGED,
-                "F\n<11>%FTD-1-7350",
-                0x04,
-                (0x1d, 2),
-                50,
-                [None, None, None, None, Some(20), None],
-            ));
+            s.records
+                .push(envmon_sensors::ipmi::fake::forged_fan_record(3, FORGED));
         }
         bmc.set(FORGED, 100);
         bmc.add_sel(sel_event(0x04, FORGED, 0x01, 0x00));

@@ -41,29 +41,9 @@ fn open_tempdir() -> tempfile::TempDir {
     dir
 }
 
-/// `envmon run --board BOARD` on the BMC at `uri` (100 ms sweeps), state in `dir/state`,
-/// syslog into `dir/syslog.log`, then `extra` flags; stderr in `dir/envmon.log`.
+/// `envmon run --board BOARD` on the BMC at `uri` (100 ms sweeps), everything in `dir`.
 fn run_on(uri: &str, board: &str, dir: &Path, extra: &[&str]) -> Agent {
-    let state = dir.join("state");
-    let syslog = format!("file://{}", dir.join("syslog.log").display());
-    let mut args = vec![
-        "--ipmi",
-        uri,
-        "--board",
-        board,
-        "--interval-ms",
-        "100",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--syslog",
-        &syslog,
-    ];
-    args.extend_from_slice(extra);
-    Agent::start(
-        &args,
-        &[("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)],
-        &dir.join("envmon.log"),
-    )
+    envmon_tests::rmcp_agent(uri, board, dir, 100, extra)
 }
 
 /// Makes directory `path` (root's) with `mode`.
@@ -526,15 +506,8 @@ fn a_forged_sdr_name_forges_no_catalog_line() {
             1,
             [None, Some(95), Some(85), None, None, None],
         ));
-        s.records.push(threshold_record(
-            2,
-            FORGED,
-            "F\n<11>%FTD-1-7350",
-            0x04,
-            (0x1d, 2),
-            50,
-            [None, None, None, None, Some(20), None],
-        ));
+        s.records
+            .push(envmon_sensors::ipmi::fake::forged_fan_record(2, FORGED));
     }
     fake.set(1, 40);
     fake.set(FORGED, 100);

@@ -9,9 +9,7 @@
 //! - 24 sensors at 200 ms per reply: a sweep takes at most a quarter of 24 round trips.
 
 use envmon_agent::model::{Environment, Monitoring};
-use envmon_tests::{
-    Agent, BMC_PASSWORD, Bmc, EmuBmc, Link, LinkProxy, LossyProxy, message_lines, wait_for,
-};
+use envmon_tests::{Agent, Bmc, EmuBmc, Link, LinkProxy, LossyProxy, message_lines, wait_for};
 use std::{
     net::UdpSocket,
     path::Path,
@@ -20,32 +18,10 @@ use std::{
 
 const FAN1: u8 = 7;
 
-/// `envmon run` on the simulated appliance through `port`, 1 s sweeps, then `extra`.
+/// `envmon run --board BOARD` on the BMC behind `port`, 1 s sweeps, then `extra`.
 fn agent(port: u16, dir: &Path, board: &str, extra: &[&str]) -> Agent {
     let uri = format!("rmcp://admin@127.0.0.1:{port}");
-    let state = dir.join("state");
-    let syslog = format!("file://{}", dir.join("syslog.log").display());
-    let mut args = vec![
-        "--ipmi",
-        &uri,
-        "--board",
-        board,
-        "--interval-ms",
-        "1000",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--syslog",
-        &syslog,
-    ];
-    args.extend_from_slice(extra);
-    Agent::start(
-        &args,
-        &[
-            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-            ("ENVMON_LOG", "info"),
-        ],
-        &dir.join("envmon.log"),
-    )
+    envmon_tests::rmcp_agent(&uri, board, dir, 1000, extra)
 }
 
 /// `show environment`, typed (`None` while the socket does not answer).

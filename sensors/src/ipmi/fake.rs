@@ -14,6 +14,21 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
+/// A fan record whose SDR name (`F\n<11>%FTD-1-7350`, 16 bytes kept) spells a catalog line
+/// after a line break: what a hostile BMC could send (issue 21). 50 RPM per count, lower
+/// critical at 1,000 RPM.
+pub fn forged_fan_record(record_id: u16, number: u8) -> Vec<u8> {
+    threshold_record(
+        record_id,
+        number,
+        "F\n<11>%FTD-1-7350",
+        0x04,
+        (0x1d, 2),
+        50,
+        [None, None, None, None, Some(20), None],
+    )
+}
+
 /// A full threshold sensor record (type 01h): unsigned readings, `value = m * raw`, and the
 /// readable thresholds `[UNR, UC, UNC, LNR, LC, LNC]` as raw bytes.
 pub fn threshold_record(
