@@ -43,6 +43,9 @@ use std::{
 pub const CHECK_EVERY: u64 = 5;
 /// Entries read in one sweep at most.
 pub const BUDGET: usize = 64;
+/// The longest one sweep's SEL read goes on (a slow link reads fewer entries a sweep; the
+/// sensors are not held up by a backlog: 64 entries at 1 s a round trip would be a minute).
+pub const STEP_TIME: std::time::Duration = std::time::Duration::from_secs(1);
 const CURSOR_FILE: &str = "sel-cursor.v1";
 /// Written with the first cursor: envmon has looked at this SEL before (a cursor missing
 /// while this is there was lost, not never made).
@@ -315,7 +318,11 @@ impl SelWatcher {
             (true, Some(last)) => SelPlan::After(last),
             _ => core_sel::plan(&self.cursor, &info),
         };
-        let batch = sel::read_new(t, plan, BUDGET.min(room))?;
+        let budget = sel::Budget {
+            entries: BUDGET.min(room),
+            time: STEP_TIME,
+        };
+        let batch = sel::read_new(t, plan, budget)?;
         if batch.restarted {
             log::warn!(
                 "the SEL no longer holds the last entry forwarded; reading it from its start"
@@ -476,7 +483,11 @@ impl SelWatcher {
         info: &SelInfo,
         name: &dyn Fn(u8) -> Option<String>,
     ) -> Result<(), IpmiError> {
-        let all = sel::read_new(t, SelPlan::FromStart, usize::from(info.entries) + 16)?;
+        let all = sel::read_new(
+            t,
+            SelPlan::FromStart,
+            sel::Budget::entries(usize::from(info.entries) + 16),
+        )?;
         let lines: Vec<String> = all
             .records
             .iter()

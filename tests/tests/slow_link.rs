@@ -306,3 +306,54 @@ fn a_sweep_of_24_sensors_at_200_ms_a_reply_takes_a_quarter_of_24_round_trips() {
         "{sweep} s, {sequential} s sequential"
     );
 }
+
+/// A SEL backlog over a slow link does not hold the sensors up: one sweep reads the SEL for
+/// about a second at most (`sel::STEP_TIME`), not 64 entries at whatever they cost. With 300
+/// entries waiting behind a 100-300 ms link a fan failure is still reported within seconds.
+#[test]
+fn a_sel_backlog_over_a_slow_link_does_not_hold_up_the_sensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let records: Vec<[u8; 16]> = (0..300)
+        .map(|i| envmon_core::sel::system_event_record(0, 0x0c, 0x40 + (i % 8) as u8, 0x6f, 0))
+        .collect();
+    bmc.add_sel(&records);
+    let proxy = LinkProxy::start(
+        bmc.port,
+        Link {
+            delay_ms: (100, 300),
+            loss: 0.0,
+            seed: 0x5e1,
+        },
+    );
+    let a = agent(proxy.port, dir.path(), "sim-appliance", &[]);
+    running_within(&a, Duration::from_secs(30));
+    let out = dir.path().join("syslog.log");
+    bmc.set(FAN1, 10);
+    let failed = "%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected";
+    let t0 = Instant::now();
+    let mut worst_sel = 0f64;
+    let reported = wait_for(Duration::from_secs(30), || {
+        let m = a.metrics();
+        let sel = m
+            .lines()
+            .find_map(|l| l.strip_prefix("envmon_sel_step_duration_seconds "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0);
+        worst_sel = worst_sel.max(sel);
+        message_lines(&out)
+            .iter()
+            .any(|l| l == failed)
+            .then_some(())
+    });
+    let took = t0.elapsed();
+    let forwarded = envmon_tests::sel_lines(&out).len();
+    eprintln!(
+        "300 SEL entries behind 100-300 ms: fan failure reported after {took:?}, worst SEL \
+         step {worst_sel:.2} s, {forwarded} entries forwarded by then"
+    );
+    assert!(reported.is_some(), "{}", a.stderr());
+    assert!(worst_sel < 3.0, "a SEL step of {worst_sel} s");
+    assert!(took < Duration::from_secs(10), "reported after {took:?}");
+    assert!(forwarded < 300, "the backlog is still being read");
+}

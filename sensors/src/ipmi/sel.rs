@@ -77,9 +77,30 @@ pub struct Batch {
     pub restarted: bool,
 }
 
-/// Reads at most `budget` new entries as `plan` says. Record IDs that repeat end the walk
+/// How many entries, and for how long, one read goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    /// Entries at most.
+    pub entries: usize,
+    /// Time at most (the entry being read is finished): a slow link reads fewer entries per
+    /// sweep instead of holding the sweep up.
+    pub time: std::time::Duration,
+}
+
+impl Budget {
+    /// `entries` entries, however long they take.
+    pub fn entries(entries: usize) -> Budget {
+        Budget {
+            entries,
+            time: std::time::Duration::MAX,
+        }
+    }
+}
+
+/// Reads new entries as `plan` says, within `budget`. Record IDs that repeat end the walk
 /// (a broken SEL never loops).
-pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: usize) -> Result<Batch, IpmiError> {
+pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: Budget) -> Result<Batch, IpmiError> {
+    let started = std::time::Instant::now();
     let mut out = Batch::default();
     let mut res = reserve(t)?;
     let mut next = match plan {
@@ -97,7 +118,7 @@ pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: usize) -> Result<
     };
     let mut seen = std::collections::HashSet::new();
     while next != 0xFFFF {
-        if out.records.len() >= budget {
+        if out.records.len() >= budget.entries || started.elapsed() >= budget.time {
             out.more = true;
             break;
         }
@@ -154,7 +175,7 @@ mod tests {
         let bmc = FakeBmc::default();
         let mut t = bmc.transport();
         assert!(
-            read_new(&mut t, SelPlan::FromStart, 10)
+            read_new(&mut t, SelPlan::FromStart, Budget::entries(10))
                 .unwrap()
                 .records
                 .is_empty()
@@ -162,18 +183,23 @@ mod tests {
         for i in 0..25 {
             bmc.add_sel(event(0x08, i % 4));
         }
-        let first = read_new(&mut t, SelPlan::FromStart, 10).unwrap();
+        let first = read_new(&mut t, SelPlan::FromStart, Budget::entries(10)).unwrap();
         assert_eq!((first.records.len(), first.more), (10, true));
         let last = first.records.last().unwrap().id();
-        let rest = read_new(&mut t, SelPlan::After(last), 100).unwrap();
+        let rest = read_new(&mut t, SelPlan::After(last), Budget::entries(100)).unwrap();
         assert_eq!((rest.records.len(), rest.more), (15, false));
         assert_eq!(rest.records[0].id(), last + 1, "in order, none skipped");
-        let none = read_new(&mut t, SelPlan::After(rest.records[14].id()), 100).unwrap();
+        let none = read_new(
+            &mut t,
+            SelPlan::After(rest.records[14].id()),
+            Budget::entries(100),
+        )
+        .unwrap();
         assert!(none.records.is_empty());
         // The entry the cursor names is gone (cleared): read again from the first.
         bmc.clear_sel();
         bmc.add_sel(event(0x07, 1));
-        let again = read_new(&mut t, SelPlan::After(25), 100).unwrap();
+        let again = read_new(&mut t, SelPlan::After(25), Budget::entries(100)).unwrap();
         assert!(again.restarted);
         assert_eq!(again.records.len(), 1);
         assert_eq!(info(&mut t).unwrap().entries, 1);
