@@ -1,8 +1,9 @@
 //! Reading the SEL: Get SEL Info, then only the new entries (Reserve SEL, Get SEL Entry from
-//! the cursor), bounded per call so that a large backlog never stalls a sweep. Decoding and
+//! the cursor, [`LOOKAHEAD`] entries a round), bounded per call so that a large backlog
+//! never stalls a sweep. Decoding and
 //! the decision of where to start are the core's ([`envmon_core::sel`]).
 
-use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Transport};
+use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Request, Transport};
 use envmon_core::sel::{SelInfo, SelPlan, SelRecord, decode_entry};
 
 /// Get SEL Info.
@@ -65,6 +66,51 @@ fn get(t: &mut impl Transport, res: &mut [u8; 2], id: u16) -> Result<(u16, SelRe
     ))
 }
 
+/// Entries asked for in one round: the one the chain needs next and the IDs after it (SEL
+/// record IDs are mostly consecutive; a guess the chain does not reach is never used).
+pub const LOOKAHEAD: u16 = 8;
+
+/// One Get SEL Entry's outcome: the next ID and the entry.
+type Entry = Result<(u16, SelRecord), IpmiError>;
+
+/// Get SEL Entry of every ID in `ids` at once ([`Transport::call_many`]: pipelined over
+/// RMCP+), re-reserving and asking again when the reservation was cancelled.
+fn get_many(
+    t: &mut impl Transport,
+    res: &mut [u8; 2],
+    ids: &[u16],
+) -> Result<Vec<Entry>, IpmiError> {
+    for _ in 0..MAX_RESERVE {
+        let requests: Vec<Request> = ids
+            .iter()
+            .map(|id| {
+                let [lo, hi] = id.to_le_bytes();
+                Request::new(
+                    NETFN_STORAGE,
+                    CMD_GET_SEL_ENTRY,
+                    &[res[0], res[1], lo, hi, 0, 0xFF],
+                )
+            })
+            .collect();
+        let replies = t.call_many(&requests);
+        let cancelled = replies
+            .iter()
+            .any(|r| matches!(r, Err(e) if e.kind == IpmiErrorKind::Completion(0xC5)));
+        if cancelled {
+            *res = reserve(t)?;
+            continue;
+        }
+        return Ok(replies
+            .into_iter()
+            .map(|r| r.and_then(|d| decode_entry(&d).map_err(malformed)))
+            .collect());
+    }
+    Err(IpmiError::new(
+        IpmiErrorKind::Completion(0xC5),
+        "Get SEL Entry: the reservation keeps being cancelled",
+    ))
+}
+
 /// What one call read.
 #[derive(Debug, Default)]
 pub struct Batch {
@@ -117,6 +163,7 @@ pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: Budget) -> Result
         },
     };
     let mut seen = std::collections::HashSet::new();
+    let mut fetched = std::collections::HashMap::new();
     while next != 0xFFFF {
         if out.records.len() >= budget.entries || started.elapsed() >= budget.time {
             out.more = true;
@@ -126,7 +173,21 @@ pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: Budget) -> Result
             log::warn!("SEL walk stopped: record 0x{next:04x} came twice");
             break;
         }
-        let (after, rec) = match get(t, &mut res, next) {
+        if !fetched.contains_key(&next) {
+            let left = u16::try_from(budget.entries - out.records.len()).unwrap_or(u16::MAX);
+            let ids: Vec<u16> = (0..LOOKAHEAD.min(left).max(1))
+                .map(|k| next.wrapping_add(k))
+                .filter(|id| *id == next || (*id != 0xFFFF && !fetched.contains_key(id)))
+                .collect();
+            let got = get_many(t, &mut res, &ids)?;
+            fetched.extend(ids.into_iter().zip(got));
+        }
+        let entry = fetched.remove(&next).unwrap_or_else(|| {
+            Err(malformed(format!(
+                "SEL entry 0x{next:04x} was not asked for"
+            )))
+        });
+        let (after, rec) = match entry {
             Ok(r) => r,
             // An empty SEL answers "not present" for the first entry.
             Err(e) if e.kind == IpmiErrorKind::Completion(0xCB) && out.records.is_empty() => {
@@ -203,5 +264,37 @@ mod tests {
         assert!(again.restarted);
         assert_eq!(again.records.len(), 1);
         assert_eq!(info(&mut t).unwrap().entries, 1);
+    }
+
+    /// 30 entries in rounds of eight: four rounds of Get SEL Entry, not thirty round trips;
+    /// every entry once, in order.
+    #[test]
+    fn entries_are_read_in_rounds() {
+        struct Rounds<T>(T, usize);
+        impl<T: Transport> Transport for Rounds<T> {
+            fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+                self.0.call(netfn, cmd, data)
+            }
+            fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+                self.1 += 1;
+                requests
+                    .iter()
+                    .map(|r| self.0.call(r.netfn, r.cmd, &r.data))
+                    .collect()
+            }
+            fn commands(&self) -> u64 {
+                self.0.commands()
+            }
+        }
+        let bmc = FakeBmc::default();
+        for i in 0..30 {
+            bmc.add_sel(event(0x08, i % 4));
+        }
+        let mut t = Rounds(bmc.transport(), 0);
+        let all = read_new(&mut t, SelPlan::FromStart, Budget::entries(100)).unwrap();
+        let ids: Vec<u16> = all.records.iter().map(SelRecord::id).collect();
+        assert_eq!(ids, (1..=30).collect::<Vec<u16>>());
+        assert!(!all.more);
+        assert_eq!(t.1, 4, "rounds");
     }
 }
