@@ -381,6 +381,10 @@ pub const MAX_WINDOW: usize = 8;
 /// The default window (see docs/performance.md for the measurement and the reasoning).
 pub const DEFAULT_WINDOW: usize = 8;
 
+/// Transmissions of a Close Session (half a second each at most): at 35% loss each way
+/// all six go unanswered once in 26 closes, and then the next session closes it.
+const CLOSE_ATTEMPTS: u32 = 6;
+
 /// Sessions remembered for closing later (a BMC has a handful of slots).
 const MAX_UNCLOSED: usize = 8;
 
@@ -612,9 +616,9 @@ impl RmcpPlus {
         }
     }
 
-    /// Closes the session the BMC holds for us, if any (Close Session, four transmissions at
-    /// most, half a second each at most; without an answer it is closed from the next
-    /// session): BMCs have a handful of session slots, and an operator's own ipmitool must
+    /// Closes the session the BMC holds for us, if any (Close Session, [`CLOSE_ATTEMPTS`]
+    /// transmissions, half a second each at most; without an answer it is closed from the
+    /// next session, at its first request and at every one after until it is): BMCs have a handful of session slots, and an operator's own ipmitool must
     /// find one free.
     fn close_session(&mut self) {
         if !self.active {
@@ -622,7 +626,7 @@ impl RmcpPlus {
         }
         self.active = false;
         let saved = (self.patience, self.rto);
-        self.patience.attempts = 4;
+        self.patience.attempts = CLOSE_ATTEMPTS;
         self.rto = Rto::new(RtoBounds {
             initial: self.rto.current().min(Duration::from_millis(500)),
             min: Duration::from_millis(1),
@@ -943,8 +947,9 @@ impl RmcpPlus {
         if expired.is_empty() {
             return None;
         }
-        let silent = self.last_used.elapsed() >= self.rto.current();
-        // Silence (no reply for a whole timer) is a BMC or link that cannot keep up: the
+        // Two whole timers without a reply: on a lossy link one can pass by chance.
+        let silent = self.last_used.elapsed() >= self.rto.current() * 2;
+        // Silence (no reply for two whole timers) is a BMC or link that cannot keep up: the
         // timer backs off and fewer requests go at once. Losses among replies that still
         // come are a lossy link: sent again at once, at the same pace.
         if silent {
@@ -1015,6 +1020,9 @@ impl Transport for RmcpPlus {
                 return requests.iter().map(|_| Err(e.clone())).collect();
             }
         }
+        if !self.unclosed.is_empty() {
+            self.close_unclosed();
+        }
         let mut out = self.batch(requests);
         // Requests that got no answer are asked once more, all within this call: on this
         // session while it answers others (a lossy link, not a lost session), else on a new
@@ -1028,12 +1036,6 @@ impl Transport for RmcpPlus {
                 if let Err(e) = &out[first] {
                     log::debug!("{e}; trying a new session");
                 }
-                // A silent BMC would not answer Close Session either: the next session
-                // closes this one.
-                if self.active && self.unclosed.len() < MAX_UNCLOSED {
-                    self.unclosed.push(self.bmc_sid);
-                }
-                self.active = false;
                 if self.activate().is_err() {
                     return out;
                 }
@@ -1062,6 +1064,9 @@ impl Transport for RmcpPlus {
 
 impl Drop for RmcpPlus {
     fn drop(&mut self) {
+        if self.active && !self.unclosed.is_empty() {
+            self.close_unclosed();
+        }
         self.close_session();
     }
 }
