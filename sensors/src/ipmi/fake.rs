@@ -14,6 +14,31 @@ use std::{
     sync::{Arc, Mutex, MutexGuard, PoisonError},
 };
 
+/// A transport that counts the rounds of [`Transport::call_many`] it is asked for (each
+/// answered one request after another by `inner`): how tests see that a reader pipelines.
+pub struct Rounds<T> {
+    /// The transport that answers.
+    pub inner: T,
+    /// `call_many` calls so far.
+    pub rounds: usize,
+}
+
+impl<T: Transport> Transport for Rounds<T> {
+    fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        self.inner.call(netfn, cmd, data)
+    }
+    fn call_many(&mut self, requests: &[super::Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        self.rounds += 1;
+        requests
+            .iter()
+            .map(|r| self.inner.call(r.netfn, r.cmd, &r.data))
+            .collect()
+    }
+    fn commands(&self) -> u64 {
+        self.inner.commands()
+    }
+}
+
 /// A fan record whose SDR name (`F\n<11>%FTD-1-7350`, 16 bytes kept) spells a catalog line
 /// after a line break: what a hostile BMC could send (issue 21). 50 RPM per count, lower
 /// critical at 1,000 RPM.

@@ -378,29 +378,16 @@ mod tests {
     /// eight, the bodies in one; 3 rounds, not 14 x 2 round trips.
     #[test]
     fn a_repository_is_read_in_few_rounds() {
-        struct Rounds(FakeBmc, usize);
-        impl Transport for Rounds {
-            fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
-                self.0.call(netfn, cmd, data)
-            }
-            fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
-                self.1 += 1;
-                requests
-                    .iter()
-                    .map(|r| self.0.call(r.netfn, r.cmd, &r.data))
-                    .collect()
-            }
-            fn commands(&self) -> u64 {
-                self.0.commands
-            }
-        }
         let mut b = bmc(32);
         b.records = (1..=14).map(|id| (id, record(id, 52))).collect();
-        let mut t = Rounds(b, 0);
+        let mut t = crate::ipmi::fake::Rounds {
+            inner: b,
+            rounds: 0,
+        };
         let got = read_all(&mut t).unwrap();
         assert_eq!(got.len(), 14);
         assert!(got.iter().zip(1..).all(|(r, id)| *r == record(id, 52)));
-        assert_eq!(t.1, 3, "rounds");
+        assert_eq!(t.rounds, 3, "rounds");
     }
 
     #[test]

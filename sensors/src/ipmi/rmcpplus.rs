@@ -897,16 +897,15 @@ impl RmcpPlus {
         let found = ipmb_reply(&reply).and_then(|r| {
             flights
                 .iter()
-                .position(|f| f.answers(r.rq_seq, r.netfn, r.cmd).is_some())
-                .map(|at| (at, r))
+                .enumerate()
+                .find_map(|(at, f)| Some((at, f.answers(r.rq_seq, r.netfn, r.cmd)?)))
+                .map(|(at, sent)| (at, sent, r))
         });
-        let Some((at, r)) = found else {
+        let Some((at, sent, r)) = found else {
             self.discarded += 1;
             return None; // a late reply to a request already answered
         };
-        if let Some(sent) = flights[at].answers(r.rq_seq, r.netfn, r.cmd) {
-            self.rto.sample(sent.elapsed());
-        }
+        self.rto.sample(sent.elapsed());
         self.window.replied();
         self.last_used = Instant::now();
         if matches!(r.cc, 0xC0 | 0xC3) && flights[at].busy < 3 {

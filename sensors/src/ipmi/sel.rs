@@ -270,31 +270,18 @@ mod tests {
     /// every entry once, in order.
     #[test]
     fn entries_are_read_in_rounds() {
-        struct Rounds<T>(T, usize);
-        impl<T: Transport> Transport for Rounds<T> {
-            fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
-                self.0.call(netfn, cmd, data)
-            }
-            fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
-                self.1 += 1;
-                requests
-                    .iter()
-                    .map(|r| self.0.call(r.netfn, r.cmd, &r.data))
-                    .collect()
-            }
-            fn commands(&self) -> u64 {
-                self.0.commands()
-            }
-        }
         let bmc = FakeBmc::default();
         for i in 0..30 {
             bmc.add_sel(event(0x08, i % 4));
         }
-        let mut t = Rounds(bmc.transport(), 0);
+        let mut t = crate::ipmi::fake::Rounds {
+            inner: bmc.transport(),
+            rounds: 0,
+        };
         let all = read_new(&mut t, SelPlan::FromStart, Budget::entries(100)).unwrap();
         let ids: Vec<u16> = all.records.iter().map(SelRecord::id).collect();
         assert_eq!(ids, (1..=30).collect::<Vec<u16>>());
         assert!(!all.more);
-        assert_eq!(t.1, 4, "rounds");
+        assert_eq!(t.rounds, 4, "rounds");
     }
 }
