@@ -11,6 +11,7 @@
 //! SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
 //! invalid new one keeps the old one running and says why).
 
+use crate::figures::Figures;
 use crate::{
     bmc,
     config::{IpmiUri, Settings, SettingsArgs},
@@ -136,6 +137,8 @@ struct Loop {
     heart: Heartbeat,
     link: BmcLink,
     monitor: Option<Monitor>,
+    /// The BMC's figures of the current session (none before the first).
+    figures: Option<Figures>,
     outputs: Outputs,
     sel: SelWatcher,
     thermal: ThermalGuard,
@@ -165,6 +168,7 @@ impl Loop {
             heart: Heartbeat::default(),
             link: BmcLink::new(open),
             monitor: None,
+            figures: None,
             thermal: ThermalGuard::default(),
             counters: Counters::default(),
             last_sweep_complete: false,
@@ -200,10 +204,13 @@ impl Loop {
             };
         };
         let (monitor, settings) = (&mut self.monitor, &self.settings);
+        let mut figures = None;
         self.link
             .open(&target, &settings.state_dir, &self.heart, |o: &Opened| {
+                figures = Some(Figures::new(&o.sdrs));
                 adopt(monitor, waiting_for_sdrs, o, settings)
             })?;
+        self.figures = figures;
         log::info!("connected to the BMC");
         Ok(())
     }
@@ -282,7 +289,19 @@ impl Loop {
         if self.counters.sweeps.is_multiple_of(REVALIDATE_EVERY) {
             self.link.revalidate();
         }
+        self.read_figures();
         self.sel_step();
+    }
+
+    /// The BMC's figures, when due (a batch of their own, after the sweep).
+    fn read_figures(&mut self) {
+        let now = self.now_ms();
+        let (Some(f), Some(src)) = (self.figures.as_mut(), self.link.source()) else {
+            return;
+        };
+        if f.due(now) {
+            f.read(src.transport(), now);
+        }
     }
 
     /// What flap damping did, one line each (after the catalog messages of the sweep).
@@ -384,7 +403,11 @@ impl Loop {
             Some(_) => Monitoring::Degraded,
         };
         let now = self.now_ms();
+        // The figures of a lost session are not shown as if current.
+        let figures = self.figures.as_ref().filter(|_| self.link.connected());
         let env = Environment {
+            bmc: figures.and_then(Figures::bmc),
+            power: figures.map(Figures::power).unwrap_or_default(),
             ipmi_commands_per_sweep: self.counters.last_sweep_commands,
             last_shutdown: self.thermal.last.as_ref().map(shutdown::Record::shown),
             sel: self.sel.status(),

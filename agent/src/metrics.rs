@@ -3,8 +3,13 @@
 //! format 0.0.4) for node_exporter's textfile collector. Both encode the same families, so
 //! the file is never made by re-parsing the other text (docs/prometheus.md).
 
-use crate::model::{Environment, Monitoring, Named, PsuRedundancy, Shown, SyslogStatus};
+use crate::config::MetricsNames;
+use crate::model::{
+    Environment, Item, Monitoring, Named, PowerItem, PsuRedundancy, SdrFacts, Shown, SyslogStatus,
+};
 use crate::status::Counters;
+use envmon_core::engine::State;
+use envmon_sensors::ipmi::info::sensor_type_name;
 use std::fmt::Write as _;
 
 /// A family's type.
@@ -281,8 +286,122 @@ fn syslog_families(env: &Environment) -> [Family; 2] {
     ]
 }
 
-/// The families of the model and the counters, in the order they are written.
-pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
+/// The BMC's own figures and its power sensors, envmon's names.
+fn bmc_families(env: &Environment) -> Vec<Family> {
+    let mut power = family(
+        "envmon_power_sensor_value",
+        Kind::Gauge,
+        "Last reading of a power, current or energy sensor of the BMC (absent while it does not read).",
+    );
+    power.samples = env
+        .power
+        .iter()
+        .filter_map(|p| {
+            Some(Sample {
+                labels: vec![
+                    ("name", p.name.clone()),
+                    ("number", p.number.to_string()),
+                    ("unit", p.unit.clone()),
+                ],
+                value: Number::Float(p.value?),
+            })
+        })
+        .collect();
+    let bmc = env.bmc.as_ref();
+    let mut dcmi = family(
+        "envmon_dcmi_power_watts",
+        Kind::Gauge,
+        "The system's power draw by DCMI Get Power Reading (absent where the BMC has no DCMI).",
+    );
+    dcmi.samples
+        .extend(bmc.and_then(|b| b.dcmi_watts).map(|w| Sample {
+            labels: Vec::new(),
+            value: Number::Float(w),
+        }));
+    let mut info = family(
+        "envmon_bmc_info",
+        Kind::Gauge,
+        "The BMC's manufacturer and firmware revision (Get Device ID), value 1.",
+    );
+    info.samples.extend(bmc.map(|b| Sample {
+        labels: vec![
+            ("firmware", b.firmware.clone()),
+            ("manufacturer", b.manufacturer.clone()),
+        ],
+        value: Number::Int(1),
+    }));
+    let mut chassis = family(
+        "envmon_chassis_power_on",
+        Kind::Gauge,
+        "Whether the chassis is powered on (Get Chassis Status).",
+    );
+    chassis.samples.extend(
+        bmc.and_then(|b| b.chassis_power.as_deref())
+            .map(|p| Sample {
+                labels: Vec::new(),
+                value: Number::Int(u64::from(p == "on")),
+            }),
+    );
+    vec![power, dcmi, info, chassis]
+}
+
+/// Syslog level names, by number (0-7): the `severity` label of SEL counts.
+const LEVEL_NAMES: [&str; 8] = [
+    "emergency",
+    "alert",
+    "critical",
+    "error",
+    "warning",
+    "notice",
+    "info",
+    "debug",
+];
+
+/// The SEL's figures beyond envmon_sel_entries and friends: by severity, the newest entry.
+fn sel_more_families(env: &Environment) -> Vec<Family> {
+    let Some(sel) = &env.sel else {
+        return Vec::new();
+    };
+    let mut by = family(
+        "envmon_sel_forwarded_by_severity",
+        Kind::Counter,
+        "SEL entries forwarded to syslog since the agent started, by syslog severity.",
+    );
+    by.samples = LEVEL_NAMES
+        .iter()
+        .zip(sel.severities)
+        .map(|(name, n)| Sample {
+            labels: vec![("severity", (*name).to_string())],
+            value: Number::Int(n),
+        })
+        .collect();
+    let mut newest = family(
+        "envmon_sel_newest_entry_timestamp_seconds",
+        Kind::Gauge,
+        "When the newest SEL entry was added, by the BMC's clock (absent when it counts from its own start).",
+    );
+    newest.samples.extend(sel.newest_at.map(|t| Sample {
+        labels: Vec::new(),
+        value: Number::Int(t),
+    }));
+    vec![by, newest]
+}
+
+/// The families of the model and the counters, in the order they are written, with the
+/// names `names` asks for.
+pub fn families(env: &Environment, counters: &Counters, names: MetricsNames) -> Vec<Family> {
+    let mut out = Vec::new();
+    if names.envmon() {
+        out.extend(envmon_families(env, counters));
+    }
+    if names.ipmi_exporter() {
+        out.extend(exporter_families(env, counters));
+    }
+    out
+}
+
+/// envmon's own families.
+fn envmon_families(env: &Environment, counters: &Counters) -> Vec<Family> {
     let mut out: Vec<Family> = sensor_families(env).into();
     let mut monitoring = family(
         "envmon_monitoring",
@@ -313,7 +432,266 @@ pub fn families(env: &Environment, counters: &Counters) -> Vec<Family> {
     out.push(redundancy);
     out.extend(counter_families(counters));
     out.extend(sel_families(env, counters));
+    out.extend(sel_more_families(env));
+    out.extend(bmc_families(env));
     out.extend(syslog_families(env));
+    out
+}
+
+/// ipmi_exporter's sensor families: (value family, its unit scale, state family). Which
+/// family a sensor goes to follows its collector (v1.6.1, collector_ipmi.go): by the unit
+/// `ipmimonitoring` prints, fans in percent by their type, the rest generic.
+const EXPORTER_FAMILIES: [(&str, &str, &str, &str); 6] = [
+    (
+        "RPM",
+        "ipmi_fan_speed_rpm",
+        "ipmi_fan_speed_state",
+        "Fan speed in rotations per minute.",
+    ),
+    (
+        "C",
+        "ipmi_temperature_celsius",
+        "ipmi_temperature_state",
+        "Temperature reading in degree Celsius.",
+    ),
+    (
+        "A",
+        "ipmi_current_amperes",
+        "ipmi_current_state",
+        "Current reading in Amperes.",
+    ),
+    (
+        "V",
+        "ipmi_voltage_volts",
+        "ipmi_voltage_state",
+        "Voltage reading in Volts.",
+    ),
+    (
+        "W",
+        "ipmi_power_watts",
+        "ipmi_power_state",
+        "Power reading in Watts.",
+    ),
+    (
+        "%",
+        "ipmi_fan_speed_ratio",
+        "ipmi_fan_speed_state",
+        "Fan speed as a proportion of the maximum speed.",
+    ),
+];
+
+/// One sensor as ipmi_exporter sees it: its `id`, `name`, FreeIPMI unit and type, value and
+/// severity (0 nominal, 1 warning, 2 critical, NaN for N/A).
+struct ExporterSensor {
+    id: String,
+    name: String,
+    unit: Option<&'static str>,
+    type_name: &'static str,
+    value: f64,
+    severity: f64,
+}
+
+/// The severity ipmi_exporter gives a state: envmon's judgment, in its three steps.
+fn severity(state: Shown) -> f64 {
+    match state {
+        Shown::Is(State::Ok) => 0.0,
+        Shown::Is(State::Warm) => 1.0,
+        Shown::Is(State::Critical | State::Shutdown | State::Failed) => 2.0,
+        Shown::Is(State::Unavailable) | Shown::Absent => f64::NAN,
+    }
+}
+
+fn exporter_item(i: &Item) -> ExporterSensor {
+    let value = match i.state {
+        Shown::Absent | Shown::Is(State::Unavailable) => f64::NAN,
+        Shown::Is(_) => i.value.unwrap_or(f64::NAN),
+    };
+    match i.sdr {
+        Some(SdrFacts {
+            record_id,
+            sensor_type,
+            unit,
+        }) => ExporterSensor {
+            id: record_id.to_string(),
+            name: i.source.sdr.clone().unwrap_or_else(|| i.id.clone()),
+            unit,
+            type_name: sensor_type_name(sensor_type),
+            value,
+            severity: severity(i.state),
+        },
+        // An item of the board's own buses: no record, so its board id stands for both.
+        None => ExporterSensor {
+            id: i.id.clone(),
+            name: i.id.clone(),
+            unit: EXPORTER_FAMILIES
+                .iter()
+                .map(|(u, ..)| *u)
+                .find(|u| *u == i.unit),
+            type_name: i.class.name(),
+            value,
+            severity: severity(i.state),
+        },
+    }
+}
+
+fn exporter_power(p: &PowerItem) -> ExporterSensor {
+    let facts = p.sdr;
+    ExporterSensor {
+        id: facts.map_or_else(|| p.number.to_string(), |f| f.record_id.to_string()),
+        name: p.name.clone(),
+        unit: facts.and_then(|f| f.unit),
+        type_name: sensor_type_name(facts.map_or(0, |f| f.sensor_type)),
+        value: p.value.unwrap_or(f64::NAN),
+        severity: match p.status.as_str() {
+            "ok" => 0.0,
+            "warning" => 1.0,
+            "critical" => 2.0,
+            _ => f64::NAN,
+        },
+    }
+}
+
+/// ipmi_exporter's families (its docs/metrics.md, as v1.6.1 writes them).
+fn exporter_families(env: &Environment, counters: &Counters) -> Vec<Family> {
+    let mut sensors: Vec<ExporterSensor> = env.sensors.iter().map(exporter_item).collect();
+    sensors.extend(env.power.iter().map(exporter_power));
+    // One series per record, as the exporter has (a record two items name is written once).
+    let mut seen = std::collections::BTreeSet::new();
+    sensors.retain(|s| seen.insert(s.id.clone()));
+    let mut out: Vec<Family> = Vec::new();
+    let mut push = |name: &'static str, help: &'static str, labels, value| {
+        let at = match out.iter().position(|f| f.name == name) {
+            Some(at) => at,
+            None => {
+                out.push(family(name, Kind::Gauge, help));
+                out.len() - 1
+            }
+        };
+        if let Some(f) = out.get_mut(at) {
+            f.samples.push(Sample {
+                labels,
+                value: Number::Float(value),
+            });
+        }
+    };
+    for s in &sensors {
+        let typed = EXPORTER_FAMILIES
+            .iter()
+            .find(|(u, ..)| Some(*u) == s.unit)
+            .filter(|(u, ..)| *u != "%" || s.type_name == "Fan");
+        let id_name = vec![("id", s.id.clone()), ("name", s.name.clone())];
+        match typed {
+            Some((unit, value_family, state_family, help)) => {
+                let scale = if *unit == "%" { 0.01 } else { 1.0 };
+                push(value_family, help, id_name.clone(), s.value * scale);
+                push(
+                    state_family,
+                    "Reported state of a sensor (0=nominal, 1=warning, 2=critical).",
+                    id_name,
+                    s.severity,
+                );
+            }
+            None => {
+                let mut labels = id_name;
+                labels.push(("type", s.type_name.to_string()));
+                push(
+                    "ipmi_sensor_value",
+                    "Generic data read from an IPMI sensor of unknown type, relying on labels for context.",
+                    labels.clone(),
+                    s.value,
+                );
+                push(
+                    "ipmi_sensor_state",
+                    "Indicates the severity of the state reported by an IPMI sensor (0=nominal, 1=warning, 2=critical).",
+                    labels,
+                    s.severity,
+                );
+            }
+        }
+    }
+    out.extend(exporter_bmc_families(env, counters));
+    out
+}
+
+/// ipmi_exporter's `ipmi_up` per collector, scrape duration, BMC, chassis, DCMI and SEL.
+fn exporter_bmc_families(env: &Environment, counters: &Counters) -> Vec<Family> {
+    let bmc = env.bmc.as_ref();
+    let sensors_up = bmc.is_some() && env.monitoring != Monitoring::Failed;
+    let mut up = family(
+        "ipmi_up",
+        Kind::Gauge,
+        "'1' if a scrape of the IPMI device was successful, '0' otherwise.",
+    );
+    for (collector, ok) in [
+        ("ipmi", sensors_up),
+        ("dcmi", bmc.is_some_and(|b| b.dcmi_watts.is_some())),
+        ("bmc", bmc.is_some()),
+        ("chassis", bmc.is_some_and(|b| b.chassis_power.is_some())),
+        ("sel", bmc.is_some() && env.sel.is_some()),
+    ] {
+        up.samples.push(Sample {
+            labels: vec![("collector", collector.to_string())],
+            value: Number::Int(u64::from(ok)),
+        });
+    }
+    let mut out = vec![
+        up,
+        one(
+            "ipmi_scrape_duration_seconds",
+            Kind::Gauge,
+            "Returns how long the scrape took to complete in seconds.",
+            Number::Float(counters.last_sweep_seconds),
+        ),
+    ];
+    if let Some(b) = bmc {
+        out.push(Family {
+            samples: vec![Sample {
+                labels: vec![
+                    ("firmware_revision", b.firmware.clone()),
+                    ("manufacturer_id", b.manufacturer.clone()),
+                    // Get System Info's BIOS version is not read: N/A, as the exporter
+                    // writes it where the BMC does not say.
+                    ("system_firmware_version", "N/A".to_string()),
+                ],
+                value: Number::Int(1),
+            }],
+            ..family(
+                "ipmi_bmc_info",
+                Kind::Gauge,
+                "Constant metric with value '1' providing details about the BMC.",
+            )
+        });
+        if let Some(p) = &b.chassis_power {
+            out.push(one(
+                "ipmi_chassis_power_state",
+                Kind::Gauge,
+                "Current power state (1=on, 0=off).",
+                Number::Int(u64::from(p == "on")),
+            ));
+        }
+        if let Some(w) = b.dcmi_watts {
+            out.push(one(
+                "ipmi_dcmi_power_consumption_watts",
+                Kind::Gauge,
+                "Current power consumption in Watts.",
+                Number::Float(w),
+            ));
+        }
+        if let Some(sel) = &env.sel {
+            out.push(one(
+                "ipmi_sel_logs_count",
+                Kind::Gauge,
+                "Current number of log entries in the SEL.",
+                Number::Int(sel.entries),
+            ));
+            out.push(one(
+                "ipmi_sel_free_space_bytes",
+                Kind::Gauge,
+                "Current free space remaining for new SEL entries.",
+                Number::Int(sel.free_bytes),
+            ));
+        }
+    }
     out
 }
 

@@ -180,6 +180,18 @@ pub struct ItemSource {
     pub sdr: Option<String>,
 }
 
+/// What the SDR record of an IPMI item says beyond its name and number: what the
+/// ipmi_exporter-compatible families need (not on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SdrFacts {
+    /// Its record ID (ipmi_exporter's `id` label: FreeIPMI's record ID).
+    pub record_id: u16,
+    /// Its sensor type code (the `type` label of the generic families, by FreeIPMI's name).
+    pub sensor_type: u8,
+    /// The unit `ipmimonitoring` prints for it (`C`, `RPM`, `V`, `%`, ...), if any.
+    pub unit: Option<&'static str>,
+}
+
 /// One monitored item.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Item {
@@ -197,6 +209,9 @@ pub struct Item {
     pub limits: Limits,
     /// Where it reads from.
     pub source: ItemSource,
+    /// Its SDR record's facts (IPMI items bound to a record; not on the wire).
+    #[serde(skip)]
+    pub sdr: Option<SdrFacts>,
     /// State.
     #[serde(with = "named")]
     pub state: Shown,
@@ -252,6 +267,39 @@ pub struct BoardView {
     pub unwatched: Vec<String>,
 }
 
+/// A power, current or energy reading of one of the BMC's sensors: shown, exported and served
+/// over SNMP, never judged into catalog messages (the catalog has none for it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PowerItem {
+    /// Its SDR name.
+    pub name: String,
+    /// Its sensor number.
+    pub number: u8,
+    /// Its SDR record's facts (not on the wire).
+    #[serde(skip)]
+    pub sdr: Option<SdrFacts>,
+    /// What its thresholds say of the reading: `ok`, `warning` or `critical` (the severity
+    /// ipmi_exporter exports); `unavailable` while it does not read.
+    pub status: String,
+    /// `W`, `A` or `J`.
+    pub unit: String,
+    /// The last reading (none while it does not read).
+    pub value: Option<f64>,
+}
+
+/// The BMC itself: who made it, its firmware, the chassis' power, DCMI's power reading.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BmcInfo {
+    /// `on` or `off` (Get Chassis Status); none when the BMC does not say.
+    pub chassis_power: Option<String>,
+    /// DCMI Get Power Reading's current watts; none where the BMC has no DCMI.
+    pub dcmi_watts: Option<f64>,
+    /// Firmware revision as `bmc-info` prints it (`9.08`).
+    pub firmware: String,
+    /// Manufacturer as `bmc-info` prints it (`Dell Inc. (674)`).
+    pub manufacturer: String,
+}
+
 /// The last thermal shutdown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastShutdown {
@@ -275,8 +323,15 @@ pub struct SelStatus {
     pub free_bytes: u64,
     /// The last record forwarded.
     pub last_record_id: Option<u64>,
+    /// The newest entry's time (Get SEL Info's last addition, seconds since 1970); none when
+    /// the BMC has none or counts from its own start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest_at: Option<u64>,
     /// How full it is.
     pub percent_used: u64,
+    /// Entries forwarded by this process per syslog level, 0 (emergency) to 7 (debug).
+    #[serde(default)]
+    pub severities: [u64; 8],
 }
 
 /// One syslog destination.
@@ -295,6 +350,9 @@ pub struct SyslogStatus {
 /// What the agent knows: `show environment`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
+    /// The BMC itself (none without one, or before it answered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<BmcInfo>,
     /// Board name (none before a board is chosen).
     pub board: Option<String>,
     /// The poll interval.
@@ -308,6 +366,9 @@ pub struct Environment {
     pub monitoring: Monitoring,
     /// PCI expectations.
     pub pci: Vec<PciLink>,
+    /// Power, current and energy readings of the BMC's sensors (not on the wire when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub power: Vec<PowerItem>,
     /// Power-supply redundancy.
     #[serde(with = "named")]
     pub psu_redundancy: PsuRedundancy,
@@ -343,12 +404,14 @@ impl Environment {
             ),
         };
         Environment {
+            bmc: None,
             board: name,
             interval_ms,
             ipmi_commands_per_sweep: 0,
             last_shutdown: None,
             monitoring,
             pci,
+            power: Vec::new(),
             psu_redundancy,
             sel: None,
             sensors,
@@ -450,6 +513,7 @@ mod tests {
                     number: Some(7),
                     sdr: Some("FAN1".into()),
                 },
+                sdr: None,
                 state: Shown::Is(State::Failed),
                 unit: "RPM".into(),
                 value: Some(500.0),

@@ -12,7 +12,7 @@
 //! - The board is unwatched, and monitoring degraded, while no CPU temperature (or, where the
 //!   board has one, no chassis ambient) reads: 735010 once, and `show environment` says why.
 
-use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, Shown};
+use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, SdrFacts, Shown};
 pub use crate::presence::Presence;
 use crate::presence::{cpu_named, presence_sensor};
 use crate::shutdown::Trigger;
@@ -92,6 +92,19 @@ fn borrow_cpu_presence(board: &Board, bindings: &mut [Binding]) {
                 *presence = Some(p.clone());
             }
         }
+    }
+}
+
+/// What the model keeps of an SDR record beyond name and number (ipmi_exporter's labels).
+pub fn sdr_facts(e: &SdrEntry) -> SdrFacts {
+    SdrFacts {
+        record_id: e.record_id,
+        sensor_type: e.sensor_type,
+        unit: if e.reading_type == envmon_sensors::ipmi::sdr::THRESHOLD_READING {
+            envmon_sensors::ipmi::info::unit_name(e.base_unit, e.percentage)
+        } else {
+            None
+        },
     }
 }
 
@@ -651,6 +664,10 @@ impl Monitor {
                     Binding::Ipmi(Some(e), _) => Some(e.name.clone()),
                     _ => None,
                 },
+            },
+            sdr: match binding {
+                Binding::Ipmi(Some(e), _) => Some(sdr_facts(e)),
+                _ => None,
             },
             state: shown,
             why: why(item, st, presence, bound),

@@ -39,6 +39,7 @@ pub struct Outputs {
     metrics_file: Option<MetricsFile>,
     /// The host name the frames carry (the metrics file's `host` label).
     host: String,
+    names: crate::config::MetricsNames,
 }
 
 impl Outputs {
@@ -57,6 +58,7 @@ impl Outputs {
                 failing: false,
             }),
             host: settings.syslog_config().hostname,
+            names: settings.metrics_names,
         }
     }
 
@@ -134,6 +136,7 @@ impl Outputs {
             }
         }
         self.host = new_syslog.hostname;
+        self.names = new.metrics_names;
         if new.metrics_file != old.metrics_file {
             self.metrics_file = new.metrics_file.clone().map(|path| MetricsFile {
                 path,
@@ -165,7 +168,7 @@ impl Outputs {
         });
         counters.agentx_notifications = self.retired_agentx.0 + live.0;
         counters.agentx_notifications_dropped = self.retired_agentx.1 + live.1;
-        let families = metrics::families(&env, &counters);
+        let families = metrics::families(&env, &counters, self.names);
         if let Some(file) = &mut self.metrics_file {
             let text = metrics::prometheus(&families, Some(&self.host));
             match (

@@ -112,6 +112,8 @@ pub struct SelWatcher {
     started: std::time::Instant,
     sweeps: u64,
     forwarded: u64,
+    /// Entries forwarded per syslog level (0-7).
+    severities: [u64; 8],
     warned: bool,
     warned_full: bool,
 }
@@ -192,6 +194,7 @@ impl SelWatcher {
             started: std::time::Instant::now(),
             sweeps: 0,
             forwarded: 0,
+            severities: [0; 8],
             warned: false,
             warned_full: false,
         }
@@ -408,7 +411,11 @@ impl SelWatcher {
                     if crossing.is_none_or(|n| self.damper.allow(n, now_ms)) =>
                 {
                     self.forwarded += 1;
-                    syslog.send_sel_paced(core_sel::level(rec), &text)
+                    let level = core_sel::level(rec);
+                    if let Some(n) = self.severities.get_mut(usize::from(level.number())) {
+                        *n += 1;
+                    }
+                    syslog.send_sel_paced(level, &text)
                 }
                 _ => syslog.sel_issued(),
             };
@@ -563,7 +570,11 @@ impl SelWatcher {
             forwarded: self.forwarded,
             free_bytes: u64::from(i.free_bytes),
             last_record_id: self.cursor.last_id.map(u64::from),
+            // IPMI 2.0 §37: stamps up to 0x20000000 count from the BMC's start.
+            newest_at: (i.add_timestamp > 0x2000_0000 && i.add_timestamp != u32::MAX)
+                .then_some(u64::from(i.add_timestamp)),
             percent_used: u64::from(i.percent_used()),
+            severities: self.severities,
         })
     }
 }

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envmon_agent::{
+    config::MetricsNames,
     metrics,
     model::Environment,
     show::environment_table,
@@ -89,7 +90,7 @@ fn layout_cases() -> Snapshot {
     .unwrap();
     env.last_shutdown = Some(shutdown.shown());
     env.syslog = status::syslog_status(&syslog);
-    let families = metrics::families(&env, &counters);
+    let families = metrics::families(&env, &counters, MetricsNames::Envmon);
     Snapshot {
         environment: env,
         metrics: metrics::openmetrics(&families),
@@ -111,9 +112,14 @@ fn connect(
 }
 
 /// A snapshot made as the daemon makes one: four sweeps of the Dell R630's SDR repository
-/// (`--board auto`) with its first chassis fan stopped, the model of those sweeps, fixed
-/// counters, a shutdown record, a syslog destination and a SEL status.
+/// (`--board auto`) with its first chassis fan stopped, the BMC's figures (its power
+/// sensors; DCMI, which this in-memory BMC has and ipmi_sim has not), the model of those
+/// sweeps, fixed counters, a shutdown record, a syslog destination and a SEL status.
 fn swept_snapshot() -> Snapshot {
+    swept_snapshot_named(MetricsNames::Envmon)
+}
+
+fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
     use envmon_agent::{model::Monitoring, monitor::Monitor};
     use envmon_sensors::ipmi::{IpmiSource, fake::FakeBmc};
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -124,11 +130,18 @@ fn swept_snapshot() -> Snapshot {
     let (mut m, _) = Monitor::new(board, &sdrs, std::path::Path::new("/nonexistent"));
     // The first chassis fan (sim/corpus/dell-r630.expected: sensor 0x30) stops.
     bmc.set(0x30, 0);
+    bmc.state().dcmi_watts = Some(182);
     let mut src = IpmiSource::new(t);
+    let mut figures = envmon_agent::figures::Figures::new(&sdrs);
     for now in [0, 2000, 4000, 6000] {
         m.sweep(Some(&mut src), now);
+        if figures.due(now) {
+            figures.read(src.transport(), now);
+        }
     }
     let mut env = Environment::new(Some(m.view(6120)), Monitoring::Running, 2000);
+    env.bmc = figures.bmc();
+    env.power = figures.power();
     env.ipmi_commands_per_sweep = 10;
     env.last_shutdown = Some(fixed_record().shown());
     env.sel = Some(envmon_agent::model::SelStatus {
@@ -136,10 +149,12 @@ fn swept_snapshot() -> Snapshot {
         forwarded: 7,
         free_bytes: 14080,
         last_record_id: Some(119),
+        newest_at: Some(1_795_000_000),
         percent_used: 12,
+        severities: [0, 0, 0, 2, 1, 4, 0, 0],
     });
     env.syslog = status::syslog_status(&fixed_syslog());
-    let families = metrics::families(&env, &fixed_counters());
+    let families = metrics::families(&env, &fixed_counters(), names);
     Snapshot {
         environment: env,
         metrics: metrics::openmetrics(&families),
@@ -193,6 +208,48 @@ fn swept_environment_table_and_metrics() {
     assert!(table.contains("Failure Detected"), "{table}");
     golden("show-environment-swept.txt", &table);
     golden("metrics-swept.txt", &snap.metrics);
+}
+
+/// The same sweeps under ipmi_exporter's names (`--metrics-names ipmi_exporter`), as the
+/// textfile collector reads them: its families, `id`/`name`(/`type`) labels, severities,
+/// NaN for what does not read, DCMI, BMC, chassis and SEL figures.
+#[test]
+fn swept_metrics_under_ipmi_exporter_names() {
+    let snap = swept_snapshot_named(MetricsNames::IpmiExporter);
+    let env = &snap.environment;
+    let families = metrics::families(env, &fixed_counters(), MetricsNames::IpmiExporter);
+    let text = metrics::prometheus(&families, Some("fw1"));
+    assert!(!text.contains("envmon_"), "only the exporter's names");
+    // The stopped fan (record of sensor 0x30, "Fan1A") is critical, 0 RPM.
+    let fan = env
+        .sensors
+        .iter()
+        .find(|s| s.source.number == Some(0x30))
+        .unwrap();
+    let id = fan.sdr.unwrap().record_id;
+    assert!(
+        text.contains(&format!(
+            "ipmi_fan_speed_state{{host=\"fw1\",id=\"{id}\",name=\"Fan1A\"}} 2\n"
+        )),
+        "{text}"
+    );
+    assert!(text.contains("ipmi_dcmi_power_consumption_watts{host=\"fw1\"} 182\n"));
+    assert!(
+        text.contains("ipmi_power_watts{host=\"fw1\",id=\""),
+        "Pwr Consumption"
+    );
+    assert!(
+        text.contains("ipmi_current_amperes{host=\"fw1\",id=\""),
+        "Current 1"
+    );
+    // An absent fan: NaN value, NaN state, as the exporter writes an N/A sensor.
+    assert!(text.contains("name=\"Fan2A\"} NaN\n"));
+    golden("metrics-ipmi-exporter.prom", &text);
+    let both = metrics::families(env, &fixed_counters(), MetricsNames::Both);
+    assert_eq!(
+        both.len(),
+        families.len() + metrics::families(env, &fixed_counters(), MetricsNames::Envmon).len()
+    );
 }
 
 #[test]
@@ -261,7 +318,10 @@ fn prometheus(host: Option<&str>) -> String {
     let s = layout_cases();
     // The counters are not in the snapshot: the same ones as fixed_snapshot's.
     let counters = fixed_counters();
-    metrics::prometheus(&metrics::families(&s.environment, &counters), host)
+    metrics::prometheus(
+        &metrics::families(&s.environment, &counters, MetricsNames::Envmon),
+        host,
+    )
 }
 
 /// The same metrics as the textfile collector reads them (Prometheus text 0.0.4).

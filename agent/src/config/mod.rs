@@ -242,6 +242,9 @@ settings! {
     /// Write the metrics to this file after each sweep (for node_exporter's textfile
     /// collector: name it *.prom in its directory).
     metrics_file: maybe PathBuf = None, "PATH", file path;
+    /// Metric names in the metrics file and `show metrics`: envmon, ipmi_exporter (the
+    /// families and labels of prometheus-community's ipmi_exporter) or both.
+    metrics_names: one MetricsNames = MetricsNames::Envmon, "envmon|ipmi_exporter|both", file text;
 }
 
 impl Settings {
@@ -545,6 +548,7 @@ agentx = "tcp:127.0.0.1:705"
 agentx-envmon-mib = "off"
 agentx-notifications = ["threshold", "envmon"]
 metrics-file = "metrics/envmon.prom"
+metrics-names = "both"
 "#,
         )
         .unwrap();
@@ -588,6 +592,7 @@ metrics-file = "metrics/envmon.prom"
                 envmon: true,
             }),
             metrics_file: Some(PathBuf::from("/etc/envmon/metrics/envmon.prom")),
+            metrics_names: MetricsNames::Both,
         };
         assert_eq!(s, want);
         // And every key differs from its default, so none passes by being left alone.
@@ -602,6 +607,7 @@ metrics-file = "metrics/envmon.prom"
         assert!(d.agentx_envmon_mib != s.agentx_envmon_mib);
         assert!(d.agentx_notifications != s.agentx_notifications);
         assert!(d.metrics_file != s.metrics_file && d.ipmi_window != s.ipmi_window);
+        assert!(d.metrics_names != s.metrics_names);
         assert!(d.shutdown_confirm_readings != s.shutdown_confirm_readings);
         assert!(d.shutdown_confirm_ms != s.shutdown_confirm_ms && d.flap_damping != s.flap_damping);
     }

@@ -341,6 +341,41 @@ impl FromStr for OnOff {
     }
 }
 
+/// `metrics-names`: which names the metrics file and `show metrics` carry.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MetricsNames {
+    /// envmon's own (`envmon_*`).
+    #[default]
+    Envmon,
+    /// prometheus-community ipmi_exporter's (`ipmi_*`, docs/prometheus.md).
+    IpmiExporter,
+    /// Both.
+    Both,
+}
+
+impl MetricsNames {
+    /// Whether envmon's own families are written.
+    pub fn envmon(self) -> bool {
+        self != MetricsNames::IpmiExporter
+    }
+    /// Whether ipmi_exporter's families are written.
+    pub fn ipmi_exporter(self) -> bool {
+        self != MetricsNames::Envmon
+    }
+}
+
+impl FromStr for MetricsNames {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "envmon" => Ok(MetricsNames::Envmon),
+            "ipmi_exporter" => Ok(MetricsNames::IpmiExporter),
+            "both" => Ok(MetricsNames::Both),
+            _ => Err(format!("'{s}' must be envmon, ipmi_exporter or both")),
+        }
+    }
+}
+
 /// Which notifications are sent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Notifications {

@@ -141,6 +141,7 @@ mod tests {
                 number: Some(7),
                 sdr: Some("FAN1".into()),
             },
+            sdr: None,
             unit: "RPM".into(),
             why: None,
         }];

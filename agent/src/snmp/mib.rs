@@ -477,6 +477,7 @@ mod tests {
                 number: Some(1),
                 sdr: Some("CPU0 Temp".into()),
             },
+            sdr: None,
             unit: "C".into(),
         }
     }

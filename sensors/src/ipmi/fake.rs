@@ -4,7 +4,7 @@
 
 use super::{
     CMD_GET_SENSOR_READING, CMD_GET_SENSOR_THRESHOLDS, IpmiError, IpmiErrorKind, NETFN_SENSOR,
-    NETFN_STORAGE, Transport,
+    NETFN_STORAGE, Transport, info,
     repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO, CMD_RESERVE_SDR_REPO},
     sdr::{FULL_SENSOR, THRESHOLD_READING},
     sel,
@@ -105,6 +105,14 @@ pub fn threshold_record(
     set(48, 0xC0 | name.len() as u8);
     r.extend_from_slice(name);
     r
+}
+
+/// `record` with the base unit `code` (IPMI 2.0 table 43-15: 5 amperes, 6 watts, 7 joules).
+pub fn with_base_unit(mut record: Vec<u8>, code: u8) -> Vec<u8> {
+    if let Some(b) = record.get_mut(21) {
+        *b = code;
+    }
+    record
 }
 
 /// `record` with the result exponent `r_exp` (`value = m * raw * 10^r_exp`), -8..=7.
@@ -418,6 +426,14 @@ pub struct FakeState {
     pub next_readings: Vec<(u8, VecDeque<u8>)>,
     /// Every request so far: (netfn, cmd).
     pub log: Vec<(u8, u8)>,
+    /// Get Device ID's answer (none: that of ipmi_sim's emulated BMC, as `sim/run-bmc` and
+    /// the test library configure it: firmware 9.08, MontaVista (4753), product 0x0f02).
+    pub device_id: Option<Vec<u8>>,
+    /// Chassis power is off (Get Chassis Status says so).
+    pub power_off: bool,
+    /// DCMI Get Power Reading's current watts; none: the BMC has no DCMI (it answers the
+    /// command with C1h, invalid command, as ipmi_sim does).
+    pub dcmi_watts: Option<u16>,
 }
 
 /// A handle on a fake BMC; [`FakeBmc::transport`] makes a connection to it.
@@ -619,6 +635,28 @@ impl FakeState {
                     None if known => Ok(vec![0, 0x60, 0x00, 0x80]),
                     None => Err(cc(0xCB)),
                 }
+            }
+            (info::NETFN_APP, info::CMD_GET_DEVICE_ID) => {
+                Ok(self.device_id.clone().unwrap_or_else(|| {
+                    vec![
+                        0x00, 0x03, 0x09, 0x08, 0x02, 0x9f, 0x91, 0x12, 0x00, 0x02, 0x0f,
+                    ]
+                }))
+            }
+            (info::NETFN_CHASSIS, info::CMD_GET_CHASSIS_STATUS) => {
+                Ok(vec![u8::from(!self.power_off), 0x00, 0x00, 0x00])
+            }
+            (info::NETFN_GROUP, info::CMD_DCMI_GET_POWER_READING)
+                if data.first() == Some(&info::DCMI_GROUP) =>
+            {
+                let w = self.dcmi_watts.ok_or_else(|| cc(0xC1))?;
+                let mut d = vec![info::DCMI_GROUP];
+                for _ in 0..4 {
+                    d.extend_from_slice(&w.to_le_bytes());
+                }
+                d.extend_from_slice(&[0; 8]);
+                d.push(0x40);
+                Ok(d)
             }
             _ => Err(cc(0xC1)),
         }

@@ -10,6 +10,7 @@
 //! - [`IpmiSource`]: the steady-state sweep: one Get Sensor Reading per monitored sensor.
 
 pub mod fake;
+pub mod info;
 pub mod reading;
 pub mod repo;
 pub mod rmcpplus;
