@@ -491,11 +491,13 @@ struct ExporterSensor {
     severity: f64,
 }
 
-/// The severity ipmi_exporter gives a state: envmon's judgment, in its three steps.
+/// The severity ipmi_exporter gives a state: envmon's judgment, read as FreeIPMI's default
+/// interpretation reads a threshold sensor (freeipmi_interpret_sensor.conf): past a
+/// non-critical threshold is still `Nominal` (0), past a critical or non-recoverable one
+/// `Critical` (2). envmon's `warm` shows in `envmon_sensor_state` (docs/prometheus.md).
 fn severity(state: Shown) -> f64 {
     match state {
-        Shown::Is(State::Ok) => 0.0,
-        Shown::Is(State::Warm) => 1.0,
+        Shown::Is(State::Ok | State::Warm) => 0.0,
         Shown::Is(State::Critical | State::Shutdown | State::Failed) => 2.0,
         Shown::Is(State::Unavailable) | Shown::Absent => f64::NAN,
     }
@@ -542,9 +544,9 @@ fn exporter_power(p: &PowerItem) -> ExporterSensor {
         unit: facts.and_then(|f| f.unit),
         type_name: sensor_type_name(facts.map_or(0, |f| f.sensor_type)),
         value: p.value.unwrap_or(f64::NAN),
+        // Non-critical is nominal to FreeIPMI, as for the items.
         severity: match p.status.as_str() {
-            "ok" => 0.0,
-            "warning" => 1.0,
+            "ok" | "warning" => 0.0,
             "critical" => 2.0,
             _ => f64::NAN,
         },

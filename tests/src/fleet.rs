@@ -58,7 +58,8 @@ fn tree(root: &Path) {
 }
 
 /// A child process killed on drop.
-struct Daemon(Child);
+/// A daemon of the test, killed when dropped.
+pub struct Daemon(Child);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -67,7 +68,8 @@ impl Drop for Daemon {
     }
 }
 
-fn daemon(cmd: &mut Command, log: &Path) -> Daemon {
+/// Starts `cmd`, its stdout in `log` (stderr beside it, `.err`).
+pub fn daemon(cmd: &mut Command, log: &Path) -> Daemon {
     let child = cmd
         .stdin(Stdio::null())
         .stdout(fs::File::create(log).unwrap())
@@ -91,7 +93,8 @@ pub fn http_get(port: u16, path: &str) -> Option<String> {
     body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
 }
 
-fn query(prometheus: u16, promql: &str) -> Option<Value> {
+/// An instant query's result vector.
+pub fn query(prometheus: u16, promql: &str) -> Option<Value> {
     let q: String = promql
         .bytes()
         .map(|b| match b {
