@@ -503,12 +503,15 @@ fn severity(state: Shown) -> f64 {
     }
 }
 
-fn exporter_item(i: &Item) -> ExporterSensor {
+/// An item as the exporter writes it; none for an item that does not read (absent, or
+/// unavailable), which `ipmimonitoring` leaves out of its list (its state stays in
+/// `envmon_sensor_state`). A discrete item reads no value: NaN, as the exporter writes it.
+fn exporter_item(i: &Item) -> Option<ExporterSensor> {
     let value = match i.state {
-        Shown::Absent | Shown::Is(State::Unavailable) => f64::NAN,
+        Shown::Absent | Shown::Is(State::Unavailable) => return None,
         Shown::Is(_) => i.value.unwrap_or(f64::NAN),
     };
-    match i.sdr {
+    Some(match i.sdr {
         Some(SdrFacts {
             record_id,
             sensor_type,
@@ -533,12 +536,13 @@ fn exporter_item(i: &Item) -> ExporterSensor {
             value,
             severity: severity(i.state),
         },
-    }
+    })
 }
 
-fn exporter_power(p: &PowerItem) -> ExporterSensor {
+fn exporter_power(p: &PowerItem) -> Option<ExporterSensor> {
     let facts = p.sdr;
-    ExporterSensor {
+    p.value?;
+    Some(ExporterSensor {
         id: facts.map_or_else(|| p.number.to_string(), |f| f.record_id.to_string()),
         name: p.name.clone(),
         unit: facts.and_then(|f| f.unit),
@@ -550,13 +554,13 @@ fn exporter_power(p: &PowerItem) -> ExporterSensor {
             "critical" => 2.0,
             _ => f64::NAN,
         },
-    }
+    })
 }
 
 /// ipmi_exporter's families (its docs/metrics.md, as v1.6.1 writes them).
 fn exporter_families(env: &Environment, counters: &Counters) -> Vec<Family> {
-    let mut sensors: Vec<ExporterSensor> = env.sensors.iter().map(exporter_item).collect();
-    sensors.extend(env.power.iter().map(exporter_power));
+    let mut sensors: Vec<ExporterSensor> = env.sensors.iter().filter_map(exporter_item).collect();
+    sensors.extend(env.power.iter().filter_map(exporter_power));
     // One series per record, as the exporter has (a record two items name is written once).
     let mut seen = std::collections::BTreeSet::new();
     sensors.retain(|s| seen.insert(s.id.clone()));
