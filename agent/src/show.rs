@@ -205,8 +205,28 @@ fn pci_line(p: &PciLink) -> String {
     }
 }
 
+/// The Power section: DCMI's reading and the BMC's power, current and energy sensors, read
+/// and shown, never judged (none of them has a catalog message). Nothing when there is none.
+fn power_section(env: &Environment, out: &mut String) {
+    let dcmi = env.bmc.as_ref().and_then(|b| b.dcmi_watts);
+    if env.power.is_empty() && dcmi.is_none() {
+        return;
+    }
+    out.push_str(&format!("\nPower:\n{}\n", "-".repeat(RULE)));
+    if let Some(w) = dcmi {
+        out.push_str(&format!("    {:<24} {:>10} W\n", "System (DCMI)", w));
+    }
+    for p in &env.power {
+        let value = p.value.map_or_else(|| "-".to_string(), |v| format!("{v}"));
+        out.push_str(&format!(
+            "    {:<24} {:>10} {:<2} {}\n",
+            p.name, value, p.unit, p.status
+        ));
+    }
+}
+
 /// The `show environment` table, in the spirit of Cisco's: sections for fans, power supplies,
-/// temperatures, voltages and PCI. A reading older than three poll intervals is marked stale.
+/// temperatures, voltages, power and PCI. A reading older than three poll intervals is marked stale.
 pub fn environment_table(env: &Environment) -> String {
     let mut out = format!(
         "Board: {}    Monitoring: {}\n",
@@ -226,6 +246,7 @@ pub fn environment_table(env: &Environment) -> String {
         out.push_str(&format!("\nWhy:\n{}\n", "-".repeat(RULE)));
         out.extend(notes);
     }
+    power_section(env, &mut out);
     out.push_str(&format!("\nPCI:\n{}\n", "-".repeat(RULE)));
     if env.pci.is_empty() {
         out.push_str("    none\n");
@@ -248,6 +269,14 @@ pub fn environment_table(env: &Environment) -> String {
             None => "none".into(),
         }
     ));
+    if let Some(b) = &env.bmc {
+        out.push_str(&format!(
+            "BMC: {}, firmware {}; chassis power {}\n",
+            b.manufacturer,
+            b.firmware,
+            b.chassis_power.as_deref().unwrap_or("unknown")
+        ));
+    }
     if let Some(sel) = &env.sel {
         out.push_str(&format!(
             "BMC event log: {} entries, {}% used, {} bytes free, {} forwarded\n",

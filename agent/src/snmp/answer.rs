@@ -148,6 +148,7 @@ mod tests {
         let view = Mib::build(&Inputs {
             board: "b",
             sensors: &rows,
+            power: &[],
             interval_ms: 1000,
             uptime_cs: 0,
             envmon_view: true,

@@ -17,7 +17,7 @@ use envmon_core::engine::{Class, Limits, State, transition_threshold};
 use super::pdu::{Range, vb};
 pub use crate::config::Notifications;
 use crate::layout::{self, EnvmonTable};
-pub use crate::model::{Item, Shown, Transition};
+pub use crate::model::{Item, PowerItem, Shown, Transition};
 use agentx::encodings::{OctetString, Value, VarBind};
 
 /// ENTITY-MIB entPhysicalTable.
@@ -43,6 +43,8 @@ pub struct Inputs<'a> {
     pub board: &'a str,
     /// Items, in board order.
     pub sensors: &'a [Item],
+    /// The BMC's power, current and energy sensors (served after the items).
+    pub power: &'a [PowerItem],
     /// Sweep interval (entPhySensorValueUpdateRate).
     pub interval_ms: u64,
     /// The master's sysUpTime now, centiseconds (for entPhySensorValueTimeStamp).
@@ -248,6 +250,50 @@ fn envmon_rows(row: &Item, idx: u32, descr: &str) -> Vec<(Vec<u32>, Value)> {
     rows
 }
 
+/// A power figure's entPhysicalTable and entPhySensorTable rows: watts(6), amperes(5) or
+/// other(1) for joules, in tenths; no thresholds (they are not judged), no ENVMON row.
+fn power_rows(p: &PowerItem, idx: u32, i: &Inputs) -> Vec<(Vec<u32>, Value)> {
+    let ent = |col: u32| oid_of(&ENT_PHYSICAL_TABLE, &[1, col, idx]);
+    let sen = |col: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
+    let mut descr = p.name.clone();
+    envmon_core::frame::truncate_at_char(&mut descr, 32);
+    let kind = match p.unit.as_str() {
+        "W" => 6,
+        "A" => 5,
+        _ => 1,
+    };
+    vec![
+        (ent(2), text(&descr)),
+        (ent(3), Value::ObjectIdentifier(super::pdu::oid(&[0, 0]))),
+        (ent(4), Value::Integer(CHASSIS_INDEX as i32)),
+        (ent(5), Value::Integer(8)), // sensor
+        (
+            ent(6),
+            Value::Integer(i32::try_from(idx).unwrap_or(i32::MAX) - 1),
+        ),
+        (ent(7), text(&descr)),
+        (ent(14), text(&format!("power-{}", p.number))),
+        (ent(16), Value::Integer(2)),
+        (sen(1), Value::Integer(kind)),
+        (sen(2), Value::Integer(9)), // units
+        (sen(3), Value::Integer(1)),
+        (
+            sen(4),
+            Value::Integer(p.value.map_or(0, |v| scaled(v, 10.0))),
+        ),
+        (
+            sen(5),
+            Value::Integer(if p.value.is_some() { 1 } else { 3 }),
+        ),
+        (sen(6), text(&p.unit)),
+        (sen(7), Value::TimeTicks(0)),
+        (
+            sen(8),
+            Value::Gauge32(u32::try_from(i.interval_ms).unwrap_or(u32::MAX)),
+        ),
+    ]
+}
+
 impl Mib {
     /// Builds the view.
     pub fn build(i: &Inputs) -> Mib {
@@ -323,6 +369,9 @@ impl Mib {
                 continue;
             }
             rows.extend(envmon_rows(row, idx, &descr));
+        }
+        for (k, p) in i.power.iter().enumerate() {
+            rows.extend(power_rows(p, entity_index(i.sensors.len() + k), i));
         }
         rows.sort_by(|a, b| a.0.cmp(&b.0));
         Mib { rows }
@@ -483,11 +532,41 @@ mod tests {
     }
 
     #[test]
+    fn a_power_sensor_is_served_in_watts_after_the_items() {
+        let rows = [cpu(40.0, Shown::Is(State::Ok))];
+        let power = [PowerItem {
+            name: "PSU1 Power".into(),
+            number: 0x20,
+            sdr: None,
+            status: "ok".into(),
+            unit: "W".into(),
+            value: Some(212.5),
+        }];
+        let m = Mib::build(&Inputs {
+            board: "b",
+            sensors: &rows,
+            power: &power,
+            interval_ms: 2000,
+            uptime_cs: 0,
+            envmon_view: true,
+            threshold_notifications: false,
+        });
+        let idx = entity_index(1);
+        let sen = |col: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
+        assert_eq!(m.get(&sen(1)), Value::Integer(6), "watts(6)");
+        assert_eq!(m.get(&sen(3)), Value::Integer(1), "tenths");
+        assert_eq!(m.get(&sen(4)), Value::Integer(2125));
+        let descr = oid_of(&ENT_PHYSICAL_TABLE, &[1, 2, idx]);
+        assert_eq!(m.get(&descr), text("PSU1 Power"));
+    }
+
+    #[test]
     fn get_next_walks_in_oid_order_within_ranges() {
         let rows = [cpu(40.0, Shown::Is(State::Ok))];
         let m = Mib::build(&Inputs {
             board: "b",
             sensors: &rows,
+            power: &[],
             interval_ms: 2000,
             uptime_cs: 100_000,
             envmon_view: true,

@@ -338,6 +338,7 @@ impl Session<'_> {
                 self.view = Mib::build(&Inputs {
                     board: s.environment.board.as_deref().unwrap_or(""),
                     sensors: &s.environment.sensors,
+                    power: &s.environment.power,
                     interval_ms: self.config.interval_ms,
                     uptime_cs: self.uptime.now_cs(),
                     envmon_view: self.config.envmon_view,
