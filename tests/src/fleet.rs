@@ -6,7 +6,7 @@
 //! the first appliance and one supply on the second; the report says what arrived where.
 //! `scripts/fleet [N]` prints it; tests/tests/fleet.rs checks it at N = 5.
 
-use crate::{Agent, Rsyslog, free_port, put, repo_root, sysfs_agent, wait_for};
+use crate::{Agent, Bmc, Rsyslog, free_port, put, repo_root, rmcp_agent, sysfs_agent, wait_for};
 use serde_json::Value;
 use std::{
     fs,
@@ -229,6 +229,26 @@ pub struct Report {
     pub psu_alerts: Vec<String>,
     /// From the broken fan to its alert firing in Prometheus.
     pub fault_to_alert: Duration,
+    /// Each query of dist/grafana/envmon-dashboard.json (the `$host` variable set to all)
+    /// and the series it returned.
+    pub dashboard: Vec<(String, usize)>,
+}
+
+/// The host name of the fleet's one appliance watched over IPMI (the simulated BMC).
+pub const IPMI_HOST: &str = "fw-ipmi";
+
+/// The queries of the shipped Grafana dashboard, with `$host` standing for every host.
+pub fn dashboard_queries() -> Vec<String> {
+    let path = repo_root().join("dist/grafana/envmon-dashboard.json");
+    let text = fs::read_to_string(&path).unwrap_or_default();
+    let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+    v["panels"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|p| p["targets"].as_array().cloned().unwrap_or_default())
+        .filter_map(|t| t["expr"].as_str().map(|e| e.replace("$host", ".*")))
+        .collect()
 }
 
 /// The appliance names: `fw-01` ...
@@ -317,12 +337,30 @@ pub fn run(n: usize, dir: &Path) -> Report {
         );
         agents.push((a, root));
     }
+    // One appliance more, watched over IPMI (the simulated BMC: power sensor, SEL, BMC
+    // figures), so that every panel of the dashboard has data; its syslog stays local.
+    let bmc = Bmc::start(&dir.join("ipmi-bmc"));
+    let ipmi_metrics = textfiles.join(format!("{IPMI_HOST}.prom"));
+    fs::create_dir_all(dir.join(IPMI_HOST)).unwrap_or_default();
+    let _ipmi_agent = rmcp_agent(
+        &bmc.uri(),
+        "sim-appliance",
+        &dir.join(IPMI_HOST),
+        500,
+        &[
+            "--hostname",
+            IPMI_HOST,
+            "--metrics-file",
+            ipmi_metrics.to_str().unwrap_or_default(),
+        ],
+    );
     let started = Instant::now();
     let ticks0: Vec<u64> = agents.iter().map(|(a, _)| cpu_ticks(a.pid())).collect();
     // Prometheus sees every agent.
     let seen = wait_for(Duration::from_secs(60), || {
-        let c = scalar(prom_port, "count(envmon_sweeps_total)")?;
-        (c as usize == n).then_some(c as usize)
+        let c = scalar(prom_port, "count(envmon_sweeps_total{host!=\"fw-ipmi\"})")?;
+        let ipmi = scalar(prom_port, "count(envmon_power_sensor_value)")?;
+        (c as usize == n && ipmi >= 1.0).then_some(c as usize)
     });
     let agents_seen = seen.unwrap_or(0);
     // A fan breaks on the first appliance, a supply on the second.
@@ -359,6 +397,31 @@ pub fn run(n: usize, dir: &Path) -> Report {
         .map(|((a, _), t0)| cpu_ticks(a.pid()).saturating_sub(*t0))
         .sum();
     let cpu_percent_per_agent = ticks as f64 / 100.0 / elapsed / n as f64 * 100.0;
+    // Every panel of the dashboard returns data (rates need two samples: a few tries).
+    let queries = dashboard_queries();
+    let dashboard = wait_for(Duration::from_secs(30), || {
+        let d: Vec<(String, usize)> = queries
+            .iter()
+            .map(|q| {
+                let k = query(prom_port, q)
+                    .and_then(|v| v.as_array().map(Vec::len))
+                    .unwrap_or(0);
+                (q.clone(), k)
+            })
+            .collect();
+        d.iter().all(|(_, k)| *k > 0).then_some(d)
+    })
+    .unwrap_or_else(|| {
+        queries
+            .iter()
+            .map(|q| {
+                let k = query(prom_port, q)
+                    .and_then(|v| v.as_array().map(Vec::len))
+                    .unwrap_or(0);
+                (q.clone(), k)
+            })
+            .collect()
+    });
     // Every line through the relay, per host (a few sweeps more for any straggler).
     std::thread::sleep(Duration::from_secs(2));
     let received = upstream.received();
@@ -383,5 +446,6 @@ pub fn run(n: usize, dir: &Path) -> Report {
         fan_alerts: fan.unwrap_or_default(),
         psu_alerts: psu.unwrap_or_default(),
         fault_to_alert,
+        dashboard,
     }
 }

@@ -1,6 +1,7 @@
 //! The fleet at N = 5 (tests/src/fleet.rs; `scripts/fleet` runs it at 20): every agent seen
 //! by Prometheus, exactly the expected lines per host through the relay, and the fan and
-//! supply alerts firing for the right appliance only.
+//! supply alerts firing for the right appliance only, and every query of the shipped Grafana
+//! dashboard (dist/grafana) returning data.
 
 use envmon_tests::fleet::{host, run};
 
@@ -26,4 +27,13 @@ fn a_fleet_of_five_reports_the_right_faults_for_the_right_hosts() {
     assert_eq!(r.fan_alerts, [host(0)]);
     assert_eq!(r.psu_alerts, [host(1)]);
     assert!(r.sweeps_per_second > 5.0, "{}", r.sweeps_per_second);
+    // The shipped dashboard: every query returns data.
+    assert!(r.dashboard.len() >= 20, "{:?}", r.dashboard);
+    let empty: Vec<&String> = r
+        .dashboard
+        .iter()
+        .filter(|(_, k)| *k == 0)
+        .map(|(q, _)| q)
+        .collect();
+    assert!(empty.is_empty(), "queries without data: {empty:#?}");
 }

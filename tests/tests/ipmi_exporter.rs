@@ -334,6 +334,7 @@ const QUERIES: &[&str] = &[
     "max by (name) (ipmi_temperature_celsius{$sel})",
     "ipmi_fan_speed_rpm{$sel}",
     "ipmi_voltage_volts{$sel}",
+    "ipmi_power_watts{$sel}",
     "ipmi_temperature_state{$sel} > 0",
     "ipmi_fan_speed_state{$sel} == 2",
     "ipmi_voltage_state{$sel} > 0",
