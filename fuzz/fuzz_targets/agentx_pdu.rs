@@ -24,6 +24,7 @@ fuzz_target!(|data: &[u8]| {
             value: Some(40.0),
             state: Shown::Is(State::Ok),
             age_ms: Some(10),
+            sdr: None,
             source: ItemSource {
                 board: "ipmi:CPU0 Temp".into(),
                 number: Some(1),
@@ -40,6 +41,7 @@ fuzz_target!(|data: &[u8]| {
             value: None,
             state: Shown::Absent,
             age_ms: None,
+            sdr: None,
             source: ItemSource {
                 board: "ipmi:PSU1 Status".into(),
                 number: None,
@@ -52,6 +54,7 @@ fuzz_target!(|data: &[u8]| {
     let view = Mib::build(&Inputs {
         board: "fuzz",
         sensors: &rows,
+        power: &[],
         interval_ms: 1000,
         uptime_cs: 1,
         envmon_view: true,

@@ -482,7 +482,8 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
         a.wait_sweeps(5);
         let env: Environment = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
         let sensors = env.sensors;
-        let n = sensors.len();
+        // The items, then the BMC's power sensors (watts, amperes), one entity each.
+        let n = sensors.len() + env.power.len();
         let values = wait_for(std::time::Duration::from_secs(30), || {
             let w = snmpd.walk("1.3.6.1.2.1.99.1.1.1.4");
             (w.len() == n).then_some(w)
@@ -552,6 +553,33 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
                         assert_eq!(st, "5", "{s} {id}: notPresent");
                     }
                 }
+            }
+        }
+        for (k, p) in env.power.iter().enumerate() {
+            let idx = sensors.len() + k + 2;
+            let at = |o: String| value(&walk, &o);
+            let kind = at(format!("1.3.6.1.2.1.99.1.1.1.1.{idx}"));
+            let want = match p.unit.as_str() {
+                "W" => "6",
+                "A" => "5",
+                _ => "1",
+            };
+            assert_eq!(
+                kind.as_deref(),
+                Some(want),
+                "{s} {}: entPhySensorType",
+                p.name
+            );
+            if let Some(v) = p.value {
+                let served: f64 = at(format!("1.3.6.1.2.1.99.1.1.1.4.{idx}"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(
+                    (served / 10.0 - v).abs() <= 0.05 + 1e-9,
+                    "{s} {}: {served} vs {v}",
+                    p.name
+                );
             }
         }
         let absent = sensors.iter().filter(|x| x.state == Shown::Absent).count();

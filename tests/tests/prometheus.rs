@@ -130,7 +130,9 @@ fn node_exporter_serves_the_metrics_file() {
     let lints: Vec<&str> = out.lines().filter(|l| !l.trim().is_empty()).collect();
     assert!(
         ok || lints
-            == ["ipmi_sel_logs_count non-histogram and non-summary metrics should not have \"_count\" suffix"],
+            == [
+                "ipmi_sel_logs_count non-histogram and non-summary metrics should not have \"_count\" suffix"
+            ],
         "{out}"
     );
     let node = NodeExporter::start(&textfiles, &dir.path().join("node_exporter.log"));
@@ -153,7 +155,10 @@ fn node_exporter_serves_the_metrics_file() {
         "{m}"
     );
     assert!(m.contains(r#"envmon_power_sensor_value{host="fw-prom",name="Pwr Consumption",number="15",unit="W"} 180"#), "{m}");
-    assert!(m.contains(r#"ipmi_up{collector="dcmi",host="fw-prom"} 0"#), "{m}");
+    assert!(
+        m.contains(r#"ipmi_up{collector="dcmi",host="fw-prom"} 0"#),
+        "{m}"
+    );
     // A fan fails: the next scrapes show it.
     bmc.set(FAN1, 10);
     let failed = r#"envmon_sensor_state{class="fan",envmon_sensor_state="failed",host="fw-prom",id="fan1",unit="RPM"} 1"#;
