@@ -325,7 +325,7 @@ fn metrics_parse_as_openmetrics() {
     );
     assert_eq!(
         String::from_utf8(py.stdout).unwrap().trim(),
-        "gauge cpu_temp C 40 counter stateset counter 22"
+        "gauge cpu_temp C 40 counter stateset counter 28"
     );
 }
 
