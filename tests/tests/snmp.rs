@@ -23,6 +23,8 @@ const CPU0: u8 = 1;
 const ENT_PHYSICAL: &str = "1.3.6.1.2.1.47.1.1.1";
 const ENT_SENSOR: &str = "1.3.6.1.2.1.99.1.1";
 const SENSOR_VALUE: &str = "1.3.6.1.2.1.99.1.1.1.4";
+/// Sensors served: the simulated appliance's 14 items and its BMC's power sensor.
+const SERVED: usize = 15;
 const CE_EXT: &str = "1.3.6.1.4.1.9.9.745.1";
 const ENVMON: &str = "1.3.6.1.4.1.9.9.13.1";
 const CE_THRESHOLD_TRAP: &str = "1.3.6.1.4.1.9.9.745.0.1";
@@ -97,7 +99,7 @@ fn snmpd_serves_the_sensors_walks_bulkwalks_traps_and_survives_a_restart() {
         ],
     );
     let registered = wait_for(WAIT, || {
-        (snmpd.walk(SENSOR_VALUE).len() == 14).then_some(())
+        (snmpd.walk(SENSOR_VALUE).len() == SERVED).then_some(())
     });
     assert!(registered.is_some(), "{}\n{}", a.stderr(), snmpd.log());
 
@@ -228,7 +230,7 @@ fn snmpd_serves_the_sensors_walks_bulkwalks_traps_and_survives_a_restart() {
     let restarted = Instant::now();
     snmpd.restart();
     let back = wait_for(WAIT, || {
-        (snmpd.walk(SENSOR_VALUE).len() == 14).then_some(())
+        (snmpd.walk(SENSOR_VALUE).len() == SERVED).then_some(())
     });
     assert!(back.is_some(), "{}", a.stderr());
     eprintln!(
@@ -265,7 +267,7 @@ fn a_tcp_master_and_no_envmon_view() {
         &["--agentx", &master, "--agentx-envmon-mib", "off"],
     );
     let up = wait_for(WAIT, || {
-        (snmpd.walk(SENSOR_VALUE).len() == 14).then_some(())
+        (snmpd.walk(SENSOR_VALUE).len() == SERVED).then_some(())
     });
     assert!(up.is_some(), "{}\n{}", a.stderr(), snmpd.log());
     let envmon = snmpd.walk(ENVMON);
@@ -276,7 +278,7 @@ fn a_tcp_master_and_no_envmon_view() {
     // Indexes stay: the same alias at each index after a reload and after a restart.
     let aliases = || snmpd.walk(&format!("{ENT_PHYSICAL}.1.14"));
     let before = aliases();
-    assert_eq!(before.len(), 15, "{before:?}");
+    assert_eq!(before.len(), SERVED + 1, "{before:?}");
     let _ = std::process::Command::new("kill")
         .args(["-HUP", &a.pid().to_string()])
         .status();
@@ -289,7 +291,7 @@ fn a_tcp_master_and_no_envmon_view() {
         "stderr",
         &["--agentx", &master, "--agentx-envmon-mib", "off"],
     );
-    let again = wait_for(WAIT, || (aliases().len() == 15).then(aliases));
+    let again = wait_for(WAIT, || (aliases().len() == SERVED + 1).then(aliases));
     assert_eq!(again, Some(before), "after a restart: {}", a.stderr());
     // Sets are refused: everything is read-only.
     let o = std::process::Command::new("snmpset")
