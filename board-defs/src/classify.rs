@@ -190,12 +190,12 @@ pub const INLET_UPPER_MAX: f64 = 55.0;
 use entity as e;
 use sensor_type as t;
 
-const CPU_WORDS: &[&str] = &["CPU", "PROC", "P#", "SOCKET"];
-const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY", "P S"];
+pub(crate) const CPU_WORDS: &[&str] = &["CPU", "PROC", "P#", "SOCKET"];
+pub(crate) const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY", "P S"];
 const TEMP_UNITS: &[u8] = &[unit::DEGREES_C, unit::DEGREES_F];
 /// Words of a failure flag (a flag named for a good state, `AC_OK` or `PWRGD`, is not one).
 const FLAG_WORDS: &[&str] = &["FAIL", "FAULT", "LOST", "LOSS", "OVER", "OC", "OT", "OV"];
-const PCH_WORDS: &[&str] = &[
+pub(crate) const PCH_WORDS: &[&str] = &[
     "PCH",
     "IOH",
     "SSB",
@@ -209,6 +209,58 @@ const PCH_WORDS: &[&str] = &[
     "SOUTH BRIDGE",
     "NORTH BRIDGE",
 ];
+
+/// A thermal margin (distance to Tjmax).
+pub(crate) const MARGIN_WORDS: &[&str] =
+    &["MARGIN", "MRGN", "MGN", "TCONTROL", "TCTL", "DTS", "TJMAX"];
+/// Memory.
+pub(crate) const MEMORY_WORDS: &[&str] = &["DIMM", "MEM", "MEMORY", "DDR", "HBM"];
+/// Exhaust air.
+pub(crate) const EXHAUST_WORDS: &[&str] = &["EXHAUST", "OUTLET", "EXIT"];
+/// HPE's air zones.
+pub(crate) const ZONE_WORDS: &[&str] = &["ZONE"];
+/// Storage.
+pub(crate) const STORAGE_WORDS: &[&str] = &[
+    "HDD",
+    "HD",
+    "SSD",
+    "NVME",
+    "DRIVE",
+    "DISK",
+    "M2",
+    "M 2",
+    "SAS",
+    "RAID",
+    "BP",
+    "BACKPLANE",
+    "HSBP",
+];
+/// Network adapters.
+pub(crate) const NIC_WORDS: &[&str] = &[
+    "NIC", "LAN", "OCP", "MEZZ", "NDC", "LOM", "QSFP", "SFP", "X710", "X550", "I350",
+];
+/// The management controller.
+pub(crate) const BMC_WORDS: &[&str] = &["BMC", "IBMC", "ILO", "IDRAC", "CIMC"];
+/// Add-in cards and risers.
+pub(crate) const CARD_WORDS: &[&str] = &[
+    "GPU", "RISER", "PCIE", "PCI", "SLOT", "HBA", "CARD", "FPGA", "RAISER", "I O",
+];
+/// The air coming in.
+pub(crate) const INLET_WORDS: &[&str] = &[
+    "INLET", "AMBIENT", "AMB", "INTAKE", "ROOM", "AIR", "FRONT", "FP",
+];
+/// The board or chassis.
+pub(crate) const BOARD_WORDS: &[&str] = &[
+    "SYSTEM",
+    "SYS",
+    "BOARD",
+    "MB",
+    "BB",
+    "CHASSIS",
+    "PERIPHERAL",
+];
+/// Voltage regulators.
+pub(crate) const VR_WORDS: &[&str] = &["VR", "VRM", "VRD", "REG", "VCCIN"];
 
 /// The rules, first match wins. A reviewer reads this table to know what `--board auto`
 /// monitors and why everything else is left out.
@@ -228,7 +280,7 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["MARGIN", "MRGN", "MGN", "TCONTROL", "TCTL", "DTS", "TJMAX"]],
+        words: &[MARGIN_WORDS],
         why: "a thermal margin (distance to Tjmax), not a temperature",
         ..ANY
     },
@@ -241,60 +293,43 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["DIMM", "MEM", "MEMORY", "DDR", "HBM"]],
+        words: &[MEMORY_WORDS],
         why: "memory (DIMM or memory regulator): no catalog message",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&[
-            "HDD",
-            "HD",
-            "SSD",
-            "NVME",
-            "DRIVE",
-            "DISK",
-            "M2",
-            "SAS",
-            "RAID",
-            "BP",
-            "BACKPLANE",
-            "HSBP",
-        ]],
+        words: &[STORAGE_WORDS],
         why: "storage: no catalog message",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&[
-            "NIC", "LAN", "OCP", "MEZZ", "NDC", "LOM", "QSFP", "SFP", "X710", "X550", "I350",
-        ]],
+        words: &[NIC_WORDS],
         why: "network adapter: no catalog message",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["BMC", "IBMC", "ILO", "IDRAC", "CIMC"]],
+        words: &[BMC_WORDS],
         why: "the management controller: no catalog message",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&[
-            "GPU", "RISER", "PCIE", "PCI", "SLOT", "HBA", "CARD", "FPGA", "RAISER", "I O",
-        ]],
+        words: &[CARD_WORDS],
         why: "add-in card or riser: no catalog message",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["ZONE"]],
+        words: &[ZONE_WORDS],
         why: "the air of a zone near a part (HPE's \"... Zone\"), not the part; the inlet is the chassis ambient",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["VR", "VRM", "VRD", "REG", "VCCIN"], CPU_WORDS],
+        words: &[VR_WORDS, CPU_WORDS],
         class: Some(Class::CpuVrTemp),
         why: "a voltage regulator named for a CPU",
         ..ANY
@@ -385,15 +420,13 @@ pub const RULES: &[Rule] = &[
     // the intake and are left out (735008's "ambient" would be wrong about them).
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&["EXHAUST", "OUTLET", "EXIT"]],
+        words: &[EXHAUST_WORDS],
         why: "exhaust air (hotter than what comes in): not the chassis ambient",
         ..ANY
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&[
-            "INLET", "AMBIENT", "AMB", "INTAKE", "ROOM", "AIR", "FRONT", "FP",
-        ]],
+        words: &[INLET_WORDS],
         class: Some(Class::ChassisAmbient),
         why: "the air coming in (by name: inlet, ambient, the front where rack servers take their air): the chassis ambient",
         ..ANY
@@ -407,15 +440,7 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
-        words: &[&[
-            "SYSTEM",
-            "SYS",
-            "BOARD",
-            "MB",
-            "BB",
-            "CHASSIS",
-            "PERIPHERAL",
-        ]],
+        words: &[BOARD_WORDS],
         max_upper: Some(INLET_UPPER_MAX),
         class: Some(Class::ChassisAmbient),
         why: "a chassis or board temperature with inlet-like thresholds (upper critical at most 55 C): the chassis ambient",
@@ -693,7 +718,7 @@ pub fn words(name: &str) -> Vec<String> {
 pub const WHOLE: &[&str] = &["LAN", "AIR", "SAS", "ROOM", "SYS", "AMB", "REG", "DTS"];
 
 /// Whether `want` (one word, or several separated by spaces) is in `words`.
-fn has_word(words: &[String], want: &str) -> bool {
+pub(crate) fn has_word(words: &[String], want: &str) -> bool {
     let parts: Vec<&str> = want.split(' ').collect();
     if parts.len() > 1 {
         return words

@@ -8,6 +8,7 @@ mod auto;
 pub mod classify;
 mod dump;
 mod format;
+pub mod redfish;
 
 pub use auto::{Explained, auto_board, explain, label_for};
 pub use classify::{

@@ -11,4 +11,5 @@
 pub mod i2c;
 pub mod ipmi;
 pub mod local;
+pub mod redfish;
 pub mod sysfs;

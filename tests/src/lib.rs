@@ -136,3 +136,16 @@ pub fn booted_ago(dir: &Path, secs: u64) -> PathBuf {
     .unwrap();
     root
 }
+
+/// The Redfish mockups (../shared/redfish-mockups beside the project, as the brief keeps
+/// them; `ENVMON_REDFISH_MOCKUPS` names another place). They are not copied into the tree.
+pub fn redfish_mockups() -> PathBuf {
+    if let Some(d) = std::env::var_os("ENVMON_REDFISH_MOCKUPS") {
+        return PathBuf::from(d);
+    }
+    let beside = repo_root().join("../shared/redfish-mockups");
+    if beside.is_dir() {
+        return beside;
+    }
+    PathBuf::from("/work/shared/redfish-mockups")
+}

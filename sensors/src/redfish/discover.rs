@@ -1,0 +1,143 @@
+//! From the service root to every chassis' sensors, through [`Fetch`]. For each chassis the
+//! new resources come first (`Sensors`, `ThermalSubsystem/Fans`, `PowerSubsystem/
+//! PowerSupplies` and its redundancy groups); the deprecated `Thermal` and `Power` give only
+//! the kinds the new ones lack (DMTF's public tower has both, with members that disagree; a
+//! Gigabyte MegaRAC lists only power in `Sensors` and its temperatures only in `Thermal`). A
+//! `Sensor` that a `Fan` reads from (`SpeedPercent.DataSourceUri`) is that fan, listed once.
+//!
+//! A member that does not answer or does not map is left out with a note naming it; the
+//! root, the chassis collection and a chassis itself must answer.
+
+use super::map;
+use super::{Fetch, RfError, RfErrorKind, RfResource, RfSensor};
+
+/// What discovery found.
+#[derive(Debug, Default)]
+pub struct Discovered {
+    /// The sensors, chassis by chassis, in the service's order.
+    pub sensors: Vec<RfSensor>,
+    /// Members left out, and why.
+    pub notes: Vec<String>,
+}
+
+/// The kinds the deprecated resources are taken for when the new ones lack them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Temperature,
+    Fan,
+    Voltage,
+    Supply,
+    Redundancy,
+    Other,
+}
+
+fn kind(s: &RfSensor) -> Kind {
+    match (s.resource, s.reading_type.as_deref()) {
+        (RfResource::PowerSupply, _) => Kind::Supply,
+        (RfResource::SupplyRedundancy, _) => Kind::Redundancy,
+        (RfResource::Fan | RfResource::ThermalFan, _) => Kind::Fan,
+        (_, Some("Rotational")) => Kind::Fan,
+        (_, Some("Temperature")) => Kind::Temperature,
+        (_, Some("Voltage")) => Kind::Voltage,
+        _ => Kind::Other,
+    }
+}
+
+/// The members of the collection at `uri`, each fetched and mapped by `one`; failures noted.
+fn each<F: Fetch, T>(
+    f: &mut F,
+    uri: &str,
+    notes: &mut Vec<String>,
+    mut one: impl FnMut(&serde_json::Value) -> Result<T, RfError>,
+) -> Vec<T> {
+    let list = match f.get(uri).and_then(|c| map::members(&c, uri)) {
+        Ok(l) => l,
+        Err(e) => {
+            notes.push(e.to_string());
+            return Vec::new();
+        }
+    };
+    let mut out = Vec::new();
+    for m in list {
+        match f.get(&m).and_then(|v| one(&v)) {
+            Ok(t) => out.push(t),
+            Err(e) => notes.push(e.to_string()),
+        }
+    }
+    out
+}
+
+/// A linked resource, or a note.
+fn linked<F: Fetch>(
+    f: &mut F,
+    from: &serde_json::Value,
+    field: &'static str,
+    at: &str,
+    notes: &mut Vec<String>,
+) -> Option<(String, serde_json::Value)> {
+    let uri = match map::link(from, field, at) {
+        Ok(u) => u?,
+        Err(e) => {
+            notes.push(e.to_string());
+            return None;
+        }
+    };
+    match f.get(&uri) {
+        Ok(v) => Some((uri, v)),
+        Err(e) => {
+            notes.push(e.to_string());
+            None
+        }
+    }
+}
+
+/// One chassis' sensors.
+fn chassis<F: Fetch>(f: &mut F, uri: &str, out: &mut Discovered) -> Result<(), RfError> {
+    let c = f.get(uri)?;
+    let notes = &mut out.notes;
+    let mut new: Vec<RfSensor> = Vec::new();
+    if let Some(s) = map::link(&c, "Sensors", uri)? {
+        new.extend(each(f, &s, notes, map::sensor));
+    }
+    let mut fan_sources = Vec::new();
+    if let Some((t, ts)) = linked(f, &c, "ThermalSubsystem", uri, notes) {
+        if let Some(fans) = map::link(&ts, "Fans", &t)? {
+            for (s, source) in each(f, &fans, notes, map::fan) {
+                new.push(s);
+                fan_sources.extend(source);
+            }
+        }
+    }
+    if let Some((p, ps)) = linked(f, &c, "PowerSubsystem", uri, notes) {
+        if let Some(supplies) = map::link(&ps, "PowerSupplies", &p)? {
+            new.extend(each(f, &supplies, notes, map::power_supply));
+        }
+        new.extend(map::redundancy_groups(&ps, &p)?);
+    }
+    new.retain(|s| !(s.resource == RfResource::Sensor && fan_sources.contains(&s.uri)));
+    let have: Vec<Kind> = new.iter().map(kind).collect();
+    let mut old = Vec::new();
+    if let Some((_, t)) = linked(f, &c, "Thermal", uri, notes) {
+        old.extend(map::thermal(&t)?);
+    }
+    if let Some((_, p)) = linked(f, &c, "Power", uri, notes) {
+        old.extend(map::power(&p)?);
+    }
+    old.retain(|s| !have.contains(&kind(s)));
+    out.sensors.extend(new);
+    out.sensors.extend(old);
+    Ok(())
+}
+
+/// Every chassis' sensors, from the service root.
+pub fn discover<F: Fetch>(f: &mut F) -> Result<Discovered, RfError> {
+    let root = f.get("/redfish/v1")?;
+    let coll = map::link(&root, "Chassis", "/redfish/v1")?
+        .ok_or_else(|| RfError::new(RfErrorKind::Missing("Chassis"), "/redfish/v1"))?;
+    let list = map::members(&f.get(&coll)?, &coll)?;
+    let mut out = Discovered::default();
+    for c in list {
+        chassis(f, &c, &mut out)?;
+    }
+    Ok(out)
+}

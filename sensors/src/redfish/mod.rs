@@ -1,0 +1,85 @@
+//! The Redfish source (issue 24, first part): what a service's resources say, mapped to the
+//! neutral [`RfSensor`] summary `--board auto` classifies (board-defs' `redfish` rules).
+//!
+//! - [`map`]: pure, one JSON resource to sensors. Every field is checked for its type;
+//!   a resource without what it must have is an error naming the resource and the field,
+//!   never a guess. Names are sanitized and bounded.
+//! - [`discover`]: from the service root to every chassis' sensors, through the narrow
+//!   [`Fetch`] trait (one GET of one resource), new resources first (`Sensors`,
+//!   `ThermalSubsystem`, `PowerSubsystem`), the deprecated `Thermal`/`Power` for what
+//!   the new ones lack.
+//! - [`files::MockupDir`]: a mockup tree on disk behind [`Fetch`], for tests.
+
+pub mod discover;
+pub mod files;
+pub mod map;
+
+pub use envmon_board_defs::redfish::{RfResource, RfSensor, RfThresholds};
+use std::fmt;
+
+/// What went wrong with a Redfish resource or request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RfErrorKind {
+    /// The service answered with this HTTP status.
+    Status(u16),
+    /// No answer in time.
+    Timeout,
+    /// The body is larger than envmon reads.
+    TooLarge,
+    /// The body is not JSON.
+    NotJson,
+    /// A field the resource must have is missing.
+    Missing(&'static str),
+    /// A field has the wrong JSON type.
+    WrongType(&'static str),
+    /// The path is not one envmon asks for (outside `/redfish/v1`, `..`).
+    BadPath,
+    /// The resource could not be read (files, sockets).
+    Io,
+}
+
+/// A Redfish error: its kind, and the resource it is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RfError {
+    /// What kind of problem.
+    pub kind: RfErrorKind,
+    /// The resource (`/redfish/v1/Chassis/1/Thermal`) and any detail.
+    pub detail: String,
+}
+
+impl RfError {
+    /// An error of `kind` about `detail`.
+    pub fn new(kind: RfErrorKind, detail: impl Into<String>) -> RfError {
+        RfError {
+            kind,
+            detail: detail.into(),
+        }
+    }
+}
+
+impl fmt::Display for RfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.kind {
+            RfErrorKind::Status(s) => write!(f, "{}: HTTP status {s}", self.detail),
+            RfErrorKind::Timeout => write!(f, "{}: no answer in time", self.detail),
+            RfErrorKind::TooLarge => write!(f, "{}: body too large", self.detail),
+            RfErrorKind::NotJson => write!(f, "{}: not JSON", self.detail),
+            RfErrorKind::Missing(field) => write!(f, "{}: no {field}", self.detail),
+            RfErrorKind::WrongType(field) => {
+                write!(f, "{}: {field} has the wrong type", self.detail)
+            }
+            RfErrorKind::BadPath => write!(f, "{}: not a Redfish path envmon reads", self.detail),
+            RfErrorKind::Io => write!(f, "{}", self.detail),
+        }
+    }
+}
+
+impl std::error::Error for RfError {}
+
+/// One GET of one Redfish resource (the narrow I/O seam: HTTP in the agent, files in tests).
+pub trait Fetch {
+    /// The resource at `path` (`/redfish/v1/Chassis`), parsed.
+    fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError>;
+    /// Requests made so far.
+    fn requests(&self) -> u64;
+}

@@ -1,0 +1,100 @@
+//! `--board auto` on Redfish services: every sensor of the six mockups in
+//! ../shared/redfish-mockups (DMTF's public tower with the new and the deprecated resources,
+//! the same with only the deprecated ones, DMTF's smart-NIC server, and captures of HPE,
+//! Intel and Gigabyte BMCs), discovered as envmon walks a service and decided by the Redfish
+//! rules (board-defs/src/redfish.rs), matches the decisions written down in
+//! sim/redfish/NAME.expected (`URI | name | class, power or - | reason`).
+//! `ENVMON_BLESS=1` rewrites them (then read the diff: each line is a decision).
+
+use envmon_board_defs::redfish::classify_redfish;
+use envmon_sensors::redfish::{Fetch, discover::discover, files::MockupDir};
+use envmon_tests::{redfish_mockups, repo_root};
+
+const MOCKUPS: &[&str] = &[
+    "dmtf-public-tower",
+    "dmtf-public-tower-legacy",
+    "dmtf-public-smartnic",
+    "hpe-dl325-gen10plus",
+    "intel-s2600bpb",
+    "gigabyte-h262-z63",
+];
+
+fn decisions(name: &str) -> (Vec<String>, Vec<String>, u64) {
+    let mut f = MockupDir::new(redfish_mockups().join(name));
+    let d = discover(&mut f).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let lines = d
+        .sensors
+        .iter()
+        .map(|s| {
+            let c = classify_redfish(s);
+            let class = match (c.class, c.power) {
+                (Some(class), _) => class.name(),
+                (None, true) => "power",
+                (None, false) => "-",
+            };
+            format!("{} | {} | {class} | {}", s.uri, s.name, c.why)
+        })
+        .collect();
+    (lines, d.notes, f.requests())
+}
+
+#[test]
+fn every_sensor_of_every_mockup_is_decided_as_written_down() {
+    let mut differ = Vec::new();
+    for m in MOCKUPS {
+        let (lines, notes, requests) = decisions(m);
+        let monitored = lines.iter().filter(|l| !l.contains(" | - | ")).count();
+        eprintln!(
+            "{m}: {} sensors, {monitored} monitored or power, {requests} requests, notes {notes:?}",
+            lines.len()
+        );
+        let path = repo_root()
+            .join("sim/redfish")
+            .join(format!("{m}.expected"));
+        let text = lines.join("\n") + "\n";
+        if std::env::var("ENVMON_BLESS").is_ok_and(|v| v == "1") {
+            // The header (comment lines) stays.
+            let old = std::fs::read_to_string(&path).unwrap_or_default();
+            let header: String = old
+                .lines()
+                .take_while(|l| l.starts_with('#'))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            std::fs::write(&path, header + &text).unwrap();
+            continue;
+        }
+        let want = std::fs::read_to_string(&path).unwrap_or_default();
+        let want: String = want
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        if want != text {
+            differ.push(format!("{m}:\n{text}"));
+        }
+    }
+    assert!(differ.is_empty(), "{}", differ.join("\n"));
+}
+
+#[test]
+fn the_new_resources_come_first_and_the_deprecated_fill_in() {
+    // DMTF's tower has both: the temperatures come from Sensors, not Thermal.
+    let (tower, _, _) = decisions("dmtf-public-tower");
+    assert!(tower.iter().any(|l| l.contains("/Sensors/CPU1Temp |")));
+    assert!(!tower.iter().any(|l| l.contains("/Thermal#")), "{tower:#?}");
+    // The legacy copy has only Thermal/Power: everything comes from them.
+    let (legacy, _, _) = decisions("dmtf-public-tower-legacy");
+    assert!(
+        legacy
+            .iter()
+            .any(|l| l.contains("/Thermal#/Temperatures/0 |"))
+    );
+    // Gigabyte's Sensors hold power only: its temperatures come from Thermal.
+    let (giga, _, _) = decisions("gigabyte-h262-z63");
+    assert!(
+        giga.iter().any(
+            |l| l.contains("/Thermal#") && l.contains("| chassis_ambient |") || l.contains("Temp")
+        ),
+        "{giga:#?}"
+    );
+}
