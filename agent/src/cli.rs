@@ -312,6 +312,9 @@ fn bmc_sdrs(
 
 /// `envmon board explain`: every SDR record and the rule that decided it.
 fn board_explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
+    if let Some(mut f) = crate::redfish::fetch(settings)? {
+        return crate::redfish::explain(&mut f, as_json);
+    }
     let (_, sdrs) = bmc_sdrs(settings)?;
     let named = crate::bmc::named_board(&settings.board)?;
     let overrides = named.filter(|b| b.base_auto);

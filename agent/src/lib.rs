@@ -18,6 +18,7 @@ pub mod monitor;
 pub mod notify;
 pub mod outputs;
 pub mod presence;
+pub mod redfish;
 pub mod sel;
 pub mod show;
 pub mod shutdown;

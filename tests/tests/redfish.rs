@@ -98,3 +98,73 @@ fn the_new_resources_come_first_and_the_deprecated_fill_in() {
         "{giga:#?}"
     );
 }
+
+/// `sushy-static` (sushy-tools, a real Redfish emulator) serving `mockup` on loopback.
+fn sushy(mockup: &std::path::Path, log: &std::path::Path) -> (envmon_tests::fleet::Daemon, u16) {
+    let port = envmon_tests::free_port();
+    let d = envmon_tests::fleet::daemon(
+        std::process::Command::new("sushy-static")
+            .arg("--mockup-files")
+            .arg(mockup)
+            .args(["--interface", "127.0.0.1", "--port", &port.to_string()]),
+        log,
+    );
+    let up = envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
+        envmon_tests::fleet::http_get(port, "/redfish/v1").filter(|b| b.contains("@odata.id"))
+    });
+    assert!(
+        up.is_some(),
+        "sushy-static did not serve {}",
+        mockup.display()
+    );
+    (d, port)
+}
+
+/// The same decisions over HTTP from a real Redfish emulator as from the files: `envmon
+/// --redfish http://... board explain --json` on every mockup served by sushy-static.
+#[test]
+fn board_explain_over_http_from_sushy_static_decides_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    for m in MOCKUPS {
+        let (_sushy, port) = sushy(
+            &redfish_mockups().join(m),
+            &dir.path().join(format!("{m}.log")),
+        );
+        let o = std::process::Command::new(envmon_tests::envmon_bin())
+            .args([
+                "--redfish",
+                &format!("http://127.0.0.1:{port}"),
+                "board",
+                "explain",
+                "--json",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{m}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        let rows: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let over_http: Vec<String> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} | {} | {} | {}",
+                    r["uri"].as_str().unwrap(),
+                    r["name"].as_str().unwrap(),
+                    r["class"].as_str().unwrap_or("-"),
+                    r["why"].as_str().unwrap()
+                )
+            })
+            .collect();
+        let (from_files, _, requests) = decisions(m);
+        assert_eq!(over_http, from_files, "{m}");
+        eprintln!(
+            "{m}: {} sensors over HTTP, {requests} requests",
+            over_http.len()
+        );
+    }
+}

@@ -195,6 +195,11 @@ settings! {
     ipmi: one IpmiUri = IpmiUri::Device(PathBuf::from("/dev/ipmi0")), "URI", file text;
     /// File holding the RMCP+ password (else ENVMON_IPMI_PASSWORD).
     ipmi_password_file: maybe PathBuf = None, "FILE", file path;
+    /// A Redfish service to read instead of an IPMI BMC: http://[USER@]HOST[:PORT] (in
+    /// progress: `board explain` reads it; docs/redfish.md).
+    redfish: maybe RedfishUri = None, "URL", file text;
+    /// File holding the Redfish password (else ENVMON_REDFISH_PASSWORD).
+    redfish_password_file: maybe PathBuf = None, "FILE", file path;
     /// RMCP+: Get Sensor Reading requests in flight at once in a sweep (1 to 8; 1 sends them
     /// one after another).
     ipmi_window: one IpmiWindow = IpmiWindow(8), "N", file int;
@@ -528,6 +533,8 @@ board = "fw-2cpu"
 ipmi = "rmcp://admin@127.0.0.1:9623"
 ipmi-password-file = "secret"
 ipmi-window = 3
+redfish = "http://admin@127.0.0.1:8000"
+redfish-password-file = "rf-secret"
 syslog = ["udp://127.0.0.1:5514", "file:///tmp/envmon.log"]
 syslog-format = "rfc5424"
 facility = "local6"
@@ -562,6 +569,12 @@ metrics-names = "both"
             },
             ipmi_password_file: Some(PathBuf::from("/etc/envmon/secret")),
             ipmi_window: IpmiWindow(3),
+            redfish: Some(RedfishUri {
+                user: Some("admin".into()),
+                host: "127.0.0.1".into(),
+                port: 8000,
+            }),
+            redfish_password_file: Some(PathBuf::from("/etc/envmon/rf-secret")),
             syslog: vec![
                 "udp://127.0.0.1:5514".parse().unwrap(),
                 "file:///tmp/envmon.log".parse().unwrap(),
@@ -608,6 +621,7 @@ metrics-names = "both"
         assert!(d.agentx_notifications != s.agentx_notifications);
         assert!(d.metrics_file != s.metrics_file && d.ipmi_window != s.ipmi_window);
         assert!(d.metrics_names != s.metrics_names);
+        assert!(d.redfish != s.redfish && d.redfish_password_file != s.redfish_password_file);
         assert!(d.shutdown_confirm_readings != s.shutdown_confirm_readings);
         assert!(d.shutdown_confirm_ms != s.shutdown_confirm_ms && d.flap_damping != s.flap_damping);
     }

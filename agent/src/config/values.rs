@@ -83,6 +83,60 @@ impl fmt::Display for IpmiUri {
     }
 }
 
+/// A Redfish service: `http://[USER@]HOST[:PORT]` (`https://` once TLS is built). The
+/// password never comes from the URI.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedfishUri {
+    /// User name (none: no authentication, as a host interface or an emulator may allow).
+    pub user: Option<String>,
+    /// Host name or address.
+    pub host: String,
+    /// TCP port (80 when left out).
+    pub port: u16,
+}
+
+impl FromStr for RedfishUri {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.starts_with("https://") {
+            return Err(
+                "https:// Redfish needs TLS, which this build does not have yet (docs/redfish.md); http:// works".into(),
+            );
+        }
+        let Some(rest) = s.strip_prefix("http://") else {
+            return Err("a Redfish URI is http://[USER@]HOST[:PORT]".into());
+        };
+        let rest = rest.trim_end_matches('/');
+        // Say nothing of what precedes the host: it may be a password.
+        let (user, hostport) = match rest.rsplit_once('@') {
+            Some((u, _)) if u.contains(':') => {
+                return Err("a Redfish URI must not carry a password: use --redfish-password-file or ENVMON_REDFISH_PASSWORD".into());
+            }
+            Some((u, h)) if !u.is_empty() => (Some(u.to_string()), h),
+            Some(_) => return Err("a Redfish URI's user is empty".into()),
+            None => (None, rest),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) => (
+                h,
+                p.parse::<u16>()
+                    .ok()
+                    .filter(|p| *p > 0)
+                    .ok_or("the port must be a number from 1 to 65535")?,
+            ),
+            None => (hostport, 80),
+        };
+        if host.is_empty() || host.contains('/') {
+            return Err("a Redfish URI is http://[USER@]HOST[:PORT] (no path)".into());
+        }
+        Ok(RedfishUri {
+            user,
+            host: host.into(),
+            port,
+        })
+    }
+}
+
 /// What envmon does after a thermal shutdown message.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ShutdownAction {
@@ -122,22 +176,25 @@ impl fmt::Display for ShutdownAction {
     }
 }
 
-/// The command-line parser of `--ipmi`: clap's own would repeat the value in its error
+/// The command-line parser of `--ipmi` and `--redfish`: clap's own would repeat the value in its error
 /// ("invalid value 'rmcp://admin:Secret@host' ..."), and a value with a password must never
 /// be printed (docs/configuration.md). The error says what is wrong, not what was given.
 #[derive(Debug, Clone, Copy)]
-pub struct IpmiUriParser;
+pub struct IpmiUriParser<T = IpmiUri>(std::marker::PhantomData<fn() -> T>);
 
-impl clap::builder::TypedValueParser for IpmiUriParser {
-    type Value = IpmiUri;
+impl<T> clap::builder::TypedValueParser for IpmiUriParser<T>
+where
+    T: FromStr<Err = String> + Clone + Send + Sync + 'static,
+{
+    type Value = T;
 
     fn parse_ref(
         &self,
         cmd: &clap::Command,
         arg: Option<&clap::Arg>,
         value: &std::ffi::OsStr,
-    ) -> Result<IpmiUri, clap::Error> {
-        let flag = arg.map_or_else(|| "--ipmi".to_string(), |a| format!("--{}", a.get_id()));
+    ) -> Result<T, clap::Error> {
+        let flag = arg.map_or_else(|| "the URI".to_string(), |a| format!("--{}", a.get_id()));
         let fail = |why: &str| {
             clap::Error::raw(
                 clap::error::ErrorKind::ValueValidation,
@@ -151,9 +208,17 @@ impl clap::builder::TypedValueParser for IpmiUriParser {
 }
 
 impl clap::builder::ValueParserFactory for IpmiUri {
-    type Parser = IpmiUriParser;
-    fn value_parser() -> IpmiUriParser {
-        IpmiUriParser
+    type Parser = IpmiUriParser<IpmiUri>;
+    fn value_parser() -> Self::Parser {
+        IpmiUriParser(std::marker::PhantomData)
+    }
+}
+
+/// The Redfish URI may carry a password too: parsed without echoing it.
+impl clap::builder::ValueParserFactory for RedfishUri {
+    type Parser = IpmiUriParser<RedfishUri>;
+    fn value_parser() -> Self::Parser {
+        IpmiUriParser(std::marker::PhantomData)
     }
 }
 

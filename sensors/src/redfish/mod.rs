@@ -8,10 +8,12 @@
 //!   [`Fetch`] trait (one GET of one resource), new resources first (`Sensors`,
 //!   `ThermalSubsystem`, `PowerSubsystem`), the deprecated `Thermal`/`Power` for what
 //!   the new ones lack.
+//! - [`http::HttpFetch`]: a service over HTTP behind [`Fetch`] (bounded, with deadlines).
 //! - [`files::MockupDir`]: a mockup tree on disk behind [`Fetch`], for tests.
 
 pub mod discover;
 pub mod files;
+pub mod http;
 pub mod map;
 
 pub use envmon_board_defs::redfish::{RfResource, RfSensor, RfThresholds};
@@ -45,6 +47,8 @@ pub struct RfError {
     pub kind: RfErrorKind,
     /// The resource (`/redfish/v1/Chassis/1/Thermal`) and any detail.
     pub detail: String,
+    /// How long the service asked to be left alone (`Retry-After` of a 503 or 429).
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl RfError {
@@ -53,6 +57,7 @@ impl RfError {
         RfError {
             kind,
             detail: detail.into(),
+            retry_after: None,
         }
     }
 }
@@ -60,7 +65,22 @@ impl RfError {
 impl fmt::Display for RfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.kind {
-            RfErrorKind::Status(s) => write!(f, "{}: HTTP status {s}", self.detail),
+            RfErrorKind::Status(401 | 403) => {
+                write!(
+                    f,
+                    "{}: the service refused the user or password",
+                    self.detail
+                )
+            }
+            RfErrorKind::Status(s) => match self.retry_after {
+                Some(d) => write!(
+                    f,
+                    "{}: HTTP status {s}, retry after {} s",
+                    self.detail,
+                    d.as_secs()
+                ),
+                None => write!(f, "{}: HTTP status {s}", self.detail),
+            },
             RfErrorKind::Timeout => write!(f, "{}: no answer in time", self.detail),
             RfErrorKind::TooLarge => write!(f, "{}: body too large", self.detail),
             RfErrorKind::NotJson => write!(f, "{}: not JSON", self.detail),

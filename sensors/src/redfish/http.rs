@@ -1,0 +1,424 @@
+//! Redfish over HTTP: one GET per resource behind [`Fetch`], envmon's own small client.
+//!
+//! Why not a crate: what a BMC's web server may do to an agent running as root is the
+//! point here, and every limit must be envmon's: the header at most 16 KiB, the body at most
+//! [`MAX_BODY`] (with or without `Content-Length`, chunked or to the end of the connection,
+//! as sushy-static's HTTP/1.0 answers), the whole answer within one deadline (a server that
+//! stalls mid-body, or trickles a byte a second, is cut off), at most three redirects and
+//! only to `/redfish/v1` paths of the same service, `401`/`403` an authentication error,
+//! `503`/`429` with their `Retry-After` kept for the caller's backoff. One connection per
+//! request (`Connection: close`): a BMC serves a handful of requests per sweep.
+//!
+//! `https://` is not built yet (docs/redfish.md): the URI parser refuses it with that reason.
+
+use super::files::MAX_BODY;
+use super::{Fetch, RfError, RfErrorKind};
+use std::io::{Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant};
+
+/// The largest response header read.
+pub const MAX_HEADER: usize = 16 * 1024;
+/// Redirects followed, at most.
+pub const MAX_REDIRECTS: usize = 3;
+
+/// A Redfish service over plain HTTP.
+#[derive(Debug)]
+pub struct HttpFetch {
+    host: String,
+    port: u16,
+    /// `Basic ...`, or none.
+    authorization: Option<String>,
+    /// The whole request, connect to the last byte.
+    deadline: Duration,
+    requests: u64,
+}
+
+/// Base64 (RFC 4648, with padding) of `bytes`, for HTTP Basic authentication.
+pub fn base64(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ABC[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// What came back.
+#[derive(Debug)]
+struct Response {
+    status: u16,
+    location: Option<String>,
+    retry_after: Option<u64>,
+    body: Vec<u8>,
+}
+
+fn timeout(at: &str) -> RfError {
+    RfError::new(RfErrorKind::Timeout, at)
+}
+
+/// Reads more into `buf` before `until`; false at the end of the stream.
+fn fill(s: &mut TcpStream, buf: &mut Vec<u8>, until: Instant, at: &str) -> Result<bool, RfError> {
+    let left = until.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(timeout(at));
+    }
+    s.set_read_timeout(Some(left.min(Duration::from_secs(1))))
+        .map_err(|e| RfError::new(RfErrorKind::Io, format!("{at}: {e}")))?;
+    let mut chunk = [0u8; 8192];
+    match s.read(&mut chunk) {
+        Ok(0) => Ok(false),
+        Ok(n) => {
+            buf.extend_from_slice(&chunk[..n]);
+            Ok(true)
+        }
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            if Instant::now() >= until {
+                Err(timeout(at))
+            } else {
+                Ok(true)
+            }
+        }
+        Err(e) => Err(RfError::new(RfErrorKind::Io, format!("{at}: {e}"))),
+    }
+}
+
+/// Decodes a chunked body (`Transfer-Encoding: chunked`); none while incomplete.
+fn dechunk(raw: &[u8], at: &str) -> Result<Option<Vec<u8>>, RfError> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    loop {
+        let Some(end) = raw[i..].windows(2).position(|w| w == b"\r\n") else {
+            return Ok(None);
+        };
+        let line = std::str::from_utf8(&raw[i..i + end]).unwrap_or("");
+        let size_text = line.split(';').next().unwrap_or("").trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| RfError::new(RfErrorKind::NotJson, format!("{at}: a bad chunk size")))?;
+        i += end + 2;
+        if size == 0 {
+            return Ok(Some(out));
+        }
+        if out.len() + size > MAX_BODY as usize {
+            return Err(RfError::new(RfErrorKind::TooLarge, at));
+        }
+        if raw.len() < i + size + 2 {
+            return Ok(None);
+        }
+        out.extend_from_slice(&raw[i..i + size]);
+        i += size + 2;
+    }
+}
+
+/// The header's fields: status, then (lowercase name, value).
+fn parse_head(head: &str, at: &str) -> Result<(u16, Vec<(String, String)>), RfError> {
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .filter(|_| status_line.starts_with("HTTP/1."))
+        .ok_or_else(|| RfError::new(RfErrorKind::NotJson, format!("{at}: not an HTTP answer")))?;
+    let fields = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok((status, fields))
+}
+
+impl HttpFetch {
+    /// A service at `host:port`, with `user` and `password` for Basic authentication (none:
+    /// no authentication, as the Redfish host interface or a test emulator may allow).
+    pub fn new(host: &str, port: u16, credentials: Option<(&str, &str)>) -> HttpFetch {
+        HttpFetch {
+            host: host.to_string(),
+            port,
+            authorization: credentials
+                .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
+            deadline: Duration::from_secs(10),
+            requests: 0,
+        }
+    }
+
+    /// Each request's deadline (connect to the last byte).
+    pub fn with_deadline(mut self, d: Duration) -> HttpFetch {
+        self.deadline = d;
+        self
+    }
+
+    fn once(&mut self, path: &str) -> Result<Response, RfError> {
+        self.requests += 1;
+        let until = Instant::now() + self.deadline;
+        let addr = (self.host.as_str(), self.port)
+            .to_socket_addrs()
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?
+            .next()
+            .ok_or_else(|| RfError::new(RfErrorKind::Io, format!("{}: no address", self.host)))?;
+        let mut s = TcpStream::connect_timeout(&addr, self.deadline)
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
+        s.set_write_timeout(Some(self.deadline))
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
+        let mut req = format!(
+            "GET {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\n\
+             User-Agent: envmon\r\nConnection: close\r\n",
+            self.host, self.port
+        );
+        if let Some(a) = &self.authorization {
+            req.push_str(&format!("Authorization: {a}\r\n"));
+        }
+        req.push_str("\r\n");
+        s.write_all(req.as_bytes())
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
+        // The header.
+        let mut buf = Vec::new();
+        let head_end = loop {
+            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break p;
+            }
+            if buf.len() > MAX_HEADER {
+                return Err(RfError::new(
+                    RfErrorKind::TooLarge,
+                    format!("{path}: header"),
+                ));
+            }
+            if !fill(&mut s, &mut buf, until, path)? {
+                return Err(RfError::new(
+                    RfErrorKind::Io,
+                    format!("{path}: the connection closed before the header ended"),
+                ));
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let (status, fields) = parse_head(&head, path)?;
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let mut body: Vec<u8> = buf[head_end + 4..].to_vec();
+        let chunked = field("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
+        let length = field("content-length").and_then(|v| v.parse::<u64>().ok());
+        if length.is_some_and(|n| n > MAX_BODY) {
+            return Err(RfError::new(RfErrorKind::TooLarge, path));
+        }
+        let body = loop {
+            if chunked {
+                if let Some(b) = dechunk(&body, path)? {
+                    break b;
+                }
+            } else if let Some(n) = length {
+                if body.len() as u64 >= n {
+                    body.truncate(n as usize);
+                    break body;
+                }
+            }
+            if body.len() as u64 > MAX_BODY + 64 {
+                return Err(RfError::new(RfErrorKind::TooLarge, path));
+            }
+            if !fill(&mut s, &mut body, until, path)? {
+                if chunked || length.is_some() {
+                    return Err(RfError::new(
+                        RfErrorKind::Io,
+                        format!("{path}: the connection closed inside the body"),
+                    ));
+                }
+                break body; // HTTP/1.0: the body ends with the connection
+            }
+        };
+        if body.len() as u64 > MAX_BODY {
+            return Err(RfError::new(RfErrorKind::TooLarge, path));
+        }
+        Ok(Response {
+            status,
+            location: field("location"),
+            retry_after: field("retry-after").and_then(|v| v.parse().ok()),
+            body,
+        })
+    }
+}
+
+/// The path of a redirect's target, if it stays on this service under `/redfish/v1`.
+fn redirect_path(location: &str) -> Option<String> {
+    let path = match location.split_once("://") {
+        Some((_, rest)) => format!("/{}", rest.split_once('/')?.1),
+        None => location.to_string(),
+    };
+    path.starts_with("/redfish/v1").then_some(path)
+}
+
+impl Fetch for HttpFetch {
+    fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
+        let path = path.split('#').next().unwrap_or_default();
+        if !path.starts_with("/redfish/v1") || path.split('/').any(|p| p == "..") {
+            return Err(RfError::new(RfErrorKind::BadPath, path));
+        }
+        let mut at = path.to_string();
+        for _ in 0..=MAX_REDIRECTS {
+            let r = self.once(&at)?;
+            match r.status {
+                200 => return super::map::parse(&r.body, &at),
+                301 | 302 | 303 | 307 | 308 => {
+                    at = r
+                        .location
+                        .as_deref()
+                        .and_then(redirect_path)
+                        .ok_or_else(|| {
+                            RfError::new(RfErrorKind::BadPath, format!("{at}: redirected away"))
+                        })?;
+                }
+                s @ (429 | 503) => {
+                    let mut e = RfError::new(RfErrorKind::Status(s), at.clone());
+                    e.retry_after = r.retry_after.map(Duration::from_secs);
+                    return Err(e);
+                }
+                s => return Err(RfError::new(RfErrorKind::Status(s), at)),
+            }
+        }
+        Err(RfError::new(
+            RfErrorKind::BadPath,
+            format!("{path}: more than {MAX_REDIRECTS} redirects"),
+        ))
+    }
+    fn requests(&self) -> u64 {
+        self.requests
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::TcpListener;
+
+    #[test]
+    fn base64_is_rfc_4648() {
+        assert_eq!(base64(b""), "");
+        assert_eq!(base64(b"f"), "Zg==");
+        assert_eq!(base64(b"fo"), "Zm8=");
+        assert_eq!(base64(b"foo"), "Zm9v");
+        assert_eq!(base64(b"admin:password"), "YWRtaW46cGFzc3dvcmQ=");
+    }
+
+    /// A server that answers each connection with the next of `answers` (raw bytes, then
+    /// the connection closed, or held open for 3 s when `stall`).
+    fn server(answers: Vec<(Vec<u8>, bool)>) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for (bytes, stall) in answers {
+                let Ok((mut s, _)) = l.accept() else { return };
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                let _ = s.write_all(&bytes);
+                if stall {
+                    // Holds the connection open, sending nothing more.
+                    std::thread::spawn(move || {
+                        std::thread::sleep(Duration::from_secs(3));
+                        drop(s);
+                    });
+                }
+            }
+        });
+        port
+    }
+
+    fn get(port: u16, path: &str) -> Result<serde_json::Value, RfError> {
+        HttpFetch::new("127.0.0.1", port, Some(("admin", "pw")))
+            .with_deadline(Duration::from_millis(800))
+            .get(path)
+    }
+
+    #[test]
+    fn bodies_chunked_sized_or_to_the_end_are_read() {
+        let json = br#"{"@odata.id":"/redfish/v1"}"#;
+        let sized = [
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", json.len()).into_bytes(),
+            json.to_vec(),
+        ]
+        .concat();
+        let chunked = [
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec(),
+            format!("{:x}\r\n", 10).into_bytes(),
+            json[..10].to_vec(),
+            b"\r\n".to_vec(),
+            format!("{:x}\r\n", json.len() - 10).into_bytes(),
+            json[10..].to_vec(),
+            b"\r\n0\r\n\r\n".to_vec(),
+        ]
+        .concat();
+        let to_end = [b"HTTP/1.0 200 OK\r\n\r\n".to_vec(), json.to_vec()].concat();
+        let port = server(vec![(sized, false), (chunked, false), (to_end, false)]);
+        for _ in 0..3 {
+            assert_eq!(
+                get(port, "/redfish/v1").unwrap()["@odata.id"],
+                "/redfish/v1"
+            );
+        }
+    }
+
+    #[test]
+    fn hostile_answers_are_bounded_errors() {
+        let huge = [
+            b"HTTP/1.0 200 OK\r\n\r\n".to_vec(),
+            vec![b' '; (MAX_BODY + 100) as usize],
+        ]
+        .concat();
+        let claims = b"HTTP/1.1 200 OK\r\nContent-Length: 99999999\r\n\r\n{".to_vec();
+        let stall = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{\"a\":".to_vec();
+        let loop_ =
+            b"HTTP/1.1 302 Found\r\nLocation: /redfish/v1/Chassis\r\nContent-Length: 0\r\n\r\n"
+                .to_vec();
+        let away =
+            b"HTTP/1.1 302 Found\r\nLocation: http://evil.example/x\r\nContent-Length: 0\r\n\r\n"
+                .to_vec();
+        let auth = b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n".to_vec();
+        let busy =
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 7\r\nContent-Length: 0\r\n\r\n"
+                .to_vec();
+        let wrong = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello".to_vec();
+        let mut answers = vec![(huge, false), (claims, false), (stall, true)];
+        answers.extend(std::iter::repeat_n((loop_, false), MAX_REDIRECTS + 1));
+        answers.extend([(away, false), (auth, false), (busy, false), (wrong, false)]);
+        let port = server(answers);
+        let kind = |r: Result<serde_json::Value, RfError>| r.unwrap_err().kind;
+        assert_eq!(kind(get(port, "/redfish/v1")), RfErrorKind::TooLarge);
+        assert_eq!(kind(get(port, "/redfish/v1")), RfErrorKind::TooLarge);
+        let started = Instant::now();
+        assert_eq!(kind(get(port, "/redfish/v1")), RfErrorKind::Timeout);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the deadline cut the stall"
+        );
+        let e = get(port, "/redfish/v1").unwrap_err();
+        assert!(e.to_string().contains("redirects"), "{e}");
+        assert_eq!(kind(get(port, "/redfish/v1")), RfErrorKind::BadPath);
+        assert_eq!(kind(get(port, "/redfish/v1")), RfErrorKind::Status(401));
+        let e = get(port, "/redfish/v1").unwrap_err();
+        assert_eq!(
+            (e.kind.clone(), e.retry_after),
+            (RfErrorKind::Status(503), Some(Duration::from_secs(7)))
+        );
+        assert_eq!(kind(get(port, "/redfish/v1")), RfErrorKind::NotJson);
+        // Paths outside the service are never asked for.
+        assert_eq!(kind(get(port, "/etc/passwd")), RfErrorKind::BadPath);
+        assert_eq!(kind(get(port, "/redfish/v1/../../x")), RfErrorKind::BadPath);
+    }
+}
