@@ -181,6 +181,9 @@ impl Loop {
 
     /// Makes sure there is a monitor, and a BMC connection when its items need one.
     fn connect(&mut self) -> Result<(), String> {
+        if self.settings.redfish.is_some() {
+            return self.connect_redfish();
+        }
         let target = bmc::target(&self.settings).map_err(|e| e.to_string())?;
         // The board is read only while there is no monitor yet (not every tick of a BMC
         // outage). A board made from the SDRs waits for them.
@@ -212,6 +215,49 @@ impl Loop {
             })?;
         self.figures = figures;
         log::info!("connected to the BMC");
+        Ok(())
+    }
+
+    /// `--redfish`: discovers the service and builds the monitor of its board (`auto`, or a
+    /// board file naming `redfish:` sources); each sweep then reads the service. A service
+    /// that does not answer here counts toward 735009 as a BMC does.
+    fn connect_redfish(&mut self) -> Result<(), String> {
+        if self.monitor.is_some() {
+            return Ok(());
+        }
+        let mut fetch = crate::redfish::fetch(&self.settings)
+            .map_err(|e| e.to_string())?
+            .ok_or("no Redfish service")?;
+        self.heart.beat();
+        let found = envmon_sensors::redfish::discover::discover(&mut fetch)
+            .map_err(|e| format!("Redfish: {e}"))?;
+        self.heart.beat();
+        for n in &found.notes {
+            log::warn!("Redfish: {n}");
+        }
+        let board = match bmc::named_board(&self.settings.board).map_err(|e| e.to_string())? {
+            Some(b) if !b.base_auto => b,
+            _ => {
+                let (b, notes) = envmon_board_defs::redfish::auto_board_redfish(&found.sensors);
+                for n in notes {
+                    log::info!("auto board: {n}");
+                }
+                b
+            }
+        };
+        let mut m = bind_board(board, &[], &self.settings);
+        m.set_redfish(envmon_sensors::redfish::reader::RedfishReader::new(
+            Box::new(fetch),
+        ));
+        if !m.active() {
+            return Err("the board has no item that matches a Redfish sensor".into());
+        }
+        log::info!(
+            "monitoring board {} over Redfish ({} items)",
+            m.board().name,
+            m.bound()
+        );
+        self.monitor = Some(m);
         Ok(())
     }
 
@@ -399,7 +445,12 @@ impl Loop {
         let monitoring = match &self.monitor {
             None => Monitoring::Failed,
             Some(m) if !m.active() => Monitoring::Failed,
-            Some(_) if self.link.connected() && self.last_sweep_complete => Monitoring::Running,
+            Some(m)
+                if (self.link.connected() || m.redfish_healthy() == Some(true))
+                    && self.last_sweep_complete =>
+            {
+                Monitoring::Running
+            }
             Some(_) => Monitoring::Degraded,
         };
         let now = self.now_ms();

@@ -25,6 +25,7 @@ use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
     ipmi::{IpmiError, IpmiSource, Transport, sdr::SdrEntry},
     local::LocalReader,
+    redfish::reader::RedfishReader,
     sysfs,
 };
 use std::collections::BTreeSet;
@@ -65,6 +66,8 @@ enum Binding {
     Ipmi(Option<SdrEntry>, Option<Box<SdrEntry>>),
     /// The board's own buses.
     Local(LocalReader),
+    /// A Redfish sensor, by its URI (read through the monitor's [`RedfishReader`]).
+    Redfish(String),
 }
 
 /// A sensor of a CPU's parts whose own entity has no presence sensor (a regulator or a rail
@@ -119,6 +122,8 @@ pub struct Monitor {
     /// Per item, the SDR entries of its `also` flags (a supply's failure flags).
     flags: Vec<Vec<SdrEntry>>,
     damping: Option<Damping>,
+    /// The Redfish service the Redfish items read from (none: they are unreadable).
+    redfish: Option<RedfishReader>,
     /// An item whose shutdown was not confirmed: asked again while it stays at its shutdown
     /// state.
     rearmed: Option<usize>,
@@ -194,6 +199,9 @@ fn bind(
     if let Some(reader) = LocalReader::new(&item.source, root) {
         return Binding::Local(reader);
     }
+    if let Source::Redfish(uri) = &item.source {
+        return Binding::Redfish(uri.clone());
+    }
     let found = find(&item.source, sdrs).cloned();
     if found.is_none() {
         notes.push(format!(
@@ -234,6 +242,7 @@ impl Monitor {
             presence,
             flags,
             damping: Some(Damping::default()),
+            redfish: None,
             rearmed: None,
             redundancy: Redundancy::default(),
             update_failures: UpdateFailures::new(UPDATE_FAILURE_INTERVAL_MS),
@@ -308,6 +317,7 @@ impl Monitor {
         if let Some(src) = src.as_deref_mut() {
             src.prefetch(self.swept_entries());
         }
+        self.refresh_redfish();
         for position in 0..self.board.items.len() {
             let (reading, not_scanning) = self.read_item(position, src.as_deref_mut(), &mut out);
             self.learn_presence(
@@ -372,6 +382,35 @@ impl Monitor {
         out
     }
 
+    /// One GET of every Redfish resource the items live in (a sweep's Redfish requests).
+    fn refresh_redfish(&mut self) {
+        let Some(r) = self.redfish.as_mut() else {
+            return;
+        };
+        r.refresh(self.bindings.iter().filter_map(|b| match b {
+            Binding::Redfish(uri) => Some(uri.as_str()),
+            _ => None,
+        }));
+        for e in &r.errors {
+            log::debug!("Redfish: {e}");
+        }
+    }
+
+    /// Reads the board's Redfish items through `reader` from now on.
+    pub fn set_redfish(&mut self, reader: RedfishReader) {
+        self.redfish = Some(reader);
+    }
+
+    /// Whether the last sweep reached the Redfish service (none: the board has no service).
+    pub fn redfish_healthy(&self) -> Option<bool> {
+        self.redfish.as_ref().map(RedfishReader::healthy)
+    }
+
+    /// Requests made to the Redfish service so far.
+    pub fn redfish_requests(&self) -> u64 {
+        self.redfish.as_ref().map_or(0, RedfishReader::requests)
+    }
+
     /// The SDR entries a sweep reads: each bound item's sensor and its failure flags.
     fn swept_entries(&self) -> impl Iterator<Item = &SdrEntry> {
         let main = self.bindings.iter().filter_map(|b| match b {
@@ -414,6 +453,12 @@ impl Monitor {
     ) -> (Reading, bool) {
         match self.bindings.get_mut(position) {
             Some(Binding::Local(reader)) => (reader.read(), false),
+            Some(Binding::Redfish(uri)) => (
+                self.redfish
+                    .as_ref()
+                    .map_or(Reading::Unreadable, |r| r.reading(uri)),
+                false,
+            ),
             Some(Binding::Ipmi(Some(entry), _)) => match (src, &out.transport_error) {
                 (Some(src), None) => {
                     let main = match src.read_scan(entry) {
@@ -460,6 +505,12 @@ impl Monitor {
                 Binding::Local(_) => Presence::Absent(
                     "optional, and its device is not there on the board's bus".into(),
                 ),
+                Binding::Redfish(uri) => match &self.redfish {
+                    Some(r) if r.absent(uri) => {
+                        Presence::Absent("the Redfish service says its State is Absent".into())
+                    }
+                    _ => return,
+                },
                 Binding::Ipmi(None, _) => return,
                 Binding::Ipmi(Some(entry), presence) => {
                     let said = match (presence, src, &out.transport_error) {
@@ -555,6 +606,12 @@ impl Monitor {
         src: Option<&mut IpmiSource<T>>,
     ) -> Option<f64> {
         let mut scratch = Sweep::default();
+        // A Redfish item: a fresh GET of its resource, not the sweep's answer again.
+        if let (Some(Binding::Redfish(uri)), Some(r)) =
+            (self.bindings.get(position), self.redfish.as_mut())
+        {
+            r.refresh([uri.as_str()]);
+        }
         let (reading, _) = self.read_item(position, src, &mut scratch);
         let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {
             return None;

@@ -88,7 +88,7 @@ fn digits(w: &str) -> bool {
 /// The number that follows the first of `keys` in the name (`FAN1A` -> `1`, `PS 2` -> `2`),
 /// with what marks a rotor of a dual-rotor fan appended when `rotor` (`Fan1A` -> `1A`,
 /// `FAN1_TACH2` -> `1-2`). A fan lettered instead of numbered (`FANA`) gives its letter.
-fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Option<String> {
+pub(crate) fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Option<String> {
     let (key, mut at) = keys.iter().find_map(|k| Some((*k, find_key(words, k)?)))?;
     // One word between the key and its number names a group (`Fan_SSD0` -> `SSD0`), unless
     // it only says "system" (`Fan_SYS0` -> `0`).
@@ -169,7 +169,7 @@ pub fn label_for(class: Class, s: &SdrSensor) -> Option<String> {
     }
 }
 
-fn id_for(name: &str, taken: &[Item]) -> String {
+pub(crate) fn id_for(name: &str, taken: &[Item]) -> String {
     let mut base: String = name
         .chars()
         .map(|c| {
@@ -218,7 +218,7 @@ pub struct Explained {
 /// Makes a label unique within its class: the label asked for when it is free, else the
 /// next free `LABEL-N`; sensors without a label of their own are numbered 1, 2, ... in SDR
 /// order.
-fn unique_label(class: Class, wanted: Option<String>, items: &[Item]) -> String {
+pub(crate) fn unique_label(class: Class, wanted: Option<String>, items: &[Item]) -> String {
     let taken = |l: &str| {
         items
             .iter()

@@ -176,7 +176,7 @@ fn parse_unit(ctx: &Ctx<'_>, v: &Spanned<String>) -> Result<TempUnit, BoardError
 
 /// Parses a source string (without `active-low`, which is a key of its own).
 pub(crate) fn parse_source(s: &str) -> Result<Source, String> {
-    let expected = "expected ipmi:SDR NAME, ipmi:#NUMBER, hwmon:CHIP/LABEL, i2c:BUS/ADDR/DRIVER, gpio:LINE or net:IFACE";
+    let expected = "expected ipmi:SDR NAME, ipmi:#NUMBER, hwmon:CHIP/LABEL, i2c:BUS/ADDR/DRIVER, gpio:LINE, net:IFACE or redfish:URI";
     let Some((scheme, rest)) = s.split_once(':') else {
         return Err(format!("unknown source '{s}' ({expected})"));
     };
@@ -258,6 +258,18 @@ pub(crate) fn parse_source(s: &str) -> Result<Source, String> {
             }
             Ok(Source::Net(rest.into()))
         }
+        "redfish" => {
+            if !rest.starts_with("/redfish/v1/")
+                || rest.len() > 256
+                || rest.split('/').any(|p| p == "..")
+                || rest.chars().any(|c| c.is_control() || c == ' ')
+            {
+                return Err(format!(
+                    "'{s}': a Redfish source is redfish:/redfish/v1/... (at most 256 bytes, no spaces)"
+                ));
+            }
+            Ok(Source::Redfish(rest.into()))
+        }
         _ => Err(format!("unknown source '{s}' ({expected})")),
     }
 }
@@ -289,6 +301,7 @@ fn source_fits(source: &Source, class: Class) -> bool {
         } => matches!(class, Psu | PsuFan),
         Source::Gpio { .. } => matches!(class, Psu | PsuFan | Fan | Backplane | PsuRedundancy),
         Source::Net(_) => class == Backplane,
+        Source::Redfish(_) => class != Backplane,
     }
 }
 

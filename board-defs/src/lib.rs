@@ -54,6 +54,9 @@ pub enum Source {
     },
     /// A network interface's carrier (`net:eth1`).
     Net(String),
+    /// A sensor of a Redfish service, by its URI (`redfish:/redfish/v1/Chassis/1/Sensors/T`;
+    /// a member of the deprecated resources with its pointer, `.../Thermal#/Temperatures/0`).
+    Redfish(String),
 }
 
 /// The I2C drivers envmon has, with the channel read.
@@ -101,6 +104,7 @@ impl fmt::Display for Source {
             } => write!(f, "i2c:{bus}/0x{address:02x}/{}", driver.name()),
             Source::Gpio { line, .. } => write!(f, "gpio:{line}"),
             Source::Net(iface) => write!(f, "net:{iface}"),
+            Source::Redfish(uri) => write!(f, "redfish:{uri}"),
         }
     }
 }

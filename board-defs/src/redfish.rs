@@ -399,6 +399,131 @@ pub fn classify_redfish(s: &RfSensor) -> RfDecision {
     )
 }
 
+/// The limits of a Redfish sensor of `class`: caution -> warm, critical -> critical, fatal
+/// -> shutdown (rising ones only, as a board file must); a fan's lower critical (else lower
+/// fatal) its minimum; a voltage's lower and upper critical (else fatal).
+fn rf_limits(class: Class, t: &RfThresholds) -> envmon_core::engine::Limits {
+    use envmon_core::engine::Limits;
+    match class {
+        Class::Fan | Class::PsuFan => Limits::Fan {
+            min_rpm: t.lower_critical.or(t.lower_fatal),
+        },
+        Class::Voltage => {
+            let (low, high) = (
+                t.lower_critical.or(t.lower_fatal),
+                t.upper_critical.or(t.upper_fatal),
+            );
+            match (low, high) {
+                (Some(l), Some(h)) if l >= h => Limits::Voltage {
+                    low: None,
+                    high: Some(h),
+                },
+                _ => Limits::Voltage { low, high },
+            }
+        }
+        Class::Psu | Class::PsuRedundancy | Class::Backplane => Limits::Discrete,
+        _ => {
+            let mut last = f64::NEG_INFINITY;
+            let mut rising = |x: Option<f64>| x.filter(|v| *v > last).inspect(|v| last = *v);
+            let (warm, critical, shutdown) = (
+                rising(t.upper_caution),
+                rising(t.upper_critical),
+                rising(t.upper_fatal),
+            );
+            Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
+            }
+        }
+    }
+}
+
+/// The label a Redfish sensor's messages print: the number its name gives the part (`CPU1
+/// Temp` -> `1`, `Fan Bay 2` -> `2`, `PS1 Temperature` -> `1`), else none (numbered in
+/// discovery order).
+fn rf_label(class: Class, name: &str) -> Option<String> {
+    use crate::auto::number_after;
+    let w = words(name);
+    const CPU: &[&str] = &["CPU", "PROC", "P", "SOCKET"];
+    const PSU: &[&str] = &["PSU", "PS", "PWS", "SUPPLY", "P S"];
+    match class {
+        Class::Fan => number_after(&w, &["BAY"], true).or_else(|| number_after(&w, &["FAN"], true)),
+        Class::PsuFan => number_after(&w, PSU, false),
+        Class::CpuTemp | Class::CpuVrTemp => number_after(&w, CPU, false),
+        Class::Psu | Class::PsuTemp => {
+            number_after(&w, PSU, false).or_else(|| number_after(&w, &["BAY"], false))
+        }
+        _ => None,
+    }
+}
+
+/// `--board auto` on a Redfish service: an item per sensor the rules monitor (power figures
+/// are not items: they are shown, never judged), labelled, with its limits; `min-psus` is
+/// the number of supplies when there are two or more. Returns the board and a note per
+/// sensor left out.
+pub fn auto_board_redfish(sensors: &[RfSensor]) -> (crate::Board, Vec<String>) {
+    use crate::auto::{id_for, unique_label};
+    use crate::{Board, Item, Source};
+    use envmon_core::engine::{Limits, SensorSpec, TempUnit};
+    let mut items: Vec<Item> = Vec::new();
+    let mut notes = Vec::new();
+    let mut pending = Vec::new();
+    for (at, s) in sensors.iter().enumerate() {
+        let d = classify_redfish(s);
+        let Some(class) = d.class else {
+            if !d.power {
+                notes.push(format!(
+                    "sensor {} ({}) not monitored: {}",
+                    s.name, s.uri, d.why
+                ));
+            }
+            continue;
+        };
+        pending.push((at, class, rf_label(class, &s.name)));
+    }
+    // Sensors whose name carries their label first, then the others numbered in order.
+    pending.sort_by_key(|(at, _, label)| (label.is_none(), *at));
+    let mut made: Vec<(usize, Item)> = Vec::new();
+    for (at, class, label) in pending {
+        let Some(s) = sensors.get(at) else { continue };
+        let limits = rf_limits(class, &s.thresholds);
+        let taken: Vec<Item> = made.iter().map(|(_, i)| i.clone()).collect();
+        let item = Item {
+            id: id_for(&s.name, &taken),
+            source: Source::Redfish(s.uri.clone()),
+            optional: true,
+            also: Vec::new(),
+            spec: SensorSpec {
+                class,
+                label: unique_label(class, label, &taken),
+                hysteresis: match limits {
+                    Limits::Fan { .. } => 100.0,
+                    Limits::Temperature { .. } => 2.0,
+                    _ => 0.0,
+                },
+                limits,
+                debounce: 2,
+                unavailable_after: 3,
+                unit: TempUnit::C,
+            },
+        };
+        made.push((at, item));
+    }
+    made.sort_by_key(|(at, _)| *at);
+    items.extend(made.into_iter().map(|(_, i)| i));
+    let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
+    let board = Board {
+        base_auto: true,
+        name: "auto".into(),
+        description: "discovered from the Redfish service".into(),
+        min_psus: if psus >= 2 { psus } else { 0 },
+        items,
+        pci: Vec::new(),
+    };
+    (board, notes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,5 +558,50 @@ mod tests {
         assert_eq!(c("Proc 1 Temp", None), Some(Class::CpuTemp));
         assert_eq!(c("BB Inlet Temp", None), Some(Class::ChassisAmbient));
         assert_eq!(c("Board Temp", None), None);
+    }
+
+    #[test]
+    fn the_auto_board_takes_labels_and_limits_from_the_service() {
+        let mut cpu = temp("CPU #1 Temperature", Some("CPU"));
+        cpu.thresholds = RfThresholds {
+            upper_caution: Some(42.0),
+            upper_critical: Some(45.0),
+            upper_fatal: Some(50.0),
+            ..RfThresholds::default()
+        };
+        let fan = RfSensor {
+            uri: "/redfish/v1/Chassis/1/ThermalSubsystem/Fans/Bay2".into(),
+            name: "Fan Bay 2".into(),
+            resource: RfResource::Fan,
+            reading_type: Some("Rotational".into()),
+            thresholds: RfThresholds {
+                lower_critical: Some(300.0),
+                ..RfThresholds::default()
+            },
+            ..cpu.clone()
+        };
+        let (board, notes) = auto_board_redfish(&[cpu, fan, temp("DIMM #1 Temperature", None)]);
+        assert_eq!(board.items.len(), 2);
+        assert_eq!(notes.len(), 1, "{notes:?}");
+        let (c, f) = (&board.items[0], &board.items[1]);
+        assert_eq!((c.spec.label.as_str(), f.spec.label.as_str()), ("1", "2"));
+        assert_eq!(
+            c.spec.limits,
+            envmon_core::engine::Limits::Temperature {
+                warm: Some(42.0),
+                critical: Some(45.0),
+                shutdown: Some(50.0)
+            }
+        );
+        assert_eq!(
+            f.spec.limits,
+            envmon_core::engine::Limits::Fan {
+                min_rpm: Some(300.0)
+            }
+        );
+        assert_eq!(
+            f.source.to_string(),
+            "redfish:/redfish/v1/Chassis/1/ThermalSubsystem/Fans/Bay2"
+        );
     }
 }

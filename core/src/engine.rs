@@ -547,6 +547,9 @@ fn classify(limits: &Limits, reading: Reading, bias: f64) -> Option<usize> {
         )),
         (Limits::Discrete, Reading::Good) => Some(0),
         (Limits::Discrete, Reading::Bad) => Some(1),
+        // A fan its source says has failed (Redfish: `Health: Critical`) is failed, whatever
+        // speed it last read; a source saying "good" gives no speed to judge.
+        (Limits::Fan { .. }, Reading::Bad) => Some(1),
         // A discrete sensor given a number, or a numeric one given good/bad: treat a
         // mismatch as unreadable rather than guess.
         _ => None,

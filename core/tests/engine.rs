@@ -192,6 +192,26 @@ fn fans_fail_below_minimum_and_recover_above_it_plus_hysteresis() {
     );
 }
 
+/// A fan its source says has failed (Redfish `Health: Critical`) fails whatever it last
+/// read; the speed it reads again afterwards judges it again.
+#[test]
+fn a_fan_its_source_calls_failed_is_failed() {
+    let spec = with_limits(Class::Fan, "1", Limits::Fan { min_rpm: None });
+    let mut st = SensorState::default();
+    let lines = run(
+        &spec,
+        &mut st,
+        &[Reading::Value(2200.0), Reading::Bad, Reading::Value(2200.0)],
+    );
+    assert_eq!(
+        lines,
+        [
+            "%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected",
+            "%FTD-1-735001: IPMI: Cooling Fan 1: OK",
+        ]
+    );
+}
+
 #[test]
 fn voltages_are_critical_outside_either_limit() {
     let spec = with_limits(

@@ -44,7 +44,7 @@ impl LocalReader {
     /// The reader for `source` under `root`; `None` for IPMI sources.
     pub fn new(source: &Source, root: &Path) -> Option<LocalReader> {
         let kind = match source {
-            Source::IpmiName(_) | Source::IpmiNumber(_) => return None,
+            Source::IpmiName(_) | Source::IpmiNumber(_) | Source::Redfish(_) => return None,
             Source::Hwmon { chip, label } => Kind::Hwmon {
                 chip: chip.clone(),
                 label: label.clone(),

@@ -168,3 +168,107 @@ fn board_explain_over_http_from_sushy_static_decides_the_same() {
         );
     }
 }
+
+/// Rewrites one JSON file of a mockup copy (sushy-static re-reads files per request).
+fn rewrite(file: &std::path::Path, change: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    change(&mut v);
+    let tmp = file.with_extension("tmp");
+    std::fs::write(&tmp, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    std::fs::rename(&tmp, file).unwrap();
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            copy_tree(&p, &to.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// `envmon --redfish http://... run --board auto` on DMTF's public tower served by
+/// sushy-static (a copy, rewritten as the hardware changes): silent while healthy, then a fan
+/// failure, a supply failure with the redundancy it takes, a CPU going warm, critical and
+/// beyond its fatal threshold with the shutdown action run: the catalog lines IPMI gives.
+#[test]
+fn run_on_a_redfish_service_reports_the_catalog() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tower");
+    copy_tree(&redfish_mockups().join("dmtf-public-tower"), &tree);
+    let (_sushy, port) = sushy(&tree, &dir.path().join("sushy.log"));
+    let out = dir.path().join("syslog.log");
+    let program = dir.path().join("poweroff");
+    std::fs::write(
+        &program,
+        "#!/bin/sh\necho \"$ENVMON_SHUTDOWN_REASON $ENVMON_SHUTDOWN_READING\" >> \"$0.ran\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let uri = format!("http://127.0.0.1:{port}");
+    let syslog = format!("file://{}", out.display());
+    let state = dir.path().join("state");
+    let action = format!("exec:{}", program.display());
+    let a = envmon_tests::Agent::start(
+        &[
+            "--redfish",
+            &uri,
+            "--board",
+            "auto",
+            "--interval-ms",
+            "300",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            &syslog,
+            "--shutdown-action",
+            &action,
+            "--shutdown-confirm-ms",
+            "600",
+        ],
+        &[("ENVMON_LOG", "info")],
+        &dir.path().join("envmon.log"),
+    );
+    a.wait_sweeps(6);
+    let env: serde_json::Value = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["monitoring"], "running", "{}", a.stderr());
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(lines(), "", "a healthy service: no message");
+    let base = tree.join("Chassis/Tower");
+    let wait_line = |want: &str| {
+        envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
+            lines().contains(want).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no {want:?} in:\n{}\n{}", lines(), a.stderr()));
+    };
+    rewrite(&base.join("ThermalSubsystem/Fans/Bay1/index.json"), |v| {
+        v["SpeedPercent"]["SpeedRPM"] = 0.into();
+        v["Status"]["Health"] = "Critical".into();
+    });
+    wait_line("%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected");
+    rewrite(
+        &base.join("PowerSubsystem/PowerSupplies/Bay2/index.json"),
+        |v| {
+            v["Status"]["Health"] = "Critical".into();
+        },
+    );
+    wait_line("%FTD-1-735004: IPMI: Power Supply 2: Failure Detected");
+    wait_line("%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost");
+    let cpu = base.join("Sensors/CPU1Temp/index.json");
+    rewrite(&cpu, |v| v["Reading"] = 43.into());
+    wait_line("%FTD-4-735015: CPU 1: Temp: 43 C, Warm");
+    rewrite(&cpu, |v| v["Reading"] = 46.into());
+    wait_line("%FTD-1-735007: IPMI: CPU 1: Temp: 46 C, Critical");
+    rewrite(&cpu, |v| v["Reading"] = 51.into());
+    wait_line("%FTD-1-735022");
+    let ran = envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
+        std::fs::read_to_string(program.with_extension("ran")).ok()
+    });
+    assert_eq!(ran.as_deref(), Some("cpu 51\n"), "{}", lines());
+    eprintln!("{}", lines());
+}

@@ -342,7 +342,8 @@ pub fn parse(body: &[u8], at: &str) -> Result<Value, RfError> {
 }
 
 /// Any resource envmon reads sensors from, by its `@odata.type`: a `Sensor`, `Fan` or
-/// `PowerSupply` gives one, `Thermal` and `Power` their members; anything else none.
+/// `PowerSupply` gives one, `Thermal` and `Power` their members, a `PowerSubsystem` its
+/// redundancy groups; anything else none.
 pub fn resource(v: &Value) -> Result<Vec<RfSensor>, RfError> {
     let at = odata_id(v, "resource")?;
     let kind = text(v, "@odata.type", &at)?.unwrap_or_default();
@@ -358,6 +359,7 @@ pub fn resource(v: &Value) -> Result<Vec<RfSensor>, RfError> {
         "PowerSupply" => vec![power_supply(v)?],
         "Thermal" => thermal(v)?,
         "Power" => power(v)?,
+        "PowerSubsystem" => redundancy_groups(v, &at)?,
         _ => Vec::new(),
     })
 }

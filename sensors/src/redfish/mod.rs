@@ -15,6 +15,7 @@ pub mod discover;
 pub mod files;
 pub mod http;
 pub mod map;
+pub mod reader;
 
 pub use envmon_board_defs::redfish::{RfResource, RfSensor, RfThresholds};
 use std::fmt;

@@ -1,0 +1,166 @@
+//! The steady-state Redfish reader: each sweep GETs every resource its items live in once
+//! (a deprecated `Thermal` holds all its temperatures and fans: one request), maps them
+//! ([`super::map::resource`]) and answers each item's reading from what came back.
+//!
+//! What a reading is (pure, [`reading_of`]): a supply `Health: Critical` fails it, another
+//! health keeps it good; a redundancy group `Critical` or `Warning` is lost; a fan
+//! `Health: Critical` fails it whatever it last read; otherwise the reading's value; no
+//! value, or a resource that did not answer, is unreadable. `State: Absent` is the evidence
+//! of absence ([`RedfishReader::absent`]).
+
+use super::{Fetch, RfError, RfResource, RfSensor, map};
+use envmon_core::engine::Reading;
+use std::collections::BTreeMap;
+
+/// A Redfish sensor's reading (see the module docs).
+pub fn reading_of(s: &RfSensor) -> Reading {
+    let health = s.health.as_deref();
+    if s.state.as_deref() == Some("Absent") {
+        return Reading::Unreadable;
+    }
+    match s.resource {
+        RfResource::PowerSupply => match health {
+            Some("Critical") => Reading::Bad,
+            _ => Reading::Good,
+        },
+        RfResource::SupplyRedundancy => match health {
+            Some("Critical" | "Warning") => Reading::Bad,
+            Some(_) => Reading::Good,
+            None => Reading::Unreadable,
+        },
+        RfResource::Fan | RfResource::ThermalFan if health == Some("Critical") => Reading::Bad,
+        _ => s.reading.map_or(Reading::Unreadable, Reading::Value),
+    }
+}
+
+/// The resource a sensor's URI lives in (the URI without its JSON pointer).
+fn document(uri: &str) -> &str {
+    uri.split('#').next().unwrap_or(uri)
+}
+
+/// Reads a service's sensors, one sweep at a time.
+pub struct RedfishReader {
+    fetch: Box<dyn Fetch + Send>,
+    last: BTreeMap<String, RfSensor>,
+    /// The last sweep's failures (one per resource), for the log.
+    pub errors: Vec<RfError>,
+}
+
+impl std::fmt::Debug for RedfishReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedfishReader")
+            .field("sensors", &self.last.len())
+            .field("errors", &self.errors)
+            .finish()
+    }
+}
+
+impl RedfishReader {
+    /// A reader over `fetch`.
+    pub fn new(fetch: Box<dyn Fetch + Send>) -> RedfishReader {
+        RedfishReader {
+            fetch,
+            last: BTreeMap::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// GETs every resource of `uris` once and keeps what they say; a resource that fails
+    /// leaves its sensors unreadable this sweep.
+    pub fn refresh<'a>(&mut self, uris: impl IntoIterator<Item = &'a str>) {
+        let mut docs: Vec<&str> = uris.into_iter().map(document).collect();
+        docs.sort_unstable();
+        docs.dedup();
+        self.last.clear();
+        self.errors.clear();
+        for d in docs {
+            match self.fetch.get(d).and_then(|v| map::resource(&v)) {
+                Ok(sensors) => {
+                    for s in sensors {
+                        self.last.insert(s.uri.clone(), s);
+                    }
+                }
+                Err(e) => self.errors.push(e),
+            }
+        }
+    }
+
+    /// The reading of the sensor at `uri` from the last refresh.
+    pub fn reading(&self, uri: &str) -> Reading {
+        self.last.get(uri).map_or(Reading::Unreadable, reading_of)
+    }
+
+    /// Whether the service says the sensor's part is absent (`State: Absent`).
+    pub fn absent(&self, uri: &str) -> bool {
+        self.last
+            .get(uri)
+            .is_some_and(|s| s.state.as_deref() == Some("Absent"))
+    }
+
+    /// Requests made so far.
+    pub fn requests(&self) -> u64 {
+        self.fetch.requests()
+    }
+
+    /// Whether the last refresh reached the service for every resource.
+    pub fn healthy(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::redfish::RfThresholds;
+
+    fn s(resource: RfResource, health: Option<&str>, reading: Option<f64>) -> RfSensor {
+        RfSensor {
+            uri: "/x".into(),
+            name: "x".into(),
+            resource,
+            reading_type: None,
+            units: None,
+            context: None,
+            reading,
+            thresholds: RfThresholds::default(),
+            state: Some("Enabled".into()),
+            health: health.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn health_and_values_become_readings() {
+        use RfResource as R;
+        assert_eq!(
+            reading_of(&s(R::PowerSupply, Some("OK"), None)),
+            Reading::Good
+        );
+        assert_eq!(
+            reading_of(&s(R::PowerSupply, Some("Warning"), None)),
+            Reading::Good
+        );
+        assert_eq!(
+            reading_of(&s(R::PowerSupply, Some("Critical"), None)),
+            Reading::Bad
+        );
+        assert_eq!(
+            reading_of(&s(R::SupplyRedundancy, Some("Warning"), None)),
+            Reading::Bad
+        );
+        assert_eq!(
+            reading_of(&s(R::Fan, Some("Critical"), Some(2000.0))),
+            Reading::Bad
+        );
+        assert_eq!(
+            reading_of(&s(R::Fan, Some("OK"), Some(2000.0))),
+            Reading::Value(2000.0)
+        );
+        assert_eq!(
+            reading_of(&s(R::Sensor, Some("OK"), None)),
+            Reading::Unreadable
+        );
+        let mut absent = s(R::PowerSupply, None, None);
+        absent.state = Some("Absent".into());
+        assert_eq!(reading_of(&absent), Reading::Unreadable);
+    }
+}
