@@ -25,7 +25,47 @@ pub fn fetch(s: &Settings) -> Result<Option<HttpFetch>, AgentError> {
         })?),
     };
     let credentials = uri.user.as_deref().zip(password.as_deref());
-    Ok(Some(HttpFetch::new(&uri.host, uri.port, credentials)))
+    let fetch = HttpFetch::new(&uri.host, uri.port, credentials);
+    if !uri.https {
+        return Ok(Some(fetch));
+    }
+    Ok(Some(fetch.with_tls(tls_config(s)?)))
+}
+
+/// The TLS trust of the settings: exactly one of a CA file, a fingerprint, or `insecure`.
+fn tls_config(s: &Settings) -> Result<envmon_sensors::redfish::tls::Config, AgentError> {
+    use envmon_sensors::redfish::tls::{Trust, client_config};
+    let trust = match (
+        &s.redfish_ca_file,
+        &s.redfish_fingerprint,
+        s.redfish_insecure.0,
+    ) {
+        (Some(f), None, false) => {
+            let pem = std::fs::read(f)
+                .map_err(|e| AgentError::Unavailable(format!("{}: {e}", f.display())))?;
+            Trust::CaFile(pem)
+        }
+        (None, Some(p), false) => Trust::Pin(p.0),
+        (None, None, true) => {
+            log::warn!(
+                "Redfish: certificate verification is OFF (redfish-insecure): anyone on the \
+                 path to the BMC can pose as it"
+            );
+            Trust::Insecure
+        }
+        (None, None, false) => {
+            return Err(AgentError::Usage(
+                "https:// Redfish needs a trust: --redfish-ca-file FILE, --redfish-fingerprint SHA256 or --redfish-insecure on".into(),
+            ));
+        }
+        _ => {
+            return Err(AgentError::Usage(
+                "give one of --redfish-ca-file, --redfish-fingerprint, --redfish-insecure on"
+                    .into(),
+            ));
+        }
+    };
+    client_config(&trust).map_err(AgentError::Unavailable)
 }
 
 /// One sensor as `board explain` shows it (fields in alphabetical order: the JSON's).

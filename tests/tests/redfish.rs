@@ -272,3 +272,148 @@ fn run_on_a_redfish_service_reports_the_catalog() {
     assert_eq!(ran.as_deref(), Some("cpu 51\n"), "{}", lines());
     eprintln!("{}", lines());
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), under `dir`:
+/// (ca.pem, cert.pem, key.pem).
+fn certificates(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let s = |x: std::path::PathBuf| x.to_str().unwrap().to_string();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=envmon test CA",
+        "-keyout",
+        &s(p("ca.key")),
+        "-out",
+        &s(p("ca.pem")),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &s(p("key.pem")),
+        "-out",
+        &s(p("req.pem")),
+    ]);
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(p("req.pem")),
+        "-CA",
+        &s(p("ca.pem")),
+        "-CAkey",
+        &s(p("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s(p("ext")),
+        "-out",
+        &s(p("cert.pem")),
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}
+
+/// https: a CA file, a pinned fingerprint (right and wrong), `insecure` (said at start), no
+/// trust at all, and another CA's file, against sushy-static serving TLS.
+#[test]
+fn https_is_trusted_only_as_the_settings_say() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(dir.path(), "bmc");
+    let (other_ca, _, _) = certificates(dir.path(), "other");
+    let port = envmon_tests::free_port();
+    let _sushy = envmon_tests::fleet::daemon(
+        std::process::Command::new("sushy-static")
+            .arg("--mockup-files")
+            .arg(redfish_mockups().join("dmtf-public-tower-legacy"))
+            .args(["--interface", "127.0.0.1", "--port", &port.to_string()])
+            .arg("--ssl-certificate")
+            .arg(&cert)
+            .arg("--ssl-key")
+            .arg(&key),
+        &dir.path().join("sushy.log"),
+    );
+    // The probe connection is closed at once: sushy-static serves one connection at a
+    // time and would wait for its TLS handshake.
+    let up = envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+    });
+    assert!(up.is_some());
+    let fp = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(&cert)
+        .output()
+        .unwrap();
+    let fp = String::from_utf8_lossy(&fp.stdout)
+        .trim()
+        .rsplit('=')
+        .next()
+        .unwrap()
+        .to_string();
+    let wrong = "00:".repeat(31) + "00";
+    let uri = format!("https://127.0.0.1:{port}");
+    let explain = |extra: &[&str]| {
+        let mut args = vec!["--redfish", uri.as_str()];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["board", "explain", "--json"]);
+        let o = std::process::Command::new(envmon_tests::envmon_bin())
+            .args(&args)
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).to_string(),
+            String::from_utf8_lossy(&o.stderr).to_string(),
+        )
+    };
+    let sensors = |out: &str| {
+        serde_json::from_str::<serde_json::Value>(out)
+            .map_or(0, |v| v.as_array().map_or(0, Vec::len))
+    };
+    let (code, out, err) = explain(&["--redfish-ca-file", ca.to_str().unwrap()]);
+    assert_eq!((code, sensors(&out)), (Some(0), 10), "{err}");
+    let (code, out, err) = explain(&["--redfish-fingerprint", &fp]);
+    assert_eq!((code, sensors(&out)), (Some(0), 10), "{err}");
+    let (code, _, err) = explain(&["--redfish-fingerprint", &wrong]);
+    assert_eq!(code, Some(69), "{err}");
+    assert!(err.contains("fingerprint"), "{err}");
+    let (code, out, err) = explain(&["--redfish-insecure", "on"]);
+    assert_eq!((code, sensors(&out)), (Some(0), 10), "{err}");
+    assert!(err.contains("certificate verification is OFF"), "{err}");
+    let (code, _, err) = explain(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("needs a trust"), "{err}");
+    let (code, _, err) = explain(&["--redfish-ca-file", other_ca.to_str().unwrap()]);
+    assert_eq!(code, Some(69), "{err}");
+    eprintln!("another CA: {err}");
+}

@@ -200,6 +200,12 @@ settings! {
     redfish: maybe RedfishUri = None, "URL", file text;
     /// File holding the Redfish password (else ENVMON_REDFISH_PASSWORD).
     redfish_password_file: maybe PathBuf = None, "FILE", file path;
+    /// https Redfish: trust the service's certificate when one of these CAs (PEM) signed it.
+    redfish_ca_file: maybe PathBuf = None, "FILE", file path;
+    /// https Redfish: trust exactly the certificate with this SHA-256 fingerprint.
+    redfish_fingerprint: maybe Fingerprint = None, "SHA256", file text;
+    /// https Redfish: verify no certificate at all (on: logged as a warning at every start).
+    redfish_insecure: one OnOff = OnOff(false), "on|off", file text;
     /// RMCP+: Get Sensor Reading requests in flight at once in a sweep (1 to 8; 1 sends them
     /// one after another).
     ipmi_window: one IpmiWindow = IpmiWindow(8), "N", file int;
@@ -535,6 +541,9 @@ ipmi-password-file = "secret"
 ipmi-window = 3
 redfish = "http://admin@127.0.0.1:8000"
 redfish-password-file = "rf-secret"
+redfish-ca-file = "bmc-ca.pem"
+redfish-fingerprint = "ABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABABAB"
+redfish-insecure = "on"
 syslog = ["udp://127.0.0.1:5514", "file:///tmp/envmon.log"]
 syslog-format = "rfc5424"
 facility = "local6"
@@ -570,11 +579,15 @@ metrics-names = "both"
             ipmi_password_file: Some(PathBuf::from("/etc/envmon/secret")),
             ipmi_window: IpmiWindow(3),
             redfish: Some(RedfishUri {
+                https: false,
                 user: Some("admin".into()),
                 host: "127.0.0.1".into(),
                 port: 8000,
             }),
             redfish_password_file: Some(PathBuf::from("/etc/envmon/rf-secret")),
+            redfish_ca_file: Some(PathBuf::from("/etc/envmon/bmc-ca.pem")),
+            redfish_fingerprint: Some(Fingerprint([0xAB; 32])),
+            redfish_insecure: OnOff(true),
             syslog: vec![
                 "udp://127.0.0.1:5514".parse().unwrap(),
                 "file:///tmp/envmon.log".parse().unwrap(),
@@ -622,6 +635,9 @@ metrics-names = "both"
         assert!(d.metrics_file != s.metrics_file && d.ipmi_window != s.ipmi_window);
         assert!(d.metrics_names != s.metrics_names);
         assert!(d.redfish != s.redfish && d.redfish_password_file != s.redfish_password_file);
+        assert!(d.redfish_ca_file != s.redfish_ca_file);
+        assert!(d.redfish_fingerprint != s.redfish_fingerprint);
+        assert!(d.redfish_insecure != s.redfish_insecure);
         assert!(d.shutdown_confirm_readings != s.shutdown_confirm_readings);
         assert!(d.shutdown_confirm_ms != s.shutdown_confirm_ms && d.flap_damping != s.flap_damping);
     }

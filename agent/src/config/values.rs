@@ -83,28 +83,37 @@ impl fmt::Display for IpmiUri {
     }
 }
 
-/// A Redfish service: `http://[USER@]HOST[:PORT]` (`https://` once TLS is built). The
-/// password never comes from the URI.
+/// A Redfish service: `http[s]://[USER@]HOST[:PORT]`. The password never comes from the URI.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedfishUri {
+    /// `https://`.
+    pub https: bool,
     /// User name (none: no authentication, as a host interface or an emulator may allow).
     pub user: Option<String>,
     /// Host name or address.
     pub host: String,
-    /// TCP port (80 when left out).
+    /// TCP port (80, or 443 for https, when left out).
     pub port: u16,
+}
+
+/// `redfish-fingerprint`: a certificate's SHA-256 fingerprint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fingerprint(pub [u8; 32]);
+
+impl FromStr for Fingerprint {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        envmon_sensors::redfish::tls::parse_fingerprint(s).map(Fingerprint)
+    }
 }
 
 impl FromStr for RedfishUri {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        if s.starts_with("https://") {
-            return Err(
-                "https:// Redfish needs TLS, which this build does not have yet (docs/redfish.md); http:// works".into(),
-            );
-        }
-        let Some(rest) = s.strip_prefix("http://") else {
-            return Err("a Redfish URI is http://[USER@]HOST[:PORT]".into());
+        let (https, rest) = match (s.strip_prefix("https://"), s.strip_prefix("http://")) {
+            (Some(r), _) => (true, r),
+            (None, Some(r)) => (false, r),
+            (None, None) => return Err("a Redfish URI is http[s]://[USER@]HOST[:PORT]".into()),
         };
         let rest = rest.trim_end_matches('/');
         // Say nothing of what precedes the host: it may be a password.
@@ -124,12 +133,13 @@ impl FromStr for RedfishUri {
                     .filter(|p| *p > 0)
                     .ok_or("the port must be a number from 1 to 65535")?,
             ),
-            None => (hostport, 80),
+            None => (hostport, if https { 443 } else { 80 }),
         };
         if host.is_empty() || host.contains('/') {
-            return Err("a Redfish URI is http://[USER@]HOST[:PORT] (no path)".into());
+            return Err("a Redfish URI is http[s]://[USER@]HOST[:PORT] (no path)".into());
         }
         Ok(RedfishUri {
+            https,
             user,
             host: host.into(),
             port,

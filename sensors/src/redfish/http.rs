@@ -9,24 +9,78 @@
 //! `503`/`429` with their `Retry-After` kept for the caller's backoff. One connection per
 //! request (`Connection: close`): a BMC serves a handful of requests per sweep.
 //!
-//! `https://` is not built yet (docs/redfish.md): the URI parser refuses it with that reason.
+//! `https://` goes through rustls ([`super::tls`]): a CA file, a pinned fingerprint, or,
+//! asked for by name, no verification.
 
 use super::files::MAX_BODY;
 use super::{Fetch, RfError, RfErrorKind};
 use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+impl std::fmt::Debug for HttpFetch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No credentials in any output.
+        f.debug_struct("HttpFetch")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("https", &self.tls.is_some())
+            .field("requests", &self.requests)
+            .finish()
+    }
+}
 
 /// The largest response header read.
 pub const MAX_HEADER: usize = 16 * 1024;
 /// Redirects followed, at most.
 pub const MAX_REDIRECTS: usize = 3;
 
-/// A Redfish service over plain HTTP.
-#[derive(Debug)]
+/// One connection: plain, or TLS over it.
+enum Conn {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Conn {
+    fn socket(&self) -> &TcpStream {
+        match self {
+            Conn::Plain(s) => s,
+            Conn::Tls(t) => t.get_ref(),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(t) => t.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(t) => t.write(buf),
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(t) => t.flush(),
+        }
+    }
+}
+
+/// A Redfish service over HTTP or HTTPS.
 pub struct HttpFetch {
     host: String,
     port: u16,
+    /// TLS (https), or none (http).
+    tls: Option<Arc<rustls::ClientConfig>>,
     /// `Basic ...`, or none.
     authorization: Option<String>,
     /// The whole request, connect to the last byte.
@@ -70,12 +124,13 @@ fn timeout(at: &str) -> RfError {
 }
 
 /// Reads more into `buf` before `until`; false at the end of the stream.
-fn fill(s: &mut TcpStream, buf: &mut Vec<u8>, until: Instant, at: &str) -> Result<bool, RfError> {
+fn fill(s: &mut Conn, buf: &mut Vec<u8>, until: Instant, at: &str) -> Result<bool, RfError> {
     let left = until.saturating_duration_since(Instant::now());
     if left.is_zero() {
         return Err(timeout(at));
     }
-    s.set_read_timeout(Some(left.min(Duration::from_secs(1))))
+    s.socket()
+        .set_read_timeout(Some(left.min(Duration::from_secs(1))))
         .map_err(|e| RfError::new(RfErrorKind::Io, format!("{at}: {e}")))?;
     let mut chunk = [0u8; 8192];
     match s.read(&mut chunk) {
@@ -96,6 +151,9 @@ fn fill(s: &mut TcpStream, buf: &mut Vec<u8>, until: Instant, at: &str) -> Resul
                 Ok(true)
             }
         }
+        // A TLS stream that ends without close_notify is an end like another here: the
+        // body's length decides whether anything is missing.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
         Err(e) => Err(RfError::new(RfErrorKind::Io, format!("{at}: {e}"))),
     }
 }
@@ -151,11 +209,18 @@ impl HttpFetch {
         HttpFetch {
             host: host.to_string(),
             port,
+            tls: None,
             authorization: credentials
                 .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
             deadline: Duration::from_secs(10),
             requests: 0,
         }
+    }
+
+    /// The same service over HTTPS, trusted as `config` says ([`super::tls::client_config`]).
+    pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> HttpFetch {
+        self.tls = Some(config);
+        self
     }
 
     /// Each request's deadline (connect to the last byte).
@@ -172,10 +237,22 @@ impl HttpFetch {
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?
             .next()
             .ok_or_else(|| RfError::new(RfErrorKind::Io, format!("{}: no address", self.host)))?;
-        let mut s = TcpStream::connect_timeout(&addr, self.deadline)
+        let tcp = TcpStream::connect_timeout(&addr, self.deadline)
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        s.set_write_timeout(Some(self.deadline))
+        tcp.set_write_timeout(Some(self.deadline))
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
+        tcp.set_read_timeout(Some(self.deadline))
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
+        let mut s = match &self.tls {
+            None => Conn::Plain(tcp),
+            Some(config) => {
+                let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+                    .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?;
+                let conn = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| RfError::new(RfErrorKind::Io, format!("TLS: {e}")))?;
+                Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
+            }
+        };
         let mut req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\n\
              User-Agent: envmon\r\nConnection: close\r\n",
@@ -186,6 +263,7 @@ impl HttpFetch {
         }
         req.push_str("\r\n");
         s.write_all(req.as_bytes())
+            .and_then(|()| s.flush())
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
         // The header.
         let mut buf = Vec::new();

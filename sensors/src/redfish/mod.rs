@@ -16,6 +16,7 @@ pub mod files;
 pub mod http;
 pub mod map;
 pub mod reader;
+pub mod tls;
 
 pub use envmon_board_defs::redfish::{RfResource, RfSensor, RfThresholds};
 use std::fmt;
