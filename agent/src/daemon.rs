@@ -375,6 +375,7 @@ impl Loop {
         let gap = Duration::from_millis(
             self.settings.shutdown_confirm_ms.0 / u64::from(n.saturating_sub(1).max(1)),
         );
+        let started = self.started;
         let Some(m) = self.monitor.as_mut() else {
             return false;
         };
@@ -383,7 +384,8 @@ impl Loop {
             if k > 0 {
                 pause(gap, &self.heart);
             }
-            let v = m.reread(t.position, self.link.source());
+            let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+            let v = m.reread(t.position, self.link.source(), now);
             seen.push(v);
             if !v.is_some_and(|v| v >= t.threshold) {
                 log::warn!(

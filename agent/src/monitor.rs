@@ -317,7 +317,7 @@ impl Monitor {
         if let Some(src) = src.as_deref_mut() {
             src.prefetch(self.swept_entries());
         }
-        self.refresh_redfish();
+        self.refresh_redfish(now_ms);
         for position in 0..self.board.items.len() {
             let (reading, not_scanning) = self.read_item(position, src.as_deref_mut(), &mut out);
             self.learn_presence(
@@ -383,14 +383,17 @@ impl Monitor {
     }
 
     /// One GET of every Redfish resource the items live in (a sweep's Redfish requests).
-    fn refresh_redfish(&mut self) {
+    fn refresh_redfish(&mut self, now_ms: u64) {
         let Some(r) = self.redfish.as_mut() else {
             return;
         };
-        r.refresh(self.bindings.iter().filter_map(|b| match b {
-            Binding::Redfish(uri) => Some(uri.as_str()),
-            _ => None,
-        }));
+        r.refresh(
+            self.bindings.iter().filter_map(|b| match b {
+                Binding::Redfish(uri) => Some(uri.as_str()),
+                _ => None,
+            }),
+            now_ms,
+        );
         for e in &r.errors {
             log::debug!("Redfish: {e}");
         }
@@ -604,13 +607,14 @@ impl Monitor {
         &mut self,
         position: usize,
         src: Option<&mut IpmiSource<T>>,
+        now_ms: u64,
     ) -> Option<f64> {
         let mut scratch = Sweep::default();
         // A Redfish item: a fresh GET of its resource, not the sweep's answer again.
         if let (Some(Binding::Redfish(uri)), Some(r)) =
             (self.bindings.get(position), self.redfish.as_mut())
         {
-            r.refresh([uri.as_str()]);
+            r.refresh([uri.as_str()], now_ms);
         }
         let (reading, _) = self.read_item(position, src, &mut scratch);
         let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {

@@ -44,7 +44,13 @@ pub struct RedfishReader {
     last: BTreeMap<String, RfSensor>,
     /// The last sweep's failures (one per resource), for the log.
     pub errors: Vec<RfError>,
+    /// No request before this time (ms, the caller's clock): the service answered 503 or 429
+    /// with `Retry-After`.
+    hold_until_ms: Option<u64>,
 }
+
+/// The longest `Retry-After` honoured (a hostile service must not silence the agent).
+pub const MAX_RETRY_AFTER_MS: u64 = 60_000;
 
 impl std::fmt::Debug for RedfishReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -62,17 +68,30 @@ impl RedfishReader {
             fetch,
             last: BTreeMap::new(),
             errors: Vec::new(),
+            hold_until_ms: None,
         }
     }
 
-    /// GETs every resource of `uris` once and keeps what they say; a resource that fails
-    /// leaves its sensors unreadable this sweep.
-    pub fn refresh<'a>(&mut self, uris: impl IntoIterator<Item = &'a str>) {
+    /// GETs every resource of `uris` once at `now_ms` and keeps what they say; a resource
+    /// that fails leaves its sensors unreadable this sweep. A service that asks to be left
+    /// alone (`Retry-After`, at most [`MAX_RETRY_AFTER_MS`]) gets no request until then, and
+    /// its sensors are unreadable meanwhile.
+    pub fn refresh<'a>(&mut self, uris: impl IntoIterator<Item = &'a str>, now_ms: u64) {
         let mut docs: Vec<&str> = uris.into_iter().map(document).collect();
         docs.sort_unstable();
         docs.dedup();
         self.last.clear();
         self.errors.clear();
+        if let Some(until) = self.hold_until_ms {
+            if now_ms < until {
+                self.errors.push(RfError::new(
+                    super::RfErrorKind::Timeout,
+                    format!("the service asked to wait {} ms more", until - now_ms),
+                ));
+                return;
+            }
+            self.hold_until_ms = None;
+        }
         for d in docs {
             match self.fetch.get(d).and_then(|v| map::resource(&v)) {
                 Ok(sensors) => {
@@ -80,7 +99,18 @@ impl RedfishReader {
                         self.last.insert(s.uri.clone(), s);
                     }
                 }
-                Err(e) => self.errors.push(e),
+                Err(e) => {
+                    let wait = e.retry_after.map(|d| {
+                        u64::try_from(d.as_millis())
+                            .unwrap_or(u64::MAX)
+                            .min(MAX_RETRY_AFTER_MS)
+                    });
+                    self.errors.push(e);
+                    if let Some(w) = wait {
+                        self.hold_until_ms = Some(now_ms.saturating_add(w));
+                        break;
+                    }
+                }
             }
         }
     }
@@ -126,6 +156,44 @@ mod tests {
             state: Some("Enabled".into()),
             health: health.map(str::to_string),
         }
+    }
+
+    /// Answers 503 with Retry-After 2 s once, then the resource.
+    struct Busy {
+        calls: u64,
+    }
+
+    impl Fetch for Busy {
+        fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
+            self.calls += 1;
+            if self.calls == 1 {
+                let mut e = RfError::new(super::super::RfErrorKind::Status(503), path);
+                e.retry_after = Some(std::time::Duration::from_secs(2));
+                return Err(e);
+            }
+            Ok(serde_json::json!({
+                "@odata.id": "/redfish/v1/S/T", "@odata.type": "#Sensor.v1_0_0.Sensor",
+                "Reading": 30, "ReadingUnits": "Cel"
+            }))
+        }
+        fn requests(&self) -> u64 {
+            self.calls
+        }
+    }
+
+    #[test]
+    fn retry_after_is_honoured_and_bounded() {
+        let mut r = RedfishReader::new(Box::new(Busy { calls: 0 }));
+        r.refresh(["/redfish/v1/S/T", "/redfish/v1/S/U"], 0);
+        assert_eq!(r.requests(), 1, "the 503 stops this sweep's requests");
+        assert_eq!(r.reading("/redfish/v1/S/T"), Reading::Unreadable);
+        r.refresh(["/redfish/v1/S/T"], 1_500);
+        assert_eq!(r.requests(), 1, "not before the 2 s asked for");
+        assert!(!r.healthy());
+        r.refresh(["/redfish/v1/S/T"], 2_000);
+        assert_eq!(r.requests(), 2);
+        assert_eq!(r.reading("/redfish/v1/S/T"), Reading::Value(30.0));
+        assert!(r.healthy());
     }
 
     #[test]
