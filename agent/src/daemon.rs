@@ -139,6 +139,8 @@ struct Loop {
     monitor: Option<Monitor>,
     /// The BMC's figures of the current session (none before the first).
     figures: Option<Figures>,
+    /// A Redfish service's event logs (`--redfish`, unless `sel = "off"`).
+    rflog: Option<crate::eventlog::LogWatcher>,
     outputs: Outputs,
     sel: SelWatcher,
     thermal: ThermalGuard,
@@ -154,6 +156,9 @@ impl Loop {
     fn finish(&mut self) {
         self.outputs.flush(Duration::from_secs(5));
         self.sel.commit(self.outputs.syslog());
+        if let Some(w) = self.rflog.as_mut() {
+            w.commit(self.outputs.syslog());
+        }
     }
 
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
@@ -169,6 +174,7 @@ impl Loop {
             link: BmcLink::new(open),
             monitor: None,
             figures: None,
+            rflog: None,
             thermal: ThermalGuard::default(),
             counters: Counters::default(),
             last_sweep_complete: false,
@@ -249,6 +255,15 @@ impl Loop {
         m.set_redfish(envmon_sensors::redfish::reader::RedfishReader::new(
             Box::new(fetch),
         ));
+        if self.settings.sel != crate::config::SelMode::Off {
+            if let Some(f) = crate::redfish::fetch(&self.settings).map_err(|e| e.to_string())? {
+                self.rflog = Some(crate::eventlog::LogWatcher::new(
+                    Box::new(f),
+                    &self.settings.state_dir,
+                    crate::sel::host_boot(&self.settings.sysfs_root),
+                ));
+            }
+        }
         if !m.active() {
             return Err("the board has no item that matches a Redfish sensor".into());
         }
@@ -337,6 +352,7 @@ impl Loop {
         }
         self.read_figures();
         self.sel_step();
+        self.rflog_step();
     }
 
     /// The BMC's figures, when due (a batch of their own, after the sweep).
@@ -436,6 +452,21 @@ impl Loop {
         self.thermal
             .retry_trip(self.outputs.syslog(), &self.settings);
         if let Some(trip) = self.sel.take_boot_trip() {
+            self.thermal
+                .sel_trip(trip, self.outputs.syslog(), &self.settings);
+        }
+    }
+
+    /// A Redfish service's event logs after the sweep, and a thermal trip they show.
+    fn rflog_step(&mut self) {
+        let Some(w) = self.rflog.as_mut() else {
+            return;
+        };
+        w.after_sweep(self.outputs.syslog());
+        let trip = w.take_boot_trip();
+        self.thermal
+            .retry_trip(self.outputs.syslog(), &self.settings);
+        if let Some(trip) = trip {
             self.thermal
                 .sel_trip(trip, self.outputs.syslog(), &self.settings);
         }

@@ -7,6 +7,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod eventlog;
 pub mod figures;
 pub mod files;
 pub mod layout;

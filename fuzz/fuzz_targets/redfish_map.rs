@@ -1,4 +1,5 @@
-//! One Redfish body from a service: parsed, mapped to sensors and classified, never a panic
+//! One Redfish body from a service: parsed, mapped to sensors and classified (and read as an
+//! event log entry), never a panic
 //! (wrong types, missing fields, deep nesting, huge arrays).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
@@ -11,5 +12,10 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         let _ = envmon_sensors::redfish::map::members(&v, "/fuzz");
+        // An event log entry, and its line.
+        if let Some(e) = envmon_agent::eventlog::entry(&v) {
+            let _ = envmon_agent::eventlog::line("/fuzz", &e);
+            let _ = envmon_agent::eventlog::level(&e);
+        }
     }
 });

@@ -238,7 +238,11 @@ fn run_on_a_redfish_service_reports_the_catalog() {
     let env: serde_json::Value = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
     assert_eq!(env["monitoring"], "running", "{}", a.stderr());
     let lines = || std::fs::read_to_string(&out).unwrap_or_default();
-    assert_eq!(lines(), "", "a healthy service: no message");
+    // A healthy service: no catalog message; the system's event log (two old entries) is
+    // forwarded as the SEL is.
+    let catalog = |t: &str| t.lines().filter(|l| !l.contains("-SEL: ")).count();
+    assert_eq!(catalog(&lines()), 0, "{}", lines());
+    assert_eq!(lines().matches("-SEL: redfish ").count(), 2, "{}", lines());
     let base = tree.join("Chassis/Tower");
     let wait_line = |want: &str| {
         envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
@@ -366,7 +370,9 @@ fn https_is_trusted_only_as_the_settings_say() {
     // The probe connection is closed at once: sushy-static serves one connection at a
     // time and would wait for its TLS handshake.
     let up = envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(drop)
+        std::net::TcpStream::connect(("127.0.0.1", port))
+            .ok()
+            .map(drop)
     });
     assert!(up.is_some());
     let fp = std::process::Command::new("openssl")
@@ -416,4 +422,104 @@ fn https_is_trusted_only_as_the_settings_say() {
     let (code, _, err) = explain(&["--redfish-ca-file", other_ca.to_str().unwrap()]);
     assert_eq!(code, Some(69), "{err}");
     eprintln!("another CA: {err}");
+}
+
+/// The event log of Intel's capture (its system's `SEL` log service, ten entries) to syslog:
+/// all at the first start, once each and in order; after a restart only what was logged
+/// meanwhile, and a processor thermal trip logged while envmon was down reported once
+/// (735023), never again at the next start.
+#[test]
+fn the_event_log_is_forwarded_once_and_a_trip_reported_at_the_next_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("intel");
+    copy_tree(&redfish_mockups().join("intel-s2600bpb"), &tree);
+    let (_sushy, port) = sushy(&tree, &dir.path().join("sushy.log"));
+    let out = dir.path().join("syslog.log");
+    let uri = format!("http://127.0.0.1:{port}");
+    let syslog = format!("file://{}", out.display());
+    let state = dir.path().join("state");
+    let run = |n: usize| {
+        let mut a = envmon_tests::Agent::start(
+            &[
+                "--redfish",
+                &uri,
+                "--board",
+                "auto",
+                "--interval-ms",
+                "200",
+                "--state-dir",
+                state.to_str().unwrap(),
+                "--syslog",
+                &syslog,
+                "--shutdown-action",
+                "none",
+            ],
+            &[("ENVMON_LOG", "info")],
+            &dir.path().join(format!("envmon-{n}.log")),
+        );
+        a.wait_sweeps(8);
+        assert_eq!(a.stop(), Some(0), "{}", a.stderr());
+    };
+    let lines = || -> Vec<String> {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let entries = |ls: &[String]| -> Vec<String> {
+        ls.iter()
+            .filter(|l| l.contains("-SEL: redfish "))
+            .map(|l| {
+                l.split("entry ")
+                    .nth(1)
+                    .unwrap_or("")
+                    .split(' ')
+                    .next()
+                    .unwrap_or("")
+                    .to_string()
+            })
+            .collect()
+    };
+    run(1);
+    let first = lines();
+    assert_eq!(
+        entries(&first),
+        (1..=10).map(|i| i.to_string()).collect::<Vec<_>>(),
+        "{first:#?}"
+    );
+    // While envmon is down, the processor trips.
+    let sel = tree.join("Systems/QSBP74100021/LogServices/SEL/Entries");
+    std::fs::create_dir_all(sel.join("11")).unwrap();
+    let trip = serde_json::json!({
+        "@odata.id": "/redfish/v1/Systems/QSBP74100021/LogServices/SEL/Entries/11",
+        "@odata.type": "#LogEntry.v1_3_0.LogEntry", "Id": "11", "Name": "SEL Log Entry 11",
+        "EntryType": "SEL", "Severity": "Critical", "Created": "2021-01-01T00:00:00+00:00",
+        "EntryCode": "Assert", "SensorType": "Processor", "SensorNumber": 145,
+        "Message": "CPU1 Thermal Trip - Asserted", "MessageArgs": []
+    });
+    std::fs::write(sel.join("11/index.json"), trip.to_string()).unwrap();
+    rewrite(&sel.join("index.json"), |v| {
+        v["Members"].as_array_mut().unwrap().push(trip.clone());
+        v["Members@odata.count"] = 11.into();
+    });
+    run(2);
+    let second: Vec<String> = lines()[first.len()..].to_vec();
+    assert_eq!(entries(&second), ["11"], "{second:#?}");
+    assert!(
+        second
+            .iter()
+            .any(|l| l.contains("%FTD-3-SEL: redfish") && l.contains("Thermal Trip"))
+    );
+    assert_eq!(
+        second.iter().filter(|l| l.contains("735023")).count(),
+        1,
+        "{second:#?}"
+    );
+    run(3);
+    let third: Vec<String> = lines()[first.len() + second.len()..].to_vec();
+    assert!(
+        entries(&third).is_empty() && !third.iter().any(|l| l.contains("735023")),
+        "{third:#?}"
+    );
 }

@@ -7,9 +7,7 @@
 
 use envmon_board_defs::Source;
 use envmon_board_defs::redfish::auto_board_redfish;
-use envmon_sensors::redfish::{
-    Fetch, discover::discover, http::HttpFetch, reader::RedfishReader,
-};
+use envmon_sensors::redfish::{Fetch, discover::discover, http::HttpFetch, reader::RedfishReader};
 use std::time::Instant;
 
 fn main() {
