@@ -508,12 +508,14 @@ impl Monitor {
                 Binding::Local(_) => Presence::Absent(
                     "optional, and its device is not there on the board's bus".into(),
                 ),
-                Binding::Redfish(uri) => match &self.redfish {
-                    Some(r) if r.absent(uri) => {
-                        Presence::Absent("the Redfish service says its State is Absent".into())
+                Binding::Redfish(uri) => {
+                    match self.redfish.as_ref().and_then(|r| r.not_in_use(uri)) {
+                        Some(state) => Presence::Absent(format!(
+                            "the Redfish service says its State is {state}"
+                        )),
+                        None => return,
                     }
-                    _ => return,
-                },
+                }
                 Binding::Ipmi(None, _) => return,
                 Binding::Ipmi(Some(entry), presence) => {
                     let said = match (presence, src, &out.transport_error) {

@@ -512,7 +512,12 @@ pub fn auto_board_redfish(sensors: &[RfSensor]) -> (crate::Board, Vec<String>) {
     }
     made.sort_by_key(|(at, _)| *at);
     items.extend(made.into_iter().map(|(_, i)| i));
-    let psus = items.iter().filter(|i| i.spec.class == Class::Psu).count();
+    // Supplies fitted: an empty bay (`State: Absent`) is no supply to be redundant with.
+    let psus = sensors
+        .iter()
+        .filter(|s| classify_redfish(s).class == Some(Class::Psu))
+        .filter(|s| s.state.as_deref() != Some("Absent"))
+        .count();
     let board = Board {
         base_auto: true,
         name: "auto".into(),

@@ -102,6 +102,15 @@ fn the_new_resources_come_first_and_the_deprecated_fill_in() {
 /// `sushy-static` (sushy-tools, a real Redfish emulator) serving `mockup` on loopback.
 fn sushy(mockup: &std::path::Path, log: &std::path::Path) -> (envmon_tests::fleet::Daemon, u16) {
     let port = envmon_tests::free_port();
+    (sushy_on(mockup, log, port), port)
+}
+
+/// [`sushy`] on `port`.
+fn sushy_on(
+    mockup: &std::path::Path,
+    log: &std::path::Path,
+    port: u16,
+) -> envmon_tests::fleet::Daemon {
     let d = envmon_tests::fleet::daemon(
         std::process::Command::new("sushy-static")
             .arg("--mockup-files")
@@ -117,7 +126,7 @@ fn sushy(mockup: &std::path::Path, log: &std::path::Path) -> (envmon_tests::flee
         "sushy-static did not serve {}",
         mockup.display()
     );
-    (d, port)
+    d
 }
 
 /// The same decisions over HTTP from a real Redfish emulator as from the files: `envmon
@@ -522,4 +531,143 @@ fn the_event_log_is_forwarded_once_and_a_trip_reported_at_the_next_start() {
         entries(&third).is_empty() && !third.iter().any(|l| l.contains("735023")),
         "{third:#?}"
     );
+}
+
+/// Every mockup, as DMTF and the captures publish it, is a healthy service: `run --board auto`
+/// sends no catalog message over a dozen sweeps and shows monitoring `running` (what is not
+/// fitted or not in use, absent: DMTF's disabled second CPU, the smart-NIC server's empty
+/// supply bay and its offline redundancy group, HPE's missing fans).
+#[test]
+fn every_mockup_is_silent_when_healthy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut loud = Vec::new();
+    for m in MOCKUPS {
+        let d = dir.path().join(m);
+        std::fs::create_dir_all(&d).unwrap();
+        let (_sushy, port) = sushy(&redfish_mockups().join(m), &d.join("sushy.log"));
+        let out = d.join("syslog.log");
+        let (uri, syslog) = (
+            format!("http://127.0.0.1:{port}"),
+            format!("file://{}", out.display()),
+        );
+        let mut a = envmon_tests::Agent::start(
+            &[
+                "--redfish",
+                &uri,
+                "--board",
+                "auto",
+                "--interval-ms",
+                "200",
+                "--state-dir",
+                d.join("state").to_str().unwrap(),
+                "--syslog",
+                &syslog,
+                "--sel",
+                "off",
+                "--shutdown-action",
+                "none",
+            ],
+            &[("ENVMON_LOG", "info")],
+            &d.join("envmon.log"),
+        );
+        a.wait_sweeps(12);
+        let env: serde_json::Value =
+            envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+        let absent: Vec<String> = env["sensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["state"] == "absent")
+            .map(|s| format!("{}: {}", s["id"], s["why"]))
+            .collect();
+        eprintln!(
+            "{m}: {} items, monitoring {}, absent {absent:?}",
+            env["sensors"].as_array().unwrap().len(),
+            env["monitoring"]
+        );
+        let lines = std::fs::read_to_string(&out).unwrap_or_default();
+        if !lines.is_empty() || env["monitoring"] != "running" {
+            loud.push(format!("{m}: {} {lines}", env["monitoring"]));
+        }
+        assert_eq!(a.stop(), Some(0));
+    }
+    assert!(loud.is_empty(), "{loud:#?}");
+}
+
+/// A service that does not answer at the start is a BMC that does not: 735009 after three
+/// attempts; one that goes away while monitored leaves its items unavailable: 735010 once.
+/// And a board file names Redfish sensors as it names SDR ones (`redfish:` sources).
+#[test]
+fn a_silent_service_is_735009_and_a_lost_one_735010_and_board_files_name_redfish_sensors() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = envmon_tests::free_port();
+    let board = dir.path().join("board.toml");
+    std::fs::write(
+        &board,
+        "name = \"rf-board\"\n[defaults]\ndebounce = 1\nunavailable-after = 2\n\n\
+         [[item]]\nid = \"cpu1\"\nclass = \"cpu_temp\"\nlabel = \"1\"\n\
+         source = \"redfish:/redfish/v1/Chassis/Tower/Thermal#/Temperatures/0\"\n\
+         warm = 40\ncritical = 60\nshutdown = 70\n\n\
+         [[item]]\nid = \"fan1\"\nclass = \"fan\"\nlabel = \"1\"\n\
+         source = \"redfish:/redfish/v1/Chassis/Tower/Thermal#/Fans/0\"\nmin-rpm = 1000\n",
+    )
+    .unwrap();
+    let check = std::process::Command::new(envmon_tests::envmon_bin())
+        .args(["board", "check"])
+        .arg(&board)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let out = dir.path().join("syslog.log");
+    let (uri, syslog) = (
+        format!("http://127.0.0.1:{port}"),
+        format!("file://{}", out.display()),
+    );
+    let a = envmon_tests::Agent::start(
+        &[
+            "--redfish",
+            &uri,
+            "--board",
+            board.to_str().unwrap(),
+            "--interval-ms",
+            "300",
+            "--state-dir",
+            dir.path().join("state").to_str().unwrap(),
+            "--syslog",
+            &syslog,
+            "--sel",
+            "off",
+            "--shutdown-action",
+            "none",
+        ],
+        &[("ENVMON_LOG", "info")],
+        &dir.path().join("envmon.log"),
+    );
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    let seen = |want: &str, n: usize| {
+        envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
+            (lines().matches(want).count() >= n).then_some(())
+        })
+        .unwrap_or_else(|| panic!("no {want} in {}\n{}", lines(), a.stderr()));
+    };
+    seen("%FTD-2-735009", 1);
+    // The service comes up: the board file's items read (the CPU at 41 C is warm at 40).
+    let sushy = sushy_on(
+        &redfish_mockups().join("dmtf-public-tower-legacy"),
+        &dir.path().join("sushy.log"),
+        port,
+    );
+    seen("%FTD-4-735015: CPU 1: Temp: 41 C, Warm", 1);
+    let env: serde_json::Value = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["board"], "rf-board");
+    assert_eq!(env["monitoring"], "running", "{env}");
+    drop(sushy);
+    seen("735010", 1);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(lines().matches("735010").count(), 1, "once: {}", lines());
+    assert_eq!(lines().matches("735009").count(), 1, "{}", lines());
 }

@@ -5,17 +5,26 @@
 //! What a reading is (pure, [`reading_of`]): a supply `Health: Critical` fails it, another
 //! health keeps it good; a redundancy group `Critical` or `Warning` is lost; a fan
 //! `Health: Critical` fails it whatever it last read; otherwise the reading's value; no
-//! value, or a resource that did not answer, is unreadable. `State: Absent` is the evidence
-//! of absence ([`RedfishReader::absent`]).
+//! value, or a resource that did not answer, is unreadable. `State: Absent` (or `Disabled`,
+//! `UnavailableOffline`) is the evidence of absence ([`RedfishReader::not_in_use`]).
 
 use super::{Fetch, RfError, RfResource, RfSensor, map};
 use envmon_core::engine::Reading;
 use std::collections::BTreeMap;
 
+/// `Status.State` values that say the part is not there or not in use: the evidence an
+/// optional item is absent (`Absent`; `Disabled`, as DMTF's tower says of its second CPU's
+/// temperature; `UnavailableOffline`, as its smart-NIC server says of a redundancy group
+/// with one supply fitted).
+pub const NOT_IN_USE: &[&str] = &["Absent", "Disabled", "UnavailableOffline"];
+
 /// A Redfish sensor's reading (see the module docs).
 pub fn reading_of(s: &RfSensor) -> Reading {
     let health = s.health.as_deref();
-    if s.state.as_deref() == Some("Absent") {
+    if s.state
+        .as_deref()
+        .is_some_and(|st| NOT_IN_USE.contains(&st))
+    {
         return Reading::Unreadable;
     }
     match s.resource {
@@ -120,11 +129,13 @@ impl RedfishReader {
         self.last.get(uri).map_or(Reading::Unreadable, reading_of)
     }
 
-    /// Whether the service says the sensor's part is absent (`State: Absent`).
-    pub fn absent(&self, uri: &str) -> bool {
+    /// The state that says the sensor's part is not there or not in use ([`NOT_IN_USE`]),
+    /// if the service says one.
+    pub fn not_in_use(&self, uri: &str) -> Option<&str> {
         self.last
             .get(uri)
-            .is_some_and(|s| s.state.as_deref() == Some("Absent"))
+            .and_then(|s| s.state.as_deref())
+            .filter(|st| NOT_IN_USE.contains(st))
     }
 
     /// Requests made so far.
