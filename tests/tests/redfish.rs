@@ -671,3 +671,246 @@ fn a_silent_service_is_735009_and_a_lost_one_735010_and_board_files_name_redfish
     assert_eq!(lines().matches("735010").count(), 1, "once: {}", lines());
     assert_eq!(lines().matches("735009").count(), 1, "{}", lines());
 }
+
+/// The simulated appliance's sensor table (sim/run-bmc), as a Redfish service: a `Sensor` per
+/// threshold sensor (same name, reading and thresholds: UNR -> UpperFatal, UC ->
+/// UpperCritical, UNC -> UpperCaution, LC -> LowerCritical; the entity as the context) and a
+/// `PowerSupply` per supply status, written under `root` for sushy-static.
+fn appliance_as_redfish(root: &std::path::Path) {
+    use serde_json::{Value, json};
+    let script = std::fs::read_to_string(repo_root().join("sim/run-bmc")).unwrap();
+    let table = script
+        .split("<<'TABLE'\n")
+        .nth(1)
+        .and_then(|t| t.split("\nTABLE").next())
+        .unwrap();
+    let put = |path: &str, v: Value| {
+        let d = root.join(
+            path.trim_start_matches("/redfish/v1")
+                .trim_start_matches('/'),
+        );
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("index.json"),
+            serde_json::to_string_pretty(&v).unwrap(),
+        )
+        .unwrap();
+    };
+    let base = "/redfish/v1/Chassis/Sim";
+    let (mut sensors, mut supplies) = (Vec::new(), Vec::new());
+    for row in table.lines() {
+        let f: Vec<&str> = row.split('|').collect();
+        let (num, name, rtype, entity) = (f[0], f[1], f[3], f[4]);
+        if rtype == "0x6f" {
+            let uri = format!("{base}/PowerSubsystem/PowerSupplies/{num}");
+            put(
+                &uri,
+                json!({"@odata.id": uri, "@odata.type": "#PowerSupply.v1_5_0.PowerSupply",
+                "Id": num, "Name": name, "Status": {"State": "Enabled", "Health": "OK"}}),
+            );
+            supplies.push(json!({"@odata.id": uri}));
+            continue;
+        }
+        let m: f64 = f[6].parse().unwrap();
+        let r: i32 = f[7].parse().unwrap();
+        let conv = |raw: &str| {
+            raw.parse::<f64>()
+                .ok()
+                .map(|x| (x * m * 10f64.powi(r) * 1000.0).round() / 1000.0)
+        };
+        let (kind, units) = match f[8] {
+            "degrees_C" => ("Temperature", "Cel"),
+            "RPM" => ("Rotational", "RPM"),
+            "Volts" => ("Voltage", "V"),
+            _ => ("Power", "W"),
+        };
+        let context = match entity {
+            "processor" => "CPU",
+            "power_module" => "VoltageRegulator",
+            "system_chassis" => "Intake",
+            "power_supply" => "PowerSupply",
+            "fan_cooling_device" => "Fan",
+            _ => "SystemBoard",
+        };
+        let mut t = serde_json::Map::new();
+        for (i, key) in [
+            "UpperFatal",
+            "UpperCritical",
+            "UpperCaution",
+            "LowerFatal",
+            "LowerCritical",
+            "LowerCaution",
+        ]
+        .iter()
+        .enumerate()
+        {
+            if let Some(v) = conv(f[9 + i]) {
+                t.insert((*key).to_string(), json!({"Reading": v}));
+            }
+        }
+        let uri = format!("{base}/Sensors/{num}");
+        put(
+            &uri,
+            json!({"@odata.id": uri, "@odata.type": "#Sensor.v1_2_0.Sensor", "Id": num,
+            "Name": name, "ReadingType": kind, "ReadingUnits": units, "PhysicalContext": context,
+            "Reading": conv(f[15]), "Thresholds": t, "Status": {"State": "Enabled", "Health": "OK"}}),
+        );
+        sensors.push(json!({"@odata.id": uri}));
+    }
+    put(
+        "/redfish/v1",
+        json!({"@odata.id": "/redfish/v1", "@odata.type": "#ServiceRoot.v1_5_0.ServiceRoot",
+        "Chassis": {"@odata.id": "/redfish/v1/Chassis"}}),
+    );
+    put(
+        "/redfish/v1/Chassis",
+        json!({"@odata.id": "/redfish/v1/Chassis", "Members": [{"@odata.id": base}]}),
+    );
+    put(
+        base,
+        json!({"@odata.id": base, "@odata.type": "#Chassis.v1_14_0.Chassis", "Id": "Sim",
+        "Sensors": {"@odata.id": format!("{base}/Sensors")},
+        "PowerSubsystem": {"@odata.id": format!("{base}/PowerSubsystem")}}),
+    );
+    put(
+        &format!("{base}/Sensors"),
+        json!({"@odata.id": format!("{base}/Sensors"), "Members": sensors}),
+    );
+    put(
+        &format!("{base}/PowerSubsystem"),
+        json!({"@odata.id": format!("{base}/PowerSubsystem"),
+        "@odata.type": "#PowerSubsystem.v1_1_0.PowerSubsystem",
+        "PowerSupplies": {"@odata.id": format!("{base}/PowerSubsystem/PowerSupplies")}}),
+    );
+    put(
+        &format!("{base}/PowerSubsystem/PowerSupplies"),
+        json!({
+        "@odata.id": format!("{base}/PowerSubsystem/PowerSupplies"), "Members": supplies}),
+    );
+}
+
+/// The same situation over IPMI (ipmi_sim, the simulated appliance) and over Redfish (its
+/// sensor table served by sushy-static): the same catalog lines as a CPU goes warm, a fan
+/// fails and a supply fails, the same `show environment` items and the same metrics.
+#[test]
+fn the_same_situation_over_ipmi_and_redfish_says_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("sim-redfish");
+    appliance_as_redfish(&tree);
+    let (_sushy, port) = sushy(&tree, &dir.path().join("sushy.log"));
+    let bmc = envmon_tests::Bmc::start(&dir.path().join("bmc"));
+    let (ipmi_dir, rf_dir) = (dir.path().join("ipmi"), dir.path().join("redfish"));
+    std::fs::create_dir_all(&ipmi_dir).unwrap();
+    std::fs::create_dir_all(&rf_dir).unwrap();
+    let ipmi = envmon_tests::rmcp_agent(&bmc.uri(), "auto", &ipmi_dir, 300, &["--sel", "off"]);
+    let rf_uri = format!("http://127.0.0.1:{port}");
+    let rf_syslog = format!("file://{}", rf_dir.join("syslog.log").display());
+    let rf = envmon_tests::Agent::start(
+        &[
+            "--redfish",
+            &rf_uri,
+            "--board",
+            "auto",
+            "--interval-ms",
+            "300",
+            "--state-dir",
+            rf_dir.join("state").to_str().unwrap(),
+            "--syslog",
+            &rf_syslog,
+            "--sel",
+            "off",
+        ],
+        &[("ENVMON_LOG", "info")],
+        &rf_dir.join("envmon.log"),
+    );
+    ipmi.wait_sweeps(4);
+    rf.wait_sweeps(4);
+    // The hardware changes, on both.
+    bmc.set(1, 80); // CPU0 Temp past its UNC (75)
+    bmc.set(7, 5); // FAN1 at 250 RPM, below its LC (1000)
+    bmc.set(10, 3); // PSU2: present, failed
+    let sensors = tree.join("Chassis/Sim/Sensors");
+    rewrite(&sensors.join("1/index.json"), |v| {
+        v["Reading"] = 80.0.into()
+    });
+    rewrite(&sensors.join("7/index.json"), |v| {
+        v["Reading"] = 250.0.into()
+    });
+    rewrite(
+        &tree.join("Chassis/Sim/PowerSubsystem/PowerSupplies/10/index.json"),
+        |v| {
+            v["Status"]["Health"] = "Critical".into();
+        },
+    );
+    let catalog = |d: &std::path::Path| -> Vec<String> {
+        let mut l: Vec<String> = std::fs::read_to_string(d.join("syslog.log"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split_once("%FTD-").map(|(_, m)| format!("%FTD-{m}")))
+            .collect();
+        l.sort();
+        l
+    };
+    let both = envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
+        let (a, b) = (catalog(&ipmi_dir), catalog(&rf_dir));
+        (a.len() >= 4 && a == b).then_some(a)
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "ipmi {:#?}\nredfish {:#?}",
+            catalog(&ipmi_dir),
+            catalog(&rf_dir)
+        )
+    });
+    eprintln!("{both:#?}");
+    // show environment: the same items, values and states (sources aside; the service lists
+    // its supplies after its sensors, the SDRs between them: the set is compared), and the
+    // same table up to the parts only IPMI has (the BMC's power figures).
+    let items = |a: &envmon_tests::Agent| -> Vec<String> {
+        let env: serde_json::Value =
+            envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+        let mut v: Vec<String> = env["sensors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} {} {} {} {}",
+                    s["id"], s["class"], s["label"], s["value"], s["unit"], s["state"]
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(items(&ipmi), items(&rf));
+    let table = |a: &envmon_tests::Agent| -> String {
+        let o = std::process::Command::new(envmon_tests::envmon_bin())
+            .args(["show", "environment", "--socket"])
+            .arg(a.socket())
+            .output()
+            .unwrap();
+        let t = String::from_utf8_lossy(&o.stdout).to_string();
+        let end = t
+            .find("\nPower:")
+            .or_else(|| t.find("\nPCI:"))
+            .unwrap_or(t.len());
+        t[..end].to_string()
+    };
+    assert_eq!(table(&ipmi), table(&rf));
+    eprintln!("{}", table(&rf));
+    // Metrics: the sensor families, sample for sample.
+    let sensor_metrics = |a: &envmon_tests::Agent| -> Vec<String> {
+        let m: serde_json::Value = envmon_agent::show::ask(&a.socket(), "show metrics").unwrap();
+        m["metrics"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .filter(|l| l.starts_with("envmon_sensor_") || l.starts_with("envmon_psu_redundancy"))
+            .map(str::to_string)
+            .collect::<std::collections::BTreeSet<String>>()
+            .into_iter()
+            .collect::<Vec<String>>()
+    };
+    assert_eq!(sensor_metrics(&ipmi), sensor_metrics(&rf));
+}
