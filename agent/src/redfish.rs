@@ -1,4 +1,4 @@
-//! The agent's side of the Redfish source (issue 24, in progress): the service of the
+//! The agent's side of the Redfish source: the service of the
 //! settings (`--redfish`, the password from `--redfish-password-file` or
 //! `ENVMON_REDFISH_PASSWORD`), and `board explain` of what discovery finds there.
 

@@ -195,8 +195,8 @@ settings! {
     ipmi: one IpmiUri = IpmiUri::Device(PathBuf::from("/dev/ipmi0")), "URI", file text;
     /// File holding the RMCP+ password (else ENVMON_IPMI_PASSWORD).
     ipmi_password_file: maybe PathBuf = None, "FILE", file path;
-    /// A Redfish service to read instead of an IPMI BMC: http://[USER@]HOST[:PORT] (in
-    /// progress: `board explain` reads it; docs/redfish.md).
+    /// A Redfish service to read instead of an IPMI BMC: http[s]://[USER@]HOST[:PORT]
+    /// (docs/redfish.md).
     redfish: maybe RedfishUri = None, "URL", file text;
     /// File holding the Redfish password (else ENVMON_REDFISH_PASSWORD).
     redfish_password_file: maybe PathBuf = None, "FILE", file path;

@@ -1,4 +1,4 @@
-//! The Redfish source (issue 24, first part): what a service's resources say, mapped to the
+//! The Redfish source: what a service's resources say, mapped to the
 //! neutral [`RfSensor`] summary `--board auto` classifies (board-defs' `redfish` rules).
 //!
 //! - [`map`]: pure, one JSON resource to sensors. Every field is checked for its type;
