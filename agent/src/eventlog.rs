@@ -423,15 +423,12 @@ impl LogWatcher {
             return;
         }
         let text = serde_json::to_string(&next).unwrap_or_default();
-        let saved = crate::files::write_atomic(&cursor_path(&self.state_dir), text.as_bytes())
-            .and_then(|()| {
-                let seen = self.state_dir.join(SEEN_FILE);
-                if seen.exists() {
-                    Ok(())
-                } else {
-                    crate::files::write_atomic(&seen, b"envmon has read these Redfish logs\n")
-                }
-            });
+        let saved = crate::files::write_cursor(
+            &cursor_path(&self.state_dir),
+            text.as_bytes(),
+            &self.state_dir.join(SEEN_FILE),
+            b"envmon has read these Redfish logs\n",
+        );
         match saved {
             Ok(()) => {
                 self.saved = next;

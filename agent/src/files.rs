@@ -166,6 +166,18 @@ pub fn check_dir(dir: &Path, purpose: DirUse, euid: u32) -> Result<(), String> {
     Ok(())
 }
 
+/// Writes a cursor (`text` to `path`, atomically) and, the first time, the file `seen`
+/// saying that envmon has read that log (`seen_text`): what tells a lost cursor from a first
+/// start (docs/sel.md).
+pub fn write_cursor(path: &Path, text: &[u8], seen: &Path, seen_text: &[u8]) -> io::Result<()> {
+    write_atomic(path, text)?;
+    if seen.exists() {
+        Ok(())
+    } else {
+        write_atomic(seen, seen_text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

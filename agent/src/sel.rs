@@ -204,15 +204,12 @@ impl SelWatcher {
     /// Returns whether it was saved.
     fn save(&mut self, cursor: SelCursor) -> bool {
         let text = core_sel::encode_cursor(&cursor);
-        let saved = crate::files::write_atomic(&cursor_path(&self.state_dir), text.as_bytes())
-            .and_then(|()| {
-                let seen = self.state_dir.join(SEEN_FILE);
-                if seen.exists() {
-                    Ok(())
-                } else {
-                    crate::files::write_atomic(&seen, b"envmon has read this BMC's SEL\n")
-                }
-            });
+        let saved = crate::files::write_cursor(
+            &cursor_path(&self.state_dir),
+            text.as_bytes(),
+            &self.state_dir.join(SEEN_FILE),
+            b"envmon has read this BMC's SEL\n",
+        );
         match saved {
             Ok(()) => {
                 if self.unsaved {

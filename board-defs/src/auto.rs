@@ -24,18 +24,22 @@ use crate::{
 };
 use envmon_core::engine::{Class, Limits, SensorSpec, TempUnit};
 
-fn limits(class: Class, kind: SdrKind) -> Limits {
-    let SdrKind::Threshold {
-        unr,
-        uc,
-        unc,
-        lnr,
-        lc,
-        ..
-    } = kind
-    else {
-        return Limits::Discrete;
-    };
+/// A sensor's thresholds by rank, whatever names its source gives them (IPMI: non-critical,
+/// critical, non-recoverable; Redfish: caution, critical, fatal).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Ranks {
+    pub upper: [Option<f64>; 3],
+    pub lower_critical: Option<f64>,
+    pub lower_fatal: Option<f64>,
+}
+
+/// The limits of an item of `class` from its source's thresholds: upper non-critical ->
+/// warm, critical -> critical, non-recoverable -> shutdown (rising ones only); a fan's lower
+/// critical (else non-recoverable) its minimum; a voltage's lower and upper critical (else
+/// non-recoverable).
+pub(crate) fn limits_of(class: Class, r: Ranks) -> Limits {
+    let [unc, uc, unr] = r.upper;
+    let (lc, lnr) = (r.lower_critical, r.lower_fatal);
     match class {
         Class::Fan | Class::PsuFan => Limits::Fan {
             min_rpm: lc.or(lnr),
@@ -43,7 +47,7 @@ fn limits(class: Class, kind: SdrKind) -> Limits {
         Class::Voltage => {
             let (low, high) = (lc.or(lnr), uc.or(unr));
             match (low, high) {
-                // Crossed limits from a broken SDR: keep the upper one only.
+                // Crossed limits from a broken source: keep the upper one only.
                 (Some(l), Some(h)) if l >= h => Limits::Voltage {
                     low: None,
                     high: Some(h),
@@ -64,6 +68,28 @@ fn limits(class: Class, kind: SdrKind) -> Limits {
             }
         }
     }
+}
+
+fn limits(class: Class, kind: SdrKind) -> Limits {
+    let SdrKind::Threshold {
+        unr,
+        uc,
+        unc,
+        lnr,
+        lc,
+        ..
+    } = kind
+    else {
+        return Limits::Discrete;
+    };
+    limits_of(
+        class,
+        Ranks {
+            upper: [unc, uc, unr],
+            lower_critical: lc,
+            lower_fatal: lnr,
+        },
+    )
 }
 
 /// Where `key` (one word, or several separated by spaces) is in `words`: the index of its

@@ -399,44 +399,17 @@ pub fn classify_redfish(s: &RfSensor) -> RfDecision {
     )
 }
 
-/// The limits of a Redfish sensor of `class`: caution -> warm, critical -> critical, fatal
-/// -> shutdown (rising ones only, as a board file must); a fan's lower critical (else lower
-/// fatal) its minimum; a voltage's lower and upper critical (else fatal).
+/// The limits of a Redfish sensor of `class`: caution, critical and fatal are IPMI's
+/// non-critical, critical and non-recoverable ([`crate::auto::limits_of`]).
 fn rf_limits(class: Class, t: &RfThresholds) -> envmon_core::engine::Limits {
-    use envmon_core::engine::Limits;
-    match class {
-        Class::Fan | Class::PsuFan => Limits::Fan {
-            min_rpm: t.lower_critical.or(t.lower_fatal),
+    crate::auto::limits_of(
+        class,
+        crate::auto::Ranks {
+            upper: [t.upper_caution, t.upper_critical, t.upper_fatal],
+            lower_critical: t.lower_critical,
+            lower_fatal: t.lower_fatal,
         },
-        Class::Voltage => {
-            let (low, high) = (
-                t.lower_critical.or(t.lower_fatal),
-                t.upper_critical.or(t.upper_fatal),
-            );
-            match (low, high) {
-                (Some(l), Some(h)) if l >= h => Limits::Voltage {
-                    low: None,
-                    high: Some(h),
-                },
-                _ => Limits::Voltage { low, high },
-            }
-        }
-        Class::Psu | Class::PsuRedundancy | Class::Backplane => Limits::Discrete,
-        _ => {
-            let mut last = f64::NEG_INFINITY;
-            let mut rising = |x: Option<f64>| x.filter(|v| *v > last).inspect(|v| last = *v);
-            let (warm, critical, shutdown) = (
-                rising(t.upper_caution),
-                rising(t.upper_critical),
-                rising(t.upper_fatal),
-            );
-            Limits::Temperature {
-                warm,
-                critical,
-                shutdown,
-            }
-        }
-    }
+    )
 }
 
 /// The label a Redfish sensor's messages print: the number its name gives the part (`CPU1

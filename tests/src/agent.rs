@@ -94,6 +94,35 @@ pub fn rmcp_agent(uri: &str, board: &str, dir: &Path, interval_ms: u32, extra: &
     )
 }
 
+/// `envmon --redfish URI run --board BOARD` every `interval_ms`, its state in `dir/state`,
+/// syslog into `dir/syslog.log`, then `extra` flags; stderr in `dir/LOG`.
+pub fn redfish_agent(
+    uri: &str,
+    board: &str,
+    dir: &Path,
+    interval_ms: u32,
+    log: &str,
+    extra: &[&str],
+) -> Agent {
+    let state = dir.join("state");
+    let syslog = format!("file://{}", dir.join("syslog.log").display());
+    let interval = interval_ms.to_string();
+    let mut args = vec![
+        "--redfish",
+        uri,
+        "--board",
+        board,
+        "--interval-ms",
+        &interval,
+        "--state-dir",
+        state.to_str().unwrap_or_default(),
+        "--syslog",
+        &syslog,
+    ];
+    args.extend_from_slice(extra);
+    Agent::start(&args, &[("ENVMON_LOG", "info")], &dir.join(log))
+}
+
 /// `envmon run` with no BMC on the board file `board`, reading sysfs under `root`, sweeping
 /// every `interval_ms`, its state under `dir/state`, syslog to `syslog`, then `extra` flags;
 /// stderr in `dir/envmon.log`.

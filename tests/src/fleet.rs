@@ -251,6 +251,44 @@ pub fn dashboard_queries() -> Vec<String> {
         .collect()
 }
 
+/// node_exporter with only its textfile collector, reading `textfiles`; its port.
+pub fn node_exporter(textfiles: &Path, log: &Path) -> (Daemon, u16) {
+    let port = free_port();
+    let d = daemon(
+        Command::new("prometheus-node-exporter")
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .arg("--collector.disable-defaults")
+            .arg("--collector.textfile")
+            .arg(format!(
+                "--collector.textfile.directory={}",
+                textfiles.display()
+            )),
+        log,
+    );
+    (d, port)
+}
+
+/// Prometheus with the configuration `yml`, its data and log under `dir`; its port.
+pub fn prometheus(dir: &Path, yml: &str) -> (Daemon, u16) {
+    let port = free_port();
+    fs::create_dir_all(dir).unwrap_or_default();
+    fs::write(dir.join("prometheus.yml"), yml).unwrap_or_default();
+    let d = daemon(
+        Command::new("prometheus")
+            .arg(format!(
+                "--config.file={}",
+                dir.join("prometheus.yml").display()
+            ))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}")),
+        &dir.join("prometheus.log"),
+    );
+    (d, port)
+}
+
 /// The appliance names: `fw-01` ...
 pub fn host(i: usize) -> String {
     format!("fw-{:02}", i + 1)
@@ -273,43 +311,15 @@ pub fn run(n: usize, dir: &Path) -> Report {
     let (_relay, relay_port) = start_relay(&dir.join("relay"), upstream.tcp_port);
     let textfiles = dir.join("textfile");
     fs::create_dir_all(&textfiles).unwrap();
-    let node_port = free_port();
-    let _node = daemon(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
-            .arg("--collector.disable-defaults")
-            .arg("--collector.textfile")
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                textfiles.display()
-            )),
-        &dir.join("node_exporter.log"),
-    );
-    let prom_port = free_port();
-    let prom_dir = dir.join("prometheus");
-    fs::create_dir_all(&prom_dir).unwrap();
+    let (_node, node_port) = node_exporter(&textfiles, &dir.join("node_exporter.log"));
     let rules = repo_root().join("dist/prometheus/envmon.rules.yml");
-    fs::write(
-        prom_dir.join("prometheus.yml"),
-        format!(
+    let (_prometheus, prom_port) = prometheus(
+        &dir.join("prometheus"),
+        &format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
              scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
             rules.display()
         ),
-    )
-    .unwrap();
-    let _prometheus = daemon(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                prom_dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                prom_dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-        &dir.join("prometheus.log"),
     );
     let board = dir.join("board.toml");
     fs::write(&board, BOARD).unwrap();
@@ -399,29 +409,17 @@ pub fn run(n: usize, dir: &Path) -> Report {
     let cpu_percent_per_agent = ticks as f64 / 100.0 / elapsed / n as f64 * 100.0;
     // Every panel of the dashboard returns data (rates need two samples: a few tries).
     let queries = dashboard_queries();
+    let answer = |q: &String| {
+        let k = query(prom_port, q)
+            .and_then(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0);
+        (q.clone(), k)
+    };
     let dashboard = wait_for(Duration::from_secs(30), || {
-        let d: Vec<(String, usize)> = queries
-            .iter()
-            .map(|q| {
-                let k = query(prom_port, q)
-                    .and_then(|v| v.as_array().map(Vec::len))
-                    .unwrap_or(0);
-                (q.clone(), k)
-            })
-            .collect();
+        let d: Vec<(String, usize)> = queries.iter().map(answer).collect();
         d.iter().all(|(_, k)| *k > 0).then_some(d)
     })
-    .unwrap_or_else(|| {
-        queries
-            .iter()
-            .map(|q| {
-                let k = query(prom_port, q)
-                    .and_then(|v| v.as_array().map(Vec::len))
-                    .unwrap_or(0);
-                (q.clone(), k)
-            })
-            .collect()
-    });
+    .unwrap_or_else(|| queries.iter().map(answer).collect());
     // Every line through the relay, per host (a few sweeps more for any straggler).
     std::thread::sleep(Duration::from_secs(2));
     let received = upstream.received();

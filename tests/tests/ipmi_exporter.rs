@@ -411,24 +411,13 @@ fn the_appliance_side_by_side_and_through_prometheus() {
     );
 
     // Prometheus: envmon's file through node_exporter, and the exporter's scrape.
-    let node_port = free_port();
-    let _node = daemon(
-        Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{node_port}"))
-            .arg("--collector.disable-defaults")
-            .arg("--collector.textfile")
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                file.parent().unwrap().display()
-            )),
+    let (_node, node_port) = envmon_tests::fleet::node_exporter(
+        file.parent().unwrap(),
         &dir.path().join("node_exporter.log"),
     );
-    let prom_port = free_port();
-    let prom_dir = dir.path().join("prometheus");
-    fs::create_dir_all(&prom_dir).unwrap();
-    fs::write(
-        prom_dir.join("prometheus.yml"),
-        format!(
+    let (_prometheus, prom_port) = envmon_tests::fleet::prometheus(
+        &dir.path().join("prometheus"),
+        &format!(
             "global:\n  scrape_interval: 2s\n  evaluation_interval: 2s\nscrape_configs:\n  \
              - job_name: envmon\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n  \
              - job_name: ipmi\n    scrape_timeout: 2s\n    metrics_path: /ipmi\n    params:\n      \
@@ -436,20 +425,6 @@ fn the_appliance_side_by_side_and_through_prometheus() {
              - targets: ['127.0.0.1:{port}']\n",
             bmc.port
         ),
-    )
-    .unwrap();
-    let _prometheus = daemon(
-        Command::new("prometheus")
-            .arg(format!(
-                "--config.file={}",
-                prom_dir.join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                prom_dir.join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prom_port}")),
-        &dir.path().join("prometheus.log"),
     );
     let seen = wait_for(Duration::from_secs(60), || {
         let both = ["envmon", "ipmi"].map(|j| {

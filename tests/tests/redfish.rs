@@ -220,28 +220,14 @@ fn run_on_a_redfish_service_reports_the_catalog() {
     .unwrap();
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
     let uri = format!("http://127.0.0.1:{port}");
-    let syslog = format!("file://{}", out.display());
-    let state = dir.path().join("state");
     let action = format!("exec:{}", program.display());
-    let a = envmon_tests::Agent::start(
-        &[
-            "--redfish",
-            &uri,
-            "--board",
-            "auto",
-            "--interval-ms",
-            "300",
-            "--state-dir",
-            state.to_str().unwrap(),
-            "--syslog",
-            &syslog,
-            "--shutdown-action",
-            &action,
-            "--shutdown-confirm-ms",
-            "600",
-        ],
-        &[("ENVMON_LOG", "info")],
-        &dir.path().join("envmon.log"),
+    let a = envmon_tests::redfish_agent(
+        &uri,
+        "auto",
+        dir.path(),
+        300,
+        "envmon.log",
+        &["--shutdown-action", &action, "--shutdown-confirm-ms", "600"],
     );
     a.wait_sweeps(6);
     let env: serde_json::Value = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
@@ -445,26 +431,15 @@ fn the_event_log_is_forwarded_once_and_a_trip_reported_at_the_next_start() {
     let (_sushy, port) = sushy(&tree, &dir.path().join("sushy.log"));
     let out = dir.path().join("syslog.log");
     let uri = format!("http://127.0.0.1:{port}");
-    let syslog = format!("file://{}", out.display());
-    let state = dir.path().join("state");
     let run = |n: usize| {
-        let mut a = envmon_tests::Agent::start(
-            &[
-                "--redfish",
-                &uri,
-                "--board",
-                "auto",
-                "--interval-ms",
-                "200",
-                "--state-dir",
-                state.to_str().unwrap(),
-                "--syslog",
-                &syslog,
-                "--shutdown-action",
-                "none",
-            ],
-            &[("ENVMON_LOG", "info")],
-            &dir.path().join(format!("envmon-{n}.log")),
+        let log = format!("envmon-{n}.log");
+        let mut a = envmon_tests::redfish_agent(
+            &uri,
+            "auto",
+            dir.path(),
+            200,
+            &log,
+            &["--shutdown-action", "none"],
         );
         a.wait_sweeps(8);
         assert_eq!(a.stop(), Some(0), "{}", a.stderr());
@@ -546,29 +521,14 @@ fn every_mockup_is_silent_when_healthy() {
         std::fs::create_dir_all(&d).unwrap();
         let (_sushy, port) = sushy(&redfish_mockups().join(m), &d.join("sushy.log"));
         let out = d.join("syslog.log");
-        let (uri, syslog) = (
-            format!("http://127.0.0.1:{port}"),
-            format!("file://{}", out.display()),
-        );
-        let mut a = envmon_tests::Agent::start(
-            &[
-                "--redfish",
-                &uri,
-                "--board",
-                "auto",
-                "--interval-ms",
-                "200",
-                "--state-dir",
-                d.join("state").to_str().unwrap(),
-                "--syslog",
-                &syslog,
-                "--sel",
-                "off",
-                "--shutdown-action",
-                "none",
-            ],
-            &[("ENVMON_LOG", "info")],
-            &d.join("envmon.log"),
+        let uri = format!("http://127.0.0.1:{port}");
+        let mut a = envmon_tests::redfish_agent(
+            &uri,
+            "auto",
+            &d,
+            200,
+            "envmon.log",
+            &["--sel", "off", "--shutdown-action", "none"],
         );
         a.wait_sweeps(12);
         let env: serde_json::Value =
@@ -623,29 +583,14 @@ fn a_silent_service_is_735009_and_a_lost_one_735010_and_board_files_name_redfish
         String::from_utf8_lossy(&check.stderr)
     );
     let out = dir.path().join("syslog.log");
-    let (uri, syslog) = (
-        format!("http://127.0.0.1:{port}"),
-        format!("file://{}", out.display()),
-    );
-    let a = envmon_tests::Agent::start(
-        &[
-            "--redfish",
-            &uri,
-            "--board",
-            board.to_str().unwrap(),
-            "--interval-ms",
-            "300",
-            "--state-dir",
-            dir.path().join("state").to_str().unwrap(),
-            "--syslog",
-            &syslog,
-            "--sel",
-            "off",
-            "--shutdown-action",
-            "none",
-        ],
-        &[("ENVMON_LOG", "info")],
-        &dir.path().join("envmon.log"),
+    let uri = format!("http://127.0.0.1:{port}");
+    let a = envmon_tests::redfish_agent(
+        &uri,
+        board.to_str().unwrap(),
+        dir.path(),
+        300,
+        "envmon.log",
+        &["--sel", "off", "--shutdown-action", "none"],
     );
     let lines = || std::fs::read_to_string(&out).unwrap_or_default();
     let seen = |want: &str, n: usize| {
@@ -804,24 +749,13 @@ fn the_same_situation_over_ipmi_and_redfish_says_the_same() {
     std::fs::create_dir_all(&rf_dir).unwrap();
     let ipmi = envmon_tests::rmcp_agent(&bmc.uri(), "auto", &ipmi_dir, 300, &["--sel", "off"]);
     let rf_uri = format!("http://127.0.0.1:{port}");
-    let rf_syslog = format!("file://{}", rf_dir.join("syslog.log").display());
-    let rf = envmon_tests::Agent::start(
-        &[
-            "--redfish",
-            &rf_uri,
-            "--board",
-            "auto",
-            "--interval-ms",
-            "300",
-            "--state-dir",
-            rf_dir.join("state").to_str().unwrap(),
-            "--syslog",
-            &rf_syslog,
-            "--sel",
-            "off",
-        ],
-        &[("ENVMON_LOG", "info")],
-        &rf_dir.join("envmon.log"),
+    let rf = envmon_tests::redfish_agent(
+        &rf_uri,
+        "auto",
+        &rf_dir,
+        300,
+        "envmon.log",
+        &["--sel", "off"],
     );
     ipmi.wait_sweeps(4);
     rf.wait_sweeps(4);
