@@ -64,15 +64,24 @@ pub fn sim_agent(
     Agent::start_as(wrapper, bin, &args, &vars, &dir.join("envmon.log"))
 }
 
-/// `envmon run --board BOARD` on the BMC at `uri` (RMCP+, the simulator's password) every
-/// `interval_ms`, its state in `dir/state`, syslog into `dir/syslog.log`, then `extra`
-/// flags; stderr in `dir/envmon.log`.
-pub fn rmcp_agent(uri: &str, board: &str, dir: &Path, interval_ms: u32, extra: &[&str]) -> Agent {
+/// `envmon SOURCE URI run --board BOARD` every `interval_ms`, its state in `dir/state`, syslog
+/// into `dir/syslog.log`, then `extra` flags, with `env`; stderr in `dir/LOG`.
+#[allow(clippy::too_many_arguments)]
+fn source_agent(
+    source: &str,
+    uri: &str,
+    board: &str,
+    dir: &Path,
+    interval_ms: u32,
+    log: &str,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Agent {
     let state = dir.join("state");
     let syslog = format!("file://{}", dir.join("syslog.log").display());
     let interval = interval_ms.to_string();
     let mut args = vec![
-        "--ipmi",
+        source,
         uri,
         "--board",
         board,
@@ -84,13 +93,26 @@ pub fn rmcp_agent(uri: &str, board: &str, dir: &Path, interval_ms: u32, extra: &
         &syslog,
     ];
     args.extend_from_slice(extra);
-    Agent::start(
-        &args,
-        &[
-            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
-            ("ENVMON_LOG", "info"),
-        ],
-        &dir.join("envmon.log"),
+    Agent::start(&args, env, &dir.join(log))
+}
+
+/// `envmon run --board BOARD` on the BMC at `uri` (RMCP+, the simulator's password) every
+/// `interval_ms`, its state in `dir/state`, syslog into `dir/syslog.log`, then `extra`
+/// flags; stderr in `dir/envmon.log`.
+pub fn rmcp_agent(uri: &str, board: &str, dir: &Path, interval_ms: u32, extra: &[&str]) -> Agent {
+    let env = [
+        ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+        ("ENVMON_LOG", "info"),
+    ];
+    source_agent(
+        "--ipmi",
+        uri,
+        board,
+        dir,
+        interval_ms,
+        "envmon.log",
+        extra,
+        &env,
     )
 }
 
@@ -104,23 +126,8 @@ pub fn redfish_agent(
     log: &str,
     extra: &[&str],
 ) -> Agent {
-    let state = dir.join("state");
-    let syslog = format!("file://{}", dir.join("syslog.log").display());
-    let interval = interval_ms.to_string();
-    let mut args = vec![
-        "--redfish",
-        uri,
-        "--board",
-        board,
-        "--interval-ms",
-        &interval,
-        "--state-dir",
-        state.to_str().unwrap_or_default(),
-        "--syslog",
-        &syslog,
-    ];
-    args.extend_from_slice(extra);
-    Agent::start(&args, &[("ENVMON_LOG", "info")], &dir.join(log))
+    let env = [("ENVMON_LOG", "info")];
+    source_agent("--redfish", uri, board, dir, interval_ms, log, extra, &env)
 }
 
 /// `envmon run` with no BMC on the board file `board`, reading sysfs under `root`, sweeping

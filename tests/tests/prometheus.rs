@@ -2,13 +2,13 @@
 //! prometheus-node-exporter (textfile collector), and the alert rules in dist/prometheus/
 //! unit-tested with promtool (Debian's prometheus package).
 
-use envmon_tests::{Bmc, free_port, repo_root, wait_for};
+use envmon_tests::{Bmc, repo_root, wait_for};
 use std::{
     fs,
     io::{Read, Write},
     net::TcpStream,
     path::Path,
-    process::{Child, Command, Stdio},
+    process::Command,
     time::Duration,
 };
 
@@ -49,27 +49,14 @@ fn the_alert_rules_pass_their_tests_and_a_broken_rule_fails_them() {
 }
 
 struct NodeExporter {
-    child: Child,
+    _daemon: envmon_tests::fleet::Daemon,
     port: u16,
 }
 
 impl NodeExporter {
     fn start(textfiles: &Path, log: &Path) -> NodeExporter {
-        let port = free_port();
-        let child = Command::new("prometheus-node-exporter")
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .arg("--collector.disable-defaults")
-            .arg("--collector.textfile")
-            .arg(format!(
-                "--collector.textfile.directory={}",
-                textfiles.display()
-            ))
-            .stdin(Stdio::null())
-            .stdout(fs::File::create(log).unwrap())
-            .stderr(fs::File::create(log.with_extension("err")).unwrap())
-            .spawn()
-            .expect("prometheus-node-exporter (scripts/install-deps installs it)");
-        let n = NodeExporter { child, port };
+        let (d, port) = envmon_tests::fleet::node_exporter(textfiles, log);
+        let n = NodeExporter { _daemon: d, port };
         let up = wait_for(WAIT, || n.scrape());
         assert!(up.is_some(), "node_exporter did not answer on {port}");
         n
@@ -83,13 +70,6 @@ impl NodeExporter {
         let mut body = String::new();
         s.read_to_string(&mut body).ok()?;
         body.split_once("\r\n\r\n").map(|(_, b)| b.to_string())
-    }
-}
-
-impl Drop for NodeExporter {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
