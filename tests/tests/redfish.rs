@@ -848,3 +848,80 @@ fn the_same_situation_over_ipmi_and_redfish_says_the_same() {
     };
     assert_eq!(sensor_metrics(&ipmi), sensor_metrics(&rf));
 }
+
+/// A Redfish service over SNMP as `show environment` shows it (the same MIB view as IPMI's,
+/// made from the same items): DMTF's tower through snmpd, every item with its id as alias,
+/// its value to the served precision, absent items unavailable(2).
+#[test]
+fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
+    use envmon_tests::snmp::{Snmpd, Snmptrapd};
+    let dir = tempfile::tempdir().unwrap();
+    let trapd = Snmptrapd::start(&dir.path().join("trapd"));
+    let snmpd = Snmpd::start(&dir.path().join("snmpd"), trapd.port, false);
+    let (_sushy, port) = sushy(
+        &redfish_mockups().join("dmtf-public-tower"),
+        &dir.path().join("sushy.log"),
+    );
+    let master = snmpd.master();
+    let uri = format!("http://127.0.0.1:{port}");
+    let a = envmon_tests::redfish_agent(
+        &uri,
+        "auto",
+        dir.path(),
+        300,
+        "envmon.log",
+        &["--sel", "off", "--agentx", &master],
+    );
+    a.wait_sweeps(4);
+    let env: serde_json::Value = envmon_agent::show::ask(&a.socket(), "show environment").unwrap();
+    let items = env["sensors"].as_array().unwrap().clone();
+    let walk = envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
+        let w = snmpd.walk("1.3.6.1.2.1.99.1.1.1.4");
+        (w.len() == items.len()).then_some(())
+    });
+    assert!(
+        walk.is_some(),
+        "{} items not served: {}",
+        items.len(),
+        a.stderr()
+    );
+    let mut all = snmpd.walk("1.3.6.1.2.1.47.1.1.1");
+    all.extend(snmpd.walk("1.3.6.1.2.1.99.1.1"));
+    let at = |o: String| -> Option<String> {
+        all.iter()
+            .find(|l| l.starts_with(&format!(".{o} = ")))
+            .and_then(|l| {
+                l.split_once(": ")
+                    .map(|(_, v)| v.trim_matches('"').to_string())
+            })
+    };
+    for (k, s) in items.iter().enumerate() {
+        let idx = k + 2;
+        let id = s["id"].as_str().unwrap();
+        assert_eq!(
+            at(format!("1.3.6.1.2.1.47.1.1.1.1.14.{idx}")).as_deref(),
+            Some(id)
+        );
+        let oper = at(format!("1.3.6.1.2.1.99.1.1.1.5.{idx}")).unwrap();
+        match (s["state"].as_str().unwrap(), s["value"].as_f64()) {
+            ("absent", _) => assert_eq!(oper, "2", "{id}"),
+            (_, Some(v)) => {
+                let prec: i32 = at(format!("1.3.6.1.2.1.99.1.1.1.3.{idx}"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let served: f64 = at(format!("1.3.6.1.2.1.99.1.1.1.4.{idx}"))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                let step = 10f64.powi(-prec);
+                assert!(
+                    (served * step - v).abs() <= step / 2.0 + 1e-9,
+                    "{id}: {served} vs {v}"
+                );
+                assert_eq!(oper, "1", "{id}");
+            }
+            (_, None) => assert_eq!(oper, "1", "{id}: discrete"),
+        }
+    }
+}
