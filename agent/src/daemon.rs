@@ -252,18 +252,17 @@ impl Loop {
             }
         };
         let mut m = bind_board(board, &[], &self.settings);
+        if self.settings.sel != crate::config::SelMode::Off {
+            // The same client (password and TLS trust read once), counting on its own.
+            self.rflog = Some(crate::eventlog::LogWatcher::new(
+                Box::new(fetch.clone()),
+                &self.settings.state_dir,
+                crate::sel::host_boot(&self.settings.sysfs_root),
+            ));
+        }
         m.set_redfish(envmon_sensors::redfish::reader::RedfishReader::new(
             Box::new(fetch),
         ));
-        if self.settings.sel != crate::config::SelMode::Off {
-            if let Some(f) = crate::redfish::fetch(&self.settings).map_err(|e| e.to_string())? {
-                self.rflog = Some(crate::eventlog::LogWatcher::new(
-                    Box::new(f),
-                    &self.settings.state_dir,
-                    crate::sel::host_boot(&self.settings.sysfs_root),
-                ));
-            }
-        }
         if !m.active() {
             return Err("the board has no item that matches a Redfish sensor".into());
         }

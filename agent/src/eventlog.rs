@@ -268,16 +268,25 @@ impl LogWatcher {
         Ok(out)
     }
 
-    /// A log's entries in order (members embedded, or each fetched; at most `BUDGET + 1`
-    /// past the mark are fetched one by one).
-    fn entries(&mut self, uri: &str) -> Result<Vec<Entry>, RfError> {
+    /// A log's entries in order: the members as the collection embeds them, or, where it
+    /// only links them, each fetched from the marked one on (the ones before it were
+    /// forwarded already: not asked for again), at most `4 * BUDGET` a step.
+    fn entries(&mut self, uri: &str, mark: Option<&Mark>) -> Result<Vec<Entry>, RfError> {
         let coll = self.fetch.get(uri)?;
         let members = coll
             .get("Members")
             .and_then(Value::as_array)
             .ok_or_else(|| RfError::new(RfErrorKind::Missing("Members"), uri))?;
+        let linked_mark = |m: &Value| {
+            entry(m).is_none()
+                && mark.is_some_and(|k| {
+                    map::odata_id(m, uri)
+                        .is_ok_and(|id| id.rsplit('/').next() == Some(k.id.as_str()))
+                })
+        };
+        let start = members.iter().position(linked_mark).unwrap_or(0);
         let mut out = Vec::new();
-        for m in members.iter().take(map::MEMBERS_MAX * 8) {
+        for m in members.iter().skip(start).take(map::MEMBERS_MAX * 8) {
             match entry(m) {
                 Some(e) => out.push(e),
                 None => {
@@ -329,7 +338,8 @@ impl LogWatcher {
         };
         let mut unseen_all = Vec::new();
         for log in &logs {
-            let entries = match self.entries(log) {
+            let mark = self.marks.get(log).cloned();
+            let entries = match self.entries(log, mark.as_ref()) {
                 Ok(e) => e,
                 Err(e) => {
                     log::warn!("Redfish event log: {e}");
@@ -466,6 +476,57 @@ mod tests {
             sensor_number: None,
             message: msg.into(),
         }
+    }
+
+    /// A log whose collection only links its entries, counting what is asked for.
+    struct Linked {
+        asked: Vec<String>,
+    }
+
+    impl Fetch for Linked {
+        fn get(&mut self, path: &str) -> Result<Value, RfError> {
+            self.asked.push(path.to_string());
+            let base = "/redfish/v1/Systems/1/LogServices/SEL/Entries";
+            if path == base {
+                let members: Vec<Value> = (1..=5)
+                    .map(|i| serde_json::json!({"@odata.id": format!("{base}/{i}")}))
+                    .collect();
+                return Ok(serde_json::json!({"@odata.id": base, "Members": members}));
+            }
+            let id = path.rsplit('/').next().unwrap_or_default();
+            Ok(
+                serde_json::json!({"@odata.id": path, "Id": id, "Message": format!("entry {id}"),
+                "Created": format!("2026-01-0{id}T00:00:00Z")}),
+            )
+        }
+        fn requests(&self) -> u64 {
+            self.asked.len() as u64
+        }
+    }
+
+    #[test]
+    fn linked_entries_before_the_mark_are_not_asked_for_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = LogWatcher::new(Box::new(Linked { asked: Vec::new() }), dir.path(), None);
+        let log = "/redfish/v1/Systems/1/LogServices/SEL/Entries";
+        let all = w.entries(log, None).unwrap();
+        assert_eq!(all.len(), 5);
+        let mark = Mark {
+            id: "3".into(),
+            created: Some("2026-01-03T00:00:00Z".into()),
+        };
+        let before = w.fetch.requests();
+        let from_mark = w.entries(log, Some(&mark)).unwrap();
+        assert_eq!(
+            w.fetch.requests() - before,
+            4,
+            "the collection, then entries 3, 4, 5"
+        );
+        let fresh: Vec<&str> = new_entries(&from_mark, Some(&mark))
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect();
+        assert_eq!(fresh, ["4", "5"]);
     }
 
     #[test]

@@ -409,11 +409,6 @@ impl Monitor {
         self.redfish.as_ref().map(RedfishReader::healthy)
     }
 
-    /// Requests made to the Redfish service so far.
-    pub fn redfish_requests(&self) -> u64 {
-        self.redfish.as_ref().map_or(0, RedfishReader::requests)
-    }
-
     /// The SDR entries a sweep reads: each bound item's sensor and its failure flags.
     fn swept_entries(&self) -> impl Iterator<Item = &SdrEntry> {
         let main = self.bindings.iter().filter_map(|b| match b {

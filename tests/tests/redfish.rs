@@ -188,6 +188,18 @@ fn rewrite(file: &std::path::Path, change: impl FnOnce(&mut serde_json::Value)) 
     std::fs::rename(&tmp, file).unwrap();
 }
 
+/// A copy of mockup `name` under `dir` (the tests rewrite it; ../shared stays as it is),
+/// served by sushy-static: the copy, the daemon, its port.
+fn served_copy(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, envmon_tests::fleet::Daemon, u16) {
+    let tree = dir.join(name);
+    copy_tree(&redfish_mockups().join(name), &tree);
+    let (d, port) = sushy(&tree, &dir.join(format!("{name}-sushy.log")));
+    (tree, d, port)
+}
+
 fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
     std::fs::create_dir_all(to).unwrap();
     for e in std::fs::read_dir(from).unwrap().flatten() {
@@ -208,9 +220,7 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
 fn run_on_a_redfish_service_reports_the_catalog() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("tower");
-    copy_tree(&redfish_mockups().join("dmtf-public-tower"), &tree);
-    let (_sushy, port) = sushy(&tree, &dir.path().join("sushy.log"));
+    let (tree, _sushy, port) = served_copy(dir.path(), "dmtf-public-tower");
     let out = dir.path().join("syslog.log");
     let program = dir.path().join("poweroff");
     std::fs::write(
@@ -426,9 +436,7 @@ fn https_is_trusted_only_as_the_settings_say() {
 #[test]
 fn the_event_log_is_forwarded_once_and_a_trip_reported_at_the_next_start() {
     let dir = tempfile::tempdir().unwrap();
-    let tree = dir.path().join("intel");
-    copy_tree(&redfish_mockups().join("intel-s2600bpb"), &tree);
-    let (_sushy, port) = sushy(&tree, &dir.path().join("sushy.log"));
+    let (tree, _sushy, port) = served_copy(dir.path(), "intel-s2600bpb");
     let out = dir.path().join("syslog.log");
     let uri = format!("http://127.0.0.1:{port}");
     let run = |n: usize| {

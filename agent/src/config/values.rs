@@ -190,9 +190,9 @@ impl fmt::Display for ShutdownAction {
 /// ("invalid value 'rmcp://admin:Secret@host' ..."), and a value with a password must never
 /// be printed (docs/configuration.md). The error says what is wrong, not what was given.
 #[derive(Debug, Clone, Copy)]
-pub struct IpmiUriParser<T = IpmiUri>(std::marker::PhantomData<fn() -> T>);
+pub struct SecretUriParser<T = IpmiUri>(std::marker::PhantomData<fn() -> T>);
 
-impl<T> clap::builder::TypedValueParser for IpmiUriParser<T>
+impl<T> clap::builder::TypedValueParser for SecretUriParser<T>
 where
     T: FromStr<Err = String> + Clone + Send + Sync + 'static,
 {
@@ -218,17 +218,17 @@ where
 }
 
 impl clap::builder::ValueParserFactory for IpmiUri {
-    type Parser = IpmiUriParser<IpmiUri>;
+    type Parser = SecretUriParser<IpmiUri>;
     fn value_parser() -> Self::Parser {
-        IpmiUriParser(std::marker::PhantomData)
+        SecretUriParser(std::marker::PhantomData)
     }
 }
 
 /// The Redfish URI may carry a password too: parsed without echoing it.
 impl clap::builder::ValueParserFactory for RedfishUri {
-    type Parser = IpmiUriParser<RedfishUri>;
+    type Parser = SecretUriParser<RedfishUri>;
     fn value_parser() -> Self::Parser {
-        IpmiUriParser(std::marker::PhantomData)
+        SecretUriParser(std::marker::PhantomData)
     }
 }
 

@@ -75,7 +75,9 @@ impl Write for Conn {
     }
 }
 
-/// A Redfish service over HTTP or HTTPS.
+/// A Redfish service over HTTP or HTTPS. A clone is a second client of the same service
+/// (its credentials and TLS trust, its own request count).
+#[derive(Clone)]
 pub struct HttpFetch {
     host: String,
     port: u16,

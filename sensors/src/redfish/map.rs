@@ -34,13 +34,7 @@ fn text(v: &Value, field: &'static str, at: &str) -> Result<Option<String>, RfEr
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => {
             let mut s = envmon_core::text::sanitize(s);
-            if s.len() > NAME_MAX {
-                let mut cut = NAME_MAX;
-                while !s.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                s.truncate(cut);
-            }
+            envmon_core::frame::truncate_at_char(&mut s, NAME_MAX);
             Ok(Some(s))
         }
         Some(_) => Err(wrong(field, at)),
