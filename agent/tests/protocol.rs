@@ -8,13 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envmon_agent::{
+    cli::show::environment_table,
     config::MetricsNames,
-    metrics,
+    events::shutdown::Record,
     model::Environment,
-    show::environment_table,
-    shutdown::Record,
-    socket::respond,
-    status::{self, Counters, Snapshot},
+    model::metrics,
+    model::status::{self, Counters, Snapshot},
+    outputs::socket::respond,
     syslog::DestinationStats,
 };
 use serde_json::json;
@@ -107,7 +107,7 @@ fn connect(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let mut t = bmc.transport();
-    let (sdrs, _) = envmon_agent::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+    let (sdrs, _) = envmon_agent::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
     (t, sdrs)
 }
 
@@ -126,13 +126,13 @@ fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
     let text = std::fs::read_to_string(root.join("sim/corpus/dell-r630.sdr")).unwrap();
     let bmc = FakeBmc::from_corpus(&text).unwrap();
     let (t, sdrs) = connect(&bmc);
-    let board = envmon_agent::bmc::resolve_board(None, &sdrs);
+    let board = envmon_agent::source::bmc::resolve_board(None, &sdrs);
     let (mut m, _) = Monitor::new(board, &sdrs, std::path::Path::new("/nonexistent"));
     // The first chassis fan (sim/corpus/dell-r630.expected: sensor 0x30) stops.
     bmc.set(0x30, 0);
     bmc.state().dcmi_watts = Some(182);
     let mut src = IpmiSource::new(t);
-    let mut figures = envmon_agent::figures::Figures::new(&sdrs);
+    let mut figures = envmon_agent::source::figures::Figures::new(&sdrs);
     for now in [0, 2000, 4000, 6000] {
         m.sweep(Some(&mut src), now);
         if figures.due(now) {

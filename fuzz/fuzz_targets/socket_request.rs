@@ -2,8 +2,8 @@
 #![no_main]
 use envmon_agent::{
     model::{Environment, Monitoring},
-    socket::respond,
-    status::Snapshot,
+    outputs::socket::respond,
+    model::status::Snapshot,
 };
 use libfuzzer_sys::fuzz_target;
 

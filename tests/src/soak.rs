@@ -1,4 +1,4 @@
-//! The soak: `envmon run`'s loop ([`envmon_agent::daemon::soak`]) for many sweeps back to
+//! The soak: `envmon run`'s loop ([`envmon_agent::run::soak`]) for many sweeps back to
 //! back, a fan stopping or restarting every so many sweeps, syslog to a real file,
 //! against one of two BMCs ([`Against`]): an in-memory one holding a real server's SDR
 //! repository (Dell PowerEdge R630, sim/corpus/dell-r630.sdr, `--board auto`), or the
@@ -8,10 +8,10 @@
 //! and the test each install one: `stats`).
 
 use envmon_agent::{
-    bmc,
     config::{BoardChoice, IpmiUri, Settings},
-    daemon::soak,
-    link::Opener,
+    run::soak,
+    source::bmc,
+    source::link::Opener,
     syslog::SyslogUri,
 };
 use envmon_sensors::ipmi::{Transport, fake::FakeBmc};

@@ -1,9 +1,11 @@
 //! The command line of docs/contract.md §2.
 
+pub mod show;
+
 use crate::{
     config::{Settings, SettingsArgs},
     error::AgentError,
-    logging,
+    os::logging,
     syslog::Syslog,
 };
 use clap::{Args, Parser, Subcommand};
@@ -129,7 +131,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     // The daemon keeps ignoring it: a syslog or query socket closed under it is an error
     // to handle, not a reason to die.
     if !matches!(cli.command, Command::Run) {
-        crate::sys::default_sigpipe();
+        crate::os::sys::default_sigpipe();
     }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -145,7 +147,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 fn dispatch(cli: &Cli) -> Result<(), AgentError> {
     let settings = cli.settings.resolve()?;
     match &cli.command {
-        Command::Run => crate::daemon::run(settings, &cli.settings),
+        Command::Run => crate::run::run(settings, &cli.settings),
         Command::Poll { count, json } => poll(&settings, *count, *json),
         Command::Message(m) => message(&settings, m),
         Command::Show { what, json } => show(&settings, *what, *json),
@@ -193,7 +195,7 @@ fn show(settings: &Settings, what: ShowWhat, as_json: bool) -> Result<(), AgentE
         ShowWhat::Version => "show version",
         ShowWhat::Metrics => "show metrics",
     };
-    use crate::{model, show};
+    use crate::{cli::show, model};
     let socket = &settings.socket;
     match (what, as_json) {
         (_, true) => println!("{}", show::ask_line(socket, request)?),
@@ -300,23 +302,24 @@ fn bmc_sdrs(
     AgentError,
 > {
     let unavailable = |e: envmon_sensors::ipmi::IpmiError| AgentError::Unavailable(e.to_string());
-    let Some(target) = crate::bmc::target(settings)? else {
+    let Some(target) = crate::source::bmc::target(settings)? else {
         return Err(AgentError::Usage(
             "--ipmi none: there is no BMC to read SDRs from".into(),
         ));
     };
-    let mut conn = crate::bmc::open(&target).map_err(unavailable)?;
-    let (sdrs, _) = crate::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
+    let mut conn = crate::source::bmc::open(&target).map_err(unavailable)?;
+    let (sdrs, _) =
+        crate::source::bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(unavailable)?;
     Ok((conn, sdrs))
 }
 
 /// `envmon board explain`: every SDR record and the rule that decided it.
 fn board_explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
-    if let Some(mut f) = crate::redfish::fetch(settings)? {
-        return crate::redfish::explain(&mut f, as_json);
+    if let Some(mut f) = crate::source::redfish::fetch(settings)? {
+        return crate::source::redfish::explain(&mut f, as_json);
     }
     let (_, sdrs) = bmc_sdrs(settings)?;
-    let named = crate::bmc::named_board(&settings.board)?;
+    let named = crate::source::bmc::named_board(&settings.board)?;
     let overrides = named.filter(|b| b.base_auto);
     let sensors: Vec<_> = sdrs.iter().map(|e| e.to_sdr_sensor()).collect();
     let (board, explained) = envmon_board_defs::explain(&sensors, overrides.as_ref());
@@ -392,8 +395,8 @@ struct ExplainRow {
 /// `envmon board dump`: the board from the BMC's SDRs as a board file.
 fn board_dump(settings: &Settings) -> Result<(), AgentError> {
     let (_, sdrs) = bmc_sdrs(settings)?;
-    let named = crate::bmc::named_board(&settings.board)?;
-    let board = crate::bmc::resolve_board(named, &sdrs);
+    let named = crate::source::bmc::named_board(&settings.board)?;
+    let board = crate::source::bmc::resolve_board(named, &sdrs);
     let header = format!(
         "Made by `envmon board dump` from the BMC's SDR repository ({} sensor records).\n\
          Edit it and use it with --board FILE; `envmon board check FILE` validates it.",
@@ -423,9 +426,9 @@ fn board_dump(settings: &Settings) -> Result<(), AgentError> {
 fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
     use envmon_sensors::ipmi::{IpmiSource, Transport};
     let unavailable = |e: envmon_sensors::ipmi::IpmiError| AgentError::Unavailable(e.to_string());
-    let target = crate::bmc::target(settings)?;
-    let named = crate::bmc::named_board(&settings.board)?;
-    let from_sdrs = crate::bmc::from_sdrs(named.as_ref());
+    let target = crate::source::bmc::target(settings)?;
+    let named = crate::source::bmc::named_board(&settings.board)?;
+    let from_sdrs = crate::source::bmc::from_sdrs(named.as_ref());
     // Without SDRs first, the board alone says whether a BMC is needed.
     let needs_bmc = from_sdrs
         || named
@@ -443,7 +446,7 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         }
         _ => (None, Vec::new()),
     };
-    let mut board = crate::bmc::resolve_board(named, &sdrs);
+    let mut board = crate::source::bmc::resolve_board(named, &sdrs);
     // A snapshot judges each reading as it is; debounce is for the daemon's transitions.
     for item in &mut board.items {
         item.spec.debounce = 1;
@@ -472,7 +475,7 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
     let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     if as_json {
         // The same JSON as `show environment`.
-        let last_shutdown = crate::shutdown::read_record(&settings.state_dir)
+        let last_shutdown = crate::events::shutdown::read_record(&settings.state_dir)
             .ok()
             .flatten();
         let monitoring = if unread == 0 {
@@ -482,7 +485,9 @@ fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError
         };
         let env = crate::model::Environment {
             ipmi_commands_per_sweep: per_sweep,
-            last_shutdown: last_shutdown.as_ref().map(crate::shutdown::Record::shown),
+            last_shutdown: last_shutdown
+                .as_ref()
+                .map(crate::events::shutdown::Record::shown),
             ..crate::model::Environment::new(
                 Some(monitor.view(now)),
                 monitoring,

@@ -2,7 +2,7 @@
 
 use crate::{
     error::AgentError,
-    layout,
+    model::layout,
     model::{Environment, ErrorReply, Item, Named, PciLink, PciStatus, PsuRedundancy, Shown},
 };
 use envmon_core::engine::{Class, State, format_value};

@@ -269,7 +269,7 @@ impl Settings {
                 .hostname
                 .as_ref()
                 .map(|h| h.0.clone())
-                .or_else(crate::sys::hostname)
+                .or_else(crate::os::sys::hostname)
                 .unwrap_or_else(|| "localhost".into()),
             prefix: self.prefix,
             backoff: Backoff::default(),
@@ -613,7 +613,7 @@ metrics-names = "both"
             sel_warn_percent: Percent(90),
             agentx: Some(AgentxAddr::Tcp("127.0.0.1".into(), 705)),
             agentx_envmon_mib: OnOff(false),
-            agentx_notifications: NotificationList(crate::snmp::mib::Notifications {
+            agentx_notifications: NotificationList(crate::outputs::snmp::mib::Notifications {
                 threshold: true,
                 envmon: true,
             }),

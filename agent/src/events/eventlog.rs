@@ -187,7 +187,7 @@ pub struct LogWatcher {
     sweeps: u64,
     /// Entries forwarded by this process.
     pub forwarded: u64,
-    trip: Option<crate::sel::BootTrip>,
+    trip: Option<crate::events::sel::BootTrip>,
     unsaved: bool,
 }
 
@@ -390,7 +390,7 @@ impl LogWatcher {
                     .iter()
                     .find(|(_, e)| e == t)
                     .map_or("", |(l, _)| l.as_str());
-                self.trip = Some(crate::sel::BootTrip {
+                self.trip = Some(crate::events::sel::BootTrip {
                     entry: format!("redfish:{log}/{}", t.id),
                     at: t.created.clone().unwrap_or_else(|| "-".into()),
                     identity: format!(
@@ -404,7 +404,7 @@ impl LogWatcher {
     }
 
     /// A thermal trip that caused this boot, once (see [`boot_trip`]).
-    pub fn take_boot_trip(&mut self) -> Option<crate::sel::BootTrip> {
+    pub fn take_boot_trip(&mut self) -> Option<crate::events::sel::BootTrip> {
         self.trip.take()
     }
 
@@ -433,7 +433,7 @@ impl LogWatcher {
             return;
         }
         let text = serde_json::to_string(&next).unwrap_or_default();
-        let saved = crate::files::write_cursor(
+        let saved = crate::os::files::write_cursor(
             &cursor_path(&self.state_dir),
             text.as_bytes(),
             &self.state_dir.join(SEEN_FILE),

@@ -204,7 +204,7 @@ impl SelWatcher {
     /// Returns whether it was saved.
     fn save(&mut self, cursor: SelCursor) -> bool {
         let text = core_sel::encode_cursor(&cursor);
-        let saved = crate::files::write_cursor(
+        let saved = crate::os::files::write_cursor(
             &cursor_path(&self.state_dir),
             text.as_bytes(),
             &self.state_dir.join(SEEN_FILE),
@@ -268,7 +268,7 @@ impl SelWatcher {
 
     fn archive(&self, lines: &[String]) -> std::io::Result<()> {
         fs::create_dir_all(&self.state_dir)?;
-        let mut f = crate::files::open_append(&self.state_dir.join(ARCHIVE_FILE))?;
+        let mut f = crate::os::files::open_append(&self.state_dir.join(ARCHIVE_FILE))?;
         for l in lines {
             writeln!(f, "{l}")?;
         }

@@ -12,7 +12,7 @@
 //! boot message for the IO hub: envmon logs an error instead, and marks it reported too. A
 //! corrupt or truncated record gives a warning and is left as it is.
 
-use crate::{config::ShutdownAction, sys, syslog::Syslog};
+use crate::{config::ShutdownAction, os::sys, syslog::Syslog};
 use envmon_core::engine::ShutdownKind;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -103,7 +103,7 @@ pub fn parse_record(bytes: &[u8]) -> Result<Record, String> {
 fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
     let mut text = serde_json::to_vec_pretty(rec).map_err(std::io::Error::other)?;
     text.push(b'\n');
-    crate::files::write_atomic(&record_path(state_dir), &text)
+    crate::os::files::write_atomic(&record_path(state_dir), &text)
 }
 
 /// What triggered a shutdown.
@@ -200,7 +200,7 @@ pub fn perform_with(
         ShutdownAction::Exec(program) => {
             log::error!("thermal shutdown: running {}", program.display());
             let status = Command::new(program)
-                .env_remove(crate::bmc::PASSWORD_ENV)
+                .env_remove(crate::source::bmc::PASSWORD_ENV)
                 .env("ENVMON_SHUTDOWN_REASON", t.kind.name())
                 .env("ENVMON_SHUTDOWN_SENSOR", &t.sensor)
                 .env("ENVMON_SHUTDOWN_READING", t.reading.to_string())
@@ -217,7 +217,7 @@ pub fn perform_with(
                 let program = power.program.display();
                 log::error!("reboot(RB_POWER_OFF) failed ({e}); running {program}");
                 match Command::new(&power.program)
-                    .env_remove(crate::bmc::PASSWORD_ENV)
+                    .env_remove(crate::source::bmc::PASSWORD_ENV)
                     .status()
                 {
                     Ok(s) if s.success() => {}
@@ -237,7 +237,7 @@ pub fn perform_with(
 pub fn report_hardware_trip(
     syslog: &Syslog,
     state_dir: &Path,
-    trip: &crate::sel::BootTrip,
+    trip: &crate::events::sel::BootTrip,
 ) -> std::io::Result<Record> {
     let rec = Record {
         version: 1,

@@ -4,10 +4,10 @@
 //! the file is never made by re-parsing the other text (docs/prometheus.md).
 
 use crate::config::MetricsNames;
+use crate::model::status::Counters;
 use crate::model::{
     Environment, Item, Monitoring, Named, PowerItem, PsuRedundancy, SdrFacts, Shown, SyslogStatus,
 };
-use crate::status::Counters;
 use envmon_core::engine::State;
 use envmon_sensors::ipmi::info::sensor_type_name;
 use std::fmt::Write as _;

@@ -7,6 +7,10 @@
 //! in alphabetical order because that is the order of the keys on the wire
 //! (docs/contract.md §4; the JSON has always had sorted keys).
 
+pub mod layout;
+pub mod metrics;
+pub mod status;
+
 use envmon_core::engine::{Class, Limits, State};
 pub use envmon_core::pci::PciStatus;
 use serde::{Deserialize, Serialize};

@@ -12,10 +12,12 @@
 //! - The board is unwatched, and monitoring degraded, while no CPU temperature (or, where the
 //!   board has one, no chassis ambient) reads: 735010 once, and `show environment` says why.
 
+pub mod presence;
+
+use crate::events::shutdown::Trigger;
 use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, SdrFacts, Shown};
-pub use crate::presence::Presence;
-use crate::presence::{cpu_named, presence_sensor};
-use crate::shutdown::Trigger;
+pub use crate::monitor::presence::Presence;
+use crate::monitor::presence::{cpu_named, presence_sensor};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,

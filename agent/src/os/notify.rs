@@ -1,5 +1,5 @@
 //! The systemd notification protocol, spoken directly (no libsystemd): `READY=1` once the
-//! agent serves, `WATCHDOG=1` at half of `WATCHDOG_USEC` (sent by [`crate::watchdog`] while
+//! agent serves, `WATCHDOG=1` at half of `WATCHDOG_USEC` (sent by [`crate::os::watchdog`] while
 //! the poll loop beats, so a stuck loop stops the pings and systemd restarts the agent),
 //! `STOPPING=1` on exit.
 //! Without `$NOTIFY_SOCKET` every call does nothing.

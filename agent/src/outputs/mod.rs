@@ -3,16 +3,19 @@
 //! metrics file. The loop hands over emissions, transitions and a model each tick; this part
 //! owns the destinations, their restarts on SIGHUP and the counters they keep.
 
+pub mod snmp;
+pub mod socket;
+
 use crate::{
     config::Settings,
-    files, metrics,
+    model::metrics,
+    model::status::{self, Counters, Published, Snapshot},
     model::{Environment, Transition},
-    snmp::session::{Config as SubagentConfig, Subagent},
-    socket,
-    status::{self, Counters, Published, Snapshot},
+    os::files,
     syslog::{DestinationStats, Syslog},
 };
 use envmon_core::engine::Emission;
+use snmp::session::{Config as SubagentConfig, Subagent};
 use std::{
     path::PathBuf,
     sync::{Arc, atomic::Ordering::Relaxed},

@@ -16,10 +16,10 @@
 
 use crate::{
     error::AgentError,
+    model::status::Published,
+    model::status::Snapshot,
     model::{ErrorBody, ErrorReply, MetricsReply, VersionReply},
-    status::Published,
-    status::Snapshot,
-    sys::{PeerCreds, peer_credentials},
+    os::sys::{PeerCreds, peer_credentials},
 };
 use std::{
     collections::HashSet,
@@ -264,7 +264,7 @@ pub fn bind(path: &Path, group: Option<u32>) -> Result<(UnixListener, Access), A
                 path.display()
             )));
         }
-        if meta.uid() != crate::sys::euid() {
+        if meta.uid() != crate::os::sys::euid() {
             return Err(unavailable(format!(
                 "{}: a stale socket of uid {}, not envmon's: not removed",
                 path.display(),

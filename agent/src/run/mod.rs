@@ -11,21 +11,22 @@
 //! SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
 //! invalid new one keeps the old one running and says why).
 
-use crate::figures::Figures;
+use crate::source::figures::Figures;
 use crate::{
-    bmc,
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
-    link::{BmcLink, Opened, Opener, open_real},
+    events::sel::SelWatcher,
+    events::shutdown,
+    model::status::Counters,
     model::{Environment, Monitoring, Shown, Transition},
     monitor::{Monitor, Sweep},
+    os::sys,
+    os::watchdog::{self, Heartbeat},
     outputs::Outputs,
-    sel::SelWatcher,
-    shutdown, socket,
-    status::Counters,
-    sys,
+    outputs::socket,
+    source::bmc,
+    source::link::{BmcLink, Opened, Opener, open_real},
     syslog::Syslog,
-    watchdog::{self, Heartbeat},
 };
 use envmon_board_defs::Board;
 use envmon_core::engine::Emission;
@@ -35,7 +36,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use crate::link::ATTEMPTS_BEFORE_735009;
+pub use crate::source::link::ATTEMPTS_BEFORE_735009;
 
 /// Sweeps between two checks of the SDR repository info.
 pub const REVALIDATE_EVERY: u64 = 30;
@@ -50,7 +51,7 @@ pub struct ThermalGuard {
     /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
     own_boot_report: bool,
     /// A SEL trip whose report could not be recorded yet.
-    pending_trip: Option<crate::sel::BootTrip>,
+    pending_trip: Option<crate::events::sel::BootTrip>,
 }
 
 impl ThermalGuard {
@@ -91,7 +92,12 @@ impl ThermalGuard {
     /// or this trip was reported before (the record keeps the trips reported). The record is
     /// written before 735023 is sent: a trip whose report cannot be recorded (a full state
     /// dir) waits, so that no start reports it twice.
-    fn sel_trip(&mut self, trip: crate::sel::BootTrip, syslog: &Syslog, settings: &Settings) {
+    fn sel_trip(
+        &mut self,
+        trip: crate::events::sel::BootTrip,
+        syslog: &Syslog,
+        settings: &Settings,
+    ) {
         if self.own_boot_report {
             log::info!(
                 "SEL {}: a thermal trip, already reported as envmon's own shutdown",
@@ -140,7 +146,7 @@ struct Loop {
     /// The BMC's figures of the current session (none before the first).
     figures: Option<Figures>,
     /// A Redfish service's event logs (`--redfish`, unless `sel = "off"`).
-    rflog: Option<crate::eventlog::LogWatcher>,
+    rflog: Option<crate::events::eventlog::LogWatcher>,
     outputs: Outputs,
     sel: SelWatcher,
     thermal: ThermalGuard,
@@ -165,7 +171,7 @@ impl Loop {
         Loop {
             sel: SelWatcher::new(
                 &settings.state_dir,
-                crate::sel::host_boot(&settings.sysfs_root),
+                crate::events::sel::host_boot(&settings.sysfs_root),
             ),
             outputs: Outputs::new(&settings, syslog),
             settings,
@@ -231,7 +237,7 @@ impl Loop {
         if self.monitor.is_some() {
             return Ok(());
         }
-        let mut fetch = crate::redfish::fetch(&self.settings)
+        let mut fetch = crate::source::redfish::fetch(&self.settings)
             .map_err(|e| e.to_string())?
             .ok_or("no Redfish service")?;
         self.heart.beat();
@@ -254,10 +260,10 @@ impl Loop {
         let mut m = bind_board(board, &[], &self.settings);
         if self.settings.sel != crate::config::SelMode::Off {
             // The same client (password and TLS trust read once), counting on its own.
-            self.rflog = Some(crate::eventlog::LogWatcher::new(
+            self.rflog = Some(crate::events::eventlog::LogWatcher::new(
                 Box::new(fetch.clone()),
                 &self.settings.state_dir,
-                crate::sel::host_boot(&self.settings.sysfs_root),
+                crate::events::sel::host_boot(&self.settings.sysfs_root),
             ));
         }
         m.set_redfish(envmon_sensors::redfish::reader::RedfishReader::new(
@@ -547,7 +553,10 @@ impl Loop {
             self.link.forget();
             self.monitor = None;
             if new.state_dir != old.state_dir {
-                self.sel = SelWatcher::new(&new.state_dir, crate::sel::host_boot(&new.sysfs_root));
+                self.sel = SelWatcher::new(
+                    &new.state_dir,
+                    crate::events::sel::host_boot(&new.sysfs_root),
+                );
             }
         } else if new.ipmi_password_file != old.ipmi_password_file {
             self.link.close();
@@ -576,7 +585,7 @@ fn make_state_dir(settings: &Settings) -> Result<(), AgentError> {
 /// The directories envmon will write into, checked before it starts (files.rs: the state dir
 /// strictly, the metrics file's and file syslog destinations' as shared directories).
 fn check_dirs(settings: &Settings) -> Result<(), AgentError> {
-    use crate::files::{DirUse, check_dir};
+    use crate::os::files::{DirUse, check_dir};
     let parent = |p: &std::path::Path| {
         p.parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -711,7 +720,7 @@ fn socket_group(settings: &Settings) -> Result<Option<u32>, AgentError> {
 
 /// The thread that pings systemd's watchdog while the loop beats, when systemd asks for it.
 fn feeder(
-    notifier: &Arc<crate::notify::Notifier>,
+    notifier: &Arc<crate::os::notify::Notifier>,
     heart: &Heartbeat,
 ) -> Result<Option<watchdog::Feeder>, AgentError> {
     let Some(every) = notifier.watchdog_interval() else {
@@ -749,7 +758,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     )
     .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
-    let notifier = Arc::new(crate::notify::Notifier::from_env());
+    let notifier = Arc::new(crate::os::notify::Notifier::from_env());
     notifier.ready();
     l.heart.beat();
     // Pings come from their own thread, as long as the loop keeps beating.
@@ -1112,7 +1121,7 @@ mod tests {
         // Two more, seen at the next check (every CHECK_EVERY sweeps), once each.
         bmc.add_sel(sel_event(0x01, CPU, 0x01, 0x09));
         bmc.add_sel(sel_event(0x01, CPU, 0x01, 0x09));
-        for _ in 0..crate::sel::CHECK_EVERY * 2 {
+        for _ in 0..crate::events::sel::CHECK_EVERY * 2 {
             l.tick();
         }
         assert_eq!(sel_ids(&l, &frames).len(), 5);
@@ -1129,14 +1138,14 @@ mod tests {
         l.tick();
         assert!(sel_ids(&l, &frames).is_empty(), "nothing repeated");
         bmc.add_sel(sel_event(0x05, 0x20, 0x6f, 0));
-        for _ in 0..crate::sel::CHECK_EVERY {
+        for _ in 0..crate::events::sel::CHECK_EVERY {
             l.tick();
         }
         assert_eq!(sel_ids(&l, &frames), ["0x0006"]);
         // A cleared SEL (new erase stamp, IDs from 1 again): new entries still arrive.
         bmc.clear_sel();
         bmc.add_sel(sel_event(0x08, 0x09, 0x6f, 3));
-        for _ in 0..crate::sel::CHECK_EVERY {
+        for _ in 0..crate::events::sel::CHECK_EVERY {
             l.tick();
         }
         assert_eq!(sel_ids(&l, &frames), ["0x0006", "0x0001"]);
@@ -1161,7 +1170,9 @@ mod tests {
         assert_eq!(ids.first().map(String::as_str), Some("0x0001"));
         assert_eq!(ids.last().map(String::as_str), Some("0x012c"));
         assert!(
-            per_tick.iter().all(|n| *n <= crate::sel::BUDGET + 1),
+            per_tick
+                .iter()
+                .all(|n| *n <= crate::events::sel::BUDGET + 1),
             "at most one batch per sweep: {per_tick:?}"
         );
     }
@@ -1199,7 +1210,7 @@ mod tests {
             "{}",
             rec.at
         );
-        for _ in 0..crate::sel::CHECK_EVERY {
+        for _ in 0..crate::events::sel::CHECK_EVERY {
             l.tick();
         }
         assert_eq!(sent(&l, &frames), vec![735023], "once");

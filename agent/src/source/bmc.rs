@@ -33,7 +33,7 @@ pub fn target(s: &Settings) -> Result<Option<Target>, AgentError> {
         IpmiUri::Device(p) => Ok(Some(Target::Device(p.clone()))),
         IpmiUri::Rmcp { user, host, port } => {
             let password = match &s.ipmi_password_file {
-                Some(f) => read_password_file(f, crate::sys::euid())?,
+                Some(f) => read_password_file(f, crate::os::sys::euid())?,
                 None => std::env::var(PASSWORD_ENV).map_err(|_| {
                     AgentError::Usage(
                         "rmcp:// needs a password: --ipmi-password-file FILE or ENVMON_IPMI_PASSWORD".into(),
@@ -157,7 +157,7 @@ pub fn load_sdrs(
                     state_dir.display()
                 );
             } else if let Err(e) =
-                crate::files::write_atomic(&cache_path(state_dir), &encode_cache(&info, &r))
+                crate::os::files::write_atomic(&cache_path(state_dir), &encode_cache(&info, &r))
             {
                 log::warn!("cannot write the SDR cache in {}: {e}", state_dir.display());
             }
@@ -287,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("pw");
         std::fs::write(&f, "Secret-pw\n").unwrap();
-        let me = crate::sys::euid();
+        let me = crate::os::sys::euid();
         for mode in [0o644, 0o666, 0o620, 0o604] {
             std::fs::set_permissions(&f, std::fs::Permissions::from_mode(mode)).unwrap();
             let e = read_password_file(&f, me).unwrap_err().to_string();

@@ -4,7 +4,7 @@
 //! and decides when 735009 is due. It knows nothing of boards or messages: the loop binds
 //! the SDRs it hands out and sends what it says.
 
-use crate::{bmc, watchdog::Beating, watchdog::Heartbeat};
+use crate::{os::watchdog::Beating, os::watchdog::Heartbeat, source::bmc};
 use envmon_sensors::ipmi::{
     IpmiError, IpmiSource, Target, Transport,
     repo::{self, RepoInfo},

@@ -17,7 +17,7 @@ pub fn fetch(s: &Settings) -> Result<Option<HttpFetch>, AgentError> {
     };
     let password = match (&uri.user, &s.redfish_password_file) {
         (None, _) => None,
-        (Some(_), Some(f)) => Some(crate::bmc::read_password_file(f, crate::sys::euid())?),
+        (Some(_), Some(f)) => Some(crate::source::bmc::read_password_file(f, crate::os::sys::euid())?),
         (Some(_), None) => Some(std::env::var(PASSWORD_ENV).map_err(|_| {
             AgentError::Usage(
                 "a Redfish user needs a password: --redfish-password-file FILE or ENVMON_REDFISH_PASSWORD".into(),

@@ -5,7 +5,7 @@
 //! its own (octet count for TCP, newline for files and stderr, nothing for datagrams).
 
 use super::uri::SyslogUri;
-use crate::sys;
+use crate::os::sys;
 use std::{
     fs::File,
     io::{self, Write},
@@ -173,7 +173,7 @@ impl Transport for FileTransport {
             Some(f) => f,
             none => {
                 // Never through a symbolic link (the file layer's rule, files.rs).
-                let f = crate::files::open_append(&self.path)?;
+                let f = crate::os::files::open_append(&self.path)?;
                 let id = file_id(&f.metadata()?);
                 none.insert((f, id))
             }

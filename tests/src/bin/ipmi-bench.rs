@@ -3,7 +3,7 @@
 //!
 //!   ENVMON_IPMI_PASSWORD=... ipmi-bench HOST PORT USER STATE_DIR SWEEPS
 
-use envmon_agent::{bmc, config::BoardChoice, monitor::Monitor};
+use envmon_agent::{config::BoardChoice, monitor::Monitor, source::bmc};
 use envmon_sensors::ipmi::{IpmiSource, Target, Transport, connect};
 use std::time::{Duration, Instant};
 

@@ -120,8 +120,8 @@ pub fn answer(view: &Mib, p: &Pdu) -> Option<Vec<u8>> {
 mod tests {
     use super::*;
     use crate::model::{Item, ItemSource, Shown};
-    use crate::snmp::mib::Inputs;
-    use crate::snmp::pdu::Ids;
+    use crate::outputs::snmp::mib::Inputs;
+    use crate::outputs::snmp::pdu::Ids;
     use envmon_core::engine::{Class, Limits, State};
 
     #[test]

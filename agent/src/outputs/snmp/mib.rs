@@ -16,7 +16,7 @@ use envmon_core::engine::{Class, Limits, State, transition_threshold};
 
 use super::pdu::{Range, vb};
 pub use crate::config::Notifications;
-use crate::layout::{self, EnvmonTable};
+use crate::model::layout::{self, EnvmonTable};
 pub use crate::model::{Item, PowerItem, Shown, Transition};
 use agentx::encodings::{OctetString, Value, VarBind};
 

@@ -15,7 +15,7 @@ use super::{
     mib::{self, Inputs, Mib, Notifications, Transition},
     pdu::{self, Ids, PARSE_ERROR, Pdu},
 };
-use crate::status::{Published, Snapshot};
+use crate::model::status::{Published, Snapshot};
 
 use std::{
     io::{self, Read, Write},
