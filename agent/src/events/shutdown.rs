@@ -12,7 +12,7 @@
 //! boot message for the IO hub: envmon logs an error instead, and marks it reported too. A
 //! corrupt or truncated record gives a warning and is left as it is.
 
-use crate::{config::ShutdownAction, os::sys, syslog::Syslog};
+use crate::{config::ShutdownAction, model::Trigger, os::sys, syslog::Syslog};
 use envmon_core::engine::ShutdownKind;
 use serde::{Deserialize, Serialize};
 use std::{
@@ -106,24 +106,6 @@ fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
     crate::os::files::write_atomic(&record_path(state_dir), &text)
 }
 
-/// What triggered a shutdown.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Trigger {
-    /// Which part.
-    pub kind: ShutdownKind,
-    /// The item's position in the board (to read it again before acting).
-    pub position: usize,
-    /// The board item.
-    pub sensor: String,
-    /// Its label.
-    pub label: String,
-    /// The reading.
-    pub reading: f64,
-    /// The threshold.
-    pub threshold: f64,
-    /// `C` or `F`.
-    pub unit: String,
-}
 
 /// The shutdown sequence. Returns the record written.
 /// How the machine is powered off: the system call first, then the system's program.

@@ -11,7 +11,7 @@ pub mod layout;
 pub mod metrics;
 pub mod status;
 
-use envmon_core::engine::{Class, Limits, State};
+use envmon_core::engine::{Class, Limits, ShutdownKind, State};
 pub use envmon_core::pci::PciStatus;
 use serde::{Deserialize, Serialize};
 
@@ -470,6 +470,26 @@ pub struct ErrorBody {
 pub struct ErrorReply {
     /// The error.
     pub error: ErrorBody,
+}
+
+/// What a sweep found that calls for the thermal shutdown (the sweep's fact; the events
+/// layer acts on it once the monitor confirmed it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trigger {
+    /// Which part.
+    pub kind: ShutdownKind,
+    /// The item's position in the board (to read it again before acting).
+    pub position: usize,
+    /// The board item.
+    pub sensor: String,
+    /// Its label.
+    pub label: String,
+    /// The reading.
+    pub reading: f64,
+    /// The threshold.
+    pub threshold: f64,
+    /// `C` or `F`.
+    pub unit: String,
 }
 
 #[cfg(test)]

@@ -14,7 +14,7 @@
 
 pub mod presence;
 
-use crate::events::shutdown::Trigger;
+use crate::model::Trigger;
 use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, SdrFacts, Shown};
 pub use crate::monitor::presence::Presence;
 use crate::monitor::presence::{cpu_named, presence_sensor};

@@ -68,7 +68,7 @@ impl ThermalGuard {
     }
 
     /// Runs the shutdown a sweep calls for, once per process.
-    fn run(&mut self, t: Option<shutdown::Trigger>, syslog: &Syslog, settings: &Settings) {
+    fn run(&mut self, t: Option<crate::model::Trigger>, syslog: &Syslog, settings: &Settings) {
         let Some(t) = t.filter(|_| !self.done) else {
             return;
         };
@@ -388,7 +388,7 @@ impl Loop {
     /// readings` times over at least `shutdown-confirm-ms`; every reading must be plausible and
     /// at or past the shutdown threshold. Unconfirmed, judging goes on (and the shutdown is
     /// asked again while the sensor stays at its shutdown state).
-    fn confirm_shutdown(&mut self, t: &shutdown::Trigger) -> bool {
+    fn confirm_shutdown(&mut self, t: &crate::model::Trigger) -> bool {
         if self.thermal.done {
             return false;
         }
