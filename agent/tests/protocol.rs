@@ -126,7 +126,7 @@ fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
     let text = std::fs::read_to_string(root.join("sim/corpus/dell-r630.sdr")).unwrap();
     let bmc = FakeBmc::from_corpus(&text).unwrap();
     let (t, sdrs) = connect(&bmc);
-    let board = envmon_agent::source::bmc::resolve_board(None, &sdrs);
+    let board = envmon_agent::source::board::resolve_board(None, &sdrs);
     let (mut m, _) = Monitor::new(board, &sdrs, std::path::Path::new("/nonexistent"));
     // The first chassis fan (sim/corpus/dell-r630.expected: sensor 0x30) stops.
     bmc.set(0x30, 0);

@@ -598,6 +598,31 @@ fn parse_min_psus(
     Ok(min_psus)
 }
 
+impl BoardError {
+    /// An [`BoardErrorKind::Invalid`] error found after validation (an item that binds to
+    /// nothing on the source, say), at `position` of `path` when known.
+    pub fn invalid(path: &Path, position: Option<(usize, usize)>, message: String) -> BoardError {
+        BoardError {
+            kind: BoardErrorKind::Invalid,
+            path: path.to_path_buf(),
+            position,
+            message,
+            source: None,
+        }
+    }
+}
+
+/// Where the `source` of item `id` is written in a board file's `text` (1-based line and
+/// column), for errors found once the board meets its source. `None` when the text does not
+/// parse or has no such item.
+pub fn source_position(text: &str, id: &str) -> Option<(usize, usize)> {
+    let raw: RawBoard = toml::from_str(text).ok()?;
+    raw.item
+        .iter()
+        .find(|i| i.get_ref().id.get_ref() == id)
+        .map(|i| line_col(text, i.get_ref().source.span().start))
+}
+
 /// Parses and validates a board definition. `path` is used in messages only.
 pub fn parse(path: &Path, text: &str) -> Result<Board, BoardError> {
     let ctx = Ctx { path, text };

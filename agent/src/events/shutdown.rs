@@ -106,7 +106,6 @@ fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
     crate::os::files::write_atomic(&record_path(state_dir), &text)
 }
 
-
 /// The shutdown sequence. Returns the record written.
 /// How the machine is powered off: the system call first, then the system's program.
 #[derive(Debug, Clone)]
@@ -181,8 +180,7 @@ pub fn perform_with(
         ),
         ShutdownAction::Exec(program) => {
             log::error!("thermal shutdown: running {}", program.display());
-            let status = Command::new(program)
-                .env_remove(crate::source::bmc::PASSWORD_ENV)
+            let status = without_secrets(Command::new(program))
                 .env("ENVMON_SHUTDOWN_REASON", t.kind.name())
                 .env("ENVMON_SHUTDOWN_SENSOR", &t.sensor)
                 .env("ENVMON_SHUTDOWN_READING", t.reading.to_string())
@@ -198,10 +196,7 @@ pub fn perform_with(
             if let Err(e) = (power.syscall)() {
                 let program = power.program.display();
                 log::error!("reboot(RB_POWER_OFF) failed ({e}); running {program}");
-                match Command::new(&power.program)
-                    .env_remove(crate::source::bmc::PASSWORD_ENV)
-                    .status()
-                {
+                match without_secrets(Command::new(&power.program)).status() {
                     Ok(s) if s.success() => {}
                     Ok(s) => log::error!("thermal shutdown: {program} exited with {s}"),
                     Err(e) => log::error!("cannot run {program}: {e}"),
@@ -312,6 +307,15 @@ pub fn report_record(syslog: &Syslog, state_dir: &Path, mut rec: Record) -> Opti
         log::error!("cannot mark the shutdown record reported: {e}");
     }
     Some(rec)
+}
+
+/// `cmd` with no password variable in its environment (the shutdown programs never see the
+/// BMC's passwords).
+fn without_secrets(mut cmd: Command) -> Command {
+    for v in crate::os::secrets::PASSWORD_ENVS {
+        cmd.env_remove(v);
+    }
+    cmd
 }
 
 #[cfg(test)]

@@ -134,10 +134,11 @@ pub struct Monitor {
     unwatched: Vec<String>,
 }
 
-/// The SDR entry an IPMI source names. Numbers are unique only per owner, and envmon reads
-/// the BMC's own sensors: a number matches the BMC's (owner 0x20, LUN 0) sensor, never a
-/// record of system software that reuses it.
-fn find<'a>(source: &Source, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
+/// The SDR entry an IPMI source names (the one rule: binding, `board explain` and `board
+/// dump` use it). Numbers are unique only per owner, and envmon reads the BMC's own sensors:
+/// a number matches the BMC's (owner 0x20, LUN 0) sensor, never a record of system software
+/// that reuses it.
+pub fn find_sdr<'a>(source: &Source, sdrs: &'a [SdrEntry]) -> Option<&'a SdrEntry> {
     let bmc_owned = |e: &SdrEntry| e.owner_id == 0x20 && e.owner_lun == 0;
     match source {
         Source::IpmiName(n) => sdrs
@@ -204,7 +205,7 @@ fn bind(
     if let Source::Redfish(uri) = &item.source {
         return Binding::Redfish(uri.clone());
     }
-    let found = find(&item.source, sdrs).cloned();
+    let found = find_sdr(&item.source, sdrs).cloned();
     if found.is_none() {
         notes.push(format!(
             "item {} ({}) matches no sensor in the SDR repository",
@@ -265,7 +266,7 @@ impl Monitor {
         let mut notes = Vec::new();
         for (item, binding) in self.board.items.iter().zip(&mut self.bindings) {
             if let Binding::Ipmi(entry, presence) = binding {
-                *entry = find(&item.source, sdrs).cloned();
+                *entry = find_sdr(&item.source, sdrs).cloned();
                 *presence = entry
                     .as_ref()
                     .and_then(|e| presence_sensor(e, sdrs))
@@ -800,7 +801,7 @@ fn bind_flags(board: &Board, sdrs: &[SdrEntry]) -> Vec<Vec<SdrEntry>> {
         .map(|i| {
             i.also
                 .iter()
-                .filter_map(|s| find(s, sdrs).cloned())
+                .filter_map(|s| find_sdr(s, sdrs).cloned())
                 .collect()
         })
         .collect()

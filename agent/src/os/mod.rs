@@ -4,5 +4,6 @@
 pub mod files;
 pub mod logging;
 pub mod notify;
+pub mod secrets;
 pub mod sys;
 pub mod watchdog;

@@ -24,13 +24,16 @@ use crate::{
     os::watchdog::{self, Heartbeat},
     outputs::Outputs,
     outputs::socket,
-    source::bmc,
     source::link::{BmcLink, Opened, Opener, open_real},
+    source::{
+        self, Chosen,
+        board::{self, Described},
+    },
     syslog::Syslog,
 };
 use envmon_board_defs::Board;
 use envmon_core::engine::Emission;
-use envmon_sensors::ipmi::sdr::SdrEntry;
+use envmon_sensors::redfish::{http::HttpFetch, reader::RedfishReader};
 use std::{
     sync::Arc,
     time::{Duration, Instant},
@@ -191,22 +194,27 @@ impl Loop {
         u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
     }
 
-    /// Makes sure there is a monitor, and a BMC connection when its items need one.
+    /// Makes sure there is a monitor, and a BMC connection when its items need one. The
+    /// source and the board come from the one start-up path (`source::choose`,
+    /// `board::build`, `board::bind`) that every command takes.
     fn connect(&mut self) -> Result<(), String> {
-        if self.settings.redfish.is_some() {
-            return self.connect_redfish();
-        }
-        let target = bmc::target(&self.settings).map_err(|e| e.to_string())?;
+        let target = match source::choose(&self.settings).map_err(|e| e.to_string())? {
+            Chosen::Redfish(fetch) => return self.connect_redfish(fetch),
+            Chosen::Ipmi(t) => Some(t),
+            Chosen::Nothing => None,
+        };
         // The board is read only while there is no monitor yet (not every tick of a BMC
         // outage). A board made from the SDRs waits for them.
         let mut waiting_for_sdrs = None;
         if self.monitor.is_none() {
-            let named = bmc::named_board(&self.settings.board).map_err(|e| e.to_string())?;
-            if bmc::from_sdrs(named.as_ref()) {
+            let named = board::named_board(&self.settings.board).map_err(|e| e.to_string())?;
+            if board::from_source(named.as_ref()) {
                 waiting_for_sdrs = Some(named);
             } else {
-                let board = bmc::resolve_board(named, &[]);
-                self.monitor = Some(bind_board(board, &[], &self.settings));
+                let b = board::build(named, Described::Nothing, &self.settings)
+                    .map_err(|e| e.to_string())?;
+                let (m, _) = board::bind(b, Described::Nothing, &self.settings, None);
+                self.monitor = Some(m);
             }
         }
         if !self.monitor.as_ref().is_none_or(Monitor::needs_bmc) {
@@ -233,13 +241,10 @@ impl Loop {
     /// `--redfish`: discovers the service and builds the monitor of its board (`auto`, or a
     /// board file naming `redfish:` sources); each sweep then reads the service. A service
     /// that does not answer here counts toward 735009 as a BMC does.
-    fn connect_redfish(&mut self) -> Result<(), String> {
+    fn connect_redfish(&mut self, mut fetch: HttpFetch) -> Result<(), String> {
         if self.monitor.is_some() {
             return Ok(());
         }
-        let mut fetch = crate::source::redfish::fetch(&self.settings)
-            .map_err(|e| e.to_string())?
-            .ok_or("no Redfish service")?;
         self.heart.beat();
         let found = envmon_sensors::redfish::discover::discover(&mut fetch)
             .map_err(|e| format!("Redfish: {e}"))?;
@@ -247,17 +252,9 @@ impl Loop {
         for n in &found.notes {
             log::warn!("Redfish: {n}");
         }
-        let board = match bmc::named_board(&self.settings.board).map_err(|e| e.to_string())? {
-            Some(b) if !b.base_auto => b,
-            _ => {
-                let (b, notes) = envmon_board_defs::redfish::auto_board_redfish(&found.sensors);
-                for n in notes {
-                    log::info!("auto board: {n}");
-                }
-                b
-            }
-        };
-        let mut m = bind_board(board, &[], &self.settings);
+        let described = Described::Redfish(&found.sensors);
+        let named = board::named_board(&self.settings.board).map_err(|e| e.to_string())?;
+        let b = board::build(named, described, &self.settings).map_err(|e| e.to_string())?;
         if self.settings.sel != crate::config::SelMode::Off {
             // The same client (password and TLS trust read once), counting on its own.
             self.rflog = Some(crate::events::eventlog::LogWatcher::new(
@@ -266,9 +263,8 @@ impl Loop {
                 crate::events::sel::host_boot(&self.settings.sysfs_root),
             ));
         }
-        m.set_redfish(envmon_sensors::redfish::reader::RedfishReader::new(
-            Box::new(fetch),
-        ));
+        let reader = RedfishReader::new(Box::new(fetch));
+        let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
             return Err("the board has no item that matches a Redfish sensor".into());
         }
@@ -534,13 +530,24 @@ impl Loop {
             Ok(n) => n,
             Err(e) => return keep(&e),
         };
-        let board = match bmc::named_board(&new.board) {
+        // The same checks as a start: every setting applies, or none does.
+        let board = match preflight(&new).and_then(|b| {
+            if (&new.socket, &new.socket_group)
+                != (&self.settings.socket, &self.settings.socket_group)
+            {
+                return Err(AgentError::Usage(
+                    "socket and socket-group are bound at start: restart envmon to change them"
+                        .into(),
+                ));
+            }
+            if new.state_dir != self.settings.state_dir {
+                make_state_dir(&new)?;
+            }
+            Ok(b)
+        }) {
             Ok(b) => b,
             Err(e) => return keep(&e),
         };
-        if let Err(e) = bmc::target(&new) {
-            return keep(&e);
-        }
         if let Err(e) = self.outputs.reload(&self.settings, &new) {
             return keep(&e);
         }
@@ -549,21 +556,66 @@ impl Loop {
             _ => new.board != self.settings.board,
         };
         let old = &self.settings;
-        if board_changed || new.ipmi != old.ipmi || new.state_dir != old.state_dir {
+        let source_changed = (
+            &new.ipmi,
+            new.ipmi_window,
+            &new.redfish,
+            &new.redfish_password_file,
+        ) != (
+            &old.ipmi,
+            old.ipmi_window,
+            &old.redfish,
+            &old.redfish_password_file,
+        ) || (
+            &new.redfish_ca_file,
+            &new.redfish_fingerprint,
+            new.redfish_insecure,
+        ) != (
+            &old.redfish_ca_file,
+            &old.redfish_fingerprint,
+            old.redfish_insecure,
+        );
+        if board_changed
+            || source_changed
+            || new.state_dir != old.state_dir
+            || new.sysfs_root != old.sysfs_root
+        {
+            // What was delivered is saved before the watchers go.
+            self.sel.commit(self.outputs.syslog());
+            if let Some(w) = self.rflog.as_mut() {
+                w.commit(self.outputs.syslog());
+            }
             self.link.forget();
             self.monitor = None;
+            self.rflog = None;
+            self.figures = None;
             if new.state_dir != old.state_dir {
                 self.sel = SelWatcher::new(
                     &new.state_dir,
                     crate::events::sel::host_boot(&new.sysfs_root),
                 );
             }
-        } else if new.ipmi_password_file != old.ipmi_password_file {
-            self.link.close();
+        } else {
+            if new.ipmi_password_file != old.ipmi_password_file {
+                self.link.close();
+            }
+            if let Some(m) = self.monitor.as_mut() {
+                m.set_damping(new.flap_damping.0);
+            }
         }
         self.settings = new;
         log::info!("SIGHUP: configuration reloaded");
     }
+}
+
+/// The checks a start and a reload both make, in the same order: the board (built-in or a
+/// valid file), the one source (two are refused; password files and TLS trust read), the
+/// directories envmon will write into. Returns the named board.
+fn preflight(settings: &Settings) -> Result<Option<Board>, AgentError> {
+    let named = board::named_board(&settings.board)?;
+    source::choose(settings)?;
+    check_dirs(settings)?;
+    Ok(named)
 }
 
 /// Makes the state dir (0750) when it is not there: `envmon run` keeps its state; one-shot
@@ -622,19 +674,6 @@ fn pause(d: Duration, heart: &Heartbeat) {
     heart.beat();
 }
 
-/// `board` bound to `sdrs` under the settings' sysfs root; the items that match no sensor
-/// are logged when there are SDRs to match.
-fn bind_board(board: Board, sdrs: &[SdrEntry], settings: &Settings) -> Monitor {
-    let (mut monitor, notes) = Monitor::new(board, sdrs, &settings.sysfs_root);
-    monitor.set_damping(settings.flap_damping.0);
-    if !sdrs.is_empty() {
-        for n in &notes {
-            log::warn!("{n}");
-        }
-    }
-    monitor
-}
-
 /// Takes a new session's SDRs: binds the items again when the repository changed (keeping
 /// every judged state), or builds the monitor of a board made from them. Refused when the
 /// board then has nothing to monitor.
@@ -655,11 +694,14 @@ fn adopt(
         }
         Some(_) => {}
         None => {
-            let mut board = bmc::resolve_board(waiting_for_sdrs.flatten(), &o.sdrs);
-            if matches!(settings.ipmi, IpmiUri::Device(_)) {
-                bmc::require_host_cpus(&mut board, bmc::host_packages(&settings.sysfs_root));
+            let described = Described::Sdrs(&o.sdrs);
+            let b = board::build(waiting_for_sdrs.flatten(), described, settings)
+                .map_err(|e| e.to_string())?;
+            let (m, notes) = board::bind(b, described, settings, None);
+            for n in &notes {
+                log::warn!("{n}");
             }
-            *monitor = Some(bind_board(board, &o.sdrs, settings));
+            *monitor = Some(m);
         }
     }
     let Some(m) = monitor.as_ref() else {
@@ -738,9 +780,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     if let Err(e) = sys::not_dumpable() {
         log::warn!("cannot turn core dumps off (the BMC password is in memory): {e}");
     }
-    bmc::named_board(&settings.board)?;
-    bmc::target(&settings)?;
-    check_dirs(&settings)?;
+    preflight(&settings)?;
     make_state_dir(&settings)?;
     let (listener, access) = socket::bind(&settings.socket, socket_group(&settings)?)?;
     let _socket_file = socket::SocketFile(settings.socket.clone());
@@ -1378,6 +1418,57 @@ mod tests {
             l.tick();
         }
         assert_eq!(sent(&l, &frames), vec![735004, 735006, 735004]);
+    }
+
+    /// Issue 30: a reload takes the start's path and checks. A state dir others may write
+    /// into is refused at start, so it is refused on SIGHUP too (the old state dir stays);
+    /// a private one is made and taken; a moved socket cannot apply and is refused.
+    #[test]
+    fn a_reload_is_checked_as_a_start_is() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let (mut l, _frames, _) = agent(dir.path(), &bmc);
+        l.tick();
+        let board = board(dir.path());
+        let conf = dir.path().join("envmon.toml");
+        let args = SettingsArgs {
+            config: Some(conf.clone()),
+            ..SettingsArgs::default()
+        };
+        let write_conf = |state: &Path, socket: &str| {
+            std::fs::write(
+                &conf,
+                format!(
+                    "board = \"{}\"\nipmi = \"file:///dev/fake-ipmi\"\nsyslog = [\"stderr\"]\n\
+                     state-dir = \"{}\"\nsocket = \"{socket}\"\n",
+                    board.display(),
+                    state.display()
+                ),
+            )
+            .unwrap();
+        };
+        let socket = l.settings.socket.display().to_string();
+        let open = dir.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        write_conf(&open, &socket);
+        l.reload(&args);
+        assert_eq!(l.settings.state_dir, dir.path().join("state"), "refused");
+        let private = dir.path().join("state2");
+        write_conf(&private, "/run/elsewhere.sock");
+        l.reload(&args);
+        assert_eq!(
+            l.settings.state_dir,
+            dir.path().join("state"),
+            "a moved socket"
+        );
+        write_conf(&private, &socket);
+        l.reload(&args);
+        assert_eq!(l.settings.state_dir, private, "taken");
+        assert!(private.is_dir(), "made as a start makes it");
+        l.tick();
+        assert!(l.monitor.is_some(), "monitoring goes on");
     }
 
     /// Issue 21: an SDR name that carries a forged message (`FAN1\n%FTD-1-7350...`) reaches no

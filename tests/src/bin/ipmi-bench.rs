@@ -3,7 +3,10 @@
 //!
 //!   ENVMON_IPMI_PASSWORD=... ipmi-bench HOST PORT USER STATE_DIR SWEEPS
 
-use envmon_agent::{config::BoardChoice, monitor::Monitor, source::bmc};
+use envmon_agent::{
+    monitor::Monitor,
+    source::{bmc, board},
+};
 use envmon_sensors::ipmi::{IpmiSource, Target, Transport, connect};
 use std::time::{Duration, Instant};
 
@@ -33,7 +36,7 @@ fn main() {
     let mut conn = connect(&target, Duration::from_secs(2)).expect("connect");
     let session_us = t0.elapsed().as_micros();
     let (sdrs, _) = bmc::load_sdrs(&mut conn, std::path::Path::new(&a[4])).expect("sdrs");
-    let board = bmc::board(&BoardChoice("auto".into()), &sdrs).expect("board");
+    let board = board::resolve_board(None, &sdrs);
     let (mut monitor, _) = Monitor::new(board, &sdrs, std::path::Path::new("/"));
     let mut src = IpmiSource::new(conn);
     monitor.sweep(Some(&mut src), 0); // warm-up
