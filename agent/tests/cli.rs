@@ -493,3 +493,65 @@ fn a_regular_file_at_the_socket_path_survives() {
     );
     assert_eq!(std::fs::read(&sock).unwrap(), b"someone else's data");
 }
+
+/// Issue 30: a built-in board is dumped as it is, without a BMC (the default `/dev/ipmi0`
+/// is not there on a test host): the dump validates and names the same items.
+#[test]
+fn a_builtin_board_dumps_without_a_bmc() {
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["sim-appliance", "fw-1cpu"] {
+        let o = envmon(&[
+            "--board",
+            name,
+            "--ipmi",
+            "file:///nonexistent/ipmi0",
+            "board",
+            "dump",
+        ]);
+        assert_eq!(o.status.code(), Some(0), "{name}: {}", stderr(&o));
+        let text = stdout(&o);
+        assert!(text.contains(&format!("from board {name}")), "{text}");
+        let file = write(dir.path(), &format!("{name}.toml"), &text);
+        let check = envmon(&["board", "check", &file]);
+        assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
+        let items = |t: &str| t.lines().filter(|l| l.starts_with("source = ")).count();
+        let listed = envmon(&["board", "list"]);
+        let count: usize = stdout(&listed)
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(items(&text), count, "{name}: every item dumped");
+    }
+}
+
+/// Issue 30: two sources are an error, never a silent choice, and the same error for every
+/// command that starts through the source opener.
+#[test]
+fn two_sources_are_refused_by_every_command() {
+    for cmd in [
+        &["poll"][..],
+        &["board", "explain"],
+        &["board", "dump"],
+        &["run"],
+    ] {
+        let mut args = vec![
+            "--redfish",
+            "http://127.0.0.1:9",
+            "--ipmi",
+            "file:///dev/ipmi7",
+            "--state-dir",
+            "/nonexistent/state",
+        ];
+        args.extend_from_slice(cmd);
+        let o = envmon(&args);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("two sources"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+}

@@ -137,6 +137,36 @@ pub fn booted_ago(dir: &Path, secs: u64) -> PathBuf {
     root
 }
 
+/// `sushy-static` (sushy-tools, a real Redfish emulator) serving `mockup` on loopback.
+pub fn sushy(mockup: &std::path::Path, log: &std::path::Path) -> (crate::fleet::Daemon, u16) {
+    let port = crate::free_port();
+    (sushy_on(mockup, log, port), port)
+}
+
+/// [`sushy`] on `port`.
+pub fn sushy_on(
+    mockup: &std::path::Path,
+    log: &std::path::Path,
+    port: u16,
+) -> crate::fleet::Daemon {
+    let d = crate::fleet::daemon(
+        std::process::Command::new("sushy-static")
+            .arg("--mockup-files")
+            .arg(mockup)
+            .args(["--interface", "127.0.0.1", "--port", &port.to_string()]),
+        log,
+    );
+    let up = crate::wait_for(std::time::Duration::from_secs(20), || {
+        crate::fleet::http_get(port, "/redfish/v1").filter(|b| b.contains("@odata.id"))
+    });
+    assert!(
+        up.is_some(),
+        "sushy-static did not serve {}",
+        mockup.display()
+    );
+    d
+}
+
 /// The Redfish mockups (../shared/redfish-mockups beside the project, as the brief keeps
 /// them; `ENVMON_REDFISH_MOCKUPS` names another place). They are not copied into the tree.
 pub fn redfish_mockups() -> PathBuf {

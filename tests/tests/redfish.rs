@@ -8,7 +8,7 @@
 
 use envmon_board_defs::redfish::classify_redfish;
 use envmon_sensors::redfish::{Fetch, discover::discover, files::MockupDir};
-use envmon_tests::{redfish_mockups, repo_root};
+use envmon_tests::{redfish_mockups, repo_root, sushy, sushy_on};
 
 const MOCKUPS: &[&str] = &[
     "dmtf-public-tower",
@@ -97,36 +97,6 @@ fn the_new_resources_come_first_and_the_deprecated_fill_in() {
         ),
         "{giga:#?}"
     );
-}
-
-/// `sushy-static` (sushy-tools, a real Redfish emulator) serving `mockup` on loopback.
-fn sushy(mockup: &std::path::Path, log: &std::path::Path) -> (envmon_tests::fleet::Daemon, u16) {
-    let port = envmon_tests::free_port();
-    (sushy_on(mockup, log, port), port)
-}
-
-/// [`sushy`] on `port`.
-fn sushy_on(
-    mockup: &std::path::Path,
-    log: &std::path::Path,
-    port: u16,
-) -> envmon_tests::fleet::Daemon {
-    let d = envmon_tests::fleet::daemon(
-        std::process::Command::new("sushy-static")
-            .arg("--mockup-files")
-            .arg(mockup)
-            .args(["--interface", "127.0.0.1", "--port", &port.to_string()]),
-        log,
-    );
-    let up = envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
-        envmon_tests::fleet::http_get(port, "/redfish/v1").filter(|b| b.contains("@odata.id"))
-    });
-    assert!(
-        up.is_some(),
-        "sushy-static did not serve {}",
-        mockup.display()
-    );
-    d
 }
 
 /// The same decisions over HTTP from a real Redfish emulator as from the files: `envmon
