@@ -555,6 +555,15 @@ impl Loop {
             (Some(b), Some(m)) => b != m.board(),
             _ => new.board != self.settings.board,
         };
+        self.apply(&new, board_changed);
+        self.settings = new;
+        log::info!("SIGHUP: configuration reloaded");
+    }
+
+    /// A reload's settings, checked, applied to the loop's parts: a new source, board, state
+    /// dir or sysfs root starts monitoring afresh (what was delivered saved first); else
+    /// only what changed is touched.
+    fn apply(&mut self, new: &Settings, board_changed: bool) {
         let old = &self.settings;
         let source_changed = (
             &new.ipmi,
@@ -603,8 +612,6 @@ impl Loop {
                 m.set_damping(new.flap_damping.0);
             }
         }
-        self.settings = new;
-        log::info!("SIGHUP: configuration reloaded");
     }
 }
 
