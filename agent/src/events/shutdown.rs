@@ -496,4 +496,19 @@ mod tests {
             assert!(e.contains(RECORD_FILE), "{e}");
         }
     }
+
+    /// Issue 30: the programs a shutdown runs see neither password variable (the Redfish
+    /// one was passed on before: only the IPMI one was removed).
+    #[test]
+    fn shutdown_programs_get_no_password_variable() {
+        let cmd = without_secrets(Command::new("/bin/true"));
+        let removed: Vec<_> = cmd
+            .get_envs()
+            .filter(|(_, v)| v.is_none())
+            .map(|(k, _)| k.to_string_lossy().into_owned())
+            .collect();
+        for v in ["ENVMON_IPMI_PASSWORD", "ENVMON_REDFISH_PASSWORD"] {
+            assert!(removed.iter().any(|r| r == v), "{v}: {removed:?}");
+        }
+    }
 }
