@@ -7,9 +7,11 @@
 //! - [`render`] / [`render_line`]: a message number and its arguments to the exact text line.
 //! - [`frame`]: RFC 3164 / RFC 5424 syslog frames around a rendered message.
 //! - [`sel`]: the BMC's System Event Log: entries decoded, described and resumed.
+//! - [`eventlog`]: a Redfish service's event log: new entries, levels, lines, the boot trip.
 
 pub mod catalog;
 pub mod engine;
+pub mod eventlog;
 pub mod frame;
 pub mod location;
 pub mod pci;

@@ -13,9 +13,9 @@ fuzz_target!(|data: &[u8]| {
         }
         let _ = envmon_sensors::redfish::map::members(&v, "/fuzz");
         // An event log entry, and its line.
-        if let Some(e) = envmon_agent::events::eventlog::entry(&v) {
-            let _ = envmon_agent::events::eventlog::line("/fuzz", &e);
-            let _ = envmon_agent::events::eventlog::level(&e);
+        if let Some(e) = envmon_sensors::redfish::logs::entry(&v) {
+            let _ = envmon_core::eventlog::line("/fuzz", &e);
+            let _ = envmon_core::eventlog::level(&e);
         }
     }
 });

@@ -39,51 +39,53 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// Sweeps between two Get SEL Info (the first sweep checks at once).
-pub const CHECK_EVERY: u64 = 5;
-/// Entries read in one sweep at most.
-pub const BUDGET: usize = 64;
+pub use super::delivery::{BUDGET, BootTrip, CHECK_EVERY};
+use super::delivery::{Cursor, Delivery, Files, Start};
 /// The longest one sweep's SEL read goes on (a slow link reads fewer entries a sweep; the
 /// sensors are not held up by a backlog: 64 entries at 1 s a round trip would be a minute).
 pub const STEP_TIME: std::time::Duration = std::time::Duration::from_secs(1);
-const CURSOR_FILE: &str = "sel-cursor.v1";
-/// Written with the first cursor: envmon has looked at this SEL before (a cursor missing
-/// while this is there was lost, not never made).
-const SEEN_FILE: &str = "sel-seen.v1";
+/// The SEL's cursor files (docs/sel.md).
+const FILES: Files = Files {
+    cursor: "sel-cursor.v1",
+    seen: "sel-seen.v1",
+    what: "SEL",
+};
 const ARCHIVE_FILE: &str = "sel-archive.log";
 /// SEL lines of one sensor's threshold crossings per window.
 pub const SEL_LINES_PER_SENSOR: u16 = 4;
 /// The window of [`SEL_LINES_PER_SENSOR`], milliseconds.
 pub const SEL_WINDOW_MS: u64 = 300_000;
 
-/// How this start found the cursor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Start {
-    /// A valid cursor: read on from it.
-    Resume,
-    /// No cursor and no sign envmon looked before: forward what the SEL holds.
-    First,
-    /// Missing or corrupt while envmon looked before: forward nothing already there.
-    Lost,
+impl Cursor for SelCursor {
+    fn encode(&self) -> String {
+        core_sel::encode_cursor(self)
+    }
+    fn decode(text: &str) -> Result<Self, String> {
+        core_sel::decode_cursor(text).map_err(|e| e.to_string())
+    }
 }
 
-/// A hardware thermal trip to report at this start.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BootTrip {
-    /// `sel:0xNNNN`.
-    pub entry: String,
-    /// When, as the SEL says.
-    pub at: String,
-    /// Its identity in the record of trips reported.
-    pub identity: String,
+/// What was forwarded: entries in all, and per syslog level (0-7).
+#[derive(Debug, Default)]
+struct Counts {
+    forwarded: u64,
+    severities: [u64; 8],
+}
+
+/// The fill warnings said (each once per crossing).
+#[derive(Debug, Default)]
+struct Fill {
+    warned: bool,
+    full: bool,
 }
 
 /// The SEL watcher of one agent.
 #[derive(Debug)]
 pub struct SelWatcher {
     state_dir: PathBuf,
-    cursor: SelCursor,
-    start: Start,
+    /// The cursor, the tickets of lines in flight, when to look (shared with the Redfish
+    /// logs: delivery.rs).
+    delivery: Delivery<SelCursor>,
     /// When this host booted (seconds since 1970), if known.
     host_boot: Option<u64>,
     /// The BMC's SEL clock when the start-up pass ended (asked only when a trip needs it).
@@ -97,25 +99,12 @@ pub struct SelWatcher {
     witness: core_sel::TripWitness,
     /// Entries not forwarded because the cursor was lost.
     skipped: u64,
-    /// The cursor could not be saved at the last try (forwarding waits).
-    unsaved: bool,
-    /// The cursor on disk: past entries every syslog destination took.
-    saved: SelCursor,
-    /// Entries read and queued, not yet delivered everywhere: the SEL ticket each waits for
-    /// and the cursor past it, oldest first.
-    pending: std::collections::VecDeque<(u64, SelCursor)>,
-    /// The syslog layer the tickets are of (one replaced on SIGHUP took its lines along).
-    syslog_instance: Option<u64>,
     /// Said once per wait: the SEL waits for a destination.
     waiting: bool,
     damper: core_sel::SelDamper,
     started: std::time::Instant,
-    sweeps: u64,
-    forwarded: u64,
-    /// Entries forwarded per syslog level (0-7).
-    severities: [u64; 8],
-    warned: bool,
-    warned_full: bool,
+    counts: Counts,
+    fill: Fill,
 }
 
 /// When this host booted, seconds since 1970: `btime` of `ROOT/proc/stat` (the root is
@@ -145,43 +134,13 @@ fn trip_time(ts: u32, sel_now: Option<u32>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn cursor_path(state_dir: &Path) -> PathBuf {
-    state_dir.join(CURSOR_FILE)
-}
-
 impl SelWatcher {
     /// Loads the cursor from `state_dir` (see the module docs for a missing or corrupt one);
     /// `host_boot` is when this host booted, if known.
     pub fn new(state_dir: &Path, host_boot: Option<u64>) -> SelWatcher {
-        let seen_before = state_dir.join(SEEN_FILE).exists();
-        let (cursor, start) = match fs::read_to_string(cursor_path(state_dir)) {
-            Ok(text) => match core_sel::decode_cursor(&text) {
-                Ok(c) => (c, Start::Resume),
-                Err(e) => {
-                    log::warn!(
-                        "{CURSOR_FILE}: {e}; the cursor is lost: what the SEL holds now is not \
-                         forwarded again"
-                    );
-                    (SelCursor::default(), Start::Lost)
-                }
-            },
-            Err(_) if seen_before => {
-                log::warn!(
-                    "{CURSOR_FILE} is missing but envmon has read this SEL before: what it \
-                     holds now is not forwarded again"
-                );
-                (SelCursor::default(), Start::Lost)
-            }
-            Err(_) => (SelCursor::default(), Start::First),
-        };
         SelWatcher {
             state_dir: state_dir.to_path_buf(),
-            cursor,
-            saved: cursor,
-            pending: std::collections::VecDeque::new(),
-            syslog_instance: None,
-            waiting: false,
-            start,
+            delivery: Delivery::load(state_dir, FILES),
             host_boot,
             sel_now: None,
             info: None,
@@ -189,80 +148,19 @@ impl SelWatcher {
             startup: true,
             witness: core_sel::TripWitness::default(),
             skipped: 0,
-            unsaved: false,
+            waiting: false,
             damper: core_sel::SelDamper::new(SEL_LINES_PER_SENSOR, SEL_WINDOW_MS),
             started: std::time::Instant::now(),
-            sweeps: 0,
-            forwarded: 0,
-            severities: [0; 8],
-            warned: false,
-            warned_full: false,
+            counts: Counts::default(),
+            fill: Fill::default(),
         }
     }
 
-    /// Saves `cursor` (and, the first time, the sign that envmon has read this SEL).
-    /// Returns whether it was saved.
-    fn save(&mut self, cursor: SelCursor) -> bool {
-        let text = core_sel::encode_cursor(&cursor);
-        let saved = crate::os::files::write_cursor(
-            &cursor_path(&self.state_dir),
-            text.as_bytes(),
-            &self.state_dir.join(SEEN_FILE),
-            b"envmon has read this BMC's SEL\n",
-        );
-        match saved {
-            Ok(()) => {
-                if self.unsaved {
-                    log::info!("the SEL cursor is saved again: forwarding goes on");
-                }
-                self.unsaved = false;
-                self.saved = cursor;
-                true
-            }
-            Err(e) => {
-                if !self.unsaved {
-                    log::warn!(
-                        "cannot save the SEL cursor in {}: {e}; the SEL is not forwarded until \
-                         it can be (its entries stay in the BMC)",
-                        self.state_dir.display()
-                    );
-                }
-                self.unsaved = true;
-                false
-            }
-        }
-    }
-
-    /// Moves the saved cursor past every entry whose line all destinations took. A syslog
-    /// layer replaced since (SIGHUP) took the undelivered lines along: reading goes back to
-    /// the saved cursor, so they are read and sent again, not lost.
+    /// Moves the saved cursor past every entry whose line all destinations took; after a
+    /// syslog layer replaced on SIGHUP, reads again what it took along.
     pub fn commit(&mut self, syslog: &Syslog) {
-        if self.syslog_instance != Some(syslog.instance()) {
-            if !self.pending.is_empty() {
-                log::info!(
-                    "syslog destinations replaced: {} SEL entries not yet delivered are read again",
-                    self.pending.len()
-                );
-                self.pending.clear();
-                self.cursor = self.saved;
-                self.backlog = true;
-            }
-            self.syslog_instance = Some(syslog.instance());
-        }
-        let delivered = syslog.sel_delivered();
-        let mut newest = None;
-        while let Some(&(ticket, cursor)) = self.pending.front() {
-            if ticket > delivered {
-                break;
-            }
-            newest = Some(cursor);
-            self.pending.pop_front();
-        }
-        if let Some(c) = newest {
-            if !self.save(c) {
-                // Asked again at the next commit (with whatever was delivered by then).
-                self.pending.push_front((0, c));
-            }
+        if self.delivery.commit(syslog) {
+            self.backlog = true;
         }
     }
 
@@ -291,9 +189,7 @@ impl SelWatcher {
             return Ok(());
         }
         self.commit(syslog);
-        let due = self.sweeps.is_multiple_of(CHECK_EVERY) || self.backlog;
-        self.sweeps += 1;
-        if !due {
+        if !self.delivery.due(self.backlog) {
             return Ok(());
         }
         let info = sel::info(t)?;
@@ -314,9 +210,9 @@ impl SelWatcher {
         if std::mem::take(&mut self.waiting) {
             log::info!("syslog takes SEL lines again: forwarding goes on");
         }
-        let plan = match (self.backlog, self.cursor.last_id) {
+        let plan = match (self.backlog, self.delivery.reading().last_id) {
             (true, Some(last)) => SelPlan::After(last),
-            _ => core_sel::plan(&self.cursor, &info),
+            _ => core_sel::plan(self.delivery.reading(), &info),
         };
         let budget = sel::Budget {
             entries: BUDGET.min(room),
@@ -330,8 +226,7 @@ impl SelWatcher {
         }
         // Lines go out only when a cursor can be saved now: a state dir too full for it
         // forwards nothing (the batch is read again later), so a restart repeats nothing.
-        let saved = self.saved;
-        if !self.save(saved) {
+        if !self.delivery.writable() {
             self.backlog = true;
             return Ok(());
         }
@@ -341,7 +236,7 @@ impl SelWatcher {
             self.end_startup(t, syslog);
         }
         self.commit(syslog);
-        let forwarded_all = !self.backlog && self.pending.is_empty();
+        let forwarded_all = !self.backlog && !self.delivery.in_flight();
         if mode == SelMode::Clear && forwarded_all && info.percent_used() >= warn_percent {
             self.clear(t, syslog, &info, name)?;
         }
@@ -358,12 +253,13 @@ impl SelWatcher {
         name: &dyn Fn(u8) -> Option<String>,
     ) -> Vec<(Option<&'b SelRecord>, Option<String>, SelCursor)> {
         let mut lines = Vec::with_capacity(batch.records.len() + 1);
+        let mut cursor = *self.delivery.reading();
         for rec in &batch.records {
             if self.startup {
                 self.witness.see(rec);
             }
-            self.cursor.last_id = Some(rec.id());
-            let text = if self.start == Start::Lost && self.startup {
+            cursor.last_id = Some(rec.id());
+            let text = if self.delivery.start() == Start::Lost && self.startup {
                 self.skipped += 1;
                 None
             } else {
@@ -373,15 +269,16 @@ impl SelWatcher {
                 };
                 Some(core_sel::text(rec, sensor.as_deref()))
             };
-            lines.push((Some(rec), text, self.cursor));
+            lines.push((Some(rec), text, cursor));
         }
         self.backlog = batch.more;
         if !batch.more {
-            self.cursor.add_timestamp = info.add_timestamp;
-            self.cursor.erase_timestamp = info.erase_timestamp;
-            self.cursor.entries = info.entries;
-            lines.push((None, None, self.cursor));
+            cursor.add_timestamp = info.add_timestamp;
+            cursor.erase_timestamp = info.erase_timestamp;
+            cursor.entries = info.entries;
+            lines.push((None, None, cursor));
         }
+        *self.delivery.reading_mut() = cursor;
         lines
     }
 
@@ -407,16 +304,16 @@ impl SelWatcher {
                 (Some(rec), Some(text))
                     if crossing.is_none_or(|n| self.damper.allow(n, now_ms)) =>
                 {
-                    self.forwarded += 1;
+                    self.counts.forwarded += 1;
                     let level = core_sel::level(rec);
-                    if let Some(n) = self.severities.get_mut(usize::from(level.number())) {
+                    if let Some(n) = self.counts.severities.get_mut(usize::from(level.number())) {
                         *n += 1;
                     }
                     syslog.send_sel_paced(level, &text)
                 }
                 _ => syslog.sel_issued(),
             };
-            self.pending.push_back((ticket, cursor));
+            self.delivery.queued(ticket, cursor);
         }
         for (sensor, held) in self.damper.ended(now_ms) {
             let who = name(sensor).unwrap_or_else(|| format!("sensor 0x{sensor:02x}"));
@@ -440,7 +337,7 @@ impl SelWatcher {
                 .inspect_err(|e| log::warn!("Get SEL Time: {e}"))
                 .ok();
         }
-        if self.start == Start::Lost && self.skipped > 0 {
+        if self.delivery.start() == Start::Lost && self.skipped > 0 {
             syslog.send_sel(
                 Level::Warning,
                 &format!(
@@ -456,7 +353,7 @@ impl SelWatcher {
     /// crossed upwards.
     fn fill_warnings(&mut self, info: &SelInfo, syslog: &Syslog, warn_percent: u8) {
         let percent = info.percent_used();
-        if percent >= warn_percent && !self.warned {
+        if percent >= warn_percent && !self.fill.warned {
             syslog.send_sel(
                 Level::Warning,
                 &format!(
@@ -465,16 +362,16 @@ impl SelWatcher {
                 ),
             );
         }
-        self.warned = percent >= warn_percent;
+        self.fill.warned = percent >= warn_percent;
         // No entries and no space is a BMC without a SEL, not a full one.
         let full = info.overflow || (info.free_bytes < 16 && info.entries > 0);
-        if full && !self.warned_full {
+        if full && !self.fill.full {
             syslog.send_sel(
                 Level::Error,
                 "the SEL is full: the BMC drops new events until it is cleared",
             );
         }
-        self.warned_full = full;
+        self.fill.full = full;
     }
 
     /// Archives the whole SEL (appended to the archive file, synced), then clears it. Only
@@ -520,8 +417,7 @@ impl SelWatcher {
                 lines.len()
             ),
         );
-        self.cursor = SelCursor::default();
-        self.save(self.cursor);
+        self.delivery.restart_at(SelCursor::default());
         Ok(())
     }
 
@@ -533,7 +429,7 @@ impl SelWatcher {
         }
         let w = std::mem::take(&mut self.witness);
         let (id, ts) = w.trip?;
-        if self.start != Start::Resume {
+        if self.delivery.start() != Start::Resume {
             let uptime = self.host_boot.and_then(|boot| {
                 let now = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
@@ -564,14 +460,14 @@ impl SelWatcher {
     pub fn status(&self) -> Option<SelStatus> {
         self.info.as_ref().map(|i| SelStatus {
             entries: u64::from(i.entries),
-            forwarded: self.forwarded,
+            forwarded: self.counts.forwarded,
             free_bytes: u64::from(i.free_bytes),
-            last_record_id: self.cursor.last_id.map(u64::from),
+            last_record_id: self.delivery.reading().last_id.map(u64::from),
             // IPMI 2.0 §37: stamps up to 0x20000000 count from the BMC's start.
             newest_at: (i.add_timestamp > 0x2000_0000 && i.add_timestamp != u32::MAX)
                 .then_some(u64::from(i.add_timestamp)),
             percent_used: u64::from(i.percent_used()),
-            severities: self.severities,
+            severities: self.counts.severities,
         })
     }
 }

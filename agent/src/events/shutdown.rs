@@ -214,7 +214,7 @@ pub fn perform_with(
 pub fn report_hardware_trip(
     syslog: &Syslog,
     state_dir: &Path,
-    trip: &crate::events::sel::BootTrip,
+    trip: &crate::events::delivery::BootTrip,
 ) -> std::io::Result<Record> {
     let rec = Record {
         version: 1,

@@ -54,7 +54,7 @@ pub struct ThermalGuard {
     /// A shutdown of envmon's own was reported at this start (a SEL trip is then not).
     own_boot_report: bool,
     /// A SEL trip whose report could not be recorded yet.
-    pending_trip: Option<crate::events::sel::BootTrip>,
+    pending_trip: Option<crate::events::delivery::BootTrip>,
 }
 
 impl ThermalGuard {
@@ -97,7 +97,7 @@ impl ThermalGuard {
     /// dir) waits, so that no start reports it twice.
     fn sel_trip(
         &mut self,
-        trip: crate::events::sel::BootTrip,
+        trip: crate::events::delivery::BootTrip,
         syslog: &Syslog,
         settings: &Settings,
     ) {

@@ -14,6 +14,7 @@
 pub mod discover;
 pub mod files;
 pub mod http;
+pub mod logs;
 pub mod map;
 pub mod reader;
 pub mod tls;
