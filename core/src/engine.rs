@@ -760,6 +760,16 @@ pub fn format_value(v: f64) -> String {
     }
 }
 
+/// A reading with its unit as operators read it (`show environment`, the agent's own log
+/// lines): volts with two decimals, everything else as [`format_value`] gives it. The one
+/// place a value with its unit is formatted.
+pub fn format_reading(v: f64, unit: &str) -> String {
+    match unit {
+        "V" => format!("{v:.2} V"),
+        unit => format!("{} {unit}", format_value(v)),
+    }
+}
+
 /// The catalog message for a committed transition of a sensor, if its class has one.
 pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
     let label = spec.label.as_str();
@@ -838,17 +848,17 @@ impl Redundancy {
 /// 735010 ("failed to update one or more of its records"), said once per failure: sent when
 /// a record fails that was not failing when 735010 was last sent, at most once per
 /// `interval_ms`. Records that keep failing are not reported again; one that recovers and
-/// fails later is. Records are the caller's keys (an item's position, or a key for "no CPU
-/// temperature is readable").
+/// fails later is. Records are the caller's keys `K` (an item's position, or a key for "no
+/// CPU temperature is readable").
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UpdateFailures {
+pub struct UpdateFailures<K: Ord + Copy = usize> {
     interval_ms: u64,
     last_sent_ms: Option<u64>,
-    reported: std::collections::BTreeSet<usize>,
+    reported: std::collections::BTreeSet<K>,
     failing: bool,
 }
 
-impl UpdateFailures {
+impl<K: Ord + Copy> UpdateFailures<K> {
     /// A limiter sending at most one 735010 per `interval_ms`.
     pub fn new(interval_ms: u64) -> Self {
         UpdateFailures {
@@ -862,7 +872,7 @@ impl UpdateFailures {
     /// Records a sweep's failing records at `now_ms`; returns 735010 when it should be sent.
     pub fn sweep(
         &mut self,
-        failing: &std::collections::BTreeSet<usize>,
+        failing: &std::collections::BTreeSet<K>,
         now_ms: u64,
     ) -> Option<Emission> {
         self.reported.retain(|k| failing.contains(k));

@@ -712,3 +712,14 @@ mod guarded {
         assert_eq!(downs, [7], "{msgs:?}");
     }
 }
+
+/// Issue 30: the one formatter of a value with its unit (show environment, the agent's log
+/// lines): volts with two decimals, the rest as the messages give them.
+#[test]
+fn a_reading_is_formatted_in_one_place() {
+    use envmon_core::engine::format_reading;
+    assert_eq!(format_reading(12.0, "V"), "12.00 V");
+    assert_eq!(format_reading(101.0, "C"), "101 C");
+    assert_eq!(format_reading(96.46, "C"), "96.5 C");
+    assert_eq!(format_reading(5000.0, "RPM"), "5000 RPM");
+}

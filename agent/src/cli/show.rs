@@ -5,7 +5,7 @@ use crate::{
     model::layout,
     model::{Environment, ErrorReply, Item, Named, PciLink, PciStatus, PsuRedundancy, Shown},
 };
-use envmon_core::engine::{Class, State, format_value};
+use envmon_core::engine::{Class, State, format_reading};
 use serde::de::DeserializeOwned;
 use std::{
     io::{BufRead, BufReader, Write},
@@ -97,11 +97,9 @@ fn state_word(state: Shown) -> &'static str {
 
 /// An item's line: `Cooling Fan 1: 5000 RPM - OK`, with its category and sub-group.
 fn item_line(s: &Item, stale_after: u64) -> (&'static str, &'static str, String) {
-    let value = match (s.value, s.unit.as_str()) {
-        (Some(v), "V") => format!("{v:.2} V"),
-        (Some(v), unit) => format!("{} {unit}", format_value(v)),
-        (None, _) => String::new(),
-    };
+    let value = s
+        .value
+        .map_or_else(String::new, |v| format_reading(v, &s.unit));
     let stale = match s.age_ms {
         Some(age)
             if age > stale_after

@@ -175,8 +175,8 @@ pub fn perform_with(
             "thermal shutdown: {} {} at {} (threshold {}); --shutdown-action none: not powering off",
             t.sensor,
             t.kind.name(),
-            t.reading,
-            t.threshold
+            envmon_core::engine::format_reading(t.reading, &t.unit),
+            envmon_core::engine::format_reading(t.threshold, &t.unit)
         ),
         ShutdownAction::Exec(program) => {
             log::error!("thermal shutdown: running {}", program.display());

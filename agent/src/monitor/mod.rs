@@ -14,14 +14,17 @@
 
 pub mod presence;
 
-use crate::model::Trigger;
-use crate::model::{BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, SdrFacts, Shown};
+use crate::model::{
+    BoardView, Item, ItemSource, Named, PciLink, PsuRedundancy, SdrFacts, Shown, Transition,
+    Trigger,
+};
 pub use crate::monitor::presence::Presence;
 use crate::monitor::presence::{cpu_named, presence_sensor};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
-    UpdateFailures, message_for, shutdown_for, shutdown_threshold, transition_threshold,
+    UpdateFailures, format_reading, message_for, shutdown_for, shutdown_threshold,
+    transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
@@ -46,20 +49,37 @@ pub struct Sweep {
     /// The link or the session failed ([`IpmiError::needs_new_session`]): reconnect before
     /// the next sweep. The rest of the sweep's IPMI items read as unreadable.
     pub transport_error: Option<IpmiError>,
-    /// A sensor entered its shutdown rank: the thermal shutdown it calls for (the first one).
+    /// A sensor entered its shutdown rank: the thermal shutdown it calls for (the first one),
+    /// to be confirmed with [`Monitor::confirm`] before it is acted on.
     pub shutdown: Option<Trigger>,
-    /// Committed transitions: the item's position in the board, from, to.
-    pub changes: Vec<(usize, State, State)>,
-    /// What flap damping did, per item position (a line each, after the emissions).
-    pub notices: Vec<(usize, Notice)>,
+    /// Committed transitions, each with its item as the model shows it after the sweep.
+    pub transitions: Vec<Transition>,
+    /// What flap damping did, a line each (sent after the emissions).
+    pub notices: Vec<String>,
 }
 
-/// 735010's key for "no CPU temperature reads" (item positions are the other keys).
-const UNWATCHED_CPU: usize = usize::MAX;
-/// 735010's key for "no chassis ambient reads".
-const UNWATCHED_AMBIENT: usize = usize::MAX - 1;
-/// 735010's key for "the PCI scan failed".
-const PCI_SCAN: usize = usize::MAX - 2;
+/// A record 735010 counts as not updated (one failure each, said once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Record {
+    /// The board item at this position.
+    Item(usize),
+    /// No CPU temperature reads.
+    UnwatchedCpu,
+    /// No chassis ambient reads.
+    UnwatchedAmbient,
+    /// The PCI scan failed.
+    PciScan,
+}
+
+/// How the one irreversible act is confirmed (`shutdown-confirm-readings`,
+/// `shutdown-confirm-ms`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Confirm {
+    /// Fresh readings that must all be at or past the threshold (at least 1).
+    pub readings: u32,
+    /// The time they span at least.
+    pub over: std::time::Duration,
+}
 
 /// Where an item's readings come from.
 enum Binding {
@@ -76,22 +96,22 @@ enum Binding {
 /// on the system board entity: Quanta's `Temp_VR_CPU1`, Cisco's `PV_VCCP_CPU2`) takes the
 /// presence sensor of that CPU: the CPU temperature item whose label is the number the
 /// sensor's name gives (the same number `--board auto` labels CPU items with).
-fn borrow_cpu_presence(board: &Board, bindings: &mut [Binding]) {
+fn borrow_cpu_presence(board: &Board, slots: &mut [Slot]) {
     let cpus: Vec<(String, Box<SdrEntry>)> = board
         .items
         .iter()
-        .zip(bindings.iter())
+        .zip(slots.iter())
         .filter(|(i, _)| i.spec.class == Class::CpuTemp)
-        .filter_map(|(i, b)| match b {
+        .filter_map(|(i, s)| match &s.binding {
             Binding::Ipmi(Some(_), Some(p)) => Some((i.spec.label.clone(), p.clone())),
             _ => None,
         })
         .collect();
-    for (item, binding) in board.items.iter().zip(bindings.iter_mut()) {
+    for (item, slot) in board.items.iter().zip(slots.iter_mut()) {
         if item.spec.class == Class::CpuTemp {
             continue;
         }
-        if let Binding::Ipmi(Some(entry), presence @ None) = binding {
+        if let Binding::Ipmi(Some(entry), presence @ None) = &mut slot.binding {
             let named = cpu_named(entry);
             if let Some((_, p)) = named.and_then(|n| cpus.iter().find(|(l, _)| *l == n)) {
                 *presence = Some(p.clone());
@@ -113,16 +133,22 @@ pub fn sdr_facts(e: &SdrEntry) -> SdrFacts {
     }
 }
 
+/// What the monitor keeps of one board item (the slot's index is the item's position).
+struct Slot {
+    binding: Binding,
+    state: SensorState,
+    presence: Presence,
+    /// The SDR entries of its `also` flags (a supply's failure flags).
+    flags: Vec<SdrEntry>,
+}
+
 /// A board being monitored.
 pub struct Monitor {
     board: Board,
-    bindings: Vec<Binding>,
+    /// One per board item, in the board's order.
+    slots: Vec<Slot>,
     sysfs_root: PathBuf,
     pci: Vec<PciState>,
-    states: Vec<SensorState>,
-    presence: Vec<Presence>,
-    /// Per item, the SDR entries of its `also` flags (a supply's failure flags).
-    flags: Vec<Vec<SdrEntry>>,
     damping: Option<Damping>,
     /// The Redfish service the Redfish items read from (none: they are unreadable).
     redfish: Option<RedfishReader>,
@@ -130,7 +156,7 @@ pub struct Monitor {
     /// state.
     rearmed: Option<usize>,
     redundancy: Redundancy,
-    update_failures: UpdateFailures,
+    update_failures: UpdateFailures<Record>,
     unwatched: Vec<String>,
 }
 
@@ -225,25 +251,24 @@ impl Monitor {
     /// sensor (it stays unavailable).
     pub fn new(board: Board, sdrs: &[SdrEntry], sysfs_root: &Path) -> (Monitor, Vec<String>) {
         let mut notes = Vec::new();
-        let bindings = board
+        let mut slots: Vec<Slot> = board
             .items
             .iter()
-            .map(|i| bind(i, sdrs, sysfs_root, &mut notes))
+            .zip(bind_flags(&board, sdrs))
+            .map(|(i, flags)| Slot {
+                binding: bind(i, sdrs, sysfs_root, &mut notes),
+                state: SensorState::default(),
+                presence: Presence::default(),
+                flags,
+            })
             .collect();
-        let mut bindings: Vec<Binding> = bindings;
-        borrow_cpu_presence(&board, &mut bindings);
-        let states = vec![SensorState::default(); board.items.len()];
-        let presence = vec![Presence::default(); board.items.len()];
-        let flags = bind_flags(&board, sdrs);
+        borrow_cpu_presence(&board, &mut slots);
         let pci = vec![PciState::default(); board.pci.len()];
         let monitor = Monitor {
             board,
-            bindings,
+            slots,
             sysfs_root: sysfs_root.to_path_buf(),
             pci,
-            states,
-            presence,
-            flags,
             damping: Some(Damping::default()),
             redfish: None,
             rearmed: None,
@@ -264,8 +289,10 @@ impl Monitor {
     /// [`Monitor::new`].
     pub fn rebind(&mut self, sdrs: &[SdrEntry]) -> Vec<String> {
         let mut notes = Vec::new();
-        for (item, binding) in self.board.items.iter().zip(&mut self.bindings) {
-            if let Binding::Ipmi(entry, presence) = binding {
+        let flags = bind_flags(&self.board, sdrs);
+        for ((item, slot), flags) in self.board.items.iter().zip(&mut self.slots).zip(flags) {
+            slot.flags = flags;
+            if let Binding::Ipmi(entry, presence) = &mut slot.binding {
                 *entry = find_sdr(&item.source, sdrs).cloned();
                 *presence = entry
                     .as_ref()
@@ -279,8 +306,7 @@ impl Monitor {
                 }
             }
         }
-        borrow_cpu_presence(&self.board, &mut self.bindings);
-        self.flags = bind_flags(&self.board, sdrs);
+        borrow_cpu_presence(&self.board, &mut self.slots);
         notes
     }
 
@@ -291,7 +317,9 @@ impl Monitor {
 
     /// Whether any item is read through the BMC.
     pub fn needs_bmc(&self) -> bool {
-        self.bindings.iter().any(|b| matches!(b, Binding::Ipmi(..)))
+        self.slots
+            .iter()
+            .any(|s| matches!(s.binding, Binding::Ipmi(..)))
     }
 
     /// The board.
@@ -301,9 +329,9 @@ impl Monitor {
 
     /// Items bound to a sensor (local items always are).
     pub fn bound(&self) -> usize {
-        self.bindings
+        self.slots
             .iter()
-            .filter(|b| !matches!(b, Binding::Ipmi(None, _)))
+            .filter(|s| !matches!(s.binding, Binding::Ipmi(None, _)))
             .count()
     }
 
@@ -330,50 +358,14 @@ impl Monitor {
                 src.as_deref_mut(),
                 &mut out,
             );
-            let (Some(item), Some(state), Some(presence)) = (
-                self.board.items.get(position),
-                self.states.get_mut(position),
-                self.presence.get(position),
-            ) else {
-                continue;
-            };
-            let checks = Checks::guarded(
-                match self.bindings.get(position) {
-                    Some(Binding::Ipmi(Some(e), _)) => e.range,
-                    _ => None,
-                },
-                self.damping,
-            );
-            let transition = state.step_with(&item.spec, &checks, reading, now_ms);
-            // Not updated: no judged value this sweep (an unconfirmed jump did read).
-            let updated = state
-                .fault
-                .is_none_or(|f| matches!(f, envmon_core::engine::Fault::Unconfirmed { .. }));
-            if !updated && !absent(item, state, presence) {
-                failing.insert(position);
-            }
-            if let Some(notice) = state.take_notice() {
-                out.notices.push((position, notice));
-            }
-            if let Some(t) = transition {
-                log::info!("{}: {} -> {}", item.id, t.from, t.to);
-                out.changes.push((position, t.from, t.to));
-                out.emissions
-                    .extend(message_for(&item.spec, &t).map(|mut e| {
-                        e.sd = structured_data(item, &t);
-                        e
-                    }));
-                if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
-                    out.shutdown = Some(trigger(kind, position, item, t.value));
-                }
-            }
+            self.judge(position, reading, now_ms, &mut failing, &mut out);
         }
         if let Some(src) = src {
             src.end_prefetch();
         }
         self.ask_again(&mut out);
         if self.check_pci(&mut out) {
-            failing.insert(PCI_SCAN);
+            failing.insert(Record::PciScan);
         }
         self.check_watched(&mut failing);
         out.unread = failing.len();
@@ -385,13 +377,70 @@ impl Monitor {
         out
     }
 
+    /// Judges the item at `position` on this sweep's `reading`: a record not updated is
+    /// `failing`; a notice, a transition (its messages, the item as shown after it) and a
+    /// shutdown it calls for go into `out` as finished facts.
+    fn judge(
+        &mut self,
+        position: usize,
+        reading: Reading,
+        now_ms: u64,
+        failing: &mut BTreeSet<Record>,
+        out: &mut Sweep,
+    ) {
+        let (Some(item), Some(slot)) =
+            (self.board.items.get(position), self.slots.get_mut(position))
+        else {
+            return;
+        };
+        let range = match &slot.binding {
+            Binding::Ipmi(Some(e), _) => e.range,
+            _ => None,
+        };
+        let checks = Checks::guarded(range, self.damping);
+        let st = &mut slot.state;
+        let transition = st.step_with(&item.spec, &checks, reading, now_ms);
+        // Not updated: no judged value this sweep (an unconfirmed jump did read).
+        let updated = st
+            .fault
+            .is_none_or(|f| matches!(f, envmon_core::engine::Fault::Unconfirmed { .. }));
+        if !updated && !absent(item, st, &slot.presence) {
+            failing.insert(Record::Item(position));
+        }
+        if let Some(notice) = st.take_notice() {
+            let text = notice_text(item, &notice);
+            log::warn!("{text}");
+            out.notices.push(text);
+        }
+        let Some(t) = transition else {
+            return;
+        };
+        log::info!("{}: {} -> {}", item.id, t.from, t.to);
+        out.emissions
+            .extend(message_for(&item.spec, &t).map(|mut e| {
+                e.sd = structured_data(item, &t);
+                e
+            }));
+        if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
+            out.shutdown = Some(trigger(kind, position, item, t.value));
+        }
+        if let Some(shown) = self.item(position, now_ms) {
+            out.transitions.push(Transition {
+                position,
+                from: Shown::Is(t.from),
+                to: Shown::Is(t.to),
+                item: shown,
+            });
+        }
+    }
+
     /// One GET of every Redfish resource the items live in (a sweep's Redfish requests).
     fn refresh_redfish(&mut self, now_ms: u64) {
         let Some(r) = self.redfish.as_mut() else {
             return;
         };
         r.refresh(
-            self.bindings.iter().filter_map(|b| match b {
+            self.slots.iter().filter_map(|s| match &s.binding {
                 Binding::Redfish(uri) => Some(uri.as_str()),
                 _ => None,
             }),
@@ -414,11 +463,11 @@ impl Monitor {
 
     /// The SDR entries a sweep reads: each bound item's sensor and its failure flags.
     fn swept_entries(&self) -> impl Iterator<Item = &SdrEntry> {
-        let main = self.bindings.iter().filter_map(|b| match b {
+        let main = self.slots.iter().filter_map(|s| match &s.binding {
             Binding::Ipmi(Some(e), _) => Some(e),
             _ => None,
         });
-        main.chain(self.flags.iter().flatten())
+        main.chain(self.slots.iter().flat_map(|s| s.flags.iter()))
     }
 
     /// The shutdown that was not confirmed is asked for again while its item stays at the
@@ -427,7 +476,8 @@ impl Monitor {
         let Some(p) = self.rearmed else {
             return;
         };
-        let (Some(item), Some(st)) = (self.board.items.get(p), self.states.get(p)) else {
+        let (Some(item), Some(st)) = (self.board.items.get(p), self.slots.get(p).map(|s| &s.state))
+        else {
             self.rearmed = None;
             return;
         };
@@ -439,11 +489,6 @@ impl Monitor {
         }
     }
 
-    /// The shutdown for the item at `position` was not confirmed (see [`Monitor::reread`]).
-    pub fn unconfirmed(&mut self, position: usize) {
-        self.rearmed = Some(position);
-    }
-
     /// One read of the item at `position`: its reading, and whether the BMC said it does not
     /// scan the sensor.
     fn read_item<T: Transport>(
@@ -452,15 +497,18 @@ impl Monitor {
         src: Option<&mut IpmiSource<T>>,
         out: &mut Sweep,
     ) -> (Reading, bool) {
-        match self.bindings.get_mut(position) {
-            Some(Binding::Local(reader)) => (reader.read(), false),
-            Some(Binding::Redfish(uri)) => (
+        let Some(Slot { binding, flags, .. }) = self.slots.get_mut(position) else {
+            return (Reading::Unreadable, false);
+        };
+        match binding {
+            Binding::Local(reader) => (reader.read(), false),
+            Binding::Redfish(uri) => (
                 self.redfish
                     .as_ref()
                     .map_or(Reading::Unreadable, |r| r.reading(uri)),
                 false,
             ),
-            Some(Binding::Ipmi(Some(entry), _)) => match (src, &out.transport_error) {
+            Binding::Ipmi(Some(entry), _) => match (src, &out.transport_error) {
                 (Some(src), None) => {
                     let main = match src.read_scan(entry) {
                         Ok(r) => r,
@@ -471,12 +519,11 @@ impl Monitor {
                             (Reading::Unreadable, false)
                         }
                     };
-                    let flags = self.flags.get(position).map_or(&[][..], Vec::as_slice);
                     (with_flags(main.0, flags, src, out), main.1)
                 }
                 _ => (Reading::Unreadable, false),
             },
-            Some(Binding::Ipmi(None, _)) | None => (Reading::Unreadable, false),
+            Binding::Ipmi(None, _) => (Reading::Unreadable, false),
         }
     }
 
@@ -489,11 +536,9 @@ impl Monitor {
         src: Option<&mut IpmiSource<T>>,
         out: &mut Sweep,
     ) {
-        let (Some(item), Some(state), Some(binding)) = (
-            self.board.items.get(position),
-            self.states.get(position),
-            self.bindings.get(position),
-        ) else {
+        let (Some(item), Some(Slot { state, binding, .. })) =
+            (self.board.items.get(position), self.slots.get(position))
+        else {
             return;
         };
         let learned = if reading != Reading::Unreadable {
@@ -543,26 +588,24 @@ impl Monitor {
                 }
             }
         };
-        if let Some(p) = self.presence.get_mut(position) {
-            *p = learned;
+        if let Some(s) = self.slots.get_mut(position) {
+            s.presence = learned;
         }
     }
 
     /// Whether the board is watched: some CPU temperature reads (or the board has none to
     /// read, which is itself unwatched), and where the board has chassis ambients, one
     /// reads. Each gap is a failing key for 735010 and a line of `show environment`.
-    fn check_watched(&mut self, failing: &mut BTreeSet<usize>) {
+    fn check_watched(&mut self, failing: &mut BTreeSet<Record>) {
         self.unwatched.clear();
         let reads = |class: Class| {
-            self.board
-                .items
-                .iter()
-                .zip(&self.states)
-                .any(|(i, s)| i.spec.class == class && s.value.is_some() && !s.is_unavailable())
+            self.board.items.iter().zip(&self.slots).any(|(i, s)| {
+                i.spec.class == class && s.state.value.is_some() && !s.state.is_unavailable()
+            })
         };
         let has = |class: Class| self.board.items.iter().any(|i| i.spec.class == class);
         if !reads(Class::CpuTemp) {
-            failing.insert(UNWATCHED_CPU);
+            failing.insert(Record::UnwatchedCpu);
             self.unwatched.push(if has(Class::CpuTemp) {
                 "no CPU temperature is readable: envmon cannot shut down for CPU heat".into()
             } else {
@@ -570,7 +613,7 @@ impl Monitor {
             });
         }
         if has(Class::ChassisAmbient) && !reads(Class::ChassisAmbient) {
-            failing.insert(UNWATCHED_AMBIENT);
+            failing.insert(Record::UnwatchedAmbient);
             self.unwatched
                 .push("no chassis ambient temperature is readable".into());
         }
@@ -581,11 +624,11 @@ impl Monitor {
         self.board
             .items
             .iter()
-            .zip(&self.states)
+            .zip(&self.slots)
             .filter(|(i, s)| {
                 i.spec.class == Class::Psu
-                    && s.updated_ms.is_some()
-                    && s.judged(&i.spec) == State::Ok
+                    && s.state.updated_ms.is_some()
+                    && s.state.judged(&i.spec) == State::Ok
             })
             .count()
     }
@@ -595,32 +638,83 @@ impl Monitor {
         self.board
             .items
             .iter()
-            .zip(&self.states)
+            .zip(&self.slots)
             .find(|(i, _)| i.spec.class == Class::PsuRedundancy)
-            .filter(|(_, s)| s.updated_ms.is_some())
-            .map(|(i, s)| s.judged(&i.spec) != State::Ok)
+            .filter(|(_, s)| s.state.updated_ms.is_some())
+            .map(|(i, s)| s.state.judged(&i.spec) != State::Ok)
     }
 
-    /// Directly re-reads the item at `position` (not through a sweep: for the confirmation
-    /// before a shutdown): its value when it reads a plausible number now, else `None`.
-    pub fn reread<T: Transport>(
+    /// Before the one irreversible act: the trigger's sensor read again, directly (not
+    /// through a sweep; a Redfish item's resource fetched afresh), `rule.readings` times
+    /// over at least `rule.over`, `wait` sleeping between reads (it keeps the watchdog fed)
+    /// and `now` the clock. Confirmed when every reading is plausible and at or past the
+    /// threshold; otherwise judging goes on, and the shutdown is asked again while the
+    /// sensor stays at its shutdown state.
+    pub fn confirm<T: Transport>(
+        &mut self,
+        t: &Trigger,
+        mut src: Option<&mut IpmiSource<T>>,
+        rule: Confirm,
+        wait: &mut dyn FnMut(std::time::Duration),
+        now: &dyn Fn() -> u64,
+    ) -> bool {
+        let n = rule.readings.max(1);
+        let gap = rule.over / n.saturating_sub(1).max(1);
+        let mut seen = Vec::with_capacity(n as usize);
+        for k in 0..n {
+            if k > 0 {
+                wait(gap);
+            }
+            let v = self.reread(t.position, src.as_deref_mut(), now());
+            seen.push(v);
+            if !v.is_some_and(|v| v >= t.threshold) {
+                log::warn!(
+                    "thermal shutdown for {} not confirmed: reading {} of {n} was {} (threshold \
+                     {}); judging goes on",
+                    t.sensor,
+                    k + 1,
+                    v.map_or_else(
+                        || "no plausible value".to_string(),
+                        |v| format_reading(v, &t.unit)
+                    ),
+                    format_reading(t.threshold, &t.unit)
+                );
+                self.rearmed = Some(t.position);
+                return false;
+            }
+        }
+        let values: Vec<String> = seen
+            .iter()
+            .flatten()
+            .map(|v| format_reading(*v, &t.unit))
+            .collect();
+        log::warn!(
+            "thermal shutdown for {} confirmed by {n} fresh readings: {}",
+            t.sensor,
+            values.join(", ")
+        );
+        true
+    }
+
+    /// One direct read of the item at `position`: its value when it reads a plausible
+    /// number now, else `None`.
+    fn reread<T: Transport>(
         &mut self,
         position: usize,
         src: Option<&mut IpmiSource<T>>,
         now_ms: u64,
     ) -> Option<f64> {
         let mut scratch = Sweep::default();
+        let binding = self.slots.get(position).map(|s| &s.binding);
         // A Redfish item: a fresh GET of its resource, not the sweep's answer again.
-        if let (Some(Binding::Redfish(uri)), Some(r)) =
-            (self.bindings.get(position), self.redfish.as_mut())
-        {
+        if let (Some(Binding::Redfish(uri)), Some(r)) = (binding, self.redfish.as_mut()) {
             r.refresh([uri.as_str()], now_ms);
         }
         let (reading, _) = self.read_item(position, src, &mut scratch);
         let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {
             return None;
         };
-        let sensor_range = match self.bindings.get(position) {
+        let sensor_range = match self.slots.get(position).map(|s| &s.binding) {
             Some(Binding::Ipmi(Some(e), _)) => e.range,
             _ => None,
         };
@@ -628,32 +722,6 @@ impl Monitor {
         envmon_core::engine::implausible(&item.spec, &checks, v)
             .is_none()
             .then_some(v)
-    }
-
-    /// The line that says what flap damping did to the item at `position` (docs/syslog.md,
-    /// "Flapping sensors").
-    pub fn notice_text(&self, position: usize, notice: &Notice) -> Option<String> {
-        let item = self.board.items.get(position)?;
-        Some(match notice {
-            Notice::Damped {
-                changes,
-                window_ms,
-                held,
-                quiet_ms,
-            } => format!(
-                "sensor {} ({} {}) is flapping: {changes} changes in {} s; held at {held} until \
-                 it is steady for {} s",
-                item.id,
-                item.spec.class,
-                item.spec.label,
-                window_ms / 1000,
-                quiet_ms / 1000
-            ),
-            Notice::Released { held } => format!(
-                "sensor {} ({} {}) is steady again: no longer held at {held}",
-                item.id, item.spec.class, item.spec.label
-            ),
-        })
     }
 
     /// The PCI expectations against the bus (743000/743004). Returns whether the scan failed
@@ -692,7 +760,7 @@ impl Monitor {
     pub fn view(&self, now_ms: u64) -> BoardView {
         BoardView {
             name: self.board.name.clone(),
-            sensors: (0..self.states.len())
+            sensors: (0..self.slots.len())
                 .filter_map(|k| self.item(k, now_ms))
                 .collect(),
             pci: self.pci_links(),
@@ -702,11 +770,14 @@ impl Monitor {
     }
 
     /// The item at `position` in the board, as the model shows it.
-    pub fn item(&self, position: usize, now_ms: u64) -> Option<Item> {
+    fn item(&self, position: usize, now_ms: u64) -> Option<Item> {
         let item = self.board.items.get(position)?;
-        let st = self.states.get(position)?;
-        let binding = self.bindings.get(position)?;
-        let presence = self.presence.get(position)?;
+        let Slot {
+            state: st,
+            binding,
+            presence,
+            ..
+        } = self.slots.get(position)?;
         let shown = shown(item, st, presence);
         let bound = !matches!(binding, Binding::Ipmi(None, _));
         Some(Item {
@@ -768,13 +839,8 @@ impl Monitor {
             "{:<16} {:<16} {:<6} {:>10} {:<4} {}\n",
             "ID", "CLASS", "LABEL", "VALUE", "UNIT", "STATE"
         );
-        for ((item, st), p) in self
-            .board
-            .items
-            .iter()
-            .zip(&self.states)
-            .zip(&self.presence)
-        {
+        for (item, slot) in self.board.items.iter().zip(&self.slots) {
+            let (st, p) = (&slot.state, &slot.presence);
             let value = match (st.is_unavailable(), st.value) {
                 (false, Some(v)) => format!("{v:.2}"),
                 _ => "-".into(),
@@ -882,11 +948,126 @@ fn structured_data(
     sd
 }
 
+/// The line that says what flap damping did to `item` (docs/syslog.md, "Flapping
+/// sensors").
+fn notice_text(item: &envmon_board_defs::Item, notice: &Notice) -> String {
+    match notice {
+        Notice::Damped {
+            changes,
+            window_ms,
+            held,
+            quiet_ms,
+        } => format!(
+            "sensor {} ({} {}) is flapping: {changes} changes in {} s; held at {held} until it \
+             is steady for {} s",
+            item.id,
+            item.spec.class,
+            item.spec.label,
+            window_ms / 1000,
+            quiet_ms / 1000
+        ),
+        Notice::Released { held } => format!(
+            "sensor {} ({} {}) is steady again: no longer held at {held}",
+            item.id, item.spec.class, item.spec.label
+        ),
+    }
+}
+
 fn unit(item: &envmon_board_defs::Item) -> &'static str {
     match item.spec.limits {
         Limits::Temperature { .. } => item.spec.unit.as_str(),
         Limits::Fan { .. } => "RPM",
         Limits::Voltage { .. } => "V",
         Limits::Discrete => "-",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envmon_sensors::ipmi::fake::{FakeBmc, FakeTransport, threshold_record};
+
+    const CPU: u8 = 1;
+
+    fn sweep(
+        m: &mut Monitor,
+        bmc: &FakeBmc,
+        src: &mut IpmiSource<FakeTransport>,
+        raw: u8,
+        now: u64,
+    ) -> Sweep {
+        bmc.set(CPU, raw);
+        m.sweep(Some(src), now)
+    }
+
+    /// Issue 30: a sweep hands back finished facts (each transition with its item as shown
+    /// after it; the trigger of a shutdown), and the monitor confirms the trigger itself:
+    /// unconfirmed, it is asked again at the next sweep while the sensor stays there.
+    #[test]
+    fn a_sweep_returns_finished_facts_and_the_monitor_confirms_its_trigger() {
+        let bmc = FakeBmc::default();
+        bmc.state().records = vec![threshold_record(
+            1,
+            CPU,
+            "CPU0 Temp",
+            0x01,
+            (0x03, 1),
+            1,
+            [None; 6],
+        )];
+        bmc.set(CPU, 40);
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = bmc.transport();
+        let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+        let board = envmon_board_defs::parse(
+            Path::new("b.toml"),
+            "name = \"b\"\n[defaults]\ndebounce = 1\n[[item]]\nid = \"cpu0\"\n\
+             class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\n\
+             critical = 90\nshutdown = 95\n",
+        )
+        .unwrap();
+        let (mut m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        assert!(notes.is_empty(), "{notes:?}");
+        let mut src = IpmiSource::new(bmc.transport());
+        let src = &mut src;
+        sweep(&mut m, &bmc, src, 40, 0);
+        // 80 C twice (a jump waits for a second reading): warm, the item shown warm.
+        sweep(&mut m, &bmc, src, 80, 1000);
+        let s = sweep(&mut m, &bmc, src, 80, 2000);
+        let t: Vec<(usize, Shown, Shown, Shown)> = s
+            .transitions
+            .iter()
+            .map(|t| (t.position, t.from, t.to, t.item.state))
+            .collect();
+        let warm = Shown::Is(State::Warm);
+        assert_eq!(t, [(0, Shown::Is(State::Ok), warm, warm)]);
+        assert_eq!(s.transitions[0].item.value, Some(80.0));
+        // 96 C: the shutdown state (at once, or after a second reading if it is a jump).
+        let trigger = sweep(&mut m, &bmc, src, 96, 3000)
+            .shutdown
+            .or_else(|| sweep(&mut m, &bmc, src, 96, 4000).shutdown)
+            .expect("the shutdown state calls for a shutdown");
+        assert_eq!((trigger.position, trigger.threshold), (0, 95.0));
+        let rule = Confirm {
+            readings: 3,
+            over: std::time::Duration::ZERO,
+        };
+        let mut waited = 0;
+        bmc.state()
+            .next_readings
+            .push((CPU, [96, 60].into_iter().collect()));
+        let confirmed = m.confirm(
+            &trigger,
+            Some(&mut *src),
+            rule,
+            &mut |_| waited += 1,
+            &|| 5000,
+        );
+        assert!(!confirmed, "the second fresh reading is 60 C");
+        assert_eq!(waited, 1);
+        let again = sweep(&mut m, &bmc, src, 96, 6000);
+        assert_eq!(again.shutdown.map(|t| t.position), Some(0), "asked again");
+        let confirmed = m.confirm(&trigger, Some(&mut *src), rule, &mut |_| {}, &|| 7000);
+        assert!(confirmed, "three fresh readings at 96 C");
     }
 }

@@ -18,8 +18,8 @@ use crate::{
     events::sel::SelWatcher,
     events::shutdown,
     model::status::Counters,
-    model::{Environment, Monitoring, Shown, Transition},
-    monitor::{Monitor, Sweep},
+    model::{Environment, Monitoring},
+    monitor::{Confirm, Monitor, Sweep},
     os::sys,
     os::watchdog::{self, Heartbeat},
     outputs::Outputs,
@@ -32,7 +32,7 @@ use crate::{
     syslog::Syslog,
 };
 use envmon_board_defs::Board;
-use envmon_core::engine::Emission;
+use envmon_core::engine::{Emission, format_reading};
 use envmon_sensors::redfish::{http::HttpFetch, reader::RedfishReader};
 use std::{
     sync::Arc,
@@ -77,11 +77,10 @@ impl ThermalGuard {
         };
         self.done = true;
         log::error!(
-            "thermal shutdown: {} at {} {} (threshold {})",
+            "thermal shutdown: {} at {} (threshold {})",
             t.sensor,
-            t.reading,
-            t.unit,
-            t.threshold
+            format_reading(t.reading, &t.unit),
+            format_reading(t.threshold, &t.unit)
         );
         self.last = Some(shutdown::perform(
             syslog,
@@ -329,19 +328,10 @@ impl Loop {
             return;
         };
         self.outputs.send(&sweep.emissions);
-        let now = self.now_ms();
-        if let Some(m) = &self.monitor {
-            self.outputs
-                .transitions(sweep.changes.iter().filter_map(|&(position, from, to)| {
-                    Some(Transition {
-                        position,
-                        from: Shown::Is(from),
-                        to: Shown::Is(to),
-                        item: m.item(position, now)?,
-                    })
-                }));
+        self.outputs.transitions(sweep.transitions);
+        for text in &sweep.notices {
+            self.outputs.notice(text);
         }
-        self.send_notices(&sweep.notices);
         let confirmed = sweep.shutdown.filter(|t| self.confirm_shutdown(t));
         self.thermal
             .run(confirmed, self.outputs.syslog(), &self.settings);
@@ -367,66 +357,23 @@ impl Loop {
         }
     }
 
-    /// What flap damping did, one line each (after the catalog messages of the sweep).
-    fn send_notices(&self, notices: &[(usize, envmon_core::engine::Notice)]) {
-        let Some(m) = &self.monitor else {
-            return;
-        };
-        for (position, notice) in notices {
-            if let Some(text) = m.notice_text(*position, notice) {
-                log::warn!("{text}");
-                self.outputs.notice(&text);
-            }
-        }
-    }
-
-    /// Before the one irreversible act: the sensor read again, directly, `shutdown-confirm-
-    /// readings` times over at least `shutdown-confirm-ms`; every reading must be plausible and
-    /// at or past the shutdown threshold. Unconfirmed, judging goes on (and the shutdown is
-    /// asked again while the sensor stays at its shutdown state).
+    /// Before the one irreversible act: the monitor confirms the trigger with fresh,
+    /// direct readings (`shutdown-confirm-readings` over `shutdown-confirm-ms`; see
+    /// [`Monitor::confirm`]), the heart beating while it waits.
     fn confirm_shutdown(&mut self, t: &crate::model::Trigger) -> bool {
         if self.thermal.done {
             return false;
         }
-        let n = self.settings.shutdown_confirm_readings.0.max(1);
-        let gap = Duration::from_millis(
-            self.settings.shutdown_confirm_ms.0 / u64::from(n.saturating_sub(1).max(1)),
-        );
-        let started = self.started;
+        let rule = Confirm {
+            readings: u32::from(self.settings.shutdown_confirm_readings.0),
+            over: Duration::from_millis(self.settings.shutdown_confirm_ms.0),
+        };
+        let (started, heart) = (self.started, &self.heart);
         let Some(m) = self.monitor.as_mut() else {
             return false;
         };
-        let mut seen = Vec::with_capacity(usize::from(n));
-        for k in 0..n {
-            if k > 0 {
-                pause(gap, &self.heart);
-            }
-            let now = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let v = m.reread(t.position, self.link.source(), now);
-            seen.push(v);
-            if !v.is_some_and(|v| v >= t.threshold) {
-                log::warn!(
-                    "thermal shutdown for {} not confirmed: reading {} of {n} was {} (threshold \
-                     {} {}); judging goes on",
-                    t.sensor,
-                    k + 1,
-                    v.map_or_else(
-                        || "no plausible value".to_string(),
-                        |v| format!("{v} {}", t.unit)
-                    ),
-                    t.threshold,
-                    t.unit
-                );
-                m.unconfirmed(t.position);
-                return false;
-            }
-        }
-        log::warn!(
-            "thermal shutdown for {} confirmed by {n} fresh readings: {:?}",
-            t.sensor,
-            seen.iter().flatten().collect::<Vec<_>>()
-        );
-        true
+        let now = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        m.confirm(t, self.link.source(), rule, &mut |d| pause(d, heart), &now)
     }
 
     /// After a sweep: the BMC's event log (new entries to syslog, fill warnings, the
@@ -838,6 +785,7 @@ mod tests {
     use super::*;
     use crate::{
         config::BoardChoice,
+        model::Shown,
         syslog::{Received, SyslogUri, in_memory},
     };
     use envmon_core::engine::State;
