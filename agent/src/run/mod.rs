@@ -789,12 +789,12 @@ mod tests {
         syslog::{Received, SyslogUri, in_memory},
     };
     use envmon_core::engine::State;
-    use envmon_sensors::ipmi::{
-        CMD_GET_SENSOR_READING, IpmiErrorKind,
-        fake::{FakeBmc, threshold_record},
-        repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO},
-    };
     use envmon_sensors::ipmi::{IpmiError, Transport};
+    use envmon_sensors::ipmi::{
+        IpmiErrorKind,
+        command::{Command, GetSdr, GetSdrRepoInfo, GetSensorReading},
+        fake::{FakeBmc, threshold_record},
+    };
     use std::{
         path::{Path, PathBuf},
         sync::Mutex,
@@ -911,7 +911,7 @@ mod tests {
         let (mut l, frames, opens) = agent(dir.path(), &bmc);
         l.tick();
         assert_eq!(*opens.lock().unwrap(), 1);
-        assert_eq!(bmc.count(CMD_GET_SENSOR_READING), 2);
+        assert_eq!(bmc.count(GetSensorReading::CMD), 2);
         // The BMC forgot the session: its next answer fails the session layer.
         bmc.state().fail_next.push_back(IpmiError::new(
             IpmiErrorKind::Session,
@@ -920,14 +920,14 @@ mod tests {
         l.tick();
         assert!(!l.link.connected(), "the session is dropped");
         assert_eq!(
-            bmc.count(CMD_GET_SENSOR_READING),
+            bmc.count(GetSensorReading::CMD),
             3,
             "the rest of that sweep waits"
         );
         l.tick();
         assert_eq!(*opens.lock().unwrap(), 2, "reopened by the next tick");
         assert_eq!(
-            bmc.count(CMD_GET_SENSOR_READING),
+            bmc.count(GetSensorReading::CMD),
             5,
             "both sensors read again"
         );
@@ -955,7 +955,7 @@ mod tests {
             1,
             "the session is fine: no reconnecting"
         );
-        assert_eq!(bmc.count(CMD_GET_SENSOR_READING), 200);
+        assert_eq!(bmc.count(GetSensorReading::CMD), 200);
         let snap = l.outputs.published().latest().unwrap();
         let env = &snap.environment;
         assert_eq!(env.monitoring, Monitoring::Degraded);
@@ -1007,7 +1007,7 @@ mod tests {
             l.tick();
         }
         // One at connection, one at sweep 30.
-        assert_eq!(bmc.count(CMD_GET_SDR_REPO_INFO), 2);
+        assert_eq!(bmc.count(GetSdrRepoInfo::CMD), 2);
         let sent_to_bmc = u64::try_from(bmc.state().log.len()).unwrap();
         assert_eq!(
             l.counters().ipmi_commands,
@@ -1035,13 +1035,13 @@ mod tests {
             s.records.push(extra);
             s.add_timestamp = 2000;
         }
-        let sdr_reads = bmc.count(CMD_GET_SDR);
+        let sdr_reads = bmc.count(GetSdr::CMD);
         for _ in 0..REVALIDATE_EVERY {
             l.tick();
         }
         assert_eq!(*opens.lock().unwrap(), 2, "reconnected to reload the SDRs");
         assert!(
-            bmc.count(CMD_GET_SDR) > sdr_reads,
+            bmc.count(GetSdr::CMD) > sdr_reads,
             "the new repository was read"
         );
         assert_eq!(sent(&l, &frames), vec![735015], "nothing repeated");
@@ -1055,13 +1055,13 @@ mod tests {
         let bmc = bmc();
         let (mut first, _, _) = agent(dir.path(), &bmc);
         first.tick();
-        let reads = bmc.count(CMD_GET_SDR);
+        let reads = bmc.count(GetSdr::CMD);
         assert!(reads >= 2, "the first run reads the repository");
         drop(first);
         let (mut second, _, _) = agent(dir.path(), &bmc);
         second.tick();
         assert_eq!(
-            bmc.count(CMD_GET_SDR),
+            bmc.count(GetSdr::CMD),
             reads,
             "no Get SDR: the cache is current"
         );
@@ -1070,7 +1070,7 @@ mod tests {
         bmc.state().add_timestamp = 3000;
         let (mut third, _, _) = agent(dir.path(), &bmc);
         third.tick();
-        assert!(bmc.count(CMD_GET_SDR) > reads);
+        assert!(bmc.count(GetSdr::CMD) > reads);
     }
 
     /// A system event record for the fake BMC's SEL (stamped 2027-01-15T08:00:00Z).
@@ -1156,9 +1156,9 @@ mod tests {
         let (mut l, frames, _) = agent(dir.path(), &bmc);
         let mut per_tick = Vec::new();
         for _ in 0..10 {
-            let before = bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_ENTRY);
+            let before = bmc.count(envmon_sensors::ipmi::command::GetSelEntry::CMD);
             l.tick();
-            per_tick.push(bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_ENTRY) - before);
+            per_tick.push(bmc.count(envmon_sensors::ipmi::command::GetSelEntry::CMD) - before);
         }
         let ids = sel_ids(&l, &frames);
         assert_eq!(ids.len(), 300, "all, once");
@@ -1238,10 +1238,10 @@ mod tests {
         let dir2 = tempfile::tempdir().unwrap();
         let (mut off, frames, _) = agent(dir2.path(), &bmc);
         off.settings.sel = crate::config::SelMode::Off;
-        let before = bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_INFO);
+        let before = bmc.count(envmon_sensors::ipmi::command::GetSelInfo::CMD);
         off.tick();
         assert_eq!(
-            bmc.count(envmon_sensors::ipmi::sel::CMD_GET_SEL_INFO),
+            bmc.count(envmon_sensors::ipmi::command::GetSelInfo::CMD),
             before
         );
         assert!(sel_ids(&off, &frames).is_empty());
@@ -1276,7 +1276,7 @@ mod tests {
                 .starts_with("record 0x0001 ")
         );
         assert!(bmc.state().sel.is_empty(), "then cleared");
-        assert!(bmc.count(envmon_sensors::ipmi::sel::CMD_CLEAR_SEL) >= 1);
+        assert!(bmc.count(envmon_sensors::ipmi::command::ClearSel::CMD) >= 1);
     }
 
     /// Issue 20: before the irreversible act, fresh readings of the sensor itself. A sweep

@@ -12,7 +12,8 @@ use crate::model::{BmcInfo, PowerItem};
 use crate::monitor::sdr_facts;
 use envmon_core::engine::Reading;
 use envmon_sensors::ipmi::{
-    CMD_GET_SENSOR_READING, IpmiErrorKind, NETFN_SENSOR, Request, Transport,
+    IpmiErrorKind, Transport,
+    command::{Command, DcmiGetPowerReading, GetChassisStatus, GetDeviceId, GetSensorReading},
     info::{self, DeviceId},
     reading,
     sdr::{SdrEntry, THRESHOLD_READING},
@@ -101,40 +102,42 @@ impl Figures {
     /// DCMI refused once is not asked again in this session.
     pub fn read(&mut self, t: &mut impl Transport, now_ms: u64) {
         self.last_ms = Some(now_ms);
-        let mut requests = vec![info::chassis_status_request()];
+        // One batch of different commands: each reply decoded by its own command.
+        let mut requests = vec![GetChassisStatus.request()];
         if self.device.is_none() {
-            requests.push(info::device_id_request());
+            requests.push(GetDeviceId.request());
         }
         let ask_dcmi = self.dcmi != Dcmi::Unsupported;
         if ask_dcmi {
-            requests.push(info::power_reading_request());
+            requests.push(DcmiGetPowerReading.request());
         }
         requests.extend(
             self.sensors
                 .iter()
-                .map(|e| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[e.number])),
+                .map(|e| GetSensorReading(e.number).request()),
         );
         let mut replies = t.call_many(&requests).into_iter();
         self.chassis_on = replies
             .next()
-            .and_then(Result::ok)
-            .and_then(|d| info::chassis_power_on(&d));
+            .and_then(|r| r.and_then(|d| GetChassisStatus.decode(&d)).ok());
         if self.device.is_none() {
             self.device = replies
                 .next()
-                .and_then(Result::ok)
-                .and_then(|d| DeviceId::decode(&d));
+                .and_then(|r| r.and_then(|d| GetDeviceId.decode(&d)).ok());
         }
         if ask_dcmi {
             self.dcmi_watts = None;
-            match replies.next() {
-                Some(Ok(d)) => match info::decode_power_reading(&d) {
-                    Some(p) => {
-                        self.dcmi = Dcmi::Supported;
-                        self.dcmi_watts = Some(f64::from(p.current));
-                    }
-                    None => self.unsupported("a malformed DCMI power reading"),
-                },
+            match replies
+                .next()
+                .map(|r| r.and_then(|d| DcmiGetPowerReading.decode(&d)))
+            {
+                Some(Ok(p)) => {
+                    self.dcmi = Dcmi::Supported;
+                    self.dcmi_watts = Some(f64::from(p.current));
+                }
+                Some(Err(e)) if e.kind == IpmiErrorKind::Malformed => {
+                    self.unsupported("a malformed DCMI power reading");
+                }
                 Some(Err(e)) if matches!(e.kind, IpmiErrorKind::Completion(_)) => {
                     self.unsupported(&e.to_string());
                 }

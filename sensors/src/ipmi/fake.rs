@@ -3,11 +3,13 @@
 //! monitor tests run against it; nothing in the agent itself uses it.
 
 use super::{
-    CMD_GET_SENSOR_READING, CMD_GET_SENSOR_THRESHOLDS, IpmiError, IpmiErrorKind, NETFN_SENSOR,
-    NETFN_STORAGE, Transport, info,
-    repo::{CMD_GET_SDR, CMD_GET_SDR_REPO_INFO, CMD_RESERVE_SDR_REPO},
+    IpmiError, IpmiErrorKind, Transport,
+    command::{
+        ClearSel, Command, DCMI_GROUP, DcmiGetPowerReading, GetChassisStatus, GetDeviceId, GetSdr,
+        GetSdrRepoInfo, GetSelEntry, GetSelInfo, GetSelTime, GetSensorReading, GetSensorThresholds,
+        ReserveSdrRepo, ReserveSel,
+    },
     sdr::{FULL_SENSOR, THRESHOLD_READING},
-    sel,
 };
 use std::{
     collections::VecDeque,
@@ -501,7 +503,7 @@ fn cc(code: u8) -> IpmiError {
 impl FakeState {
     fn answer(&self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
         match (netfn, cmd) {
-            (NETFN_STORAGE, CMD_GET_SDR_REPO_INFO) => {
+            (GetSdrRepoInfo::NETFN, GetSdrRepoInfo::CMD) => {
                 let n = u16::try_from(self.records.len()).unwrap_or(u16::MAX);
                 let mut d = vec![0x51];
                 d.extend_from_slice(&n.to_le_bytes());
@@ -511,8 +513,8 @@ impl FakeState {
                 d.push(0x02);
                 Ok(d)
             }
-            (NETFN_STORAGE, CMD_RESERVE_SDR_REPO) => Ok(vec![1, 0]),
-            (NETFN_STORAGE, CMD_GET_SDR) => {
+            (ReserveSdrRepo::NETFN, ReserveSdrRepo::CMD) => Ok(vec![1, 0]),
+            (GetSdr::NETFN, GetSdr::CMD) => {
                 let (Some(id), Some(&offset), Some(&len)) = (
                     data.get(2..4)
                         .map(|b| usize::from(u16::from_le_bytes([b[0], b[1]]))),
@@ -537,7 +539,14 @@ impl FakeState {
                 );
                 Ok(d)
             }
-            (NETFN_STORAGE, sel::CMD_GET_SEL_INFO) => {
+            _ => self.answer_sel(netfn, cmd, data),
+        }
+    }
+
+    /// The SEL's commands; the rest go on to [`FakeState::answer_sensor`].
+    fn answer_sel(&self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        match (netfn, cmd) {
+            (GetSelInfo::NETFN, GetSelInfo::CMD) => {
                 let n = u16::try_from(self.sel.len()).unwrap_or(u16::MAX);
                 let free = 16_000u16.saturating_sub(n.saturating_mul(16));
                 let mut d = vec![0x51];
@@ -548,8 +557,8 @@ impl FakeState {
                 d.push(0x0A);
                 Ok(d)
             }
-            (NETFN_STORAGE, sel::CMD_RESERVE_SEL) => Ok(vec![7, 0]),
-            (NETFN_STORAGE, sel::CMD_GET_SEL_ENTRY) => {
+            (ReserveSel::NETFN, ReserveSel::CMD) => Ok(vec![7, 0]),
+            (GetSelEntry::NETFN, GetSelEntry::CMD) => {
                 let id = data
                     .get(2..4)
                     .map(|b| u16::from_le_bytes([b[0], b[1]]))
@@ -568,8 +577,8 @@ impl FakeState {
                 d.extend_from_slice(rec);
                 Ok(d)
             }
-            (NETFN_STORAGE, sel::CMD_CLEAR_SEL) => Ok(vec![0x01]),
-            (NETFN_STORAGE, sel::CMD_GET_SEL_TIME) => {
+            (ClearSel::NETFN, ClearSel::CMD) => Ok(vec![0x01]),
+            (GetSelTime::NETFN, GetSelTime::CMD) => {
                 let newest = self
                     .sel
                     .iter()
@@ -583,7 +592,15 @@ impl FakeState {
                 };
                 Ok(now.to_le_bytes().to_vec())
             }
-            (NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS) => {
+            _ => self.answer_sensor(netfn, cmd, data),
+        }
+    }
+
+    /// Sensor, application, chassis and DCMI commands; anything else is 0xC1 (invalid
+    /// command).
+    fn answer_sensor(&self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        match (netfn, cmd) {
+            (GetSensorThresholds::NETFN, GetSensorThresholds::CMD) => {
                 let n = data.first().copied().unwrap_or(0);
                 let raw = match self.live_thresholds.iter().find(|(s, _)| *s == n) {
                     Some((_, t)) => *t,
@@ -617,7 +634,7 @@ impl FakeState {
                 d.extend_from_slice(&values);
                 Ok(d)
             }
-            (NETFN_SENSOR, CMD_GET_SENSOR_READING) => {
+            (GetSensorReading::NETFN, GetSensorReading::CMD) => {
                 let n = data.first().copied().unwrap_or(0);
                 let known = self.records.iter().any(|r| r.get(7) == Some(&n));
                 if known && self.not_scanning.contains(&n) {
@@ -636,21 +653,21 @@ impl FakeState {
                     None => Err(cc(0xCB)),
                 }
             }
-            (info::NETFN_APP, info::CMD_GET_DEVICE_ID) => {
+            (GetDeviceId::NETFN, GetDeviceId::CMD) => {
                 Ok(self.device_id.clone().unwrap_or_else(|| {
                     vec![
                         0x00, 0x03, 0x09, 0x08, 0x02, 0x9f, 0x91, 0x12, 0x00, 0x02, 0x0f,
                     ]
                 }))
             }
-            (info::NETFN_CHASSIS, info::CMD_GET_CHASSIS_STATUS) => {
+            (GetChassisStatus::NETFN, GetChassisStatus::CMD) => {
                 Ok(vec![u8::from(!self.power_off), 0x00, 0x00, 0x00])
             }
-            (info::NETFN_GROUP, info::CMD_DCMI_GET_POWER_READING)
-                if data.first() == Some(&info::DCMI_GROUP) =>
+            (DcmiGetPowerReading::NETFN, DcmiGetPowerReading::CMD)
+                if data.first() == Some(&DCMI_GROUP) =>
             {
                 let w = self.dcmi_watts.ok_or_else(|| cc(0xC1))?;
-                let mut d = vec![info::DCMI_GROUP];
+                let mut d = vec![DCMI_GROUP];
                 for _ in 0..4 {
                     d.extend_from_slice(&w.to_le_bytes());
                 }
@@ -672,12 +689,12 @@ impl Transport for FakeTransport {
             return Err(e);
         }
         // Clear SEL ("initiate erase") is the one command that changes the BMC.
-        if (netfn, cmd, data.get(5)) == (NETFN_STORAGE, sel::CMD_CLEAR_SEL, Some(&0xAA)) {
+        if (netfn, cmd, data.get(5)) == (ClearSel::NETFN, ClearSel::CMD, Some(&0xAA)) {
             s.sel.clear();
             s.sel_stamps.1 += 1;
         }
         // A queued reading is the answer to the next Get Sensor Reading of its sensor.
-        if (netfn, cmd) == (NETFN_SENSOR, CMD_GET_SENSOR_READING) {
+        if (netfn, cmd) == (GetSensorReading::NETFN, GetSensorReading::CMD) {
             let n = data.first().copied().unwrap_or(0);
             let queued = s
                 .next_readings

@@ -3,44 +3,8 @@
 //! gives sensor types, units and manufacturers (what ipmi_exporter's labels carry).
 //!
 //! Response data is given without the completion code, as every [`super::Transport`]
-//! returns it; a short or malformed reply decodes to `None`, never a guess.
-
-use super::Request;
-
-/// NetFn: application (Get Device ID).
-pub const NETFN_APP: u8 = 0x06;
-/// Command: Get Device ID.
-pub const CMD_GET_DEVICE_ID: u8 = 0x01;
-/// NetFn: chassis.
-pub const NETFN_CHASSIS: u8 = 0x00;
-/// Command: Get Chassis Status.
-pub const CMD_GET_CHASSIS_STATUS: u8 = 0x01;
-/// NetFn: group extension (DCMI's, with group 0xDC in the first data byte).
-pub const NETFN_GROUP: u8 = 0x2C;
-/// DCMI's group extension identification.
-pub const DCMI_GROUP: u8 = 0xDC;
-/// DCMI command: Get Power Reading.
-pub const CMD_DCMI_GET_POWER_READING: u8 = 0x02;
-
-/// The request for Get Device ID.
-pub fn device_id_request() -> Request {
-    Request::new(NETFN_APP, CMD_GET_DEVICE_ID, &[])
-}
-
-/// The request for Get Chassis Status.
-pub fn chassis_status_request() -> Request {
-    Request::new(NETFN_CHASSIS, CMD_GET_CHASSIS_STATUS, &[])
-}
-
-/// The request for DCMI Get Power Reading, mode 1 (system power statistics), as FreeIPMI's
-/// `ipmi-dcmi --get-system-power-statistics` asks it.
-pub fn power_reading_request() -> Request {
-    Request::new(
-        NETFN_GROUP,
-        CMD_DCMI_GET_POWER_READING,
-        &[DCMI_GROUP, 0x01, 0x00, 0x00],
-    )
-}
+//! returns it; a short or malformed reply decodes to `None`, never a guess. The commands
+//! themselves are in [`super::command`].
 
 /// What Get Device ID says about the BMC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -145,7 +109,7 @@ pub struct PowerReading {
 /// (current, minimum, maximum, average), a 32-bit time stamp, a 32-bit period, the state.
 pub fn decode_power_reading(data: &[u8]) -> Option<PowerReading> {
     let d = data.get(..18)?;
-    if d[0] != DCMI_GROUP {
+    if d[0] != super::command::DCMI_GROUP {
         return None;
     }
     let word = |i: usize| u16::from_le_bytes([d[i], d[i + 1]]);

@@ -9,6 +9,7 @@
 //!   among them, answer 0xCA to that.
 //! - [`IpmiSource`]: the steady-state sweep: one Get Sensor Reading per monitored sensor.
 
+pub mod command;
 pub mod fake;
 pub mod info;
 pub mod reading;
@@ -21,16 +22,10 @@ mod transport;
 
 pub use transport::{Connected, ErrorKindOf, IpmiRs, Target, connect};
 
+use command::{Command, GetSensorHysteresis, GetSensorReading, GetSensorThresholds};
 use envmon_core::engine::Reading;
 use sdr::SdrEntry;
 use std::{error::Error, fmt};
-
-/// NetFn: sensor/event.
-pub const NETFN_SENSOR: u8 = 0x04;
-/// NetFn: storage.
-pub const NETFN_STORAGE: u8 = 0x0A;
-/// Command: Get Sensor Reading.
-pub const CMD_GET_SENSOR_READING: u8 = 0x2D;
 
 /// What kind of IPMI failure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,7 +203,7 @@ impl<T: Transport> IpmiSource<T> {
         numbers.dedup();
         let requests: Vec<Request> = numbers
             .iter()
-            .map(|n| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[*n]))
+            .map(|n| GetSensorReading(*n).request())
             .collect();
         let replies = self.transport.call_many(&requests);
         self.prefetched = numbers.into_iter().zip(replies).collect();
@@ -223,9 +218,7 @@ impl<T: Transport> IpmiSource<T> {
     fn get_reading(&mut self, number: u8) -> Result<Vec<u8>, IpmiError> {
         match self.prefetched.iter().position(|(n, _)| *n == number) {
             Some(at) => self.prefetched.swap_remove(at).1,
-            None => self
-                .transport
-                .call(NETFN_SENSOR, CMD_GET_SENSOR_READING, &[number]),
+            None => command::send(&mut self.transport, &GetSensorReading(number)),
         }
     }
 
@@ -282,11 +275,6 @@ impl<T: Transport> IpmiSource<T> {
     }
 }
 
-/// Command: Get Sensor Hysteresis.
-pub const CMD_GET_SENSOR_HYSTERESIS: u8 = 0x25;
-/// Command: Get Sensor Thresholds.
-pub const CMD_GET_SENSOR_THRESHOLDS: u8 = 0x27;
-
 /// Decodes a Get Sensor Thresholds response (readable mask, then LNC, LC, LNR, UNC, UC, UNR)
 /// into `[UNR, UC, UNC, LNR, LC, LNC]`. `None` when the response is too short.
 pub fn decode_thresholds(conv: &sdr::Conversion, data: &[u8]) -> Option<[Option<f64>; 6]> {
@@ -314,7 +302,7 @@ pub fn read_live_limits_all(
         t,
         entries,
         |e| readable(e.threshold_access),
-        |n| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_THRESHOLDS, &[n]),
+        |n| GetSensorThresholds(n).request(),
     );
     for (i, r) in thresholds {
         let e = &mut entries[i];
@@ -332,7 +320,7 @@ pub fn read_live_limits_all(
         t,
         entries,
         |e| readable(e.hysteresis_access),
-        |n| Request::new(NETFN_SENSOR, CMD_GET_SENSOR_HYSTERESIS, &[n, 0xFF]),
+        |n| GetSensorHysteresis(n).request(),
     );
     for (i, r) in hysteresis {
         let e = &mut entries[i];

@@ -9,14 +9,8 @@
 //! [`Transport::call_many`], so a slow link costs round trips per round, not per request
 //! ([`read_all`]).
 
-use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Request, Transport};
-
-/// Get SDR Repository Info.
-pub const CMD_GET_SDR_REPO_INFO: u8 = 0x20;
-/// Reserve SDR Repository.
-pub const CMD_RESERVE_SDR_REPO: u8 = 0x22;
-/// Get SDR.
-pub const CMD_GET_SDR: u8 = 0x23;
+use super::command::{self, GetSdr, GetSdrRepoInfo, ReserveSdrRepo};
+use super::{IpmiError, IpmiErrorKind, Transport};
 /// The most records read from one repository.
 pub const MAX_RECORDS: usize = 1024;
 /// Retries (of a round of requests, twice this many at most in a walk) after a cancelled
@@ -37,43 +31,24 @@ pub struct RepoInfo {
 
 /// Reads the repository's info (one command).
 pub fn info(t: &mut impl Transport) -> Result<RepoInfo, IpmiError> {
-    let d = t.call(NETFN_STORAGE, CMD_GET_SDR_REPO_INFO, &[])?;
-    if d.len() < 13 {
-        return Err(IpmiError::new(
-            IpmiErrorKind::Malformed,
-            format!("SDR repository info is {} bytes, expected 14", d.len()),
-        ));
-    }
-    let u32_at = |i: usize| u32::from_le_bytes([d[i], d[i + 1], d[i + 2], d[i + 3]]);
-    Ok(RepoInfo {
-        record_count: u16::from_le_bytes([d[1], d[2]]),
-        add_timestamp: u32_at(5),
-        erase_timestamp: u32_at(9),
-    })
+    command::send(t, &GetSdrRepoInfo)
 }
 
 fn reserve(t: &mut impl Transport) -> Result<[u8; 2], IpmiError> {
-    let d = t.call(NETFN_STORAGE, CMD_RESERVE_SDR_REPO, &[])?;
-    match d.get(..2) {
-        Some(r) => Ok([r[0], r[1]]),
-        None => Err(IpmiError::new(
-            IpmiErrorKind::Malformed,
-            "short Reserve SDR Repository response",
-        )),
-    }
+    command::send(t, &ReserveSdrRepo)
 }
 
 /// Records whose first chunk is asked for ahead of the chain in one round (the one the chain
 /// needs next and its likely successors: record IDs are mostly consecutive).
 pub const LOOKAHEAD: u16 = 8;
 
-fn get_sdr_request(res: [u8; 2], id: u16, offset: u8, len: u8) -> Request {
-    let [lo, hi] = id.to_le_bytes();
-    Request::new(
-        NETFN_STORAGE,
-        CMD_GET_SDR,
-        &[res[0], res[1], lo, hi, offset, len],
-    )
+fn get_sdr(reservation: [u8; 2], id: u16, offset: u8, len: u8) -> GetSdr {
+    GetSdr {
+        reservation,
+        id,
+        offset,
+        len,
+    }
 }
 
 /// What went wrong in a round of requests, and whether the walk can go on.
@@ -179,15 +154,13 @@ fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<(u16, Vec<u8>)
             .chain((1..LOOKAHEAD).map(|k| id.wrapping_add(k)))
             .filter(|g| *g == id || (*g != 0xFFFF && !firsts.contains_key(g) && !seen.contains(g)))
             .collect();
-        let requests: Vec<Request> = ids
-            .iter()
-            .map(|&i| get_sdr_request(w.res, i, 0, w.chunk))
-            .collect();
+        let commands: Vec<GetSdr> = ids.iter().map(|&i| get_sdr(w.res, i, 0, w.chunk)).collect();
         let mut asked = None;
-        for (&i, r) in ids.iter().zip(t.call_many(&requests)) {
+        for (&i, r) in ids.iter().zip(command::send_many(t, &commands)) {
             match r {
-                Ok(d) if d.len() >= 7 && d.len() <= usize::from(w.chunk) + 2 => {
-                    firsts.insert(i, Some((u16::from_le_bytes([d[0], d[1]]), d[2..].to_vec())));
+                // The header (5 bytes) at least.
+                Ok(c) if c.bytes.len() >= 5 => {
+                    firsts.insert(i, Some((c.next, c.bytes)));
                 }
                 Ok(_) if i == id => {
                     return Err(IpmiError::new(
@@ -247,27 +220,21 @@ fn read_bodies(
         if wanted.is_empty() {
             return Ok(records.into_iter().map(|(r, _)| r).collect());
         }
-        let requests: Vec<Request> = wanted
+        let commands: Vec<GetSdr> = wanted
             .iter()
-            .map(|&(k, o, l)| get_sdr_request(w.res, ids[k], o, l))
+            .map(|&(k, o, l)| get_sdr(w.res, ids[k], o, l))
             .collect();
         let mut asked = None;
         let mut grew = false;
-        for (&(k, o, l), r) in wanted.iter().zip(t.call_many(&requests)) {
+        for (&(k, o, _), r) in wanted.iter().zip(command::send_many(t, &commands)) {
             match r {
-                Ok(d) if d.len() > 2 && d.len() - 2 <= usize::from(l) => {
+                Ok(c) => {
                     // Only where it continues the record (a short chunk leaves a gap that
                     // the next round asks for).
                     if records[k].0.len() == usize::from(o) {
-                        records[k].0.extend_from_slice(&d[2..]);
+                        records[k].0.extend_from_slice(&c.bytes);
                         grew = true;
                     }
-                }
-                Ok(_) => {
-                    return Err(IpmiError::new(
-                        IpmiErrorKind::Malformed,
-                        "SDR: wrong chunk length",
-                    ));
                 }
                 Err(e) if e.needs_new_session() => return Err(e),
                 Err(e) => match retry_for(&e, w.chunk, 1) {
@@ -289,6 +256,7 @@ fn read_bodies(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ipmi::command::Command;
 
     /// A fake BMC holding records; it can refuse big reads and cancel reservations.
     struct FakeBmc {
@@ -302,13 +270,13 @@ mod tests {
     impl Transport for FakeBmc {
         fn call(&mut self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
             self.commands += 1;
-            assert_eq!(netfn, NETFN_STORAGE);
+            assert_eq!(netfn, command::NETFN_STORAGE);
             match cmd {
-                CMD_RESERVE_SDR_REPO => {
+                ReserveSdrRepo::CMD => {
                     self.reservation += 1;
                     Ok(self.reservation.to_le_bytes().to_vec())
                 }
-                CMD_GET_SDR => {
+                GetSdr::CMD => {
                     let res = u16::from_le_bytes([data[0], data[1]]);
                     let id = u16::from_le_bytes([data[2], data[3]]);
                     let (offset, len) = (usize::from(data[4]), usize::from(data[5]));
@@ -417,7 +385,7 @@ mod tests {
             fn call(&mut self, _: u8, cmd: u8, _: &[u8]) -> Result<Vec<u8>, IpmiError> {
                 self.0 += 1;
                 assert!(self.0 < 200, "unbounded retries");
-                if cmd == CMD_RESERVE_SDR_REPO {
+                if cmd == ReserveSdrRepo::CMD {
                     Ok(vec![1, 0])
                 } else {
                     Err(IpmiError::new(IpmiErrorKind::Completion(0xC5), "get sdr"))

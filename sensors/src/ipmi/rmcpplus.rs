@@ -22,6 +22,7 @@
 //! The packet building and checking are pure functions (tested below); [`RmcpPlus`] does the
 //! UDP I/O around them.
 
+use super::command::{CloseSession, Command};
 use super::{
     IpmiError, IpmiErrorKind, Request, Transport,
     rto::{Rto, RtoBounds, Window},
@@ -632,7 +633,7 @@ impl RmcpPlus {
             min: Duration::from_millis(1),
             max: Duration::from_millis(500),
         });
-        let closed = self.batch(&[Request::new(0x06, 0x3C, &self.bmc_sid)]);
+        let closed = self.batch(&[CloseSession(self.bmc_sid).request()]);
         (self.patience, self.rto) = saved;
         match closed.first() {
             Some(Err(e)) if e.kind == IpmiErrorKind::Transport => {
@@ -652,10 +653,7 @@ impl RmcpPlus {
     /// the BMC no longer knows answers with a completion code: it is gone too.
     fn close_unclosed(&mut self) {
         let ids = std::mem::take(&mut self.unclosed);
-        let requests: Vec<Request> = ids
-            .iter()
-            .map(|sid| Request::new(0x06, 0x3C, sid))
-            .collect();
+        let requests: Vec<Request> = ids.iter().map(|sid| CloseSession(*sid).request()).collect();
         for (sid, r) in ids.into_iter().zip(self.batch(&requests)) {
             match r {
                 Err(e) if e.kind == IpmiErrorKind::Transport => self.unclosed.push(sid),

@@ -3,19 +3,9 @@
 //! never stalls a sweep. Decoding and
 //! the decision of where to start are the core's ([`envmon_core::sel`]).
 
-use super::{IpmiError, IpmiErrorKind, NETFN_STORAGE, Request, Transport};
-use envmon_core::sel::{SelInfo, SelPlan, SelRecord, decode_entry};
-
-/// Get SEL Info.
-pub const CMD_GET_SEL_INFO: u8 = 0x40;
-/// Reserve SEL.
-pub const CMD_RESERVE_SEL: u8 = 0x42;
-/// Get SEL Entry.
-pub const CMD_GET_SEL_ENTRY: u8 = 0x43;
-/// Clear SEL.
-pub const CMD_CLEAR_SEL: u8 = 0x47;
-/// Get SEL Time.
-pub const CMD_GET_SEL_TIME: u8 = 0x48;
+use super::command::{self, ClearSel, GetSelEntry, GetSelInfo, GetSelTime, ReserveSel};
+use super::{IpmiError, IpmiErrorKind, Transport};
+use envmon_core::sel::{SelInfo, SelPlan, SelRecord};
 /// Re-reservations tried after the BMC cancels one (a new entry was added meanwhile).
 const MAX_RESERVE: usize = 4;
 
@@ -25,37 +15,28 @@ fn malformed(e: impl std::fmt::Display) -> IpmiError {
 
 /// Get SEL Info (one command).
 pub fn info(t: &mut impl Transport) -> Result<SelInfo, IpmiError> {
-    SelInfo::decode(&t.call(NETFN_STORAGE, CMD_GET_SEL_INFO, &[])?).map_err(malformed)
+    command::send(t, &GetSelInfo)
 }
 
 /// Get SEL Time (one command): the BMC's clock as SEL timestamps count it (seconds since
 /// 1970, or since its initialization below 0x20000000).
 pub fn time(t: &mut impl Transport) -> Result<u32, IpmiError> {
-    let d = t.call(NETFN_STORAGE, CMD_GET_SEL_TIME, &[])?;
-    match d.get(..4) {
-        Some(b) => Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-        None => Err(malformed("short Get SEL Time answer")),
-    }
+    command::send(t, &GetSelTime)
 }
 
 fn reserve(t: &mut impl Transport) -> Result<[u8; 2], IpmiError> {
-    let d = t.call(NETFN_STORAGE, CMD_RESERVE_SEL, &[])?;
-    match d.get(..2) {
-        Some(r) => Ok([r[0], r[1]]),
-        None => Err(malformed("short Reserve SEL answer")),
-    }
+    command::send(t, &ReserveSel)
 }
 
 /// One whole entry (offset 0, all bytes), re-reserving when the reservation was cancelled.
 fn get(t: &mut impl Transport, res: &mut [u8; 2], id: u16) -> Result<(u16, SelRecord), IpmiError> {
-    let [lo, hi] = id.to_le_bytes();
     for _ in 0..MAX_RESERVE {
-        match t.call(
-            NETFN_STORAGE,
-            CMD_GET_SEL_ENTRY,
-            &[res[0], res[1], lo, hi, 0, 0xFF],
-        ) {
-            Ok(d) => return decode_entry(&d).map_err(malformed),
+        let get = GetSelEntry {
+            reservation: *res,
+            id,
+        };
+        match command::send(t, &get) {
+            Ok(entry) => return Ok(entry),
             Err(e) if e.kind == IpmiErrorKind::Completion(0xC5) => *res = reserve(t)?,
             Err(e) => return Err(e),
         }
@@ -81,18 +62,14 @@ fn get_many(
     ids: &[u16],
 ) -> Result<Vec<Entry>, IpmiError> {
     for _ in 0..MAX_RESERVE {
-        let requests: Vec<Request> = ids
+        let gets: Vec<GetSelEntry> = ids
             .iter()
-            .map(|id| {
-                let [lo, hi] = id.to_le_bytes();
-                Request::new(
-                    NETFN_STORAGE,
-                    CMD_GET_SEL_ENTRY,
-                    &[res[0], res[1], lo, hi, 0, 0xFF],
-                )
+            .map(|&id| GetSelEntry {
+                reservation: *res,
+                id,
             })
             .collect();
-        let replies = t.call_many(&requests);
+        let replies = command::send_many(t, &gets);
         let cancelled = replies
             .iter()
             .any(|r| matches!(r, Err(e) if e.kind == IpmiErrorKind::Completion(0xC5)));
@@ -100,10 +77,7 @@ fn get_many(
             *res = reserve(t)?;
             continue;
         }
-        return Ok(replies
-            .into_iter()
-            .map(|r| r.and_then(|d| decode_entry(&d).map_err(malformed)))
-            .collect());
+        return Ok(replies);
     }
     Err(IpmiError::new(
         IpmiErrorKind::Completion(0xC5),
@@ -203,21 +177,23 @@ pub fn read_new(t: &mut impl Transport, plan: SelPlan, budget: Budget) -> Result
 
 /// Clears the SEL (initiate, then wait for completion, a few polls at most).
 pub fn clear(t: &mut impl Transport) -> Result<(), IpmiError> {
-    let res = reserve(t)?;
-    let mut d = t.call(
-        NETFN_STORAGE,
-        CMD_CLEAR_SEL,
-        &[res[0], res[1], b'C', b'L', b'R', 0xAA],
+    let reservation = reserve(t)?;
+    let mut progress = command::send(
+        t,
+        &ClearSel {
+            reservation,
+            action: 0xAA,
+        },
     )?;
     for _ in 0..10 {
-        if d.first().is_some_and(|s| s & 0x0f == 0x01) {
+        if progress & 0x0f == 0x01 {
             return Ok(());
         }
-        d = t.call(
-            NETFN_STORAGE,
-            CMD_CLEAR_SEL,
-            &[res[0], res[1], b'C', b'L', b'R', 0x00],
-        )?;
+        let status = ClearSel {
+            reservation,
+            action: 0x00,
+        };
+        progress = command::send(t, &status)?;
     }
     Err(malformed("Clear SEL did not complete"))
 }
