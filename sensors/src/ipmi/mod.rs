@@ -2,7 +2,7 @@
 //!
 //! - [`Transport`]: the one narrow trait: send a request, get the response data. The two
 //!   real ones ([`connect`]): `/dev/ipmi0` through ipmi-rs, and RMCP+, envmon's own
-//!   (`rmcpplus.rs`: replies checked against requests, retransmission); tests use fakes.
+//!   (`rmcpplus/`: replies checked against requests, retransmission); tests use fakes.
 //! - [`sdr`], [`reading`]: pure decoding of SDR records and sensor readings.
 //! - [`repo`]: reading the SDR repository in chunks (Reserve SDR Repository + Get SDR with
 //!   offset and length), because ipmi-rs asks for whole records and many BMCs, ipmi_sim

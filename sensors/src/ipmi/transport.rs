@@ -1,5 +1,5 @@
 //! The real transports: the kernel device (through ipmi-rs) and RMCP+ (envmon's own,
-//! `rmcpplus.rs`).
+//! `rmcpplus/`).
 
 use super::{
     IpmiError, IpmiErrorKind, Transport,

@@ -22,14 +22,11 @@
 //! The packet building and checking are pure functions (tested below); [`RmcpPlus`] does the
 //! UDP I/O around them.
 
-use super::command::{CloseSession, Command};
-use super::{
+use crate::ipmi::command::{CloseSession, Command};
+use crate::ipmi::{
     IpmiError, IpmiErrorKind, Request, Transport,
     rto::{Rto, RtoBounds, Window},
 };
-use aes::cipher::{BlockDecryptMut, BlockEncryptMut, KeyIvInit, block_padding::NoPadding};
-use hmac::{Hmac, Mac};
-use sha1::Sha1;
 use std::{
     fs::File,
     io::Read,
@@ -37,326 +34,20 @@ use std::{
     time::{Duration, Instant},
 };
 
-type HmacSha1 = Hmac<Sha1>;
+mod crypto;
+mod frame;
+mod window;
 
-/// RMCP header of an IPMI message: version 6, reserved, no RMCP ACK, class IPMI.
-const RMCP: [u8; 4] = [0x06, 0x00, 0xFF, 0x07];
-/// Session header "authentication type" of IPMI 2.0 / RMCP+.
-const AUTH_RMCPP: u8 = 0x06;
-/// Payload types.
-const PAYLOAD_IPMI: u8 = 0x00;
-const OPEN_SESSION_REQ: u8 = 0x10;
-const OPEN_SESSION_RSP: u8 = 0x11;
-const RAKP1: u8 = 0x12;
-const RAKP2: u8 = 0x13;
-const RAKP3: u8 = 0x14;
-const RAKP4: u8 = 0x15;
-/// The remote console's software ID as requester address.
-const RQ_ADDR: u8 = 0x81;
-/// The BMC's address.
-const BMC_ADDR: u8 = 0x20;
-/// Administrator privilege.
-const ADMIN: u8 = 0x04;
+use crypto::err;
+pub use crypto::{Keys, Rakp, open, seal};
+use frame::{ADMIN, OPEN_SESSION_REQ, OPEN_SESSION_RSP, RAKP1, RAKP2, RAKP3, RAKP4};
+pub use frame::{
+    IpmbReply, ipmb_reply, ipmb_request, ipmb_response, presession, presession_payload,
+};
+pub use window::{SEQ_WINDOW, SeqWindow};
+
 /// A session idle longer than this is opened again before the next request.
 pub const IDLE_REOPEN: Duration = Duration::from_secs(20);
-
-fn hmac(key: &[u8], parts: &[&[u8]]) -> [u8; 20] {
-    // HMAC takes a key of any length: cannot fail.
-    let mut m = match HmacSha1::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return [0; 20],
-    };
-    for p in parts {
-        m.update(p);
-    }
-    m.finalize().into_bytes().into()
-}
-
-fn err(kind: IpmiErrorKind, what: impl Into<String>) -> IpmiError {
-    IpmiError::new(kind, what)
-}
-
-/// The session keys derived after RAKP.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Keys {
-    /// Integrity key K1.
-    pub k1: [u8; 20],
-    /// AES-128 key: the first 16 bytes of K2.
-    pub aes: [u8; 16],
-}
-
-/// What both sides exchanged during RAKP, to check the BMC and derive the keys.
-#[derive(Debug, Clone)]
-pub struct Rakp {
-    /// The user's password (Kuid), at most 20 bytes.
-    pub kuid: Vec<u8>,
-    /// Remote console session ID (ours).
-    pub console_sid: [u8; 4],
-    /// Managed system session ID (the BMC's).
-    pub bmc_sid: [u8; 4],
-    /// Our random number Rm.
-    pub rm: [u8; 16],
-    /// The BMC's random number Rc.
-    pub rc: [u8; 16],
-    /// The BMC's GUID.
-    pub guid: [u8; 16],
-    /// The requested role byte (privilege and name-only lookup).
-    pub role: u8,
-    /// The user name.
-    pub user: Vec<u8>,
-}
-
-impl Rakp {
-    /// The key exchange code the BMC must send in RAKP 2.
-    pub fn rakp2_code(&self) -> [u8; 20] {
-        hmac(
-            &self.kuid,
-            &[
-                &self.console_sid,
-                &self.bmc_sid,
-                &self.rm,
-                &self.rc,
-                &self.guid,
-                &[self.role, self.user.len() as u8],
-                &self.user,
-            ],
-        )
-    }
-
-    /// Our key exchange code for RAKP 3.
-    pub fn rakp3_code(&self) -> [u8; 20] {
-        hmac(
-            &self.kuid,
-            &[
-                &self.rc,
-                &self.console_sid,
-                &[self.role, self.user.len() as u8],
-                &self.user,
-            ],
-        )
-    }
-
-    /// The session integrity key SIK (no BMC key Kg set: Kg is Kuid).
-    pub fn sik(&self) -> [u8; 20] {
-        hmac(
-            &self.kuid,
-            &[
-                &self.rm,
-                &self.rc,
-                &[self.role, self.user.len() as u8],
-                &self.user,
-            ],
-        )
-    }
-
-    /// The check value the BMC must send in RAKP 4 (HMAC-SHA1-96 with SIK).
-    pub fn rakp4_check(&self) -> [u8; 12] {
-        let full = hmac(&self.sik(), &[&self.rm, &self.bmc_sid, &self.guid]);
-        let mut out = [0u8; 12];
-        out.copy_from_slice(&full[..12]);
-        out
-    }
-
-    /// K1 and the AES key from SIK.
-    pub fn keys(&self) -> Keys {
-        let sik = self.sik();
-        let k1 = hmac(&sik, &[&[0x01; 20]]);
-        let k2 = hmac(&sik, &[&[0x02; 20]]);
-        let mut aes = [0u8; 16];
-        aes.copy_from_slice(&k2[..16]);
-        Keys { k1, aes }
-    }
-}
-
-fn checksum(bytes: &[u8]) -> u8 {
-    bytes
-        .iter()
-        .fold(0u8, |a, b| a.wrapping_add(*b))
-        .wrapping_neg()
-}
-
-/// An IPMB-style request for the LAN payload.
-pub fn ipmb_request(netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) -> Vec<u8> {
-    let head = [BMC_ADDR, netfn << 2];
-    let mut m = head.to_vec();
-    m.push(checksum(&head));
-    let body_start = m.len();
-    m.extend_from_slice(&[RQ_ADDR, (rq_seq & 0x3f) << 2, cmd]);
-    m.extend_from_slice(data);
-    let c = checksum(&m[body_start..]);
-    m.push(c);
-    m
-}
-
-/// A response that answers (netfn, cmd, rq_seq): its completion code and data. `None` when
-/// it is not the answer to this request (another request's late reply) or is malformed.
-pub fn ipmb_response(m: &[u8], netfn: u8, cmd: u8, rq_seq: u8) -> Option<(u8, Vec<u8>)> {
-    let r = ipmb_reply(m)?;
-    (r.netfn == netfn | 1 && r.rq_seq == rq_seq & 0x3f && r.cmd == cmd).then_some((r.cc, r.data))
-}
-
-/// The fields of a response from the BMC, its checksums checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IpmbReply {
-    /// The NetFn (odd: a response).
-    pub netfn: u8,
-    /// The request sequence number it echoes.
-    pub rq_seq: u8,
-    /// The command.
-    pub cmd: u8,
-    /// The completion code.
-    pub cc: u8,
-    /// The data after the completion code.
-    pub data: Vec<u8>,
-}
-
-/// A response to us from the BMC, whatever request it answers; `None` when it is malformed.
-pub fn ipmb_reply(m: &[u8]) -> Option<IpmbReply> {
-    if m.len() < 8 || checksum(&m[..2]) != m[2] || checksum(&m[3..m.len() - 1]) != m[m.len() - 1] {
-        return None;
-    }
-    (m[0] == RQ_ADDR && m[3] == BMC_ADDR).then(|| IpmbReply {
-        netfn: m[1] >> 2,
-        rq_seq: m[4] >> 2,
-        cmd: m[5],
-        cc: m[6],
-        data: m[7..m.len() - 1].to_vec(),
-    })
-}
-
-/// A pre-session message (Open Session, RAKP): RMCP + session header without session.
-pub fn presession(payload_type: u8, payload: &[u8]) -> Vec<u8> {
-    let mut p = RMCP.to_vec();
-    p.extend_from_slice(&[AUTH_RMCPP, payload_type]);
-    p.extend_from_slice(&[0; 8]); // session ID and sequence: 0
-    p.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-    p.extend_from_slice(payload);
-    p
-}
-
-/// The payload of a pre-session reply of `payload_type`, if `packet` is one.
-pub fn presession_payload(packet: &[u8], payload_type: u8) -> Option<&[u8]> {
-    if packet.get(..4)? != RMCP || *packet.get(4)? != AUTH_RMCPP {
-        return None;
-    }
-    if packet.get(5)? & 0x3f != payload_type {
-        return None;
-    }
-    let len = usize::from(u16::from_le_bytes([*packet.get(14)?, *packet.get(15)?]));
-    packet.get(16..16 + len)
-}
-
-/// An authenticated, encrypted session message. `iv` is the fresh random IV.
-pub fn seal(keys: &Keys, bmc_sid: [u8; 4], seq: u32, iv: [u8; 16], ipmb: &[u8]) -> Vec<u8> {
-    // Confidentiality: data, pad bytes 1, 2, 3, ..., pad length; a multiple of 16.
-    let pad = (16 - (ipmb.len() + 1) % 16) % 16;
-    let mut plain = ipmb.to_vec();
-    plain.extend((1..=pad).map(|i| i as u8));
-    plain.push(pad as u8);
-    let n = plain.len();
-    let enc = cbc::Encryptor::<aes::Aes128>::new(&keys.aes.into(), &iv.into());
-    let sealed_len = enc
-        .encrypt_padded_mut::<NoPadding>(&mut plain, n)
-        .map(|c| c.len())
-        .unwrap_or(0);
-    plain.truncate(sealed_len);
-    let mut payload = iv.to_vec();
-    payload.extend_from_slice(&plain);
-
-    let mut p = RMCP.to_vec();
-    let session_start = p.len();
-    p.extend_from_slice(&[AUTH_RMCPP, 0xC0 | PAYLOAD_IPMI]);
-    p.extend_from_slice(&bmc_sid);
-    p.extend_from_slice(&seq.to_le_bytes());
-    p.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-    p.extend_from_slice(&payload);
-    // Integrity pad so that auth type .. next header is a multiple of 4.
-    let so_far = p.len() - session_start + 2;
-    let ipad = (4 - so_far % 4) % 4;
-    p.extend(std::iter::repeat_n(0xFF, ipad));
-    p.extend_from_slice(&[ipad as u8, 0x07]);
-    let code = hmac(&keys.k1, &[&p[session_start..]]);
-    p.extend_from_slice(&code[..12]);
-    p
-}
-
-/// Checks and opens a session message: its session sequence number and the IPMB reply.
-/// `None` for anything that is not an authentic message of this session.
-pub fn open(keys: &Keys, console_sid: [u8; 4], packet: &[u8]) -> Option<(u32, Vec<u8>)> {
-    if packet.get(..4)? != RMCP || *packet.get(4)? != AUTH_RMCPP {
-        return None;
-    }
-    let ptype = *packet.get(5)?;
-    if ptype & 0x3f != PAYLOAD_IPMI || ptype & 0xC0 != 0xC0 {
-        return None;
-    }
-    if packet.get(6..10)? != console_sid {
-        return None;
-    }
-    let seq = u32::from_le_bytes(packet.get(10..14)?.try_into().ok()?);
-    let len = usize::from(u16::from_le_bytes([*packet.get(14)?, *packet.get(15)?]));
-    let payload = packet.get(16..16 + len)?;
-    let code_at = packet.len().checked_sub(12)?;
-    if code_at < 16 + len + 2 {
-        return None;
-    }
-    let want = hmac(&keys.k1, &[packet.get(4..code_at)?]);
-    if packet.get(code_at..)? != &want[..12] {
-        return None;
-    }
-    let (iv, cipher) = (payload.get(..16)?, payload.get(16..)?);
-    if cipher.is_empty() || cipher.len() % 16 != 0 {
-        return None;
-    }
-    let mut buf = cipher.to_vec();
-    let iv: [u8; 16] = iv.try_into().ok()?;
-    let dec = cbc::Decryptor::<aes::Aes128>::new(&keys.aes.into(), &iv.into());
-    let plain = dec.decrypt_padded_mut::<NoPadding>(&mut buf).ok()?;
-    let pad = usize::from(*plain.last()?);
-    let data_len = plain.len().checked_sub(pad + 1)?;
-    Some((seq, plain.get(..data_len)?.to_vec()))
-}
-
-/// How far back (in the BMC's session sequence numbers) a reply may arrive out of order.
-pub const SEQ_WINDOW: u32 = 32;
-
-/// The session sequence numbers of the BMC's messages seen lately (IPMI v2.0 section
-/// 6.12.13: each side discards a message whose number it has seen or that is older than its
-/// window). Pure; one per session.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct SeqWindow {
-    /// The highest number taken (0: none yet).
-    highest: u32,
-    /// Bit `i`: `highest - i` was taken.
-    seen: u32,
-}
-
-impl SeqWindow {
-    /// Whether a message numbered `seq` is new; if so it is recorded. 0 is never valid in
-    /// an authenticated session.
-    pub fn accept(&mut self, seq: u32) -> bool {
-        if seq == 0 {
-            return false;
-        }
-        if seq > self.highest {
-            let ahead = seq - self.highest;
-            self.seen = if ahead >= SEQ_WINDOW {
-                0
-            } else {
-                self.seen << ahead
-            };
-            self.seen |= 1;
-            self.highest = seq;
-            return true;
-        }
-        let back = self.highest - seq;
-        if back >= SEQ_WINDOW || self.seen & (1 << back) != 0 {
-            return false;
-        }
-        self.seen |= 1 << back;
-        true
-    }
-}
 
 /// How patient a session is.
 #[derive(Debug, Clone, Copy)]
@@ -1071,6 +762,7 @@ impl Drop for RmcpPlus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use frame::{BMC_ADDR, RQ_ADDR, checksum};
 
     fn keys() -> Keys {
         Rakp {
