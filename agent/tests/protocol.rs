@@ -8,13 +8,13 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use envmon_agent::{
-    cli::show::environment_table,
+    ShutdownRecord as Record,
     config::MetricsNames,
-    events::shutdown::Record,
+    environment_table,
     model::Environment,
     model::metrics,
     model::status::{self, Counters, Snapshot},
-    outputs::socket::respond,
+    respond,
     syslog::DestinationStats,
 };
 use serde_json::json;
@@ -107,7 +107,7 @@ fn connect(
 ) {
     let dir = tempfile::tempdir().unwrap();
     let mut t = bmc.transport();
-    let (sdrs, _) = envmon_agent::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+    let (sdrs, _) = envmon_agent::load_sdrs(&mut t, dir.path()).unwrap();
     (t, sdrs)
 }
 
@@ -120,19 +120,19 @@ fn swept_snapshot() -> Snapshot {
 }
 
 fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
-    use envmon_agent::{model::Monitoring, monitor::Monitor};
+    use envmon_agent::{Monitor, model::Monitoring};
     use envmon_sensors::ipmi::{IpmiSource, fake::FakeBmc};
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let text = std::fs::read_to_string(root.join("sim/corpus/dell-r630.sdr")).unwrap();
     let bmc = FakeBmc::from_corpus(&text).unwrap();
     let (t, sdrs) = connect(&bmc);
-    let board = envmon_agent::source::board::resolve_board(None, &sdrs);
+    let board = envmon_agent::resolve_board(None, &sdrs);
     let (mut m, _) = Monitor::new(board, &sdrs, std::path::Path::new("/nonexistent"));
     // The first chassis fan (sim/corpus/dell-r630.expected: sensor 0x30) stops.
     bmc.set(0x30, 0);
     bmc.state().dcmi_watts = Some(182);
     let mut src = IpmiSource::new(t);
-    let mut figures = envmon_agent::source::figures::Figures::new(&sdrs);
+    let mut figures = envmon_agent::Figures::new(&sdrs);
     for now in [0, 2000, 4000, 6000] {
         m.sweep(Some(&mut src), now);
         if figures.due(now) {
@@ -352,7 +352,7 @@ fn golden_prometheus_text_for_node_exporter() {
 /// golden.
 #[test]
 fn monitor_json_from_sweeps_of_a_fake_bmc() {
-    use envmon_agent::monitor::Monitor;
+    use envmon_agent::Monitor;
     use envmon_sensors::ipmi::{
         IpmiSource,
         fake::{FakeBmc, threshold_record, with_r_exp},

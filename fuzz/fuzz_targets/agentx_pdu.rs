@@ -2,7 +2,7 @@
 //! view with every kind of row, with a response that decodes as one.
 #![no_main]
 use envmon_agent::model::{Item, ItemSource, Shown};
-use envmon_agent::outputs::snmp::{
+use envmon_agent::snmp::{
     answer::answer,
     mib::{Inputs, Mib},
     pdu::{self, Pdu},

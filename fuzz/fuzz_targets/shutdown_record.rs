@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let _ = envmon_agent::events::shutdown::parse_record(data);
+    let _ = envmon_agent::parse_shutdown_record(data);
 });

@@ -2,7 +2,7 @@
 #![no_main]
 use envmon_agent::{
     model::{Environment, Monitoring},
-    outputs::socket::respond,
+    respond,
     model::status::Snapshot,
 };
 use libfuzzer_sys::fuzz_target;

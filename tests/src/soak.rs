@@ -1,4 +1,4 @@
-//! The soak: `envmon run`'s loop ([`envmon_agent::run::soak`]) for many sweeps back to
+//! The soak: `envmon run`'s loop ([`envmon_agent::soak`]) for many sweeps back to
 //! back, a fan stopping or restarting every so many sweeps, syslog to a real file,
 //! against one of two BMCs ([`Against`]): an in-memory one holding a real server's SDR
 //! repository (Dell PowerEdge R630, sim/corpus/dell-r630.sdr, `--board auto`), or the
@@ -8,10 +8,9 @@
 //! and the test each install one: `stats`).
 
 use envmon_agent::{
+    Opener,
     config::{BoardChoice, IpmiUri, Settings},
-    run::soak,
-    source::bmc,
-    source::link::Opener,
+    open_real, soak,
     syslog::SyslogUri,
 };
 use envmon_sensors::ipmi::{Transport, fake::FakeBmc};
@@ -196,7 +195,7 @@ fn over_rmcp(dir: &Path) -> Driven {
     let values = sim.dir.join("values");
     Driven {
         settings: s,
-        open: Box::new(|t| bmc::open(t).map(|c| Box::new(c) as Box<dyn Transport>)),
+        open: open_real(),
         // FAN1 and FAN2 (sim/run-bmc: sensors 7 and 8, raw 100 = 5000 RPM). The value file
         // is written in place of an ipmitool round trip: ipmi_sim polls it every 500 ms.
         set_fan: Box::new(move |k, stopped| {

@@ -68,7 +68,7 @@ fn stamped(out: &Path, id: &str, hours: i64) {
 /// Every sensor's age (time since its last reading).
 fn ages(a: &Agent) -> Vec<Option<u64>> {
     let env: envmon_agent::model::Environment =
-        envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+        envmon_agent::ask(&a.socket(), "show environment").unwrap();
     env.sensors.iter().map(|s| s.age_ms).collect()
 }
 

@@ -480,8 +480,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
             &["--agentx", &master],
         );
         a.wait_sweeps(5);
-        let env: Environment =
-            envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+        let env: Environment = envmon_agent::ask(&a.socket(), "show environment").unwrap();
         let sensors = env.sensors;
         // The items, then the BMC's power sensors (watts, amperes), one entity each.
         let n = sensors.len() + env.power.len();

@@ -168,7 +168,7 @@ fn metric(a: &Agent, name: &str) -> u64 {
 
 /// `id -> value` of every sensor `show environment` shows.
 fn values(a: &Agent) -> Vec<(String, Option<f64>)> {
-    let env: Value = envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+    let env: Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     env["sensors"]
         .as_array()
         .unwrap()

@@ -210,8 +210,7 @@ fn run_on_a_redfish_service_reports_the_catalog() {
         &["--shutdown-action", &action, "--shutdown-confirm-ms", "600"],
     );
     a.wait_sweeps(6);
-    let env: serde_json::Value =
-        envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     assert_eq!(env["monitoring"], "running", "{}", a.stderr());
     let lines = || std::fs::read_to_string(&out).unwrap_or_default();
     // A healthy service: no catalog message; the system's event log (two old entries) is
@@ -510,8 +509,7 @@ fn every_mockup_is_silent_when_healthy() {
             &["--sel", "off", "--shutdown-action", "none"],
         );
         a.wait_sweeps(12);
-        let env: serde_json::Value =
-            envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+        let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
         let absent: Vec<String> = env["sensors"]
             .as_array()
             .unwrap()
@@ -586,8 +584,7 @@ fn a_silent_service_is_735009_and_a_lost_one_735010_and_board_files_name_redfish
         port,
     );
     seen("%FTD-4-735015: CPU 1: Temp: 41 C, Warm", 1);
-    let env: serde_json::Value =
-        envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     assert_eq!(env["board"], "rf-board");
     assert_eq!(env["monitoring"], "running", "{env}");
     drop(sushy);
@@ -781,8 +778,7 @@ fn the_same_situation_over_ipmi_and_redfish_says_the_same() {
     // its supplies after its sensors, the SDRs between them: the set is compared), and the
     // same table up to the parts only IPMI has (the BMC's power figures).
     let items = |a: &envmon_tests::Agent| -> Vec<String> {
-        let env: serde_json::Value =
-            envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+        let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
         let mut v: Vec<String> = env["sensors"]
             .as_array()
             .unwrap()
@@ -815,8 +811,7 @@ fn the_same_situation_over_ipmi_and_redfish_says_the_same() {
     eprintln!("{}", table(&rf));
     // Metrics: the sensor families, sample for sample.
     let sensor_metrics = |a: &envmon_tests::Agent| -> Vec<String> {
-        let m: serde_json::Value =
-            envmon_agent::cli::show::ask(&a.socket(), "show metrics").unwrap();
+        let m: serde_json::Value = envmon_agent::ask(&a.socket(), "show metrics").unwrap();
         m["metrics"]
             .as_str()
             .unwrap()
@@ -854,8 +849,7 @@ fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
         &["--sel", "off", "--agentx", &master],
     );
     a.wait_sweeps(4);
-    let env: serde_json::Value =
-        envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     let items = env["sensors"].as_array().unwrap().clone();
     let walk = envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
         let w = snmpd.walk("1.3.6.1.2.1.99.1.1.1.4");

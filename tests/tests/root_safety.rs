@@ -484,7 +484,7 @@ fn a_multi_byte_label_board_is_served_over_snmp() {
     }
     let before = a.sweeps().unwrap_or(0);
     a.wait_sweeps(before + 3);
-    let env: Environment = envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+    let env: Environment = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     assert!(!env.sensors.is_empty());
 }
 

@@ -26,7 +26,7 @@ fn agent(port: u16, dir: &Path, board: &str, extra: &[&str]) -> Agent {
 
 /// `show environment`, typed (`None` while the socket does not answer).
 fn show(a: &Agent) -> Option<Environment> {
-    envmon_agent::cli::show::ask(&a.socket(), "show environment").ok()
+    envmon_agent::ask(&a.socket(), "show environment").ok()
 }
 
 /// Waits until monitoring runs; returns how long it took.

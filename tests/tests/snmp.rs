@@ -106,7 +106,7 @@ fn snmpd_serves_the_sensors_walks_bulkwalks_traps_and_survives_a_restart() {
     // Every table holds the simulated BMC's sensors with the values `show environment`
     // shows: entPhySensorValue / 10^precision, found through the entity's alias (the id).
     a.wait_sweeps(2);
-    let env: Value = envmon_agent::cli::show::ask(&a.socket(), "show environment").unwrap();
+    let env: Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     let walk = pairs(&served(&snmpd, false));
     let sensors = env["sensors"].as_array().unwrap();
     for (k, s) in sensors.iter().enumerate() {
@@ -328,7 +328,7 @@ fn a_tcp_master_and_no_envmon_view() {
 /// on), answers the good request in between, and the poll loop never notices.
 #[test]
 fn a_hostile_master_is_refused_and_the_subagent_carries_on() {
-    use envmon_agent::outputs::snmp::pdu::{self, HEADER, Ids, Pdu};
+    use envmon_agent::snmp::pdu::{self, HEADER, Ids, Pdu};
     use std::{
         io::{Read, Write},
         os::unix::net::{UnixListener, UnixStream},

@@ -241,7 +241,7 @@ fn the_socket_is_0660_in_a_0750_directory_and_the_client_past_the_cap_is_told_bu
     assert_eq!(mode(&sock), 0o660);
     assert_eq!(mode(sock.parent().unwrap()), 0o750);
     // 512 connections held open (each answered once, so each has its thread), then one more.
-    let held: Vec<UnixStream> = (0..envmon_agent::outputs::socket::MAX_CLIENTS)
+    let held: Vec<UnixStream> = (0..envmon_agent::MAX_CLIENTS)
         .map(|_| {
             let mut c = connect(&sock);
             c.write_all(b"show version\n").unwrap();

@@ -39,7 +39,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-pub use super::delivery::{BUDGET, BootTrip, CHECK_EVERY};
+use super::delivery::{BUDGET, BootTrip};
 use super::delivery::{Cursor, Delivery, Files, Start};
 /// The longest one sweep's SEL read goes on (a slow link reads fewer entries a sweep; the
 /// sensors are not held up by a backlog: 64 entries at 1 s a round trip would be a minute).

@@ -266,7 +266,9 @@ fn remember_trip(mut trips: Vec<String>, identity: &str) -> Vec<String> {
 
 /// At start-up: reports an unreported record once (735023 / 735028; the IO hub only in the
 /// log) and marks it reported. Returns the record, for `show environment`'s last shutdown.
-pub fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
+/// (The loop reads the record first and calls [`report_record`]; the tests call this.)
+#[cfg(test)]
+fn report_at_boot(syslog: &Syslog, state_dir: &Path) -> Option<Record> {
     report_record(syslog, state_dir, read_usable_record(state_dir)?)
 }
 
@@ -278,7 +280,7 @@ pub fn read_usable_record(state_dir: &Path) -> Option<Record> {
     })
 }
 
-/// [`report_at_boot`] for a record already read.
+/// Reports a record already read, at start-up, once (735023 / 735028) and marks it reported.
 pub fn report_record(syslog: &Syslog, state_dir: &Path, mut rec: Record) -> Option<Record> {
     if rec.reported {
         return Some(rec);

@@ -39,8 +39,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-pub use crate::source::link::ATTEMPTS_BEFORE_735009;
-
 /// Sweeps between two checks of the SDR repository info.
 pub const REVALIDATE_EVERY: u64 = 30;
 
@@ -1116,7 +1114,7 @@ mod tests {
         // Two more, seen at the next check (every CHECK_EVERY sweeps), once each.
         bmc.add_sel(sel_event(0x01, CPU, 0x01, 0x09));
         bmc.add_sel(sel_event(0x01, CPU, 0x01, 0x09));
-        for _ in 0..crate::events::sel::CHECK_EVERY * 2 {
+        for _ in 0..crate::events::delivery::CHECK_EVERY * 2 {
             l.tick();
         }
         assert_eq!(sel_ids(&l, &frames).len(), 5);
@@ -1133,14 +1131,14 @@ mod tests {
         l.tick();
         assert!(sel_ids(&l, &frames).is_empty(), "nothing repeated");
         bmc.add_sel(sel_event(0x05, 0x20, 0x6f, 0));
-        for _ in 0..crate::events::sel::CHECK_EVERY {
+        for _ in 0..crate::events::delivery::CHECK_EVERY {
             l.tick();
         }
         assert_eq!(sel_ids(&l, &frames), ["0x0006"]);
         // A cleared SEL (new erase stamp, IDs from 1 again): new entries still arrive.
         bmc.clear_sel();
         bmc.add_sel(sel_event(0x08, 0x09, 0x6f, 3));
-        for _ in 0..crate::events::sel::CHECK_EVERY {
+        for _ in 0..crate::events::delivery::CHECK_EVERY {
             l.tick();
         }
         assert_eq!(sel_ids(&l, &frames), ["0x0006", "0x0001"]);
@@ -1167,7 +1165,7 @@ mod tests {
         assert!(
             per_tick
                 .iter()
-                .all(|n| *n <= crate::events::sel::BUDGET + 1),
+                .all(|n| *n <= crate::events::delivery::BUDGET + 1),
             "at most one batch per sweep: {per_tick:?}"
         );
     }
@@ -1205,7 +1203,7 @@ mod tests {
             "{}",
             rec.at
         );
-        for _ in 0..crate::events::sel::CHECK_EVERY {
+        for _ in 0..crate::events::delivery::CHECK_EVERY {
             l.tick();
         }
         assert_eq!(sent(&l, &frames), vec![735023], "once");

@@ -3,10 +3,7 @@
 //!
 //!   ENVMON_IPMI_PASSWORD=... ipmi-bench HOST PORT USER STATE_DIR SWEEPS
 
-use envmon_agent::{
-    monitor::Monitor,
-    source::{bmc, board},
-};
+use envmon_agent::{Monitor, load_sdrs, resolve_board};
 use envmon_sensors::ipmi::{IpmiSource, Target, Transport, connect};
 use std::time::{Duration, Instant};
 
@@ -35,8 +32,8 @@ fn main() {
     let t0 = Instant::now();
     let mut conn = connect(&target, Duration::from_secs(2)).expect("connect");
     let session_us = t0.elapsed().as_micros();
-    let (sdrs, _) = bmc::load_sdrs(&mut conn, std::path::Path::new(&a[4])).expect("sdrs");
-    let board = board::resolve_board(None, &sdrs);
+    let (sdrs, _) = load_sdrs(&mut conn, std::path::Path::new(&a[4])).expect("sdrs");
+    let board = resolve_board(None, &sdrs);
     let (mut monitor, _) = Monitor::new(board, &sdrs, std::path::Path::new("/"));
     let mut src = IpmiSource::new(conn);
     monitor.sweep(Some(&mut src), 0); // warm-up
