@@ -141,27 +141,49 @@ impl Flight {
 pub struct RmcpPlus {
     sock: UdpSocket,
     what: String,
-    user: Vec<u8>,
-    password: Vec<u8>,
+    login: Login,
     patience: Patience,
     keys: Keys,
-    console_sid: [u8; 4],
-    bmc_sid: [u8; 4],
+    sids: Sids,
     /// Whether the BMC holds a session of ours (to close before another is opened).
     active: bool,
-    seq_out: u32,
-    seq_in: SeqWindow,
-    rq_seq: u8,
+    seq: Sequence,
     rto: Rto,
     window: Window,
     last_used: Instant,
+    counts: Counts,
+    /// Sessions of ours the BMC may still hold: their Close Session got no answer.
+    unclosed: Vec<[u8; 4]>,
+    random: File,
+}
+
+/// The session's IDs: ours (the remote console's) and the BMC's.
+struct Sids {
+    console: [u8; 4],
+    bmc: [u8; 4],
+}
+
+/// Who logs in: the user name (at most 16 bytes) and password (Kuid, at most 20).
+struct Login {
+    user: Vec<u8>,
+    password: Vec<u8>,
+}
+
+/// The session's sequence numbers: ours (the session sequence out), the BMC's (the replay
+/// window in), and the IPMB request sequence (6 bits).
+struct Sequence {
+    out: u32,
+    inbound: SeqWindow,
+    rq: u8,
+}
+
+/// What the transport counts over its life ([`Transport`]'s counters).
+#[derive(Default)]
+struct Counts {
     commands: u64,
     sessions: u64,
     discarded: u64,
     retransmissions: u64,
-    /// Sessions of ours the BMC may still hold: their Close Session got no answer.
-    unclosed: Vec<[u8; 4]>,
-    random: File,
 }
 
 fn random_bytes<const N: usize>(f: &mut File) -> Result<[u8; N], IpmiError> {
@@ -199,26 +221,29 @@ impl RmcpPlus {
         let mut s = RmcpPlus {
             sock,
             what,
-            user: user.as_bytes().iter().copied().take(16).collect(),
-            password: password[..password.len().min(20)].to_vec(),
+            login: Login {
+                user: user.as_bytes().iter().copied().take(16).collect(),
+                password: password[..password.len().min(20)].to_vec(),
+            },
             patience,
             keys: Keys {
                 k1: [0; 20],
                 aes: [0; 16],
             },
-            console_sid: [0; 4],
-            bmc_sid: [0; 4],
+            sids: Sids {
+                console: [0; 4],
+                bmc: [0; 4],
+            },
             active: false,
-            seq_out: 1,
-            seq_in: SeqWindow::default(),
-            rq_seq: 0,
+            seq: Sequence {
+                out: 1,
+                inbound: SeqWindow::default(),
+                rq: 0,
+            },
             rto: Rto::new(patience.rto),
             window: Window::new(patience.window.min(MAX_WINDOW)),
             last_used: Instant::now(),
-            commands: 0,
-            sessions: 0,
-            discarded: 0,
-            retransmissions: 0,
+            counts: Counts::default(),
             unclosed: Vec::new(),
             random,
         };
@@ -244,7 +269,7 @@ impl RmcpPlus {
             }
             let tag = random_bytes::<1>(&mut self.random)?[0];
             if !sent.is_empty() {
-                self.retransmissions += 1;
+                self.counts.retransmissions += 1;
             }
             sent.push((tag, Instant::now()));
             self.send(&presession(ptype, &payload(tag)))?;
@@ -258,7 +283,7 @@ impl RmcpPlus {
                     self.rto.sample(at.elapsed());
                     return Ok(p.to_vec());
                 }
-                self.discarded += 1;
+                self.counts.discarded += 1;
             }
             self.rto.backoff();
         }
@@ -324,14 +349,14 @@ impl RmcpPlus {
             min: Duration::from_millis(1),
             max: Duration::from_millis(500),
         });
-        let closed = self.batch(&[CloseSession(self.bmc_sid).request()]);
+        let closed = self.batch(&[CloseSession(self.sids.bmc).request()]);
         (self.patience, self.rto) = saved;
         match closed.first() {
             Some(Err(e)) if e.kind == IpmiErrorKind::Transport => {
                 // Closed from the next session (an administrator may close any session).
                 log::debug!("{}: Close Session: {e}; closing it later", self.what);
                 if self.unclosed.len() < MAX_UNCLOSED {
-                    self.unclosed.push(self.bmc_sid);
+                    self.unclosed.push(self.sids.bmc);
                 }
             }
             Some(Err(e)) => log::debug!("{}: Close Session: {e}", self.what),
@@ -358,11 +383,11 @@ impl RmcpPlus {
     fn activate(&mut self) -> Result<(), IpmiError> {
         self.close_session();
         let fail = |what: &str| err(IpmiErrorKind::Connect, what.to_string());
-        self.console_sid = random_bytes(&mut self.random)?;
-        if self.console_sid == [0; 4] {
-            self.console_sid = [1, 0, 0, 0];
+        self.sids.console = random_bytes(&mut self.random)?;
+        if self.sids.console == [0; 4] {
+            self.sids.console = [1, 0, 0, 0];
         }
-        let console_sid = self.console_sid;
+        let console_sid = self.sids.console;
         let open_req = |tag: u8| {
             let mut m = vec![tag, ADMIN, 0, 0];
             m.extend_from_slice(&console_sid);
@@ -385,7 +410,7 @@ impl RmcpPlus {
             .ok_or_else(|| fail("short Open Session Response"))?;
         let rm = random_bytes::<16>(&mut self.random)?;
         let role = 0x10 | ADMIN; // name-only lookup, administrator
-        let user = self.user.clone();
+        let user = self.login.user.clone();
         let rakp1 = |tag: u8| {
             let mut m = vec![tag, 0, 0, 0];
             m.extend_from_slice(&bmc_sid);
@@ -407,14 +432,14 @@ impl RmcpPlus {
             return Err(fail("short RAKP 2"));
         };
         let rakp = Rakp {
-            kuid: self.password.clone(),
-            console_sid: self.console_sid,
+            kuid: self.login.password.clone(),
+            console_sid: self.sids.console,
             bmc_sid,
             rm,
             rc: rc.try_into().unwrap_or([0; 16]),
             guid: guid.try_into().unwrap_or([0; 16]),
             role,
-            user: self.user.clone(),
+            user: self.login.user.clone(),
         };
         if code != rakp.rakp2_code() {
             return Err(fail(&format!(
@@ -442,17 +467,17 @@ impl RmcpPlus {
             log::debug!("{}: no RAKP 4; trying the session", self.what);
         }
         self.keys = rakp.keys();
-        self.bmc_sid = bmc_sid;
+        self.sids.bmc = bmc_sid;
         self.active = true;
-        self.seq_out = 1;
-        self.seq_in = SeqWindow::default();
+        self.seq.out = 1;
+        self.seq.inbound = SeqWindow::default();
         self.last_used = Instant::now();
         // Set Session Privilege Level: administrator.
         if let Err(e) = self.request(0x06, 0x3B, &[ADMIN]) {
             self.close_session();
             return Err(fail(&format!("{}: privilege: {e}", self.what)));
         }
-        self.sessions += 1;
+        self.counts.sessions += 1;
         if !self.unclosed.is_empty() {
             self.close_unclosed();
         }
@@ -469,13 +494,13 @@ impl RmcpPlus {
     /// A request sequence number no transmission in flight uses.
     fn next_rq_seq(&mut self, flights: &[Flight]) -> u8 {
         for _ in 0..64 {
-            self.rq_seq = (self.rq_seq + 1) & 0x3f;
-            let rq = self.rq_seq;
+            self.seq.rq = (self.seq.rq + 1) & 0x3f;
+            let rq = self.seq.rq;
             if !flights.iter().any(|f| f.sent.iter().any(|s| s.0 == rq)) {
                 return rq;
             }
         }
-        self.rq_seq
+        self.seq.rq
     }
 
     /// Sends `f` (again): a new request sequence number and session sequence number.
@@ -483,15 +508,15 @@ impl RmcpPlus {
         let rq = self.next_rq_seq(flights);
         let ipmb = ipmb_request(f.netfn, f.cmd, rq, &f.ipmb_data);
         let iv = random_bytes::<16>(&mut self.random)?;
-        let seq = self.seq_out;
-        self.seq_out = self.seq_out.checked_add(1).unwrap_or(1);
-        if self.seq_out == u32::MAX {
+        let seq = self.seq.out;
+        self.seq.out = self.seq.out.checked_add(1).unwrap_or(1);
+        if self.seq.out == u32::MAX {
             return Err(err(
                 IpmiErrorKind::Session,
                 "session sequence numbers used up",
             ));
         }
-        self.send(&seal(&self.keys, self.bmc_sid, seq, iv, &ipmb))?;
+        self.send(&seal(&self.keys, self.sids.bmc, seq, iv, &ipmb))?;
         if f.sent.len() == KEPT_TRANSMISSIONS {
             f.sent.remove(0);
         }
@@ -575,12 +600,12 @@ impl RmcpPlus {
         packet: &[u8],
         flights: &mut Vec<Flight>,
     ) -> Option<(usize, Result<Vec<u8>, IpmiError>)> {
-        let Some((seq_in, reply)) = open(&self.keys, self.console_sid, packet) else {
-            self.discarded += 1;
+        let Some((seq_in, reply)) = open(&self.keys, self.sids.console, packet) else {
+            self.counts.discarded += 1;
             return None; // not ours, forged, or of an old session
         };
-        if !self.seq_in.accept(seq_in) {
-            self.discarded += 1;
+        if !self.seq.inbound.accept(seq_in) {
+            self.counts.discarded += 1;
             return None; // authentic, but seen before: a duplicate or a replay
         }
         let found = ipmb_reply(&reply).and_then(|r| {
@@ -591,7 +616,7 @@ impl RmcpPlus {
                 .map(|(at, sent)| (at, sent, r))
         });
         let Some((at, sent, r)) = found else {
-            self.discarded += 1;
+            self.counts.discarded += 1;
             return None; // a late reply to a request already answered
         };
         self.rto.sample(sent.elapsed());
@@ -666,7 +691,7 @@ impl RmcpPlus {
                 continue;
             }
             f.tries += 1;
-            self.retransmissions += 1;
+            self.counts.retransmissions += 1;
             match self.transmit(&mut f, flights) {
                 Ok(()) => flights.push(f),
                 Err(e) => results[f.index] = Some(Err(e)),
@@ -679,7 +704,7 @@ impl RmcpPlus {
 impl RmcpPlus {
     /// Sessions opened so far (the first one included).
     pub fn sessions(&self) -> u64 {
-        self.sessions
+        self.counts.sessions
     }
 
     /// The retransmission timer now.
@@ -696,7 +721,7 @@ impl Transport for RmcpPlus {
     }
 
     fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
-        self.commands += requests.len() as u64;
+        self.counts.commands += requests.len() as u64;
         if self.last_used.elapsed() > self.patience.idle_reopen {
             // The BMC may have closed an idle session: open a new one, quietly.
             log::debug!(
@@ -737,16 +762,16 @@ impl Transport for RmcpPlus {
     }
 
     fn commands(&self) -> u64 {
-        self.commands
+        self.counts.commands
     }
     fn discarded(&self) -> u64 {
-        self.discarded
+        self.counts.discarded
     }
     fn retransmissions(&self) -> u64 {
-        self.retransmissions
+        self.counts.retransmissions
     }
     fn sessions(&self) -> u64 {
-        self.sessions
+        self.counts.sessions
     }
 }
 
