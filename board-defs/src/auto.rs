@@ -368,6 +368,12 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
             .unwrap_or(usize::MAX)
     };
     items.sort_by_key(order);
+    (board_of(items, sdrs, overrides), explained)
+}
+
+/// The auto board of `items` (in SDR order): the overrides' items that match no sensor
+/// added, their name, description, PCI and supply count taken; else supplies counted.
+fn board_of(mut items: Vec<Item>, sdrs: &[SdrSensor], overrides: Option<&Board>) -> Board {
     if let Some(o) = overrides {
         for extra in &o.items {
             if !sdrs.iter().any(|s| matches(&extra.source, s)) {
@@ -383,7 +389,7 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
         None if psus >= 2 => psus,
         None => 0,
     };
-    let board = Board {
+    Board {
         base_auto: true,
         name: overrides.map_or_else(|| "auto".to_string(), |o| o.name.clone()),
         description: overrides.map_or_else(
@@ -393,8 +399,7 @@ pub fn explain(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<Exp
         min_psus,
         items,
         pci: overrides.map(|o| o.pci.clone()).unwrap_or_default(),
-    };
-    (board, explained)
+    }
 }
 
 /// Builds a board from SDR sensors, then applies `overrides`. Returns the board and one note

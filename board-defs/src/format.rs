@@ -174,68 +174,17 @@ fn parse_unit(ctx: &Ctx<'_>, v: &Spanned<String>) -> Result<TempUnit, BoardError
     }
 }
 
-/// Parses a source string (without `active-low`, which is a key of its own).
+/// Parses a source string (without `active-low`, which is a key of its own): one scheme,
+/// one parser each.
 pub(crate) fn parse_source(s: &str) -> Result<Source, String> {
     let expected = "expected ipmi:SDR NAME, ipmi:#NUMBER, hwmon:CHIP/LABEL, i2c:BUS/ADDR/DRIVER, gpio:LINE, net:IFACE or redfish:URI";
     let Some((scheme, rest)) = s.split_once(':') else {
         return Err(format!("unknown source '{s}' ({expected})"));
     };
-    let printable =
-        |v: &str, max: usize| !v.is_empty() && v.len() <= max && !v.chars().any(char::is_control);
     match scheme {
-        "ipmi" => {
-            if let Some(num) = rest.strip_prefix('#') {
-                return parse_u8(num).map(Source::IpmiNumber).ok_or_else(|| {
-                    format!("'{s}': a sensor number is 0 to 255 (decimal or 0x hex)")
-                });
-            }
-            if !printable(rest, 16) {
-                return Err(format!(
-                    "'{s}': an SDR name is 1 to 16 printable characters"
-                ));
-            }
-            Ok(Source::IpmiName(rest.to_string()))
-        }
-        "hwmon" => match rest.split_once('/') {
-            Some((chip, label))
-                if printable(chip, 64) && printable(label, 64) && !chip.contains('/') =>
-            {
-                Ok(Source::Hwmon {
-                    chip: chip.into(),
-                    label: label.into(),
-                })
-            }
-            _ => Err(format!(
-                "'{s}': expected hwmon:CHIP/LABEL (the chip's name, the channel's label)"
-            )),
-        },
-        "i2c" => {
-            let parts: Vec<&str> = rest.splitn(3, '/').collect();
-            let bad = || {
-                format!(
-                    "'{s}': expected i2c:BUS/ADDRESS/DRIVER with DRIVER lm75, pmbus:temp, pmbus:fan or pmbus:status"
-                )
-            };
-            let [bus, addr, drv] = parts.as_slice() else {
-                return Err(bad());
-            };
-            let bus = parse_u8(bus).ok_or_else(bad)?;
-            let address = parse_u8(addr)
-                .filter(|a| (0x03..=0x77).contains(a))
-                .ok_or_else(|| format!("'{s}': a 7-bit I2C address is 0x03 to 0x77"))?;
-            let driver = match *drv {
-                "lm75" => I2cDriver::Lm75,
-                "pmbus:temp" => I2cDriver::PmbusTemp,
-                "pmbus:fan" => I2cDriver::PmbusFan,
-                "pmbus:status" => I2cDriver::PmbusStatus,
-                _ => return Err(bad()),
-            };
-            Ok(Source::I2c {
-                bus,
-                address,
-                driver,
-            })
-        }
+        "ipmi" => ipmi_source(s, rest),
+        "hwmon" => hwmon_source(s, rest),
+        "i2c" => i2c_source(s, rest),
         "gpio" => rest
             .parse::<u32>()
             .ok()
@@ -245,33 +194,105 @@ pub(crate) fn parse_source(s: &str) -> Result<Source, String> {
                 active_low: false,
             })
             .ok_or_else(|| format!("'{s}': a GPIO line is a number below 65536")),
-        "net" => {
-            if rest.is_empty()
-                || rest.len() > 15
-                || !rest
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
-            {
-                return Err(format!(
-                    "'{s}': an interface name is 1 to 15 of A-Z a-z 0-9 - _ . @"
-                ));
-            }
-            Ok(Source::Net(rest.into()))
-        }
-        "redfish" => {
-            if !rest.starts_with("/redfish/v1/")
-                || rest.len() > 256
-                || rest.split('/').any(|p| p == "..")
-                || rest.chars().any(|c| c.is_control() || c == ' ')
-            {
-                return Err(format!(
-                    "'{s}': a Redfish source is redfish:/redfish/v1/... (at most 256 bytes, no spaces)"
-                ));
-            }
-            Ok(Source::Redfish(rest.into()))
-        }
+        "net" => net_source(s, rest),
+        "redfish" => redfish_source(s, rest),
         _ => Err(format!("unknown source '{s}' ({expected})")),
     }
+}
+
+/// Whether `v` is 1 to `max` bytes with no control character.
+fn printable(v: &str, max: usize) -> bool {
+    !v.is_empty() && v.len() <= max && !v.chars().any(char::is_control)
+}
+
+/// `ipmi:SDR NAME` or `ipmi:#NUMBER` (`s` whole, `rest` after the scheme).
+fn ipmi_source(s: &str, rest: &str) -> Result<Source, String> {
+    if let Some(num) = rest.strip_prefix('#') {
+        return parse_u8(num)
+            .map(Source::IpmiNumber)
+            .ok_or_else(|| format!("'{s}': a sensor number is 0 to 255 (decimal or 0x hex)"));
+    }
+    if !printable(rest, 16) {
+        return Err(format!(
+            "'{s}': an SDR name is 1 to 16 printable characters"
+        ));
+    }
+    Ok(Source::IpmiName(rest.to_string()))
+}
+
+/// `hwmon:CHIP/LABEL`.
+fn hwmon_source(s: &str, rest: &str) -> Result<Source, String> {
+    match rest.split_once('/') {
+        Some((chip, label))
+            if printable(chip, 64) && printable(label, 64) && !chip.contains('/') =>
+        {
+            Ok(Source::Hwmon {
+                chip: chip.into(),
+                label: label.into(),
+            })
+        }
+        _ => Err(format!(
+            "'{s}': expected hwmon:CHIP/LABEL (the chip's name, the channel's label)"
+        )),
+    }
+}
+
+/// `i2c:BUS/ADDRESS/DRIVER`.
+fn i2c_source(s: &str, rest: &str) -> Result<Source, String> {
+    let parts: Vec<&str> = rest.splitn(3, '/').collect();
+    let bad = || {
+        format!(
+            "'{s}': expected i2c:BUS/ADDRESS/DRIVER with DRIVER lm75, pmbus:temp, pmbus:fan or pmbus:status"
+        )
+    };
+    let [bus, addr, drv] = parts.as_slice() else {
+        return Err(bad());
+    };
+    let bus = parse_u8(bus).ok_or_else(bad)?;
+    let address = parse_u8(addr)
+        .filter(|a| (0x03..=0x77).contains(a))
+        .ok_or_else(|| format!("'{s}': a 7-bit I2C address is 0x03 to 0x77"))?;
+    let driver = match *drv {
+        "lm75" => I2cDriver::Lm75,
+        "pmbus:temp" => I2cDriver::PmbusTemp,
+        "pmbus:fan" => I2cDriver::PmbusFan,
+        "pmbus:status" => I2cDriver::PmbusStatus,
+        _ => return Err(bad()),
+    };
+    Ok(Source::I2c {
+        bus,
+        address,
+        driver,
+    })
+}
+
+/// `net:IFACE`.
+fn net_source(s: &str, rest: &str) -> Result<Source, String> {
+    if rest.is_empty()
+        || rest.len() > 15
+        || !rest
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.@".contains(c))
+    {
+        return Err(format!(
+            "'{s}': an interface name is 1 to 15 of A-Z a-z 0-9 - _ . @"
+        ));
+    }
+    Ok(Source::Net(rest.into()))
+}
+
+/// `redfish:/redfish/v1/...`.
+fn redfish_source(s: &str, rest: &str) -> Result<Source, String> {
+    if !rest.starts_with("/redfish/v1/")
+        || rest.len() > 256
+        || rest.split('/').any(|p| p == "..")
+        || rest.chars().any(|c| c.is_control() || c == ' ')
+    {
+        return Err(format!(
+            "'{s}': a Redfish source is redfish:/redfish/v1/... (at most 256 bytes, no spaces)"
+        ));
+    }
+    Ok(Source::Redfish(rest.into()))
 }
 
 fn parse_u8(t: &str) -> Option<u8> {
@@ -363,6 +384,36 @@ fn parse_item(
     sources: &mut HashSet<Source>,
 ) -> Result<Item, BoardError> {
     let it = spanned.get_ref();
+    let id = check_id(ctx, it, ids)?;
+    let class = parse_class(ctx, it)?;
+    check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
+    let (source, discrete) = item_source(ctx, it, class, sources)?;
+    let limits = limits_for(ctx, class, it, discrete)?;
+    let unit = unit_of(ctx, it, class, d.unit)?;
+    check_physical(ctx, class, it, unit)?;
+    if let Some(r) = it.required.as_ref().filter(|r| *r.get_ref() && it.optional) {
+        return Err(ctx.err(Some(r.span()), "an item is required or optional, not both"));
+    }
+    let (hysteresis, debounce, unavailable_after) = timing(ctx, it, d, &limits)?;
+    Ok(Item {
+        id,
+        source,
+        optional: it.optional,
+        also: parse_also(ctx, it, class)?,
+        spec: SensorSpec {
+            class,
+            label: it.label.get_ref().clone(),
+            limits,
+            hysteresis,
+            debounce,
+            unavailable_after,
+            unit,
+        },
+    })
+}
+
+/// The item's id: 1 to 32 of A-Z a-z 0-9 - _ ., not used before (`ids`).
+fn check_id(ctx: &Ctx<'_>, it: &RawItem, ids: &mut HashSet<String>) -> Result<String, BoardError> {
     let id = it.id.get_ref();
     if id.is_empty()
         || id.len() > 32
@@ -381,7 +432,12 @@ fn parse_item(
     if !ids.insert(id.clone()) {
         return Err(ctx.err(Some(it.id.span()), format!("id '{id}' is used twice")));
     }
-    let class = Class::from_name(it.class.get_ref()).ok_or_else(|| {
+    Ok(id.clone())
+}
+
+/// The item's class, by name.
+fn parse_class(ctx: &Ctx<'_>, it: &RawItem) -> Result<Class, BoardError> {
+    Class::from_name(it.class.get_ref()).ok_or_else(|| {
         let names: Vec<&str> = Class::ALL.iter().map(|c| c.name()).collect();
         ctx.err(
             Some(it.class.span()),
@@ -391,8 +447,17 @@ fn parse_item(
                 names.join(", ")
             ),
         )
-    })?;
-    check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
+    })
+}
+
+/// The item's source (one that can feed its class, with `active-low` only on a GPIO, not
+/// used by an item before: `sources`), and whether it reads good/bad rather than a number.
+fn item_source(
+    ctx: &Ctx<'_>,
+    it: &RawItem,
+    class: Class,
+    sources: &mut HashSet<Source>,
+) -> Result<(Source, bool), BoardError> {
     let mut source =
         parse_source(it.source.get_ref()).map_err(|m| ctx.err(Some(it.source.span()), m))?;
     if !source_fits(&source, class) {
@@ -426,11 +491,17 @@ fn parse_item(
             format!("source '{source}' is used by two items"),
         ));
     }
-    let limits = limits_for(ctx, class, it, discrete)?;
-    check_physical(ctx, class, it, unit_of(ctx, it, class, d.unit)?)?;
-    if let Some(r) = it.required.as_ref().filter(|r| *r.get_ref() && it.optional) {
-        return Err(ctx.err(Some(r.span()), "an item is required or optional, not both"));
-    }
+    Ok((source, discrete))
+}
+
+/// The item's hysteresis (in its unit; a fan's default is 50 times the board's), debounce
+/// and unavailable-after, each from the item or the board's defaults.
+fn timing(
+    ctx: &Ctx<'_>,
+    it: &RawItem,
+    d: &Defaults,
+    limits: &Limits,
+) -> Result<(f64, u8, u8), BoardError> {
     let hysteresis = ctx
         .finite(&it.hysteresis, "hysteresis")?
         .unwrap_or(match limits {
@@ -452,22 +523,7 @@ fn parse_item(
         Some(v) => ctx.small_int(v, "unavailable-after", 1..101)?,
         None => d.unavailable_after,
     };
-    let unit = unit_of(ctx, it, class, d.unit)?;
-    Ok(Item {
-        id: id.clone(),
-        source,
-        optional: it.optional,
-        also: parse_also(ctx, it, class)?,
-        spec: SensorSpec {
-            class,
-            label: it.label.get_ref().clone(),
-            limits,
-            hysteresis,
-            debounce,
-            unavailable_after,
-            unit,
-        },
-    })
+    Ok((hysteresis, debounce, unavailable_after))
 }
 
 /// The board's items per kind of local source, within the tables envmon keeps for them.
@@ -841,49 +897,59 @@ fn limits_for(
         Class::Voltage => {
             reject(&temp_keys)?;
             reject(&fan_keys)?;
-            let low = ctx.finite(&it.low, "low")?;
-            let high = ctx.finite(&it.high, "high")?;
-            if let (Some(low), Some(high)) = (low, high) {
-                if low >= high {
-                    return Err(ctx.err(
-                        it.high.as_ref().map(|h| h.span()),
-                        format!("high ({high}) must be above low ({low})"),
-                    ));
-                }
-            }
-            Ok(Limits::Voltage { low, high })
+            voltage_limits(ctx, it)
         }
         // Temperatures: any of warm, critical, shutdown, in rising order; none is shown only.
         _ => {
             reject(&fan_keys)?;
             reject(&volt_keys)?;
-            let warm = ctx.finite(&it.warm, "warm")?;
-            let critical = ctx.finite(&it.critical, "critical")?;
-            let shutdown = ctx.finite(&it.shutdown, "shutdown")?;
-            let ordered = [
-                (warm, &it.warm),
-                (critical, &it.critical),
-                (shutdown, &it.shutdown),
-            ];
-            let mut last: Option<f64> = None;
-            for (v, spanned) in ordered {
-                if let Some(v) = v {
-                    if last.is_some_and(|l| v <= l) {
-                        return Err(ctx.err(
-                            spanned.as_ref().map(|s| s.span()),
-                            "thresholds must rise: warm < critical < shutdown",
-                        ));
-                    }
-                    last = Some(v);
-                }
-            }
-            Ok(Limits::Temperature {
-                warm,
-                critical,
-                shutdown,
-            })
+            temperature_limits(ctx, it)
         }
     }
+}
+
+/// A voltage's limits: one side, both (low below high), or none (shown only).
+fn voltage_limits(ctx: &Ctx<'_>, it: &RawItem) -> Result<Limits, BoardError> {
+    let low = ctx.finite(&it.low, "low")?;
+    let high = ctx.finite(&it.high, "high")?;
+    if let (Some(low), Some(high)) = (low, high) {
+        if low >= high {
+            return Err(ctx.err(
+                it.high.as_ref().map(|h| h.span()),
+                format!("high ({high}) must be above low ({low})"),
+            ));
+        }
+    }
+    Ok(Limits::Voltage { low, high })
+}
+
+/// A temperature's limits: any of warm, critical, shutdown, in rising order.
+fn temperature_limits(ctx: &Ctx<'_>, it: &RawItem) -> Result<Limits, BoardError> {
+    let warm = ctx.finite(&it.warm, "warm")?;
+    let critical = ctx.finite(&it.critical, "critical")?;
+    let shutdown = ctx.finite(&it.shutdown, "shutdown")?;
+    let ordered = [
+        (warm, &it.warm),
+        (critical, &it.critical),
+        (shutdown, &it.shutdown),
+    ];
+    let mut last: Option<f64> = None;
+    for (v, spanned) in ordered {
+        if let Some(v) = v {
+            if last.is_some_and(|l| v <= l) {
+                return Err(ctx.err(
+                    spanned.as_ref().map(|s| s.span()),
+                    "thresholds must rise: warm < critical < shutdown",
+                ));
+            }
+            last = Some(v);
+        }
+    }
+    Ok(Limits::Temperature {
+        warm,
+        critical,
+        shutdown,
+    })
 }
 
 /// The largest board or configuration file envmon reads (1 MiB): a larger one is refused

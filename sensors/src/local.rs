@@ -77,30 +77,7 @@ impl LocalReader {
     fn try_read(&mut self) -> Result<Reading, String> {
         let root = &self.root;
         match &mut self.kind {
-            Kind::Hwmon { chip, label, input } => {
-                // The channel found before, else found now. A chip re-probed since (driver
-                // reloaded, device re-bound) has a new `hwmonN`: when the old path fails,
-                // look once more, within this read, so that a re-probe costs no reading.
-                // The path is kept only while it reads.
-                let stale = match input.take() {
-                    Some((path, kind)) => match sysfs::hwmon_read(&path, kind) {
-                        Ok(v) => {
-                            *input = Some((path, kind));
-                            return Ok(Reading::Value(v));
-                        }
-                        Err(e) => Some(e),
-                    },
-                    None => None,
-                };
-                let (path, kind) =
-                    sysfs::hwmon_find(root, chip, label).map_err(|why| match &stale {
-                        Some(e) => format!("{e}; looked again: {why}"),
-                        None => why,
-                    })?;
-                let v = sysfs::hwmon_read(&path, kind)?;
-                *input = Some((path, kind));
-                Ok(Reading::Value(v))
-            }
+            Kind::Hwmon { chip, label, input } => read_hwmon(root, chip, label, input),
             Kind::Net(iface) => Ok(if sysfs::net_carrier(root, iface)? {
                 Reading::Good
             } else {
@@ -118,47 +95,7 @@ impl LocalReader {
                 address,
                 driver,
                 dev,
-            } => {
-                let what = |e: String| format!("i2c-{bus} 0x{address:02x}: {e}");
-                // Keep the bus only after a good read: a bus error reopens it next time.
-                match dev.take() {
-                    Some(I2cBus::Hal(d)) => {
-                        let (r, d) = read_i2c(d, *address, *driver);
-                        if r.is_ok() {
-                            *dev = Some(I2cBus::Hal(d));
-                        }
-                        r.map_err(what)
-                    }
-                    Some(I2cBus::Smbus(d)) => {
-                        let (r, d) = read_i2c(d, *address, *driver);
-                        if r.is_ok() {
-                            *dev = Some(I2cBus::Smbus(d));
-                        }
-                        r.map_err(what)
-                    }
-                    None => {
-                        // Plain I2C transfers first (linux-embedded-hal); an adapter that only
-                        // speaks SMBus gets SMBus reads from then on.
-                        let (r, d) =
-                            read_i2c(i2c::open(root, *bus).map_err(what)?, *address, *driver);
-                        if r.is_ok() {
-                            *dev = Some(I2cBus::Hal(d));
-                            return r.map_err(what);
-                        }
-                        let path = root.join(format!("dev/i2c-{bus}"));
-                        let (r2, d2) = read_i2c(i2c::SmbusBus::new(&path), *address, *driver);
-                        if r2.is_ok() {
-                            log::info!(
-                                "i2c-{bus}: the adapter speaks SMBus only; using SMBus reads"
-                            );
-                            *dev = Some(I2cBus::Smbus(d2));
-                        }
-                        r2.map_err(|e2| {
-                            what(format!("{} (SMBus: {e2})", r.err().unwrap_or_default()))
-                        })
-                    }
-                }
-            }
+            } => read_i2c_item(root, *bus, *address, *driver, dev),
         }
     }
 
@@ -178,6 +115,78 @@ impl LocalReader {
                 }
                 Reading::Unreadable
             }
+        }
+    }
+}
+
+/// A hwmon channel: the one found before, else found now. A chip re-probed since (driver
+/// reloaded, device re-bound) has a new `hwmonN`: when the old path fails, look once more,
+/// within this read, so that a re-probe costs no reading. The path is kept only while it
+/// reads.
+fn read_hwmon(
+    root: &Path,
+    chip: &str,
+    label: &str,
+    input: &mut Option<(PathBuf, sysfs::HwmonKind)>,
+) -> Result<Reading, String> {
+    let stale = match input.take() {
+        Some((path, kind)) => match sysfs::hwmon_read(&path, kind) {
+            Ok(v) => {
+                *input = Some((path, kind));
+                return Ok(Reading::Value(v));
+            }
+            Err(e) => Some(e),
+        },
+        None => None,
+    };
+    let (path, kind) = sysfs::hwmon_find(root, chip, label).map_err(|why| match &stale {
+        Some(e) => format!("{e}; looked again: {why}"),
+        None => why,
+    })?;
+    let v = sysfs::hwmon_read(&path, kind)?;
+    *input = Some((path, kind));
+    Ok(Reading::Value(v))
+}
+
+/// A chip on an I2C bus. The bus is kept only after a good read (a bus error reopens it
+/// next time); plain I2C transfers first (linux-embedded-hal), and an adapter that only
+/// speaks SMBus gets SMBus reads from then on.
+fn read_i2c_item(
+    root: &Path,
+    bus: u8,
+    address: u8,
+    driver: I2cDriver,
+    dev: &mut Option<I2cBus>,
+) -> Result<Reading, String> {
+    let what = |e: String| format!("i2c-{bus} 0x{address:02x}: {e}");
+    match dev.take() {
+        Some(I2cBus::Hal(d)) => {
+            let (r, d) = read_i2c(d, address, driver);
+            if r.is_ok() {
+                *dev = Some(I2cBus::Hal(d));
+            }
+            r.map_err(what)
+        }
+        Some(I2cBus::Smbus(d)) => {
+            let (r, d) = read_i2c(d, address, driver);
+            if r.is_ok() {
+                *dev = Some(I2cBus::Smbus(d));
+            }
+            r.map_err(what)
+        }
+        None => {
+            let (r, d) = read_i2c(i2c::open(root, bus).map_err(what)?, address, driver);
+            if r.is_ok() {
+                *dev = Some(I2cBus::Hal(d));
+                return r.map_err(what);
+            }
+            let path = root.join(format!("dev/i2c-{bus}"));
+            let (r2, d2) = read_i2c(i2c::SmbusBus::new(&path), address, driver);
+            if r2.is_ok() {
+                log::info!("i2c-{bus}: the adapter speaks SMBus only; using SMBus reads");
+                *dev = Some(I2cBus::Smbus(d2));
+            }
+            r2.map_err(|e2| what(format!("{} (SMBus: {e2})", r.err().unwrap_or_default())))
         }
     }
 }

@@ -211,6 +211,63 @@ pub struct EmuBmc {
     values: PathBuf,
 }
 
+/// ipmi_sim's lines for one SDR record of the BMC's own sensors (none for another record):
+/// the sensor, its value file (a test changes it while envmon runs), its thresholds and
+/// whether it scans.
+fn emu_sensor(r: &[u8], st: &envmon_sensors::ipmi::fake::FakeState, values: &Path) -> String {
+    let mut out = String::new();
+    // Sensor records of the BMC: full (1) and compact (2).
+    if !matches!(r.get(3), Some(1 | 2)) || r.get(5) != Some(&0x20) {
+        return String::new();
+    }
+    let (num, stype, rtype) = (r[7], r[12], r[13]);
+    let value = st.readings.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
+    let states = st.states.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
+    // What reads is polled from a value file (raw byte, or state bits), so that a
+    // test can change it while envmon runs.
+    let polled = match value.map(u32::from).or(states.map(u32::from)) {
+        Some(v) => {
+            let file = values.join(num.to_string());
+            fs::write(&file, format!("{v}\n")).unwrap();
+            format!(" poll 500 file \"{}\"", file.display())
+        }
+        None => String::new(),
+    };
+    out.push_str(&format!(
+        "sensor_add 0x20 0 0x{num:02x} 0x{stype:02x} 0x{rtype:02x}{polled}\n"
+    ));
+    if rtype == 1 && r[3] == 1 {
+        // Thresholds: the live ones where given, else the SDR's (readable mask at
+        // byte 19, values at 37..42, in the order UNR, UC, UNC, LNR, LC, LNC).
+        let t: [Option<u8>; 6] = match st.live_thresholds.iter().find(|(n, _)| *n == num) {
+            Some((_, t)) => *t,
+            None => std::array::from_fn(|i| (r[18] & (1 << (5 - i)) != 0).then(|| r[36 + i])),
+        };
+        let mask: String = t
+            .iter()
+            .map(|v| if v.is_some() { '1' } else { '0' })
+            .collect();
+        let vals: Vec<String> = t
+            .iter()
+            .map(|v| format!("0x{:02x}", v.unwrap_or(0)))
+            .collect();
+        out.push_str(&format!(
+            "sensor_set_threshold 0x20 0 0x{num:02x} readable {mask} {}\n",
+            vals.join(" ")
+        ));
+    }
+    let scanning = if value.is_some() || states.is_some() {
+        "scanning"
+    } else {
+        "no-scanning"
+    };
+    out.push_str(&format!(
+        "sensor_set_event_support 0x20 0 0x{num:02x} enable {scanning} per-state \
+         000000000000000 000000000000000 000000000000000 000000000000000\n"
+    ));
+    out
+}
+
 impl EmuBmc {
     /// Writes the ipmi_sim configuration for `bmc` under `dir` and starts it.
     pub fn start(dir: &Path, bmc: &envmon_sensors::ipmi::fake::FakeBmc) -> EmuBmc {
@@ -236,57 +293,7 @@ impl EmuBmc {
             emu.push_str(&format!("main_sdr_add 0x20 {}\n", hex(r)));
         }
         for r in &st.records {
-            // Sensor records of the BMC: full (1) and compact (2).
-            if !matches!(r.get(3), Some(1 | 2)) || r.get(5) != Some(&0x20) {
-                continue;
-            }
-            let (num, stype, rtype) = (r[7], r[12], r[13]);
-            let value = st.readings.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
-            let states = st.states.iter().find(|(n, _)| *n == num).map(|(_, v)| *v);
-            // What reads is polled from a value file (raw byte, or state bits), so that a
-            // test can change it while envmon runs.
-            let polled = match value.map(u32::from).or(states.map(u32::from)) {
-                Some(v) => {
-                    let file = values.join(num.to_string());
-                    fs::write(&file, format!("{v}\n")).unwrap();
-                    format!(" poll 500 file \"{}\"", file.display())
-                }
-                None => String::new(),
-            };
-            emu.push_str(&format!(
-                "sensor_add 0x20 0 0x{num:02x} 0x{stype:02x} 0x{rtype:02x}{polled}\n"
-            ));
-            if rtype == 1 && r[3] == 1 {
-                // Thresholds: the live ones where given, else the SDR's (readable mask at
-                // byte 19, values at 37..42, in the order UNR, UC, UNC, LNR, LC, LNC).
-                let t: [Option<u8>; 6] = match st.live_thresholds.iter().find(|(n, _)| *n == num) {
-                    Some((_, t)) => *t,
-                    None => {
-                        std::array::from_fn(|i| (r[18] & (1 << (5 - i)) != 0).then(|| r[36 + i]))
-                    }
-                };
-                let mask: String = t
-                    .iter()
-                    .map(|v| if v.is_some() { '1' } else { '0' })
-                    .collect();
-                let vals: Vec<String> = t
-                    .iter()
-                    .map(|v| format!("0x{:02x}", v.unwrap_or(0)))
-                    .collect();
-                emu.push_str(&format!(
-                    "sensor_set_threshold 0x20 0 0x{num:02x} readable {mask} {}\n",
-                    vals.join(" ")
-                ));
-            }
-            let scanning = if value.is_some() || states.is_some() {
-                "scanning"
-            } else {
-                "no-scanning"
-            };
-            emu.push_str(&format!(
-                "sensor_set_event_support 0x20 0 0x{num:02x} enable {scanning} per-state \
-                 000000000000000 000000000000000 000000000000000 000000000000000\n"
-            ));
+            emu.push_str(&emu_sensor(r, &st, &values));
         }
         if sel {
             emu.push_str("sel_enable 0x20 1000 0x0a\n");

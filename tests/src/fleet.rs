@@ -304,23 +304,9 @@ fn cpu_ticks(pid: u32) -> u64 {
     f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)
 }
 
-/// Runs the fleet of `n` (at least 2) under `dir`.
-pub fn run(n: usize, dir: &Path) -> Report {
-    assert!(n >= 2, "a fleet of at least two");
-    let mut upstream = Rsyslog::start(&dir.join("upstream"), false);
-    let (_relay, relay_port) = start_relay(&dir.join("relay"), upstream.tcp_port);
-    let textfiles = dir.join("textfile");
-    fs::create_dir_all(&textfiles).unwrap();
-    let (_node, node_port) = node_exporter(&textfiles, &dir.join("node_exporter.log"));
-    let rules = repo_root().join("dist/prometheus/envmon.rules.yml");
-    let (_prometheus, prom_port) = prometheus(
-        &dir.join("prometheus"),
-        &format!(
-            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
-             scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
-            rules.display()
-        ),
-    );
+/// The fleet's `n` appliances on the board's own buses (each its sysfs tree under
+/// `dir/HOST/root`), syslog through the relay on `relay_port`, metrics into `textfiles`.
+fn start_agents(n: usize, dir: &Path, relay_port: u16, textfiles: &Path) -> Vec<(Agent, PathBuf)> {
     let board = dir.join("board.toml");
     fs::write(&board, BOARD).unwrap();
     let mut agents: Vec<(Agent, PathBuf)> = Vec::new();
@@ -347,12 +333,48 @@ pub fn run(n: usize, dir: &Path) -> Report {
         );
         agents.push((a, root));
     }
-    // One appliance more, watched over IPMI (the simulated BMC: power sensor, SEL, BMC
-    // figures), so that every panel of the dashboard has data; its syslog stays local.
+    agents
+}
+
+/// The hosts an alert `name` fires for in Prometheus.
+fn firing(prom_port: u16, name: &str) -> Vec<String> {
+    let body = http_get(prom_port, "/api/v1/alerts").unwrap_or_default();
+    let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+    v["data"]["alerts"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|x| x["labels"]["alertname"] == name && x["state"] == "firing")
+                .filter_map(|x| x["labels"]["host"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Every panel's query of the dashboard and how many series it returns (rates need two
+/// samples: a few tries until each returns data).
+fn dashboard(prom_port: u16) -> Vec<(String, usize)> {
+    let queries = dashboard_queries();
+    let answer = |q: &String| {
+        let k = query(prom_port, q)
+            .and_then(|v| v.as_array().map(Vec::len))
+            .unwrap_or(0);
+        (q.clone(), k)
+    };
+    wait_for(Duration::from_secs(30), || {
+        let d: Vec<(String, usize)> = queries.iter().map(answer).collect();
+        d.iter().all(|(_, k)| *k > 0).then_some(d)
+    })
+    .unwrap_or_else(|| queries.iter().map(answer).collect())
+}
+
+/// One appliance more, watched over IPMI (the simulated BMC: power sensor, SEL, BMC
+/// figures), so that every panel of the dashboard has data; its syslog stays local.
+fn start_ipmi_agent(dir: &Path, textfiles: &Path) -> (Bmc, Agent) {
     let bmc = Bmc::start(&dir.join("ipmi-bmc"));
     let ipmi_metrics = textfiles.join(format!("{IPMI_HOST}.prom"));
     fs::create_dir_all(dir.join(IPMI_HOST)).unwrap_or_default();
-    let _ipmi_agent = rmcp_agent(
+    let agent = rmcp_agent(
         &bmc.uri(),
         "sim-appliance",
         &dir.join(IPMI_HOST),
@@ -364,6 +386,28 @@ pub fn run(n: usize, dir: &Path) -> Report {
             ipmi_metrics.to_str().unwrap_or_default(),
         ],
     );
+    (bmc, agent)
+}
+
+/// Runs the fleet of `n` (at least 2) under `dir`.
+pub fn run(n: usize, dir: &Path) -> Report {
+    assert!(n >= 2, "a fleet of at least two");
+    let mut upstream = Rsyslog::start(&dir.join("upstream"), false);
+    let (_relay, relay_port) = start_relay(&dir.join("relay"), upstream.tcp_port);
+    let textfiles = dir.join("textfile");
+    fs::create_dir_all(&textfiles).unwrap();
+    let (_node, node_port) = node_exporter(&textfiles, &dir.join("node_exporter.log"));
+    let rules = repo_root().join("dist/prometheus/envmon.rules.yml");
+    let (_prometheus, prom_port) = prometheus(
+        &dir.join("prometheus"),
+        &format!(
+            "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\nrule_files:\n  - {}\n\
+             scrape_configs:\n  - job_name: node\n    static_configs:\n      - targets: ['127.0.0.1:{node_port}']\n",
+            rules.display()
+        ),
+    );
+    let agents = start_agents(n, dir, relay_port, &textfiles);
+    let _ipmi = start_ipmi_agent(dir, &textfiles);
     let started = Instant::now();
     let ticks0: Vec<u64> = agents.iter().map(|(a, _)| cpu_ticks(a.pid())).collect();
     // Prometheus sees every agent.
@@ -377,19 +421,7 @@ pub fn run(n: usize, dir: &Path) -> Report {
     let fault = Instant::now();
     put(&agents[0].1, "sys/class/hwmon/hwmon2/fan1_input", "0\n");
     put(&agents[1].1, "sys/class/gpio/gpio24/value", "0\n");
-    let firing = |name: &str| -> Vec<String> {
-        let body = http_get(prom_port, "/api/v1/alerts").unwrap_or_default();
-        let v: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-        v["data"]["alerts"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter(|x| x["labels"]["alertname"] == name && x["state"] == "firing")
-                    .filter_map(|x| x["labels"]["host"].as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default()
-    };
+    let firing = |name: &str| firing(prom_port, name);
     let fan = wait_for(Duration::from_secs(120), || {
         let f = firing("EnvmonFanFailed");
         (!f.is_empty()).then_some(f)
@@ -407,19 +439,7 @@ pub fn run(n: usize, dir: &Path) -> Report {
         .map(|((a, _), t0)| cpu_ticks(a.pid()).saturating_sub(*t0))
         .sum();
     let cpu_percent_per_agent = ticks as f64 / 100.0 / elapsed / n as f64 * 100.0;
-    // Every panel of the dashboard returns data (rates need two samples: a few tries).
-    let queries = dashboard_queries();
-    let answer = |q: &String| {
-        let k = query(prom_port, q)
-            .and_then(|v| v.as_array().map(Vec::len))
-            .unwrap_or(0);
-        (q.clone(), k)
-    };
-    let dashboard = wait_for(Duration::from_secs(30), || {
-        let d: Vec<(String, usize)> = queries.iter().map(answer).collect();
-        d.iter().all(|(_, k)| *k > 0).then_some(d)
-    })
-    .unwrap_or_else(|| queries.iter().map(answer).collect());
+    let dashboard = dashboard(prom_port);
     // Every line through the relay, per host (a few sweeps more for any straggler).
     std::thread::sleep(Duration::from_secs(2));
     let received = upstream.received();

@@ -389,6 +389,23 @@ impl Command for CloseSession {
     }
 }
 
+/// Set Session Privilege Level (RMCP+): the privilege the session asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetSessionPrivilege(pub u8);
+
+impl Command for SetSessionPrivilege {
+    type Reply = ();
+    const NETFN: u8 = NETFN_APP;
+    const CMD: u8 = 0x3B;
+    const NAME: &'static str = "Set Session Privilege Level";
+    fn data(&self) -> Vec<u8> {
+        vec![self.0]
+    }
+    fn decode(&self, _: &[u8]) -> Result<(), IpmiError> {
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

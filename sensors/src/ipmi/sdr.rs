@@ -194,85 +194,121 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
     if record_type != FULL_SENSOR && record_type != COMPACT_SENSOR {
         return Ok(None);
     }
-    let byte = |n: usize| {
-        body.get(n - 6)
-            .copied()
-            .ok_or_else(|| fail(format!("too short for byte {n}")))
-    };
+    let b = Body { body, record_id };
     // ID string type/length code: byte 48 of a full record, byte 32 of a compact one.
     let id_at = if record_type == FULL_SENSOR { 48 } else { 32 };
-    let name = id_string(byte(id_at)?, body.get(id_at + 1 - 6..).unwrap_or(&[]));
-    let (reading_type, sensor_type) = (byte(14)?, byte(13)?);
-    let mut conversion = None;
-    let mut thresholds = [None; 6];
-    let mut hysteresis = None;
-    let mut range = None;
-    let caps = byte(12)?;
-    let units1 = byte(21)?;
-    if record_type == FULL_SENSOR {
-        let format = byte(21)? >> 6;
-        if format != 3 {
-            let m = sign_extend(u16::from(byte(25)?) | (u16::from(byte(26)? >> 6) << 8), 10);
-            let b = sign_extend(u16::from(byte(27)?) | (u16::from(byte(28)? >> 6) << 8), 10);
-            let exps = byte(30)?;
-            let conv = Conversion {
-                format,
-                linearization: byte(24)? & 0x7f,
-                m,
-                b,
-                b_exp: sign_extend(u16::from(exps & 0x0f), 4) as i8,
-                r_exp: sign_extend(u16::from(exps >> 4), 4) as i8,
-            };
-            if reading_type == THRESHOLD_READING {
-                // Readable mask, byte 19: bit 0 LNC, 1 LC, 2 LNR, 3 UNC, 4 UC, 5 UNR.
-                let readable = byte(19)?;
-                let order = [(37, 5), (38, 4), (39, 3), (40, 2), (41, 1), (42, 0)];
-                for (slot, (pos, bit)) in thresholds.iter_mut().zip(order) {
-                    if readable & (1 << bit) != 0 {
-                        *slot = conv.apply(byte(pos)?);
-                    }
-                }
-            }
-            // Hysteresis, bytes 43-44, in raw counts: its size in the sensor's unit.
-            let span = |raw: u8| Some((conv.apply(raw)? - conv.apply(0)?).abs());
-            let (pos, neg) = (span(byte(43)?), span(byte(44)?));
-            hysteresis = pos
-                .into_iter()
-                .chain(neg)
-                .reduce(f64::max)
-                .filter(|h| *h > 0.0);
-            if reading_type == THRESHOLD_READING {
-                range = sensor_range(&conv, byte(36)?, byte(35)?);
-            }
-            conversion = Some(conv);
-        }
-    }
+    let name = id_string(b.byte(id_at)?, body.get(id_at + 1 - 6..).unwrap_or(&[]));
+    let (reading_type, sensor_type) = (b.byte(14)?, b.byte(13)?);
+    let caps = b.byte(12)?;
+    let units1 = b.byte(21)?;
+    let analog = if record_type == FULL_SENSOR {
+        analog(&b, reading_type)?
+    } else {
+        Analog::default()
+    };
     let reading_mask = if reading_type == THRESHOLD_READING {
         0
     } else {
-        u16::from_le_bytes([byte(19)?, byte(20)? & 0x7f])
+        u16::from_le_bytes([b.byte(19)?, b.byte(20)? & 0x7f])
     };
     Ok(Some(SdrEntry {
         record_id: record_id.unwrap_or(0),
-        owner_id: byte(6)?,
-        owner_lun: byte(7)? & 0x03,
-        number: byte(8)?,
+        owner_id: b.byte(6)?,
+        owner_lun: b.byte(7)? & 0x03,
+        number: b.byte(8)?,
         name,
         sensor_type,
         reading_type,
-        entity_id: byte(9)?,
-        entity_instance: byte(10)?,
-        conversion,
-        thresholds,
+        entity_id: b.byte(9)?,
+        entity_instance: b.byte(10)?,
+        conversion: analog.conversion,
+        thresholds: analog.thresholds,
         threshold_access: (caps >> 2) & 0x03,
         hysteresis_access: (caps >> 4) & 0x03,
-        hysteresis,
-        base_unit: byte(22)?,
+        hysteresis: analog.hysteresis,
+        base_unit: b.byte(22)?,
         percentage: units1 & 0x01 != 0,
         ignore_if_absent: caps & 0x80 != 0,
         reading_mask,
-        range,
+        range: analog.range,
     }))
+}
+
+/// A sensor record's body, its bytes numbered as the specification numbers them (the
+/// record's byte 6 is the body's first).
+struct Body<'a> {
+    body: &'a [u8],
+    record_id: Option<u16>,
+}
+
+impl Body<'_> {
+    /// Byte `n` of the record, or the error that the record is too short for it.
+    fn byte(&self, n: usize) -> Result<u8, SdrParseError> {
+        n.checked_sub(6)
+            .and_then(|i| self.body.get(i))
+            .copied()
+            .ok_or_else(|| SdrParseError {
+                record_id: self.record_id,
+                reason: format!("too short for byte {n}"),
+            })
+    }
+}
+
+/// What a full sensor record says of an analog reading: its conversion, thresholds (of a
+/// threshold sensor, where readable), hysteresis and range. Nothing for a non-analog one.
+#[derive(Debug, Default)]
+struct Analog {
+    conversion: Option<Conversion>,
+    thresholds: [Option<f64>; 6],
+    hysteresis: Option<f64>,
+    range: Option<(f64, f64)>,
+}
+
+/// A full sensor record's analog part (bytes 21-44).
+fn analog(b: &Body<'_>, reading_type: u8) -> Result<Analog, SdrParseError> {
+    let format = b.byte(21)? >> 6;
+    if format == 3 {
+        return Ok(Analog::default());
+    }
+    let m = sign_extend(
+        u16::from(b.byte(25)?) | (u16::from(b.byte(26)? >> 6) << 8),
+        10,
+    );
+    let bb = sign_extend(
+        u16::from(b.byte(27)?) | (u16::from(b.byte(28)? >> 6) << 8),
+        10,
+    );
+    let exps = b.byte(30)?;
+    let conv = Conversion {
+        format,
+        linearization: b.byte(24)? & 0x7f,
+        m,
+        b: bb,
+        b_exp: sign_extend(u16::from(exps & 0x0f), 4) as i8,
+        r_exp: sign_extend(u16::from(exps >> 4), 4) as i8,
+    };
+    let mut out = Analog::default();
+    if reading_type == THRESHOLD_READING {
+        // Readable mask, byte 19: bit 0 LNC, 1 LC, 2 LNR, 3 UNC, 4 UC, 5 UNR.
+        let readable = b.byte(19)?;
+        let order = [(37, 5), (38, 4), (39, 3), (40, 2), (41, 1), (42, 0)];
+        for (slot, (pos, bit)) in out.thresholds.iter_mut().zip(order) {
+            if readable & (1 << bit) != 0 {
+                *slot = conv.apply(b.byte(pos)?);
+            }
+        }
+        out.range = sensor_range(&conv, b.byte(36)?, b.byte(35)?);
+    }
+    // Hysteresis, bytes 43-44, in raw counts: its size in the sensor's unit.
+    let span = |raw: u8| Some((conv.apply(raw)? - conv.apply(0)?).abs());
+    let (pos, neg) = (span(b.byte(43)?), span(b.byte(44)?));
+    out.hysteresis = pos
+        .into_iter()
+        .chain(neg)
+        .reduce(f64::max)
+        .filter(|h| *h > 0.0);
+    out.conversion = Some(conv);
+    Ok(out)
 }
 
 /// The range a threshold sensor can read, from its raw minimum and maximum (the lower and

@@ -231,21 +231,45 @@ impl HttpFetch {
         self
     }
 
+    /// One GET of `path` on a connection of its own, within the deadline.
     fn once(&mut self, path: &str) -> Result<Response, RfError> {
         self.requests += 1;
         let until = Instant::now() + self.deadline;
+        let mut s = self.connect(path)?;
+        self.send_request(&mut s, path)?;
+        let (head, rest) = read_head(&mut s, until, path)?;
+        let (status, fields) = parse_head(&head, path)?;
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let framing = Framing {
+            chunked: field("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")),
+            length: field("content-length").and_then(|v| v.parse::<u64>().ok()),
+        };
+        let body = read_body(&mut s, rest, framing, until, path)?;
+        Ok(Response {
+            status,
+            location: field("location"),
+            retry_after: field("retry-after").and_then(|v| v.parse().ok()),
+            body,
+        })
+    }
+
+    /// A connection to the service (TLS when configured), its timeouts set.
+    fn connect(&self, path: &str) -> Result<Conn, RfError> {
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?
             .next()
             .ok_or_else(|| RfError::new(RfErrorKind::Io, format!("{}: no address", self.host)))?;
-        let tcp = TcpStream::connect_timeout(&addr, self.deadline)
-            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        tcp.set_write_timeout(Some(self.deadline))
-            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        tcp.set_read_timeout(Some(self.deadline))
-            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        let mut s = match &self.tls {
+        let io = |e: std::io::Error| RfError::new(RfErrorKind::Io, format!("{path}: {e}"));
+        let tcp = TcpStream::connect_timeout(&addr, self.deadline).map_err(io)?;
+        tcp.set_write_timeout(Some(self.deadline)).map_err(io)?;
+        tcp.set_read_timeout(Some(self.deadline)).map_err(io)?;
+        Ok(match &self.tls {
             None => Conn::Plain(tcp),
             Some(config) => {
                 let name = rustls::pki_types::ServerName::try_from(self.host.clone())
@@ -254,7 +278,11 @@ impl HttpFetch {
                     .map_err(|e| RfError::new(RfErrorKind::Io, format!("TLS: {e}")))?;
                 Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
             }
-        };
+        })
+    }
+
+    /// The request's lines (the authorization, never printed, among them).
+    fn send_request(&self, s: &mut Conn, path: &str) -> Result<(), RfError> {
         let mut req = format!(
             "GET {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\n\
              User-Agent: envmon\r\nConnection: close\r\n",
@@ -266,74 +294,81 @@ impl HttpFetch {
         req.push_str("\r\n");
         s.write_all(req.as_bytes())
             .and_then(|()| s.flush())
-            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        // The header.
-        let mut buf = Vec::new();
-        let head_end = loop {
-            if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break p;
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))
+    }
+}
+
+/// How a response's body ends: chunked, after `length` bytes, or with the connection.
+#[derive(Debug, Clone, Copy)]
+struct Framing {
+    chunked: bool,
+    length: Option<u64>,
+}
+
+/// The response's header (at most [`MAX_HEADER`] bytes) and what came after it.
+fn read_head(s: &mut Conn, until: Instant, path: &str) -> Result<(String, Vec<u8>), RfError> {
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break p;
+        }
+        if buf.len() > MAX_HEADER {
+            return Err(RfError::new(
+                RfErrorKind::TooLarge,
+                format!("{path}: header"),
+            ));
+        }
+        if !fill(s, &mut buf, until, path)? {
+            return Err(RfError::new(
+                RfErrorKind::Io,
+                format!("{path}: the connection closed before the header ended"),
+            ));
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    Ok((head, buf[head_end + 4..].to_vec()))
+}
+
+/// The body as `framing` says it ends (at most [`MAX_BODY`] bytes), from `body` (what came
+/// with the header) on.
+fn read_body(
+    s: &mut Conn,
+    mut body: Vec<u8>,
+    framing: Framing,
+    until: Instant,
+    path: &str,
+) -> Result<Vec<u8>, RfError> {
+    if framing.length.is_some_and(|n| n > MAX_BODY) {
+        return Err(RfError::new(RfErrorKind::TooLarge, path));
+    }
+    let body = loop {
+        if framing.chunked {
+            if let Some(b) = dechunk(&body, path)? {
+                break b;
             }
-            if buf.len() > MAX_HEADER {
-                return Err(RfError::new(
-                    RfErrorKind::TooLarge,
-                    format!("{path}: header"),
-                ));
+        } else if let Some(n) = framing.length {
+            if body.len() as u64 >= n {
+                body.truncate(n as usize);
+                break body;
             }
-            if !fill(&mut s, &mut buf, until, path)? {
+        }
+        if body.len() as u64 > MAX_BODY + 64 {
+            return Err(RfError::new(RfErrorKind::TooLarge, path));
+        }
+        if !fill(s, &mut body, until, path)? {
+            if framing.chunked || framing.length.is_some() {
                 return Err(RfError::new(
                     RfErrorKind::Io,
-                    format!("{path}: the connection closed before the header ended"),
+                    format!("{path}: the connection closed inside the body"),
                 ));
             }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let (status, fields) = parse_head(&head, path)?;
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let mut body: Vec<u8> = buf[head_end + 4..].to_vec();
-        let chunked = field("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked"));
-        let length = field("content-length").and_then(|v| v.parse::<u64>().ok());
-        if length.is_some_and(|n| n > MAX_BODY) {
-            return Err(RfError::new(RfErrorKind::TooLarge, path));
+            break body; // HTTP/1.0: the body ends with the connection
         }
-        let body = loop {
-            if chunked {
-                if let Some(b) = dechunk(&body, path)? {
-                    break b;
-                }
-            } else if let Some(n) = length {
-                if body.len() as u64 >= n {
-                    body.truncate(n as usize);
-                    break body;
-                }
-            }
-            if body.len() as u64 > MAX_BODY + 64 {
-                return Err(RfError::new(RfErrorKind::TooLarge, path));
-            }
-            if !fill(&mut s, &mut body, until, path)? {
-                if chunked || length.is_some() {
-                    return Err(RfError::new(
-                        RfErrorKind::Io,
-                        format!("{path}: the connection closed inside the body"),
-                    ));
-                }
-                break body; // HTTP/1.0: the body ends with the connection
-            }
-        };
-        if body.len() as u64 > MAX_BODY {
-            return Err(RfError::new(RfErrorKind::TooLarge, path));
-        }
-        Ok(Response {
-            status,
-            location: field("location"),
-            retry_after: field("retry-after").and_then(|v| v.parse().ok()),
-            body,
-        })
+    };
+    if body.len() as u64 > MAX_BODY {
+        return Err(RfError::new(RfErrorKind::TooLarge, path));
     }
+    Ok(body)
 }
 
 /// The path of a redirect's target, if it stays on this service under `/redfish/v1`.

@@ -22,7 +22,7 @@
 //! The packet building and checking are pure functions (tested below); [`RmcpPlus`] does the
 //! UDP I/O around them.
 
-use crate::ipmi::command::{CloseSession, Command};
+use crate::ipmi::command::{CloseSession, Command, SetSessionPrivilege};
 use crate::ipmi::{
     IpmiError, IpmiErrorKind, Request, Transport,
     rto::{Rto, RtoBounds, Window},
@@ -382,11 +382,38 @@ impl RmcpPlus {
     /// first.
     fn activate(&mut self) -> Result<(), IpmiError> {
         self.close_session();
-        let fail = |what: &str| err(IpmiErrorKind::Connect, what.to_string());
         self.sids.console = random_bytes(&mut self.random)?;
         if self.sids.console == [0; 4] {
             self.sids.console = [1, 0, 0, 0];
         }
+        let bmc_sid = self.open_session()?;
+        let rakp = self.rakp12(bmc_sid)?;
+        self.rakp34(&rakp)?;
+        self.keys = rakp.keys();
+        self.sids.bmc = bmc_sid;
+        self.active = true;
+        self.seq.out = 1;
+        self.seq.inbound = SeqWindow::default();
+        self.last_used = Instant::now();
+        let privilege = SetSessionPrivilege(ADMIN).request();
+        if let Err(e) = self.request(privilege.netfn, privilege.cmd, &privilege.data) {
+            self.close_session();
+            return Err(self.fail(&format!("privilege: {e}")));
+        }
+        self.counts.sessions += 1;
+        if !self.unclosed.is_empty() {
+            self.close_unclosed();
+        }
+        Ok(())
+    }
+
+    /// A session setup failure, naming the BMC.
+    fn fail(&self, what: &str) -> IpmiError {
+        err(IpmiErrorKind::Connect, format!("{}: {what}", self.what))
+    }
+
+    /// Open Session (cipher suite 3, administrator): the BMC's session ID.
+    fn open_session(&mut self) -> Result<[u8; 4], IpmiError> {
         let console_sid = self.sids.console;
         let open_req = |tag: u8| {
             let mut m = vec![tag, ADMIN, 0, 0];
@@ -398,16 +425,19 @@ impl RmcpPlus {
         };
         let r = self.exchange(OPEN_SESSION_REQ, open_req, OPEN_SESSION_RSP)?;
         if r.get(1) != Some(&0) {
-            return Err(fail(&format!(
-                "{}: open session refused (status 0x{:02x})",
-                self.what,
+            return Err(self.fail(&format!(
+                "open session refused (status 0x{:02x})",
                 r.get(1).copied().unwrap_or(0xff)
             )));
         }
-        let bmc_sid: [u8; 4] = r
-            .get(8..12)
+        r.get(8..12)
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| fail("short Open Session Response"))?;
+            .ok_or_else(|| err(IpmiErrorKind::Connect, "short Open Session Response"))
+    }
+
+    /// RAKP 1 and 2: our random number and name out, the BMC's random number, GUID and proof
+    /// back; the proof checked.
+    fn rakp12(&mut self, bmc_sid: [u8; 4]) -> Result<Rakp, IpmiError> {
         let rm = random_bytes::<16>(&mut self.random)?;
         let role = 0x10 | ADMIN; // name-only lookup, administrator
         let user = self.login.user.clone();
@@ -421,15 +451,14 @@ impl RmcpPlus {
         };
         let r2 = self.exchange(RAKP1, rakp1, RAKP2)?;
         if r2.get(1) != Some(&0) {
-            return Err(fail(&format!(
-                "{}: RAKP 2 refused (status 0x{:02x}: user or password)",
-                self.what,
+            return Err(self.fail(&format!(
+                "RAKP 2 refused (status 0x{:02x}: user or password)",
                 r2.get(1).copied().unwrap_or(0xff)
             )));
         }
         let part = |range: std::ops::Range<usize>| r2.get(range).map(<[u8]>::to_vec);
         let (Some(rc), Some(guid), Some(code)) = (part(8..24), part(24..40), part(40..60)) else {
-            return Err(fail("short RAKP 2"));
+            return Err(err(IpmiErrorKind::Connect, "short RAKP 2"));
         };
         let rakp = Rakp {
             kuid: self.login.password.clone(),
@@ -442,12 +471,14 @@ impl RmcpPlus {
             user: self.login.user.clone(),
         };
         if code != rakp.rakp2_code() {
-            return Err(fail(&format!(
-                "{}: the BMC failed RAKP 2 (wrong password?)",
-                self.what
-            )));
+            return Err(self.fail("the BMC failed RAKP 2 (wrong password?)"));
         }
-        let code3 = rakp.rakp3_code();
+        Ok(rakp)
+    }
+
+    /// RAKP 3 and 4: our proof out, the BMC's integrity check back.
+    fn rakp34(&mut self, rakp: &Rakp) -> Result<(), IpmiError> {
+        let (code3, bmc_sid) = (rakp.rakp3_code(), rakp.bmc_sid);
         let rakp3 = |tag: u8| {
             let mut m = vec![tag, 0, 0, 0];
             m.extend_from_slice(&bmc_sid);
@@ -456,32 +487,19 @@ impl RmcpPlus {
         };
         // RAKP 4 lost on the way: the BMC has activated the session on RAKP 3 and answers a
         // repeated RAKP 3 no more. The session is tried as it is (a reply to the privilege
-        // request below is authentic only if the BMC derived the same keys), and closed if
-        // it does not answer: a lost datagram costs neither a new handshake nor a session
+        // request is authentic only if the BMC derived the same keys), and closed if it
+        // does not answer: a lost datagram costs neither a new handshake nor a session
         // slot left open on the BMC.
-        if let Ok(r4) = self.exchange(RAKP3, rakp3, RAKP4) {
-            if r4.get(1) != Some(&0) || r4.get(8..20) != Some(&rakp.rakp4_check()[..]) {
-                return Err(fail(&format!("{}: RAKP 4 check failed", self.what)));
+        match self.exchange(RAKP3, rakp3, RAKP4) {
+            Ok(r4) if r4.get(1) != Some(&0) || r4.get(8..20) != Some(&rakp.rakp4_check()[..]) => {
+                Err(self.fail("RAKP 4 check failed"))
             }
-        } else {
-            log::debug!("{}: no RAKP 4; trying the session", self.what);
+            Ok(_) => Ok(()),
+            Err(_) => {
+                log::debug!("{}: no RAKP 4; trying the session", self.what);
+                Ok(())
+            }
         }
-        self.keys = rakp.keys();
-        self.sids.bmc = bmc_sid;
-        self.active = true;
-        self.seq.out = 1;
-        self.seq.inbound = SeqWindow::default();
-        self.last_used = Instant::now();
-        // Set Session Privilege Level: administrator.
-        if let Err(e) = self.request(0x06, 0x3B, &[ADMIN]) {
-            self.close_session();
-            return Err(fail(&format!("{}: privilege: {e}", self.what)));
-        }
-        self.counts.sessions += 1;
-        if !self.unclosed.is_empty() {
-            self.close_unclosed();
-        }
-        Ok(())
     }
 
     /// One request (see [`RmcpPlus::batch`]).
