@@ -1,9 +1,9 @@
 //! A request line on the query socket: one JSON line back, always.
 #![no_main]
 use envmon_agent::{
+    model::status::Snapshot,
     model::{Environment, Monitoring},
     respond,
-    model::status::Snapshot,
 };
 use libfuzzer_sys::fuzz_target;
 
