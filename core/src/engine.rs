@@ -845,6 +845,23 @@ impl Redundancy {
     }
 }
 
+/// What the count of supplies says of redundancy, for [`Redundancy::judge`]: lost when the
+/// supplies that have not failed cannot make `min_ok` (a supply read and failed, or the board
+/// names fewer than it needs), OK when `ok` read OK are enough, and nothing (`None`) while
+/// supplies never read leave it open, or the board needs none. A supply never read is
+/// unknown, never a failure: missing data raises no 735006.
+pub fn supply_count_says_lost(ok: usize, unknown: usize, min_ok: usize) -> Option<bool> {
+    if min_ok == 0 {
+        None
+    } else if ok >= min_ok {
+        Some(false)
+    } else if ok + unknown < min_ok {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 /// 735010 ("failed to update one or more of its records"), said once per failure: sent when
 /// a record fails that was not failing when 735010 was last sent, at most once per
 /// `interval_ms`. Records that keep failing are not reported again; one that recovers and

@@ -723,3 +723,24 @@ fn a_reading_is_formatted_in_one_place() {
     assert_eq!(format_reading(96.46, "C"), "96.5 C");
     assert_eq!(format_reading(5000.0, "RPM"), "5000 RPM");
 }
+
+/// Issue 31 (part): the supplies' count is a witness of redundancy only on evidence: a
+/// supply never read is unknown, never a failure.
+#[test]
+fn a_never_read_supply_is_unknown_to_the_count() {
+    use envmon_core::engine::supply_count_says_lost as lost;
+    assert_eq!(lost(2, 0, 2), Some(false), "both read OK");
+    assert_eq!(lost(1, 1, 2), None, "one OK, one never read: open");
+    assert_eq!(lost(0, 2, 2), None, "nothing read yet: open");
+    assert_eq!(
+        lost(1, 0, 2),
+        Some(true),
+        "one OK, the other read and failed"
+    );
+    assert_eq!(
+        lost(0, 1, 2),
+        Some(true),
+        "the read one failed: one unknown cannot make two"
+    );
+    assert_eq!(lost(3, 0, 0), None, "the board needs no redundancy");
+}

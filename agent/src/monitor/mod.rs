@@ -24,7 +24,7 @@ use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
     UpdateFailures, format_reading, message_for, shutdown_for, shutdown_threshold,
-    transition_threshold,
+    supply_count_says_lost, transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
 use envmon_sensors::{
@@ -369,7 +369,7 @@ impl Monitor {
         }
         self.check_watched(&mut failing);
         out.unread = failing.len();
-        let count = (self.board.min_psus > 0).then(|| self.healthy_psus() < self.board.min_psus);
+        let count = self.supply_count();
         out.emissions
             .extend(self.redundancy.judge(self.redundancy_sensor(), count));
         out.emissions
@@ -619,18 +619,22 @@ impl Monitor {
         }
     }
 
-    /// Supplies judged OK now.
-    fn healthy_psus(&self) -> usize {
-        self.board
-            .items
-            .iter()
-            .zip(&self.slots)
-            .filter(|(i, s)| {
-                i.spec.class == Class::Psu
-                    && s.state.updated_ms.is_some()
-                    && s.state.judged(&i.spec) == State::Ok
-            })
-            .count()
+    /// What the supplies' count says of redundancy: the supplies judged OK now, and those
+    /// never read (unknown, not failed), against the board's need
+    /// ([`supply_count_says_lost`]).
+    fn supply_count(&self) -> Option<bool> {
+        let (mut ok, mut unknown) = (0, 0);
+        for (i, s) in self.board.items.iter().zip(&self.slots) {
+            if i.spec.class != Class::Psu {
+                continue;
+            }
+            match (s.state.updated_ms, s.state.judged(&i.spec)) {
+                (None, _) => unknown += 1,
+                (Some(_), State::Ok) => ok += 1,
+                (Some(_), _) => {}
+            }
+        }
+        supply_count_says_lost(ok, unknown, self.board.min_psus)
     }
 
     /// What the BMC's redundancy sensor says: lost or not (None: none, or it has not read).

@@ -1320,6 +1320,43 @@ mod tests {
         assert_eq!(rec.reason, "cpu");
     }
 
+    /// Issue 31 (part): a supply that never read is unknown, not failed: two supplies the
+    /// board needs, one of which the BMC never gives a reading for, raise no 735006 from the
+    /// missing data; the one that reads failing does.
+    #[test]
+    fn a_supply_that_never_read_is_unknown_not_failed() {
+        let bmc = FakeBmc::from_corpus(
+            "S 0x01|CPU1 Temp|0x01|0x01|3.1|C|90,85,80,-,-,-|45\n\
+             S 0x50|PSU 1|0x08|0x6f|10.1|-|-,-,-,-,-,-|0x0001\n\
+             S 0x51|PSU 2|0x08|0x6f|10.2|-|-,-,-,-,-,-|0x0001\n",
+        )
+        .unwrap();
+        bmc.state().states.retain(|(n, _)| *n != 0x51);
+        let dir = tempfile::tempdir().unwrap();
+        let (mut l, frames) = loop_on(fake_settings(dir.path()), &bmc);
+        for _ in 0..5 {
+            l.tick();
+        }
+        let board = l.monitor.as_ref().unwrap().board();
+        assert_eq!(board.min_psus, 2, "both supplies make the need");
+        let ids = sent(&l, &frames);
+        assert!(
+            !ids.contains(&735006),
+            "missing data is no redundancy loss: {ids:?}"
+        );
+        // PSU 1 fails (its failure offset): now a supply really failed.
+        bmc.state()
+            .states
+            .iter_mut()
+            .filter(|(n, _)| *n == 0x50)
+            .for_each(|(_, st)| *st = 0x0003);
+        for _ in 0..3 {
+            l.tick();
+        }
+        let ids = sent(&l, &frames);
+        assert!(ids.contains(&735004) && ids.contains(&735006), "{ids:?}");
+    }
+
     /// Issue 20: a supply's failure flags are its status. Modelled on a public listing of a
     /// real BMC (canonical/hardware-observer-operator#449: `PSU 1` says only "Presence
     /// detected", its failures are the separate severity sensors `PSU 1 Failure`,
