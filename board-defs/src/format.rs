@@ -668,15 +668,23 @@ impl BoardError {
     }
 }
 
-/// Where the `source` of item `id` is written in a board file's `text` (1-based line and
-/// column), for errors found once the board meets its source. `None` when the text does not
-/// parse or has no such item.
-pub fn source_position(text: &str, id: &str) -> Option<(usize, usize)> {
-    let raw: RawBoard = toml::from_str(text).ok()?;
+/// Where each item's `source` is written in a board file's `text`: (id, 1-based line and
+/// column), for errors found once the board meets its source. Empty when the text does not
+/// parse.
+pub fn source_positions(text: &str) -> Vec<(String, (usize, usize))> {
+    let Ok(raw) = toml::from_str::<RawBoard>(text) else {
+        return Vec::new();
+    };
     raw.item
         .iter()
-        .find(|i| i.get_ref().id.get_ref() == id)
-        .map(|i| line_col(text, i.get_ref().source.span().start))
+        .map(|i| {
+            let it = i.get_ref();
+            (
+                it.id.get_ref().clone(),
+                line_col(text, it.source.span().start),
+            )
+        })
+        .collect()
 }
 
 /// Parses and validates a board definition. `path` is used in messages only.

@@ -17,7 +17,7 @@ pub use classify::{
 pub use dump::to_toml;
 pub use envmon_core::pci::PciExpect;
 pub use format::{
-    BoardError, BoardErrorKind, MAX_FILE_BYTES, load, parse, read_text_bounded, source_position,
+    BoardError, BoardErrorKind, MAX_FILE_BYTES, load, parse, read_text_bounded, source_positions,
 };
 
 use envmon_core::engine::SensorSpec;

@@ -204,7 +204,8 @@ fn a_reload_takes_a_new_redfish_service_and_refuses_what_a_start_refuses() {
         "{}",
         a.stderr()
     );
-    let n = a.sweeps().unwrap_or(0);
+    // It goes on: the service is read by the sweeps after the refused reload.
+    let (n, read) = (a.sweeps().unwrap_or(0), gets(&log_b));
     a.wait_sweeps(n + 2);
-    assert!(gets(&log_b) > before_b + 3, "still reading the service");
+    assert!(gets(&log_b) > read, "still reading the service");
 }

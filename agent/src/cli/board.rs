@@ -200,12 +200,21 @@ fn board_text(choice: &BoardChoice) -> (PathBuf, Option<String>) {
 /// Every item that binds to nothing, as a board error at its `source` line; the first is
 /// returned (already reported).
 fn unbound_errors(choice: &BoardChoice, rows: &[ItemRow]) -> Result<(), AgentError> {
+    if rows.iter().all(|r| r.bound) {
+        return Ok(());
+    }
+    // The file is read (and parsed) again only to place the errors.
     let (path, text) = board_text(choice);
+    let positions = text
+        .as_deref()
+        .map(envmon_board_defs::source_positions)
+        .unwrap_or_default();
     let mut first = None;
     for r in rows.iter().filter(|r| !r.bound) {
-        let at = text
-            .as_deref()
-            .and_then(|t| envmon_board_defs::source_position(t, &r.item));
+        let at = positions
+            .iter()
+            .find(|(id, _)| *id == r.item)
+            .map(|(_, at)| *at);
         let e = BoardError::invalid(
             &path,
             at,

@@ -510,27 +510,8 @@ impl Loop {
     /// only what changed is touched.
     fn apply(&mut self, new: &Settings, board_changed: bool) {
         let old = &self.settings;
-        let source_changed = (
-            &new.ipmi,
-            new.ipmi_window,
-            &new.redfish,
-            &new.redfish_password_file,
-        ) != (
-            &old.ipmi,
-            old.ipmi_window,
-            &old.redfish,
-            &old.redfish_password_file,
-        ) || (
-            &new.redfish_ca_file,
-            &new.redfish_fingerprint,
-            new.redfish_insecure,
-        ) != (
-            &old.redfish_ca_file,
-            &old.redfish_fingerprint,
-            old.redfish_insecure,
-        );
         if board_changed
-            || source_changed
+            || source::changed(old, new)
             || new.state_dir != old.state_dir
             || new.sysfs_root != old.sysfs_root
         {
@@ -566,6 +547,7 @@ impl Loop {
 fn preflight(settings: &Settings) -> Result<Option<Board>, AgentError> {
     let named = board::named_board(&settings.board)?;
     source::choose(settings)?;
+    source::redfish::warn_if_insecure(settings);
     check_dirs(settings)?;
     Ok(named)
 }

@@ -50,6 +50,24 @@ pub fn choose(settings: &Settings) -> Result<Chosen, AgentError> {
     Ok(bmc::target(settings)?.map_or(Chosen::Nothing, Chosen::Ipmi))
 }
 
+/// Whether `new` names another source than `old`, or reaches it otherwise (the BMC, its
+/// window, the Redfish service, its password file or TLS trust). The IPMI password file is
+/// not among them: a new one only closes the session.
+pub fn changed(old: &Settings, new: &Settings) -> bool {
+    let key = |s: &Settings| {
+        (
+            s.ipmi.clone(),
+            s.ipmi_window,
+            s.redfish.clone(),
+            s.redfish_password_file.clone(),
+            s.redfish_ca_file.clone(),
+            s.redfish_fingerprint,
+            s.redfish_insecure,
+        )
+    };
+    key(old) != key(new)
+}
+
 /// What a one-shot command asks of the source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Need {
@@ -82,7 +100,8 @@ pub struct OneShot {
 impl OneShot {
     /// What the source describes.
     pub fn described(&self) -> Described<'_> {
-        match (&self.redfish, self.ipmi.is_some() || !self.sdrs.is_empty()) {
+        // SDRs are there exactly when a BMC was read (an empty repository is refused).
+        match (&self.redfish, !self.sdrs.is_empty()) {
             (Some(s), _) => Described::Redfish(s),
             (None, true) => Described::Sdrs(&self.sdrs),
             (None, false) => Described::Nothing,
@@ -116,6 +135,7 @@ pub fn open_once(
     need: Need,
 ) -> Result<OneShot, AgentError> {
     let chosen = choose(settings)?;
+    redfish::warn_if_insecure(settings);
     let from_source = board::from_source(named);
     let needed = match need {
         Need::Always => true,

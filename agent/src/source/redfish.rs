@@ -28,6 +28,17 @@ pub fn fetch(s: &Settings) -> Result<Option<HttpFetch>, AgentError> {
     Ok(Some(fetch.with_tls(tls_config(s)?)))
 }
 
+/// Says, once per start, reload or command (not at every connection attempt), that the
+/// settings' https service is not verified.
+pub fn warn_if_insecure(s: &Settings) {
+    if s.redfish.as_ref().is_some_and(|u| u.https) && s.redfish_insecure.0 {
+        log::warn!(
+            "Redfish: certificate verification is OFF (redfish-insecure): anyone on the path \
+             to the BMC can pose as it"
+        );
+    }
+}
+
 /// The TLS trust of the settings: exactly one of a CA file, a fingerprint, or `insecure`.
 fn tls_config(s: &Settings) -> Result<envmon_sensors::redfish::tls::Config, AgentError> {
     use envmon_sensors::redfish::tls::{Trust, client_config};
@@ -42,13 +53,7 @@ fn tls_config(s: &Settings) -> Result<envmon_sensors::redfish::tls::Config, Agen
             Trust::CaFile(pem)
         }
         (None, Some(p), false) => Trust::Pin(p.0),
-        (None, None, true) => {
-            log::warn!(
-                "Redfish: certificate verification is OFF (redfish-insecure): anyone on the \
-                 path to the BMC can pose as it"
-            );
-            Trust::Insecure
-        }
+        (None, None, true) => Trust::Insecure,
         (None, None, false) => {
             return Err(AgentError::Usage(
                 "https:// Redfish needs a trust: --redfish-ca-file FILE, --redfish-fingerprint SHA256 or --redfish-insecure on".into(),

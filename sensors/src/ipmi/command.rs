@@ -30,8 +30,10 @@ pub trait Command {
     const CMD: u8;
     /// Its name, in errors.
     const NAME: &'static str;
-    /// The request data.
-    fn data(&self) -> Vec<u8>;
+    /// The request data (none unless the command takes some).
+    fn data(&self) -> Vec<u8> {
+        Vec::new()
+    }
     /// The reply data (after a zero completion code), decoded; a reply that cannot be
     /// right is [`IpmiErrorKind::Malformed`].
     fn decode(&self, data: &[u8]) -> Result<Self::Reply, IpmiError>;
@@ -142,9 +144,6 @@ impl Command for GetSdrRepoInfo {
     const NETFN: u8 = NETFN_STORAGE;
     const CMD: u8 = 0x20;
     const NAME: &'static str = "Get SDR Repository Info";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<RepoInfo, IpmiError> {
         let h: [u8; 13] = head::<Self, 13>(d)?;
         let u32_at = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
@@ -165,9 +164,6 @@ impl Command for ReserveSdrRepo {
     const NETFN: u8 = NETFN_STORAGE;
     const CMD: u8 = 0x22;
     const NAME: &'static str = "Reserve SDR Repository";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<[u8; 2], IpmiError> {
         head::<Self, 2>(d)
     }
@@ -230,9 +226,6 @@ impl Command for GetSelInfo {
     const NETFN: u8 = NETFN_STORAGE;
     const CMD: u8 = 0x40;
     const NAME: &'static str = "Get SEL Info";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<SelInfo, IpmiError> {
         SelInfo::decode(d).map_err(|e| IpmiError::new(IpmiErrorKind::Malformed, e.to_string()))
     }
@@ -247,9 +240,6 @@ impl Command for ReserveSel {
     const NETFN: u8 = NETFN_STORAGE;
     const CMD: u8 = 0x42;
     const NAME: &'static str = "Reserve SEL";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<[u8; 2], IpmiError> {
         head::<Self, 2>(d)
     }
@@ -312,9 +302,6 @@ impl Command for GetSelTime {
     const NETFN: u8 = NETFN_STORAGE;
     const CMD: u8 = 0x48;
     const NAME: &'static str = "Get SEL Time";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<u32, IpmiError> {
         head::<Self, 4>(d).map(u32::from_le_bytes)
     }
@@ -329,9 +316,6 @@ impl Command for GetDeviceId {
     const NETFN: u8 = NETFN_APP;
     const CMD: u8 = 0x01;
     const NAME: &'static str = "Get Device ID";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<info::DeviceId, IpmiError> {
         info::DeviceId::decode(d).ok_or_else(|| malformed::<Self>(d))
     }
@@ -346,9 +330,6 @@ impl Command for GetChassisStatus {
     const NETFN: u8 = NETFN_CHASSIS;
     const CMD: u8 = 0x01;
     const NAME: &'static str = "Get Chassis Status";
-    fn data(&self) -> Vec<u8> {
-        Vec::new()
-    }
     fn decode(&self, d: &[u8]) -> Result<bool, IpmiError> {
         info::chassis_power_on(d).ok_or_else(|| malformed::<Self>(d))
     }
