@@ -278,6 +278,7 @@ fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
         id: id_for(&s.name, items),
         source: Source::IpmiNumber(s.number),
         optional: true,
+        discovered: true,
         also: Vec::new(),
         spec: SensorSpec {
             class,
@@ -451,6 +452,7 @@ mod tests {
             kind: SdrKind::Discrete,
             hysteresis: None,
             reading_mask: 0,
+            assertion_mask: 0,
         }
     }
 

@@ -126,8 +126,11 @@ pub enum Reading {
 pub enum Mask {
     /// Any.
     Any,
-    /// The SDR states a mask and it lacks these offsets (a mask of 0 states nothing).
+    /// The SDR states a reading mask and it lacks these offsets (a mask of 0 states
+    /// nothing).
     Lacks(u16),
+    /// The SDR states an assertion mask and every offset it asserts is among these.
+    AssertsOnly(u16),
 }
 
 /// What a rule asks of the units.
@@ -193,6 +196,11 @@ use sensor_type as t;
 pub(crate) const CPU_WORDS: &[&str] = &["CPU", "PROC", "P#", "SOCKET"];
 pub(crate) const PSU_WORDS: &[&str] = &["PS", "PSU", "PWS", "POWER SUPPLY", "PWR SUPPLY", "P S"];
 const TEMP_UNITS: &[u8] = &[unit::DEGREES_C, unit::DEGREES_F];
+/// Why a supply's failure flag is part of its supply (two rules: named for it, or on it).
+const SUPPLY_FLAG: &str = "a supply's failure flag (digital asserted, or severity critical: failed): part of that supply's status (735004/735003)";
+
+/// The power supply sensor type's offset 06h: "configuration error" (IPMI 2.0 table 42-3).
+const PSU_CONFIGURATION_ERROR: u16 = 6;
 /// Words of a failure flag (a flag named for a good state, `AC_OK` or `PWRGD`, is not one).
 const FLAG_WORDS: &[&str] = &["FAIL", "FAULT", "LOST", "LOSS", "OVER", "OC", "OT", "OV"];
 pub(crate) const PCH_WORDS: &[&str] = &[
@@ -410,6 +418,19 @@ pub const RULES: &[Rule] = &[
     },
     Rule {
         sensor_types: &[t::TEMPERATURE],
+        words: &[&["TR", "THERMISTOR"]],
+        why: "an external thermistor header: what it measures is the installer's, not known",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
+        entities: &[e::PROCESSOR, e::PROCESSOR_DCMI],
+        words: &[BOARD_WORDS],
+        why: "named for the board though on the processor entity (ASRock Rack puts every temperature on 3.0): not a CPU",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::TEMPERATURE],
         entities: &[e::PROCESSOR, e::PROCESSOR_DCMI],
         class: Some(Class::CpuTemp),
         why: "a processor entity's temperature",
@@ -577,8 +598,36 @@ pub const RULES: &[Rule] = &[
     Rule {
         sensor_types: &[t::POWER_SUPPLY],
         reading: Reading::Code(reading_type::SENSOR_SPECIFIC),
+        mask: Mask::AssertsOnly(1 << PSU_CONFIGURATION_ERROR),
+        why: "a supply-typed record that asserts only a configuration error (Dell's PSU Mismatch): not one supply",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Code(reading_type::SENSOR_SPECIFIC),
         class: Some(Class::Psu),
         why: "a power supply's presence and failure states",
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Codes(&[reading_type::DIGITAL, reading_type::SEVERITY]),
+        words: &[FLAG_WORDS, PSU_WORDS],
+        class: Some(Class::Psu),
+        fold: true,
+        why: SUPPLY_FLAG,
+        ..ANY
+    },
+    Rule {
+        sensor_types: &[t::POWER_SUPPLY],
+        reading: Reading::Codes(&[reading_type::DIGITAL, reading_type::SEVERITY]),
+        entities: &[
+            e::SYSTEM_BOARD,
+            e::BASEBOARD_DCMI,
+            e::SYSTEM_CHASSIS,
+            e::PROCESSOR_BOARD,
+        ],
+        why: "a supply-typed fault flag of the board that names no supply (IBM's VT Fault): not one supply",
         ..ANY
     },
     Rule {
@@ -587,7 +636,7 @@ pub const RULES: &[Rule] = &[
         words: &[FLAG_WORDS],
         class: Some(Class::Psu),
         fold: true,
-        why: "a supply's failure flag (digital asserted, or severity critical: failed): part of that supply's status (735004/735003)",
+        why: SUPPLY_FLAG,
         ..ANY
     },
     Rule {
@@ -645,6 +694,9 @@ pub struct SdrSensor {
     pub hysteresis: Option<f64>,
     /// Discrete sensors: the states it can report (the SDR's reading mask; 0: not stated).
     pub reading_mask: u16,
+    /// Discrete sensors: the SDR's assertion event mask (offsets 0-14); 0 for threshold
+    /// sensors or a record that states none.
+    pub assertion_mask: u16,
 }
 
 /// Whether a sensor reports a value against thresholds or discrete states.
@@ -762,6 +814,7 @@ fn matches(rule: &Rule, s: &SdrSensor, words: &[String]) -> bool {
         && match rule.mask {
             Mask::Any => true,
             Mask::Lacks(bits) => s.reading_mask != 0 && s.reading_mask & bits == 0,
+            Mask::AssertsOnly(bits) => s.assertion_mask != 0 && s.assertion_mask & !bits == 0,
         }
         && rule
             .max_upper

@@ -399,6 +399,7 @@ fn parse_item(
         id,
         source,
         optional: it.optional,
+        discovered: false,
         also: parse_also(ctx, it, class)?,
         spec: SensorSpec {
             class,

@@ -121,6 +121,10 @@ pub struct Item {
     /// Not fitted on every unit (an empty fan header, a second supply): until it has read
     /// once it is shown as absent and is not a failed update.
     pub optional: bool,
+    /// Found by `--board auto` in the source's records, not declared in a board file: one
+    /// that never reads where the source answers cleanly, and that cannot call for a thermal
+    /// shutdown, is *not fitted* rather than a failed update (docs/board-format.md).
+    pub discovered: bool,
     /// What the engine needs (class, label, limits, hysteresis, debounce, unit).
     pub spec: SensorSpec,
     /// A supply's failure flags read with it (`psu` items only, IPMI sources): any of them

@@ -466,6 +466,7 @@ pub fn auto_board_redfish(sensors: &[RfSensor]) -> (crate::Board, Vec<String>) {
             id: id_for(&s.name, &taken),
             source: Source::Redfish(s.uri.clone()),
             optional: true,
+            discovered: true,
             also: Vec::new(),
             spec: SensorSpec {
                 class,

@@ -323,6 +323,7 @@ fn sdr(number: u8, name: &str, t: u8, e: u8, kind: SdrKind) -> SdrSensor {
         kind,
         hysteresis: None,
         reading_mask: 0,
+        assertion_mask: 0,
     }
 }
 
@@ -535,6 +536,7 @@ fn a_supply_record_without_presence_is_not_a_supply() {
     let psu = |mask: u16| {
         let s = SdrSensor {
             reading_mask: mask,
+            assertion_mask: 0,
             ..sdr(0x50, "PS Config", 0x08, 0x0a, SdrKind::Discrete)
         };
         envmon_board_defs::classify(&s).class
@@ -542,6 +544,42 @@ fn a_supply_record_without_presence_is_not_a_supply() {
     assert_eq!(psu(0x0040), None, "configuration error only");
     assert_eq!(psu(0x004f), Some(Class::Psu));
     assert_eq!(psu(0), Some(Class::Psu), "no mask stated");
+}
+
+/// Issue 31: supplies on evidence. Dell C-series' "PSU Mismatch" (08h sensor-specific on an
+/// OEM entity, reading mask presence + failure, assertion mask the configuration error
+/// only) is not a supply; IBM System x's `VT Fault` (a digital 08h flag of the system board,
+/// naming no supply) is not one either; a flag naming its supply (`PS1 Fail`) on the same
+/// board entity, or one on a supply entity, stays part of that supply.
+#[test]
+fn supply_look_alikes_are_not_supplies() {
+    let mismatch = SdrSensor {
+        reading_mask: 0x0003,
+        assertion_mask: 1 << 6,
+        reading_type: 0x6f,
+        ..sdr(0x56, "PSU Mismatch", 0x08, 0xd0, SdrKind::Discrete)
+    };
+    assert_eq!(envmon_board_defs::classify(&mismatch).class, None);
+    let status = SdrSensor {
+        assertion_mask: 0x0007,
+        ..mismatch.clone()
+    };
+    assert_eq!(
+        envmon_board_defs::classify(&status).class,
+        Some(Class::Psu),
+        "presence and failure asserted: a supply"
+    );
+    let flag = |name: &str, entity: u8| {
+        let s = SdrSensor {
+            reading_type: 0x03,
+            ..sdr(0x28, name, 0x08, entity, SdrKind::Discrete)
+        };
+        let d = envmon_board_defs::classify(&s);
+        (d.class, d.fold)
+    };
+    assert_eq!(flag("VT Fault", 0x07), (None, false));
+    assert_eq!(flag("PS1 Fail", 0x07), (Some(Class::Psu), true));
+    assert_eq!(flag("VCO Fault", 0x0a), (Some(Class::Psu), true));
 }
 
 /// A supply's failure flags (`also`) parse, and `board dump` writes them back.

@@ -579,6 +579,30 @@ impl SensorState {
         self.unavailable
     }
 
+    /// Whether the last sample started a move into the shutdown state that more samples must
+    /// confirm (its run begun, the state not there yet): the caller may take the next sample
+    /// at once rather than a sweep later (a rise toward a thermal shutdown is not left
+    /// waiting on the interval).
+    pub fn nearing_shutdown(&self, spec: &SensorSpec) -> bool {
+        let top = ranks(&spec.limits).len() - 1;
+        ranks(&spec.limits).get(top) == Some(&State::Shutdown)
+            && self.rank < top
+            && self.runs[top] > 0
+            && self.fault.is_none()
+    }
+
+    /// The source stopped answering (a dead BMC, a lost session, a silent service): the
+    /// value is no longer shown as current. Unavailable at once, not after
+    /// `unavailable_after` samples: one sensor without a reading may be a glitch, a source
+    /// that does not answer speaks for all its sensors. The judged state is kept, so nothing
+    /// is said again when readings return.
+    pub fn source_lost(&mut self) {
+        if self.updated_ms.is_some() {
+            self.unavailable = true;
+            self.value = None;
+        }
+    }
+
     /// Feeds one sample taken at `now_ms`; returns the committed transition, if any. No
     /// [`Checks`]: the bare state machine.
     pub fn step(&mut self, spec: &SensorSpec, reading: Reading, now_ms: u64) -> Option<Transition> {
@@ -674,6 +698,13 @@ impl SensorState {
             .rev()
             .find(|&l| self.runs[l] >= need)
             .or_else(|| (0..self.rank).find(|&l| self.runs[l] >= need))?;
+        // A rise is said at its true level: while the newest sample is past the rank the
+        // runs support (its own rank not confirmed yet), the move waits one sample more
+        // rather than saying "Warm" of a value past critical. Ranks are few, so this waits at
+        // most one sample per rank; a sample back at the supported rank commits it.
+        if target > self.rank && up > target {
+            return None;
+        }
         if let Some(d) = checks.damping {
             if !self.damp_allows(spec, &d, target, now_ms) {
                 self.runs = [0; MAX_RANK + 1];
@@ -788,6 +819,12 @@ pub fn message_for(spec: &SensorSpec, t: &Transition) -> Option<Emission> {
         let id = if t.to == State::Ok { ok } else { bad };
         Some(Emission::new(id, &[label]))
     };
+    // Critical and shutdown share their message (the shutdown has its own, 735022, from the
+    // shutdown path): a move between the two says nothing again.
+    let crit = |s: State| matches!(s, State::Critical | State::Shutdown);
+    if crit(t.from) && crit(t.to) {
+        return None;
+    }
     match spec.class {
         Class::Fan => pair(735001, 735002),
         Class::Psu => pair(735003, 735004),

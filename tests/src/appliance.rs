@@ -97,6 +97,11 @@ impl Appliance {
         message_lines(&self.host.join("syslog.log"))
     }
 
+    /// envmon's own lines in the guest's syslog (`%FTD-4-ENVMON: ...`).
+    pub fn notices(&self) -> Vec<String> {
+        crate::notice_lines(&self.host.join("syslog.log"))
+    }
+
     /// Sweeps the guest's envmon has done, from the metrics it leaves in the shared
     /// directory every 2 s (see cross/appliance).
     pub fn sweeps(&self) -> Option<u64> {

@@ -181,8 +181,26 @@ pub(crate) fn udp_port_bound(port: u16) -> bool {
 }
 
 /// The catalog message lines (from `%`) of a file syslog destination; SEL lines (the BMC's
-/// event log, forwarded) are left out: [`sel_lines`] has them.
+/// event log, forwarded) are left out ([`sel_lines`] has them), and so are envmon's own
+/// ([`notice_lines`]).
 pub fn message_lines(file: &Path) -> Vec<String> {
+    all_lines(file)
+        .into_iter()
+        .filter(|l| !l.contains("-SEL: ") && !l.contains("-ENVMON: "))
+        .collect()
+}
+
+/// envmon's own lines (from `%`, `%FTD-4-ENVMON: ...`) of a file syslog destination: flap
+/// damping, what is not fitted, unwatched or watched again (docs/syslog.md).
+pub fn notice_lines(file: &Path) -> Vec<String> {
+    all_lines(file)
+        .into_iter()
+        .filter(|l| l.contains("-ENVMON: "))
+        .collect()
+}
+
+/// The catalog lines and envmon's own, in order (from `%`): all but the SEL's.
+pub fn syslog_lines_but_sel(file: &Path) -> Vec<String> {
     all_lines(file)
         .into_iter()
         .filter(|l| !l.contains("-SEL: "))

@@ -18,6 +18,15 @@ const SERVERS: &[&str] = &[
     "cisco-ucs-c200-m2",
     "intel-s2600wtt",
     "quanta-d51",
+    "ibm-x3650-m2",
+    "gigabyte-fmadio-100g",
+    "inspur-m5-gpu",
+    "asrockrack-c2750d4i",
+    "asrockrack-c3000",
+    "dell-c6320",
+    "dell-r740xd",
+    "quanta-t41",
+    "intel-s2600kp",
 ];
 
 fn corpus(server: &str) -> FakeBmc {
@@ -153,10 +162,11 @@ fn no_two_monitored_items_share_a_message_subject() {
     }
 }
 
-/// Where a healthy server's SDR leaves envmon unsure (issue 20: absent only on evidence):
-/// the items that never read with nothing saying their part is absent, and whether the
-/// board has no CPU temperature to watch. Each such server is `degraded` and says so with
-/// one 735010; the others are `running` and silent.
+/// What a healthy server's SDR leaves open (issue 20: absent only on evidence; issue 31:
+/// what never read is not a failure): the items that never read with nothing saying their
+/// part is absent, which `--board auto` takes for not fitted (shown so, named once in
+/// envmon's own line, no 735010), and whether the board has no CPU temperature to watch
+/// (degraded, said once in envmon's own line, no 735010).
 const GAPS: &[(&str, &[&str], bool)] = &[
     // Fan headers the listing shows as "na"; Supermicro's SDR has no fan presence sensors
     // and does not mark them "ignore if absent".
@@ -174,67 +184,107 @@ const GAPS: &[(&str, &[&str], bool)] = &[
     ),
     // No CPU temperature at all (only thermal margins): envmon cannot shut down for CPU heat.
     ("intel-s2600wtt", &[], true),
+    // Thermal margins only, as its sibling above.
+    ("intel-s2600kp", &[], true),
+    // Only "CPU n OverTemp" state bits, no CPU temperature (IBM's IMM).
+    ("ibm-x3650-m2", &[], true),
+    // Empty fan headers, "N/A" in the listing; nothing in the SDR says so.
+    (
+        "asrockrack-c2750d4i",
+        &["frnt-fan1", "frnt-fan2", "cpu-fan2"],
+        false,
+    ),
+    ("asrockrack-c3000", &["rear-fan1"], false),
 ];
 
 /// Each server, as ipmi_sim serves it, watched by `envmon run --board auto` for a dozen
-/// sweeps: no false alarm; a server whose every silent sensor is explained (a presence
-/// sensor, an SDR that says to ignore it while absent) sends not one syslog line and is
-/// `running`; the others ([`GAPS`]) send one 735010, name what they cannot read, and are
-/// `degraded`.
+/// sweeps: not one catalog line (a healthy server is silent); every item that never read is
+/// absent on evidence or not fitted ([`GAPS`]), the not fitted ones named in one line of
+/// envmon's own; `running`, except a board without a CPU temperature ([`GAPS`]): `degraded`,
+/// with one line of envmon's own saying so.
 #[test]
-fn a_healthy_server_watched_by_envmon_run_sends_nothing_it_cannot_explain() {
+fn a_healthy_server_watched_by_envmon_run_is_silent() {
     for s in SERVERS {
         let dir = tempfile::tempdir().unwrap();
         let (_bmc, a, out) = watch_auto(dir.path(), &corpus(s));
         let env = show(&a);
-        let lines = envmon_tests::message_lines(&out);
-        let (unread, unwatched) = GAPS
+        let (unfitted, no_cpu) = GAPS
             .iter()
             .find(|(name, _, _)| name == s)
             .map_or((&[][..], false), |(_, u, w)| (*u, *w));
-        let unavailable: Vec<&str> = env
-            .sensors
-            .iter()
-            .filter(|x| x.state == Shown::Is(envmon_core::engine::State::Unavailable))
-            .map(|x| x.id.as_str())
-            .collect();
-        assert_eq!(unavailable, unread, "{s}: {:?}", env.sensors);
+        let shown = |state: Shown| -> Vec<&str> {
+            env.sensors
+                .iter()
+                .filter(|x| x.state == state)
+                .map(|x| x.id.as_str())
+                .collect()
+        };
+        assert_eq!(shown(Shown::NotFitted), unfitted, "{s}: {:?}", env.sensors);
+        assert!(
+            shown(Shown::Is(envmon_core::engine::State::Unavailable)).is_empty(),
+            "{s}: {:?}",
+            env.sensors
+        );
         assert_eq!(
             !env.unwatched.is_empty(),
-            unwatched,
+            no_cpu,
             "{s}: {:?}",
             env.unwatched
         );
-        if unread.is_empty() && !unwatched {
-            assert!(
-                lines.is_empty(),
-                "{s}: syslog lines on a healthy box: {lines:?}"
-            );
-            assert_eq!(env.monitoring, Monitoring::Running, "{s}\n{}", a.stderr());
-        } else {
-            assert_eq!(
-                lines,
-                [
-                    "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records."
-                ],
-                "{s}: one 735010, once"
-            );
-            assert_eq!(env.monitoring, Monitoring::Degraded, "{s}");
+        let lines = envmon_tests::message_lines(&out);
+        assert!(
+            lines.is_empty(),
+            "{s}: catalog lines on a healthy box: {lines:?}"
+        );
+        let mut said = Vec::new();
+        if !unfitted.is_empty() {
+            said.push(format!(
+                "%FTD-4-ENVMON: not fitted (never read, the BMC answering that it has no \
+                 reading; watched, and monitored if they read): {}; `envmon board dump` writes \
+                 a board file that pins what this server has",
+                unfitted.join(", ")
+            ));
         }
+        if no_cpu {
+            said.push(
+                "%FTD-4-ENVMON: the board has no CPU temperature sensor: envmon cannot shut \
+                 down for CPU heat"
+                    .into(),
+            );
+        }
+        assert_eq!(
+            envmon_tests::notice_lines(&out),
+            said,
+            "{s}: said once each"
+        );
+        let want = if no_cpu {
+            Monitoring::Degraded
+        } else {
+            Monitoring::Running
+        };
+        assert_eq!(env.monitoring, want, "{s}\n{}", a.stderr());
         let (board, _) = explain(&sensors_of(s), None);
-        assert_eq!(env.sensors.len(), board.items.len(), "{s}");
+        let ids = |v: Vec<&str>| v.join(" ");
+        assert_eq!(
+            ids(env.sensors.iter().map(|x| x.id.as_str()).collect()),
+            ids(board.items.iter().map(|i| i.id.as_str()).collect()),
+            "{s}"
+        );
         assert!(
             env.sensors.iter().all(|x| matches!(
                 x.state,
-                Shown::Is(envmon_core::engine::State::Ok | envmon_core::engine::State::Unavailable)
-                    | Shown::Absent
+                Shown::Is(envmon_core::engine::State::Ok) | Shown::Absent | Shown::NotFitted
             )),
             "{s}: {:?}",
             env.sensors
         );
-        // Every absent item says on what evidence.
-        for x in env.sensors.iter().filter(|x| x.state == Shown::Absent) {
-            assert!(x.why.is_some(), "{s} {}: absent without evidence", x.id);
+        // Every absent or not fitted item says on what evidence, or why.
+        for x in env
+            .sensors
+            .iter()
+            .filter(|x| matches!(x.state, Shown::Absent | Shown::NotFitted))
+        {
+            assert!(x.why.is_some(), "{s} {}: {:?} without a why", x.id, x.state);
         }
     }
 }
@@ -290,17 +340,10 @@ fn redundancy_is_lost_when_the_bmc_sensor_or_the_supplies_say_so() {
         &dir.path().join("envmon.log"),
     );
     a.wait_sweeps(3);
-    // Quanta's auto board is degraded (GAPS): its one 735010 comes first.
+    // Quanta's healthy auto board is silent (its unread parts are not fitted: GAPS).
     let wait = std::time::Duration::from_secs(30);
     let mut seen = Vec::new();
-    expect_lines(
-        &out,
-        &mut seen,
-        &[
-            "%FTD-3-735010: IPMI: Environment Monitoring has failed to update one or more of its records.",
-        ],
-        wait,
-    );
+    assert!(envmon_tests::message_lines(&out).is_empty());
     bmc.set(REDUNDANCY, 1 << 1); // redundancy lost
     expect_lines(
         &out,
@@ -526,7 +569,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
                 .unwrap();
             let oper = at(format!("1.3.6.1.2.1.99.1.1.1.5.{idx}")).unwrap();
             match (x.state, x.value) {
-                (Shown::Absent, _) => assert_eq!(oper, "2", "{s} {id}"),
+                (Shown::Absent | Shown::NotFitted, _) => assert_eq!(oper, "2", "{s} {id}"),
                 (Shown::Is(envmon_core::engine::State::Unavailable), _) => {
                     assert_eq!(oper, "3", "{s} {id}: nonoperational")
                 }
@@ -540,7 +583,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
                 }
                 (_, None) => assert_eq!(oper, "1", "{s} {id}: a discrete sensor"),
             }
-            if x.state == Shown::Absent {
+            if matches!(x.state, Shown::Absent | Shown::NotFitted) {
                 for table in 2..=5 {
                     let col = if table == 2 {
                         7

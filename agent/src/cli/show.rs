@@ -92,6 +92,7 @@ fn state_word(state: Shown) -> &'static str {
         Shown::Is(State::Failed) => "Failure Detected",
         Shown::Is(State::Unavailable) => "Unavailable",
         Shown::Absent => "Not Present",
+        Shown::NotFitted => "Not Fitted",
     }
 }
 
@@ -103,7 +104,10 @@ fn item_line(s: &Item, stale_after: u64) -> (&'static str, &'static str, String)
     let stale = match s.age_ms {
         Some(age)
             if age > stale_after
-                && !matches!(s.state, Shown::Absent | Shown::Is(State::Unavailable)) =>
+                && !matches!(
+                    s.state,
+                    Shown::Absent | Shown::NotFitted | Shown::Is(State::Unavailable)
+                ) =>
         {
             format!(" (stale, {} s old)", age / 1000)
         }

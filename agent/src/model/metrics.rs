@@ -499,7 +499,7 @@ fn severity(state: Shown) -> f64 {
     match state {
         Shown::Is(State::Ok | State::Warm) => 0.0,
         Shown::Is(State::Critical | State::Shutdown | State::Failed) => 2.0,
-        Shown::Is(State::Unavailable) | Shown::Absent => f64::NAN,
+        Shown::Is(State::Unavailable) | Shown::Absent | Shown::NotFitted => f64::NAN,
     }
 }
 
@@ -508,7 +508,7 @@ fn severity(state: Shown) -> f64 {
 /// `envmon_sensor_state`). A discrete item reads no value: NaN, as the exporter writes it.
 fn exporter_item(i: &Item) -> Option<ExporterSensor> {
     let value = match i.state {
-        Shown::Absent | Shown::Is(State::Unavailable) => return None,
+        Shown::Absent | Shown::NotFitted | Shown::Is(State::Unavailable) => return None,
         Shown::Is(_) => i.value.unwrap_or(f64::NAN),
     };
     Some(match i.sdr {

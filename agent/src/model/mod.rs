@@ -74,8 +74,12 @@ impl Named for Monitoring {
 /// An item's state as `show environment` shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shown {
-    /// Optional and never read.
+    /// Optional and never read, with evidence that its part is not there.
     Absent,
+    /// Found by `--board auto`, never read while the source answered cleanly, and unable to
+    /// call for a thermal shutdown: taken for a part this server does not have (watched:
+    /// monitored once it reads).
+    NotFitted,
     /// Judged (or unavailable).
     Is(State),
 }
@@ -101,12 +105,14 @@ impl Named for Shown {
         Shown::Is(State::Failed),
         Shown::Is(State::Unavailable),
         Shown::Absent,
+        Shown::NotFitted,
     ];
     const WHAT: &'static str = "state";
-    /// `absent`, or the state's name.
+    /// `absent`, `not_fitted`, or the state's name.
     fn name(self) -> &'static str {
         match self {
             Shown::Absent => "absent",
+            Shown::NotFitted => "not_fitted",
             Shown::Is(s) => s.name(),
         }
     }
@@ -515,7 +521,7 @@ mod tests {
         round_trip::<PciStatus>();
         assert_eq!(
             Shown::ALL.len(),
-            Shown::STATES.len() + 1,
+            Shown::STATES.len() + 2,
             "every state, and absent"
         );
         let mut d = serde_json::Deserializer::from_str("\"melted\"");

@@ -19,7 +19,7 @@ use crate::model::{
     Trigger,
 };
 pub use crate::monitor::presence::Presence;
-use crate::monitor::presence::{cpu_named, presence_sensor};
+use crate::monitor::presence::{cpu_named, may_be_unfitted, presence_sensor};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
@@ -38,6 +38,28 @@ use std::path::{Path, PathBuf};
 
 /// 735010 at most once a minute while sweeps keep failing.
 const UPDATE_FAILURE_INTERVAL_MS: u64 = 60_000;
+
+/// Copies of each confirming read sent at once over a transport that pipelines (RMCP+): at
+/// 35% loss each way one copy's round trip fails 58% of the time, three at once 20%.
+const CONFIRM_COPIES: usize = 3;
+
+/// Times a confirming read the link lost is asked again before it counts as not
+/// confirming (each try is a whole [`Transport::call_first`], retransmissions included).
+const CONFIRM_TRIES: usize = 3;
+
+/// The least time within which confirming reads the link lost are asked again.
+const CONFIRM_RETRY_MS: u64 = 3_000;
+
+/// One confirming read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Reread {
+    /// A plausible value.
+    Value(f64),
+    /// An answer without a plausible value (no reading, out of range, saturated).
+    NoValue,
+    /// The link or session lost it.
+    NoAnswer,
+}
 
 /// One sweep's outcome.
 #[derive(Debug, Default)]
@@ -65,6 +87,9 @@ enum Record {
     Item(usize),
     /// No CPU temperature reads.
     UnwatchedCpu,
+    /// The board has no CPU temperature at all: degraded, said once in envmon's own line,
+    /// never a 735010 (nothing stopped; see [`Monitor::check_watched`]).
+    NoCpuSensor,
     /// No chassis ambient reads.
     UnwatchedAmbient,
     /// The PCI scan failed.
@@ -158,6 +183,33 @@ pub struct Monitor {
     redundancy: Redundancy,
     update_failures: UpdateFailures<Record>,
     unwatched: Vec<String>,
+    /// The items said (in envmon's own line) to be not fitted, by position.
+    said_not_fitted: BTreeSet<usize>,
+    /// envmon's own lines to send with the next sweep (what binding found: thresholds the
+    /// sensor cannot reach), and those already sent (said once, whatever rebinds).
+    pending: Vec<String>,
+    said: BTreeSet<String>,
+}
+
+/// One read of an item.
+#[derive(Debug, Clone, Copy)]
+struct Read {
+    reading: Reading,
+    /// The BMC said it does not scan the sensor.
+    not_scanning: bool,
+    /// The source answered for this item (a reading or a clean "no reading"), as opposed to
+    /// not answering at all.
+    answered: bool,
+}
+
+impl Read {
+    fn none() -> Read {
+        Read {
+            reading: Reading::Unreadable,
+            not_scanning: false,
+            answered: false,
+        }
+    }
 }
 
 /// The SDR entry an IPMI source names (the one rule: binding, `board explain` and `board
@@ -182,11 +234,19 @@ fn absent(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence) -> boo
     item.optional && st.updated_ms.is_none() && matches!(p, Presence::Absent(_))
 }
 
-/// The state `show environment` shows: `absent` on evidence; `unavailable` for an item that
-/// has not read yet (unknown is never shown as ok).
+/// Whether an item is taken for not fitted: never read, and [`Presence::NotFitted`].
+fn not_fitted(st: &SensorState, p: &Presence) -> bool {
+    st.updated_ms.is_none() && matches!(p, Presence::NotFitted(_))
+}
+
+/// The state `show environment` shows: `absent` on evidence; `not fitted` as
+/// [`Presence::NotFitted`] says; `unavailable` for an item that has not read yet (unknown is
+/// never shown as ok).
 fn shown(item: &envmon_board_defs::Item, st: &SensorState, p: &Presence) -> Shown {
     if absent(item, st, p) {
         Shown::Absent
+    } else if not_fitted(st, p) {
+        Shown::NotFitted
     } else if st.updated_ms.is_none() {
         Shown::Is(State::Unavailable)
     } else {
@@ -203,7 +263,9 @@ fn why(
     bound: bool,
 ) -> Option<String> {
     match (shown(item, st, p), p) {
-        (Shown::Absent, Presence::Absent(e)) => Some(e.clone()),
+        (Shown::Absent, Presence::Absent(e)) | (Shown::NotFitted, Presence::NotFitted(e)) => {
+            Some(e.clone())
+        }
         (Shown::Is(State::Unavailable), _) if !bound => {
             Some("matches no sensor in the SDR repository".into())
         }
@@ -275,7 +337,12 @@ impl Monitor {
             redundancy: Redundancy::default(),
             update_failures: UpdateFailures::new(UPDATE_FAILURE_INTERVAL_MS),
             unwatched: Vec::new(),
+            said_not_fitted: BTreeSet::new(),
+            pending: Vec::new(),
+            said: BTreeSet::new(),
         };
+        let mut monitor = monitor;
+        monitor.note_thresholds();
         (monitor, notes)
     }
 
@@ -307,7 +374,69 @@ impl Monitor {
             }
         }
         borrow_cpu_presence(&self.board, &mut self.slots);
+        self.note_thresholds();
         notes
+    }
+
+    /// Queues the lines of [`Monitor::unreachable_thresholds`] not said yet.
+    fn note_thresholds(&mut self) {
+        for line in self.unreachable_thresholds() {
+            if self.said.insert(line.clone()) {
+                self.pending.push(line);
+            }
+        }
+    }
+
+    /// The temperature thresholds at or above the top of what their sensor can read (the
+    /// SDR's sensor maximum): a reading there is taken for a saturated sensor (a stuck 0xFF
+    /// is no temperature), so the threshold can never be reached. Said once at start, with
+    /// the record, in envmon's own line (docs/board-format.md, "Thresholds the sensor
+    /// cannot reach"); the lower thresholds still act.
+    fn unreachable_thresholds(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (item, slot) in self.board.items.iter().zip(&self.slots) {
+            let (Binding::Ipmi(Some(e), _), Some((_, top))) = (&slot.binding, slot_range(slot))
+            else {
+                continue;
+            };
+            let Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
+            } = item.spec.limits
+            else {
+                continue;
+            };
+            let unit = item.spec.unit.as_str();
+            let over: Vec<String> = [
+                ("warm", warm),
+                ("critical", critical),
+                ("shutdown", shutdown),
+            ]
+            .into_iter()
+            .filter_map(|(name, t)| t.filter(|t| *t >= top).map(|t| (name, t)))
+            .map(|(name, t)| format!("{name} {}", format_reading(t, unit)))
+            .collect();
+            if over.is_empty() {
+                continue;
+            }
+            let cannot = if shutdown.is_some_and(|t| t >= top) {
+                "envmon cannot power off for it"
+            } else {
+                "it can never be reached"
+            };
+            out.push(format!(
+                "sensor {} (SDR \"{}\" #0x{:02x}): {} at or above the top of what the sensor \
+                 reads ({}): a reading there is taken for a saturated sensor, so {cannot}; set \
+                 a lower threshold in a board file",
+                item.id,
+                e.name,
+                e.number,
+                over.join(", "),
+                format_reading(top, unit)
+            ));
+        }
+        out
     }
 
     /// Whether there is anything to monitor yet: a bound item or a PCI expectation.
@@ -345,35 +474,112 @@ impl Monitor {
     ) -> Sweep {
         let mut out = Sweep::default();
         let mut failing = BTreeSet::new();
-        if let Some(src) = src.as_deref_mut() {
-            src.prefetch(self.swept_entries());
-        }
         self.refresh_redfish(now_ms);
-        for position in 0..self.board.items.len() {
-            let (reading, not_scanning) = self.read_item(position, src.as_deref_mut(), &mut out);
-            self.learn_presence(
-                position,
-                reading,
-                not_scanning,
-                src.as_deref_mut(),
-                &mut out,
-            );
-            self.judge(position, reading, now_ms, &mut failing, &mut out);
-        }
-        if let Some(src) = src {
-            src.end_prefetch();
+        let bmc_lost = src.is_none() && self.needs_bmc();
+        // The protection first: the temperatures that can call for a thermal shutdown are
+        // read (one pipelined batch) and judged before the rest, and a sweep that calls for
+        // a shutdown leaves the rest for the next one (on a lossy link a batch costs
+        // seconds; the shutdown's confirmation should not wait for the fans).
+        let (first, rest): (Vec<usize>, Vec<usize>) = (0..self.board.items.len()).partition(|&k| {
+            self.board.items.get(k).is_some_and(|i| {
+                envmon_core::engine::ShutdownKind::for_class(i.spec.class).is_some()
+            })
+        });
+        self.sweep_part(&first, src.as_deref_mut(), now_ms, &mut failing, &mut out);
+        self.hurry_shutdowns(src.as_deref_mut(), now_ms, &mut failing, &mut out);
+        if out.shutdown.is_none() {
+            self.sweep_part(&rest, src, now_ms, &mut failing, &mut out);
         }
         self.ask_again(&mut out);
         if self.check_pci(&mut out) {
             failing.insert(Record::PciScan);
         }
-        self.check_watched(&mut failing);
+        let silent = self.mark_silent_sources(bmc_lost || out.transport_error.is_some());
+        let before = std::mem::take(&mut self.unwatched);
+        self.check_watched(silent, &mut failing);
+        out.notices.append(&mut self.pending);
+        out.notices.extend(self.say_unwatched(&before));
+        out.notices.extend(self.say_not_fitted());
         out.unread = failing.len();
+        failing.remove(&Record::NoCpuSensor);
         let count = self.supply_count();
         out.emissions
             .extend(self.redundancy.judge(self.redundancy_sensor(), count));
         out.emissions
             .extend(self.update_failures.sweep(&failing, now_ms));
+        out
+    }
+
+    /// After a sweep in which a source did not answer (the BMC's link or session failed, or
+    /// no Redfish resource answered): every item it feeds is unavailable at once, in every
+    /// output, rather than showing its last value as current. Returns what did not answer,
+    /// as `show environment` says it (empty: every source answered).
+    fn mark_silent_sources(&mut self, bmc_lost: bool) -> Vec<String> {
+        let redfish_lost = self.redfish.as_ref().is_some_and(|r| !r.answered_any());
+        let mut silent = Vec::new();
+        if bmc_lost {
+            silent.push("the BMC is not answering: its readings are unavailable".to_string());
+        }
+        if redfish_lost {
+            silent.push(
+                "the Redfish service is not answering: its readings are unavailable".to_string(),
+            );
+        }
+        for slot in &mut self.slots {
+            let lost = match slot.binding {
+                Binding::Ipmi(Some(_), _) => bmc_lost,
+                Binding::Redfish(_) => redfish_lost,
+                _ => false,
+            };
+            if lost {
+                slot.state.source_lost();
+            }
+        }
+        silent
+    }
+
+    /// envmon's own lines for what became unwatched since the last sweep (`before`), each
+    /// once while it lasts, and one when everything is watched again.
+    fn say_unwatched(&self, before: &[String]) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .unwatched
+            .iter()
+            .filter(|w| !before.contains(w))
+            .cloned()
+            .collect();
+        if self.unwatched.is_empty() && !before.is_empty() {
+            out.push("monitoring recovered: every watched part reads again".into());
+        }
+        out
+    }
+
+    /// envmon's own line naming the items newly taken for not fitted (said once each, all in
+    /// one line), and one per such item that has started to read (monitored from now on).
+    fn say_not_fitted(&mut self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut fresh = Vec::new();
+        for (k, (item, slot)) in self.board.items.iter().zip(&self.slots).enumerate() {
+            let now = not_fitted(&slot.state, &slot.presence);
+            if now && self.said_not_fitted.insert(k) {
+                fresh.push(item.id.as_str());
+            } else if !now && slot.state.updated_ms.is_some() && self.said_not_fitted.remove(&k) {
+                out.push(format!(
+                    "sensor {} ({} {}) reads now: monitored from now on",
+                    item.id, item.spec.class, item.spec.label
+                ));
+            }
+        }
+        if !fresh.is_empty() {
+            out.insert(
+                0,
+                format!(
+                    "not fitted (never read, the BMC answering that it has no reading; watched, \
+                     and monitored if they read): {}; `envmon board dump` writes a board file \
+                     that pins what this server has",
+                    fresh.join(", ")
+                ),
+            );
+        }
         out
     }
 
@@ -404,7 +610,7 @@ impl Monitor {
         let updated = st
             .fault
             .is_none_or(|f| matches!(f, envmon_core::engine::Fault::Unconfirmed { .. }));
-        if !updated && !absent(item, st, &slot.presence) {
+        if !updated && !absent(item, st, &slot.presence) && !not_fitted(st, &slot.presence) {
             failing.insert(Record::Item(position));
         }
         if let Some(notice) = st.take_notice() {
@@ -461,13 +667,98 @@ impl Monitor {
         self.redfish.as_ref().map(RedfishReader::healthy)
     }
 
-    /// The SDR entries a sweep reads: each bound item's sensor and its failure flags.
-    fn swept_entries(&self) -> impl Iterator<Item = &SdrEntry> {
-        let main = self.slots.iter().filter_map(|s| match &s.binding {
-            Binding::Ipmi(Some(e), _) => Some(e),
-            _ => None,
-        });
-        main.chain(self.slots.iter().flat_map(|s| s.flags.iter()))
+    /// Reads and judges the items at `positions`: their BMC sensors (and failure flags) in
+    /// one pipelined batch first, then one item after another.
+    fn sweep_part<T: Transport>(
+        &mut self,
+        positions: &[usize],
+        mut src: Option<&mut IpmiSource<T>>,
+        now_ms: u64,
+        failing: &mut BTreeSet<Record>,
+        out: &mut Sweep,
+    ) {
+        // A link or session lost by the first part is not asked again by the second.
+        if let (Some(src), None) = (src.as_deref_mut(), &out.transport_error) {
+            src.prefetch(self.swept_entries(positions));
+        }
+        for &position in positions {
+            let read = self.read_item(position, src.as_deref_mut(), out);
+            self.learn_presence(position, read, src.as_deref_mut(), out);
+            self.judge(position, read.reading, now_ms, failing, out);
+        }
+        if let Some(src) = src {
+            src.end_prefetch();
+        }
+    }
+
+    /// The SDR entries a sweep reads for the items at `positions`: each bound item's sensor
+    /// and its failure flags.
+    fn swept_entries<'a>(&'a self, positions: &'a [usize]) -> impl Iterator<Item = &'a SdrEntry> {
+        positions
+            .iter()
+            .filter_map(|&k| self.slots.get(k))
+            .flat_map(|s| {
+                let main = match &s.binding {
+                    Binding::Ipmi(Some(e), _) => Some(e),
+                    _ => None,
+                };
+                main.into_iter().chain(s.flags.iter())
+            })
+    }
+
+    /// A temperature whose sample just began a move into its shutdown state is read again
+    /// at once (a direct read, [`CONFIRM_COPIES`] copies, the first answer taken) and judged,
+    /// until the move is made or refused (at most its debounce): the debounce's samples are
+    /// fresh readings either way, and a rise toward a thermal shutdown does not wait for the
+    /// next sweep (on a lossy link a sweep costs seconds).
+    fn hurry_shutdowns<T: Transport>(
+        &mut self,
+        mut src: Option<&mut IpmiSource<T>>,
+        now_ms: u64,
+        failing: &mut BTreeSet<Record>,
+        out: &mut Sweep,
+    ) {
+        for position in 0..self.board.items.len() {
+            let tries = self
+                .board
+                .items
+                .get(position)
+                .map_or(1, |i| i.spec.debounce.max(1));
+            for _ in 1..tries {
+                if !self.nearing_shutdown(position)
+                    || out.transport_error.is_some()
+                    || out.shutdown.is_some()
+                {
+                    break;
+                }
+                let entry = match self.slots.get(position).map(|s| &s.binding) {
+                    Some(Binding::Ipmi(Some(entry), _)) => entry.clone(),
+                    _ => break,
+                };
+                let Some(src) = src.as_deref_mut() else {
+                    break;
+                };
+                let reading = match src.read_first(&entry, CONFIRM_COPIES) {
+                    Ok(r) => r,
+                    Err(e) => {
+                        if e.needs_new_session() {
+                            out.transport_error = Some(e);
+                        }
+                        break;
+                    }
+                };
+                self.judge(position, reading, now_ms, failing, out);
+            }
+        }
+    }
+
+    /// Whether the item at `position` began a move into its shutdown state at its last
+    /// sample ([`SensorState::nearing_shutdown`]).
+    fn nearing_shutdown(&self, position: usize) -> bool {
+        match (self.board.items.get(position), self.slots.get(position)) {
+            (Some(item), Some(slot)) => slot.state.nearing_shutdown(&item.spec),
+            _ => false,
+        }
     }
 
     /// The shutdown that was not confirmed is asked for again while its item stays at the
@@ -489,41 +780,50 @@ impl Monitor {
         }
     }
 
-    /// One read of the item at `position`: its reading, and whether the BMC said it does not
-    /// scan the sensor.
+    /// One read of the item at `position`: its reading, whether the BMC said it does not
+    /// scan the sensor, and whether the source answered at all.
     fn read_item<T: Transport>(
         &mut self,
         position: usize,
         src: Option<&mut IpmiSource<T>>,
         out: &mut Sweep,
-    ) -> (Reading, bool) {
+    ) -> Read {
         let Some(Slot { binding, flags, .. }) = self.slots.get_mut(position) else {
-            return (Reading::Unreadable, false);
+            return Read::none();
         };
         match binding {
-            Binding::Local(reader) => (reader.read(), false),
-            Binding::Redfish(uri) => (
-                self.redfish
-                    .as_ref()
-                    .map_or(Reading::Unreadable, |r| r.reading(uri)),
-                false,
-            ),
+            Binding::Local(reader) => Read {
+                reading: reader.read(),
+                ..Read::none()
+            },
+            Binding::Redfish(uri) => match self.redfish.as_ref() {
+                Some(r) => Read {
+                    reading: r.reading(uri),
+                    not_scanning: false,
+                    answered: r.answered(uri),
+                },
+                None => Read::none(),
+            },
             Binding::Ipmi(Some(entry), _) => match (src, &out.transport_error) {
                 (Some(src), None) => {
-                    let main = match src.read_scan(entry) {
-                        Ok(r) => r,
+                    let (main, not_scanning, answered) = match src.read_scan(entry) {
+                        Ok((r, n)) => (r, n, true),
                         Err(e) => {
                             if e.needs_new_session() {
                                 out.transport_error = Some(e);
                             }
-                            (Reading::Unreadable, false)
+                            (Reading::Unreadable, false, false)
                         }
                     };
-                    (with_flags(main.0, flags, src, out), main.1)
+                    Read {
+                        reading: with_flags(main, flags, src, out),
+                        not_scanning,
+                        answered: answered && out.transport_error.is_none(),
+                    }
                 }
-                _ => (Reading::Unreadable, false),
+                _ => Read::none(),
             },
-            Binding::Ipmi(None, _) => (Reading::Unreadable, false),
+            Binding::Ipmi(None, _) => Read::none(),
         }
     }
 
@@ -531,8 +831,7 @@ impl Monitor {
     fn learn_presence<T: Transport>(
         &mut self,
         position: usize,
-        reading: Reading,
-        not_scanning: bool,
+        read: Read,
         src: Option<&mut IpmiSource<T>>,
         out: &mut Sweep,
     ) {
@@ -540,6 +839,21 @@ impl Monitor {
             (self.board.items.get(position), self.slots.get(position))
         else {
             return;
+        };
+        let Read {
+            reading,
+            not_scanning,
+            answered,
+        } = read;
+        // Never read, no evidence either way, the source answering cleanly: not fitted, if
+        // the item may be (see [`may_be_unfitted`]).
+        let unfitted = |what: &str| {
+            (answered && may_be_unfitted(item)).then(|| {
+                Presence::NotFitted(format!(
+                    "never read since envmon started ({what}); found by --board auto and \
+                     taken for a part this server does not have: monitored once it reads"
+                ))
+            })
         };
         let learned = if reading != Reading::Unreadable {
             Presence::Present
@@ -556,24 +870,15 @@ impl Monitor {
                         Some(state) => Presence::Absent(format!(
                             "the Redfish service says its State is {state}"
                         )),
-                        None => return,
+                        None => match unfitted("the service gives it no reading") {
+                            Some(p) => p,
+                            None => return,
+                        },
                     }
                 }
                 Binding::Ipmi(None, _) => return,
                 Binding::Ipmi(Some(entry), presence) => {
-                    let said = match (presence, src, &out.transport_error) {
-                        (Some(p), Some(src), None) => match src.presence(p) {
-                            Ok(said) => said.map(|s| (s, p.name.clone())),
-                            Err(e) => {
-                                if e.needs_new_session() {
-                                    out.transport_error = Some(e);
-                                }
-                                None
-                            }
-                        },
-                        _ => None,
-                    };
-                    match said {
+                    match presence_said(presence.as_deref(), src, out) {
                         Some((true, _)) => Presence::Present,
                         Some((false, name)) => Presence::Absent(format!(
                             "the BMC's presence sensor {name} says its part is absent"
@@ -583,7 +888,12 @@ impl Monitor {
                              part is absent"
                                 .into(),
                         ),
-                        None => Presence::Unknown,
+                        None => unfitted(if not_scanning {
+                            "the BMC does not scan it"
+                        } else {
+                            "the BMC answers that it has no reading"
+                        })
+                        .unwrap_or(Presence::Unknown),
                     }
                 }
             }
@@ -593,30 +903,42 @@ impl Monitor {
         }
     }
 
-    /// Whether the board is watched: some CPU temperature reads (or the board has none to
-    /// read, which is itself unwatched), and where the board has chassis ambients, one
-    /// reads. Each gap is a failing key for 735010 and a line of `show environment`.
-    fn check_watched(&mut self, failing: &mut BTreeSet<Record>) {
-        self.unwatched.clear();
+    /// Whether the board is watched: some CPU temperature reads, and where the board has
+    /// chassis ambients, one reads. Each gap is a failing key for 735010 and a line of
+    /// `show environment` (and once, envmon's own syslog line). A source that does not
+    /// answer (`silent`) is the one line said for it, its parts' gaps following from it. A
+    /// board with no CPU temperature at all is degraded and says so, but nothing stopped
+    /// working there: no 735010.
+    fn check_watched(&mut self, silent: Vec<String>, failing: &mut BTreeSet<Record>) {
         let reads = |class: Class| {
             self.board.items.iter().zip(&self.slots).any(|(i, s)| {
                 i.spec.class == class && s.state.value.is_some() && !s.state.is_unavailable()
             })
         };
         let has = |class: Class| self.board.items.iter().any(|i| i.spec.class == class);
-        if !reads(Class::CpuTemp) {
+        let mut lines = silent;
+        let said = !lines.is_empty();
+        if !has(Class::CpuTemp) {
+            failing.insert(Record::NoCpuSensor);
+            lines.push(
+                "the board has no CPU temperature sensor: envmon cannot shut down for CPU heat"
+                    .into(),
+            );
+        } else if !reads(Class::CpuTemp) {
             failing.insert(Record::UnwatchedCpu);
-            self.unwatched.push(if has(Class::CpuTemp) {
-                "no CPU temperature is readable: envmon cannot shut down for CPU heat".into()
-            } else {
-                "the board has no CPU temperature: envmon cannot shut down for CPU heat".into()
-            });
+            if !said {
+                lines.push(
+                    "no CPU temperature is readable: envmon cannot shut down for CPU heat".into(),
+                );
+            }
         }
         if has(Class::ChassisAmbient) && !reads(Class::ChassisAmbient) {
             failing.insert(Record::UnwatchedAmbient);
-            self.unwatched
-                .push("no chassis ambient temperature is readable".into());
+            if !said {
+                lines.push("no chassis ambient temperature is readable".into());
+            }
         }
+        self.unwatched = lines;
     }
 
     /// What the supplies' count says of redundancy: the supplies judged OK now, and those
@@ -665,11 +987,29 @@ impl Monitor {
         let n = rule.readings.max(1);
         let gap = rule.over / n.saturating_sub(1).max(1);
         let mut seen = Vec::with_capacity(n as usize);
+        // Reads the link lost are asked again only within this budget (a dead BMC must not
+        // hold the loop: each try may cost a request's deadline and a session's setup).
+        let budget = u64::try_from(rule.over.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(CONFIRM_RETRY_MS);
+        let until = now().saturating_add(budget);
         for k in 0..n {
             if k > 0 {
                 wait(gap);
             }
-            let v = self.reread(t.position, src.as_deref_mut(), now());
+            // A read the link lost is asked again at once (a few times): loss is no
+            // evidence about the temperature, and waiting for the next sweep costs seconds.
+            let mut v = Reread::NoAnswer;
+            for _ in 0..CONFIRM_TRIES {
+                v = self.reread(t.position, src.as_deref_mut(), now());
+                if v != Reread::NoAnswer || now() >= until {
+                    break;
+                }
+            }
+            let v = match v {
+                Reread::Value(v) => Some(v),
+                Reread::NoValue | Reread::NoAnswer => None,
+            };
             seen.push(v);
             if !v.is_some_and(|v| v >= t.threshold) {
                 log::warn!(
@@ -701,31 +1041,42 @@ impl Monitor {
     }
 
     /// One direct read of the item at `position`: its value when it reads a plausible
-    /// number now, else `None`.
+    /// number now. A BMC sensor is asked [`CONFIRM_COPIES`] times at once, the first answer
+    /// taken ([`IpmiSource::read_first`]).
     fn reread<T: Transport>(
         &mut self,
         position: usize,
         src: Option<&mut IpmiSource<T>>,
         now_ms: u64,
-    ) -> Option<f64> {
+    ) -> Reread {
         let mut scratch = Sweep::default();
         let binding = self.slots.get(position).map(|s| &s.binding);
         // A Redfish item: a fresh GET of its resource, not the sweep's answer again.
         if let (Some(Binding::Redfish(uri)), Some(r)) = (binding, self.redfish.as_mut()) {
             r.refresh([uri.as_str()], now_ms);
         }
-        let (reading, _) = self.read_item(position, src, &mut scratch);
+        let reading = match (binding, src) {
+            (Some(Binding::Ipmi(Some(entry), _)), Some(src)) => {
+                match src.read_first(entry, CONFIRM_COPIES) {
+                    Ok(r) => r,
+                    Err(e) if e.needs_new_session() => return Reread::NoAnswer,
+                    Err(_) => Reading::Unreadable,
+                }
+            }
+            (_, src) => self.read_item(position, src, &mut scratch).reading,
+        };
         let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {
-            return None;
+            return Reread::NoValue;
         };
         let sensor_range = match self.slots.get(position).map(|s| &s.binding) {
             Some(Binding::Ipmi(Some(e), _)) => e.range,
             _ => None,
         };
         let checks = Checks::guarded(sensor_range, None);
-        envmon_core::engine::implausible(&item.spec, &checks, v)
-            .is_none()
-            .then_some(v)
+        match envmon_core::engine::implausible(&item.spec, &checks, v) {
+            None => Reread::Value(v),
+            Some(_) => Reread::NoValue,
+        }
     }
 
     /// The PCI expectations against the bus (743000/743004). Returns whether the scan failed
@@ -809,7 +1160,7 @@ impl Monitor {
             why: why(item, st, presence, bound),
             unit: unit(item).to_string(),
             value: match shown {
-                Shown::Absent | Shown::Is(State::Unavailable) => None,
+                Shown::Absent | Shown::NotFitted | Shown::Is(State::Unavailable) => None,
                 Shown::Is(_) => st.value,
             },
         })
@@ -860,6 +1211,35 @@ impl Monitor {
             ));
         }
         out
+    }
+}
+
+/// What the entity's presence sensor says (`true`: there), with its name; `None` when there
+/// is none, it says nothing, or the link failed (noted in `out`).
+fn presence_said<T: Transport>(
+    presence: Option<&SdrEntry>,
+    src: Option<&mut IpmiSource<T>>,
+    out: &mut Sweep,
+) -> Option<(bool, String)> {
+    let (Some(p), Some(src), None) = (presence, src, &out.transport_error) else {
+        return None;
+    };
+    match src.presence(p) {
+        Ok(said) => said.map(|s| (s, p.name.clone())),
+        Err(e) => {
+            if e.needs_new_session() {
+                out.transport_error = Some(e);
+            }
+            None
+        }
+    }
+}
+
+/// The sensor range of an IPMI-bound slot (the SDR's minimum and maximum reading).
+fn slot_range(slot: &Slot) -> Option<(f64, f64)> {
+    match &slot.binding {
+        Binding::Ipmi(Some(e), _) => e.range,
+        _ => None,
     }
 }
 
@@ -989,6 +1369,7 @@ fn unit(item: &envmon_board_defs::Item) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use envmon_sensors::ipmi::command::{Command as _, GetSensorReading as Gsr};
     use envmon_sensors::ipmi::fake::{FakeBmc, FakeTransport, threshold_record};
 
     const CPU: u8 = 1;
@@ -1004,12 +1385,9 @@ mod tests {
         m.sweep(Some(src), now)
     }
 
-    /// Issue 30: a sweep hands back finished facts (each transition with its item as shown
-    /// after it; the trigger of a shutdown), and the monitor confirms the trigger itself:
-    /// unconfirmed, it is asked again at the next sweep while the sensor stays there.
-    #[test]
-    fn a_sweep_returns_finished_facts_and_the_monitor_confirms_its_trigger() {
-        let bmc = FakeBmc::default();
+    /// A monitor of `board` (a board file's text) over a BMC with one CPU temperature
+    /// (number [`CPU`], 1 C per count) reading `raw`; its source.
+    fn cpu_monitor(bmc: &FakeBmc, board: &str, raw: u8) -> (Monitor, IpmiSource<FakeTransport>) {
         bmc.state().records = vec![threshold_record(
             1,
             CPU,
@@ -1019,20 +1397,29 @@ mod tests {
             1,
             [None; 6],
         )];
-        bmc.set(CPU, 40);
+        bmc.set(CPU, raw);
         let dir = tempfile::tempdir().unwrap();
         let mut t = bmc.transport();
         let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
-        let board = envmon_board_defs::parse(
-            Path::new("b.toml"),
+        let board = envmon_board_defs::parse(Path::new("b.toml"), board).unwrap();
+        let (m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        assert!(notes.is_empty(), "{notes:?}");
+        (m, IpmiSource::new(bmc.transport()))
+    }
+
+    /// Issue 30: a sweep hands back finished facts (each transition with its item as shown
+    /// after it; the trigger of a shutdown), and the monitor confirms the trigger itself:
+    /// unconfirmed, it is asked again at the next sweep while the sensor stays there.
+    #[test]
+    fn a_sweep_returns_finished_facts_and_the_monitor_confirms_its_trigger() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src) = cpu_monitor(
+            &bmc,
             "name = \"b\"\n[defaults]\ndebounce = 1\n[[item]]\nid = \"cpu0\"\n\
              class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\n\
              critical = 90\nshutdown = 95\n",
-        )
-        .unwrap();
-        let (mut m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
-        assert!(notes.is_empty(), "{notes:?}");
-        let mut src = IpmiSource::new(bmc.transport());
+            40,
+        );
         let src = &mut src;
         sweep(&mut m, &bmc, src, 40, 0);
         // 80 C twice (a jump waits for a second reading): warm, the item shown warm.
@@ -1073,5 +1460,242 @@ mod tests {
         assert_eq!(again.shutdown.map(|t| t.position), Some(0), "asked again");
         let confirmed = m.confirm(&trigger, Some(&mut *src), rule, &mut |_| {}, &|| 7000);
         assert!(confirmed, "three fresh readings at 96 C");
+    }
+
+    /// An auto board on a BMC with a CPU temperature (1) and two fans (2, 3), `fan` not
+    /// scanning; its monitor and source.
+    fn auto_with_silent_fan(
+        bmc: &FakeBmc,
+        cpu: bool,
+    ) -> (Monitor, IpmiSource<FakeTransport>, Vec<SdrEntry>) {
+        let mut records = vec![
+            threshold_record(2, 2, "FAN2", 0x04, (0x1d, 2), 50, [None; 6]),
+            threshold_record(3, 3, "FAN3", 0x04, (0x1d, 3), 50, [None; 6]),
+        ];
+        if cpu {
+            records.push(threshold_record(
+                1,
+                CPU,
+                "CPU0 Temp",
+                0x01,
+                (0x03, 1),
+                1,
+                [None; 6],
+            ));
+        }
+        bmc.state().records = records;
+        bmc.set(CPU, 40);
+        bmc.set(2, 100);
+        bmc.state().not_scanning.push(3);
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = bmc.transport();
+        let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+        let sensors: Vec<_> = sdrs.iter().map(SdrEntry::to_sdr_sensor).collect();
+        let (board, _) = envmon_board_defs::auto_board(&sensors, None);
+        let (m, _) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        (m, IpmiSource::new(bmc.transport()), sdrs)
+    }
+
+    fn state_of(m: &Monitor, id: &str) -> Shown {
+        m.view(0)
+            .sensors
+            .iter()
+            .find(|x| x.id == id)
+            .map(|x| x.state)
+            .unwrap_or_else(|| panic!("no item {id}"))
+    }
+
+    fn ids(s: &Sweep) -> Vec<u32> {
+        s.emissions.iter().map(|e| e.id).collect()
+    }
+
+    /// Issue 31: what `--board auto` found and never read, the BMC answering cleanly, is not
+    /// fitted: shown so, named once in envmon's own line, no 735010, the board running. It
+    /// is watched: once it reads it is monitored (said once), and when it stops after that
+    /// it is a failed update (735010).
+    #[test]
+    fn what_never_read_on_an_auto_board_is_not_fitted_and_watched() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src, _) = auto_with_silent_fan(&bmc, true);
+        let first = m.sweep(Some(&mut src), 0);
+        assert_eq!(state_of(&m, "fan3"), Shown::NotFitted);
+        assert!(ids(&first).is_empty(), "{:?}", first.emissions);
+        assert_eq!(first.unread, 0);
+        assert_eq!(first.notices.len(), 1, "{:?}", first.notices);
+        assert!(first.notices[0].starts_with("not fitted") && first.notices[0].contains("fan3"));
+        for k in 1..4 {
+            let s = m.sweep(Some(&mut src), k * 1000);
+            assert!(
+                ids(&s).is_empty() && s.notices.is_empty(),
+                "said once: {s:?}"
+            );
+        }
+        // It starts to read: monitored from now on.
+        bmc.state().not_scanning.clear();
+        bmc.set(3, 100);
+        let s = m.sweep(Some(&mut src), 5000);
+        assert_eq!(state_of(&m, "fan3"), Shown::Is(State::Ok));
+        assert_eq!(s.notices.len(), 1);
+        assert!(s.notices[0].contains("reads now"), "{:?}", s.notices);
+        // It stops: a record that read and stopped is a failed update.
+        bmc.state().not_scanning.push(3);
+        let mut seen = Vec::new();
+        for k in 6..10 {
+            seen.extend(ids(&m.sweep(Some(&mut src), k * 1000)));
+        }
+        assert_eq!(seen, [735010]);
+    }
+
+    /// Issue 31: a board file's item that never reads stays loud (735010): it is what the
+    /// box has. The same for an auto board's CPU temperature (the protection rests on it).
+    #[test]
+    fn declared_items_and_cpu_temperatures_that_never_read_stay_loud() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src, sdrs) = auto_with_silent_fan(&bmc, true);
+        bmc.state().not_scanning.push(CPU);
+        let s = m.sweep(Some(&mut src), 0);
+        assert_eq!(ids(&s), [735010]);
+        assert_eq!(state_of(&m, "cpu0-temp"), Shown::Is(State::Unavailable));
+        let board = envmon_board_defs::parse(
+            Path::new("b.toml"),
+            "name = \"b\"\n[[item]]\nid = \"fan3\"\nclass = \"fan\"\nlabel = \"3\"\n\
+             source = \"ipmi:FAN3\"\noptional = true\n",
+        )
+        .unwrap();
+        let (mut m, _) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        let s = m.sweep(Some(&mut src), 0);
+        assert_eq!(state_of(&m, "fan3"), Shown::Is(State::Unavailable));
+        assert!(ids(&s).contains(&735010), "{:?}", s.emissions);
+    }
+
+    /// Issue 31: a BMC that stops answering is seen at the sweep that finds it: every
+    /// reading unavailable at once (no old value shown as current), the BMC named as not
+    /// answering (once in envmon's own line), 735010 in the same sweep; when readings return,
+    /// "monitoring recovered" once and no catalog line.
+    #[test]
+    fn a_silent_bmc_is_seen_at_once_and_its_return_said_once() {
+        use envmon_sensors::ipmi::{IpmiError, IpmiErrorKind};
+        let bmc = FakeBmc::default();
+        let (mut m, mut src, _) = auto_with_silent_fan(&bmc, true);
+        m.sweep(Some(&mut src), 0);
+        m.sweep(Some(&mut src), 1000);
+        assert_eq!(state_of(&m, "cpu0-temp"), Shown::Is(State::Ok));
+        bmc.state()
+            .fail_next
+            .extend((0..8).map(|_| IpmiError::new(IpmiErrorKind::Transport, "no answer")));
+        let dead = m.sweep(Some(&mut src), 2000);
+        assert!(dead.transport_error.is_some());
+        assert_eq!(ids(&dead), [735010]);
+        assert_eq!(state_of(&m, "cpu0-temp"), Shown::Is(State::Unavailable));
+        assert_eq!(state_of(&m, "fan2"), Shown::Is(State::Unavailable));
+        assert!(m.view(0).sensors.iter().all(|x| x.value.is_none()));
+        assert_eq!(
+            dead.notices,
+            ["the BMC is not answering: its readings are unavailable"]
+        );
+        assert_eq!(m.unwatched(), dead.notices.as_slice());
+        // The link closed: sweeps without a source say nothing more.
+        for k in 3..6 {
+            let s = m.sweep(None::<&mut IpmiSource<FakeTransport>>, k * 1000);
+            assert!(ids(&s).is_empty() && s.notices.is_empty(), "{s:?}");
+        }
+        bmc.state().fail_next.clear();
+        let back = m.sweep(Some(&mut src), 6000);
+        assert!(ids(&back).is_empty(), "{:?}", back.emissions);
+        assert_eq!(
+            back.notices,
+            ["monitoring recovered: every watched part reads again"]
+        );
+        assert_eq!(state_of(&m, "cpu0-temp"), Shown::Is(State::Ok));
+        assert_eq!(back.unread, 0);
+    }
+
+    /// Issue 31: a board without any CPU temperature is degraded and says so once in
+    /// envmon's own line, but sends no 735010 (nothing stopped working).
+    #[test]
+    fn a_board_without_a_cpu_temperature_says_so_once_and_sends_no_735010() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src, _) = auto_with_silent_fan(&bmc, false);
+        let mut lines = Vec::new();
+        for k in 0..4 {
+            let s = m.sweep(Some(&mut src), k * 1000);
+            assert!(ids(&s).is_empty(), "{:?}", s.emissions);
+            assert!(s.unread > 0, "degraded");
+            lines.extend(s.notices);
+        }
+        assert_eq!(lines.len(), 2, "the line and fan3's not fitted: {lines:?}");
+        assert_eq!(
+            lines[0],
+            "the board has no CPU temperature sensor: envmon cannot shut down for CPU heat"
+        );
+    }
+
+    /// Issue 31: a threshold at or above the top of what the sensor reads (a CPU whose SDR
+    /// range ends at its shutdown threshold: every reading there is "saturated") is said
+    /// once at start, with the record, in envmon's own line; binding again says nothing more.
+    #[test]
+    fn a_threshold_the_sensor_cannot_reach_is_said_once_at_start() {
+        let bmc = FakeBmc::default();
+        let mut cpu = threshold_record(1, CPU, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]);
+        cpu[34] = 100; // sensor maximum reading (byte 35): 100 C
+        bmc.state().records = vec![cpu];
+        bmc.set(CPU, 40);
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = bmc.transport();
+        let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+        let board = envmon_board_defs::parse(
+            Path::new("b.toml"),
+            "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
+             source = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\nshutdown = 100\n",
+        )
+        .unwrap();
+        let (mut m, _) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        let mut src = IpmiSource::new(bmc.transport());
+        let first = m.sweep(Some(&mut src), 0);
+        assert_eq!(
+            first.notices,
+            [
+                "sensor cpu0 (SDR \"CPU0 Temp\" #0x01): shutdown 100 C at or above the top of what \
+              the sensor reads (100 C): a reading there is taken for a saturated sensor, so \
+              envmon cannot power off for it; set a lower threshold in a board file"
+            ]
+        );
+        m.rebind(&sdrs);
+        assert!(m.sweep(Some(&mut src), 1000).notices.is_empty());
+    }
+
+    /// Issue 31: a sample that begins a move into the shutdown state is followed at once by
+    /// a direct read of the same sensor, judged as the next sample: with a debounce of 2 the
+    /// shutdown is called for in the sweep that first saw the heat, not a sweep later.
+    #[test]
+    fn a_rise_into_the_shutdown_range_is_read_again_at_once() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src) = cpu_monitor(
+            &bmc,
+            "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
+             source = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\nshutdown = 95\ndebounce = 2\n",
+            85,
+        );
+        let src = &mut src;
+        for k in 0..3 {
+            assert!(sweep(&mut m, &bmc, src, 85, k * 1000).shutdown.is_none());
+        }
+        let reads = |bmc: &FakeBmc| {
+            bmc.state()
+                .log
+                .iter()
+                .filter(|c| **c == (Gsr::NETFN, Gsr::CMD))
+                .count()
+        };
+        let before = reads(&bmc);
+        let s = sweep(&mut m, &bmc, src, 97, 3000);
+        let t = s.shutdown.expect("called for in the sweep that saw 97 C");
+        assert_eq!((t.position, t.threshold), (0, 95.0));
+        assert_eq!(reads(&bmc) - before, 2, "the sweep's read and one more");
+        // Cool: no extra reads.
+        let mut m2 = m;
+        let before = reads(&bmc);
+        sweep(&mut m2, &bmc, src, 85, 4000);
+        assert_eq!(reads(&bmc) - before, 1);
     }
 }

@@ -17,6 +17,22 @@ pub enum Presence {
     Present,
     /// Not there, and the evidence (shown by `show environment`).
     Absent(String),
+    /// No evidence either way, but taken for a part this server does not have: an item
+    /// `--board auto` found that never read while its source answered cleanly, and that
+    /// cannot call for a thermal shutdown (see [`may_be_unfitted`]). Why, as shown.
+    NotFitted(String),
+}
+
+/// Whether an item may be taken for not fitted when it never reads: found by `--board auto`
+/// (a board file's items are what the box has: they stay loud), optional, and not one the
+/// protection rests on (a temperature that can call for a thermal shutdown, or the chassis
+/// ambient; docs/board-format.md, "Not fitted").
+pub fn may_be_unfitted(item: &envmon_board_defs::Item) -> bool {
+    let class = item.spec.class;
+    item.discovered
+        && item.optional
+        && envmon_core::engine::ShutdownKind::for_class(class).is_none()
+        && class != Class::ChassisAmbient
 }
 
 /// Entity IDs that name the same kind of part (IPMI's and DCMI's codes): processor, system

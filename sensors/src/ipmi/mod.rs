@@ -114,6 +114,21 @@ pub trait Transport {
         }
         out
     }
+    /// The first answer to copies of one request (the thermal shutdown's confirming reads:
+    /// a lossy link should cost a round trip, not a retransmission timer per lost datagram).
+    /// A transport that pipelines sends them all at once and takes the first reply; this
+    /// default asks one copy after another until one is answered (a completion code is an
+    /// answer), so a copy lost to the link is asked again at once.
+    fn call_first(&mut self, requests: &[Request]) -> Result<Vec<u8>, IpmiError> {
+        let mut last = Err(IpmiError::new(IpmiErrorKind::Transport, "no request"));
+        for r in requests {
+            match self.call(r.netfn, r.cmd, &r.data) {
+                Err(e) if matches!(e.kind, IpmiErrorKind::Transport) => last = Err(e),
+                answered => return answered,
+            }
+        }
+        last
+    }
     /// Requests sent so far (for the per-sweep command count).
     fn commands(&self) -> u64;
     /// Datagrams received and discarded so far: not authentic, replayed, duplicated, or
@@ -159,6 +174,9 @@ impl<T: Transport + ?Sized> Transport for Box<T> {
     }
     fn call_many(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
         (**self).call_many(requests)
+    }
+    fn call_first(&mut self, requests: &[Request]) -> Result<Vec<u8>, IpmiError> {
+        (**self).call_first(requests)
     }
     fn commands(&self) -> u64 {
         (**self).commands()
@@ -256,6 +274,23 @@ impl<T: Transport> IpmiSource<T> {
             // the BMC is fine, this sensor is not.
             Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => {
                 Ok((Reading::Unreadable, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// One reading asked for `copies` times at once ([`Transport::call_first`]: the first
+    /// answer is taken): what the thermal shutdown's confirming reads use, so that a lossy
+    /// link costs a round trip rather than a retransmission timer per lost datagram.
+    pub fn read_first(&mut self, entry: &SdrEntry, copies: usize) -> Result<Reading, IpmiError> {
+        if entry.owner_id != 0x20 || entry.owner_lun != 0 {
+            return Ok(Reading::Unreadable);
+        }
+        let requests = vec![GetSensorReading(entry.number).request(); copies.max(1)];
+        match self.transport.call_first(&requests) {
+            Ok(data) => Ok(reading::decode(entry, &data)),
+            Err(e) if matches!(e.kind, IpmiErrorKind::Completion(0xCB | 0xCD | 0xD5)) => {
+                Ok(Reading::Unreadable)
             }
             Err(e) => Err(e),
         }

@@ -275,6 +275,7 @@ mod discrete_tests {
             let e = discrete(t, rt);
             let e = SdrEntry {
                 reading_mask: mask,
+                assertion_mask: 0,
                 ..e
             };
             presence(&e, &[0, flags, states as u8, (states >> 8) as u8])
@@ -326,11 +327,13 @@ mod discrete_tests {
         // Only "asserted" supported: nothing asserted is deasserted, ok (not absent).
         let asserted_only = SdrEntry {
             reading_mask: 0b10,
+            assertion_mask: 0,
             ..fail.clone()
         };
         assert_eq!(decode(&asserted_only, &[0, 0x40, 0, 0]), Reading::Good);
         let both = SdrEntry {
             reading_mask: 0b11,
+            assertion_mask: 0,
             ..fail
         };
         assert_eq!(

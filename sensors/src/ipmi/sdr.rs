@@ -135,6 +135,9 @@ pub struct SdrEntry {
     /// Discrete sensors: the states the sensor can report (the SDR's reading mask, bytes
     /// 19-20, offsets 0-14); 0 for threshold sensors.
     pub reading_mask: u16,
+    /// Discrete sensors: the states the sensor asserts events for (the SDR's assertion event
+    /// mask, bytes 15-16, offsets 0-14); 0 for threshold sensors.
+    pub assertion_mask: u16,
     /// Threshold sensors of a full record: the lowest and highest value the sensor can
     /// produce (sensor minimum and maximum reading, bytes 36 and 35, converted).
     pub range: Option<(f64, f64)>,
@@ -157,6 +160,7 @@ impl SdrEntry {
             percentage: self.percentage,
             hysteresis: self.hysteresis,
             reading_mask: self.reading_mask,
+            assertion_mask: self.assertion_mask,
             kind: if self.reading_type == THRESHOLD_READING && self.conversion.is_some() {
                 SdrKind::Threshold {
                     unr,
@@ -206,10 +210,13 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
     } else {
         Analog::default()
     };
-    let reading_mask = if reading_type == THRESHOLD_READING {
-        0
+    let (reading_mask, assertion_mask) = if reading_type == THRESHOLD_READING {
+        (0, 0)
     } else {
-        u16::from_le_bytes([b.byte(19)?, b.byte(20)? & 0x7f])
+        (
+            u16::from_le_bytes([b.byte(19)?, b.byte(20)? & 0x7f]),
+            u16::from_le_bytes([b.byte(15)?, b.byte(16)? & 0x7f]),
+        )
     };
     Ok(Some(SdrEntry {
         record_id: record_id.unwrap_or(0),
@@ -230,6 +237,7 @@ pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
         percentage: units1 & 0x01 != 0,
         ignore_if_absent: caps & 0x80 != 0,
         reading_mask,
+        assertion_mask,
         range: analog.range,
     }))
 }

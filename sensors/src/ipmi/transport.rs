@@ -195,6 +195,12 @@ impl Transport for Connected {
             Connected::Rmcp(t) => t.call_many(requests),
         }
     }
+    fn call_first(&mut self, requests: &[super::Request]) -> Result<Vec<u8>, IpmiError> {
+        match self {
+            Connected::Device(t) => t.call_first(requests),
+            Connected::Rmcp(t) => t.call_first(requests),
+        }
+    }
     fn retransmissions(&self) -> u64 {
         match self {
             Connected::Device(t) => t.retransmissions(),

@@ -176,10 +176,11 @@ fn dechunk(raw: &[u8], at: &str) -> Result<Option<Vec<u8>>, RfError> {
         if size == 0 {
             return Ok(Some(out));
         }
-        if out.len() + size > MAX_BODY as usize {
+        // A chunk size is the service's: near usize::MAX it must not overflow a sum.
+        if size > (MAX_BODY as usize).saturating_sub(out.len()) {
             return Err(RfError::new(RfErrorKind::TooLarge, at));
         }
-        if raw.len() < i + size + 2 {
+        if raw.len().saturating_sub(i) < size.saturating_add(2) {
             return Ok(None);
         }
         out.extend_from_slice(&raw[i..i + size]);
@@ -459,6 +460,20 @@ mod tests {
         HttpFetch::new("127.0.0.1", port, Some(("admin", "pw")))
             .with_deadline(Duration::from_millis(800))
             .get(path)
+    }
+
+    /// Issue 33 (4): a chunk size near `u64::MAX` after a first chunk overflowed a sum (a
+    /// panic, an abort in the shipping profile): now it is a body too large, and a size that
+    /// is merely more than what came is "not all there yet".
+    #[test]
+    fn a_huge_chunk_size_is_an_error_not_a_panic() {
+        let e = dechunk(b"3\r\nabc\r\nfffffffffffffffe\r\nxyz", "/x").unwrap_err();
+        assert_eq!(e.kind, RfErrorKind::TooLarge);
+        assert!(matches!(dechunk(b"3\r\nab", "/x"), Ok(None)));
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\n0\r\n\r\n", "/x").unwrap(),
+            Some(b"abc".to_vec())
+        );
     }
 
     #[test]

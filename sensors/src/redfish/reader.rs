@@ -138,6 +138,18 @@ impl RedfishReader {
             .filter(|st| NOT_IN_USE.contains(st))
     }
 
+    /// Whether the last refresh brought the sensor at `uri` (with a reading or without one):
+    /// the service answered for it.
+    pub fn answered(&self, uri: &str) -> bool {
+        self.last.contains_key(uri)
+    }
+
+    /// Whether the last refresh brought any sensor at all (none: the service did not answer,
+    /// or asked to be left alone).
+    pub fn answered_any(&self) -> bool {
+        !self.last.is_empty()
+    }
+
     /// Requests made so far.
     pub fn requests(&self) -> u64 {
         self.fetch.requests()

@@ -106,11 +106,11 @@ fn scaled(v: f64, factor: f64) -> i32 {
     }
 }
 
-/// entPhySensorOperStatus: ok(1), unavailable(2) for an absent item, nonoperational(3) for
-/// one that stopped reading.
+/// entPhySensorOperStatus: ok(1), unavailable(2) for an absent or not fitted item,
+/// nonoperational(3) for one that stopped reading.
 fn oper_status(s: Shown) -> i32 {
     match s {
-        Shown::Absent => 2,
+        Shown::Absent | Shown::NotFitted => 2,
         Shown::Is(State::Unavailable) => 3,
         Shown::Is(_) => 1,
     }
@@ -124,7 +124,7 @@ pub fn envmon_state(s: Shown) -> i32 {
         Shown::Is(State::Warm) => 2,
         Shown::Is(State::Critical | State::Failed) => 3,
         Shown::Is(State::Shutdown) => 4,
-        Shown::Absent => 5,
+        Shown::Absent | Shown::NotFitted => 5,
         Shown::Is(State::Unavailable) => 6,
     }
 }

@@ -25,7 +25,7 @@
 use crate::ipmi::command::{CloseSession, Command, SetSessionPrivilege};
 use crate::ipmi::{
     IpmiError, IpmiErrorKind, Request, Transport,
-    rto::{Rto, RtoBounds, Window},
+    rto::{LossMeter, Rto, RtoBounds, Window},
 };
 use std::{
     fs::File,
@@ -82,6 +82,10 @@ const MAX_UNCLOSED: usize = 8;
 
 /// Transmissions of one request whose replies are still taken (the rest are forgotten).
 const KEPT_TRANSMISSIONS: usize = 4;
+
+/// The session setup budget after a batch the BMC answered nothing of (see
+/// `RmcpPlus::reactivate_quickly`).
+const QUICK_SETUP: Duration = Duration::from_secs(1);
 
 /// A pause before a request the BMC said it was too busy for (C0h, C3h) is sent again.
 const BUSY_PAUSE: Duration = Duration::from_millis(50);
@@ -150,6 +154,8 @@ pub struct RmcpPlus {
     seq: Sequence,
     rto: Rto,
     window: Window,
+    /// The link's loss, as seen: above a share, each transmission goes twice.
+    loss: LossMeter,
     last_used: Instant,
     counts: Counts,
     /// Sessions of ours the BMC may still hold: their Close Session got no answer.
@@ -242,6 +248,7 @@ impl RmcpPlus {
             },
             rto: Rto::new(patience.rto),
             window: Window::new(patience.window.min(MAX_WINDOW)),
+            loss: LossMeter::default(),
             last_used: Instant::now(),
             counts: Counts::default(),
             unclosed: Vec::new(),
@@ -407,6 +414,26 @@ impl RmcpPlus {
         Ok(())
     }
 
+    /// After a batch that got no answer at all: the BMC restarted (it drops datagrams of a
+    /// session it forgot) or died. A restarted BMC answers session setup at once, a dead one
+    /// never, so the new session gets a short budget ([`QUICK_SETUP`]), and the old one is
+    /// not closed now (its Close Session would go unanswered the same way): it is remembered
+    /// and closed from the next session. A dead BMC then costs one request's deadline and
+    /// this budget, not a close and a whole setup as well.
+    fn reactivate_quickly(&mut self) -> Result<(), IpmiError> {
+        if self.active {
+            self.active = false;
+            if self.unclosed.len() < MAX_UNCLOSED {
+                self.unclosed.push(self.sids.bmc);
+            }
+        }
+        let saved = self.patience.setup_budget;
+        self.patience.setup_budget = saved.min(QUICK_SETUP);
+        let r = self.activate();
+        self.patience.setup_budget = saved;
+        r
+    }
+
     /// A session setup failure, naming the BMC.
     fn fail(&self, what: &str) -> IpmiError {
         err(IpmiErrorKind::Connect, format!("{}: {what}", self.what))
@@ -521,8 +548,19 @@ impl RmcpPlus {
         self.seq.rq
     }
 
-    /// Sends `f` (again): a new request sequence number and session sequence number.
+    /// Sends `f` (again), twice while the link loses many round trips ([`LossMeter`]): each
+    /// copy a transmission of its own (the flight takes a reply to either).
     fn transmit(&mut self, f: &mut Flight, flights: &[Flight]) -> Result<(), IpmiError> {
+        self.transmit_once(f, flights)?;
+        if self.loss.duplicate() {
+            self.counts.retransmissions += 1;
+            self.transmit_once(f, flights)?;
+        }
+        Ok(())
+    }
+
+    /// Sends `f` once: a new request sequence number and session sequence number.
+    fn transmit_once(&mut self, f: &mut Flight, flights: &[Flight]) -> Result<(), IpmiError> {
         let rq = self.next_rq_seq(flights);
         let ipmb = ipmb_request(f.netfn, f.cmd, rq, &f.ipmb_data);
         let iv = random_bytes::<16>(&mut self.random)?;
@@ -548,12 +586,26 @@ impl RmcpPlus {
     /// (a new request sequence number each time, so a reply says which transmission it
     /// answers), until its reply or [`Patience::attempts`] transmissions. Results in order.
     fn batch(&mut self, requests: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+        self.batch_until(requests, false)
+    }
+
+    /// [`RmcpPlus::batch`]; with `first` (copies of one request, at most [`MAX_WINDOW`]),
+    /// every request is in flight at once and the batch ends at the first answer (a reply or
+    /// a completion code): the other flights are given up (their late replies are discarded
+    /// as answering nothing) and fail as not needed.
+    fn batch_until(
+        &mut self,
+        requests: &[Request],
+        first: bool,
+    ) -> Vec<Result<Vec<u8>, IpmiError>> {
         let mut results: Vec<Option<Result<Vec<u8>, IpmiError>>> = vec![None; requests.len()];
         let mut flights: Vec<Flight> = Vec::new();
         let mut next = 0;
         let mut buf = [0u8; 1024];
         loop {
-            while flights.len() < self.window.size() && next < requests.len() {
+            // Copies of one request (`first`) all go at once, whatever the window: they are
+            // there to beat loss, and a window shrunk by that loss would send them in turn.
+            while (first || flights.len() < self.window.size()) && next < requests.len() {
                 let r = &requests[next];
                 let now = Instant::now();
                 let mut f = Flight {
@@ -581,6 +633,13 @@ impl RmcpPlus {
                 Ok(Some(n)) => {
                     if let Some((i, r)) = self.take_reply(&buf[..n], &mut flights) {
                         results[i] = Some(r);
+                        if first {
+                            let e = err(IpmiErrorKind::Transport, "not needed: answered");
+                            for f in flights.drain(..) {
+                                results[f.index] = Some(Err(e.clone()));
+                            }
+                            next = requests.len();
+                        }
                     }
                 }
                 Ok(None) => {
@@ -639,6 +698,7 @@ impl RmcpPlus {
         };
         self.rto.sample(sent.elapsed());
         self.window.replied();
+        self.loss.replied();
         self.last_used = Instant::now();
         if matches!(r.cc, 0xC0 | 0xC3) && flights[at].busy < 3 {
             let mut f = flights.remove(at);
@@ -686,6 +746,10 @@ impl RmcpPlus {
         if silent {
             self.rto.backoff();
             self.window.timed_out();
+        } else {
+            for _ in &expired {
+                self.loss.lost();
+            }
         }
         let mut given_up = None;
         for mut f in expired {
@@ -767,7 +831,7 @@ impl Transport for RmcpPlus {
                 if let Err(e) = &out[first] {
                     log::debug!("{e}; trying a new session");
                 }
-                if self.activate().is_err() {
+                if self.reactivate_quickly().is_err() {
                     return out;
                 }
             }
@@ -779,6 +843,36 @@ impl Transport for RmcpPlus {
         out
     }
 
+    fn call_first(&mut self, requests: &[Request]) -> Result<Vec<u8>, IpmiError> {
+        let answer = |out: Vec<Result<Vec<u8>, IpmiError>>| {
+            let mut lost = None;
+            for r in out {
+                match r {
+                    Err(e) if e.kind == IpmiErrorKind::Transport => lost = lost.or(Some(e)),
+                    answered => return Ok(answered),
+                }
+            }
+            Err(lost.unwrap_or_else(|| err(IpmiErrorKind::Transport, "no request")))
+        };
+        // The session's upkeep as for any batch: idle reopening, sessions left to close.
+        self.counts.commands += requests.len() as u64;
+        if self.last_used.elapsed() > self.patience.idle_reopen {
+            self.activate()?;
+        }
+        if !self.unclosed.is_empty() {
+            self.close_unclosed();
+        }
+        match answer(self.batch_until(requests, true)) {
+            Ok(answered) => answered,
+            // Not one copy answered: the session may be gone (a BMC restart); a new one,
+            // once, as for any batch.
+            Err(e) => {
+                log::debug!("{e}; trying a new session");
+                self.reactivate_quickly()?;
+                answer(self.batch_until(requests, true)).and_then(|r| r)
+            }
+        }
+    }
     fn commands(&self) -> u64 {
         self.counts.commands
     }
