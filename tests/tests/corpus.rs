@@ -289,6 +289,160 @@ fn a_healthy_server_watched_by_envmon_run_is_silent() {
     }
 }
 
+/// The SDR entries of a corpus server as envmon reads them (live thresholds asked for).
+fn entries(bmc: &FakeBmc) -> Vec<envmon_sensors::ipmi::sdr::SdrEntry> {
+    let mut t = bmc.transport();
+    let mut out = Vec::new();
+    for raw in repo::read_all(&mut t).unwrap() {
+        if let Ok(Some(mut e)) = parse_record(&raw) {
+            read_live_limits(&mut t, &mut e).unwrap();
+            out.push(e);
+        }
+    }
+    out
+}
+
+/// The raw byte whose value `ok` accepts (the first from the bottom, or from the top when
+/// `from_top`), by the record's conversion.
+fn raw_for(
+    e: &envmon_sensors::ipmi::sdr::SdrEntry,
+    ok: impl Fn(f64) -> bool,
+    from_top: bool,
+) -> Option<u8> {
+    let conv = e.conversion.as_ref()?;
+    let fits = |r: &u8| conv.apply(*r).is_some_and(&ok);
+    if from_top {
+        (0..=254u8).rev().find(fits)
+    } else {
+        (0..=254u8).find(fits)
+    }
+}
+
+/// Issue 31: on every corpus server (as ipmi_sim serves it, `--board auto`), the failures of
+/// parts that are fitted and read: a fan that stops, a supply that fails, a CPU that runs
+/// past critical, each reported once with its own catalog line (a supply's failure may lose
+/// redundancy: 735006 once with it), and nothing else. Each kind is tried where the server
+/// has one that can say it (a fan with a lower threshold, a supply with a status record, a
+/// CPU temperature with a critical threshold).
+#[test]
+fn each_servers_fitted_parts_that_fail_are_reported_once() {
+    use envmon_board_defs::Source;
+    use envmon_core::engine::{Class, Limits};
+    let wait = std::time::Duration::from_secs(30);
+    let mut tried = (0, 0, 0);
+    for s in SERVERS {
+        let fake = corpus(s);
+        let sdrs = entries(&fake);
+        let (board, _) = explain(&sensors_of(s), None);
+        let dir = tempfile::tempdir().unwrap();
+        let (bmc, a, out) = watch_auto(dir.path(), &fake);
+        let healthy = show(&a);
+        let reads = |id: &str| {
+            healthy
+                .sensors
+                .iter()
+                .any(|x| x.id == id && x.state == Shown::Is(envmon_core::engine::State::Ok))
+        };
+        let entry = |i: &envmon_board_defs::Item| match i.source {
+            Source::IpmiNumber(n) => sdrs
+                .iter()
+                .find(|e| e.number == n && e.owner_id == 0x20 && e.owner_lun == 0),
+            _ => None,
+        };
+        let mut seen = Vec::new();
+        // A fan that stops: below its lower threshold.
+        let fan = board.items.iter().find_map(|i| match i.spec.limits {
+            Limits::Fan { min_rpm: Some(m) } if i.spec.class == Class::Fan && reads(&i.id) => {
+                Some((
+                    i,
+                    entry(i)?,
+                    raw_for(entry(i)?, |v| v >= 0.0 && v < m - 1.0, true)?,
+                ))
+            }
+            _ => None,
+        });
+        if let Some((i, e, raw)) = fan {
+            bmc.set(e.number, u32::from(raw));
+            let line = format!(
+                "%FTD-1-735002: IPMI: Cooling Fan {}: Failure Detected",
+                i.spec.label
+            );
+            envmon_tests::expect_lines(&out, &mut seen, &[line.as_str()], wait);
+            tried.0 += 1;
+        }
+        // A supply that fails: its status says present and failed.
+        let psu = board.items.iter().find_map(|i| {
+            let e = entry(i)?;
+            (i.spec.class == Class::Psu && e.reading_type == 0x6f && reads(&i.id)).then_some((i, e))
+        });
+        if let Some((i, e)) = psu {
+            bmc.set(e.number, 0b11);
+            let line = format!(
+                "%FTD-1-735004: IPMI: Power Supply {}: Failure Detected",
+                i.spec.label
+            );
+            let got = wait_for_lines(&out, seen.len() + 1, wait);
+            let lost = "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost";
+            a.wait_sweeps(5);
+            let mut want = seen.clone();
+            want.push(line);
+            let now = envmon_tests::message_lines(&out);
+            if now.len() > want.len() {
+                want.push(lost.into());
+            }
+            assert_eq!(now, want, "{s}: {got:?}");
+            seen = now;
+            tried.1 += 1;
+        }
+        // A CPU past critical (below its shutdown threshold, within its sensor's range).
+        let cpu = board.items.iter().find_map(|i| match i.spec.limits {
+            Limits::Temperature {
+                critical: Some(c),
+                shutdown,
+                ..
+            } if i.spec.class == Class::CpuTemp && reads(&i.id) => {
+                let e = entry(i)?;
+                let top = e.range.map_or(f64::MAX, |r| r.1);
+                let below = shutdown.unwrap_or(f64::MAX).min(top);
+                Some((i, e, raw_for(e, |v| v >= c + 1.0 && v < below, false)?))
+            }
+            _ => None,
+        });
+        if let Some((i, e, raw)) = cpu {
+            bmc.set(e.number, u32::from(raw));
+            let got = wait_for_lines(&out, seen.len() + 1, wait);
+            let line = got.last().cloned().unwrap_or_default();
+            assert!(
+                line.starts_with(&format!(
+                    "%FTD-1-735007: IPMI: CPU {}: Temp: ",
+                    i.spec.label
+                )) && line.ends_with(" C, Critical"),
+                "{s}: {got:?}"
+            );
+            seen.push(line);
+            tried.2 += 1;
+        }
+        a.wait_sweeps(10);
+        assert_eq!(
+            envmon_tests::message_lines(&out),
+            seen,
+            "{s}: each once, nothing more"
+        );
+    }
+    // Each kind said on several servers of the corpus.
+    eprintln!("fans, supplies, CPUs failed on: {tried:?} of {} servers", SERVERS.len());
+    assert!(tried.0 >= 5 && tried.1 >= 5 && tried.2 >= 5, "{tried:?}");
+}
+
+/// The catalog lines of `out` once there are at least `n` (all of them then).
+fn wait_for_lines(out: &Path, n: usize, wait: std::time::Duration) -> Vec<String> {
+    envmon_tests::wait_for(wait, || {
+        let l = envmon_tests::message_lines(out);
+        (l.len() >= n).then_some(l)
+    })
+    .unwrap_or_else(|| envmon_tests::message_lines(out))
+}
+
 /// `fake` served by ipmi_sim and watched by `envmon run --board auto` for a dozen sweeps,
 /// everything under `dir`: the BMC (kept running), the agent, its syslog file.
 fn watch_auto(dir: &Path, fake: &FakeBmc) -> (envmon_tests::EmuBmc, Agent, std::path::PathBuf) {
