@@ -430,7 +430,10 @@ fn each_servers_fitted_parts_that_fail_are_reported_once() {
         );
     }
     // Each kind said on several servers of the corpus.
-    eprintln!("fans, supplies, CPUs failed on: {tried:?} of {} servers", SERVERS.len());
+    eprintln!(
+        "fans, supplies, CPUs failed on: {tried:?} of {} servers",
+        SERVERS.len()
+    );
     assert!(tried.0 >= 5 && tried.1 >= 5 && tried.2 >= 5, "{tried:?}");
 }
 
