@@ -130,6 +130,13 @@ pub(crate) fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Opti
         }
     }
     let Some(n) = words.get(at + 1).filter(|w| digits(w)) else {
+        // "FAN_A": a letter of its own after the key (Dell's FAN_A..FAN_F after FAN_1..9).
+        if let Some(letter) = words
+            .get(at + 1)
+            .filter(|w| rotor && w.len() == 1 && w.chars().all(|c| c.is_ascii_uppercase()))
+        {
+            return Some(letter.clone());
+        }
         // "FANA": the letter after the key.
         let w = words.get(at)?;
         let rest = w.strip_suffix(|c: char| c.is_ascii_uppercase())?;
@@ -144,15 +151,23 @@ pub(crate) fn number_after(words: &[String], keys: &[&str], rotor: bool) -> Opti
     if rotor {
         match words.get(at + 2).map(String::as_str) {
             Some(l @ ("A" | "B" | "C" | "D")) => label.push_str(l),
-            Some("TACH" | "ROTOR" | "R") => {
+            Some(w @ ("TACH" | "ROTOR" | "R")) => {
                 if let Some(r) = words.get(at + 3).filter(|w| digits(w)) {
                     label.push('-');
                     label.push_str(r);
+                } else if w == "R" {
+                    // Inspur's `FAN0_R_Speed`: the rear rotor (`FAN0_F_Speed` the front).
+                    label.push_str("-R");
                 }
             }
-            Some(w @ ("FRONT" | "REAR" | "IN" | "OUT")) => {
+            Some(w @ ("FRONT" | "REAR" | "IN" | "OUT" | "F")) => {
                 label.push('-');
                 label.push_str(&w[..1]);
+            }
+            // Quanta's `Fan_SYS0_1`: the fan's second rotor.
+            Some(r) if digits(r) => {
+                label.push('-');
+                label.push_str(r);
             }
             _ => {}
         }
@@ -470,6 +485,10 @@ mod tests {
         );
         assert_eq!(l(Class::Fan, "Fan1A", none).as_deref(), Some("1A"));
         assert_eq!(l(Class::Fan, "FANA", none).as_deref(), Some("A"));
+        assert_eq!(l(Class::Fan, "FAN_A", none).as_deref(), Some("A"));
+        assert_eq!(l(Class::Fan, "Fan_SYS0_1", none).as_deref(), Some("0-1"));
+        assert_eq!(l(Class::Fan, "FAN0_R_Speed", none).as_deref(), Some("0-R"));
+        assert_eq!(l(Class::Fan, "FAN0_F_Speed", none).as_deref(), Some("0-F"));
         assert_eq!(l(Class::Fan, "Fan_SYS0", none).as_deref(), Some("0"));
         assert_eq!(l(Class::Fan, "Fan_SSD1", none).as_deref(), Some("SSD1"));
         assert_eq!(l(Class::CpuTemp, "02-CPU 1", none).as_deref(), Some("1"));
