@@ -291,6 +291,9 @@ pub struct SensorState {
     /// What the last [`SensorState::step`] has to say beside a transition (taken by the
     /// caller with [`SensorState::take_notice`]).
     notice: Option<Notice>,
+    /// A rise the runs support that waits one sample to be said at its true level: a gap
+    /// (no judged sample) commits it rather than losing it.
+    deferred: Option<usize>,
 }
 
 impl Default for SensorState {
@@ -308,6 +311,7 @@ impl Default for SensorState {
             held_until: None,
             proposed: 0,
             notice: None,
+            deferred: None,
         }
     }
 }
@@ -579,18 +583,6 @@ impl SensorState {
         self.unavailable
     }
 
-    /// Whether the last sample started a move into the shutdown state that more samples must
-    /// confirm (its run begun, the state not there yet): the caller may take the next sample
-    /// at once rather than a sweep later (a rise toward a thermal shutdown is not left
-    /// waiting on the interval).
-    pub fn nearing_shutdown(&self, spec: &SensorSpec) -> bool {
-        let top = ranks(&spec.limits).len() - 1;
-        ranks(&spec.limits).get(top) == Some(&State::Shutdown)
-            && self.rank < top
-            && self.runs[top] > 0
-            && self.fault.is_none()
-    }
-
     /// The source stopped answering (a dead BMC, a lost session, a silent service): the
     /// value is no longer shown as current. Unavailable at once, not after
     /// `unavailable_after` samples: one sensor without a reading may be a glitch, a source
@@ -639,6 +631,10 @@ impl SensorState {
     /// A sample that is not judged: restarts every debounce, counts towards unavailable
     /// (an unconfirmed jump does not: the sensor reads).
     fn not_judged(&mut self, spec: &SensorSpec, fault: Fault) -> Option<Transition> {
+        // A rise that waited for its true level is made at the level its runs supported:
+        // a gap must not lose it.
+        let deferred = self.deferred.take().filter(|&t| t > self.rank);
+        let made = deferred.map(|t| self.commit(spec, t));
         self.runs = [0; MAX_RANK + 1];
         self.fault = Some(fault);
         if !matches!(fault, Fault::Unconfirmed { .. }) {
@@ -648,7 +644,24 @@ impl SensorState {
                 self.value = None;
             }
         }
-        None
+        made
+    }
+
+    /// Moves to rank `target`: the transition, the runs between the old rank and the new
+    /// restarted (runs for ranks beyond both keep their meaning: a sample that already
+    /// counted towards shutdown still counts after entering critical).
+    fn commit(&mut self, spec: &SensorSpec, target: usize) -> Transition {
+        let from = self.judged(spec);
+        let (lo, hi) = (self.rank.min(target), self.rank.max(target));
+        for run in self.runs.iter_mut().take(hi + 1).skip(lo) {
+            *run = 0;
+        }
+        self.rank = target;
+        Transition {
+            from,
+            to: self.judged(spec),
+            value: self.value,
+        }
     }
 
     /// [`SensorState::step`] with the sensor's range and flap damping.
@@ -672,6 +685,7 @@ impl SensorState {
         self.failures = 0;
         self.fault = None;
         self.unavailable = false;
+        self.deferred = None;
         self.updated_ms = Some(now_ms);
         self.value = match reading {
             Reading::Value(v) => Some(v),
@@ -699,10 +713,12 @@ impl SensorState {
             .find(|&l| self.runs[l] >= need)
             .or_else(|| (0..self.rank).find(|&l| self.runs[l] >= need))?;
         // A rise is said at its true level: while the newest sample is past the rank the
-        // runs support (its own rank not confirmed yet), the move waits one sample more
-        // rather than saying "Warm" of a value past critical. Ranks are few, so this waits at
-        // most one sample per rank; a sample back at the supported rank commits it.
+        // runs support (its own rank not confirmed yet), the move waits rather than saying
+        // "Warm" of a value past critical. It waits while samples keep rising past what
+        // their runs support (at most the debounce times the ranks); a sample back at the
+        // supported rank commits it, and so does a gap (see `not_judged`).
         if target > self.rank && up > target {
+            self.deferred = Some(target);
             return None;
         }
         if let Some(d) = checks.damping {
@@ -711,19 +727,7 @@ impl SensorState {
                 return None;
             }
         }
-        let from = self.judged(spec);
-        // Runs for ranks beyond both the old and the new state keep their meaning (a sample
-        // that already counted towards shutdown still counts after entering critical).
-        let (lo, hi) = (self.rank.min(target), self.rank.max(target));
-        for run in self.runs.iter_mut().take(hi + 1).skip(lo) {
-            *run = 0;
-        }
-        self.rank = target;
-        Some(Transition {
-            from,
-            to: self.judged(spec),
-            value: self.value,
-        })
+        Some(self.commit(spec, target))
     }
 
     /// While held: a change of what the samples suggest restarts the quiet time; a whole

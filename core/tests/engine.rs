@@ -186,6 +186,34 @@ fn each_rise_is_said_once_at_its_true_level() {
     let mut jump = SensorState::default();
     let lines = run(&spec, &mut jump, &values(&[40.0, 75.0, 90.0, 90.0]));
     assert_eq!(lines, ["%FTD-1-735007: IPMI: CPU 0: Temp: 90 C, Critical"]);
+    // A rise that waits for its true level is not lost to a gap: 86, 97, no reading,
+    // again and again says Critical once (the runs supported it before the gap).
+    let mut gappy = SensorState::default();
+    let mut samples = Vec::new();
+    for _ in 0..3 {
+        samples.extend([
+            Reading::Value(86.0),
+            Reading::Value(97.0),
+            Reading::Unreadable,
+        ]);
+    }
+    assert_eq!(
+        run(&spec, &mut gappy, &samples),
+        ["%FTD-1-735007: IPMI: CPU 0: Temp: 97 C, Critical"]
+    );
+    // A rise that waited, then a fall: nothing is left waiting for a later gap.
+    let mut fell = SensorState::default();
+    let lines = run(
+        &spec,
+        &mut fell,
+        &[
+            Reading::Value(86.0),
+            Reading::Value(97.0),
+            Reading::Value(40.0),
+            Reading::Unreadable,
+        ],
+    );
+    assert!(lines.is_empty(), "{lines:?}");
 }
 
 #[test]

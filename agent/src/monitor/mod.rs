@@ -47,6 +47,10 @@ const CONFIRM_COPIES: usize = 3;
 /// confirming (each try is a whole [`Transport::call_first`], retransmissions included).
 const CONFIRM_TRIES: usize = 3;
 
+/// The line of a board with no CPU temperature sensor at all (for good: no recovery).
+const NO_CPU_SENSOR: &str =
+    "the board has no CPU temperature sensor: envmon cannot shut down for CPU heat";
+
 /// The least time within which confirming reads the link lost are asked again.
 const CONFIRM_RETRY_MS: u64 = 3_000;
 
@@ -185,6 +189,8 @@ pub struct Monitor {
     unwatched: Vec<String>,
     /// The items said (in envmon's own line) to be not fitted, by position.
     said_not_fitted: BTreeSet<usize>,
+    /// The unwatched lines said since monitoring last recovered.
+    said_unwatched: BTreeSet<String>,
     /// envmon's own lines to send with the next sweep (what binding found: thresholds the
     /// sensor cannot reach), and those already sent (said once, whatever rebinds).
     pending: Vec<String>,
@@ -338,6 +344,7 @@ impl Monitor {
             update_failures: UpdateFailures::new(UPDATE_FAILURE_INTERVAL_MS),
             unwatched: Vec::new(),
             said_not_fitted: BTreeSet::new(),
+            said_unwatched: BTreeSet::new(),
             pending: Vec::new(),
             said: BTreeSet::new(),
         };
@@ -486,7 +493,6 @@ impl Monitor {
             })
         });
         self.sweep_part(&first, src.as_deref_mut(), now_ms, &mut failing, &mut out);
-        self.hurry_shutdowns(src.as_deref_mut(), now_ms, &mut failing, &mut out);
         if out.shutdown.is_none() {
             self.sweep_part(&rest, src, now_ms, &mut failing, &mut out);
         }
@@ -494,7 +500,10 @@ impl Monitor {
         if self.check_pci(&mut out) {
             failing.insert(Record::PciScan);
         }
-        let silent = self.mark_silent_sources(bmc_lost || out.transport_error.is_some());
+        let silent = self.mark_silent_sources(
+            (bmc_lost || out.transport_error.is_some())
+                && self.has_read(|b| matches!(b, Binding::Ipmi(..))),
+        );
         let before = std::mem::take(&mut self.unwatched);
         self.check_watched(silent, &mut failing);
         out.notices.append(&mut self.pending);
@@ -515,7 +524,8 @@ impl Monitor {
     /// output, rather than showing its last value as current. Returns what did not answer,
     /// as `show environment` says it (empty: every source answered).
     fn mark_silent_sources(&mut self, bmc_lost: bool) -> Vec<String> {
-        let redfish_lost = self.redfish.as_ref().is_some_and(|r| !r.answered_any());
+        let redfish_lost = self.redfish.as_ref().is_some_and(|r| !r.answered_any())
+            && self.has_read(|b| matches!(b, Binding::Redfish(_)));
         let mut silent = Vec::new();
         if bmc_lost {
             silent.push("the BMC is not answering: its readings are unavailable".to_string());
@@ -538,17 +548,30 @@ impl Monitor {
         silent
     }
 
-    /// envmon's own lines for what became unwatched since the last sweep (`before`), each
-    /// once while it lasts, and one when everything is watched again.
-    fn say_unwatched(&self, before: &[String]) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .unwatched
+    /// Whether an item whose binding `kind` accepts has ever read (a source that never
+    /// answered, or is not configured, has not *stopped* answering).
+    fn has_read(&self, kind: impl Fn(&Binding) -> bool) -> bool {
+        self.slots
             .iter()
-            .filter(|w| !before.contains(w))
-            .cloned()
-            .collect();
-        if self.unwatched.is_empty() && !before.is_empty() {
+            .any(|s| kind(&s.binding) && s.state.updated_ms.is_some())
+    }
+
+    /// envmon's own lines for what is unwatched, each said once until monitoring recovers
+    /// (a line hidden while the BMC was silent is not said again when it reappears), and one
+    /// line when every gap that can close has closed (before this sweep there was one; a
+    /// board without a CPU sensor keeps that line for good, and it does not hold the
+    /// recovery back).
+    fn say_unwatched(&mut self, before: &[String]) -> Vec<String> {
+        let mut out = Vec::new();
+        for w in &self.unwatched {
+            if self.said_unwatched.insert(w.clone()) {
+                out.push(w.clone());
+            }
+        }
+        let gap = |lines: &[String]| lines.iter().any(|w| w != NO_CPU_SENSOR);
+        if gap(before) && !gap(&self.unwatched) {
             out.push("monitoring recovered: every watched part reads again".into());
+            self.said_unwatched.retain(|w| w == NO_CPU_SENSOR);
         }
         out
     }
@@ -704,61 +727,6 @@ impl Monitor {
                 };
                 main.into_iter().chain(s.flags.iter())
             })
-    }
-
-    /// A temperature whose sample just began a move into its shutdown state is read again
-    /// at once (a direct read, [`CONFIRM_COPIES`] copies, the first answer taken) and judged,
-    /// until the move is made or refused (at most its debounce): the debounce's samples are
-    /// fresh readings either way, and a rise toward a thermal shutdown does not wait for the
-    /// next sweep (on a lossy link a sweep costs seconds).
-    fn hurry_shutdowns<T: Transport>(
-        &mut self,
-        mut src: Option<&mut IpmiSource<T>>,
-        now_ms: u64,
-        failing: &mut BTreeSet<Record>,
-        out: &mut Sweep,
-    ) {
-        for position in 0..self.board.items.len() {
-            let tries = self
-                .board
-                .items
-                .get(position)
-                .map_or(1, |i| i.spec.debounce.max(1));
-            for _ in 1..tries {
-                if !self.nearing_shutdown(position)
-                    || out.transport_error.is_some()
-                    || out.shutdown.is_some()
-                {
-                    break;
-                }
-                let entry = match self.slots.get(position).map(|s| &s.binding) {
-                    Some(Binding::Ipmi(Some(entry), _)) => entry.clone(),
-                    _ => break,
-                };
-                let Some(src) = src.as_deref_mut() else {
-                    break;
-                };
-                let reading = match src.read_first(&entry, CONFIRM_COPIES) {
-                    Ok(r) => r,
-                    Err(e) => {
-                        if e.needs_new_session() {
-                            out.transport_error = Some(e);
-                        }
-                        break;
-                    }
-                };
-                self.judge(position, reading, now_ms, failing, out);
-            }
-        }
-    }
-
-    /// Whether the item at `position` began a move into its shutdown state at its last
-    /// sample ([`SensorState::nearing_shutdown`]).
-    fn nearing_shutdown(&self, position: usize) -> bool {
-        match (self.board.items.get(position), self.slots.get(position)) {
-            (Some(item), Some(slot)) => slot.state.nearing_shutdown(&item.spec),
-            _ => false,
-        }
     }
 
     /// The shutdown that was not confirmed is asked for again while its item stays at the
@@ -920,10 +888,7 @@ impl Monitor {
         let said = !lines.is_empty();
         if !has(Class::CpuTemp) {
             failing.insert(Record::NoCpuSensor);
-            lines.push(
-                "the board has no CPU temperature sensor: envmon cannot shut down for CPU heat"
-                    .into(),
-            );
+            lines.push(NO_CPU_SENSOR.into());
         } else if !reads(Class::CpuTemp) {
             failing.insert(Record::UnwatchedCpu);
             if !said {
@@ -1386,18 +1351,15 @@ mod tests {
     }
 
     /// A monitor of `board` (a board file's text) over a BMC with one CPU temperature
-    /// (number [`CPU`], 1 C per count) reading `raw`; its source.
+    /// (number [`CPU`], 1 C per count) reading `raw` and one fan (`FAN1`, 5000 RPM); its
+    /// source.
     fn cpu_monitor(bmc: &FakeBmc, board: &str, raw: u8) -> (Monitor, IpmiSource<FakeTransport>) {
-        bmc.state().records = vec![threshold_record(
-            1,
-            CPU,
-            "CPU0 Temp",
-            0x01,
-            (0x03, 1),
-            1,
-            [None; 6],
-        )];
+        bmc.state().records = vec![
+            threshold_record(1, CPU, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]),
+            threshold_record(2, 7, "FAN1", 0x04, (0x1d, 1), 50, [None; 6]),
+        ];
         bmc.set(CPU, raw);
+        bmc.set(7, 100);
         let dir = tempfile::tempdir().unwrap();
         let mut t = bmc.transport();
         let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
@@ -1664,38 +1626,87 @@ mod tests {
         assert!(m.sweep(Some(&mut src), 1000).notices.is_empty());
     }
 
-    /// Issue 31: a sample that begins a move into the shutdown state is followed at once by
-    /// a direct read of the same sensor, judged as the next sample: with a debounce of 2 the
-    /// shutdown is called for in the sweep that first saw the heat, not a sweep later.
+    /// Issue 31: the temperatures that can call for a thermal shutdown are read first, in
+    /// their own batch, and a sweep that calls for a shutdown leaves the other items for the
+    /// next sweep (the confirmation does not wait for them).
     #[test]
-    fn a_rise_into_the_shutdown_range_is_read_again_at_once() {
+    fn the_protection_is_read_first_and_a_shutdown_does_not_wait_for_the_rest() {
         let bmc = FakeBmc::default();
         let (mut m, mut src) = cpu_monitor(
             &bmc,
-            "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
-             source = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\nshutdown = 95\ndebounce = 2\n",
+            "name = \"b\"\n[defaults]\ndebounce = 1\n[[item]]\nid = \"cpu0\"\n\
+             class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\n\
+             critical = 90\nshutdown = 95\n[[item]]\nid = \"fan1\"\nclass = \"fan\"\n\
+             label = \"1\"\nsource = \"ipmi:FAN1\"\nmin-rpm = 1000\n",
             85,
         );
         let src = &mut src;
-        for k in 0..3 {
-            assert!(sweep(&mut m, &bmc, src, 85, k * 1000).shutdown.is_none());
-        }
-        let reads = |bmc: &FakeBmc| {
+        let fan_reads = |bmc: &FakeBmc| {
             bmc.state()
                 .log
                 .iter()
                 .filter(|c| **c == (Gsr::NETFN, Gsr::CMD))
                 .count()
         };
-        let before = reads(&bmc);
+        for k in 0..3 {
+            assert!(sweep(&mut m, &bmc, src, 85, k * 1000).shutdown.is_none());
+        }
+        let before = fan_reads(&bmc);
         let s = sweep(&mut m, &bmc, src, 97, 3000);
-        let t = s.shutdown.expect("called for in the sweep that saw 97 C");
-        assert_eq!((t.position, t.threshold), (0, 95.0));
-        assert_eq!(reads(&bmc) - before, 2, "the sweep's read and one more");
-        // Cool: no extra reads.
-        let mut m2 = m;
-        let before = reads(&bmc);
-        sweep(&mut m2, &bmc, src, 85, 4000);
-        assert_eq!(reads(&bmc) - before, 1);
+        assert!(s.shutdown.is_some(), "{s:?}");
+        assert_eq!(fan_reads(&bmc) - before, 1, "the CPU only: the fan waits");
+        let before = fan_reads(&bmc);
+        sweep(&mut m, &bmc, src, 85, 4000);
+        assert_eq!(fan_reads(&bmc) - before, 2, "both again");
+    }
+
+    /// Review of issue 31: on a board without a CPU sensor (its line stays for good) a BMC
+    /// outage still ends with "monitoring recovered"; and a gap said before an outage is not
+    /// said again after it.
+    #[test]
+    fn recovery_is_said_on_a_board_that_stays_partly_unwatched() {
+        use envmon_sensors::ipmi::{IpmiError, IpmiErrorKind};
+        let outage = |bmc: &FakeBmc| {
+            bmc.state()
+                .fail_next
+                .extend((0..8).map(|_| IpmiError::new(IpmiErrorKind::Transport, "no answer")));
+        };
+        let bmc = FakeBmc::default();
+        let (mut m, mut src, _) = auto_with_silent_fan(&bmc, false);
+        let mut said = Vec::new();
+        said.extend(m.sweep(Some(&mut src), 0).notices);
+        outage(&bmc);
+        said.extend(m.sweep(Some(&mut src), 1000).notices);
+        bmc.state().fail_next.clear();
+        said.extend(m.sweep(Some(&mut src), 2000).notices);
+        said.extend(m.sweep(Some(&mut src), 3000).notices);
+        let want = [
+            NO_CPU_SENSOR,
+            "the BMC is not answering: its readings are unavailable",
+            "monitoring recovered: every watched part reads again",
+        ];
+        let got: Vec<&str> = said
+            .iter()
+            .map(String::as_str)
+            .filter(|l| !l.starts_with("not fitted"))
+            .collect();
+        assert_eq!(got, want);
+        // A CPU that does not read, then an outage, then the BMC back with the CPU still
+        // unreadable: the CPU line once, no recovery.
+        let bmc = FakeBmc::default();
+        let (mut m, mut src, _) = auto_with_silent_fan(&bmc, true);
+        bmc.state().not_scanning.push(CPU);
+        let mut said = Vec::new();
+        said.extend(m.sweep(Some(&mut src), 0).notices);
+        outage(&bmc);
+        said.extend(m.sweep(Some(&mut src), 1000).notices);
+        bmc.state().fail_next.clear();
+        said.extend(m.sweep(Some(&mut src), 2000).notices);
+        let cpu = said
+            .iter()
+            .filter(|l| l.starts_with("no CPU temperature is readable"))
+            .count();
+        assert_eq!(cpu, 1, "{said:?}");
+        assert!(!said.iter().any(|l| l.contains("recovered")), "{said:?}");
     }
 }

@@ -26,13 +26,18 @@ pub enum Presence {
 /// Whether an item may be taken for not fitted when it never reads: found by `--board auto`
 /// (a board file's items are what the box has: they stay loud), optional, and not one the
 /// protection rests on (a temperature that can call for a thermal shutdown, or the chassis
-/// ambient; docs/board-format.md, "Not fitted").
+/// ambient) nor a supply's status (a supply's slot says absent through its presence bit;
+/// a status that never reads stays loud; docs/board-format.md, "Absent, unavailable,
+/// unwatched").
 pub fn may_be_unfitted(item: &envmon_board_defs::Item) -> bool {
     let class = item.spec.class;
     item.discovered
         && item.optional
         && envmon_core::engine::ShutdownKind::for_class(class).is_none()
-        && class != Class::ChassisAmbient
+        && !matches!(
+            class,
+            Class::ChassisAmbient | Class::Psu | Class::PsuRedundancy
+        )
 }
 
 /// Entity IDs that name the same kind of part (IPMI's and DCMI's codes): processor, system

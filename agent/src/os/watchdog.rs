@@ -95,6 +95,15 @@ impl<T: Transport> Transport for Beating<T> {
         self.heart.beat();
         r
     }
+    fn call_first(
+        &mut self,
+        requests: &[envmon_sensors::ipmi::Request],
+    ) -> Result<Vec<u8>, IpmiError> {
+        self.heart.beat();
+        let r = self.inner.call_first(requests);
+        self.heart.beat();
+        r
+    }
     fn commands(&self) -> u64 {
         self.inner.commands()
     }
@@ -169,6 +178,38 @@ impl Drop for Feeder {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    /// A wrapper forwards every way of asking (a default method not forwarded would send
+    /// RMCP+'s copies-at-once confirming reads one after another: issue 31's review).
+    #[test]
+    fn beating_forwards_every_transport_method() {
+        use envmon_sensors::ipmi::Request;
+        #[derive(Default)]
+        struct Seen(Vec<&'static str>);
+        impl Transport for Seen {
+            fn call(&mut self, _: u8, _: u8, _: &[u8]) -> Result<Vec<u8>, IpmiError> {
+                self.0.push("call");
+                Ok(vec![])
+            }
+            fn call_many(&mut self, r: &[Request]) -> Vec<Result<Vec<u8>, IpmiError>> {
+                self.0.push("call_many");
+                r.iter().map(|_| Ok(vec![])).collect()
+            }
+            fn call_first(&mut self, _: &[Request]) -> Result<Vec<u8>, IpmiError> {
+                self.0.push("call_first");
+                Ok(vec![])
+            }
+            fn commands(&self) -> u64 {
+                0
+            }
+        }
+        let mut b = Beating::new(Seen::default(), Heartbeat::default());
+        let r = [Request::new(0x04, 0x2d, &[1])];
+        let _ = b.call(0x04, 0x2d, &[1]);
+        let _ = b.call_many(&r);
+        let _ = b.call_first(&r);
+        assert_eq!(b.inner.0, ["call", "call_many", "call_first"]);
+    }
 
     #[test]
     fn feeds_only_while_the_loop_beats() {

@@ -80,8 +80,10 @@ const CLOSE_ATTEMPTS: u32 = 6;
 /// Sessions remembered for closing later (a BMC has a handful of slots).
 const MAX_UNCLOSED: usize = 8;
 
-/// Transmissions of one request whose replies are still taken (the rest are forgotten).
-const KEPT_TRANSMISSIONS: usize = 4;
+/// Transmissions of one request whose replies are still taken (the rest are forgotten):
+/// the last three tries when each goes twice on a lossy link. At most 8 requests in flight
+/// keep 48 of the 64 request sequence numbers.
+const KEPT_TRANSMISSIONS: usize = 6;
 
 /// The session setup budget after a batch the BMC answered nothing of (see
 /// `RmcpPlus::reactivate_quickly`).
@@ -552,7 +554,8 @@ impl RmcpPlus {
     /// copy a transmission of its own (the flight takes a reply to either).
     fn transmit(&mut self, f: &mut Flight, flights: &[Flight]) -> Result<(), IpmiError> {
         self.transmit_once(f, flights)?;
-        if self.loss.duplicate() {
+        // Not a command whose repetition undoes the first (only its newest reply counts).
+        if self.loss.duplicate() && !newest_only(f.netfn, f.cmd) {
             self.counts.retransmissions += 1;
             self.transmit_once(f, flights)?;
         }
@@ -854,9 +857,13 @@ impl Transport for RmcpPlus {
             }
             Err(lost.unwrap_or_else(|| err(IpmiErrorKind::Transport, "no request")))
         };
-        // The session's upkeep as for any batch: idle reopening, sessions left to close.
+        // The session's upkeep as for any batch: idle reopening, sessions left to close; a
+        // session given up by an earlier call (asked again at once, as a confirming read
+        // is) is opened again first, quickly.
         self.counts.commands += requests.len() as u64;
-        if self.last_used.elapsed() > self.patience.idle_reopen {
+        if !self.active {
+            self.reactivate_quickly()?;
+        } else if self.last_used.elapsed() > self.patience.idle_reopen {
             self.activate()?;
         }
         if !self.unclosed.is_empty() {
