@@ -36,6 +36,16 @@ fn wait_lines(a: &Appliance, n: usize) -> Vec<String> {
     })
 }
 
+/// envmon's own lines in the guest's syslog once there are `n` (they follow the catalog
+/// lines of the same sweep through the serial line: wait, do not just look).
+fn wait_notices(a: &Appliance, n: usize) -> Vec<String> {
+    wait_for(BOOT, || {
+        let l = a.notices();
+        (l.len() >= n).then_some(l)
+    })
+    .unwrap_or_else(|| a.notices())
+}
+
 /// The guest went down through envmon's power-off and the kernel's power-down path, not a
 /// panic or a crash.
 fn assert_powered_off(a: &Appliance) {
@@ -157,7 +167,7 @@ fn pcie_links_slower_or_narrower_than_expected_and_a_missing_device() {
         ],
         "{lines:?}"
     );
-    assert_eq!(a.notices(), [UNWATCHED]);
+    assert_eq!(wait_notices(&a, 1), [UNWATCHED]);
 }
 
 #[test]
@@ -274,7 +284,7 @@ fn an_i2c_stub_chip_is_read_through_dev_i2c_as_a_board_sensor() {
         "{}",
         a.envmon_log()
     );
-    assert_eq!(a.notices(), [UNWATCHED]);
+    assert_eq!(wait_notices(&a, 1), [UNWATCHED]);
 }
 
 /// A hardware thermal trip inside the appliance: the guest loses power the way a tripped
