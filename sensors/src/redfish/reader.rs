@@ -53,9 +53,10 @@ pub struct RedfishReader {
     last: BTreeMap<String, RfSensor>,
     /// The last sweep's failures (one per resource), for the log.
     pub errors: Vec<RfError>,
-    /// No request before this time (ms, the caller's clock): the service answered 503 or 429
-    /// with `Retry-After`.
-    hold_until_ms: Option<u64>,
+    /// Resources that answered 503 or 429 with `Retry-After`: no request for each before its
+    /// time (ms, the caller's clock). Only the resource that asked is held (issue 33: a busy
+    /// `Power` must not blind the sweep to `Thermal`).
+    held: BTreeMap<String, u64>,
 }
 
 /// The longest `Retry-After` honoured (a hostile service must not silence the agent).
@@ -77,31 +78,31 @@ impl RedfishReader {
             fetch,
             last: BTreeMap::new(),
             errors: Vec::new(),
-            hold_until_ms: None,
+            held: BTreeMap::new(),
         }
     }
 
     /// GETs every resource of `uris` once at `now_ms` and keeps what they say; a resource
-    /// that fails leaves its sensors unreadable this sweep. A service that asks to be left
-    /// alone (`Retry-After`, at most [`MAX_RETRY_AFTER_MS`]) gets no request until then, and
-    /// its sensors are unreadable meanwhile.
+    /// that fails leaves its sensors unreadable this sweep. A resource that asks to be left
+    /// alone (503 or 429 with `Retry-After`, at most [`MAX_RETRY_AFTER_MS`]) gets no request
+    /// until then, and its sensors are unreadable meanwhile; the others are read on time.
     pub fn refresh<'a>(&mut self, uris: impl IntoIterator<Item = &'a str>, now_ms: u64) {
         let mut docs: Vec<&str> = uris.into_iter().map(document).collect();
         docs.sort_unstable();
         docs.dedup();
         self.last.clear();
         self.errors.clear();
-        if let Some(until) = self.hold_until_ms {
-            if now_ms < until {
+        // Bounded by the resources the items live in; a hold ends at its time.
+        self.held
+            .retain(|d, until| now_ms < *until && docs.contains(&d.as_str()));
+        for d in docs {
+            if let Some(until) = self.held.get(d) {
                 self.errors.push(RfError::new(
                     super::RfErrorKind::Timeout,
-                    format!("the service asked to wait {} ms more", until - now_ms),
+                    format!("{d}: the service asked to wait {} ms more", until - now_ms),
                 ));
-                return;
+                continue;
             }
-            self.hold_until_ms = None;
-        }
-        for d in docs {
             match self.fetch.get(d).and_then(|v| map::resource(&v)) {
                 Ok(sensors) => {
                     for s in sensors {
@@ -116,8 +117,7 @@ impl RedfishReader {
                     });
                     self.errors.push(e);
                     if let Some(w) = wait {
-                        self.hold_until_ms = Some(now_ms.saturating_add(w));
-                        break;
+                        self.held.insert(d.to_string(), now_ms.saturating_add(w));
                     }
                 }
             }
@@ -181,42 +181,69 @@ mod tests {
         }
     }
 
-    /// Answers 503 with Retry-After 2 s once, then the resource.
+    /// Answers `busy` with 503 and `Retry-After: wait` the first time, everything else (and
+    /// `busy` afterwards) with a temperature sensor at that path; counts the requests per
+    /// path.
     struct Busy {
-        calls: u64,
+        busy: &'static str,
+        wait: std::time::Duration,
+        asked: Vec<String>,
     }
 
     impl Fetch for Busy {
         fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
-            self.calls += 1;
-            if self.calls == 1 {
+            let first = !self.asked.iter().any(|p| p == path);
+            self.asked.push(path.to_string());
+            if path == self.busy && first {
                 let mut e = RfError::new(super::super::RfErrorKind::Status(503), path);
-                e.retry_after = Some(std::time::Duration::from_secs(2));
+                e.retry_after = Some(self.wait);
                 return Err(e);
             }
             Ok(serde_json::json!({
-                "@odata.id": "/redfish/v1/S/T", "@odata.type": "#Sensor.v1_0_0.Sensor",
+                "@odata.id": path, "@odata.type": "#Sensor.v1_0_0.Sensor",
                 "Reading": 30, "ReadingUnits": "Cel"
             }))
         }
         fn requests(&self) -> u64 {
-            self.calls
+            self.asked.len() as u64
         }
     }
 
+    /// Issue 33 (2): `Retry-After` holds the resource that said it, and only that one (at
+    /// most [`MAX_RETRY_AFTER_MS`]): the others are read every sweep.
     #[test]
-    fn retry_after_is_honoured_and_bounded() {
-        let mut r = RedfishReader::new(Box::new(Busy { calls: 0 }));
-        r.refresh(["/redfish/v1/S/T", "/redfish/v1/S/U"], 0);
-        assert_eq!(r.requests(), 1, "the 503 stops this sweep's requests");
-        assert_eq!(r.reading("/redfish/v1/S/T"), Reading::Unreadable);
-        r.refresh(["/redfish/v1/S/T"], 1_500);
-        assert_eq!(r.requests(), 1, "not before the 2 s asked for");
-        assert!(!r.healthy());
-        r.refresh(["/redfish/v1/S/T"], 2_000);
+    fn retry_after_holds_only_its_resource_and_is_bounded() {
+        const T: &str = "/redfish/v1/S/Thermal";
+        const P: &str = "/redfish/v1/S/Power";
+        let busy = |wait| Busy {
+            busy: P,
+            wait,
+            asked: Vec::new(),
+        };
+        let mut r = RedfishReader::new(Box::new(busy(std::time::Duration::from_secs(2))));
+        r.refresh([T, P], 0);
         assert_eq!(r.requests(), 2);
-        assert_eq!(r.reading("/redfish/v1/S/T"), Reading::Value(30.0));
+        assert_eq!(r.reading(T), Reading::Value(30.0), "Thermal read on time");
+        assert_eq!(r.reading(P), Reading::Unreadable);
+        assert!(!r.healthy() && r.answered_any());
+        r.refresh([T, P], 1_500);
+        assert_eq!(
+            r.requests(),
+            3,
+            "Thermal again, Power held for the 2 s asked"
+        );
+        assert_eq!(r.reading(T), Reading::Value(30.0));
+        r.refresh([T, P], 2_000);
+        assert_eq!(r.requests(), 5);
+        assert_eq!(r.reading(P), Reading::Value(30.0));
         assert!(r.healthy());
+        // A service asking for an hour is asked again after a minute.
+        let mut r = RedfishReader::new(Box::new(busy(std::time::Duration::from_secs(3600))));
+        r.refresh([P], 0);
+        r.refresh([P], MAX_RETRY_AFTER_MS - 1);
+        assert_eq!(r.requests(), 1);
+        r.refresh([P], MAX_RETRY_AFTER_MS);
+        assert_eq!(r.requests(), 2);
     }
 
     #[test]
