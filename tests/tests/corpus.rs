@@ -38,15 +38,7 @@ fn corpus(server: &str) -> FakeBmc {
 /// The SDR sensors as envmon sees them over the wire: records read in chunks, parsed, live
 /// thresholds asked for.
 fn sensors(bmc: &FakeBmc) -> Vec<SdrSensor> {
-    let mut t = bmc.transport();
-    let mut out = Vec::new();
-    for raw in repo::read_all(&mut t).unwrap() {
-        if let Ok(Some(mut e)) = parse_record(&raw) {
-            read_live_limits(&mut t, &mut e).unwrap();
-            out.push(e.to_sdr_sensor());
-        }
-    }
-    out
+    entries(bmc).iter().map(|e| e.to_sdr_sensor()).collect()
 }
 
 /// One line per sensor record: `0xNN NAME => class LABEL` or `0xNN NAME => -`.

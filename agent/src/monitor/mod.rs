@@ -487,14 +487,9 @@ impl Monitor {
         // read (one pipelined batch) and judged before the rest, and a sweep that calls for
         // a shutdown leaves the rest for the next one (on a lossy link a batch costs
         // seconds; the shutdown's confirmation should not wait for the fans).
-        let (first, rest): (Vec<usize>, Vec<usize>) = (0..self.board.items.len()).partition(|&k| {
-            self.board.items.get(k).is_some_and(|i| {
-                envmon_core::engine::ShutdownKind::for_class(i.spec.class).is_some()
-            })
-        });
-        self.sweep_part(&first, src.as_deref_mut(), now_ms, &mut failing, &mut out);
+        self.sweep_part(true, src.as_deref_mut(), now_ms, &mut failing, &mut out);
         if out.shutdown.is_none() {
-            self.sweep_part(&rest, src, now_ms, &mut failing, &mut out);
+            self.sweep_part(false, src, now_ms, &mut failing, &mut out);
         }
         self.ask_again(&mut out);
         if self.check_pci(&mut out) {
@@ -622,11 +617,7 @@ impl Monitor {
         else {
             return;
         };
-        let range = match &slot.binding {
-            Binding::Ipmi(Some(e), _) => e.range,
-            _ => None,
-        };
-        let checks = Checks::guarded(range, self.damping);
+        let checks = Checks::guarded(slot_range(slot), self.damping);
         let st = &mut slot.state;
         let transition = st.step_with(&item.spec, &checks, reading, now_ms);
         // Not updated: no judged value this sweep (an unconfirmed jump did read).
@@ -690,11 +681,20 @@ impl Monitor {
         self.redfish.as_ref().map(RedfishReader::healthy)
     }
 
-    /// Reads and judges the items at `positions`: their BMC sensors (and failure flags) in
-    /// one pipelined batch first, then one item after another.
+    /// Whether the item at `position` can call for a thermal shutdown (read first).
+    fn protects(&self, position: usize) -> bool {
+        self.board
+            .items
+            .get(position)
+            .is_some_and(|i| envmon_core::engine::ShutdownKind::for_class(i.spec.class).is_some())
+    }
+
+    /// Reads and judges the items that can call for a thermal shutdown (`protection`), or
+    /// the others: their BMC sensors (and failure flags) in one pipelined batch first, then
+    /// one item after another.
     fn sweep_part<T: Transport>(
         &mut self,
-        positions: &[usize],
+        protection: bool,
         mut src: Option<&mut IpmiSource<T>>,
         now_ms: u64,
         failing: &mut BTreeSet<Record>,
@@ -702,9 +702,12 @@ impl Monitor {
     ) {
         // A link or session lost by the first part is not asked again by the second.
         if let (Some(src), None) = (src.as_deref_mut(), &out.transport_error) {
-            src.prefetch(self.swept_entries(positions));
+            src.prefetch(self.swept_entries(protection));
         }
-        for &position in positions {
+        for position in 0..self.board.items.len() {
+            if self.protects(position) != protection {
+                continue;
+            }
             let read = self.read_item(position, src.as_deref_mut(), out);
             self.learn_presence(position, read, src.as_deref_mut(), out);
             self.judge(position, read.reading, now_ms, failing, out);
@@ -714,13 +717,14 @@ impl Monitor {
         }
     }
 
-    /// The SDR entries a sweep reads for the items at `positions`: each bound item's sensor
-    /// and its failure flags.
-    fn swept_entries<'a>(&'a self, positions: &'a [usize]) -> impl Iterator<Item = &'a SdrEntry> {
-        positions
+    /// The SDR entries a sweep part reads (see [`Monitor::sweep_part`]): each bound item's
+    /// sensor and its failure flags.
+    fn swept_entries(&self, protection: bool) -> impl Iterator<Item = &SdrEntry> {
+        self.slots
             .iter()
-            .filter_map(|&k| self.slots.get(k))
-            .flat_map(|s| {
+            .enumerate()
+            .filter(move |(k, _)| self.protects(*k) == protection)
+            .flat_map(|(_, s)| {
                 let main = match &s.binding {
                     Binding::Ipmi(Some(e), _) => Some(e),
                     _ => None,
@@ -1033,11 +1037,7 @@ impl Monitor {
         let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {
             return Reread::NoValue;
         };
-        let sensor_range = match self.slots.get(position).map(|s| &s.binding) {
-            Some(Binding::Ipmi(Some(e), _)) => e.range,
-            _ => None,
-        };
-        let checks = Checks::guarded(sensor_range, None);
+        let checks = Checks::guarded(self.slots.get(position).and_then(slot_range), None);
         match envmon_core::engine::implausible(&item.spec, &checks, v) {
             None => Reread::Value(v),
             Some(_) => Reread::NoValue,
@@ -1360,9 +1360,7 @@ mod tests {
         ];
         bmc.set(CPU, raw);
         bmc.set(7, 100);
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = bmc.transport();
-        let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+        let sdrs = load(bmc);
         let board = envmon_board_defs::parse(Path::new("b.toml"), board).unwrap();
         let (m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
         assert!(notes.is_empty(), "{notes:?}");
@@ -1424,6 +1422,13 @@ mod tests {
         assert!(confirmed, "three fresh readings at 96 C");
     }
 
+    /// The SDR entries of `bmc`, as the agent loads them.
+    fn load(bmc: &FakeBmc) -> Vec<SdrEntry> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut t = bmc.transport();
+        crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap().0
+    }
+
     /// An auto board on a BMC with a CPU temperature (1) and two fans (2, 3), `fan` not
     /// scanning; its monitor and source.
     fn auto_with_silent_fan(
@@ -1449,9 +1454,7 @@ mod tests {
         bmc.set(CPU, 40);
         bmc.set(2, 100);
         bmc.state().not_scanning.push(3);
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = bmc.transport();
-        let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+        let sdrs = load(bmc);
         let sensors: Vec<_> = sdrs.iter().map(SdrEntry::to_sdr_sensor).collect();
         let (board, _) = envmon_board_defs::auto_board(&sensors, None);
         let (m, _) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
@@ -1602,9 +1605,7 @@ mod tests {
         cpu[34] = 100; // sensor maximum reading (byte 35): 100 C
         bmc.state().records = vec![cpu];
         bmc.set(CPU, 40);
-        let dir = tempfile::tempdir().unwrap();
-        let mut t = bmc.transport();
-        let (sdrs, _) = crate::source::bmc::load_sdrs(&mut t, dir.path()).unwrap();
+        let sdrs = load(&bmc);
         let board = envmon_board_defs::parse(
             Path::new("b.toml"),
             "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
