@@ -144,6 +144,11 @@ fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
     env.power = figures.power();
     env.ipmi_commands_per_sweep = 10;
     env.last_shutdown = Some(fixed_record().shown());
+    env.protection = Some(envmon_agent::model::Protection {
+        action: "poweroff".into(),
+        evidence: "the kernel's IPMI device is this machine's own BMC".into(),
+        host: "local".into(),
+    });
     env.sel = Some(envmon_agent::model::SelStatus {
         entries: 120,
         forwarded: 7,
@@ -173,6 +178,8 @@ fn fixed_record() -> Record {
         at: "2026-11-22T16:00:00.000000+00:00".into(),
         reported: true,
         source: None,
+        host: None,
+        outcome: Vec::new(),
         trips: Vec::new(),
     }
 }

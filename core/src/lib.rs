@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod engine;
 pub mod eventlog;
 pub mod frame;
+pub mod host;
 pub mod location;
 pub mod pci;
 mod render;

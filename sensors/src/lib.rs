@@ -11,5 +11,6 @@
 pub mod i2c;
 pub mod ipmi;
 pub mod local;
+pub mod power;
 pub mod redfish;
 pub mod sysfs;

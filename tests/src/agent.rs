@@ -226,6 +226,13 @@ impl Agent {
         }
     }
 
+    /// Its exit code once it has ended by itself (`None` while it runs).
+    pub fn exit_code(&mut self) -> Option<i32> {
+        let status = self.child.as_mut()?.try_wait().ok().flatten()?;
+        self.child = None;
+        Some(status.code().unwrap_or(-1))
+    }
+
     /// Its query socket (when the test did not pass `--socket` itself).
     pub fn socket(&self) -> PathBuf {
         self.log.with_extension("sock")

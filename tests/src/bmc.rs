@@ -9,6 +9,8 @@ pub struct Bmc {
     child: Option<Child>,
     /// The VM serial port (QEMU's `ipmi-bmc-extern` connects there), if any.
     pub vm_port: Option<u16>,
+    /// The program standing in for the host this BMC manages (ipmi_sim's `startcmd`), if any.
+    pub host_cmd: Option<PathBuf>,
     /// The state directory (value files under `values/`).
     pub dir: PathBuf,
     /// The RMCP+ port.
@@ -39,6 +41,7 @@ impl Bmc {
         let mut b = Bmc {
             child: None,
             vm_port: None,
+            host_cmd: None,
             dir: dir.to_path_buf(),
             port,
         };
@@ -51,6 +54,9 @@ impl Bmc {
         cmd.arg(&self.dir).arg(self.port.to_string());
         if let Some(vm) = self.vm_port {
             cmd.arg(vm.to_string());
+        }
+        if let Some(h) = &self.host_cmd {
+            cmd.env("ENVMON_SIM_HOST_CMD", h);
         }
         self.child = Some(spawn_logged(cmd, &self.dir.with_extension("bmc.log")));
         let up = wait_for(Duration::from_secs(15), || {
@@ -68,6 +74,23 @@ impl Bmc {
         let mut b = Bmc {
             child: None,
             vm_port: Some(free_port()),
+            host_cmd: None,
+            dir: dir.to_path_buf(),
+            port: free_port(),
+        };
+        b.launch();
+        b
+    }
+
+    /// Starts the BMC managing a host that `host_cmd` stands in for (ipmi_lan(5)'s
+    /// `startcmd`, started with the simulator: the chassis is on while it runs, and Chassis
+    /// Control power down ends it). Its VM serial port has no VM connected: a soft shutdown is
+    /// then refused (CCh) and a power down sends SIGTERM at once.
+    pub fn start_managing(dir: &Path, host_cmd: &Path) -> Bmc {
+        let mut b = Bmc {
+            child: None,
+            vm_port: Some(free_port()),
+            host_cmd: Some(host_cmd.to_path_buf()),
             dir: dir.to_path_buf(),
             port: free_port(),
         };

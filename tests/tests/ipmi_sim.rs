@@ -902,3 +902,243 @@ fn a_flapping_ambient_gives_a_bounded_number_of_lines() {
     assert!(sel.len() <= 4, "{sel:?}");
     assert_eq!(lines.len(), catalog + damped, "nothing else: {lines:?}");
 }
+
+/// Issue 32: envmon watching another machine's BMC (`--host remote`). The host the BMC
+/// manages is a stand-in process (ipmi_sim's `startcmd`: the chassis is on while it runs).
+mod remote_host {
+    use super::*;
+    use envmon_tests::script;
+
+    /// The stand-in host: writes its PID, then sleeps (ipmi_sim ends it at power down).
+    fn stand_in(dir: &Path) -> std::path::PathBuf {
+        let p = dir.join("host.sh");
+        script(
+            &p,
+            &format!(
+                "echo $$ > '{}'\nexec sleep 600\n",
+                dir.join("host.pid").display()
+            ),
+        );
+        p
+    }
+
+    fn alive(pid: &str) -> bool {
+        Path::new(&format!("/proc/{}", pid.trim())).exists()
+    }
+
+    fn chassis_power(bmc: &Bmc) -> String {
+        bmc.ipmitool(&["chassis", "power", "status"])
+            .trim()
+            .to_string()
+    }
+
+    /// `envmon run` through setpriv without CAP_SYS_BOOT and with a `poweroff` stand-in first
+    /// on PATH: were the local action ever run, reboot(2) would fail and the stand-in would
+    /// record it (this machine is never powered off, whatever the code does).
+    fn agent_without_sys_boot(bmc: &Bmc, dir: &Path, extra: &[&str]) -> Agent {
+        let bin = dir.join("bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        let ran = dir.join("local-poweroff-ran");
+        script(
+            &bin.join("poweroff"),
+            &format!("echo ran >> '{}'\n", ran.display()),
+        );
+        let path = format!(
+            "{}:{}",
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let syslog = format!("file://{}", dir.join("syslog.log").display());
+        let state = dir.join("state");
+        let uri = bmc.uri();
+        let mut args = vec![
+            "--ipmi",
+            uri.as_str(),
+            "--board",
+            "sim-appliance",
+            "--interval-ms",
+            "150",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            syslog.as_str(),
+        ];
+        args.extend_from_slice(extra);
+        let env = [
+            ("ENVMON_IPMI_PASSWORD", BMC_PASSWORD),
+            ("ENVMON_LOG", "info"),
+            ("PATH", path.as_str()),
+        ];
+        Agent::start_as(
+            &[
+                "setpriv",
+                "--bounding-set",
+                "-sys_boot",
+                "--inh-caps",
+                "-sys_boot",
+                "--",
+            ],
+            &envmon_bin(),
+            &args,
+            &env,
+            &dir.join("envmon.log"),
+        )
+    }
+
+    /// A CPU past its shutdown threshold on the remote host: 735022, then the BMC powers its
+    /// host down (ipmi_sim refuses the soft shutdown without a VM: power down at once), the
+    /// stand-in ends, the chassis reads off, the outcome is said and recorded; this machine's
+    /// power-off never runs.
+    #[test]
+    fn a_hot_remote_host_is_powered_off_through_its_bmc_and_never_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let host = stand_in(dir.path());
+        let bmc = Bmc::start_managing(&dir.path().join("bmc"), &host);
+        let pid = wait_for(WAIT, || {
+            std::fs::read_to_string(dir.path().join("host.pid")).ok()
+        })
+        .expect("the stand-in host did not start");
+        assert!(alive(&pid));
+        assert_eq!(chassis_power(&bmc), "Chassis Power is on");
+        let a = agent_without_sys_boot(&bmc, dir.path(), &["--host", "remote"]);
+        a.wait_sweeps(3);
+        let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+        assert_eq!(env["protection"]["host"], "remote", "{env}");
+        assert_eq!(env["protection"]["action"], "bmc", "{env}");
+        bmc.set(CPU0, 105);
+        let out = dir.path().join("syslog.log");
+        let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+        wait_for(WAIT, || {
+            lines()
+                .contains("power down: the host's power is off")
+                .then_some(())
+        })
+        .unwrap_or_else(|| panic!("{}\n{}", lines(), a.stderr()));
+        assert!(lines().contains("%FTD-1-735022"), "{}", lines());
+        assert_eq!(chassis_power(&bmc), "Chassis Power is off");
+        let gone = wait_for(Duration::from_secs(10), || (!alive(&pid)).then_some(()));
+        assert!(gone.is_some(), "the stand-in host still runs");
+        let record = std::fs::read_to_string(dir.path().join("state/last-shutdown.json")).unwrap();
+        assert!(record.contains("\"host\": \"remote\""), "{record}");
+        assert!(
+            record.contains("Chassis Control power down (00h) accepted"),
+            "{record}"
+        );
+        assert!(
+            !dir.path().join("local-poweroff-ran").exists(),
+            "this machine's power-off ran: {}",
+            a.stderr()
+        );
+        // envmon keeps running: this machine is fine.
+        let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+        assert_eq!(env["last_shutdown"]["host"], "remote", "{env}");
+    }
+
+    /// `poweroff` where the host is another machine, or not known to be this one, is refused
+    /// at start with why (exit 2); where the BMC's GUID is this machine's SMBIOS UUID (a
+    /// sysfs root that says so), `auto` finds the host local and poweroff stands.
+    #[test]
+    fn poweroff_for_a_host_not_known_to_be_this_one_is_refused_at_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let run = |extra: &[&str]| {
+            let state = dir.path().join("state");
+            let ipmi = if extra.contains(&"--ipmi") {
+                Vec::new()
+            } else {
+                vec!["--ipmi", "rmcp://admin@127.0.0.1:1"]
+            };
+            let o = Command::new(envmon_bin())
+                .args(["run", "--board", "sim-appliance"])
+                .args(ipmi)
+                .args(["--state-dir", state.to_str().unwrap(), "--syslog", "stderr"])
+                .args(["--socket", dir.path().join("s.sock").to_str().unwrap()])
+                .args(extra)
+                .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+                .output()
+                .unwrap();
+            (
+                o.status.code(),
+                String::from_utf8_lossy(&o.stderr).into_owned(),
+            )
+        };
+        let (code, err) = run(&["--host", "remote", "--shutdown-action", "poweroff"]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(
+            err.contains("another machine") && err.contains("shutdown-action = bmc"),
+            "{err}"
+        );
+        // auto, and this machine's UUID cannot be read (an empty sysfs root): no evidence
+        // can ever come.
+        let empty = dir.path().join("empty-sys");
+        std::fs::create_dir_all(&empty).unwrap();
+        let (code, err) = run(&[
+            "--shutdown-action",
+            "poweroff",
+            "--sysfs-root",
+            empty.to_str().unwrap(),
+        ]);
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains("not known to be this one"), "{err}");
+        // bmc with no BMC at all.
+        let (code, err) = run(&["--ipmi", "none", "--shutdown-action", "bmc"]);
+        assert!(
+            code == Some(2) && err.contains("no BMC to act through"),
+            "{code:?} {err}"
+        );
+    }
+
+    /// The BMC's GUID against this machine's UUID, after the session opens: a different one
+    /// refuses `poweroff` (the agent ends, exit 2, saying both); the same one (in any of the
+    /// three byte orders: the sim's is sent in RFC 4122 order, the UUID here is IPMI's
+    /// reversed one) makes the host local.
+    #[test]
+    fn the_bmcs_guid_decides_whether_the_host_is_this_machine() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = Bmc::start(&dir.path().join("bmc"));
+        let sys = |uuid: &str| {
+            let root = dir.path().join(uuid);
+            let at = root.join("sys/class/dmi/id");
+            std::fs::create_dir_all(&at).unwrap();
+            std::fs::write(at.join("product_uuid"), format!("{uuid}\n")).unwrap();
+            root
+        };
+        let other = sys("11111111-2222-3333-4444-555555555555");
+        std::fs::create_dir_all(dir.path().join("a")).unwrap();
+        std::fs::create_dir_all(dir.path().join("b")).unwrap();
+        let mut a = agent_without_sys_boot(
+            &bmc,
+            &dir.path().join("a"),
+            &[
+                "--shutdown-action",
+                "poweroff",
+                "--sysfs-root",
+                other.to_str().unwrap(),
+            ],
+        );
+        let code = wait_for(WAIT, || a.exit_code()).unwrap_or_else(|| panic!("{}", a.stderr()));
+        assert_eq!(code, 2, "{}", a.stderr());
+        assert!(
+            a.stderr().contains(
+                "the BMC's system GUID a1234567-89ab-cdef-a123-456789abcdef is not this \
+                 machine's SMBIOS UUID 11111111-2222-3333-4444-555555555555"
+            ),
+            "{}",
+            a.stderr()
+        );
+        let same = sys("efcdab89-6745-23a1-efcd-ab89674523a1");
+        let a = agent_without_sys_boot(
+            &bmc,
+            &dir.path().join("b"),
+            &[
+                "--shutdown-action",
+                "poweroff",
+                "--sysfs-root",
+                same.to_str().unwrap(),
+            ],
+        );
+        a.wait_sweeps(2);
+        let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+        assert_eq!(env["protection"]["host"], "local", "{env}");
+        assert_eq!(env["protection"]["action"], "poweroff", "{env}");
+    }
+}

@@ -62,7 +62,37 @@ pub fn check(files: &[PathBuf]) -> Result<(), AgentError> {
 pub fn explain(settings: &Settings, as_json: bool) -> Result<(), AgentError> {
     let named = board::named_board(&settings.board)?;
     let one = source::open_once(settings, named.as_ref(), Need::Always)?;
-    match (&named, one.described()) {
+    let explained = explain_items(settings, &named, &one, as_json);
+    if !as_json {
+        println!("{}", protected_host(settings, &one));
+    }
+    explained
+}
+
+/// The protected host line: which host the thermal action goes to, on what evidence, and
+/// the action (or why `run` would refuse it).
+fn protected_host(settings: &Settings, one: &source::OneShot) -> String {
+    let guid = one.guid.unwrap_or(envmon_core::host::BmcGuid::NotAsked);
+    match crate::run::protection(settings, guid, true) {
+        Ok(p) => {
+            let p = p.shown();
+            format!(
+                "Protected host: {} ({}); thermal action: {}",
+                p.host, p.evidence, p.action
+            )
+        }
+        Err(e) => format!("Protected host: envmon run would refuse these settings: {e}"),
+    }
+}
+
+/// The items (or the source's records) and what each binds to.
+fn explain_items(
+    settings: &Settings,
+    named: &Option<Board>,
+    one: &source::OneShot,
+    as_json: bool,
+) -> Result<(), AgentError> {
+    match (named, one.described()) {
         (Some(b), described) if !b.base_auto => {
             let rows = item_rows(b, described);
             print_items(&rows, as_json)?;

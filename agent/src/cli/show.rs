@@ -263,14 +263,22 @@ pub fn environment_table(env: &Environment) -> String {
                 "{} at {}{}",
                 m.reason,
                 m.at,
-                match m.source.as_deref() {
-                    Some("sel") => " (a hardware thermal trip, from the BMC's event log)",
+                match (m.source.as_deref(), m.host.as_deref()) {
+                    (Some("sel"), _) => " (a hardware thermal trip, from the BMC's event log)",
+                    (_, Some("remote")) => " (the BMC's host, powered off through the BMC)",
+                    (_, Some(_)) => " (the BMC's host, acted on through the BMC)",
                     _ => "",
                 }
             ),
             None => "none".into(),
         }
     ));
+    if let Some(p) = &env.protection {
+        out.push_str(&format!(
+            "Protected host: {} ({}); thermal action: {}\n",
+            p.host, p.evidence, p.action
+        ));
+    }
     if let Some(b) = &env.bmc {
         out.push_str(&format!(
             "BMC: {}, firmware {}; chassis power {}\n",

@@ -227,8 +227,17 @@ settings! {
     state_dir: one PathBuf = PathBuf::from("/var/lib/envmon"), "DIR", file path;
     /// Poll interval in milliseconds.
     interval_ms: one IntervalMs = IntervalMs(2000), "N", file int;
-    /// After a thermal shutdown message: none, poweroff or exec:/path/to/program.
-    shutdown_action: one ShutdownAction = ShutdownAction::Poweroff, "ACTION", file text;
+    /// The host the thermal action protects: local (this machine), remote (the BMC's host,
+    /// another machine) or auto (the kernel's IPMI device is this machine; over the network
+    /// the BMC's system GUID against this machine's SMBIOS UUID).
+    host: one HostChoice = HostChoice(envmon_core::host::Declared::Auto), "local|remote|auto", file text;
+    /// After a thermal shutdown message: poweroff (this machine), bmc (the BMC powers its
+    /// host off), exec:/path/to/program or none. Unset: poweroff when the BMC's host is this
+    /// machine, bmc otherwise; poweroff for another host is refused.
+    shutdown_action: maybe ShutdownAction = None, "ACTION", file text;
+    /// bmc: the time the host gets for a soft shutdown before the BMC powers it down, in
+    /// milliseconds (0 to 600000; 0: power down at once).
+    shutdown_grace_ms: one GraceMs = GraceMs(60_000), "MS", file int;
     /// Fresh readings of the sensor, all at or past its shutdown threshold, that confirm a
     /// thermal shutdown before it runs (1 to 10).
     shutdown_confirm_readings: one ConfirmReadings = ConfirmReadings(3), "N", file int;
@@ -553,7 +562,9 @@ socket = "/tmp/envmon.sock"
 socket-group = "envmon-ops"
 state_dir = "/tmp/state"
 interval-ms = 500
+host = "remote"
 shutdown-action = "exec:/bin/true"
+shutdown-grace-ms = 5000
 shutdown-confirm-readings = 5
 shutdown-confirm-ms = 4000
 flap-damping = "6/600"
@@ -600,7 +611,9 @@ metrics-names = "both"
             socket_group: Some(SocketGroup("envmon-ops".into())),
             state_dir: PathBuf::from("/tmp/state"),
             interval_ms: IntervalMs(500),
-            shutdown_action: ShutdownAction::Exec("/bin/true".into()),
+            host: HostChoice(envmon_core::host::Declared::Remote),
+            shutdown_action: Some(ShutdownAction::Exec("/bin/true".into())),
+            shutdown_grace_ms: GraceMs(5000),
             shutdown_confirm_readings: ConfirmReadings(5),
             shutdown_confirm_ms: ConfirmMs(4000),
             flap_damping: FlapDamping(Some(envmon_core::engine::Damping {
@@ -629,6 +642,7 @@ metrics-names = "both"
         assert!(d.prefix != s.prefix && d.hostname != s.hostname && d.state_dir != s.state_dir);
         assert!(d.interval_ms != s.interval_ms && d.shutdown_action != s.shutdown_action);
         assert!(d.sysfs_root != s.sysfs_root && d.sel != s.sel);
+        assert!(d.host != s.host && d.shutdown_grace_ms != s.shutdown_grace_ms);
         assert!(d.sel_warn_percent != s.sel_warn_percent && d.agentx != s.agentx);
         assert!(d.agentx_envmon_mib != s.agentx_envmon_mib);
         assert!(d.agentx_notifications != s.agentx_notifications);

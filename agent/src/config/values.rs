@@ -147,14 +147,17 @@ impl FromStr for RedfishUri {
     }
 }
 
-/// What envmon does after a thermal shutdown message.
+/// What envmon does after a thermal shutdown message. Unset, it follows the protected host
+/// (`events::shutdown::resolve_action`): `poweroff` for this machine, `bmc` for another.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum ShutdownAction {
     /// Log what would have happened.
     None,
-    /// Power the machine off.
+    /// Power this machine off.
     #[default]
     Poweroff,
+    /// Ask the BMC to power its host off (soft shutdown, then power down after the grace).
+    Bmc,
     /// Run a program (no shell).
     Exec(PathBuf),
 }
@@ -165,11 +168,12 @@ impl FromStr for ShutdownAction {
         match s {
             "none" => Ok(ShutdownAction::None),
             "poweroff" => Ok(ShutdownAction::Poweroff),
+            "bmc" => Ok(ShutdownAction::Bmc),
             _ => match s.strip_prefix("exec:") {
                 Some(p) if p.starts_with('/') => Ok(ShutdownAction::Exec(PathBuf::from(p))),
                 Some(_) => Err(format!("'{s}': exec: needs an absolute program path")),
                 None => Err(format!(
-                    "unknown shutdown action '{s}' (expected none, poweroff or exec:/path/to/program)"
+                    "unknown shutdown action '{s}' (expected none, poweroff, bmc or exec:/path/to/program)"
                 )),
             },
         }
@@ -181,6 +185,7 @@ impl fmt::Display for ShutdownAction {
         match self {
             ShutdownAction::None => f.write_str("none"),
             ShutdownAction::Poweroff => f.write_str("poweroff"),
+            ShutdownAction::Bmc => f.write_str("bmc"),
             ShutdownAction::Exec(p) => write!(f, "exec:{}", p.display()),
         }
     }
@@ -541,6 +546,54 @@ impl FromStr for ConfirmMs {
             Ok(n) if n <= 60_000 => Ok(ConfirmMs(n)),
             _ => Err(format!(
                 "'{s}' must be a whole number of milliseconds from 0 to 60000"
+            )),
+        }
+    }
+}
+
+/// Which host the thermal action protects (`--host`): local, remote or auto (from the
+/// evidence: envmon_core::host).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HostChoice(pub envmon_core::host::Declared);
+
+impl FromStr for HostChoice {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        use envmon_core::host::Declared;
+        match s {
+            "local" => Ok(HostChoice(Declared::Local)),
+            "remote" => Ok(HostChoice(Declared::Remote)),
+            "auto" => Ok(HostChoice(Declared::Auto)),
+            _ => Err(format!(
+                "unknown host '{s}' (expected local, remote or auto)"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for HostChoice {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        use envmon_core::host::Declared;
+        f.write_str(match self.0 {
+            Declared::Local => "local",
+            Declared::Remote => "remote",
+            Declared::Auto => "auto",
+        })
+    }
+}
+
+/// How long a remote host gets for its soft shutdown before the BMC powers it down,
+/// milliseconds: 0 to 600000.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GraceMs(pub u64);
+
+impl FromStr for GraceMs {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.parse::<u64>() {
+            Ok(n) if n <= 600_000 => Ok(GraceMs(n)),
+            _ => Err(format!(
+                "'{s}' must be a whole number of milliseconds from 0 to 600000"
             )),
         }
     }

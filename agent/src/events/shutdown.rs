@@ -2,10 +2,13 @@
 //!
 //! The sequence: send 735022 / 735027 / 735029; flush every syslog destination (bounded);
 //! write the reason record to the state dir atomically (temp file, fsync, rename, fsync the
-//! directory); `sync()`; then the `--shutdown-action`: `poweroff` (reboot(2) with
-//! RB_POWER_OFF, falling back to the system's `poweroff`), `exec:PROGRAM` (run without a
-//! shell, with ENVMON_SHUTDOWN_* in its environment), or `none` (log what would have
-//! happened). The daemon runs it at most once per process.
+//! directory); `sync()`; then the `--shutdown-action`: `poweroff` (this machine: reboot(2)
+//! with RB_POWER_OFF, falling back to the system's `poweroff`), `bmc` (the hot host is the
+//! BMC's: soft shutdown, power down after the grace, the power state read back:
+//! [`power_down_host`]), `exec:PROGRAM` (run without a shell, with ENVMON_SHUTDOWN_* in its
+//! environment), or `none` (log what would have happened). [`resolve_action`] decides it from
+//! the protected host and refuses `poweroff` for another machine. The daemon runs it at most
+//! once per process.
 //!
 //! At start-up a record not yet reported gives 735023 (CPU) or 735028 (CPU regulator) once;
 //! the record is then rewritten with `"reported": true` and kept as history. The guide has no
@@ -13,7 +16,11 @@
 //! corrupt or truncated record gives a warning and is left as it is.
 
 use crate::{config::ShutdownAction, model::Trigger, os::sys, syslog::Syslog};
-use envmon_core::engine::ShutdownKind;
+use envmon_core::{
+    engine::ShutdownKind,
+    host::{Host, HostId},
+};
+use envmon_sensors::power::{HostPower, PowerErrorKind, Request};
 use serde::{Deserialize, Serialize};
 use std::{
     fs,
@@ -53,6 +60,13 @@ pub struct Record {
     /// logged (the record then names the SEL entry as its sensor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The host it was about, when not this machine (`remote`, `unknown`): the BMC's host,
+    /// powered off through the BMC.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// What the BMC answered and the power state read back (a remote host's action).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outcome: Vec<String>,
     /// The hardware trips (SEL entries) reported so far, by identity
     /// (`sel:0xNNNN@TIMESTAMP`): kept across records so that no trip is reported twice, even
     /// when the SEL cursor is lost.
@@ -67,6 +81,7 @@ impl Record {
             at: self.at.clone(),
             reason: self.reason.clone(),
             source: self.source.clone(),
+            host: self.host.clone(),
         }
     }
 }
@@ -106,8 +121,8 @@ fn write_record(state_dir: &Path, rec: &Record) -> std::io::Result<()> {
     crate::os::files::write_atomic(&record_path(state_dir), &text)
 }
 
-/// The shutdown sequence. Returns the record written.
-/// How the machine is powered off: the system call first, then the system's program.
+/// How the machine envmon runs on is powered off: the system call first, then the system's
+/// program.
 #[derive(Debug, Clone)]
 pub struct PowerOff {
     /// `reboot(2)` with `RB_POWER_OFF`; returns only on failure.
@@ -125,18 +140,141 @@ impl Default for PowerOff {
     }
 }
 
+/// The action for the protected host `id`: `configured` (`--shutdown-action`), or by
+/// default `poweroff` for this machine and `bmc` for any other. Refused (with why): `poweroff`
+/// when the host is another machine, or not known and no evidence can come
+/// (`evidence_may_come`: a network BMC not yet asked while this machine's UUID is readable);
+/// `bmc` without a BMC. `Ok(None)`: decided once the BMC has said its GUID.
+pub fn resolve_action(
+    id: &HostId,
+    configured: Option<&ShutdownAction>,
+    has_bmc: bool,
+    evidence_may_come: bool,
+) -> Result<Option<ShutdownAction>, String> {
+    let default = match id.host {
+        Host::Local => ShutdownAction::Poweroff,
+        Host::Remote | Host::Unknown => ShutdownAction::Bmc,
+    };
+    match (configured.unwrap_or(&default), id.host) {
+        (ShutdownAction::Poweroff, Host::Local) => Ok(Some(ShutdownAction::Poweroff)),
+        (ShutdownAction::Poweroff, Host::Unknown) if evidence_may_come => Ok(None),
+        (ShutdownAction::Poweroff, host) => Err(format!(
+            "shutdown-action = poweroff would power off this machine, but the host the BMC              manages is {} ({}): use shutdown-action = bmc (the BMC powers its host off),              or --host local if the BMC is this machine's",
+            match host {
+                Host::Remote => "another machine",
+                _ => "not known to be this one",
+            },
+            id.evidence
+        )),
+        (ShutdownAction::Bmc, _) if !has_bmc => Err(
+            "shutdown-action = bmc, but there is no BMC to act through (--ipmi none, no \
+             --redfish)"
+                .into(),
+        ),
+        (a, _) => Ok(Some(a.clone())),
+    }
+}
+
+/// How long the sequence waits for the power to be seen off after a power down.
+pub const HARD_WAIT: Duration = Duration::from_secs(15);
+/// How often the power state is read while waiting.
+pub const POWER_POLL: Duration = Duration::from_secs(1);
+
+/// A remote host powered down through its BMC: a soft shutdown (when `grace` is not zero and
+/// the BMC offers it) and its power watched for `grace`; then, still on, a power down and the
+/// power state read back for up to [`HARD_WAIT`]. `pause` sleeps (beating the heart). Returns
+/// the outcome, one line per step (the BMC's answers and the state read back).
+pub fn power_down_host(
+    p: &mut dyn HostPower,
+    grace: Duration,
+    pause: &mut dyn FnMut(Duration),
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !grace.is_zero() {
+        match p.request(Request::Soft) {
+            Ok(answer) => {
+                out.push(answer);
+                if let Some(line) = wait_off(p, grace, pause) {
+                    out.push(format!("soft shutdown: {line}"));
+                    return out;
+                }
+                out.push(format!(
+                    "soft shutdown: the host is still on after {} s",
+                    grace.as_secs()
+                ));
+            }
+            Err(e) if e.kind == PowerErrorKind::Unsupported => {
+                out.push(format!("soft shutdown not offered ({e}): powering down"));
+            }
+            Err(e) => out.push(format!("soft shutdown failed ({e}): powering down")),
+        }
+    }
+    match p.request(Request::Hard) {
+        Ok(answer) => out.push(answer),
+        Err(e) => out.push(format!("power down failed: {e}")),
+    }
+    out.push(match wait_off(p, HARD_WAIT, pause) {
+        Some(line) => format!("power down: {line}"),
+        None => match p.is_on() {
+            Ok(_) => format!(
+                "power down: the host's power is still on after {} s",
+                HARD_WAIT.as_secs()
+            ),
+            Err(e) => format!("power down: the power state cannot be read ({e})"),
+        },
+    });
+    out
+}
+
+/// Reads the power state every [`POWER_POLL`] for up to `within`: `Some(line)` once it is off.
+fn wait_off(
+    p: &mut dyn HostPower,
+    within: Duration,
+    pause: &mut dyn FnMut(Duration),
+) -> Option<String> {
+    let polls = within.as_millis() / POWER_POLL.as_millis().max(1);
+    for i in 0..=polls {
+        if matches!(p.is_on(), Ok(false)) {
+            let after = POWER_POLL.as_secs() * u64::try_from(i).unwrap_or(u64::MAX);
+            return Some(format!(
+                "the host's power is off (read back after {after} s)"
+            ));
+        }
+        if i < polls {
+            pause(POWER_POLL);
+        }
+    }
+    None
+}
+
+/// What the shutdown acts on: the action, the protected host, and (for `bmc`) the BMC's
+/// power control of that host with its grace and a pause that keeps the heart beating.
+pub struct Act<'a> {
+    /// The resolved action ([`resolve_action`]).
+    pub action: &'a ShutdownAction,
+    /// The protected host.
+    pub host: Host,
+    /// The BMC's power control of its host (`bmc`).
+    pub bmc: Option<&'a mut dyn HostPower>,
+    /// The soft shutdown's grace.
+    pub grace: Duration,
+    /// Sleeps, keeping the heart beating.
+    pub pause: &'a mut dyn FnMut(Duration),
+}
+
 /// Runs the shutdown sequence with the real power-off (see [`perform_with`]).
-pub fn perform(syslog: &Syslog, state_dir: &Path, action: &ShutdownAction, t: &Trigger) -> Record {
-    perform_with(syslog, state_dir, action, t, &PowerOff::default())
+pub fn perform(syslog: &Syslog, state_dir: &Path, act: Act<'_>, t: &Trigger) -> Record {
+    perform_with(syslog, state_dir, act, t, &PowerOff::default())
 }
 
 /// The shutdown sequence: message, flush, record, sync, action. Every step's failure is
 /// logged and the next step still runs: a full disk or a failing program never stops the
-/// power-off.
+/// power-off. A `bmc` action's outcome is said as envmon's own syslog lines and kept in the
+/// record (written again with it).
 pub fn perform_with(
     syslog: &Syslog,
     state_dir: &Path,
-    action: &ShutdownAction,
+    act: Act<'_>,
     t: &Trigger,
     power: &PowerOff,
 ) -> Record {
@@ -147,7 +285,7 @@ pub fn perform_with(
             FLUSH_TIMEOUT.as_secs()
         );
     }
-    let rec = Record {
+    let mut rec = Record {
         version: 1,
         reason: t.kind.name().into(),
         sensor: t.sensor.clone(),
@@ -160,6 +298,8 @@ pub fn perform_with(
             .to_rfc3339_opts(chrono::SecondsFormat::Micros, false),
         reported: false,
         source: None,
+        host: (act.host != Host::Local).then(|| act.host.name().to_string()),
+        outcome: Vec::new(),
         // The trips reported before stay known (a record per shutdown, one history).
         trips: previous_trips(state_dir),
     };
@@ -170,7 +310,7 @@ pub fn perform_with(
         );
     }
     sys::sync();
-    match action {
+    match act.action {
         ShutdownAction::None => log::error!(
             "thermal shutdown: {} {} at {} (threshold {}); --shutdown-action none: not powering off",
             t.sensor,
@@ -184,12 +324,33 @@ pub fn perform_with(
                 .env("ENVMON_SHUTDOWN_REASON", t.kind.name())
                 .env("ENVMON_SHUTDOWN_SENSOR", &t.sensor)
                 .env("ENVMON_SHUTDOWN_READING", t.reading.to_string())
+                .env("ENVMON_SHUTDOWN_HOST", act.host.name())
                 .status();
             match status {
                 Ok(s) if s.success() => {}
                 Ok(s) => log::error!("thermal shutdown: {} exited with {s}", program.display()),
                 Err(e) => log::error!("thermal shutdown: cannot run {}: {e}", program.display()),
             }
+        }
+        ShutdownAction::Bmc => {
+            rec.outcome = match act.bmc {
+                Some(p) => {
+                    log::error!(
+                        "thermal shutdown: the BMC powers its host ({}) off",
+                        act.host.name()
+                    );
+                    power_down_host(p, act.grace, act.pause)
+                }
+                None => vec!["no BMC session to act through: the host was not powered off".into()],
+            };
+            for line in &rec.outcome {
+                log::error!("thermal shutdown: {line}");
+                syslog.send_notice(&format!("thermal shutdown through the BMC: {line}"));
+            }
+            if let Err(e) = write_record(state_dir, &rec) {
+                log::error!("thermal shutdown: cannot record the outcome: {e}");
+            }
+            syslog.flush(FLUSH_TIMEOUT);
         }
         ShutdownAction::Poweroff => {
             log::error!("thermal shutdown: powering off");
@@ -227,6 +388,8 @@ pub fn report_hardware_trip(
         at: trip.at.clone(),
         reported: true,
         source: Some("sel".into()),
+        host: None,
+        outcome: Vec::new(),
         trips: remember_trip(previous_trips(state_dir), &trip.identity),
     };
     write_record(state_dir, &rec)?;
@@ -369,6 +532,17 @@ mod tests {
         p
     }
 
+    /// The action `a` on this machine (no BMC, no grace).
+    fn local<'a>(a: &'a ShutdownAction, pause: &'a mut dyn FnMut(Duration)) -> Act<'a> {
+        Act {
+            action: a,
+            host: Host::Local,
+            bmc: None,
+            grace: Duration::ZERO,
+            pause,
+        }
+    }
+
     fn ran(dir: &Path) -> String {
         fs::read_to_string(dir.join("ran")).unwrap_or_default()
     }
@@ -383,7 +557,13 @@ mod tests {
         };
         let state = dir.path().join("state");
         let t = trigger(ShutdownKind::IoHub);
-        let rec = perform_with(&s, &state, &ShutdownAction::Poweroff, &t, &power);
+        let rec = perform_with(
+            &s,
+            &state,
+            local(&ShutdownAction::Poweroff, &mut |_| {}),
+            &t,
+            &power,
+        );
         assert_eq!(ran(dir.path()), "poweroff\n");
         assert_eq!(read_record(&state).unwrap(), Some(rec));
         let frames = frames.lock().unwrap();
@@ -400,13 +580,25 @@ mod tests {
             syscall: || Ok(()),
             program: program(dir.path(), "poweroff", 0),
         };
-        perform_with(&s, dir.path(), &ShutdownAction::Poweroff, &t, &ok);
+        perform_with(
+            &s,
+            dir.path(),
+            local(&ShutdownAction::Poweroff, &mut |_| {}),
+            &t,
+            &ok,
+        );
         assert_eq!(ran(dir.path()), "", "reboot(2) worked: no fallback");
         let missing = PowerOff {
             syscall: || Err(std::io::Error::from_raw_os_error(libc::EPERM)),
             program: dir.path().join("no-such-poweroff"),
         };
-        let rec = perform_with(&s, dir.path(), &ShutdownAction::Poweroff, &t, &missing);
+        let rec = perform_with(
+            &s,
+            dir.path(),
+            local(&ShutdownAction::Poweroff, &mut |_| {}),
+            &t,
+            &missing,
+        );
         assert_eq!(read_record(dir.path()).unwrap(), Some(rec));
     }
 
@@ -421,11 +613,11 @@ mod tests {
         };
         let failing = ShutdownAction::Exec(program(dir.path(), "failing", 3));
         let state = dir.path().join("state");
-        let rec = perform_with(&s, &state, &failing, &t, &never);
+        let rec = perform_with(&s, &state, local(&failing, &mut |_| {}), &t, &never);
         assert_eq!(ran(dir.path()), "failing\n");
         assert_eq!(read_record(&state).unwrap(), Some(rec));
         let missing = ShutdownAction::Exec(dir.path().join("missing"));
-        perform_with(&s, &state, &missing, &t, &never);
+        perform_with(&s, &state, local(&missing, &mut |_| {}), &t, &never);
         assert_eq!(
             read_record(&state).unwrap().map(|r| r.reason),
             Some("cpu_vr".into())
@@ -465,6 +657,8 @@ mod tests {
             at: "2026-11-22T16:00:00+00:00".into(),
             reported: false,
             source: None,
+            host: None,
+            outcome: Vec::new(),
             trips: Vec::new(),
         }
     }
@@ -512,5 +706,118 @@ mod tests {
         for v in ["ENVMON_IPMI_PASSWORD", "ENVMON_REDFISH_PASSWORD"] {
             assert!(removed.iter().any(|r| r == v), "{v}: {removed:?}");
         }
+    }
+
+    fn host(h: Host) -> HostId {
+        HostId {
+            host: h,
+            evidence: "test".into(),
+            contradicted: false,
+        }
+    }
+
+    /// Issue 32: poweroff only for this machine; the default follows the host; bmc needs a
+    /// BMC; an unknown host waits for the BMC's GUID only while it can still come.
+    #[test]
+    fn the_action_follows_the_host_and_poweroff_for_another_is_refused() {
+        let (local, remote, unknown) = (host(Host::Local), host(Host::Remote), host(Host::Unknown));
+        let p = ShutdownAction::Poweroff;
+        let ok = |a| Ok(Some(a));
+        assert_eq!(resolve_action(&local, None, true, false), ok(p.clone()));
+        assert_eq!(
+            resolve_action(&remote, None, true, false),
+            ok(ShutdownAction::Bmc)
+        );
+        assert_eq!(
+            resolve_action(&unknown, None, true, true),
+            ok(ShutdownAction::Bmc)
+        );
+        assert_eq!(resolve_action(&local, Some(&p), true, false), ok(p.clone()));
+        let e = resolve_action(&remote, Some(&p), true, true).unwrap_err();
+        assert!(e.contains("another machine") && e.contains("bmc"), "{e}");
+        assert_eq!(resolve_action(&unknown, Some(&p), true, true), Ok(None));
+        let e = resolve_action(&unknown, Some(&p), true, false).unwrap_err();
+        assert!(e.contains("not known to be this one"), "{e}");
+        let e = resolve_action(&local, Some(&ShutdownAction::Bmc), false, false).unwrap_err();
+        assert!(e.contains("no BMC"), "{e}");
+        let none = ShutdownAction::None;
+        assert_eq!(resolve_action(&remote, Some(&none), true, false), ok(none));
+    }
+
+    /// A BMC that refuses the soft shutdown (ipmi_sim without a connected VM answers CCh)
+    /// is asked to power down at once; one that takes it is left to it.
+    #[test]
+    fn the_bmc_powers_its_host_down_soft_first_and_reads_the_state_back() {
+        use envmon_sensors::{ipmi::fake::FakeBmc, power::Chassis};
+        let bmc = FakeBmc::default();
+        let mut t = bmc.transport();
+        let mut slept = Duration::ZERO;
+        let out = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |d| {
+            slept += d
+        });
+        assert!(out[0].starts_with("soft shutdown not offered"), "{out:?}");
+        assert!(out[1].contains("power down (00h) accepted"), "{out:?}");
+        assert_eq!(
+            out[2],
+            "power down: the host's power is off (read back after 0 s)"
+        );
+        assert_eq!(
+            slept,
+            Duration::ZERO,
+            "no grace spent on a refused soft shutdown"
+        );
+        let bmc = FakeBmc::default();
+        bmc.state().soft_shutdown = true;
+        let mut t = bmc.transport();
+        let out = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |_| {});
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(
+            out[1].starts_with("soft shutdown: the host's power is off"),
+            "{out:?}"
+        );
+        let controls = bmc
+            .state()
+            .log
+            .iter()
+            .filter(|(n, c)| (*n, *c) == (0x00, 0x02))
+            .count();
+        assert_eq!(
+            controls, 1,
+            "no power down after a soft shutdown that worked"
+        );
+    }
+
+    #[test]
+    fn a_bmc_action_records_its_outcome_and_says_it_and_never_powers_this_machine_off() {
+        use envmon_sensors::{ipmi::fake::FakeBmc, power::Chassis};
+        let dir = tempfile::tempdir().unwrap();
+        let (s, frames) = syslog();
+        let bmc = FakeBmc::default();
+        let mut transport = bmc.transport();
+        let mut chassis = Chassis(&mut transport);
+        let never = PowerOff {
+            syscall: || panic!("bmc: must not power this machine off"),
+            program: PathBuf::from("/nonexistent"),
+        };
+        let act = Act {
+            action: &ShutdownAction::Bmc,
+            host: Host::Remote,
+            bmc: Some(&mut chassis),
+            grace: Duration::from_secs(5),
+            pause: &mut |_| {},
+        };
+        let rec = perform_with(&s, dir.path(), act, &trigger(ShutdownKind::Cpu), &never);
+        assert!(bmc.state().power_off);
+        assert_eq!(rec.host.as_deref(), Some("remote"));
+        assert_eq!(read_record(dir.path()).unwrap(), Some(rec.clone()));
+        assert_eq!(rec.outcome.len(), 3, "{:?}", rec.outcome);
+        assert!(s.flush(Duration::from_secs(5)));
+        let frames = frames.lock().unwrap();
+        assert!(frames[0].contains("%FTD-1-735022"), "{frames:?}");
+        assert!(
+            frames.iter().any(|f| f
+                .contains("thermal shutdown through the BMC: power down: the host's power is off")),
+            "{frames:?}"
+        );
     }
 }

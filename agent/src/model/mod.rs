@@ -320,6 +320,20 @@ pub struct LastShutdown {
     /// `sel` when it was the hardware's own trip, found in the BMC's event log.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// The host shut down when not this machine (`remote`, `unknown`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// The host the thermal action protects.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Protection {
+    /// The thermal action (`poweroff`, `bmc`, `exec:/path`, `none`).
+    pub action: String,
+    /// What the decision rests on.
+    pub evidence: String,
+    /// `local` (this machine), `remote` (the BMC's host, another machine) or `unknown`.
+    pub host: String,
 }
 
 /// The BMC's event log.
@@ -376,6 +390,10 @@ pub struct Environment {
     pub monitoring: Monitoring,
     /// PCI expectations.
     pub pci: Vec<PciLink>,
+    /// The host the thermal action protects, on what evidence, and the action (none before
+    /// the agent decided it: one-shot commands).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protection: Option<Protection>,
     /// Power, current and energy readings of the BMC's sensors (not on the wire when none).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub power: Vec<PowerItem>,
@@ -422,6 +440,7 @@ impl Environment {
             monitoring,
             pci,
             power: Vec::new(),
+            protection: None,
             psu_redundancy,
             sel: None,
             sensors,

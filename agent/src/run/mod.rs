@@ -11,7 +11,9 @@
 //! SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
 //! invalid new one keeps the old one running and says why).
 
+use crate::config::ShutdownAction;
 use crate::source::figures::Figures;
+use crate::source::host;
 use crate::{
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
@@ -33,6 +35,8 @@ use crate::{
 };
 use envmon_board_defs::Board;
 use envmon_core::engine::{Emission, format_reading};
+use envmon_core::host::{BmcGuid, HostId, Reach};
+use envmon_sensors::power::{Chassis, HostPower, Reset};
 use envmon_sensors::redfish::{http::HttpFetch, reader::RedfishReader};
 use std::{
     sync::Arc,
@@ -68,24 +72,27 @@ impl ThermalGuard {
         }
     }
 
-    /// Runs the shutdown a sweep calls for, once per process.
-    fn run(&mut self, t: Option<crate::model::Trigger>, syslog: &Syslog, settings: &Settings) {
+    /// Runs the shutdown a sweep calls for, once per process, as `act` says.
+    fn run(
+        &mut self,
+        t: Option<crate::model::Trigger>,
+        syslog: &Syslog,
+        settings: &Settings,
+        act: shutdown::Act<'_>,
+    ) {
         let Some(t) = t.filter(|_| !self.done) else {
             return;
         };
         self.done = true;
         log::error!(
-            "thermal shutdown: {} at {} (threshold {})",
+            "thermal shutdown: {} at {} (threshold {}), host {}: {}",
             t.sensor,
             format_reading(t.reading, &t.unit),
-            format_reading(t.threshold, &t.unit)
+            format_reading(t.threshold, &t.unit),
+            act.host.name(),
+            act.action
         );
-        self.last = Some(shutdown::perform(
-            syslog,
-            &settings.state_dir,
-            &settings.shutdown_action,
-            &t,
-        ));
+        self.last = Some(shutdown::perform(syslog, &settings.state_dir, act, &t));
     }
 
     /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was,
@@ -154,6 +161,59 @@ struct Loop {
     counters: Counters,
     /// Whether the last sweep updated every record.
     last_sweep_complete: bool,
+    /// The protected host and its thermal action.
+    protection: Protection,
+    /// The Redfish system the service manages (its Reset action) and a client for it.
+    rf_system: Option<(HttpFetch, envmon_sensors::redfish::system::System)>,
+    /// A refusal found after the start (the BMC's GUID against `poweroff`): the loop ends
+    /// with it.
+    fatal: Option<AgentError>,
+    /// Whether the BMC has said its GUID (or that it has none).
+    guid_asked: bool,
+}
+
+/// The host the thermal action protects and the action for it.
+#[derive(Debug, Clone)]
+pub struct Protection {
+    /// Which host, on what evidence.
+    pub id: HostId,
+    /// The action; `None` until the BMC's GUID decides (`poweroff` on an unknown host).
+    pub action: Option<ShutdownAction>,
+}
+
+/// The protected host of the settings given what the BMC said (`asked`: it was asked), and
+/// the action for it; refused as a usage error (`shutdown::resolve_action`).
+pub fn protection(
+    settings: &Settings,
+    bmc: BmcGuid,
+    asked: bool,
+) -> Result<Protection, AgentError> {
+    let id = host::identify_with(settings, bmc);
+    let reach = host::reach(settings);
+    let may_come =
+        !asked && reach == Reach::Network && host::this_machine(&settings.sysfs_root).is_some();
+    let action = shutdown::resolve_action(
+        &id,
+        settings.shutdown_action.as_ref(),
+        reach != Reach::OwnBuses,
+        may_come,
+    )
+    .map_err(AgentError::Usage)?;
+    Ok(Protection { id, action })
+}
+
+impl Protection {
+    /// As the model shows it.
+    pub fn shown(&self) -> crate::model::Protection {
+        crate::model::Protection {
+            action: self.action.as_ref().map_or_else(
+                || "decided when the BMC answers".into(),
+                ToString::to_string,
+            ),
+            evidence: self.id.evidence.clone(),
+            host: self.id.host.name().into(),
+        }
+    }
 }
 
 impl Loop {
@@ -168,7 +228,16 @@ impl Loop {
     }
 
     fn new(settings: Settings, syslog: Syslog, open: Opener) -> Loop {
+        let protection = protection(&settings, BmcGuid::NotAsked, false).unwrap_or_else(|e| {
+            // preflight refused these settings before: a soak or a test keeps going, safely.
+            log::error!("{e}");
+            Protection {
+                id: host::identify_with(&settings, BmcGuid::NotAsked),
+                action: Some(ShutdownAction::None),
+            }
+        });
         Loop {
+            protection,
             sel: SelWatcher::new(
                 &settings.state_dir,
                 crate::events::sel::host_boot(&settings.sysfs_root),
@@ -184,6 +253,9 @@ impl Loop {
             thermal: ThermalGuard::default(),
             counters: Counters::default(),
             last_sweep_complete: false,
+            rf_system: None,
+            fatal: None,
+            guid_asked: false,
         }
     }
 
@@ -232,7 +304,41 @@ impl Loop {
             })?;
         self.figures = figures;
         log::info!("connected to the BMC");
+        if !self.guid_asked {
+            let asked = self
+                .link
+                .source()
+                .map(|src| host::ipmi_guid(src.transport()));
+            match asked {
+                Some(Ok(guid)) => self.decide(guid),
+                Some(Err(e)) => log::warn!("{e}: asked again at the next session"),
+                None => {}
+            }
+        }
         Ok(())
+    }
+
+    /// The protected host once the BMC has said its GUID (or that it has none), said once;
+    /// a `poweroff` the evidence does not allow ends the loop ([`Loop::fatal`]).
+    fn decide(&mut self, guid: BmcGuid) {
+        self.guid_asked = true;
+        match protection(&self.settings, guid, true) {
+            Ok(p) => {
+                if p.id.contradicted {
+                    log::warn!("--host {}: {}", self.settings.host, p.id.evidence);
+                }
+                log::info!(
+                    "protected host: {} ({}); thermal action: {}",
+                    p.id.host.name(),
+                    p.id.evidence,
+                    p.action
+                        .as_ref()
+                        .map_or_else(String::new, ToString::to_string)
+                );
+                self.protection = p;
+            }
+            Err(e) => self.fatal = Some(e),
+        }
     }
 
     /// `--redfish`: discovers the service and builds the monitor of its board (`auto`, or a
@@ -260,6 +366,16 @@ impl Loop {
                 crate::events::sel::host_boot(&self.settings.sysfs_root),
             ));
         }
+        // The system the service manages: which host it is, and its Reset action.
+        let system = match envmon_sensors::redfish::system::find(&mut fetch) {
+            Ok(s) => s,
+            Err(e) => {
+                log::warn!("Redfish: {e}");
+                None
+            }
+        };
+        self.decide(host::redfish_guid(system.as_ref()));
+        self.rf_system = system.map(|s| (fetch.clone(), s));
         let reader = RedfishReader::new(Box::new(fetch));
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
@@ -331,8 +447,9 @@ impl Loop {
             self.outputs.notice(text);
         }
         let confirmed = sweep.shutdown.filter(|t| self.confirm_shutdown(t));
-        self.thermal
-            .run(confirmed, self.outputs.syslog(), &self.settings);
+        if confirmed.is_some() {
+            self.act(confirmed);
+        }
         if let Some(e) = sweep.transport_error {
             return self.link.lost("", &e);
         }
@@ -342,6 +459,48 @@ impl Loop {
         self.read_figures();
         self.sel_step();
         self.rflog_step();
+    }
+
+    /// The thermal action for a confirmed trigger, on the protected host: `bmc` through the
+    /// IPMI session or the Redfish system's Reset action.
+    fn act(&mut self, confirmed: Option<crate::model::Trigger>) {
+        // Not decided yet cannot happen with readings in hand (the GUID is asked at connect);
+        // if it does, the BMC is the one that can act on the hot host.
+        let action = self
+            .protection
+            .action
+            .clone()
+            .unwrap_or(ShutdownAction::Bmc);
+        let heart = self.heart.clone();
+        let mut pause = |d: Duration| pause(d, &heart);
+        let grace = Duration::from_millis(self.settings.shutdown_grace_ms.0);
+        let host = self.protection.id.host;
+        let syslog = self.outputs.syslog();
+        let mut chassis;
+        let mut reset;
+        let bmc: Option<&mut dyn HostPower> = match (&mut self.rf_system, self.link.source()) {
+            _ if action != ShutdownAction::Bmc => None,
+            (Some((fetch, system)), _) => {
+                reset = Reset {
+                    fetch,
+                    system: system.clone(),
+                };
+                Some(&mut reset)
+            }
+            (None, Some(src)) => {
+                chassis = Chassis(src.transport());
+                Some(&mut chassis)
+            }
+            (None, None) => None,
+        };
+        let act = shutdown::Act {
+            action: &action,
+            host,
+            bmc,
+            grace,
+            pause: &mut pause,
+        };
+        self.thermal.run(confirmed, syslog, &self.settings, act);
     }
 
     /// The BMC's figures, when due (a batch of their own, after the sweep).
@@ -440,6 +599,7 @@ impl Loop {
             power: figures.map(Figures::power).unwrap_or_default(),
             ipmi_commands_per_sweep: self.counters.last_sweep_commands,
             last_shutdown: self.thermal.last.as_ref().map(shutdown::Record::shown),
+            protection: Some(self.protection.shown()),
             sel: self.sel.status(),
             ..Environment::new(
                 self.monitor.as_ref().map(|m| m.view(now)),
@@ -548,6 +708,7 @@ fn preflight(settings: &Settings) -> Result<Option<Board>, AgentError> {
     let named = board::named_board(&settings.board)?;
     source::choose(settings)?;
     source::redfish::warn_if_insecure(settings);
+    protection(settings, BmcGuid::NotAsked, false)?;
     check_dirs(settings)?;
     Ok(named)
 }
@@ -744,6 +905,13 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         }
         let next = Instant::now() + Duration::from_millis(l.settings.interval_ms.0);
         l.tick();
+        if let Some(e) = l.fatal.take() {
+            drop(feeder);
+            notifier.stopping();
+            l.finish();
+            l.outputs.close(Duration::from_secs(5));
+            return Err(e);
+        }
         l.publish();
         while !sys::stop_requested() && Instant::now() < next {
             l.heart.beat();
@@ -1276,7 +1444,7 @@ mod tests {
         .unwrap();
         let mut settings = Settings {
             board: BoardChoice(b.to_string_lossy().into_owned()),
-            shutdown_action: crate::config::ShutdownAction::None,
+            shutdown_action: Some(crate::config::ShutdownAction::None),
             ..fake_settings(dir.path())
         };
         settings.shutdown_confirm_ms.0 = 0;

@@ -5,6 +5,7 @@
 pub mod bmc;
 pub mod board;
 pub mod figures;
+pub mod host;
 pub mod link;
 pub mod redfish;
 
@@ -95,6 +96,8 @@ pub struct OneShot {
     pub fetch: Option<HttpFetch>,
     /// Requests the discovery took (Redfish).
     pub requests: u64,
+    /// What the BMC said of the system it manages (asked for `Need::Always`).
+    pub guid: Option<envmon_core::host::BmcGuid>,
 }
 
 impl OneShot {
@@ -156,9 +159,12 @@ pub fn open_once(
             let mut conn = bmc::open(&target).map_err(|e| unavailable(&e))?;
             let (sdrs, _) =
                 bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(|e| unavailable(&e))?;
+            let guid = (need == Need::Always)
+                .then(|| host::ipmi_guid(&mut conn).unwrap_or(envmon_core::host::BmcGuid::None));
             Ok(OneShot {
                 ipmi: Some(conn),
                 sdrs,
+                guid,
                 ..OneShot::default()
             })
         }
@@ -168,10 +174,18 @@ pub fn open_once(
             for n in &found.notes {
                 log::warn!("Redfish: {n}");
             }
+            let requests = fetch.requests();
+            let guid = (need == Need::Always).then(|| {
+                let system = envmon_sensors::redfish::system::find(&mut fetch)
+                    .ok()
+                    .flatten();
+                host::redfish_guid(system.as_ref())
+            });
             Ok(OneShot {
                 redfish: Some(found.sensors),
-                requests: fetch.requests(),
+                requests,
                 fetch: Some(fetch),
+                guid,
                 ..OneShot::default()
             })
         }

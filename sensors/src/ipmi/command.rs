@@ -335,6 +335,46 @@ impl Command for GetChassisStatus {
     }
 }
 
+/// Chassis Control: what the BMC does with its host's power ([`ChassisControl::POWER_DOWN`],
+/// [`ChassisControl::SOFT_SHUTDOWN`]). The reply has no data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChassisControl(pub u8);
+
+impl ChassisControl {
+    /// Power down: the host's power goes off at once.
+    pub const POWER_DOWN: ChassisControl = ChassisControl(0x00);
+    /// Soft shutdown: the host is asked to shut down (ACPI, "via overtemp"); optional.
+    pub const SOFT_SHUTDOWN: ChassisControl = ChassisControl(0x05);
+}
+
+impl Command for ChassisControl {
+    type Reply = ();
+    const NETFN: u8 = NETFN_CHASSIS;
+    const CMD: u8 = 0x02;
+    const NAME: &'static str = "Chassis Control";
+    fn data(&self) -> Vec<u8> {
+        vec![self.0]
+    }
+    fn decode(&self, _: &[u8]) -> Result<(), IpmiError> {
+        Ok(())
+    }
+}
+
+/// Get System GUID: the 16 bytes naming the system the BMC manages (their order varies
+/// between BMCs: `envmon_core::host::Uuid::ipmi_readings`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GetSystemGuid;
+
+impl Command for GetSystemGuid {
+    type Reply = [u8; 16];
+    const NETFN: u8 = NETFN_APP;
+    const CMD: u8 = 0x37;
+    const NAME: &'static str = "Get System GUID";
+    fn decode(&self, d: &[u8]) -> Result<[u8; 16], IpmiError> {
+        head::<Self, 16>(d)
+    }
+}
+
 /// DCMI Get Power Reading, mode 1 (system power statistics), as FreeIPMI's `ipmi-dcmi
 /// --get-system-power-statistics` asks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,9 +5,9 @@
 use super::{
     IpmiError, IpmiErrorKind, Transport,
     command::{
-        ClearSel, Command, DCMI_GROUP, DcmiGetPowerReading, GetChassisStatus, GetDeviceId, GetSdr,
-        GetSdrRepoInfo, GetSelEntry, GetSelInfo, GetSelTime, GetSensorReading, GetSensorThresholds,
-        ReserveSdrRepo, ReserveSel,
+        ChassisControl, ClearSel, Command, DCMI_GROUP, DcmiGetPowerReading, GetChassisStatus,
+        GetDeviceId, GetSdr, GetSdrRepoInfo, GetSelEntry, GetSelInfo, GetSelTime, GetSensorReading,
+        GetSensorThresholds, GetSystemGuid, ReserveSdrRepo, ReserveSel,
     },
     sdr::{FULL_SENSOR, THRESHOLD_READING},
 };
@@ -436,6 +436,11 @@ pub struct FakeState {
     /// DCMI Get Power Reading's current watts; none: the BMC has no DCMI (it answers the
     /// command with C1h, invalid command, as ipmi_sim does).
     pub dcmi_watts: Option<u16>,
+    /// Get System GUID's 16 bytes; none: the command is not supported (C1h).
+    pub guid: Option<[u8; 16]>,
+    /// Whether Chassis Control's soft shutdown is supported (the host then goes off); when
+    /// not, it is answered CCh, as ipmi_sim without a connected VM does.
+    pub soft_shutdown: bool,
 }
 
 /// A handle on a fake BMC; [`FakeBmc::transport`] makes a connection to it.
@@ -663,6 +668,9 @@ impl FakeState {
             (GetChassisStatus::NETFN, GetChassisStatus::CMD) => {
                 Ok(vec![u8::from(!self.power_off), 0x00, 0x00, 0x00])
             }
+            (GetSystemGuid::NETFN, GetSystemGuid::CMD) => {
+                self.guid.map(|g| g.to_vec()).ok_or_else(|| cc(0xC1))
+            }
             (DcmiGetPowerReading::NETFN, DcmiGetPowerReading::CMD)
                 if data.first() == Some(&DCMI_GROUP) =>
             {
@@ -688,10 +696,18 @@ impl Transport for FakeTransport {
         if let Some(e) = s.fail_next.pop_front() {
             return Err(e);
         }
-        // Clear SEL ("initiate erase") is the one command that changes the BMC.
+        // Clear SEL ("initiate erase") and Chassis Control change the BMC.
         if (netfn, cmd, data.get(5)) == (ClearSel::NETFN, ClearSel::CMD, Some(&0xAA)) {
             s.sel.clear();
             s.sel_stamps.1 += 1;
+        }
+        if (netfn, cmd) == (ChassisControl::NETFN, ChassisControl::CMD) {
+            match data.first() {
+                Some(0x00) => s.power_off = true,
+                Some(0x05) if s.soft_shutdown => s.power_off = true,
+                _ => return Err(cc(0xCC)),
+            }
+            return Ok(Vec::new());
         }
         // A queued reading is the answer to the next Get Sensor Reading of its sensor.
         if (netfn, cmd) == (GetSensorReading::NETFN, GetSensorReading::CMD) {

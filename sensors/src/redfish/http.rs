@@ -234,10 +234,21 @@ impl HttpFetch {
 
     /// One GET of `path` on a connection of its own, within the deadline.
     fn once(&mut self, path: &str) -> Result<Response, RfError> {
+        self.exchange("GET", path, None)
+    }
+
+    /// One request (`method`, `path`, a JSON `body`) on a connection of its own, within the
+    /// deadline.
+    fn exchange(
+        &mut self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Response, RfError> {
         self.requests += 1;
         let until = Instant::now() + self.deadline;
         let mut s = self.connect(path)?;
-        self.send_request(&mut s, path)?;
+        self.send_request(&mut s, method, path, body)?;
         let (head, rest) = read_head(&mut s, until, path)?;
         let (status, fields) = parse_head(&head, path)?;
         let field = |name: &str| {
@@ -283,17 +294,31 @@ impl HttpFetch {
     }
 
     /// The request's lines (the authorization, never printed, among them).
-    fn send_request(&self, s: &mut Conn, path: &str) -> Result<(), RfError> {
+    fn send_request(
+        &self,
+        s: &mut Conn,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<(), RfError> {
         let mut req = format!(
-            "GET {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\n\
+            "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\n\
              User-Agent: envmon\r\nConnection: close\r\n",
             self.host, self.port
         );
         if let Some(a) = &self.authorization {
             req.push_str(&format!("Authorization: {a}\r\n"));
         }
+        if let Some(b) = body {
+            req.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n",
+                b.len()
+            ));
+        }
         req.push_str("\r\n");
-        s.write_all(req.as_bytes())
+        let mut bytes = req.into_bytes();
+        bytes.extend_from_slice(body.unwrap_or_default());
+        s.write_all(&bytes)
             .and_then(|()| s.flush())
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))
     }
@@ -379,6 +404,21 @@ fn redirect_path(location: &str) -> Option<String> {
         None => location.to_string(),
     };
     path.starts_with("/redfish/v1").then_some(path)
+}
+
+impl super::Post for HttpFetch {
+    fn post(&mut self, path: &str, body: &serde_json::Value) -> Result<u16, RfError> {
+        if !path.starts_with("/redfish/v1") || path.split('/').any(|p| p == "..") {
+            return Err(RfError::new(RfErrorKind::BadPath, path));
+        }
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
+        let r = self.exchange("POST", path, Some(&bytes))?;
+        match r.status {
+            200..=299 => Ok(r.status),
+            s => Err(RfError::new(RfErrorKind::Status(s), path)),
+        }
+    }
 }
 
 impl Fetch for HttpFetch {

@@ -17,6 +17,7 @@ pub mod http;
 pub mod logs;
 pub mod map;
 pub mod reader;
+pub mod system;
 pub mod tls;
 
 pub use envmon_board_defs::redfish::{RfResource, RfSensor, RfThresholds};
@@ -98,6 +99,13 @@ impl fmt::Display for RfError {
 }
 
 impl std::error::Error for RfError {}
+
+/// One POST of an action (`ComputerSystem.Reset`): the only request envmon makes that
+/// changes anything, and only for the thermal action.
+pub trait Post {
+    /// POSTs `body` to `path`; the HTTP status of a success (2xx), else the error.
+    fn post(&mut self, path: &str, body: &serde_json::Value) -> Result<u16, RfError>;
+}
 
 /// One GET of one Redfish resource (the narrow I/O seam: HTTP in the agent, files in tests).
 pub trait Fetch {
