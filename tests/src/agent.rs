@@ -29,6 +29,29 @@ pub fn script(path: &Path, body: &str) {
     fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
 }
 
+/// A wrapper that starts the agent without CAP_SYS_BOOT (setpriv drops it from the bounding
+/// set): its reboot(2) fails, so a test of a thermal action never powers this machine off,
+/// whatever the code does.
+pub const NO_SYS_BOOT: [&str; 6] = [
+    "setpriv",
+    "--bounding-set",
+    "-sys_boot",
+    "--inh-caps",
+    "-sys_boot",
+    "--",
+];
+
+/// A `poweroff` stand-in under `dir/bin` that records in `dir/local-poweroff-ran` that it
+/// ran; returns the PATH with it first. With [`NO_SYS_BOOT`], the agent's local power-off
+/// falls back to it: the file says whether this machine's power-off was asked for.
+pub fn poweroff_stand_in(dir: &Path) -> String {
+    let bin = dir.join("bin");
+    fs::create_dir_all(&bin).unwrap();
+    let ran = dir.join("local-poweroff-ran");
+    script(&bin.join("poweroff"), &format!("echo ran >> '{}'\n", ran.display()));
+    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+}
+
 /// `envmon run` (`bin`, through `wrapper`) on the BMC at `uri` (the simulator, or a proxy in
 /// front of it) with the board `sim-appliance`, 100 ms sweeps, its state under `dir/state`,
 /// syslog to `syslog`, then `extra` flags, the simulator's password and `env`; stderr in

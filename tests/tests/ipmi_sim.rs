@@ -907,7 +907,7 @@ fn a_flapping_ambient_gives_a_bounded_number_of_lines() {
 /// manages is a stand-in process (ipmi_sim's `startcmd`: the chassis is on while it runs).
 mod remote_host {
     use super::*;
-    use envmon_tests::script;
+    use envmon_tests::{NO_SYS_BOOT, poweroff_stand_in, script};
 
     /// The stand-in host: writes its PID, then sleeps (ipmi_sim ends it at power down).
     fn stand_in(dir: &Path) -> std::path::PathBuf {
@@ -936,18 +936,7 @@ mod remote_host {
     /// on PATH: were the local action ever run, reboot(2) would fail and the stand-in would
     /// record it (this machine is never powered off, whatever the code does).
     fn agent_without_sys_boot(bmc: &Bmc, dir: &Path, extra: &[&str]) -> Agent {
-        let bin = dir.join("bin");
-        std::fs::create_dir_all(&bin).unwrap();
-        let ran = dir.join("local-poweroff-ran");
-        script(
-            &bin.join("poweroff"),
-            &format!("echo ran >> '{}'\n", ran.display()),
-        );
-        let path = format!(
-            "{}:{}",
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
+        let path = poweroff_stand_in(dir);
         let syslog = format!("file://{}", dir.join("syslog.log").display());
         let state = dir.join("state");
         let uri = bmc.uri();

@@ -901,3 +901,103 @@ fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
         }
     }
 }
+
+/// Issue 32: a Redfish host (sushy-emulator with its fake system driver: the system is on,
+/// its power changes 1 to 11 s after a Reset) whose CPU passes its shutdown threshold is
+/// powered off through `ComputerSystem.Reset`, GracefulShutdown first; the state is read back;
+/// this machine's power-off never runs (no CAP_SYS_BOOT, a `poweroff` stand-in on PATH).
+#[test]
+fn a_hot_redfish_host_is_powered_off_through_its_reset_action() {
+    use envmon_sensors::redfish::{Fetch, http::HttpFetch};
+    let dir = tempfile::tempdir().unwrap();
+    let port = envmon_tests::free_port();
+    let config = dir.path().join("sushy.conf");
+    std::fs::write(
+        &config,
+        format!(
+            "SUSHY_EMULATOR_FAKE_DRIVER = True\nSUSHY_EMULATOR_STATE_DIR = '{}'\n\
+             SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '27946b59-9e44-4fa7-8e91-f3527a1ef094', \
+             'name': 'fake', 'power_state': 'On', 'nics': []}}]\n",
+            dir.path().join("sushy-state").display()
+        ),
+    )
+    .unwrap();
+    let _emulator = envmon_tests::fleet::daemon(
+        std::process::Command::new("sushy-emulator")
+            .arg("--config")
+            .arg(&config)
+            .args(["--interface", "127.0.0.1", "--port", &port.to_string()]),
+        &dir.path().join("sushy.log"),
+    );
+    let mut rf = HttpFetch::new("127.0.0.1", port, None);
+    let up = envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
+        rf.get("/redfish/v1/Chassis").ok()
+    })
+    .expect("sushy-emulator did not answer");
+    let chassis = up["Members"][0]["@odata.id"].as_str().unwrap().to_string();
+    let system = "/redfish/v1/Systems/27946b59-9e44-4fa7-8e91-f3527a1ef094";
+    let power = |rf: &mut HttpFetch| rf.get(system).unwrap()["PowerState"].clone();
+    assert_eq!(power(&mut rf), "On");
+    // The fake chassis' CPU reads 41 C: a board whose shutdown threshold is 40.
+    let board = dir.path().join("board.toml");
+    std::fs::write(
+        &board,
+        format!(
+            "name = \"rf-remote\"\n[defaults]\ndebounce = 1\n\n[[item]]\nid = \"cpu\"\n\
+             class = \"cpu_temp\"\nlabel = \"0\"\n\
+             source = \"redfish:{chassis}/Thermal#/Temperatures/0\"\n\
+             warm = 30\ncritical = 35\nshutdown = 40\n"
+        ),
+    )
+    .unwrap();
+    let path = envmon_tests::poweroff_stand_in(dir.path());
+    let syslog = format!("file://{}", dir.path().join("syslog.log").display());
+    let state = dir.path().join("state");
+    let uri = format!("http://127.0.0.1:{port}");
+    let a = envmon_tests::Agent::start_as(
+        &envmon_tests::NO_SYS_BOOT,
+        &envmon_tests::envmon_bin(),
+        &[
+            "--redfish",
+            &uri,
+            "--board",
+            board.to_str().unwrap(),
+            "--host",
+            "remote",
+            "--interval-ms",
+            "300",
+            "--shutdown-confirm-ms",
+            "600",
+            "--shutdown-grace-ms",
+            "20000",
+            "--sel",
+            "off",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            &syslog,
+        ],
+        &[("ENVMON_LOG", "info"), ("PATH", &path)],
+        &dir.path().join("envmon.log"),
+    );
+    let lines = || std::fs::read_to_string(dir.path().join("syslog.log")).unwrap_or_default();
+    envmon_tests::wait_for(std::time::Duration::from_secs(60), || {
+        lines().contains("the host's power is off").then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}\n{}", lines(), a.stderr()));
+    assert!(lines().contains("%FTD-1-735022"), "{}", lines());
+    assert!(
+        lines().contains("ResetType GracefulShutdown: HTTP 204"),
+        "{}",
+        lines()
+    );
+    assert_eq!(power(&mut rf), "Off");
+    assert!(
+        !dir.path().join("local-poweroff-ran").exists(),
+        "this machine's power-off ran: {}",
+        a.stderr()
+    );
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["protection"]["host"], "remote", "{env}");
+    assert_eq!(env["protection"]["action"], "bmc", "{env}");
+}

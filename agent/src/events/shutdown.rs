@@ -310,6 +310,20 @@ pub fn perform_with(
         );
     }
     sys::sync();
+    run_action(syslog, state_dir, act, t, power, &mut rec);
+    rec
+}
+
+/// The action itself, after the record is written and synced (a `bmc` action's outcome
+/// goes into `rec`, written again).
+fn run_action(
+    syslog: &Syslog,
+    state_dir: &Path,
+    act: Act<'_>,
+    t: &Trigger,
+    power: &PowerOff,
+    rec: &mut Record,
+) {
     match act.action {
         ShutdownAction::None => log::error!(
             "thermal shutdown: {} {} at {} (threshold {}); --shutdown-action none: not powering off",
@@ -347,7 +361,7 @@ pub fn perform_with(
                 log::error!("thermal shutdown: {line}");
                 syslog.send_notice(&format!("thermal shutdown through the BMC: {line}"));
             }
-            if let Err(e) = write_record(state_dir, &rec) {
+            if let Err(e) = write_record(state_dir, rec) {
                 log::error!("thermal shutdown: cannot record the outcome: {e}");
             }
             syslog.flush(FLUSH_TIMEOUT);
@@ -365,7 +379,6 @@ pub fn perform_with(
             }
         }
     }
-    rec
 }
 
 /// A processor Thermal Trip the BMC logged while envmon was not running (the hardware shut

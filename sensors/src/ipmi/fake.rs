@@ -601,8 +601,7 @@ impl FakeState {
         }
     }
 
-    /// Sensor, application, chassis and DCMI commands; anything else is 0xC1 (invalid
-    /// command).
+    /// Sensor commands; the others go to [`FakeState::answer_bmc`].
     fn answer_sensor(&self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
         match (netfn, cmd) {
             (GetSensorThresholds::NETFN, GetSensorThresholds::CMD) => {
@@ -658,6 +657,14 @@ impl FakeState {
                     None => Err(cc(0xCB)),
                 }
             }
+            _ => self.answer_bmc(netfn, cmd, data),
+        }
+    }
+
+    /// Application, chassis and DCMI commands (the BMC's own figures); anything else is
+    /// 0xC1 (invalid command).
+    fn answer_bmc(&self, netfn: u8, cmd: u8, data: &[u8]) -> Result<Vec<u8>, IpmiError> {
+        match (netfn, cmd) {
             (GetDeviceId::NETFN, GetDeviceId::CMD) => {
                 Ok(self.device_id.clone().unwrap_or_else(|| {
                     vec![
