@@ -48,8 +48,15 @@ pub fn poweroff_stand_in(dir: &Path) -> String {
     let bin = dir.join("bin");
     fs::create_dir_all(&bin).unwrap();
     let ran = dir.join("local-poweroff-ran");
-    script(&bin.join("poweroff"), &format!("echo ran >> '{}'\n", ran.display()));
-    format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default())
+    script(
+        &bin.join("poweroff"),
+        &format!("echo ran >> '{}'\n", ran.display()),
+    );
+    format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    )
 }
 
 /// `envmon run` (`bin`, through `wrapper`) on the BMC at `uri` (the simulator, or a proxy in

@@ -959,14 +959,7 @@ mod remote_host {
             ("PATH", path.as_str()),
         ];
         Agent::start_as(
-            &[
-                "setpriv",
-                "--bounding-set",
-                "-sys_boot",
-                "--inh-caps",
-                "-sys_boot",
-                "--",
-            ],
+            &NO_SYS_BOOT,
             &envmon_bin(),
             &args,
             &env,

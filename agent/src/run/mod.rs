@@ -161,6 +161,12 @@ struct Loop {
     counters: Counters,
     /// Whether the last sweep updated every record.
     last_sweep_complete: bool,
+    /// The protected host, its action, and what acts on it.
+    host: HostGuard,
+}
+
+/// The host the thermal action protects, as decided so far, and what acts on it.
+struct HostGuard {
     /// The protected host and its thermal action.
     protection: Protection,
     /// The Redfish system the service manages (its Reset action) and a client for it.
@@ -168,8 +174,8 @@ struct Loop {
     /// A refusal found after the start (the BMC's GUID against `poweroff`): the loop ends
     /// with it.
     fatal: Option<AgentError>,
-    /// Whether the BMC has said its GUID (or that it has none).
-    guid_asked: bool,
+    /// What the BMC said of its system's GUID (none: not asked yet on this source).
+    guid: Option<BmcGuid>,
 }
 
 /// The host the thermal action protects and the action for it.
@@ -237,7 +243,12 @@ impl Loop {
             }
         });
         Loop {
-            protection,
+            host: HostGuard {
+                protection,
+                rf_system: None,
+                fatal: None,
+                guid: None,
+            },
             sel: SelWatcher::new(
                 &settings.state_dir,
                 crate::events::sel::host_boot(&settings.sysfs_root),
@@ -253,9 +264,6 @@ impl Loop {
             thermal: ThermalGuard::default(),
             counters: Counters::default(),
             last_sweep_complete: false,
-            rf_system: None,
-            fatal: None,
-            guid_asked: false,
         }
     }
 
@@ -304,7 +312,7 @@ impl Loop {
             })?;
         self.figures = figures;
         log::info!("connected to the BMC");
-        if !self.guid_asked {
+        if self.host.guid.is_none() {
             let asked = self
                 .link
                 .source()
@@ -321,7 +329,7 @@ impl Loop {
     /// The protected host once the BMC has said its GUID (or that it has none), said once;
     /// a `poweroff` the evidence does not allow ends the loop ([`Loop::fatal`]).
     fn decide(&mut self, guid: BmcGuid) {
-        self.guid_asked = true;
+        self.host.guid = Some(guid);
         match protection(&self.settings, guid, true) {
             Ok(p) => {
                 if p.id.contradicted {
@@ -335,9 +343,9 @@ impl Loop {
                         .as_ref()
                         .map_or_else(String::new, ToString::to_string)
                 );
-                self.protection = p;
+                self.host.protection = p;
             }
-            Err(e) => self.fatal = Some(e),
+            Err(e) => self.host.fatal = Some(e),
         }
     }
 
@@ -375,7 +383,7 @@ impl Loop {
             }
         };
         self.decide(host::redfish_guid(system.as_ref()));
-        self.rf_system = system.map(|s| (fetch.clone(), s));
+        self.host.rf_system = system.map(|s| (fetch.clone(), s));
         let reader = RedfishReader::new(Box::new(fetch));
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
@@ -467,6 +475,7 @@ impl Loop {
         // Not decided yet cannot happen with readings in hand (the GUID is asked at connect);
         // if it does, the BMC is the one that can act on the hot host.
         let action = self
+            .host
             .protection
             .action
             .clone()
@@ -474,11 +483,11 @@ impl Loop {
         let heart = self.heart.clone();
         let mut pause = |d: Duration| pause(d, &heart);
         let grace = Duration::from_millis(self.settings.shutdown_grace_ms.0);
-        let host = self.protection.id.host;
+        let host = self.host.protection.id.host;
         let syslog = self.outputs.syslog();
         let mut chassis;
         let mut reset;
-        let bmc: Option<&mut dyn HostPower> = match (&mut self.rf_system, self.link.source()) {
+        let bmc: Option<&mut dyn HostPower> = match (&mut self.host.rf_system, self.link.source()) {
             _ if action != ShutdownAction::Bmc => None,
             (Some((fetch, system)), _) => {
                 reset = Reset {
@@ -599,7 +608,7 @@ impl Loop {
             power: figures.map(Figures::power).unwrap_or_default(),
             ipmi_commands_per_sweep: self.counters.last_sweep_commands,
             last_shutdown: self.thermal.last.as_ref().map(shutdown::Record::shown),
-            protection: Some(self.protection.shown()),
+            protection: Some(self.host.protection.shown()),
             sel: self.sel.status(),
             ..Environment::new(
                 self.monitor.as_ref().map(|m| m.view(now)),
@@ -648,6 +657,14 @@ impl Loop {
             if new.state_dir != self.settings.state_dir {
                 make_state_dir(&new)?;
             }
+            // The host as the BMC already said it, when the source stays the same.
+            if let Some(guid) = self
+                .host
+                .guid
+                .filter(|_| !source::changed(&self.settings, &new))
+            {
+                protection(&new, guid, true)?;
+            }
             Ok(b)
         }) {
             Ok(b) => b,
@@ -690,6 +707,9 @@ impl Loop {
                     crate::events::sel::host_boot(&new.sysfs_root),
                 );
             }
+            // Another source may manage another host: asked again at its session.
+            self.host.guid = None;
+            self.host.rf_system = None;
         } else {
             if new.ipmi_password_file != old.ipmi_password_file {
                 self.link.close();
@@ -697,6 +717,11 @@ impl Loop {
             if let Some(m) = self.monitor.as_mut() {
                 m.set_damping(new.flap_damping.0);
             }
+        }
+        // --host and --shutdown-action apply at once (checked by the reload).
+        let guid = self.host.guid.unwrap_or(BmcGuid::NotAsked);
+        if let Ok(p) = protection(new, guid, self.host.guid.is_some()) {
+            self.host.protection = p;
         }
     }
 }
@@ -905,7 +930,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         }
         let next = Instant::now() + Duration::from_millis(l.settings.interval_ms.0);
         l.tick();
-        if let Some(e) = l.fatal.take() {
+        if let Some(e) = l.host.fatal.take() {
             drop(feeder);
             notifier.stopping();
             l.finish();

@@ -33,7 +33,7 @@ struct RawEntry {
 }
 
 /// A string field: sanitized and cut at [`TEXT_MAX`]; any other type is absent.
-fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
         Value::String(s) => {
             let mut s = envmon_core::text::sanitize(&s);

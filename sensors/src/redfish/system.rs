@@ -2,7 +2,8 @@
 //! state, and its `ComputerSystem.Reset` action (the thermal action on a remote host).
 //! [`parse`] is pure; [`find`] reads the service through [`Fetch`].
 
-use super::{Fetch, RfError, RfErrorKind};
+use super::{Fetch, RfError, RfErrorKind, logs::text, map};
+use serde::{Deserialize, Deserializer, de::DeserializeOwned};
 use serde_json::Value;
 
 /// What envmon needs of a `ComputerSystem`.
@@ -23,35 +24,83 @@ pub struct System {
 /// At most this many reset types are kept (a service listing more is trimmed).
 const MAX_RESET_TYPES: usize = 16;
 
-/// A `ComputerSystem` resource read at `path`.
-pub fn parse(v: &Value, path: &str) -> Result<System, RfError> {
-    let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    if !v.is_object() {
-        return Err(RfError::new(RfErrorKind::WrongType("ComputerSystem"), path));
-    }
-    let reset = v.pointer("/Actions/#ComputerSystem.Reset");
-    let reset_target = reset
-        .and_then(|r| r.get("target"))
-        .and_then(Value::as_str)
-        .filter(|t| t.starts_with("/redfish/v1") && t.len() <= 512)
-        .map(str::to_string);
-    let reset_types = reset
-        .and_then(|r| r.get("ResetType@Redfish.AllowableValues"))
-        .and_then(Value::as_array)
+/// A `ComputerSystem` as far as envmon reads it; a field of the wrong type is absent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawSystem {
+    #[serde(rename = "UUID", deserialize_with = "text")]
+    uuid: Option<String>,
+    #[serde(rename = "PowerState", deserialize_with = "text")]
+    power_state: Option<String>,
+    #[serde(rename = "Actions", deserialize_with = "lenient")]
+    actions: RawActions,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawActions {
+    #[serde(rename = "#ComputerSystem.Reset", deserialize_with = "lenient")]
+    reset: RawReset,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawReset {
+    #[serde(deserialize_with = "text")]
+    target: Option<String>,
+    #[serde(
+        rename = "ResetType@Redfish.AllowableValues",
+        deserialize_with = "texts"
+    )]
+    types: Vec<String>,
+}
+
+/// An object of type `T`, or its default when the service sent something else there.
+fn lenient<'de, D: Deserializer<'de>, T: DeserializeOwned + Default>(d: D) -> Result<T, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(if v.is_object() {
+        T::deserialize(v).unwrap_or_default()
+    } else {
+        T::default()
+    })
+}
+
+/// The strings of an array (sanitized, bounded, at most [`MAX_RESET_TYPES`]); others left out.
+fn texts<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let v = Value::deserialize(d)?;
+    Ok(v.as_array()
         .map(|a| {
             a.iter()
                 .filter_map(Value::as_str)
                 .take(MAX_RESET_TYPES)
-                .map(|s| s.chars().take(32).collect())
+                .map(|s| {
+                    let mut s = envmon_core::text::sanitize(s);
+                    envmon_core::frame::truncate_at_char(&mut s, 32);
+                    s
+                })
                 .collect()
         })
-        .unwrap_or_default();
+        .unwrap_or_default())
+}
+
+/// A `ComputerSystem` resource read at `path`.
+pub fn parse(v: &Value, path: &str) -> Result<System, RfError> {
+    // Only an object is a resource (serde would also take an array as the struct's fields).
+    if !v.is_object() {
+        return Err(RfError::new(RfErrorKind::WrongType("ComputerSystem"), path));
+    }
+    let raw = RawSystem::deserialize(v)
+        .map_err(|_| RfError::new(RfErrorKind::WrongType("ComputerSystem"), path))?;
     Ok(System {
         path: path.to_string(),
-        uuid: text("UUID").map(|u| u.chars().take(64).collect()),
-        power_state: text("PowerState").map(|p| p.chars().take(32).collect()),
-        reset_target,
-        reset_types,
+        uuid: raw.uuid,
+        power_state: raw.power_state,
+        reset_target: raw
+            .actions
+            .reset
+            .target
+            .filter(|t| t.starts_with("/redfish/v1") && t.len() <= 512),
+        reset_types: raw.actions.reset.types,
     })
 }
 
@@ -70,20 +119,10 @@ impl System {
 /// The service's computer systems (their paths), from `/redfish/v1/Systems`.
 fn members(fetch: &mut dyn Fetch) -> Result<Vec<String>, RfError> {
     let root = fetch.get("/redfish/v1")?;
-    let Some(systems) = root.pointer("/Systems/@odata.id").and_then(Value::as_str) else {
+    let Some(systems) = map::link(&root, "Systems", "/redfish/v1")? else {
         return Ok(Vec::new());
     };
-    let c = fetch.get(systems)?;
-    Ok(c.get("Members")
-        .and_then(Value::as_array)
-        .map(|m| {
-            m.iter()
-                .filter_map(|x| x.get("@odata.id").and_then(Value::as_str))
-                .take(64)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default())
+    map::members(&fetch.get(&systems)?, &systems)
 }
 
 /// The computer system the service manages: `None` when it lists none, an error when it
@@ -131,6 +170,9 @@ mod tests {
         assert_eq!(s.is_off(), Some(false));
         assert!(s.offers("GracefulShutdown") && !s.offers("Nmi"));
         assert_eq!(s.reset_types.len(), 3);
+        let odd = serde_json::json!({"UUID": 5, "PowerState": ["On"], "Actions": "none"});
+        let s = parse(&odd, "/redfish/v1/Systems/1").unwrap();
+        assert_eq!((s.uuid, s.power_state, s.reset_target), (None, None, None));
         let foreign = serde_json::json!({"Actions": {"#ComputerSystem.Reset": {
             "target": "http://elsewhere/x"}}});
         let s = parse(&foreign, "/redfish/v1/Systems/1").unwrap();
