@@ -210,19 +210,28 @@ pub fn label_for(class: Class, s: &SdrSensor) -> Option<String> {
     }
 }
 
+/// The longest item ID `--board auto` makes from a sensor's name.
+pub const MAX_AUTO_ID: usize = 28;
+
+/// An item ID from a sensor's name: its words (ASCII letters and digits), lower case, joined
+/// by `-`, as many whole words as fit in [`MAX_AUTO_ID`] (a first word longer than that is
+/// cut); `-2`, `-3`... where it is taken.
 pub(crate) fn id_for(name: &str, taken: &[Item]) -> String {
-    let mut base: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_lowercase()
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    base.truncate(28);
-    let base = base.trim_matches('-').to_string();
+    let mut base = String::new();
+    for word in name
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_ascii_lowercase();
+        if base.is_empty() {
+            base = word.chars().take(MAX_AUTO_ID).collect();
+        } else if base.len() + 1 + word.len() <= MAX_AUTO_ID {
+            base.push('-');
+            base.push_str(&word);
+        } else {
+            break;
+        }
+    }
     let base = if base.is_empty() {
         "sensor".to_string()
     } else {
@@ -450,6 +459,21 @@ pub fn auto_board(sdrs: &[SdrSensor], overrides: Option<&Board>) -> (Board, Vec<
 
 #[cfg(test)]
 mod tests {
+
+    /// Issue 32: IDs are made of whole words (`power-supply--2-input-voltag` before).
+    #[test]
+    fn ids_are_whole_words_within_the_limit() {
+        let id = |n: &str| id_for(n, &[]);
+        assert_eq!(id("Power Supply #2 Input Voltage"), "power-supply-2-input-voltage");
+        assert_eq!(id("Power Supply #1 12V Output Current"), "power-supply-1-12v-output");
+        assert_eq!(id("CPU1 VR-Temp"), "cpu1-vr-temp");
+        assert_eq!(id("__"), "sensor");
+        assert_eq!(id("Averyveryveryverylongsinglewordsensorname"), "averyveryveryverylongsinglew");
+        for n in ["Power reading for the Chassis", "Front Panel Intake Temperature"] {
+            assert!(id(n).len() <= MAX_AUTO_ID && !id(n).ends_with('-'), "{}", id(n));
+        }
+    }
+
     use super::*;
 
     fn sensor(name: &str, entity: (u8, u8)) -> SdrSensor {

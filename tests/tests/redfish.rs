@@ -1001,3 +1001,40 @@ fn a_hot_redfish_host_is_powered_off_through_its_reset_action() {
     assert_eq!(env["protection"]["host"], "remote", "{env}");
     assert_eq!(env["protection"]["action"], "bmc", "{env}");
 }
+
+/// Issue 32: the text `board explain` of a Redfish service has the URI column docs/redfish.md
+/// promises, whole names, and says which host the thermal action protects (DMTF's tower
+/// gives its system's UUID; this machine's cannot match it).
+#[test]
+fn board_explain_prints_uris_and_the_protected_host() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, port) = sushy(
+        &redfish_mockups().join("dmtf-public-tower"),
+        &dir.path().join("sushy.log"),
+    );
+    let o = std::process::Command::new(envmon_tests::envmon_bin())
+        .args(["--redfish", &format!("http://127.0.0.1:{port}")])
+        .args(["--sysfs-root", dir.path().to_str().unwrap(), "board", "explain"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let header = text.lines().next().unwrap_or_default();
+    assert!(header.contains(" URI ") && header.ends_with("WHY"), "{header}");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Power Supply #2 5V Output Current "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(
+        line.contains(" /redfish/v1/Chassis/Tower/Sensors/PS2Out5VCurrent "),
+        "{line}"
+    );
+    assert!(
+        text.lines().last().unwrap_or_default().starts_with(
+            "Protected host: unknown (the BMC's system GUID is \
+             38947555-7742-3448-3784-823347823834, and this machine's SMBIOS UUID cannot be read); \
+             thermal action: bmc"
+        ),
+        "{text}"
+    );
+}

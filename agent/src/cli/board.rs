@@ -373,17 +373,24 @@ fn explain_redfish(sensors: &[RfSensor], requests: u64, as_json: bool) -> Result
     if as_json {
         return print_json(&rows);
     }
+    // Columns as wide as their widest cell (names and URIs are the service's).
+    let wide = |cells: &mut dyn Iterator<Item = usize>, head: &str| {
+        cells.max().unwrap_or(0).max(head.len())
+    };
+    let name_w = wide(&mut rows.iter().map(|r| r.name.chars().count()), "NAME");
+    let uri_w = wide(&mut rows.iter().map(|r| r.uri.chars().count()), "URI");
     println!(
-        "{:<28} {:<20} {:<16} {:<16} WHY",
-        "NAME", "RESOURCE", "CONTEXT", "DECISION"
+        "{:<name_w$} {:<11} {:<16} {:<16} {:<uri_w$} WHY",
+        "NAME", "RESOURCE", "CONTEXT", "DECISION", "URI"
     );
     for r in &rows {
         println!(
-            "{:<28} {:<20} {:<16} {:<16} {}",
+            "{:<name_w$} {:<11} {:<16} {:<16} {:<uri_w$} {}",
             r.name,
             r.resource,
             r.context.as_deref().unwrap_or("-"),
             r.class.unwrap_or("-"),
+            r.uri,
             r.why
         );
     }
