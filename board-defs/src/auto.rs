@@ -464,13 +464,29 @@ mod tests {
     #[test]
     fn ids_are_whole_words_within_the_limit() {
         let id = |n: &str| id_for(n, &[]);
-        assert_eq!(id("Power Supply #2 Input Voltage"), "power-supply-2-input-voltage");
-        assert_eq!(id("Power Supply #1 12V Output Current"), "power-supply-1-12v-output");
+        assert_eq!(
+            id("Power Supply #2 Input Voltage"),
+            "power-supply-2-input-voltage"
+        );
+        assert_eq!(
+            id("Power Supply #1 12V Output Current"),
+            "power-supply-1-12v-output"
+        );
         assert_eq!(id("CPU1 VR-Temp"), "cpu1-vr-temp");
         assert_eq!(id("__"), "sensor");
-        assert_eq!(id("Averyveryveryverylongsinglewordsensorname"), "averyveryveryverylongsinglew");
-        for n in ["Power reading for the Chassis", "Front Panel Intake Temperature"] {
-            assert!(id(n).len() <= MAX_AUTO_ID && !id(n).ends_with('-'), "{}", id(n));
+        assert_eq!(
+            id("Averyveryveryverylongsinglewordsensorname"),
+            "averyveryveryverylongsinglew"
+        );
+        for n in [
+            "Power reading for the Chassis",
+            "Front Panel Intake Temperature",
+        ] {
+            assert!(
+                id(n).len() <= MAX_AUTO_ID && !id(n).ends_with('-'),
+                "{}",
+                id(n)
+            );
         }
     }
 

@@ -1014,13 +1014,21 @@ fn board_explain_prints_uris_and_the_protected_host() {
     );
     let o = std::process::Command::new(envmon_tests::envmon_bin())
         .args(["--redfish", &format!("http://127.0.0.1:{port}")])
-        .args(["--sysfs-root", dir.path().to_str().unwrap(), "board", "explain"])
+        .args([
+            "--sysfs-root",
+            dir.path().to_str().unwrap(),
+            "board",
+            "explain",
+        ])
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let header = text.lines().next().unwrap_or_default();
-    assert!(header.contains(" URI ") && header.ends_with("WHY"), "{header}");
+    assert!(
+        header.contains(" URI ") && header.ends_with("WHY"),
+        "{header}"
+    );
     let line = text
         .lines()
         .find(|l| l.starts_with("Power Supply #2 5V Output Current "))
