@@ -37,9 +37,15 @@ impl Uuid {
         Uuid(out).real()
     }
 
-    /// `Some(self)` unless it is a placeholder (all zeros, all 0xFF).
+    /// `Some(self)` unless it is a placeholder firmware puts where it has no UUID: every
+    /// byte the same (all zeros, all FFh), or half or more of the bytes zero (AMI's
+    /// `03000200-0400-0500-0006-000700080009`, shipped on many boards: two such boards must
+    /// never take each other for "this machine"). A random UUID has eight zero bytes with a
+    /// chance far below 1e-10.
     pub fn real(self) -> Option<Uuid> {
-        (self.0 != [0; 16] && self.0 != [0xFF; 16]).then_some(self)
+        let same = self.0.iter().all(|b| *b == self.0[0]);
+        let zeros = self.0.iter().filter(|b| **b == 0).count();
+        (!same && zeros < 8).then_some(self)
     }
 
     /// The three orders an IPMI Get System GUID reply's 16 bytes may be in, read as UUIDs:
@@ -227,6 +233,7 @@ mod tests {
             "a1234567-89ab-cdef-a123-456789abcdef-00",
             "00000000-0000-0000-0000-000000000000",
             "FFFFFFFF-FFFF-FFFF-FFFF-FFFFFFFFFFFF",
+            "03000200-0400-0500-0006-000700080009",
             "é1234567-89ab-cdef-a123-456789abcdef",
         ] {
             assert_eq!(Uuid::parse(bad), None, "{bad:?}");

@@ -59,7 +59,7 @@ pub trait HostPower {
 
 /// Completion codes that say "not offered" (invalid command, invalid data field, command not
 /// supported in this state, parameter out of range).
-const UNSUPPORTED_CODES: &[u8] = &[0xC1, 0xC9, 0xCC, 0xD5, 0xD6];
+pub const UNSUPPORTED_CODES: &[u8] = &[0xC1, 0xC9, 0xCC, 0xD5, 0xD6];
 
 fn from_ipmi(e: IpmiError) -> PowerError {
     let kind = match e.kind {

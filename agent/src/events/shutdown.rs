@@ -166,11 +166,15 @@ pub fn resolve_action(
             },
             id.evidence
         )),
-        (ShutdownAction::Bmc, _) if !has_bmc => Err(
-            "shutdown-action = bmc, but there is no BMC to act through (--ipmi none, no \
-             --redfish)"
-                .into(),
-        ),
+        (ShutdownAction::Bmc, _) if !has_bmc => Err(format!(
+            "shutdown-action {} bmc, but there is no BMC to act through (--ipmi none, no \
+             --redfish)",
+            if configured.is_some() {
+                "="
+            } else {
+                "defaults to (the host is not this machine):"
+            }
+        )),
         (a, _) => Ok(Some(a.clone())),
     }
 }
@@ -232,8 +236,14 @@ fn wait_off(
     within: Duration,
     pause: &mut dyn FnMut(Duration),
 ) -> Option<String> {
+    // Bounded in polls and in time (a BMC that answers each read at its deadline), and cut
+    // short by SIGTERM (the power down then comes at once).
+    let until = std::time::Instant::now() + within;
     let polls = within.as_millis() / POWER_POLL.as_millis().max(1);
     for i in 0..=polls {
+        if i > 0 && (std::time::Instant::now() >= until || sys::stop_requested()) {
+            return None;
+        }
         if matches!(p.is_on(), Ok(false)) {
             let after = POWER_POLL.as_secs() * u64::try_from(i).unwrap_or(u64::MAX);
             return Some(format!(
@@ -365,6 +375,15 @@ fn run_action(
                 log::error!("thermal shutdown: cannot record the outcome: {e}");
             }
             syslog.flush(FLUSH_TIMEOUT);
+        }
+        // Never this machine for another host's heat, whatever resolved the action.
+        ShutdownAction::Poweroff if act.host != Host::Local => {
+            let line = format!(
+                "poweroff refused: the hot host is {} (not this machine): nothing powered off",
+                act.host.name()
+            );
+            log::error!("thermal shutdown: {line}");
+            syslog.send_notice(&format!("thermal shutdown: {line}"));
         }
         ShutdownAction::Poweroff => {
             log::error!("thermal shutdown: powering off");
@@ -832,5 +851,35 @@ mod tests {
                 .contains("thermal shutdown through the BMC: power down: the host's power is off")),
             "{frames:?}"
         );
+    }
+
+    /// Defence in depth: a `poweroff` that reaches the sequence for a host that is not this
+    /// machine powers nothing off and says so.
+    #[test]
+    fn poweroff_for_another_host_is_refused_at_the_moment_of_acting() {
+        let dir = tempfile::tempdir().unwrap();
+        let (s, frames) = syslog();
+        let never = PowerOff {
+            syscall: || panic!("another host's heat must not power this machine off"),
+            program: PathBuf::from("/nonexistent"),
+        };
+        for host in [Host::Remote, Host::Unknown] {
+            let act = Act {
+                action: &ShutdownAction::Poweroff,
+                host,
+                bmc: None,
+                grace: Duration::ZERO,
+                pause: &mut |_| {},
+            };
+            perform_with(&s, dir.path(), act, &trigger(ShutdownKind::Cpu), &never);
+        }
+        assert!(s.flush(Duration::from_secs(5)));
+        let refused = frames
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|f| f.contains("poweroff refused: the hot host is"))
+            .count();
+        assert_eq!(refused, 2);
     }
 }

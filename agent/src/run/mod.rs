@@ -169,8 +169,10 @@ struct Loop {
 struct HostGuard {
     /// The protected host and its thermal action.
     protection: Protection,
-    /// The Redfish system the service manages (its Reset action) and a client for it.
-    rf_system: Option<(HttpFetch, envmon_sensors::redfish::system::System)>,
+    /// A client of the Redfish service, for its system.
+    rf: Option<HttpFetch>,
+    /// The Redfish system the service manages (its UUID and Reset action), once read.
+    rf_system: Option<envmon_sensors::redfish::system::System>,
     /// A refusal found after the start (the BMC's GUID against `poweroff`): the loop ends
     /// with it.
     fatal: Option<AgentError>,
@@ -245,6 +247,7 @@ impl Loop {
         Loop {
             host: HostGuard {
                 protection,
+                rf: None,
                 rf_system: None,
                 fatal: None,
                 guid: None,
@@ -312,23 +315,48 @@ impl Loop {
             })?;
         self.figures = figures;
         log::info!("connected to the BMC");
-        if self.host.guid.is_none() {
-            let asked = self
-                .link
-                .source()
-                .map(|src| host::ipmi_guid(src.transport()));
-            match asked {
-                Some(Ok(guid)) => self.decide(guid),
-                Some(Err(e)) => log::warn!("{e}: asked again at the next session"),
-                None => {}
-            }
+        // Asked at every session: the address may answer for another BMC now.
+        let asked = self
+            .link
+            .source()
+            .map(|src| host::ipmi_guid(src.transport()));
+        match asked {
+            Some(Ok(guid)) => self.decide(guid),
+            Some(Err(e)) => log::warn!("{e}: asked again at the next session"),
+            None => {}
         }
         Ok(())
+    }
+
+    /// The Redfish system (its UUID and Reset action), found once the service answers for
+    /// it; a failed read is tried again (after a sweep, and before an action).
+    fn find_system(&mut self) {
+        if self.host.rf_system.is_some() {
+            return;
+        }
+        let Some(fetch) = self.host.rf.as_mut() else {
+            return;
+        };
+        match envmon_sensors::redfish::system::find(fetch) {
+            Ok(Some(system)) => {
+                self.decide(host::redfish_guid(Some(&system)));
+                self.host.rf_system = Some(system);
+            }
+            Ok(None) if self.host.guid.is_none() => {
+                log::warn!("Redfish: the service lists no computer system: no Reset action");
+                self.decide(BmcGuid::None);
+            }
+            Ok(None) => {}
+            Err(e) => log::warn!("Redfish: {e}: the system is read again after the sweep"),
+        }
     }
 
     /// The protected host once the BMC has said its GUID (or that it has none), said once;
     /// a `poweroff` the evidence does not allow ends the loop ([`Loop::fatal`]).
     fn decide(&mut self, guid: BmcGuid) {
+        if self.host.guid == Some(guid) {
+            return;
+        }
         self.host.guid = Some(guid);
         match protection(&self.settings, guid, true) {
             Ok(p) => {
@@ -375,15 +403,8 @@ impl Loop {
             ));
         }
         // The system the service manages: which host it is, and its Reset action.
-        let system = match envmon_sensors::redfish::system::find(&mut fetch) {
-            Ok(s) => s,
-            Err(e) => {
-                log::warn!("Redfish: {e}");
-                None
-            }
-        };
-        self.decide(host::redfish_guid(system.as_ref()));
-        self.host.rf_system = system.map(|s| (fetch.clone(), s));
+        self.host.rf = Some(fetch.clone());
+        self.find_system();
         let reader = RedfishReader::new(Box::new(fetch));
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
@@ -465,6 +486,9 @@ impl Loop {
             self.link.revalidate();
         }
         self.read_figures();
+        if self.host.guid.is_none() {
+            self.find_system();
+        }
         self.sel_step();
         self.rflog_step();
     }
@@ -480,6 +504,9 @@ impl Loop {
             .action
             .clone()
             .unwrap_or(ShutdownAction::Bmc);
+        if action == ShutdownAction::Bmc {
+            self.find_system(); // a system not read yet is read now
+        }
         let heart = self.heart.clone();
         let mut pause = |d: Duration| pause(d, &heart);
         let grace = Duration::from_millis(self.settings.shutdown_grace_ms.0);
@@ -487,20 +514,21 @@ impl Loop {
         let syslog = self.outputs.syslog();
         let mut chassis;
         let mut reset;
-        let bmc: Option<&mut dyn HostPower> = match (&mut self.host.rf_system, self.link.source()) {
+        let rf = (&mut self.host.rf, &self.host.rf_system);
+        let bmc: Option<&mut dyn HostPower> = match (rf, self.link.source()) {
             _ if action != ShutdownAction::Bmc => None,
-            (Some((fetch, system)), _) => {
+            ((Some(fetch), Some(system)), _) => {
                 reset = Reset {
                     fetch,
                     system: system.clone(),
                 };
                 Some(&mut reset)
             }
-            (None, Some(src)) => {
+            ((None, _), Some(src)) => {
                 chassis = Chassis(src.transport());
                 Some(&mut chassis)
             }
-            (None, None) => None,
+            _ => None,
         };
         let act = shutdown::Act {
             action: &action,
@@ -709,6 +737,7 @@ impl Loop {
             }
             // Another source may manage another host: asked again at its session.
             self.host.guid = None;
+            self.host.rf = None;
             self.host.rf_system = None;
         } else {
             if new.ipmi_password_file != old.ipmi_password_file {
@@ -931,6 +960,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         let next = Instant::now() + Duration::from_millis(l.settings.interval_ms.0);
         l.tick();
         if let Some(e) = l.host.fatal.take() {
+            l.outputs.notice(&format!("stopping: {e}"));
             drop(feeder);
             notifier.stopping();
             l.finish();

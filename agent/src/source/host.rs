@@ -35,21 +35,23 @@ pub fn reach(settings: &Settings) -> Reach {
 }
 
 /// The BMC's system GUID over IPMI (Get System GUID): [`BmcGuid::None`] when the BMC does not
-/// support the command or sends a placeholder; `Err` when the question was lost (the session
-/// is then in doubt: the caller's to handle).
+/// support the command (C1h, C9h, CCh, D5h, D6h), answers something malformed or sends a
+/// placeholder; `Err` when the question was lost or the BMC was busy (asked again at the
+/// next session).
 pub fn ipmi_guid(t: &mut (impl Transport + ?Sized)) -> Result<BmcGuid, String> {
+    use envmon_sensors::power::UNSUPPORTED_CODES;
+    let unsupported = |k: &IpmiErrorKind| match k {
+        IpmiErrorKind::Completion(c) => UNSUPPORTED_CODES.contains(c),
+        IpmiErrorKind::Malformed => true,
+        _ => false,
+    };
     match send(t, &GetSystemGuid) {
         Ok(b) => Ok(if Uuid(b).real().is_some() {
             BmcGuid::Ipmi(b)
         } else {
             BmcGuid::None
         }),
-        Err(e)
-            if matches!(
-                e.kind,
-                IpmiErrorKind::Completion(_) | IpmiErrorKind::Malformed
-            ) =>
-        {
+        Err(e) if unsupported(&e.kind) => {
             log::info!("the BMC gives no system GUID: {}", e.detail);
             Ok(BmcGuid::None)
         }
