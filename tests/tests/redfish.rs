@@ -584,8 +584,12 @@ fn a_silent_service_is_735009_and_a_lost_one_735010_and_board_files_name_redfish
         port,
     );
     seen("%FTD-4-735015: CPU 1: Temp: 41 C, Warm", 1);
-    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
-    assert_eq!(env["board"], "rf-board");
+    // The snapshot follows the sweep's lines (the figures are read between them).
+    let env = envmon_tests::wait_for(std::time::Duration::from_secs(10), || {
+        let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").ok()?;
+        (env["board"] == "rf-board").then_some(env)
+    })
+    .unwrap_or_else(|| panic!("no board in show environment: {}", a.stderr()));
     assert_eq!(env["monitoring"], "running", "{env}");
     drop(sushy);
     seen("735010", 1);
@@ -851,9 +855,12 @@ fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
     a.wait_sweeps(4);
     let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     let items = env["sensors"].as_array().unwrap().clone();
+    // Issue 32: the service's power figures are served too (after the items).
+    let power = env["power"].as_array().cloned().unwrap_or_default();
+    assert!(power.len() >= 14, "{env}");
     let walk = envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
         let w = snmpd.walk("1.3.6.1.2.1.99.1.1.1.4");
-        (w.len() == items.len()).then_some(())
+        (w.len() == items.len() + power.len()).then_some(())
     });
     assert!(
         walk.is_some(),
@@ -900,6 +907,18 @@ fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
             (_, None) => assert_eq!(oper, "1", "{id}: discrete"),
         }
     }
+    let chassis = power
+        .iter()
+        .position(|p| p["name"] == "Power reading for the Chassis")
+        .unwrap_or_else(|| panic!("{power:?}"));
+    let idx = items.len() + chassis + 2;
+    let row = |col: u32| at(format!("1.3.6.1.2.1.99.1.1.1.{col}.{idx}"));
+    assert_eq!(row(1).as_deref(), Some("6"), "watts");
+    assert_eq!(row(4).as_deref(), Some("3740"), "374 W in tenths");
+    assert_eq!(
+        at(format!("1.3.6.1.2.1.47.1.1.1.1.2.{idx}")).as_deref(),
+        Some("Power reading for the Chassis")
+    );
 }
 
 /// Issue 32: a Redfish host (sushy-emulator with its fake system driver: the system is on,
@@ -1045,4 +1064,91 @@ fn board_explain_prints_uris_and_the_protected_host() {
         ),
         "{text}"
     );
+}
+
+/// Issue 32: a Redfish service is shown as fully as an IPMI BMC: its power, current and
+/// energy readings in the Power section and in both metric name sets; a fan that gives only
+/// a percentage in % (and ipmi_exporter's `ipmi_fan_speed_ratio`); the BMC line (the
+/// manager's model and firmware, the system's power state). DMTF's tower and Gigabyte's
+/// H262-Z63 (a real capture).
+#[test]
+fn a_redfish_service_shows_power_percent_fans_and_the_bmc_line() {
+    let dir = tempfile::tempdir().unwrap();
+    for (m, power_line, bmc_line, percent_fan) in [
+        (
+            "dmtf-public-tower",
+            "Power reading for the Chassis",
+            "BMC: Joo Janta 200, firmware 1.45.455b66-rev4; chassis power on",
+            Some((
+                "Cooling Fan 3: 45 % - OK",
+                "ipmi_fan_speed_ratio{id=\"fan-for-cpu-1\",name=\"fan-for-cpu-1\"} 0.45",
+            )),
+        ),
+        (
+            "gigabyte-h262-z63",
+            "Power Consumption Monitor",
+            "BMC: 410810600, firmware 12.84.13; chassis power on",
+            None,
+        ),
+    ] {
+        let (_sushy, port) = sushy(
+            &redfish_mockups().join(m),
+            &dir.path().join(format!("{m}.log")),
+        );
+        let at = dir.path().join(m);
+        std::fs::create_dir_all(&at).unwrap();
+        let a = envmon_tests::redfish_agent(
+            &format!("http://127.0.0.1:{port}"),
+            "auto",
+            &at,
+            300,
+            "envmon.log",
+            &["--sel", "off", "--metrics-names", "both"],
+        );
+        a.wait_sweeps(3);
+        let table = std::process::Command::new(envmon_tests::envmon_bin())
+            .args(["show", "environment", "--socket"])
+            .arg(a.socket())
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&table.stdout).into_owned();
+        let power = table
+            .lines()
+            .skip_while(|l| *l != "Power:")
+            .find(|l| l.trim_start().starts_with(power_line))
+            .unwrap_or_else(|| panic!("{m}: no {power_line} in the Power section:\n{table}"));
+        assert!(
+            power.contains(" W ") && power.ends_with(" ok"),
+            "{m}: {power}"
+        );
+        assert!(
+            table.lines().any(|l| l == bmc_line),
+            "{m}: no {bmc_line:?}:\n{table}"
+        );
+        let metrics = a.metrics();
+        assert!(
+            metrics.lines().any(|l| l.starts_with("ipmi_power_watts{")
+                && l.contains(&format!("name=\"{power_line}\""))),
+            "{m}: {metrics}"
+        );
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("envmon_power_sensor_value{")
+                    && l.contains(&format!("name=\"{power_line}\""))
+                    && l.contains("unit=\"W\"")),
+            "{m}"
+        );
+        if let Some((shown, ratio)) = percent_fan {
+            assert!(table.contains(shown), "{m}: {table}");
+            assert!(metrics.lines().any(|l| l == ratio), "{m}: {metrics}");
+        }
+        if m == "dmtf-public-tower" {
+            // IDs of whole words (was `power-supply--2-input-voltag`).
+            assert!(
+                table.contains("    power-supply-2-input-voltage: "),
+                "{m}: {table}"
+            );
+        }
+    }
 }

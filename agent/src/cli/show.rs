@@ -215,13 +215,28 @@ fn power_section(env: &Environment, out: &mut String) {
         return;
     }
     out.push_str(&format!("\nPower:\n{}\n", "-".repeat(RULE)));
-    if let Some(w) = dcmi {
-        out.push_str(&format!("    {:<24} {:>10} W\n", "System (DCMI)", w));
+    // As wide as the longest name (a Redfish service's are longer than an SDR's 16).
+    let w = env
+        .power
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(24);
+    let unit_w = env
+        .power
+        .iter()
+        .map(|p| p.unit.len())
+        .max()
+        .unwrap_or(0)
+        .max(2);
+    if let Some(watts) = dcmi {
+        out.push_str(&format!("    {:<w$} {:>10} W\n", "System (DCMI)", watts));
     }
     for p in &env.power {
         let value = p.value.map_or_else(|| "-".to_string(), |v| format!("{v}"));
         out.push_str(&format!(
-            "    {:<24} {:>10} {:<2} {}\n",
+            "    {:<w$} {:>10} {:<unit_w$} {}\n",
             p.name, value, p.unit, p.status
         ));
     }
@@ -281,8 +296,11 @@ pub fn environment_table(env: &Environment) -> String {
     }
     if let Some(b) = &env.bmc {
         out.push_str(&format!(
-            "BMC: {}, firmware {}; chassis power {}\n",
+            "BMC: {}{}, firmware {}; chassis power {}\n",
             b.manufacturer,
+            b.model
+                .as_deref()
+                .map_or_else(String::new, |m| format!(" {m}")),
             b.firmware,
             b.chassis_power.as_deref().unwrap_or("unknown")
         ));

@@ -545,7 +545,14 @@ fn exporter_power(p: &PowerItem) -> Option<ExporterSensor> {
     Some(ExporterSensor {
         id: facts.map_or_else(|| p.number.to_string(), |f| f.record_id.to_string()),
         name: p.name.clone(),
-        unit: facts.and_then(|f| f.unit),
+        // A Redfish figure has no record: its unit picks the family, as for the items.
+        unit: match facts {
+            Some(f) => f.unit,
+            None => EXPORTER_FAMILIES
+                .iter()
+                .map(|(u, ..)| *u)
+                .find(|u| *u == p.unit),
+        },
         type_name: sensor_type_name(facts.map_or(0, |f| f.sensor_type)),
         value: p.value.unwrap_or(f64::NAN),
         // Non-critical is nominal to FreeIPMI, as for the items.
@@ -584,7 +591,7 @@ fn exporter_families(env: &Environment, counters: &Counters) -> Vec<Family> {
         let typed = EXPORTER_FAMILIES
             .iter()
             .find(|(u, ..)| Some(*u) == s.unit)
-            .filter(|(u, ..)| *u != "%" || s.type_name == "Fan");
+            .filter(|(u, ..)| *u != "%" || s.type_name.eq_ignore_ascii_case("fan"));
         let id_name = vec![("id", s.id.clone()), ("name", s.name.clone())];
         match typed {
             Some((unit, value_family, state_family, help)) => {

@@ -291,8 +291,11 @@ pub struct PowerItem {
     /// What its thresholds say of the reading: `ok`, `warning` or `critical` (the severity
     /// ipmi_exporter exports); `unavailable` while it does not read.
     pub status: String,
-    /// `W`, `A` or `J`.
+    /// `W`, `A` or `J` (a Redfish service's energy also `Wh` or `kWh`).
     pub unit: String,
+    /// The Redfish sensor's URI (none for an IPMI sensor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uri: Option<String>,
     /// The last reading (none while it does not read).
     pub value: Option<f64>,
 }
@@ -306,8 +309,12 @@ pub struct BmcInfo {
     pub dcmi_watts: Option<f64>,
     /// Firmware revision as `bmc-info` prints it (`9.08`).
     pub firmware: String,
-    /// Manufacturer as `bmc-info` prints it (`Dell Inc. (674)`).
+    /// Manufacturer as `bmc-info` prints it (`Dell Inc. (674)`); a Redfish manager's
+    /// `Manufacturer`.
     pub manufacturer: String,
+    /// A Redfish manager's `Model` (IPMI gives none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
 }
 
 /// The last thermal shutdown.

@@ -169,6 +169,9 @@ struct Slot {
     presence: Presence,
     /// The SDR entries of its `also` flags (a supply's failure flags).
     flags: Vec<SdrEntry>,
+    /// The unit its source reads in where it is not the class's (a Redfish fan that gives
+    /// only `SpeedPercent`: `%`).
+    unit: Option<&'static str>,
 }
 
 /// A board being monitored.
@@ -328,6 +331,7 @@ impl Monitor {
                 state: SensorState::default(),
                 presence: Presence::default(),
                 flags,
+                unit: None,
             })
             .collect();
         borrow_cpu_presence(&board, &mut slots);
@@ -618,6 +622,7 @@ impl Monitor {
             return;
         };
         let checks = Checks::guarded(slot_range(slot), self.damping);
+        let unit_of = slot.unit.unwrap_or_else(|| unit(item));
         let st = &mut slot.state;
         let transition = st.step_with(&item.spec, &checks, reading, now_ms);
         // Not updated: no judged value this sweep (an unconfirmed jump did read).
@@ -638,7 +643,7 @@ impl Monitor {
         log::info!("{}: {} -> {}", item.id, t.from, t.to);
         out.emissions
             .extend(message_for(&item.spec, &t).map(|mut e| {
-                e.sd = structured_data(item, &t);
+                e.sd = structured_data(item, unit_of, &t);
                 e
             }));
         if let (Some(kind), None) = (shutdown_for(&item.spec, &t), &out.shutdown) {
@@ -1066,6 +1071,22 @@ impl Monitor {
         false
     }
 
+    /// Takes the units the Redfish service reads its sensors in: a fan that gives only a
+    /// percentage (`SpeedPercent` without `SpeedRPM`) is shown and exported in `%`.
+    pub fn set_redfish_units(&mut self, sensors: &[envmon_board_defs::redfish::RfSensor]) {
+        for (item, slot) in self.board.items.iter().zip(self.slots.iter_mut()) {
+            let Binding::Redfish(uri) = &slot.binding else {
+                continue;
+            };
+            let percent = sensors
+                .iter()
+                .any(|s| s.uri == *uri && s.units.as_deref() == Some("%"));
+            if percent && matches!(item.spec.limits, Limits::Fan { .. }) {
+                slot.unit = Some("%");
+            }
+        }
+    }
+
     /// Whether redundancy is lost (`None`: not checked or not evaluated yet).
     pub fn redundancy_lost(&self) -> Option<bool> {
         self.redundancy.lost()
@@ -1096,6 +1117,7 @@ impl Monitor {
             state: st,
             binding,
             presence,
+            unit: unit_override,
             ..
         } = self.slots.get(position)?;
         let shown = shown(item, st, presence);
@@ -1123,7 +1145,7 @@ impl Monitor {
             },
             state: shown,
             why: why(item, st, presence, bound),
-            unit: unit(item).to_string(),
+            unit: unit_override.unwrap_or_else(|| unit(item)).to_string(),
             value: match shown {
                 Shown::Absent | Shown::NotFitted | Shown::Is(State::Unavailable) => None,
                 Shown::Is(_) => st.value,
@@ -1171,7 +1193,7 @@ impl Monitor {
                 item.spec.class.name(),
                 item.spec.label,
                 value,
-                unit(item),
+                slot.unit.unwrap_or_else(|| unit(item)),
                 shown(item, st, p).name()
             ));
         }
@@ -1275,6 +1297,7 @@ fn trigger(
 /// its class and label, the value and unit, the threshold reached or cleared, the state.
 fn structured_data(
     item: &envmon_board_defs::Item,
+    unit_of: &str,
     t: &envmon_core::engine::Transition,
 ) -> Vec<(&'static str, String)> {
     let number = |v: f64| {
@@ -1289,7 +1312,7 @@ fn structured_data(
     if let Some(v) = t.value {
         sd.push(("value", number(v)));
     }
-    sd.push(("unit", unit(item).to_string()));
+    sd.push(("unit", unit_of.to_string()));
     if let Some((_, th)) = transition_threshold(&item.spec.limits, t.from, t.to, t.value) {
         sd.push(("threshold", number(th)));
     }

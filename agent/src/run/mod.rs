@@ -14,6 +14,7 @@
 use crate::config::ShutdownAction;
 use crate::source::figures::Figures;
 use crate::source::host;
+use crate::source::rffigures::RfFigures;
 use crate::{
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
@@ -150,8 +151,8 @@ struct Loop {
     heart: Heartbeat,
     link: BmcLink,
     monitor: Option<Monitor>,
-    /// The BMC's figures of the current session (none before the first).
-    figures: Option<Figures>,
+    /// The BMC's figures of the current session or service (none before the first).
+    figures: Option<SourceFigures>,
     /// A Redfish service's event logs (`--redfish`, unless `sel = "off"`).
     rflog: Option<crate::events::eventlog::LogWatcher>,
     outputs: Outputs,
@@ -178,6 +179,28 @@ struct HostGuard {
     fatal: Option<AgentError>,
     /// What the BMC said of its system's GUID (none: not asked yet on this source).
     guid: Option<BmcGuid>,
+}
+
+/// The figures beside the board's items, of an IPMI BMC or a Redfish service.
+enum SourceFigures {
+    Ipmi(Figures),
+    Redfish(RfFigures),
+}
+
+impl SourceFigures {
+    fn bmc(&self) -> Option<crate::model::BmcInfo> {
+        match self {
+            SourceFigures::Ipmi(f) => f.bmc(),
+            SourceFigures::Redfish(f) => f.bmc(),
+        }
+    }
+
+    fn power(&self) -> Vec<crate::model::PowerItem> {
+        match self {
+            SourceFigures::Ipmi(f) => f.power(),
+            SourceFigures::Redfish(f) => f.power(),
+        }
+    }
 }
 
 /// The host the thermal action protects and the action for it.
@@ -313,7 +336,7 @@ impl Loop {
                 figures = Some(Figures::new(&o.sdrs));
                 adopt(monitor, waiting_for_sdrs, o, settings)
             })?;
-        self.figures = figures;
+        self.figures = figures.map(SourceFigures::Ipmi);
         log::info!("connected to the BMC");
         // Asked at every session: the address may answer for another BMC now.
         let asked = self
@@ -405,6 +428,11 @@ impl Loop {
         // The system the service manages: which host it is, and its Reset action.
         self.host.rf = Some(fetch.clone());
         self.find_system();
+        self.figures = Some(SourceFigures::Redfish(RfFigures::new(
+            Box::new(fetch.clone()),
+            RedfishReader::new(Box::new(fetch.clone())),
+            &found.sensors,
+        )));
         let reader = RedfishReader::new(Box::new(fetch));
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
@@ -543,11 +571,12 @@ impl Loop {
     /// The BMC's figures, when due (a batch of their own, after the sweep).
     fn read_figures(&mut self) {
         let now = self.now_ms();
-        let (Some(f), Some(src)) = (self.figures.as_mut(), self.link.source()) else {
-            return;
-        };
-        if f.due(now) {
-            f.read(src.transport(), now);
+        match (self.figures.as_mut(), self.link.source()) {
+            (Some(SourceFigures::Ipmi(f)), Some(src)) if f.due(now) => {
+                f.read(src.transport(), now);
+            }
+            (Some(SourceFigures::Redfish(f)), _) if f.due(now) => f.read(now),
+            _ => {}
         }
     }
 
@@ -629,11 +658,13 @@ impl Loop {
             Some(_) => Monitoring::Degraded,
         };
         let now = self.now_ms();
-        // The figures of a lost session are not shown as if current.
-        let figures = self.figures.as_ref().filter(|_| self.link.connected());
+        // The figures of a lost session or a silent service are not shown as if current.
+        let answering = self.link.connected()
+            || self.monitor.as_ref().and_then(Monitor::redfish_healthy) == Some(true);
+        let figures = self.figures.as_ref().filter(|_| answering);
         let env = Environment {
-            bmc: figures.and_then(Figures::bmc),
-            power: figures.map(Figures::power).unwrap_or_default(),
+            bmc: figures.and_then(SourceFigures::bmc),
+            power: figures.map(SourceFigures::power).unwrap_or_default(),
             ipmi_commands_per_sweep: self.counters.last_sweep_commands,
             last_shutdown: self.thermal.last.as_ref().map(shutdown::Record::shown),
             protection: Some(self.host.protection.shown()),

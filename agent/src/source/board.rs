@@ -87,6 +87,9 @@ pub fn bind(
     if let Some(r) = reader {
         monitor.set_redfish(r);
     }
+    if let Described::Redfish(sensors) = described {
+        monitor.set_redfish_units(sensors);
+    }
     (monitor, notes)
 }
 

@@ -172,6 +172,7 @@ impl Figures {
             dcmi_watts: self.dcmi_watts,
             firmware: d.firmware_revision(),
             manufacturer: d.manufacturer(),
+            model: None,
         })
     }
 
@@ -190,6 +191,7 @@ impl Figures {
                 unit: info::unit_name(e.base_unit, false)
                     .unwrap_or("-")
                     .to_string(),
+                uri: None,
                 value: *v,
             })
             .collect()

@@ -8,6 +8,7 @@ pub mod figures;
 pub mod host;
 pub mod link;
 pub mod redfish;
+pub mod rffigures;
 
 use crate::{
     config::{IpmiUri, Settings},

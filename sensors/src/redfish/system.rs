@@ -143,6 +143,42 @@ pub fn find(fetch: &mut dyn Fetch) -> Result<Option<System>, RfError> {
     }
 }
 
+/// The manager (the BMC) as far as envmon shows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct Manager {
+    /// `Manufacturer`, when given.
+    #[serde(rename = "Manufacturer", deserialize_with = "text")]
+    pub manufacturer: Option<String>,
+    /// `Model`, when given.
+    #[serde(rename = "Model", deserialize_with = "text")]
+    pub model: Option<String>,
+    /// `FirmwareVersion`, when given.
+    #[serde(rename = "FirmwareVersion", deserialize_with = "text")]
+    pub firmware: Option<String>,
+}
+
+/// A `Manager` resource read at `path` (fields of the wrong type absent).
+pub fn parse_manager(v: &Value, path: &str) -> Result<Manager, RfError> {
+    if !v.is_object() {
+        return Err(RfError::new(RfErrorKind::WrongType("Manager"), path));
+    }
+    Manager::deserialize(v).map_err(|_| RfError::new(RfErrorKind::WrongType("Manager"), path))
+}
+
+/// The service's first manager (the BMC), from `/redfish/v1/Managers`; none without one.
+pub fn find_manager(fetch: &mut dyn Fetch) -> Result<Option<Manager>, RfError> {
+    let root = fetch.get("/redfish/v1")?;
+    let Some(managers) = map::link(&root, "Managers", "/redfish/v1")? else {
+        return Ok(None);
+    };
+    let members = map::members(&fetch.get(&managers)?, &managers)?;
+    match members.first() {
+        Some(m) => parse_manager(&fetch.get(m)?, m).map(Some),
+        None => Ok(None),
+    }
+}
+
 /// The system read again (its power state now).
 pub fn reread(fetch: &mut dyn Fetch, path: &str) -> Result<System, RfError> {
     parse(&fetch.get(path)?, path)
@@ -173,6 +209,16 @@ mod tests {
         let odd = serde_json::json!({"UUID": 5, "PowerState": ["On"], "Actions": "none"});
         let s = parse(&odd, "/redfish/v1/Systems/1").unwrap();
         assert_eq!((s.uuid, s.power_state, s.reset_target), (None, None, None));
+        let m = parse_manager(
+            &serde_json::json!({"Model": "Joo Janta 200", "FirmwareVersion": 4, "Manufacturer": "Contoso"}),
+            "/redfish/v1/Managers/BMC",
+        )
+        .unwrap();
+        assert_eq!(m.model.as_deref(), Some("Joo Janta 200"));
+        assert_eq!(
+            (m.firmware, m.manufacturer.as_deref()),
+            (None, Some("Contoso"))
+        );
         let foreign = serde_json::json!({"Actions": {"#ComputerSystem.Reset": {
             "target": "http://elsewhere/x"}}});
         let s = parse(&foreign, "/redfish/v1/Systems/1").unwrap();

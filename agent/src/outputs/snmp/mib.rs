@@ -540,6 +540,7 @@ mod tests {
             sdr: None,
             status: "ok".into(),
             unit: "W".into(),
+            uri: None,
             value: Some(212.5),
         }];
         let m = Mib::build(&Inputs {
