@@ -152,10 +152,10 @@ fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
     env.sel = Some(envmon_agent::model::SelStatus {
         entries: 120,
         forwarded: 7,
-        free_bytes: 14080,
+        free_bytes: Some(14080),
         last_record_id: Some(119),
         newest_at: Some(1_795_000_000),
-        percent_used: 12,
+        percent_used: Some(12),
         severities: [0, 0, 0, 2, 1, 4, 0, 0],
     });
     env.syslog = status::syslog_status(&fixed_syslog());

@@ -1069,8 +1069,8 @@ fn board_explain_prints_uris_and_the_protected_host() {
 /// Issue 32: a Redfish service is shown as fully as an IPMI BMC: its power, current and
 /// energy readings in the Power section and in both metric name sets; a fan that gives only
 /// a percentage in % (and ipmi_exporter's `ipmi_fan_speed_ratio`); the BMC line (the
-/// manager's model and firmware, the system's power state). DMTF's tower and Gigabyte's
-/// H262-Z63 (a real capture).
+/// manager's model and firmware, the system's power state); the event-log block. DMTF's
+/// tower and Gigabyte's H262-Z63 (a real capture).
 #[test]
 fn a_redfish_service_shows_power_percent_fans_and_the_bmc_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -1103,7 +1103,7 @@ fn a_redfish_service_shows_power_percent_fans_and_the_bmc_line() {
             &at,
             300,
             "envmon.log",
-            &["--sel", "off", "--metrics-names", "both"],
+            &["--metrics-names", "both"],
         );
         a.wait_sweeps(3);
         let table = std::process::Command::new(envmon_tests::envmon_bin())
@@ -1143,7 +1143,19 @@ fn a_redfish_service_shows_power_percent_fans_and_the_bmc_line() {
             assert!(table.contains(shown), "{m}: {table}");
             assert!(metrics.lines().any(|l| l == ratio), "{m}: {metrics}");
         }
+        if m == "gigabyte-h262-z63" {
+            assert!(
+                table.contains("\nBMC event log: 10 entries, 10 forwarded\n"),
+                "{m}: {table}"
+            );
+        }
         if m == "dmtf-public-tower" {
+            // The system's log (two entries, both forwarded at the first start) in the
+            // event-log block, without the SEL's free space and fill level.
+            assert!(
+                table.contains("\nBMC event log: 2 entries, 2 forwarded\n"),
+                "{m}: {table}"
+            );
             // IDs of whole words (was `power-supply--2-input-voltag`).
             assert!(
                 table.contains("    power-supply-2-input-voltage: "),

@@ -306,10 +306,11 @@ pub fn environment_table(env: &Environment) -> String {
         ));
     }
     if let Some(sel) = &env.sel {
-        out.push_str(&format!(
-            "BMC event log: {} entries, {}% used, {} bytes free, {} forwarded\n",
-            sel.entries, sel.percent_used, sel.free_bytes, sel.forwarded
-        ));
+        let mut parts = vec![format!("{} entries", sel.entries)];
+        parts.extend(sel.percent_used.map(|p| format!("{p}% used")));
+        parts.extend(sel.free_bytes.map(|f| format!("{f} bytes free")));
+        parts.push(format!("{} forwarded", sel.forwarded));
+        out.push_str(&format!("BMC event log: {}\n", parts.join(", ")));
     }
     for d in &env.syslog {
         out.push_str(&format!(

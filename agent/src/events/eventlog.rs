@@ -11,7 +11,7 @@
 //! watcher only joins them.
 
 use super::delivery::{BUDGET, BootTrip, Cursor, Delivery, Files, Start};
-use crate::syslog::Syslog;
+use crate::{model::SelStatus, syslog::Syslog};
 use envmon_core::{
     Level,
     eventlog::{LogEntry, LogMark, boot_trip, level, line, new_entries},
@@ -91,6 +91,12 @@ pub struct LogWatcher {
     /// Entries forwarded by this process.
     pub forwarded: u64,
     trip: Option<BootTrip>,
+    /// Each log's size at its last read (`show environment`'s event-log block).
+    totals: BTreeMap<String, u64>,
+    /// Entries forwarded by this process per syslog level, 0 to 7.
+    severities: [u64; 8],
+    /// The newest entry's time read so far (seconds since 1970).
+    newest_at: Option<u64>,
 }
 
 impl std::fmt::Debug for LogWatcher {
@@ -114,7 +120,25 @@ impl LogWatcher {
             started: false,
             forwarded: 0,
             trip: None,
+            totals: BTreeMap::new(),
+            severities: [0; 8],
+            newest_at: None,
         }
+    }
+
+    /// The logs as the model shows them (the SEL's block: entries, forwarded, levels, the
+    /// newest entry's time; a Redfish log says no free space or fill level). None before the
+    /// first read.
+    pub fn status(&self) -> Option<SelStatus> {
+        (!self.totals.is_empty()).then(|| SelStatus {
+            entries: self.totals.values().sum(),
+            forwarded: self.forwarded,
+            free_bytes: None,
+            last_record_id: None,
+            newest_at: self.newest_at,
+            percent_used: None,
+            severities: self.severities,
+        })
     }
 
     /// After a sweep: every `CHECK_EVERY` sweeps (and at the first), the logs' new entries
@@ -153,13 +177,22 @@ impl LogWatcher {
         for log in &logs {
             let mark = self.delivery.reading().0.get(log).cloned();
             let from = mark.as_ref().map(|m| m.id.as_str());
-            let entries = match logs::entries(&mut *self.fetch, log, from, 4 * BUDGET) {
-                Ok(e) => e,
+            let entries = match logs::read(&mut *self.fetch, log, from, 4 * BUDGET) {
+                Ok(r) => {
+                    self.totals.insert(log.clone(), r.total);
+                    r.entries
+                }
                 Err(e) => {
                     log::warn!("Redfish event log: {e}");
                     continue;
                 }
             };
+            let newest = entries
+                .iter()
+                .filter_map(|e| chrono::DateTime::parse_from_rfc3339(e.created.as_deref()?).ok())
+                .filter_map(|t| u64::try_from(t.timestamp()).ok())
+                .max();
+            self.newest_at = self.newest_at.max(newest);
             let fresh = new_entries(&entries, mark.as_ref());
             if !self.started {
                 unseen.extend(fresh.iter().cloned().map(|e| (log.clone(), e)));
@@ -171,6 +204,9 @@ impl LogWatcher {
             let room = syslog.sel_room().min(BUDGET);
             for e in fresh.iter().take(room) {
                 let ticket = syslog.send_sel_paced(level(e), &line(log, e));
+                if let Some(n) = self.severities.get_mut(usize::from(level(e).number())) {
+                    *n += 1;
+                }
                 let mut marks = self.delivery.reading().clone();
                 marks.0.insert(log.clone(), mark_of(e));
                 self.delivery.queued(ticket, marks);

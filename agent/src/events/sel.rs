@@ -461,12 +461,12 @@ impl SelWatcher {
         self.info.as_ref().map(|i| SelStatus {
             entries: u64::from(i.entries),
             forwarded: self.counts.forwarded,
-            free_bytes: u64::from(i.free_bytes),
+            free_bytes: Some(u64::from(i.free_bytes)),
             last_record_id: self.delivery.reading().last_id.map(u64::from),
             // IPMI 2.0 §37: stamps up to 0x20000000 count from the BMC's start.
             newest_at: (i.add_timestamp > 0x2000_0000 && i.add_timestamp != u32::MAX)
                 .then_some(u64::from(i.add_timestamp)),
-            percent_used: u64::from(i.percent_used()),
+            percent_used: Some(u64::from(i.percent_used())),
             severities: self.counts.severities,
         })
     }

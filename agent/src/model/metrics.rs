@@ -221,12 +221,13 @@ fn sel_families(env: &Environment, counters: &Counters) -> Vec<Family> {
     let mut out = Vec::new();
     if let Some(sel) = &env.sel {
         use Kind::{Counter, Gauge};
+        // A Redfish log says no free space or fill level: those samples are left out.
         for (name, kind, help, value) in [
             (
                 "envmon_sel_entries",
                 Gauge,
                 "Entries in the BMC's event log.",
-                sel.entries,
+                Some(sel.entries),
             ),
             (
                 "envmon_sel_free_bytes",
@@ -244,10 +245,12 @@ fn sel_families(env: &Environment, counters: &Counters) -> Vec<Family> {
                 "envmon_sel_forwarded",
                 Counter,
                 "SEL entries forwarded to syslog.",
-                sel.forwarded,
+                Some(sel.forwarded),
             ),
         ] {
-            out.push(one(name, kind, help, Number::Int(value)));
+            if let Some(value) = value {
+                out.push(one(name, kind, help, Number::Int(value)));
+            }
         }
         out.push(one(
             "envmon_sel_step_duration_seconds",
@@ -697,12 +700,14 @@ fn exporter_bmc_families(env: &Environment, counters: &Counters) -> Vec<Family> 
                 "Current number of log entries in the SEL.",
                 Number::Int(sel.entries),
             ));
-            out.push(one(
-                "ipmi_sel_free_space_bytes",
-                Kind::Gauge,
-                "Current free space remaining for new SEL entries.",
-                Number::Int(sel.free_bytes),
-            ));
+            if let Some(free) = sel.free_bytes {
+                out.push(one(
+                    "ipmi_sel_free_space_bytes",
+                    Kind::Gauge,
+                    "Current free space remaining for new SEL entries.",
+                    Number::Int(free),
+                ));
+            }
         }
     }
     out

@@ -350,16 +350,18 @@ pub struct SelStatus {
     pub entries: u64,
     /// Entries forwarded to syslog by this process.
     pub forwarded: u64,
-    /// Free bytes.
-    pub free_bytes: u64,
+    /// Free bytes (IPMI; a Redfish log does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
     /// The last record forwarded.
     pub last_record_id: Option<u64>,
     /// The newest entry's time (Get SEL Info's last addition, seconds since 1970); none when
     /// the BMC has none or counts from its own start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub newest_at: Option<u64>,
-    /// How full it is.
-    pub percent_used: u64,
+    /// How full it is (IPMI; a Redfish log does not say).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub percent_used: Option<u64>,
     /// Entries forwarded by this process per syslog level, 0 (emergency) to 7 (debug).
     #[serde(default)]
     pub severities: [u64; 8],

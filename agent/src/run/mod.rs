@@ -18,8 +18,8 @@ use crate::source::rffigures::RfFigures;
 use crate::{
     config::{IpmiUri, Settings, SettingsArgs},
     error::AgentError,
-    events::sel::SelWatcher,
     events::shutdown,
+    events::{eventlog::LogWatcher, sel::SelWatcher},
     model::status::Counters,
     model::{Environment, Monitoring},
     monitor::{Confirm, Monitor, Sweep},
@@ -668,7 +668,10 @@ impl Loop {
             ipmi_commands_per_sweep: self.counters.last_sweep_commands,
             last_shutdown: self.thermal.last.as_ref().map(shutdown::Record::shown),
             protection: Some(self.host.protection.shown()),
-            sel: self.sel.status(),
+            sel: self
+                .sel
+                .status()
+                .or_else(|| self.rflog.as_ref().and_then(LogWatcher::status)),
             ..Environment::new(
                 self.monitor.as_ref().map(|m| m.view(now)),
                 monitoring,

@@ -98,11 +98,34 @@ pub fn entries(
     from_id: Option<&str>,
     limit: usize,
 ) -> Result<Vec<LogEntry>, RfError> {
+    read(f, uri, from_id, limit).map(|r| r.entries)
+}
+
+/// A log as read: its entries from a mark on ([`entries`]) and how many it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogRead {
+    /// The entries, in order.
+    pub entries: Vec<LogEntry>,
+    /// How many entries the log holds (`Members@odata.count`, else the members listed).
+    pub total: u64,
+}
+
+/// [`entries`], with the log's size.
+pub fn read(
+    f: &mut (impl Fetch + ?Sized),
+    uri: &str,
+    from_id: Option<&str>,
+    limit: usize,
+) -> Result<LogRead, RfError> {
     let coll = f.get(uri)?;
     let members = coll
         .get("Members")
         .and_then(Value::as_array)
         .ok_or_else(|| RfError::new(RfErrorKind::Missing("Members"), uri))?;
+    let total = coll
+        .get("Members@odata.count")
+        .and_then(Value::as_u64)
+        .unwrap_or(members.len() as u64);
     let linked_mark = |m: &Value| {
         entry(m).is_none()
             && from_id.is_some_and(|k| {
@@ -128,7 +151,10 @@ pub fn entries(
             }
         }
     }
-    Ok(out)
+    Ok(LogRead {
+        entries: out,
+        total,
+    })
 }
 
 #[cfg(test)]
