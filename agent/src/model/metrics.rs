@@ -693,22 +693,26 @@ fn exporter_bmc_families(env: &Environment, counters: &Counters) -> Vec<Family> 
                 Number::Float(w),
             ));
         }
-        if let Some(sel) = &env.sel {
-            out.push(one(
-                "ipmi_sel_logs_count",
-                Kind::Gauge,
-                "Current number of log entries in the SEL.",
-                Number::Int(sel.entries),
-            ));
-            if let Some(free) = sel.free_bytes {
-                out.push(one(
-                    "ipmi_sel_free_space_bytes",
-                    Kind::Gauge,
-                    "Current free space remaining for new SEL entries.",
-                    Number::Int(free),
-                ));
-            }
-        }
+        out.extend(env.sel.as_ref().map_or_else(Vec::new, exporter_sel));
+    }
+    out
+}
+
+/// ipmi_exporter's SEL families (the free space only where the log says it: IPMI's).
+fn exporter_sel(sel: &crate::model::SelStatus) -> Vec<Family> {
+    let mut out = vec![one(
+        "ipmi_sel_logs_count",
+        Kind::Gauge,
+        "Current number of log entries in the SEL.",
+        Number::Int(sel.entries),
+    )];
+    if let Some(free) = sel.free_bytes {
+        out.push(one(
+            "ipmi_sel_free_space_bytes",
+            Kind::Gauge,
+            "Current free space remaining for new SEL entries.",
+            Number::Int(free),
+        ));
     }
     out
 }
