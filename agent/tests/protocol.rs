@@ -180,6 +180,7 @@ fn fixed_record() -> Record {
         source: None,
         host: None,
         outcome: Vec::new(),
+        host_off: None,
         trips: Vec::new(),
     }
 }

@@ -1014,6 +1014,43 @@ mod remote_host {
         // envmon keeps running: this machine is fine.
         let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
         assert_eq!(env["last_shutdown"]["host"], "remote", "{env}");
+        // The host comes back, cooled (powered on through its BMC: ipmi_sim starts the
+        // stand-in again): that is its next boot, so its shutdown is reported then (735023,
+        // once), and it is protected again: a second rise powers it off again.
+        std::fs::remove_file(dir.path().join("host.pid")).unwrap();
+        bmc.set(CPU0, 40);
+        bmc.ipmitool(&["chassis", "power", "on"]);
+        let back = wait_for(WAIT, || {
+            std::fs::read_to_string(dir.path().join("host.pid")).ok()
+        })
+        .expect("the stand-in host did not start again");
+        let count = |what: &str| lines().matches(what).count();
+        wait_for(WAIT, || (count("735023") == 1).then_some(())).unwrap_or_else(|| {
+            panic!(
+                "no 735023 when the host came back:\n{}\n{}",
+                lines(),
+                a.stderr()
+            )
+        });
+        // The record is marked reported once 735023 is delivered.
+        let record = || std::fs::read_to_string(dir.path().join("state/last-shutdown.json"));
+        let reported = wait_for(Duration::from_secs(10), || {
+            record().ok().filter(|r| r.contains("\"reported\": true"))
+        });
+        assert!(reported.is_some(), "{:?}", record());
+        bmc.set(CPU0, 105);
+        wait_for(WAIT, || {
+            (count("power down: the host's power is off") == 2).then_some(())
+        })
+        .unwrap_or_else(|| panic!("not protected again:\n{}\n{}", lines(), a.stderr()));
+        assert_eq!(count("%FTD-1-735022"), 2, "{}", lines());
+        assert_eq!(count("735023"), 1, "{}", lines());
+        let gone = wait_for(Duration::from_secs(10), || (!alive(&back)).then_some(()));
+        assert!(
+            gone.is_some(),
+            "the stand-in host still runs after the second action"
+        );
+        assert!(!dir.path().join("local-poweroff-ran").exists());
     }
 
     /// `poweroff` where the host is another machine, or not known to be this one, is refused

@@ -67,6 +67,9 @@ pub struct Record {
     /// What the BMC answered and the power state read back (a remote host's action).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outcome: Vec<String>,
+    /// Whether the BMC's host was read back powered off (a `bmc` action).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_off: Option<bool>,
     /// The hardware trips (SEL entries) reported so far, by identity
     /// (`sel:0xNNNN@TIMESTAMP`): kept across records so that no trip is reported twice, even
     /// when the SEL cursor is lost.
@@ -184,15 +187,24 @@ pub const HARD_WAIT: Duration = Duration::from_secs(15);
 /// How often the power state is read while waiting.
 pub const POWER_POLL: Duration = Duration::from_secs(1);
 
+/// What a power down through the BMC came to: one line per step (the BMC's answers and the
+/// state read back), and whether the host's power was read back off.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    /// The steps, said.
+    pub lines: Vec<String>,
+    /// The host's power was read back off.
+    pub off: bool,
+}
+
 /// A remote host powered down through its BMC: a soft shutdown (when `grace` is not zero and
 /// the BMC offers it) and its power watched for `grace`; then, still on, a power down and the
-/// power state read back for up to [`HARD_WAIT`]. `pause` sleeps (beating the heart). Returns
-/// the outcome, one line per step (the BMC's answers and the state read back).
+/// power state read back for up to [`HARD_WAIT`]. `pause` sleeps (beating the heart).
 pub fn power_down_host(
     p: &mut dyn HostPower,
     grace: Duration,
     pause: &mut dyn FnMut(Duration),
-) -> Vec<String> {
+) -> Outcome {
     let mut out = Vec::new();
     if !grace.is_zero() {
         match p.request(Request::Soft) {
@@ -200,7 +212,10 @@ pub fn power_down_host(
                 out.push(answer);
                 if let Some(line) = wait_off(p, grace, pause) {
                     out.push(format!("soft shutdown: {line}"));
-                    return out;
+                    return Outcome {
+                        lines: out,
+                        off: true,
+                    };
                 }
                 out.push(format!(
                     "soft shutdown: the host is still on after {} s",
@@ -217,7 +232,8 @@ pub fn power_down_host(
         Ok(answer) => out.push(answer),
         Err(e) => out.push(format!("power down failed: {e}")),
     }
-    out.push(match wait_off(p, HARD_WAIT, pause) {
+    let off = wait_off(p, HARD_WAIT, pause);
+    out.push(match &off {
         Some(line) => format!("power down: {line}"),
         None => match p.is_on() {
             Ok(_) => format!(
@@ -227,7 +243,10 @@ pub fn power_down_host(
             Err(e) => format!("power down: the power state cannot be read ({e})"),
         },
     });
-    out
+    Outcome {
+        lines: out,
+        off: off.is_some(),
+    }
 }
 
 /// Reads the power state every [`POWER_POLL`] for up to `within`: `Some(line)` once it is off.
@@ -310,6 +329,7 @@ pub fn perform_with(
         source: None,
         host: (act.host != Host::Local).then(|| act.host.name().to_string()),
         outcome: Vec::new(),
+        host_off: None,
         // The trips reported before stay known (a record per shutdown, one history).
         trips: previous_trips(state_dir),
     };
@@ -357,7 +377,7 @@ fn run_action(
             }
         }
         ShutdownAction::Bmc => {
-            rec.outcome = match act.bmc {
+            let done = match act.bmc {
                 Some(p) => {
                     log::error!(
                         "thermal shutdown: the BMC powers its host ({}) off",
@@ -365,8 +385,15 @@ fn run_action(
                     );
                     power_down_host(p, act.grace, act.pause)
                 }
-                None => vec!["no BMC session to act through: the host was not powered off".into()],
+                None => Outcome {
+                    lines: vec![
+                        "no BMC session to act through: the host was not powered off".into(),
+                    ],
+                    off: false,
+                },
             };
+            rec.outcome = done.lines;
+            rec.host_off = Some(done.off);
             for line in &rec.outcome {
                 log::error!("thermal shutdown: {line}");
                 syslog.send_notice(&format!("thermal shutdown through the BMC: {line}"));
@@ -422,6 +449,7 @@ pub fn report_hardware_trip(
         source: Some("sel".into()),
         host: None,
         outcome: Vec::new(),
+        host_off: None,
         trips: remember_trip(previous_trips(state_dir), &trip.identity),
     };
     write_record(state_dir, &rec)?;
@@ -691,6 +719,7 @@ mod tests {
             source: None,
             host: None,
             outcome: Vec::new(),
+            host_off: None,
             trips: Vec::new(),
         }
     }
@@ -784,9 +813,11 @@ mod tests {
         let bmc = FakeBmc::default();
         let mut t = bmc.transport();
         let mut slept = Duration::ZERO;
-        let out = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |d| {
+        let done = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |d| {
             slept += d
         });
+        assert!(done.off);
+        let out = done.lines;
         assert!(out[0].starts_with("soft shutdown not offered"), "{out:?}");
         assert!(out[1].contains("power down (00h) accepted"), "{out:?}");
         assert_eq!(
@@ -801,7 +832,7 @@ mod tests {
         let bmc = FakeBmc::default();
         bmc.state().soft_shutdown = true;
         let mut t = bmc.transport();
-        let out = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |_| {});
+        let out = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |_| {}).lines;
         assert_eq!(out.len(), 2, "{out:?}");
         assert!(
             out[1].starts_with("soft shutdown: the host's power is off"),

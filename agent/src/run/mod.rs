@@ -58,6 +58,9 @@ pub struct ThermalGuard {
     own_boot_report: bool,
     /// A SEL trip whose report could not be recorded yet.
     pending_trip: Option<crate::events::delivery::BootTrip>,
+    /// The remote host powered off by this process's action has been seen off (its power
+    /// on again is its next boot: reported, and the guard armed again).
+    remote_down: bool,
 }
 
 impl ThermalGuard {
@@ -68,6 +71,7 @@ impl ThermalGuard {
         ThermalGuard {
             done: false,
             pending_trip: None,
+            remote_down: false,
             own_boot_report: rec.as_ref().is_some_and(|r| !r.reported),
             last: rec.and_then(|r| shutdown::report_record(syslog, &settings.state_dir, r)),
         }
@@ -93,7 +97,9 @@ impl ThermalGuard {
             act.host.name(),
             act.action
         );
-        self.last = Some(shutdown::perform(syslog, &settings.state_dir, act, &t));
+        let rec = shutdown::perform(syslog, &settings.state_dir, act, &t);
+        self.remote_down = rec.host_off == Some(true);
+        self.last = Some(rec);
     }
 
     /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was,
@@ -133,6 +139,32 @@ impl ThermalGuard {
                 );
                 self.pending_trip = Some(trip);
             }
+        }
+    }
+
+    /// After a remote host's thermal action: the host's power as its BMC reads it. Seen off,
+    /// then on again, is the host's next boot: the record is reported then (735023/735028
+    /// once, as a local shutdown is at envmon's next start) and the guard is armed again, so
+    /// that a host that heats up again is protected again.
+    fn remote_power(&mut self, on: Option<bool>, syslog: &Syslog, settings: &Settings) {
+        let remote = self
+            .last
+            .as_ref()
+            .is_some_and(|r| r.host.is_some() && !r.reported && r.source.is_none());
+        if !self.done || !remote {
+            return;
+        }
+        match on {
+            Some(false) => self.remote_down = true,
+            Some(true) if self.remote_down => {
+                log::warn!("the remote host is powered on again after its thermal shutdown");
+                if let Some(rec) = self.last.take() {
+                    self.last = shutdown::report_record(syslog, &settings.state_dir, rec);
+                }
+                self.done = false;
+                self.remote_down = false;
+            }
+            _ => {}
         }
     }
 
@@ -513,10 +545,20 @@ impl Loop {
         if self.counters.sweeps.is_multiple_of(REVALIDATE_EVERY) {
             self.link.revalidate();
         }
-        self.read_figures();
+        let fresh = self.read_figures();
         if self.host.guid.is_none() {
             self.find_system();
         }
+        // The host's power as read now (a figure read before the action says nothing).
+        let on = self
+            .figures
+            .as_ref()
+            .filter(|_| fresh)
+            .and_then(SourceFigures::bmc)
+            .and_then(|b| b.chassis_power)
+            .map(|p| p == "on");
+        self.thermal
+            .remote_power(on, self.outputs.syslog(), &self.settings);
         self.sel_step();
         self.rflog_step();
     }
@@ -568,15 +610,20 @@ impl Loop {
         self.thermal.run(confirmed, syslog, &self.settings, act);
     }
 
-    /// The BMC's figures, when due (a batch of their own, after the sweep).
-    fn read_figures(&mut self) {
+    /// The BMC's figures, when due (a batch of their own, after the sweep). Whether they were
+    /// read now.
+    fn read_figures(&mut self) -> bool {
         let now = self.now_ms();
         match (self.figures.as_mut(), self.link.source()) {
             (Some(SourceFigures::Ipmi(f)), Some(src)) if f.due(now) => {
                 f.read(src.transport(), now);
+                true
             }
-            (Some(SourceFigures::Redfish(f)), _) if f.due(now) => f.read(now),
-            _ => {}
+            (Some(SourceFigures::Redfish(f)), _) if f.due(now) => {
+                f.read(now);
+                true
+            }
+            _ => false,
         }
     }
 
