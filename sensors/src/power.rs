@@ -181,7 +181,7 @@ mod tests {
         );
         assert_eq!(c.is_on(), Ok(false));
         bmc.state().power_off = false;
-        bmc.state().soft_shutdown = true;
+        bmc.state().power_control = crate::ipmi::fake::FakePower::SoftToo;
         assert!(
             c.request(Request::Soft)
                 .unwrap()

@@ -228,17 +228,24 @@ pub fn power_down_host(
             Err(e) => out.push(format!("soft shutdown failed ({e}): powering down")),
         }
     }
-    match p.request(Request::Hard) {
-        Ok(answer) => out.push(answer),
-        Err(e) => out.push(format!("power down failed: {e}")),
-    }
-    let off = wait_off(p, HARD_WAIT, pause);
+    // A power down the BMC refused is read back once; one it took, for up to HARD_WAIT.
+    let wait = match p.request(Request::Hard) {
+        Ok(answer) => {
+            out.push(answer);
+            HARD_WAIT
+        }
+        Err(e) => {
+            out.push(format!("power down failed: {e}"));
+            Duration::ZERO
+        }
+    };
+    let off = wait_off(p, wait, pause);
     out.push(match &off {
         Some(line) => format!("power down: {line}"),
         None => match p.is_on() {
             Ok(_) => format!(
                 "power down: the host's power is still on after {} s",
-                HARD_WAIT.as_secs()
+                wait.as_secs()
             ),
             Err(e) => format!("power down: the power state cannot be read ({e})"),
         },
@@ -830,7 +837,7 @@ mod tests {
             "no grace spent on a refused soft shutdown"
         );
         let bmc = FakeBmc::default();
-        bmc.state().soft_shutdown = true;
+        bmc.state().power_control = envmon_sensors::ipmi::fake::FakePower::SoftToo;
         let mut t = bmc.transport();
         let out = power_down_host(&mut Chassis(&mut t), Duration::from_secs(30), &mut |_| {}).lines;
         assert_eq!(out.len(), 2, "{out:?}");

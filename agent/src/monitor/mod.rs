@@ -738,6 +738,13 @@ impl Monitor {
             })
     }
 
+    /// Asks for the shutdown of the item at `position` again at the next sweeps while it stays
+    /// at its shutdown state (an action that did not take: a BMC that did not power its host
+    /// off).
+    pub fn ask_again_for(&mut self, position: usize) {
+        self.rearmed = Some(position);
+    }
+
     /// The shutdown that was not confirmed is asked for again while its item stays at the
     /// shutdown state and reads; it is forgotten once the item leaves that state.
     fn ask_again(&mut self, out: &mut Sweep) {

@@ -61,7 +61,16 @@ pub struct ThermalGuard {
     /// The remote host powered off by this process's action has been seen off (its power
     /// on again is its next boot: reported, and the guard armed again).
     remote_down: bool,
+    /// `bmc` actions of this episode that did not read the host's power back off, and when
+    /// the next may run (tried again while the item stays at its shutdown state).
+    failed_attempts: u32,
+    retry_at: Option<Instant>,
 }
+
+/// `bmc` actions tried per episode (one that does not power the host off is tried again).
+pub const BMC_ATTEMPTS: u32 = 3;
+/// The least time between two `bmc` actions of one episode.
+pub const BMC_RETRY_EVERY: Duration = Duration::from_secs(30);
 
 impl ThermalGuard {
     /// At start: reports an unreported shutdown of envmon's own (735023/735028).
@@ -72,6 +81,8 @@ impl ThermalGuard {
             done: false,
             pending_trip: None,
             remote_down: false,
+            failed_attempts: 0,
+            retry_at: None,
             own_boot_report: rec.as_ref().is_some_and(|r| !r.reported),
             last: rec.and_then(|r| shutdown::report_record(syslog, &settings.state_dir, r)),
         }
@@ -99,7 +110,28 @@ impl ThermalGuard {
         );
         let rec = shutdown::perform(syslog, &settings.state_dir, act, &t);
         self.remote_down = rec.host_off == Some(true);
+        // A BMC that did not power its host off is asked again (at most BMC_ATTEMPTS times,
+        // BMC_RETRY_EVERY apart) while the item stays at its shutdown state.
+        if rec.host_off == Some(false) {
+            self.failed_attempts += 1;
+            if self.failed_attempts < BMC_ATTEMPTS {
+                log::error!(
+                    "thermal shutdown: the host is not off; asked again in {} s while {} stays \
+                     past its shutdown threshold (attempt {} of {BMC_ATTEMPTS})",
+                    BMC_RETRY_EVERY.as_secs(),
+                    t.sensor,
+                    self.failed_attempts + 1
+                );
+                self.done = false;
+                self.retry_at = Some(Instant::now() + BMC_RETRY_EVERY);
+            }
+        }
         self.last = Some(rec);
+    }
+
+    /// Whether a shutdown may run now (not done, and not waiting to ask a BMC again).
+    fn ready(&self) -> bool {
+        !self.done && self.retry_at.is_none_or(|at| Instant::now() >= at)
     }
 
     /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was,
@@ -163,6 +195,8 @@ impl ThermalGuard {
                 }
                 self.done = false;
                 self.remote_down = false;
+                self.failed_attempts = 0;
+                self.retry_at = None;
             }
             _ => {}
         }
@@ -607,7 +641,15 @@ impl Loop {
             grace,
             pause: &mut pause,
         };
+        let position = confirmed.as_ref().map(|t| t.position);
         self.thermal.run(confirmed, syslog, &self.settings, act);
+        // Not off and to be asked again: the monitor raises the trigger again while the
+        // item stays at its shutdown state.
+        if let (Some(p), false) = (position, self.thermal.done) {
+            if let Some(m) = self.monitor.as_mut() {
+                m.ask_again_for(p);
+            }
+        }
     }
 
     /// The BMC's figures, when due (a batch of their own, after the sweep). Whether they were
@@ -631,7 +673,7 @@ impl Loop {
     /// direct readings (`shutdown-confirm-readings` over `shutdown-confirm-ms`; see
     /// [`Monitor::confirm`]), the heart beating while it waits.
     fn confirm_shutdown(&mut self, t: &crate::model::Trigger) -> bool {
-        if self.thermal.done {
+        if !self.thermal.ready() {
             return false;
         }
         let rule = Confirm {
@@ -1567,19 +1609,24 @@ mod tests {
     /// that enters the shutdown state while a direct re-read says otherwise runs nothing (and
     /// says nothing more); the next sweep, still at the shutdown state, asks again, and three
     /// readings past the threshold run it.
-    #[test]
-    fn a_shutdown_runs_only_when_fresh_readings_confirm_it() {
-        let dir = tempfile::tempdir().unwrap();
-        let bmc = bmc();
-        let b = dir.path().join("board.toml");
+    /// A board file of one CPU temperature (warm 75, critical 90, shutdown 95) under `dir`.
+    fn cpu_board(dir: &Path) -> BoardChoice {
+        let b = dir.join("board.toml");
         std::fs::write(
             &b,
             "name = \"fake\"\n[defaults]\ndebounce = 1\n\
              [[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\nshutdown = 95\n",
         )
         .unwrap();
+        BoardChoice(b.to_string_lossy().into_owned())
+    }
+
+    #[test]
+    fn a_shutdown_runs_only_when_fresh_readings_confirm_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
         let mut settings = Settings {
-            board: BoardChoice(b.to_string_lossy().into_owned()),
+            board: cpu_board(dir.path()),
             shutdown_action: Some(crate::config::ShutdownAction::None),
             ..fake_settings(dir.path())
         };
@@ -1604,6 +1651,57 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(rec.reason, "cpu");
+    }
+
+    /// Issue 32 (review): a BMC that does not power its host off is asked again, at most
+    /// BMC_ATTEMPTS times and BMC_RETRY_EVERY apart, while the CPU stays past its threshold;
+    /// this machine is never powered off.
+    #[test]
+    fn a_bmc_that_does_not_power_its_host_off_is_asked_again_a_bounded_number_of_times() {
+        use envmon_sensors::ipmi::fake::FakePower;
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        bmc.state().power_control = FakePower::Refused;
+        let mut settings = Settings {
+            board: cpu_board(dir.path()),
+            host: crate::config::HostChoice(envmon_core::host::Declared::Remote),
+            ..fake_settings(dir.path())
+        };
+        settings.shutdown_confirm_ms.0 = 0;
+        settings.shutdown_grace_ms.0 = 0;
+        let (mut l, frames) = loop_on(settings, &bmc);
+        assert_eq!(l.host.protection.action, Some(ShutdownAction::Bmc));
+        let controls = || {
+            bmc.state()
+                .log
+                .iter()
+                .filter(|(n, c)| (*n, *c) == (0x00, 0x02))
+                .count()
+        };
+        l.tick();
+        bmc.set(CPU, 96);
+        bmc.state()
+            .next_readings
+            .push((CPU, [96, 96, 96, 96].into_iter().collect()));
+        for _ in 0..3 {
+            l.tick();
+        }
+        assert_eq!(controls(), 1, "one power down, then a pause");
+        assert!(!l.thermal.done && !l.thermal.ready());
+        for attempt in 2..=BMC_ATTEMPTS as usize {
+            l.thermal.retry_at = Some(Instant::now()); // the pause is over
+            l.tick();
+            assert_eq!(controls(), attempt);
+        }
+        assert!(l.thermal.done, "no more after {BMC_ATTEMPTS} attempts");
+        l.thermal.retry_at = Some(Instant::now());
+        l.tick();
+        assert_eq!(controls(), BMC_ATTEMPTS as usize);
+        assert!(!bmc.state().power_off);
+        assert_eq!(
+            sent(&l, &frames).iter().filter(|i| **i == 735022).count(),
+            BMC_ATTEMPTS as usize
+        );
     }
 
     /// Issue 31 (part): a supply that never read is unknown, not failed: two supplies the

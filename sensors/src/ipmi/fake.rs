@@ -438,9 +438,20 @@ pub struct FakeState {
     pub dcmi_watts: Option<u16>,
     /// Get System GUID's 16 bytes; none: the command is not supported (C1h).
     pub guid: Option<[u8; 16]>,
-    /// Whether Chassis Control's soft shutdown is supported (the host then goes off); when
-    /// not, it is answered CCh, as ipmi_sim without a connected VM does.
-    pub soft_shutdown: bool,
+    /// What Chassis Control does to the host's power.
+    pub power_control: FakePower,
+}
+
+/// What the fake BMC's Chassis Control does.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum FakePower {
+    /// Power down works; soft shutdown is answered CCh, as ipmi_sim without a connected VM.
+    #[default]
+    HardOnly,
+    /// Both work (the host goes off at once).
+    SoftToo,
+    /// Both are answered C0h (node busy) and the power stays on.
+    Refused,
 }
 
 /// A handle on a fake BMC; [`FakeBmc::transport`] makes a connection to it.
@@ -709,9 +720,9 @@ impl Transport for FakeTransport {
             s.sel_stamps.1 += 1;
         }
         if (netfn, cmd) == (ChassisControl::NETFN, ChassisControl::CMD) {
-            match data.first() {
-                Some(0x00) => s.power_off = true,
-                Some(0x05) if s.soft_shutdown => s.power_off = true,
+            match (data.first(), s.power_control) {
+                (_, FakePower::Refused) => return Err(cc(0xC0)),
+                (Some(0x00), _) | (Some(0x05), FakePower::SoftToo) => s.power_off = true,
                 _ => return Err(cc(0xCC)),
             }
             return Ok(Vec::new());
