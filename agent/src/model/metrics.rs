@@ -598,8 +598,9 @@ fn exporter_families(env: &Environment, counters: &Counters) -> Vec<Family> {
         let id_name = vec![("id", s.id.clone()), ("name", s.name.clone())];
         match typed {
             Some((unit, value_family, state_family, help)) => {
-                let scale = if *unit == "%" { 0.01 } else { 1.0 };
-                push(value_family, help, id_name.clone(), s.value * scale);
+                // A percentage as a ratio (divided: 35 % is 0.35, not 0.35000000000000003).
+                let divisor = if *unit == "%" { 100.0 } else { 1.0 };
+                push(value_family, help, id_name.clone(), s.value / divisor);
                 push(
                     state_family,
                     "Reported state of a sensor (0=nominal, 1=warning, 2=critical).",

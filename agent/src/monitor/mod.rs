@@ -1085,9 +1085,10 @@ impl Monitor {
             let Binding::Redfish(uri) = &slot.binding else {
                 continue;
             };
+            // `SpeedPercent` of a `Fan`, `ReadingUnits: Percent` of a deprecated `Thermal` fan.
             let percent = sensors
                 .iter()
-                .any(|s| s.uri == *uri && s.units.as_deref() == Some("%"));
+                .any(|s| s.uri == *uri && s.reading_type.as_deref() == Some("Percent"));
             if percent && matches!(item.spec.limits, Limits::Fan { .. }) {
                 slot.unit = Some("%");
             }
