@@ -1045,6 +1045,18 @@ mod remote_host {
         .unwrap_or_else(|| panic!("not protected again:\n{}\n{}", lines(), a.stderr()));
         assert_eq!(count("%FTD-1-735022"), 2, "{}", lines());
         assert_eq!(count("735023"), 1, "{}", lines());
+        // envmon restarted while the host is off: nothing reported at its start; the host's
+        // power on is its boot, reported then.
+        let mut a = a;
+        assert_eq!(a.stop(), Some(0));
+        let a = agent_without_sys_boot(&bmc, dir.path(), &["--host", "remote"]);
+        a.wait_sweeps(3);
+        assert_eq!(count("735023"), 1, "not at envmon's start: {}", lines());
+        bmc.set(CPU0, 40);
+        bmc.ipmitool(&["chassis", "power", "on"]);
+        wait_for(WAIT, || (count("735023") == 2).then_some(())).unwrap_or_else(|| {
+            panic!("no 735023 at the host's boot:\n{}\n{}", lines(), a.stderr())
+        });
         let gone = wait_for(Duration::from_secs(10), || (!alive(&back)).then_some(()));
         assert!(
             gone.is_some(),

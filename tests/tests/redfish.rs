@@ -907,6 +907,14 @@ fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
             (_, None) => assert_eq!(oper, "1", "{id}: discrete"),
         }
     }
+    // A fan read in percent is other(1), not rpm(10), and 45 (units of 1).
+    let fan = items
+        .iter()
+        .position(|s| s["unit"] == "%")
+        .unwrap_or_else(|| panic!("no percent fan: {items:?}"));
+    let fan_row = |col: u32| at(format!("1.3.6.1.2.1.99.1.1.1.{col}.{}", fan + 2));
+    assert_eq!(fan_row(1).as_deref(), Some("1"), "other(1)");
+    assert_eq!(fan_row(4).as_deref(), Some("45"));
     let chassis = power
         .iter()
         .position(|p| p["name"] == "Power reading for the Chassis")

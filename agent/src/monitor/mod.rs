@@ -738,6 +738,14 @@ impl Monitor {
             })
     }
 
+    /// Whether the item at `position` is judged at its shutdown state.
+    pub fn at_shutdown(&self, position: usize) -> bool {
+        match (self.board.items.get(position), self.slots.get(position)) {
+            (Some(item), Some(slot)) => slot.state.judged(&item.spec) == State::Shutdown,
+            _ => false,
+        }
+    }
+
     /// Asks for the shutdown of the item at `position` again at the next sweeps while it stays
     /// at its shutdown state (an action that did not take: a BMC that did not power its host
     /// off).

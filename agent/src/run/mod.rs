@@ -61,10 +61,12 @@ pub struct ThermalGuard {
     /// The remote host powered off by this process's action has been seen off (its power
     /// on again is its next boot: reported, and the guard armed again).
     remote_down: bool,
-    /// `bmc` actions of this episode that did not read the host's power back off, and when
-    /// the next may run (tried again while the item stays at its shutdown state).
+    /// `bmc` actions of this episode that did not read the host's power back off, when the
+    /// next may run, and the item that called for them (tried again while it stays at its
+    /// shutdown state; the episode ends when it leaves it).
     failed_attempts: u32,
     retry_at: Option<Instant>,
+    retry_position: Option<usize>,
 }
 
 /// `bmc` actions tried per episode (one that does not power the host off is tried again).
@@ -77,14 +79,23 @@ impl ThermalGuard {
     pub fn at_boot(syslog: &Syslog, settings: &Settings) -> ThermalGuard {
         // Read once: whether it was still unreported decides about a SEL trip later.
         let rec = shutdown::read_usable_record(&settings.state_dir);
+        // A remote host this agent powered off is reported at its own next boot (its power
+        // seen on again: remote_power), not at envmon's start.
+        let remote_off = rec
+            .as_ref()
+            .is_some_and(|r| !r.reported && r.host.is_some() && r.host_off == Some(true));
         ThermalGuard {
-            done: false,
+            done: remote_off,
             pending_trip: None,
-            remote_down: false,
+            remote_down: remote_off,
             failed_attempts: 0,
             retry_at: None,
+            retry_position: None,
             own_boot_report: rec.as_ref().is_some_and(|r| !r.reported),
-            last: rec.and_then(|r| shutdown::report_record(syslog, &settings.state_dir, r)),
+            last: match rec {
+                Some(r) if remote_off => Some(r),
+                r => r.and_then(|r| shutdown::report_record(syslog, &settings.state_dir, r)),
+            },
         }
     }
 
@@ -114,7 +125,17 @@ impl ThermalGuard {
         // BMC_RETRY_EVERY apart) while the item stays at its shutdown state.
         if rec.host_off == Some(false) {
             self.failed_attempts += 1;
-            if self.failed_attempts < BMC_ATTEMPTS {
+            self.retry_position = Some(t.position);
+            if self.failed_attempts >= BMC_ATTEMPTS {
+                let line = format!(
+                    "thermal shutdown: the BMC did not power its host off after \
+                     {BMC_ATTEMPTS} attempts: not asked again while {} stays past its \
+                     threshold",
+                    t.sensor
+                );
+                log::error!("{line}");
+                syslog.send_notice(&line);
+            } else {
                 log::error!(
                     "thermal shutdown: the host is not off; asked again in {} s while {} stays \
                      past its shutdown threshold (attempt {} of {BMC_ATTEMPTS})",
@@ -132,6 +153,27 @@ impl ThermalGuard {
     /// Whether a shutdown may run now (not done, and not waiting to ask a BMC again).
     fn ready(&self) -> bool {
         !self.done && self.retry_at.is_none_or(|at| Instant::now() >= at)
+    }
+
+    /// The episode of failed `bmc` actions ends when their item leaves its shutdown state
+    /// (`at_shutdown`): the next heat-up gets its attempts again.
+    fn episode(&mut self, at_shutdown: impl Fn(usize) -> bool) {
+        let Some(p) = self.retry_position else {
+            return;
+        };
+        if at_shutdown(p) {
+            return;
+        }
+        self.failed_attempts = 0;
+        self.retry_at = None;
+        self.retry_position = None;
+        if self
+            .last
+            .as_ref()
+            .is_some_and(|r| r.host_off == Some(false))
+        {
+            self.done = false;
+        }
     }
 
     /// A hardware trip found in the SEL at start: reported unless envmon's own shutdown was,
@@ -197,6 +239,7 @@ impl ThermalGuard {
                 self.remote_down = false;
                 self.failed_attempts = 0;
                 self.retry_at = None;
+                self.retry_position = None;
             }
             _ => {}
         }
@@ -265,6 +308,14 @@ impl SourceFigures {
         match self {
             SourceFigures::Ipmi(f) => f.power(),
             SourceFigures::Redfish(f) => f.power(),
+        }
+    }
+
+    /// The host's power as last read (none: not said, or powering on or off).
+    fn host_on(&self) -> Option<bool> {
+        match self {
+            SourceFigures::Ipmi(f) => f.host_on(),
+            SourceFigures::Redfish(f) => f.host_on(),
         }
     }
 }
@@ -588,11 +639,12 @@ impl Loop {
             .figures
             .as_ref()
             .filter(|_| fresh)
-            .and_then(SourceFigures::bmc)
-            .and_then(|b| b.chassis_power)
-            .map(|p| p == "on");
+            .and_then(SourceFigures::host_on);
         self.thermal
             .remote_power(on, self.outputs.syslog(), &self.settings);
+        if let Some(m) = self.monitor.as_ref() {
+            self.thermal.episode(|p| m.at_shutdown(p));
+        }
         self.sel_step();
         self.rflog_step();
     }
@@ -661,7 +713,11 @@ impl Loop {
                 f.read(src.transport(), now);
                 true
             }
-            (Some(SourceFigures::Redfish(f)), _) if f.due(now) => {
+            // A service the sweep found silent is not asked more (each GET would wait).
+            (Some(SourceFigures::Redfish(f)), _)
+                if f.due(now)
+                    && self.monitor.as_ref().and_then(Monitor::redfish_healthy) != Some(false) =>
+            {
                 f.read(now);
                 true
             }
@@ -674,6 +730,13 @@ impl Loop {
     /// [`Monitor::confirm`]), the heart beating while it waits.
     fn confirm_shutdown(&mut self, t: &crate::model::Trigger) -> bool {
         if !self.thermal.ready() {
+            // Waiting to ask the BMC again: this item (any at its shutdown state calls for
+            // the same host) is asked for again after the wait.
+            if self.thermal.retry_at.is_some() && !self.thermal.done {
+                if let Some(m) = self.monitor.as_mut() {
+                    m.ask_again_for(t.position);
+                }
+            }
             return false;
         }
         let rule = Confirm {
@@ -1679,13 +1742,16 @@ mod tests {
                 .count()
         };
         l.tick();
-        bmc.set(CPU, 96);
-        bmc.state()
-            .next_readings
-            .push((CPU, [96, 96, 96, 96].into_iter().collect()));
-        for _ in 0..3 {
-            l.tick();
-        }
+        let heat = |l: &mut Loop| {
+            bmc.set(CPU, 96);
+            bmc.state()
+                .next_readings
+                .push((CPU, [96, 96, 96, 96].into_iter().collect()));
+            for _ in 0..3 {
+                l.tick();
+            }
+        };
+        heat(&mut l);
         assert_eq!(controls(), 1, "one power down, then a pause");
         assert!(!l.thermal.done && !l.thermal.ready());
         for attempt in 2..=BMC_ATTEMPTS as usize {
@@ -1702,6 +1768,13 @@ mod tests {
             sent(&l, &frames).iter().filter(|i| **i == 735022).count(),
             BMC_ATTEMPTS as usize
         );
+        // The CPU cools: the episode ends. The next heat-up gets its attempts again.
+        bmc.set(CPU, 40);
+        l.tick();
+        l.tick(); // a jump of 56 C: judged at its second reading
+        assert!(!l.thermal.done && l.thermal.ready(), "armed again");
+        heat(&mut l);
+        assert_eq!(controls(), BMC_ATTEMPTS as usize + 1);
     }
 
     /// Issue 31 (part): a supply that never read is unknown, not failed: two supplies the

@@ -162,6 +162,11 @@ impl Figures {
         self.dcmi = Dcmi::Unsupported;
     }
 
+    /// Whether the host's power is on, as Get Chassis Status said at the last read.
+    pub fn host_on(&self) -> Option<bool> {
+        self.chassis_on
+    }
+
     /// The BMC as the model shows it (none before Get Device ID answered).
     pub fn bmc(&self) -> Option<BmcInfo> {
         let d = self.device?;

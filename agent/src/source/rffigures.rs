@@ -118,6 +118,16 @@ impl RfFigures {
         }
     }
 
+    /// Whether the system's power is on, as its `PowerState` said at the last read (none
+    /// while it is powering on or off, or does not say).
+    pub fn host_on(&self) -> Option<bool> {
+        match self.power_state.as_deref()? {
+            "On" => Some(true),
+            "Off" => Some(false),
+            _ => None,
+        }
+    }
+
     /// The BMC as the model shows it (none before the manager answered).
     pub fn bmc(&self) -> Option<BmcInfo> {
         let m = self.manager.as_ref()?;

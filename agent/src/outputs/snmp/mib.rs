@@ -75,7 +75,16 @@ pub fn describe(row: &Item) -> String {
     d
 }
 
-/// entPhySensorType, scale (units(9)), precision, and the factor to the served integer.
+/// entPhySensorType, scale (units(9)), precision, and the factor to the served integer. A
+/// fan read in percent (a Redfish `SpeedPercent`) is other(1) in `%`, not rpm(10).
+fn sensor_kind_of(row: &Item) -> (i32, i32, f64, &'static str) {
+    match (&row.limits, row.unit.as_str()) {
+        (Limits::Fan { .. }, "%") => (1, 0, 1.0, "%"),
+        (limits, _) => sensor_kind(limits),
+    }
+}
+
+/// [`sensor_kind_of`] by the limits alone.
 fn sensor_kind(limits: &Limits) -> (i32, i32, f64, &'static str) {
     match limits {
         Limits::Temperature { .. } => (8, 1, 10.0, "C"),
@@ -87,7 +96,7 @@ fn sensor_kind(limits: &Limits) -> (i32, i32, f64, &'static str) {
 
 /// The value as ENTITY-SENSOR-MIB serves it (EntitySensorValue: -1e9..1e9).
 fn served(row: &Item) -> i32 {
-    let (_, _, factor, _) = sensor_kind(&row.limits);
+    let (_, _, factor, _) = sensor_kind_of(row);
     match (&row.limits, row.value, row.state) {
         // truthvalue: true(1) while good, false(2) once failed.
         (Limits::Discrete, _, Shown::Is(State::Ok)) => 1,
@@ -336,7 +345,7 @@ impl Mib {
             rows.push((ent(14, idx), text(&row.id)));
             rows.push((ent(16, idx), Value::Integer(2)));
 
-            let (kind, precision, factor, units) = sensor_kind(&row.limits);
+            let (kind, precision, factor, units) = sensor_kind_of(row);
             let stamp = row.age_ms.map_or(0, |a| {
                 i.uptime_cs
                     .saturating_sub((a / 10).min(u64::from(u32::MAX)) as u32)
@@ -441,7 +450,7 @@ pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Ve
     let descr = describe(&c.item);
     if on.threshold {
         if let Some(t) = threshold_of(c) {
-            let (kind, _, factor, _) = sensor_kind(&c.item.limits);
+            let (kind, _, factor, _) = sensor_kind_of(&c.item);
             out.push(vec![
                 vb(
                     &SNMP_TRAP_OID,
