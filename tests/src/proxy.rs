@@ -245,3 +245,93 @@ impl LossyProxy {
         }
     }
 }
+
+/// What an [`HttpProxy`] does with each request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HttpMode {
+    /// Passes it to the service and the answer back.
+    Pass,
+    /// Answers `401 Unauthorized` itself (a password rotated on the BMC).
+    Refuse,
+}
+
+/// A controllable Redfish service: an HTTP proxy on loopback in front of a real one
+/// (sushy-static), one request per connection (as envmon sends them), whose mode the test
+/// switches. Stops on drop.
+pub struct HttpProxy {
+    /// The port clients connect to.
+    pub port: u16,
+    mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl HttpProxy {
+    /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target`.
+    pub fn start(target: u16) -> HttpProxy {
+        use std::io::Write;
+        use std::sync::{Arc, Mutex, atomic::AtomicBool, atomic::Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mode = Arc::new(Mutex::new(HttpMode::Pass));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (m, st) = (Arc::clone(&mode), Arc::clone(&stop));
+        let thread = thread::spawn(move || {
+            while !st.load(Ordering::Relaxed) {
+                let Ok((mut client, _)) = listener.accept() else {
+                    thread::sleep(Duration::from_millis(5));
+                    continue;
+                };
+                let _ = client.set_nonblocking(false);
+                let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+                let mut req = Vec::new();
+                let mut buf = [0u8; 4096];
+                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+                    match client.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => req.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let now = *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                if now == HttpMode::Refuse {
+                    let _ = client.write_all(
+                        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                    );
+                    continue;
+                }
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let _ = up.set_read_timeout(Some(Duration::from_secs(5)));
+                let _ = up.write_all(&req);
+                let mut answer = Vec::new();
+                let _ = up.read_to_end(&mut answer);
+                let _ = client.write_all(&answer);
+            }
+        });
+        HttpProxy {
+            port,
+            mode,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Switches what it does with the next requests.
+    pub fn set(&self, mode: HttpMode) {
+        *self
+            .mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
+    }
+}
+
+impl Drop for HttpProxy {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}

@@ -148,6 +148,19 @@ fn board_explain_over_http_from_sushy_static_decides_the_same() {
     }
 }
 
+/// DMTF's public tower served by sushy-static (its log under `dir`): the daemon, its port.
+fn tower(dir: &std::path::Path) -> (envmon_tests::fleet::Daemon, u16) {
+    sushy(
+        &redfish_mockups().join("dmtf-public-tower"),
+        &dir.join("sushy.log"),
+    )
+}
+
+/// `envmon --redfish URI run --board auto` every 300 ms under `dir`, then `extra` flags.
+fn auto_agent(uri: &str, dir: &std::path::Path, extra: &[&str]) -> envmon_tests::Agent {
+    envmon_tests::redfish_agent(uri, "auto", dir, 300, "envmon.log", extra)
+}
+
 /// Rewrites one JSON file of a mockup copy (sushy-static re-reads files per request).
 fn rewrite(file: &std::path::Path, change: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value =
@@ -201,12 +214,9 @@ fn run_on_a_redfish_service_reports_the_catalog() {
     std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
     let uri = format!("http://127.0.0.1:{port}");
     let action = format!("exec:{}", program.display());
-    let a = envmon_tests::redfish_agent(
+    let a = auto_agent(
         &uri,
-        "auto",
         dir.path(),
-        300,
-        "envmon.log",
         &["--shutdown-action", &action, "--shutdown-confirm-ms", "600"],
     );
     a.wait_sweeps(6);
@@ -838,20 +848,10 @@ fn a_redfish_service_is_served_over_snmp_as_show_environment_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let trapd = Snmptrapd::start(&dir.path().join("trapd"));
     let snmpd = Snmpd::start(&dir.path().join("snmpd"), trapd.port, false);
-    let (_sushy, port) = sushy(
-        &redfish_mockups().join("dmtf-public-tower"),
-        &dir.path().join("sushy.log"),
-    );
+    let (_sushy, port) = tower(dir.path());
     let master = snmpd.master();
     let uri = format!("http://127.0.0.1:{port}");
-    let a = envmon_tests::redfish_agent(
-        &uri,
-        "auto",
-        dir.path(),
-        300,
-        "envmon.log",
-        &["--sel", "off", "--agentx", &master],
-    );
+    let a = auto_agent(&uri, dir.path(), &["--sel", "off", "--agentx", &master]);
     a.wait_sweeps(4);
     let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     let items = env["sensors"].as_array().unwrap().clone();
@@ -1035,10 +1035,7 @@ fn a_hot_redfish_host_is_powered_off_through_its_reset_action() {
 #[test]
 fn board_explain_prints_uris_and_the_protected_host() {
     let dir = tempfile::tempdir().unwrap();
-    let (_sushy, port) = sushy(
-        &redfish_mockups().join("dmtf-public-tower"),
-        &dir.path().join("sushy.log"),
-    );
+    let (_sushy, port) = tower(dir.path());
     let o = std::process::Command::new(envmon_tests::envmon_bin())
         .args(["--redfish", &format!("http://127.0.0.1:{port}")])
         .args([
@@ -1187,4 +1184,42 @@ fn a_redfish_service_shows_power_percent_fans_and_the_bmc_line() {
             );
         }
     }
+}
+
+/// Issue 33 (part): a password rotated on the BMC (every GET answered 401 by a controllable
+/// service of our own in front of sushy-static: tests/src/proxy.rs `HttpProxy`) is said once,
+/// as a refused user or password naming the service's address, not only as a generic 735010;
+/// its end is said once too.
+#[test]
+fn a_refused_password_is_said_once_naming_the_service() {
+    use envmon_tests::{HttpMode, HttpProxy};
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, upstream) = tower(dir.path());
+    let proxy = HttpProxy::start(upstream);
+    let uri = format!("http://127.0.0.1:{}", proxy.port);
+    let a = auto_agent(&uri, dir.path(), &["--sel", "off"]);
+    a.wait_sweeps(3);
+    let out = dir.path().join("syslog.log");
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert_eq!(envmon_tests::message_lines(&out).len(), 0, "{}", lines());
+    proxy.set(HttpMode::Refuse);
+    let said = format!(
+        "the Redfish service at {uri} refuses the user or password (HTTP 401/403): its readings \
+         are unavailable until it accepts them"
+    );
+    envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
+        lines().contains(&said).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no {said:?} in:\n{}\n{}", lines(), a.stderr()));
+    a.wait_sweeps(5);
+    assert_eq!(lines().matches(&said).count(), 1, "once: {}", lines());
+    proxy.set(HttpMode::Pass);
+    let back = "monitoring recovered: every watched part reads again";
+    envmon_tests::wait_for(std::time::Duration::from_secs(20), || {
+        lines().contains(back).then_some(())
+    })
+    .unwrap_or_else(|| panic!("no recovery in:\n{}\n{}", lines(), a.stderr()));
+    a.wait_sweeps(3);
+    assert_eq!(lines().matches(back).count(), 1, "{}", lines());
+    assert_eq!(lines().matches(&said).count(), 1, "{}", lines());
 }

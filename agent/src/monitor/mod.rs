@@ -529,10 +529,17 @@ impl Monitor {
         if bmc_lost {
             silent.push("the BMC is not answering: its readings are unavailable".to_string());
         }
-        if redfish_lost {
-            silent.push(
-                "the Redfish service is not answering: its readings are unavailable".to_string(),
-            );
+        if let (true, Some(r)) = (redfish_lost, self.redfish.as_ref()) {
+            // A rotated password is said as what it is, with the service's address.
+            silent.push(if r.refused() {
+                format!(
+                    "the Redfish service at {} refuses the user or password (HTTP 401/403): \
+                     its readings are unavailable until it accepts them",
+                    r.origin()
+                )
+            } else {
+                "the Redfish service is not answering: its readings are unavailable".to_string()
+            });
         }
         for slot in &mut self.slots {
             let lost = match slot.binding {

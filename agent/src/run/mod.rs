@@ -525,8 +525,10 @@ impl Loop {
             return Ok(());
         }
         self.heart.beat();
-        let found = envmon_sensors::redfish::discover::discover(&mut fetch)
-            .map_err(|e| format!("Redfish: {e}"))?;
+        let found = envmon_sensors::redfish::discover::discover(&mut fetch).map_err(|e| {
+            use envmon_sensors::redfish::Fetch;
+            format!("Redfish {}: {e}", fetch.origin())
+        })?;
         self.heart.beat();
         for n in &found.notes {
             log::warn!("Redfish: {n}");

@@ -114,11 +114,15 @@ pub fn base64(bytes: &[u8]) -> String {
 
 /// What came back.
 #[derive(Debug)]
-struct Response {
-    status: u16,
-    location: Option<String>,
-    retry_after: Option<u64>,
-    body: Vec<u8>,
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Location`, if any.
+    pub location: Option<String>,
+    /// `Retry-After` in seconds, if any.
+    pub retry_after: Option<u64>,
+    /// The body, at most [`super::files::MAX_BODY`] bytes.
+    pub body: Vec<u8>,
 }
 
 fn timeout(at: &str) -> RfError {
@@ -249,25 +253,15 @@ impl HttpFetch {
         let until = Instant::now() + self.deadline;
         let mut s = self.connect(path)?;
         self.send_request(&mut s, method, path, body)?;
-        let (head, rest) = read_head(&mut s, until, path)?;
-        let (status, fields) = parse_head(&head, path)?;
-        let field = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
-        let framing = Framing {
-            chunked: field("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")),
-            length: field("content-length").and_then(|v| v.parse::<u64>().ok()),
-        };
-        let body = read_body(&mut s, rest, framing, until, path)?;
-        Ok(Response {
-            status,
-            location: field("location"),
-            retry_after: field("retry-after").and_then(|v| v.parse().ok()),
-            body,
-        })
+        // What came so far, parsed again after each read (pure: parse_response).
+        let mut buf = Vec::new();
+        let mut ended = false;
+        loop {
+            if let Parsed::Complete(r) = parse_response(&buf, ended, path)? {
+                return Ok(r);
+            }
+            ended = !fill(&mut s, &mut buf, until, path)?;
+        }
     }
 
     /// A connection to the service (TLS when configured), its timeouts set.
@@ -331,70 +325,90 @@ struct Framing {
     length: Option<u64>,
 }
 
-/// The response's header (at most [`MAX_HEADER`] bytes) and what came after it.
-fn read_head(s: &mut Conn, until: Instant, path: &str) -> Result<(String, Vec<u8>), RfError> {
-    let mut buf = Vec::new();
-    let head_end = loop {
-        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            break p;
-        }
-        if buf.len() > MAX_HEADER {
-            return Err(RfError::new(
-                RfErrorKind::TooLarge,
-                format!("{path}: header"),
-            ));
-        }
-        if !fill(s, &mut buf, until, path)? {
-            return Err(RfError::new(
-                RfErrorKind::Io,
-                format!("{path}: the connection closed before the header ended"),
-            ));
-        }
-    };
-    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-    Ok((head, buf[head_end + 4..].to_vec()))
+/// A response parsed from the bytes received so far.
+#[derive(Debug)]
+pub enum Parsed {
+    /// More bytes are needed.
+    Incomplete,
+    /// The whole response.
+    Complete(Response),
 }
 
-/// The body as `framing` says it ends (at most [`MAX_BODY`] bytes), from `body` (what came
-/// with the header) on.
-fn read_body(
-    s: &mut Conn,
-    mut body: Vec<u8>,
-    framing: Framing,
-    until: Instant,
-    path: &str,
-) -> Result<Vec<u8>, RfError> {
-    if framing.length.is_some_and(|n| n > MAX_BODY) {
-        return Err(RfError::new(RfErrorKind::TooLarge, path));
-    }
-    let body = loop {
-        if framing.chunked {
-            if let Some(b) = dechunk(&body, path)? {
-                break b;
-            }
-        } else if let Some(n) = framing.length {
-            if body.len() as u64 >= n {
-                body.truncate(n as usize);
-                break body;
-            }
+/// Parses what the service sent so far (`bytes`; `ended`: the connection closed after them),
+/// pure and bounded: the header at most [`MAX_HEADER`] bytes, the body at most
+/// [`super::files::MAX_BODY`] (sized, chunked or to the end of the connection), every size
+/// the service gives checked before any arithmetic. `at` names the resource in errors.
+pub fn parse_response(bytes: &[u8], ended: bool, at: &str) -> Result<Parsed, RfError> {
+    let Some(head_end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") else {
+        if bytes.len() > MAX_HEADER {
+            return Err(RfError::new(RfErrorKind::TooLarge, format!("{at}: header")));
         }
-        if body.len() as u64 > MAX_BODY + 64 {
-            return Err(RfError::new(RfErrorKind::TooLarge, path));
+        if ended {
+            return Err(RfError::new(
+                RfErrorKind::Io,
+                format!("{at}: the connection closed before the header ended"),
+            ));
         }
-        if !fill(s, &mut body, until, path)? {
-            if framing.chunked || framing.length.is_some() {
-                return Err(RfError::new(
-                    RfErrorKind::Io,
-                    format!("{path}: the connection closed inside the body"),
-                ));
-            }
-            break body; // HTTP/1.0: the body ends with the connection
-        }
+        return Ok(Parsed::Incomplete);
     };
-    if body.len() as u64 > MAX_BODY {
-        return Err(RfError::new(RfErrorKind::TooLarge, path));
+    if head_end > MAX_HEADER {
+        return Err(RfError::new(RfErrorKind::TooLarge, format!("{at}: header")));
     }
-    Ok(body)
+    let head = String::from_utf8_lossy(&bytes[..head_end]);
+    let (status, fields) = parse_head(&head, at)?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let framing = Framing {
+        chunked: field("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")),
+        length: field("content-length").and_then(|v| v.parse::<u64>().ok()),
+    };
+    let Some(body) = body_of(&bytes[head_end + 4..], framing, ended, at)? else {
+        return Ok(Parsed::Incomplete);
+    };
+    Ok(Parsed::Complete(Response {
+        status,
+        location: field("location"),
+        retry_after: field("retry-after").and_then(|v| v.parse().ok()),
+        body,
+    }))
+}
+
+/// The body from `raw` (what came after the header) as `framing` says it ends; none while
+/// incomplete.
+fn body_of(
+    raw: &[u8],
+    framing: Framing,
+    ended: bool,
+    at: &str,
+) -> Result<Option<Vec<u8>>, RfError> {
+    if framing.length.is_some_and(|n| n > MAX_BODY) {
+        return Err(RfError::new(RfErrorKind::TooLarge, at));
+    }
+    let body = if framing.chunked {
+        dechunk(raw, at)?
+    } else if let Some(n) = framing.length {
+        // n <= MAX_BODY: it fits a usize.
+        let n = usize::try_from(n).map_err(|_| RfError::new(RfErrorKind::TooLarge, at))?;
+        raw.get(..n).map(<[u8]>::to_vec)
+    } else if ended {
+        Some(raw.to_vec()) // HTTP/1.0: the body ends with the connection
+    } else {
+        None
+    };
+    match body {
+        Some(b) if b.len() as u64 > MAX_BODY => Err(RfError::new(RfErrorKind::TooLarge, at)),
+        Some(b) => Ok(Some(b)),
+        None if raw.len() as u64 > MAX_BODY + 64 => Err(RfError::new(RfErrorKind::TooLarge, at)),
+        None if ended => Err(RfError::new(
+            RfErrorKind::Io,
+            format!("{at}: the connection closed inside the body"),
+        )),
+        None => Ok(None),
+    }
 }
 
 /// The path of a redirect's target, if it stays on this service under `/redfish/v1`.
@@ -457,10 +471,58 @@ impl Fetch for HttpFetch {
     fn requests(&self) -> u64 {
         self.requests
     }
+    fn origin(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::{Parsed, parse_response};
+
+    fn parse(bytes: &[u8], ended: bool) -> Result<Option<(u16, Vec<u8>)>, RfError> {
+        parse_response(bytes, ended, "/redfish/v1").map(|p| match p {
+            Parsed::Complete(r) => Some((r.status, r.body)),
+            Parsed::Incomplete => None,
+        })
+    }
+
+    /// Issue 33 (part): the response parser is pure and total: every framing, every cut,
+    /// every size the service gives, checked; never a panic (and a fuzz target over it).
+    #[test]
+    fn responses_parse_whole_or_not_yet_or_fail_with_why() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+        assert_eq!(parse(ok, false).unwrap(), Some((200, b"{}".to_vec())));
+        for cut in 0..ok.len() {
+            assert_eq!(parse(&ok[..cut], false).unwrap(), None, "cut at {cut}");
+            assert!(parse(&ok[..cut], true).is_err(), "closed at {cut}");
+        }
+        let chunked =
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n{\r\n1\r\n}\r\n0\r\n\r\n";
+        assert_eq!(parse(chunked, false).unwrap(), Some((200, b"{}".to_vec())));
+        let to_end = b"HTTP/1.0 503 Busy\r\nRetry-After: 5\r\n\r\nbusy";
+        assert_eq!(parse(to_end, false).unwrap(), None);
+        assert_eq!(parse(to_end, true).unwrap(), Some((503, b"busy".to_vec())));
+        // The issue's chunk size near u64::MAX: an error, not an overflow.
+        let huge = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nfffffffffffffffe\r\nx";
+        assert_eq!(parse(huge, false).unwrap_err().kind, RfErrorKind::TooLarge);
+        let long = b"HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n";
+        assert!(
+            parse(long, false).is_ok(),
+            "an unparsable length is no length"
+        );
+        let big = b"HTTP/1.1 200 OK\r\nContent-Length: 1048577\r\n\r\n";
+        assert_eq!(parse(big, false).unwrap_err().kind, RfErrorKind::TooLarge);
+        let mut header = b"HTTP/1.1 200 OK\r\nX: ".to_vec();
+        header.resize(MAX_HEADER + 10, b'a');
+        assert_eq!(
+            parse(&header, false).unwrap_err().kind,
+            RfErrorKind::TooLarge
+        );
+        assert!(parse(b"SSH-2.0-OpenSSH\r\n\r\n", false).is_err());
+    }
+
     use super::*;
     use std::net::TcpListener;
 

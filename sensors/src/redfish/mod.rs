@@ -113,4 +113,8 @@ pub trait Fetch {
     fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError>;
     /// Requests made so far.
     fn requests(&self) -> u64;
+    /// Where the service is, for people (`https://10.0.0.5:443`); never a password.
+    fn origin(&self) -> String {
+        "the Redfish service".into()
+    }
 }

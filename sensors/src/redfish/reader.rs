@@ -150,6 +150,21 @@ impl RedfishReader {
         !self.last.is_empty()
     }
 
+    /// Whether the last refresh failed only because the service refused the user or
+    /// password (every error an HTTP 401 or 403).
+    pub fn refused(&self) -> bool {
+        !self.errors.is_empty()
+            && self
+                .errors
+                .iter()
+                .all(|e| matches!(e.kind, super::RfErrorKind::Status(401 | 403)))
+    }
+
+    /// Where the service is ([`Fetch::origin`]).
+    pub fn origin(&self) -> String {
+        self.fetch.origin()
+    }
+
     /// Requests made so far.
     pub fn requests(&self) -> u64 {
         self.fetch.requests()
