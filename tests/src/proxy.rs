@@ -253,6 +253,9 @@ pub enum HttpMode {
     Pass,
     /// Answers `401 Unauthorized` itself (a password rotated on the BMC).
     Refuse,
+    /// Answers requests whose path contains the text with this status itself (a resource
+    /// that fails); passes the others.
+    Fail(&'static str, u16),
 }
 
 /// A controllable Redfish service: an HTTP proxy on loopback in front of a real one
@@ -294,9 +297,19 @@ impl HttpProxy {
                     }
                 }
                 let now = *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if now == HttpMode::Refuse {
+                let line = String::from_utf8_lossy(&req);
+                let path = line.split(' ').nth(1).unwrap_or_default();
+                let status = match now {
+                    HttpMode::Refuse => Some(401),
+                    HttpMode::Fail(text, status) if path.contains(text) => Some(status),
+                    _ => None,
+                };
+                if let Some(status) = status {
                     let _ = client.write_all(
-                        b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                        format!(
+                            "HTTP/1.1 {status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        )
+                        .as_bytes(),
                     );
                     continue;
                 }

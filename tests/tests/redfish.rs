@@ -161,6 +161,32 @@ fn auto_agent(uri: &str, dir: &std::path::Path, extra: &[&str]) -> envmon_tests:
     envmon_tests::redfish_agent(uri, "auto", dir, 300, "envmon.log", extra)
 }
 
+/// `envmon --redfish URI run --board BOARD` every 300 ms under `dir`, without the event log
+/// and with no shutdown action.
+fn quiet_agent(uri: &str, board: &std::path::Path, dir: &std::path::Path) -> envmon_tests::Agent {
+    let extra = ["--sel", "off", "--shutdown-action", "none"];
+    envmon_tests::redfish_agent(
+        uri,
+        board.to_str().unwrap_or_default(),
+        dir,
+        300,
+        "envmon.log",
+        &extra,
+    )
+}
+
+/// `f` of each item of a `show environment` reply that `keep` keeps.
+fn items_where(
+    env: &serde_json::Value,
+    keep: impl Fn(&serde_json::Value) -> bool,
+    f: impl Fn(&serde_json::Value) -> String,
+) -> Vec<String> {
+    env["sensors"]
+        .as_array()
+        .map(|a| a.iter().filter(|s| keep(s)).map(f).collect())
+        .unwrap_or_default()
+}
+
 /// Rewrites one JSON file of a mockup copy (sushy-static re-reads files per request).
 fn rewrite(file: &std::path::Path, change: impl FnOnce(&mut serde_json::Value)) {
     let mut v: serde_json::Value =
@@ -520,13 +546,11 @@ fn every_mockup_is_silent_when_healthy() {
         );
         a.wait_sweeps(12);
         let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
-        let absent: Vec<String> = env["sensors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|s| s["state"] == "absent")
-            .map(|s| format!("{}: {}", s["id"], s["why"]))
-            .collect();
+        let absent = items_where(
+            &env,
+            |s| s["state"] == "absent",
+            |s| format!("{}: {}", s["id"], s["why"]),
+        );
         eprintln!(
             "{m}: {} items, monitoring {}, absent {absent:?}",
             env["sensors"].as_array().unwrap().len(),
@@ -571,14 +595,7 @@ fn a_silent_service_is_735009_and_a_lost_one_735010_and_board_files_name_redfish
     );
     let out = dir.path().join("syslog.log");
     let uri = format!("http://127.0.0.1:{port}");
-    let a = envmon_tests::redfish_agent(
-        &uri,
-        board.to_str().unwrap(),
-        dir.path(),
-        300,
-        "envmon.log",
-        &["--sel", "off", "--shutdown-action", "none"],
-    );
+    let a = quiet_agent(&uri, &board, dir.path());
     let lines = || std::fs::read_to_string(&out).unwrap_or_default();
     let seen = |want: &str, n: usize| {
         envmon_tests::wait_for(std::time::Duration::from_secs(30), || {
@@ -1222,4 +1239,114 @@ fn a_refused_password_is_said_once_naming_the_service() {
     a.wait_sweeps(3);
     assert_eq!(lines().matches(back).count(), 1, "{}", lines());
     assert_eq!(lines().matches(&said).count(), 1, "{}", lines());
+}
+
+/// Issue 33 (part): a `Sensors` collection without the CPU's temperature (here DMTF's tower
+/// with `CPU1Temp` taken out of it) no longer hides the one the deprecated `Thermal` still
+/// has: temperatures are taken from `Thermal` per place (`PhysicalContext`) the new resources
+/// lack, and the board gets its CPU item from there.
+#[test]
+fn a_cpu_temperature_only_the_deprecated_thermal_has_is_monitored() {
+    let dir = tempfile::tempdir().unwrap();
+    let tree = dir.path().join("tower");
+    copy_tree(&redfish_mockups().join("dmtf-public-tower"), &tree);
+    rewrite(&tree.join("Chassis/Tower/Sensors/index.json"), |v| {
+        let members = v["Members"].as_array_mut().unwrap();
+        members.retain(|m| !m["@odata.id"].as_str().unwrap().ends_with("/CPU1Temp"));
+        v["Members@odata.count"] = members.len().into();
+    });
+    let found = discover(&mut MockupDir::new(&tree)).unwrap();
+    let cpu: Vec<_> = found
+        .sensors
+        .iter()
+        .filter(|s| s.context.as_deref() == Some("CPU") && s.units.as_deref() == Some("Cel"))
+        .map(|s| s.uri.as_str())
+        .collect();
+    assert_eq!(
+        cpu,
+        [
+            "/redfish/v1/Chassis/Tower/Thermal#/Temperatures/0",
+            "/redfish/v1/Chassis/Tower/Thermal#/Temperatures/1"
+        ],
+        "{:#?}",
+        found.sensors
+    );
+    let (board, _) = envmon_board_defs::redfish::auto_board_redfish(&found.sensors);
+    assert!(
+        board
+            .items
+            .iter()
+            .any(|i| i.spec.class == envmon_core::engine::Class::CpuTemp),
+        "{:#?}",
+        board.items
+    );
+    // The intake temperature the new resources have is not taken twice.
+    assert!(
+        !found
+            .sensors
+            .iter()
+            .any(|s| s.uri.ends_with("Thermal#/Temperatures/2")),
+        "{:#?}",
+        found.sensors
+    );
+}
+
+/// Issue 33 (part): supplies that never read (their resources answering 500 from the first
+/// sweep on) are unknown, not failed: no 735006 or 735005 from missing data; once they read
+/// OK, still nothing (they are healthy). A board file names DMTF's tower's two supplies.
+#[test]
+fn supplies_that_never_read_raise_no_redundancy_message() {
+    use envmon_tests::{HttpMode, HttpProxy};
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, upstream) = tower(dir.path());
+    let proxy = HttpProxy::start(upstream);
+    proxy.set(HttpMode::Fail("/PowerSupplies/", 500));
+    let board = dir.path().join("board.toml");
+    let supply = |n: u8| {
+        format!(
+            "[[item]]\nid = \"psu{n}\"\nclass = \"psu\"\nlabel = \"{n}\"\n\
+             source = \"redfish:/redfish/v1/Chassis/Tower/PowerSubsystem/PowerSupplies/Bay{n}\"\n\n"
+        )
+    };
+    std::fs::write(
+        &board,
+        format!(
+            "name = \"rf-supplies\"\nmin-psus = 2\n[defaults]\ndebounce = 1\n\n{}{}\
+             [[item]]\nid = \"cpu1\"\nclass = \"cpu_temp\"\nlabel = \"1\"\n\
+             source = \"redfish:/redfish/v1/Chassis/Tower/Sensors/CPU1Temp\"\n\
+             warm = 60\ncritical = 70\nshutdown = 80\n",
+            supply(1),
+            supply(2)
+        ),
+    )
+    .unwrap();
+    let uri = format!("http://127.0.0.1:{}", proxy.port);
+    let a = quiet_agent(&uri, &board, dir.path());
+    a.wait_sweeps(8);
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    let states = items_where(
+        &env,
+        |s| s["class"] == "psu",
+        |s| s["state"].as_str().unwrap_or_default().to_string(),
+    );
+    assert_eq!(states, ["unavailable", "unavailable"], "{env}");
+    let out = dir.path().join("syslog.log");
+    let catalog = || envmon_tests::message_lines(&out);
+    let lines = || std::fs::read_to_string(&out).unwrap_or_default();
+    assert!(
+        !catalog().iter().any(|l| l.contains("73500")),
+        "{}\n{}",
+        lines(),
+        a.stderr()
+    );
+    proxy.set(HttpMode::Pass);
+    a.wait_sweeps(6);
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["psu_redundancy"], "ok", "{env}");
+    assert!(
+        !catalog().iter().any(|l| l.contains("73500")),
+        "{}\n{}",
+        lines(),
+        a.stderr()
+    );
 }

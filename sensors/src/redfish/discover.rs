@@ -116,6 +116,14 @@ fn chassis<F: Fetch>(f: &mut F, uri: &str, out: &mut Discovered) -> Result<(), R
     }
     new.retain(|s| !(s.resource == RfResource::Sensor && fan_sources.contains(&s.uri)));
     let have: Vec<Kind> = new.iter().map(kind).collect();
+    // Temperatures are taken per place: a deprecated one whose PhysicalContext no new
+    // temperature has (a `Sensors` collection listing only the supplies' temperatures) is
+    // kept, not hidden (issue 33).
+    let temps_at: Vec<Option<String>> = new
+        .iter()
+        .filter(|s| kind(s) == Kind::Temperature)
+        .map(|s| s.context.clone())
+        .collect();
     let mut old = Vec::new();
     if let Some((_, t)) = linked(f, &c, "Thermal", uri, notes) {
         old.extend(map::thermal(&t)?);
@@ -123,21 +131,95 @@ fn chassis<F: Fetch>(f: &mut F, uri: &str, out: &mut Discovered) -> Result<(), R
     if let Some((_, p)) = linked(f, &c, "Power", uri, notes) {
         old.extend(map::power(&p)?);
     }
-    old.retain(|s| !have.contains(&kind(s)));
+    old.retain(|s| match kind(s) {
+        Kind::Temperature => !temps_at.contains(&s.context),
+        k => !have.contains(&k),
+    });
     out.sensors.extend(new);
     out.sensors.extend(old);
     Ok(())
 }
 
-/// Every chassis' sensors, from the service root.
+/// The chassis read at most (a service listing more is read up to here, and says so).
+pub const MAX_CHASSIS: usize = 16;
+/// The sensors kept at most (the board's items and the sweep's requests are bounded by it).
+pub const MAX_SENSORS: usize = 512;
+
+/// Every chassis' sensors, from the service root: at most [`MAX_CHASSIS`] chassis and
+/// [`MAX_SENSORS`] sensors, a note saying what was left out.
 pub fn discover<F: Fetch>(f: &mut F) -> Result<Discovered, RfError> {
     let root = f.get("/redfish/v1")?;
     let coll = map::link(&root, "Chassis", "/redfish/v1")?
         .ok_or_else(|| RfError::new(RfErrorKind::Missing("Chassis"), "/redfish/v1"))?;
     let list = map::members(&f.get(&coll)?, &coll)?;
     let mut out = Discovered::default();
-    for c in list {
-        chassis(f, &c, &mut out)?;
+    if list.len() > MAX_CHASSIS {
+        out.notes.push(format!(
+            "{coll}: {} chassis; the first {MAX_CHASSIS} are read (envmon's bound)",
+            list.len()
+        ));
+    }
+    for c in list.iter().take(MAX_CHASSIS) {
+        chassis(f, c, &mut out)?;
+        if out.sensors.len() > MAX_SENSORS {
+            out.notes.push(format!(
+                "more than {MAX_SENSORS} sensors: those past it (from {c} on) are left out \
+                 (envmon's bound)"
+            ));
+            out.sensors.truncate(MAX_SENSORS);
+            break;
+        }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod bounds {
+    use super::*;
+
+    /// A service of `n` chassis, each with one temperature in its `Thermal`.
+    struct Many(usize, u64);
+
+    impl Fetch for Many {
+        fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
+            self.1 += 1;
+            let id = |p: &str| serde_json::json!({"@odata.id": p});
+            Ok(match path {
+                "/redfish/v1" => serde_json::json!({"@odata.id": "/redfish/v1",
+                    "Chassis": id("/redfish/v1/Chassis")}),
+                "/redfish/v1/Chassis" => serde_json::json!({"@odata.id": path,
+                    "Members": (0..self.0).map(|k| id(&format!("/redfish/v1/Chassis/{k}")))
+                        .collect::<Vec<_>>()}),
+                p if p.ends_with("/Thermal") => serde_json::json!({"@odata.id": p,
+                    "Temperatures": [{"MemberId": "0", "Name": "Temp", "ReadingCelsius": 30}]}),
+                p => serde_json::json!({"@odata.id": p, "Thermal": id(&format!("{p}/Thermal"))}),
+            })
+        }
+        fn requests(&self) -> u64 {
+            self.1
+        }
+    }
+
+    /// Issue 33 (part): 512 chassis made 3,072 items and 1,024 GETs a sweep; now at most
+    /// MAX_CHASSIS are read, and a note says so.
+    #[test]
+    fn chassis_and_sensors_are_bounded_and_the_bound_is_said() {
+        let mut f = Many(512, 0);
+        let d = discover(&mut f).unwrap();
+        assert_eq!(d.sensors.len(), MAX_CHASSIS);
+        assert!(
+            f.requests() <= 2 + 2 * MAX_CHASSIS as u64,
+            "{}",
+            f.requests()
+        );
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("512 chassis; the first 16")),
+            "{:?}",
+            d.notes
+        );
+        let d = discover(&mut Many(3, 0)).unwrap();
+        assert_eq!((d.sensors.len(), d.notes.len()), (3, 0));
+    }
 }
