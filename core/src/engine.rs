@@ -294,6 +294,8 @@ pub struct SensorState {
     /// A rise the runs support that waits one sample to be said at its true level: a gap
     /// (no judged sample) commits it rather than losing it.
     deferred: Option<usize>,
+    /// Unconfirmed jumps since the last judged sample.
+    jumps: u8,
 }
 
 impl Default for SensorState {
@@ -312,6 +314,7 @@ impl Default for SensorState {
             proposed: 0,
             notice: None,
             deferred: None,
+            jumps: 0,
         }
     }
 }
@@ -349,7 +352,23 @@ pub enum Fault {
         /// The value before the jump.
         from: f64,
     },
+    /// Jumps that keep coming: more than [`MAX_UNCONFIRMED`] unconfirmed jumps in a row (a
+    /// sensor that alternates between values, or glitches on every other read). A sensor
+    /// fault: it counts towards unavailable as a missing reading does, so that a sensor no
+    /// sample of which can be judged is said (735010) rather than silently not judged.
+    Erratic {
+        /// The value read.
+        value: f64,
+        /// The value before the jump.
+        from: f64,
+        /// Unconfirmed jumps in a row.
+        jumps: u8,
+    },
 }
+
+/// Unconfirmed jumps in a row a sensor may give before they are a fault ([`Fault::Erratic`]):
+/// one glitch, or a real step confirmed by the next sample, stays well below it.
+pub const MAX_UNCONFIRMED: u8 = 3;
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -372,6 +391,13 @@ impl fmt::Display for Fault {
             Fault::Unconfirmed { value, from } => write!(
                 f,
                 "unconfirmed jump from {} to {}",
+                format_value(*from),
+                format_value(*value)
+            ),
+            Fault::Erratic { value, from, jumps } => write!(
+                f,
+                "erratic: {jumps} unconfirmed jumps in a row (the last from {} to {}): no \
+                 reading can be judged",
                 format_value(*from),
                 format_value(*value)
             ),
@@ -636,6 +662,22 @@ impl SensorState {
         let deferred = self.deferred.take().filter(|&t| t > self.rank);
         let made = deferred.map(|t| self.commit(spec, t));
         self.runs = [0; MAX_RANK + 1];
+        // Jumps that keep coming are a fault of the sensor (they count as failures).
+        let fault = match fault {
+            Fault::Unconfirmed { value, from } => {
+                self.jumps = self.jumps.saturating_add(1);
+                if self.jumps > MAX_UNCONFIRMED {
+                    Fault::Erratic {
+                        value,
+                        from,
+                        jumps: self.jumps,
+                    }
+                } else {
+                    fault
+                }
+            }
+            f => f,
+        };
         self.fault = Some(fault);
         if !matches!(fault, Fault::Unconfirmed { .. }) {
             self.failures = self.failures.saturating_add(1);
@@ -683,6 +725,7 @@ impl SensorState {
             }
         }
         self.failures = 0;
+        self.jumps = 0;
         self.fault = None;
         self.unavailable = false;
         self.deferred = None;

@@ -706,6 +706,37 @@ mod guarded {
         assert_eq!(msgs, [(3, 735007)]);
     }
 
+    /// Issue 33 (part): a CPU at 105 C whose every other reading is a 25 C glitch was never
+    /// judged (each sample checked against the previous, unconfirmed one), sent nothing and
+    /// stayed "ok". Jumps that keep coming are now a fault of the sensor: past
+    /// MAX_UNCONFIRMED in a row they count as failures, and it goes unavailable (735010 and
+    /// `degraded` in the agent), the reason said.
+    #[test]
+    fn a_sensor_that_keeps_jumping_is_a_sensor_fault_not_silence() {
+        use envmon_core::engine::MAX_UNCONFIRMED;
+        let spec = temp(Class::CpuTemp, 2);
+        let checks = Checks::guarded(None, None);
+        let mut values = vec![40.0, 40.0];
+        values.extend((0..12).map(|i| if i % 2 == 0 { 105.0 } else { 25.0 }));
+        let (msgs, downs, _, st) = feed(&spec, &checks, &every_second(&values));
+        assert!(msgs.is_empty() && downs.is_empty(), "{msgs:?}");
+        assert_eq!(st.shown(&spec), State::Unavailable);
+        assert!(
+            matches!(st.fault, Some(Fault::Erratic { jumps, .. }) if jumps > MAX_UNCONFIRMED),
+            "{:?}",
+            st.fault
+        );
+        assert!(st.fault.unwrap().to_string().starts_with("erratic: "));
+        // A steady reading again is judged at once.
+        let mut calm = values.clone();
+        calm.extend([25.0, 25.0]);
+        let (_, _, _, st) = feed(&spec, &checks, &every_second(&calm));
+        assert_eq!(st.shown(&spec), State::Ok);
+        // One glitch, or a real step confirmed by the next sample, is no fault.
+        let (_, _, _, st) = feed(&spec, &checks, &every_second(&[40.0, 140.0, 41.0, 42.0]));
+        assert_eq!((st.shown(&spec), st.fault), (State::Ok, None));
+    }
+
     #[test]
     fn a_flapping_sensor_is_held_at_the_worse_state_then_released() {
         let spec = SensorSpec {

@@ -1779,6 +1779,41 @@ mod tests {
         assert_eq!(controls(), BMC_ATTEMPTS as usize + 1);
     }
 
+    /// Issue 33 (part): a CPU whose every other reading is a glitch (105 C, 25 C, ...) is
+    /// never judged; that is said (735010) and the agent is degraded, not silent and running.
+    #[test]
+    fn a_cpu_that_keeps_jumping_is_said_and_degrades_monitoring() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let settings = Settings {
+            board: cpu_board(dir.path()),
+            shutdown_action: Some(crate::config::ShutdownAction::None),
+            ..fake_settings(dir.path())
+        };
+        let (mut l, frames) = loop_on(settings, &bmc);
+        l.tick();
+        for i in 0..12 {
+            bmc.set(CPU, if i % 2 == 0 { 105 } else { 25 });
+            l.tick();
+            l.publish();
+        }
+        assert!(
+            sent(&l, &frames).contains(&735010),
+            "{:?}",
+            sent(&l, &frames)
+        );
+        let env = l.outputs.published().latest().unwrap().environment.clone();
+        assert_eq!(env.monitoring, Monitoring::Degraded);
+        let cpu = env.sensors.iter().find(|i| i.id == "cpu0").unwrap();
+        assert!(
+            cpu.why
+                .as_deref()
+                .unwrap_or_default()
+                .starts_with("erratic: "),
+            "{cpu:?}"
+        );
+    }
+
     /// Issue 31 (part): a supply that never read is unknown, not failed: two supplies the
     /// board needs, one of which the BMC never gives a reading for, raise no 735006 from the
     /// missing data; the one that reads failing does.
