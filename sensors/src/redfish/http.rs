@@ -39,24 +39,90 @@ pub const MAX_REDIRECTS: usize = 3;
 /// One connection: plain, or TLS over it.
 enum Conn {
     Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+    Tls(Box<TlsConn>),
+}
+
+/// A TLS connection driven a record at a time, so that every wait is the caller's: a read
+/// is at most one read of the socket (a service trickling a record cannot hold the client
+/// past its deadline, as a rustls `StreamOwned` read, looping until a whole record came,
+/// could).
+struct TlsConn {
+    tls: rustls::ClientConnection,
+    sock: TcpStream,
+}
+
+impl TlsConn {
+    /// The handshake, within `until` (a read at a time, the deadline checked between).
+    fn handshake(&mut self, until: Instant, at: &str) -> Result<(), RfError> {
+        let io = |e: std::io::Error| RfError::new(RfErrorKind::Io, format!("{at}: TLS: {e}"));
+        while self.tls.is_handshaking() {
+            if self.tls.wants_write() {
+                self.tls.write_tls(&mut self.sock).map_err(io)?;
+                continue;
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(RfError::new(
+                    RfErrorKind::Timeout,
+                    format!("{at}: the TLS handshake did not end in time"),
+                ));
+            }
+            self.sock
+                .set_read_timeout(Some(left.min(Duration::from_secs(1))))
+                .map_err(io)?;
+            match self.tls.read_tls(&mut self.sock) {
+                Ok(0) => {
+                    return Err(RfError::new(
+                        RfErrorKind::Io,
+                        format!("{at}: the connection closed during the TLS handshake"),
+                    ));
+                }
+                Ok(_) => {
+                    self.tls
+                        .process_new_packets()
+                        .map_err(|e| RfError::new(RfErrorKind::Io, format!("{at}: TLS: {e}")))?;
+                }
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(e) => return Err(io(e)),
+            }
+        }
+        while self.tls.wants_write() {
+            self.tls.write_tls(&mut self.sock).map_err(io)?;
+        }
+        Ok(())
+    }
 }
 
 impl Conn {
     fn socket(&self) -> &TcpStream {
         match self {
             Conn::Plain(s) => s,
-            Conn::Tls(t) => t.get_ref(),
+            Conn::Tls(t) => &t.sock,
         }
     }
 }
 
 impl Read for Conn {
+    /// At most one read of the socket: plaintext when a record completed, `WouldBlock` when
+    /// only part of one came (the caller checks its deadline and reads again).
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Conn::Plain(s) => s.read(buf),
-            Conn::Tls(t) => t.read(buf),
+        let t = match self {
+            Conn::Plain(s) => return s.read(buf),
+            Conn::Tls(t) => t,
+        };
+        match t.tls.reader().read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+            done => return done,
         }
+        t.tls.read_tls(&mut t.sock)?;
+        t.tls
+            .process_new_packets()
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        t.tls.reader().read(buf)
     }
 }
 
@@ -64,13 +130,24 @@ impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Conn::Plain(s) => s.write(buf),
-            Conn::Tls(t) => t.write(buf),
+            Conn::Tls(t) => {
+                let n = t.tls.writer().write(buf)?;
+                while t.tls.wants_write() {
+                    t.tls.write_tls(&mut t.sock)?;
+                }
+                Ok(n)
+            }
         }
     }
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Conn::Plain(s) => s.flush(),
-            Conn::Tls(t) => t.flush(),
+            Conn::Tls(t) => {
+                while t.tls.wants_write() {
+                    t.tls.write_tls(&mut t.sock)?;
+                }
+                t.sock.flush()
+            }
         }
     }
 }
@@ -236,22 +313,17 @@ impl HttpFetch {
         self
     }
 
-    /// One GET of `path` on a connection of its own, within the deadline.
-    fn once(&mut self, path: &str) -> Result<Response, RfError> {
-        self.exchange("GET", path, None)
-    }
-
-    /// One request (`method`, `path`, a JSON `body`) on a connection of its own, within the
-    /// deadline.
+    /// One request (`method`, `path`, a JSON `body`) on a connection of its own, done by
+    /// `until` (connect, TLS handshake, request and answer: one deadline).
     fn exchange(
         &mut self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
+        until: Instant,
     ) -> Result<Response, RfError> {
         self.requests += 1;
-        let until = Instant::now() + self.deadline;
-        let mut s = self.connect(path)?;
+        let mut s = self.connect(path, until)?;
         self.send_request(&mut s, method, path, body)?;
         // What came so far, parsed again after each read (pure: parse_response).
         let mut buf = Vec::new();
@@ -264,25 +336,31 @@ impl HttpFetch {
         }
     }
 
-    /// A connection to the service (TLS when configured), its timeouts set.
-    fn connect(&self, path: &str) -> Result<Conn, RfError> {
+    /// A connection to the service (TLS when configured, its handshake done), within `until`.
+    fn connect(&self, path: &str, until: Instant) -> Result<Conn, RfError> {
         let addr = (self.host.as_str(), self.port)
             .to_socket_addrs()
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?
             .next()
             .ok_or_else(|| RfError::new(RfErrorKind::Io, format!("{}: no address", self.host)))?;
         let io = |e: std::io::Error| RfError::new(RfErrorKind::Io, format!("{path}: {e}"));
-        let tcp = TcpStream::connect_timeout(&addr, self.deadline).map_err(io)?;
-        tcp.set_write_timeout(Some(self.deadline)).map_err(io)?;
-        tcp.set_read_timeout(Some(self.deadline)).map_err(io)?;
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(timeout(path));
+        }
+        let tcp = TcpStream::connect_timeout(&addr, left).map_err(io)?;
+        tcp.set_write_timeout(Some(left)).map_err(io)?;
+        tcp.set_read_timeout(Some(left)).map_err(io)?;
         Ok(match &self.tls {
             None => Conn::Plain(tcp),
             Some(config) => {
                 let name = rustls::pki_types::ServerName::try_from(self.host.clone())
                     .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?;
-                let conn = rustls::ClientConnection::new(config.clone(), name)
+                let tls = rustls::ClientConnection::new(config.clone(), name)
                     .map_err(|e| RfError::new(RfErrorKind::Io, format!("TLS: {e}")))?;
-                Conn::Tls(Box::new(rustls::StreamOwned::new(conn, tcp)))
+                let mut t = TlsConn { tls, sock: tcp };
+                t.handshake(until, path)?;
+                Conn::Tls(Box::new(t))
             }
         })
     }
@@ -427,7 +505,8 @@ impl super::Post for HttpFetch {
         }
         let bytes = serde_json::to_vec(body)
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        let r = self.exchange("POST", path, Some(&bytes))?;
+        let until = Instant::now() + self.deadline;
+        let r = self.exchange("POST", path, Some(&bytes), until)?;
         match r.status {
             200..=299 => Ok(r.status),
             s => Err(RfError::new(RfErrorKind::Status(s), path)),
@@ -442,8 +521,10 @@ impl Fetch for HttpFetch {
             return Err(RfError::new(RfErrorKind::BadPath, path));
         }
         let mut at = path.to_string();
+        // One deadline for the GET, its redirects included (not a fresh one per hop).
+        let until = Instant::now() + self.deadline;
         for _ in 0..=MAX_REDIRECTS {
-            let r = self.once(&at)?;
+            let r = self.exchange("GET", &at, None, until)?;
             match r.status {
                 200 => return super::map::parse(&r.body, &at),
                 301 | 302 | 303 | 307 | 308 => {
@@ -556,6 +637,83 @@ mod tests {
             }
         });
         port
+    }
+
+    /// A server that, on each connection, reads the request, then trickles `first` and one
+    /// byte of `then` every 100 ms for 10 s (or until the client goes).
+    fn trickling(first: Vec<u8>, then: u8) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            let Ok((mut s, _)) = l.accept() else { return };
+            let mut req = [0u8; 4096];
+            let _ = s.read(&mut req);
+            let _ = s.write_all(&first);
+            for _ in 0..100 {
+                std::thread::sleep(Duration::from_millis(100));
+                if s.write_all(&[then]).is_err() {
+                    return;
+                }
+            }
+        });
+        port
+    }
+
+    /// Issue 33 (part): a TLS server trickling its handshake (a record header announcing
+    /// 16 KiB, then a byte every 100 ms) held the client past its deadline (rustls' stream
+    /// loops until a whole record came); now the handshake ends at the request's deadline.
+    #[test]
+    fn a_trickled_tls_handshake_ends_at_the_deadline() {
+        let port = trickling(vec![0x16, 0x03, 0x03, 0x40, 0x00], 0);
+        let config = super::super::tls::client_config(&super::super::tls::Trust::Insecure).unwrap();
+        let started = Instant::now();
+        let e = HttpFetch::new("127.0.0.1", port, None)
+            .with_tls(config)
+            .with_deadline(Duration::from_millis(800))
+            .get("/redfish/v1")
+            .unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.kind, RfErrorKind::Timeout, "{e}");
+        assert!(took < Duration::from_millis(2500), "{took:?}");
+    }
+
+    /// Issue 33 (part): each redirect hop had a deadline of its own (36 s for one GET); the
+    /// hops now share the request's one.
+    #[test]
+    fn redirects_share_one_deadline() {
+        let hop = |to: &str| -> (Vec<u8>, bool) {
+            (
+                format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\n\r\n")
+                    .into_bytes(),
+                false,
+            )
+        };
+        // Each answer after 400 ms: three hops and the resource are 1.6 s, past 1 s.
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let answers = vec![
+            hop("/redfish/v1/a"),
+            hop("/redfish/v1/b"),
+            hop("/redfish/v1/c"),
+            (
+                b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}".to_vec(),
+                false,
+            ),
+        ];
+        std::thread::spawn(move || {
+            for (bytes, _) in answers {
+                let Ok((mut s, _)) = l.accept() else { return };
+                let mut req = [0u8; 4096];
+                let _ = s.read(&mut req);
+                std::thread::sleep(Duration::from_millis(400));
+                let _ = s.write_all(&bytes);
+            }
+        });
+        let e = HttpFetch::new("127.0.0.1", port, None)
+            .with_deadline(Duration::from_millis(1000))
+            .get("/redfish/v1")
+            .unwrap_err();
+        assert_eq!(e.kind, RfErrorKind::Timeout, "{e}");
     }
 
     fn get(port: u16, path: &str) -> Result<serde_json::Value, RfError> {
