@@ -501,6 +501,20 @@ mod tests {
     }
 }
 
+/// A whole number from `lo` to `hi` (`'{s}' must be a whole number of WHAT from LO to HI`
+/// otherwise): the one parser of the bounded counts and times.
+fn whole_in<T>(s: &str, lo: T, hi: T, what: &str) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + fmt::Display + Copy,
+{
+    match s.parse::<T>() {
+        Ok(n) if n >= lo && n <= hi => Ok(n),
+        _ => Err(format!(
+            "'{s}' must be a whole number of {what} from {lo} to {hi}"
+        )),
+    }
+}
+
 /// How many fresh readings confirm a thermal shutdown before it is run: 1 to 10.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfirmReadings(pub u8);
@@ -508,12 +522,7 @@ pub struct ConfirmReadings(pub u8);
 impl FromStr for ConfirmReadings {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.parse::<u8>() {
-            Ok(n) if (1..=10).contains(&n) => Ok(ConfirmReadings(n)),
-            _ => Err(format!(
-                "'{s}' must be a whole number of readings from 1 to 10"
-            )),
-        }
+        whole_in(s, 1, 10, "readings").map(ConfirmReadings)
     }
 }
 
@@ -525,12 +534,7 @@ pub struct IpmiWindow(pub u8);
 impl FromStr for IpmiWindow {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.parse::<u8>() {
-            Ok(n) if (1..=8).contains(&n) => Ok(IpmiWindow(n)),
-            _ => Err(format!(
-                "'{s}' must be a whole number of requests from 1 to 8"
-            )),
-        }
+        whole_in(s, 1, 8, "requests").map(IpmiWindow)
     }
 }
 
@@ -542,12 +546,7 @@ pub struct ConfirmMs(pub u64);
 impl FromStr for ConfirmMs {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.parse::<u64>() {
-            Ok(n) if n <= 60_000 => Ok(ConfirmMs(n)),
-            _ => Err(format!(
-                "'{s}' must be a whole number of milliseconds from 0 to 60000"
-            )),
-        }
+        whole_in(s, 0, 60_000, "milliseconds").map(ConfirmMs)
     }
 }
 
@@ -556,29 +555,31 @@ impl FromStr for ConfirmMs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HostChoice(pub envmon_core::host::Declared);
 
+/// `--host`'s names, once for the parser and the printer.
+const HOSTS: [(&str, envmon_core::host::Declared); 3] = [
+    ("local", envmon_core::host::Declared::Local),
+    ("remote", envmon_core::host::Declared::Remote),
+    ("auto", envmon_core::host::Declared::Auto),
+];
+
 impl FromStr for HostChoice {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        use envmon_core::host::Declared;
-        match s {
-            "local" => Ok(HostChoice(Declared::Local)),
-            "remote" => Ok(HostChoice(Declared::Remote)),
-            "auto" => Ok(HostChoice(Declared::Auto)),
-            _ => Err(format!(
-                "unknown host '{s}' (expected local, remote or auto)"
-            )),
-        }
+        HOSTS
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|(_, d)| HostChoice(*d))
+            .ok_or_else(|| format!("unknown host '{s}' (expected local, remote or auto)"))
     }
 }
 
 impl fmt::Display for HostChoice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        use envmon_core::host::Declared;
-        f.write_str(match self.0 {
-            Declared::Local => "local",
-            Declared::Remote => "remote",
-            Declared::Auto => "auto",
-        })
+        let name = HOSTS
+            .iter()
+            .find(|(_, d)| *d == self.0)
+            .map_or("auto", |(n, _)| n);
+        f.write_str(name)
     }
 }
 
@@ -590,12 +591,7 @@ pub struct GraceMs(pub u64);
 impl FromStr for GraceMs {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        match s.parse::<u64>() {
-            Ok(n) if n <= 600_000 => Ok(GraceMs(n)),
-            _ => Err(format!(
-                "'{s}' must be a whole number of milliseconds from 0 to 600000"
-            )),
-        }
+        whole_in(s, 0, 600_000, "milliseconds").map(GraceMs)
     }
 }
 

@@ -1713,20 +1713,23 @@ mod tests {
     #[test]
     fn recovery_is_said_on_a_board_that_stays_partly_unwatched() {
         use envmon_sensors::ipmi::{IpmiError, IpmiErrorKind};
-        let outage = |bmc: &FakeBmc| {
-            bmc.state()
-                .fail_next
-                .extend((0..8).map(|_| IpmiError::new(IpmiErrorKind::Transport, "no answer")));
+        // What is said over sweeps a second apart, the BMC silent in the second.
+        let said_over = |bmc: &FakeBmc, m: &mut Monitor, src: &mut IpmiSource<_>, n: u64| {
+            let mut said = Vec::new();
+            for k in 0..n {
+                if k == 1 {
+                    bmc.state().fail_next.extend(
+                        (0..8).map(|_| IpmiError::new(IpmiErrorKind::Transport, "no answer")),
+                    );
+                }
+                said.extend(m.sweep(Some(&mut *src), k * 1000).notices);
+                bmc.state().fail_next.clear();
+            }
+            said
         };
         let bmc = FakeBmc::default();
         let (mut m, mut src, _) = auto_with_silent_fan(&bmc, false);
-        let mut said = Vec::new();
-        said.extend(m.sweep(Some(&mut src), 0).notices);
-        outage(&bmc);
-        said.extend(m.sweep(Some(&mut src), 1000).notices);
-        bmc.state().fail_next.clear();
-        said.extend(m.sweep(Some(&mut src), 2000).notices);
-        said.extend(m.sweep(Some(&mut src), 3000).notices);
+        let said = said_over(&bmc, &mut m, &mut src, 4);
         let want = [
             NO_CPU_SENSOR,
             "the BMC is not answering: its readings are unavailable",
@@ -1743,12 +1746,7 @@ mod tests {
         let bmc = FakeBmc::default();
         let (mut m, mut src, _) = auto_with_silent_fan(&bmc, true);
         bmc.state().not_scanning.push(CPU);
-        let mut said = Vec::new();
-        said.extend(m.sweep(Some(&mut src), 0).notices);
-        outage(&bmc);
-        said.extend(m.sweep(Some(&mut src), 1000).notices);
-        bmc.state().fail_next.clear();
-        said.extend(m.sweep(Some(&mut src), 2000).notices);
+        let said = said_over(&bmc, &mut m, &mut src, 3);
         let cpu = said
             .iter()
             .filter(|l| l.starts_with("no CPU temperature is readable"))

@@ -547,10 +547,12 @@ impl Loop {
         // The system the service manages: which host it is, and its Reset action.
         self.host.rf = Some(fetch.clone());
         self.find_system();
+        // The system the host guard found is not looked for again.
         self.figures = Some(SourceFigures::Redfish(RfFigures::new(
             Box::new(fetch.clone()),
             RedfishReader::new(Box::new(fetch.clone())),
             &found.sensors,
+            self.host.rf_system.as_ref().map(|s| s.path.clone()),
         )));
         let reader = RedfishReader::new(Box::new(fetch));
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
@@ -1140,6 +1142,8 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     l.heart.beat();
     // Pings come from their own thread, as long as the loop keeps beating.
     let feeder = feeder(&notifier, &l.heart)?;
+    // A refusal found after the start ends the loop as SIGTERM does, and is the exit's error.
+    let mut refused = None;
     while !sys::stop_requested() {
         l.heart.beat();
         if sys::take_reload() {
@@ -1149,11 +1153,8 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
         l.tick();
         if let Some(e) = l.host.fatal.take() {
             l.outputs.notice(&format!("stopping: {e}"));
-            drop(feeder);
-            notifier.stopping();
-            l.finish();
-            l.outputs.close(Duration::from_secs(5));
-            return Err(e);
+            refused = Some(e);
+            break;
         }
         l.publish();
         while !sys::stop_requested() && Instant::now() < next {
@@ -1168,7 +1169,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     notifier.stopping();
     l.finish();
     l.outputs.close(Duration::from_secs(5));
-    Ok(())
+    refused.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

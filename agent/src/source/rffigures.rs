@@ -58,11 +58,13 @@ pub struct RfFigures {
 }
 
 impl RfFigures {
-    /// The figures of the service `fetch` reaches, whose sensors discovery found.
+    /// The figures of the service `fetch` reaches, whose sensors discovery found; `system`:
+    /// the computer system's resource when the caller found it already (else found here).
     pub fn new(
         fetch: Box<dyn Fetch + Send>,
         reader: RedfishReader,
         found: &[RfSensor],
+        system: Option<String>,
     ) -> RfFigures {
         let sensors: Vec<(RfSensor, &'static str)> = found
             .iter()
@@ -75,7 +77,7 @@ impl RfFigures {
             values: vec![None; sensors.len()],
             sensors,
             manager: None,
-            system: None,
+            system,
             power_state: None,
             last_ms: None,
         }
@@ -224,7 +226,7 @@ mod tests {
         let v = f.get("/redfish/v1/Chassis/1/Sensors/TotalPower").unwrap();
         let found = envmon_sensors::redfish::map::resource(&v).unwrap();
         let reader = RedfishReader::new(Box::new(MockupDir::new(dir.path())));
-        let mut figs = RfFigures::new(Box::new(MockupDir::new(dir.path())), reader, &found);
+        let mut figs = RfFigures::new(Box::new(MockupDir::new(dir.path())), reader, &found, None);
         assert!(figs.due(0));
         figs.read(0);
         assert!(!figs.due(FIGURES_EVERY_MS - 1) && figs.due(FIGURES_EVERY_MS));
