@@ -279,8 +279,8 @@ pub struct SensorState {
     pub updated_ms: Option<u64>,
     /// Why the last sample was not judged (None after a judged one).
     pub fault: Option<Fault>,
-    /// The last plausible value seen and when, judged or not (the base of the jump check).
-    seen: Option<(f64, u64)>,
+    /// What the jump check measures a value against.
+    base: JumpBase,
     /// When the last committed transitions happened (the flap window), oldest first.
     changes: [Option<u64>; MAX_DAMP_CHANGES],
     /// Damped: held at the worse state until this time (restarted whenever the state the
@@ -294,8 +294,9 @@ pub struct SensorState {
     /// A rise the runs support that waits one sample to be said at its true level: a gap
     /// (no judged sample) commits it rather than losing it.
     deferred: Option<usize>,
-    /// Unconfirmed jumps since the last judged sample.
-    jumps: u8,
+    /// The last [`ERRATIC_WINDOW`] value samples, newest in bit 0: 1 for an unconfirmed
+    /// jump (the evidence of [`Fault::Erratic`]).
+    recent: u16,
 }
 
 impl Default for SensorState {
@@ -308,15 +309,24 @@ impl Default for SensorState {
             value: None,
             updated_ms: None,
             fault: None,
-            seen: None,
+            base: JumpBase::default(),
             changes: [None; MAX_DAMP_CHANGES],
             held_until: None,
             proposed: 0,
             notice: None,
             deferred: None,
-            jumps: 0,
+            recent: 0,
         }
     }
+}
+
+/// The values a jump is measured from (each with the caller's milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+struct JumpBase {
+    /// The last plausible value seen, judged or not.
+    seen: Option<(f64, u64)>,
+    /// The last value judged (kept while the item is unavailable).
+    judged: Option<(f64, u64)>,
 }
 
 /// Why a sample was not judged.
@@ -352,23 +362,30 @@ pub enum Fault {
         /// The value before the jump.
         from: f64,
     },
-    /// Jumps that keep coming: more than [`MAX_UNCONFIRMED`] unconfirmed jumps in a row (a
-    /// sensor that alternates between values, or glitches on every other read). A sensor
-    /// fault: it counts towards unavailable as a missing reading does, so that a sensor no
-    /// sample of which can be judged is said (735010) rather than silently not judged.
+    /// Jumps that keep coming: more than [`MAX_UNCONFIRMED`] unconfirmed jumps among the
+    /// last [`ERRATIC_WINDOW`] samples (a sensor that alternates between values, or glitches
+    /// on every other read). A sensor fault: the item is unavailable (735010, `degraded`)
+    /// until the window holds no more than [`MAX_UNCONFIRMED`] again, never silently not
+    /// judged. The samples that do pass the jump check are still judged underneath, and a
+    /// jump to or past the shutdown threshold asks for the direct confirmation
+    /// ([`SensorState::unconfirmed_shutdown`]): a real rise behind glitches still acts.
     Erratic {
         /// The value read.
         value: f64,
         /// The value before the jump.
         from: f64,
-        /// Unconfirmed jumps in a row.
+        /// Unconfirmed jumps among the last [`ERRATIC_WINDOW`] samples.
         jumps: u8,
     },
 }
 
-/// Unconfirmed jumps in a row a sensor may give before they are a fault ([`Fault::Erratic`]):
-/// one glitch, or a real step confirmed by the next sample, stays well below it.
+/// Unconfirmed jumps among the last [`ERRATIC_WINDOW`] samples a sensor may give before they
+/// are a fault ([`Fault::Erratic`]): one glitch, or a real step confirmed by the next sample,
+/// is one jump.
 pub const MAX_UNCONFIRMED: u8 = 3;
+
+/// The samples [`MAX_UNCONFIRMED`] counts over.
+pub const ERRATIC_WINDOW: u32 = 16;
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -396,8 +413,8 @@ impl fmt::Display for Fault {
             ),
             Fault::Erratic { value, from, jumps } => write!(
                 f,
-                "erratic: {jumps} unconfirmed jumps in a row (the last from {} to {}): no \
-                 reading can be judged",
+                "erratic: {jumps} unconfirmed jumps in the last {ERRATIC_WINDOW} readings (the \
+                 last from {} to {}): the sensor is not trusted",
                 format_value(*from),
                 format_value(*value)
             ),
@@ -648,43 +665,71 @@ impl SensorState {
         if let Some(fault) = implausible(spec, checks, v) {
             return Some(fault);
         }
-        let before = self.seen.replace((v, now_ms));
+        let before = self.base.seen.replace((v, now_ms));
         let (from, at) = before.filter(|_| checks.jumps)?;
-        let limit = max_step(spec, now_ms.saturating_sub(at))?;
-        ((v - from).abs() > limit).then_some(Fault::Unconfirmed { value: v, from })
+        let within = |(base, at): (f64, u64)| {
+            max_step(spec, now_ms.saturating_sub(at)).is_none_or(|l| (v - base).abs() <= l)
+        };
+        // Confirmed by the sample before (a real step, read twice), or continuing the last
+        // judged value (the return from one glitch is no second jump).
+        (!within((from, at)) && !self.base.judged.is_some_and(within))
+            .then_some(Fault::Unconfirmed { value: v, from })
     }
 
-    /// A sample that is not judged: restarts every debounce, counts towards unavailable
-    /// (an unconfirmed jump does not: the sensor reads).
+    /// Whether the jumps among the last [`ERRATIC_WINDOW`] samples make the sensor erratic.
+    fn erratic(&self) -> bool {
+        self.recent.count_ones() > u32::from(MAX_UNCONFIRMED)
+    }
+
+    /// Remembers whether the newest value sample was an unconfirmed jump.
+    fn remember_jump(&mut self, jump: bool) {
+        let mask = u16::MAX >> (16 - ERRATIC_WINDOW.min(16));
+        self.recent = ((self.recent << 1) | u16::from(jump)) & mask;
+    }
+
+    /// An erratic sensor's last jump, when it reached the shutdown threshold: the value, for
+    /// the confirmation by direct reads that decides whether the rise behind the glitches is
+    /// real (the samples alone cannot tell a real 105 C behind 25 C glitches from a 25 C
+    /// part with 105 C glitches).
+    pub fn unconfirmed_shutdown(&self, spec: &SensorSpec) -> Option<f64> {
+        let Some(Fault::Erratic { value, .. }) = self.fault else {
+            return None;
+        };
+        let top = ranks(&spec.limits).len() - 1;
+        (ranks(&spec.limits).get(top) == Some(&State::Shutdown)
+            && classify(&spec.limits, Reading::Value(value), 0.0) == Some(top))
+        .then_some(value)
+    }
+
+    /// A sample that is not judged: restarts every debounce, counts towards unavailable.
+    /// An unconfirmed jump does neither (the sensor reads; a glitch is no evidence either
+    /// way): it is skipped, and jumps that keep coming make the sensor erratic.
     fn not_judged(&mut self, spec: &SensorSpec, fault: Fault) -> Option<Transition> {
+        if let Fault::Unconfirmed { value, from } = fault {
+            self.remember_jump(true);
+            if self.erratic() {
+                self.fault = Some(Fault::Erratic {
+                    value,
+                    from,
+                    jumps: u8::try_from(self.recent.count_ones()).unwrap_or(u8::MAX),
+                });
+                self.unavailable = true;
+                self.value = None;
+            } else if !self.unavailable {
+                self.fault = Some(fault);
+            }
+            return None;
+        }
         // A rise that waited for its true level is made at the level its runs supported:
         // a gap must not lose it.
         let deferred = self.deferred.take().filter(|&t| t > self.rank);
         let made = deferred.map(|t| self.commit(spec, t));
         self.runs = [0; MAX_RANK + 1];
-        // Jumps that keep coming are a fault of the sensor (they count as failures).
-        let fault = match fault {
-            Fault::Unconfirmed { value, from } => {
-                self.jumps = self.jumps.saturating_add(1);
-                if self.jumps > MAX_UNCONFIRMED {
-                    Fault::Erratic {
-                        value,
-                        from,
-                        jumps: self.jumps,
-                    }
-                } else {
-                    fault
-                }
-            }
-            f => f,
-        };
         self.fault = Some(fault);
-        if !matches!(fault, Fault::Unconfirmed { .. }) {
-            self.failures = self.failures.saturating_add(1);
-            if self.failures >= spec.unavailable_after.max(1) {
-                self.unavailable = true;
-                self.value = None;
-            }
+        self.failures = self.failures.saturating_add(1);
+        if self.failures >= spec.unavailable_after.max(1) {
+            self.unavailable = true;
+            self.value = None;
         }
         made
     }
@@ -723,10 +768,31 @@ impl SensorState {
             if let Some(fault) = self.check_value(spec, checks, v, now_ms) {
                 return self.not_judged(spec, fault);
             }
+            self.remember_jump(false);
         }
+        let transition = self.judge(spec, checks, reading, up, now_ms);
+        // An erratic sensor stays unavailable (its fault said) while its window holds more
+        // than MAX_UNCONFIRMED jumps; the samples that passed are judged underneath.
+        if self.erratic() && matches!(self.fault, Some(Fault::Erratic { .. })) {
+            self.unavailable = true;
+            self.value = None;
+        }
+        transition
+    }
+
+    /// Judges a sample that passed every check (its rank `up`).
+    fn judge(
+        &mut self,
+        spec: &SensorSpec,
+        checks: &Checks,
+        reading: Reading,
+        up: usize,
+        now_ms: u64,
+    ) -> Option<Transition> {
         self.failures = 0;
-        self.jumps = 0;
-        self.fault = None;
+        if !(self.erratic() && matches!(self.fault, Some(Fault::Erratic { .. }))) {
+            self.fault = None;
+        }
         self.unavailable = false;
         self.deferred = None;
         self.updated_ms = Some(now_ms);
@@ -734,6 +800,7 @@ impl SensorState {
             Reading::Value(v) => Some(v),
             _ => None,
         };
+        self.base.judged = self.value.map(|v| (v, now_ms));
         let down = classify(&spec.limits, reading, spec.hysteresis.max(0.0)).unwrap_or(up);
         let top = ranks(&spec.limits).len() - 1;
         for (l, run) in self.runs.iter_mut().enumerate().take(top + 1) {

@@ -706,14 +706,15 @@ mod guarded {
         assert_eq!(msgs, [(3, 735007)]);
     }
 
-    /// Issue 33 (part): a CPU at 105 C whose every other reading is a 25 C glitch was never
+    /// Issue 33: a CPU at 105 C whose every other reading is a 25 C glitch was never
     /// judged (each sample checked against the previous, unconfirmed one), sent nothing and
-    /// stayed "ok". Jumps that keep coming are now a fault of the sensor: past
-    /// MAX_UNCONFIRMED in a row they count as failures, and it goes unavailable (735010 and
-    /// `degraded` in the agent), the reason said.
+    /// stayed "ok". Jumps that keep coming are now a fault of the sensor: more than
+    /// MAX_UNCONFIRMED among the last ERRATIC_WINDOW samples and it is unavailable (735010
+    /// and `degraded` in the agent), the reason said, and its last jump past the shutdown
+    /// threshold is handed to the direct confirmation (`unconfirmed_shutdown`).
     #[test]
     fn a_sensor_that_keeps_jumping_is_a_sensor_fault_not_silence() {
-        use envmon_core::engine::MAX_UNCONFIRMED;
+        use envmon_core::engine::{ERRATIC_WINDOW, MAX_UNCONFIRMED};
         let spec = temp(Class::CpuTemp, 2);
         let checks = Checks::guarded(None, None);
         let mut values = vec![40.0, 40.0];
@@ -727,14 +728,66 @@ mod guarded {
             st.fault
         );
         assert!(st.fault.unwrap().to_string().starts_with("erratic: "));
-        // A steady reading again is judged at once.
+        assert_eq!(
+            st.value, None,
+            "no value of an erratic sensor is shown as current"
+        );
+        assert_eq!(st.unconfirmed_shutdown(&spec), Some(105.0));
+        // Erratic as soon as the fourth jump comes, not later.
+        let first = (1..=values.len())
+            .find(|&n| {
+                feed(&spec, &checks, &every_second(&values[..n]))
+                    .3
+                    .shown(&spec)
+                    == State::Unavailable
+            })
+            .unwrap();
+        assert_eq!(first, 2 + 2 * usize::from(MAX_UNCONFIRMED) + 1, "{first}");
+        // Glitches below the threshold hand nothing to the confirmation.
+        let low: Vec<f64> = (0..14)
+            .map(|i| if i % 2 == 0 { 40.0 } else { 80.0 })
+            .collect();
+        let (_, _, _, st) = feed(&spec, &checks, &every_second(&low));
+        assert_eq!(st.unconfirmed_shutdown(&spec), None, "{:?}", st.fault);
+        // A steady reading again is judged once the window holds few enough jumps.
         let mut calm = values.clone();
-        calm.extend([25.0, 25.0]);
+        calm.extend(std::iter::repeat_n(25.0, ERRATIC_WINDOW as usize));
         let (_, _, _, st) = feed(&spec, &checks, &every_second(&calm));
-        assert_eq!(st.shown(&spec), State::Ok);
-        // One glitch, or a real step confirmed by the next sample, is no fault.
+        assert_eq!(
+            (st.shown(&spec), st.fault, st.value),
+            (State::Ok, None, Some(25.0))
+        );
+        // One glitch, or a real step confirmed by the next sample, is no fault; nor are
+        // glitches one in eight readings (one in five is a fault: 4 in 16).
         let (_, _, _, st) = feed(&spec, &checks, &every_second(&[40.0, 140.0, 41.0, 42.0]));
         assert_eq!((st.shown(&spec), st.fault), (State::Ok, None));
+        let rare: Vec<f64> = (0..40)
+            .map(|i| if i % 8 == 7 { 140.0 } else { 40.0 })
+            .collect();
+        let (_, _, _, st) = feed(&spec, &checks, &every_second(&rare));
+        assert_eq!(st.shown(&spec), State::Ok, "{:?}", st.fault);
+    }
+
+    /// Issue 33: a real rise behind glitches is judged through them. A glitch is no evidence
+    /// either way: it is skipped (it neither counts towards the shutdown's debounce nor
+    /// restarts it), so a CPU at 101 C read every other time as 25 C shuts down after its
+    /// debounce of readings past the threshold, as a clean one does.
+    #[test]
+    fn a_real_rise_behind_glitches_still_shuts_down() {
+        let spec = temp(Class::CpuTemp, 2);
+        let checks = Checks::guarded(None, Some(Damping::default()));
+        let (msgs, downs, _, _) = feed(
+            &spec,
+            &checks,
+            &every_second(&[45.0, 60.0, 75.0, 90.0, 101.0, 25.0, 101.0, 25.0, 101.0]),
+        );
+        assert_eq!(downs, [6], "{msgs:?}");
+        // A part at 40 C with glitches to 105 C never reaches its shutdown through them.
+        let spikes: Vec<f64> = (0..30)
+            .map(|i| if i % 2 == 0 { 40.0 } else { 105.0 })
+            .collect();
+        let (msgs, downs, _, _) = feed(&spec, &checks, &every_second(&spikes));
+        assert!(msgs.is_empty() && downs.is_empty(), "{msgs:?}");
     }
 
     #[test]

@@ -247,7 +247,7 @@ impl LossyProxy {
 }
 
 /// What an [`HttpProxy`] does with each request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum HttpMode {
     /// Passes it to the service and the answer back.
     Pass,
@@ -256,6 +256,10 @@ pub enum HttpMode {
     /// Answers requests whose path contains the text with this status itself (a resource
     /// that fails); passes the others.
     Fail(&'static str, u16),
+    /// Passes requests and rewrites the body of the answers to those whose path contains
+    /// the text: `edit(n, body)`, `n` counting those answers from 0 since the mode was set (a
+    /// sensor that glitches, a reading that changes).
+    Edit(&'static str, fn(u64, &str) -> String),
 }
 
 /// A controllable Redfish service: an HTTP proxy on loopback in front of a real one
@@ -281,6 +285,7 @@ impl HttpProxy {
         let stop = Arc::new(AtomicBool::new(false));
         let (m, st) = (Arc::clone(&mode), Arc::clone(&stop));
         let thread = thread::spawn(move || {
+            let mut edits = 0u64;
             while !st.load(Ordering::Relaxed) {
                 let Ok((mut client, _)) = listener.accept() else {
                     thread::sleep(Duration::from_millis(5));
@@ -320,6 +325,14 @@ impl HttpProxy {
                 let _ = up.write_all(&req);
                 let mut answer = Vec::new();
                 let _ = up.read_to_end(&mut answer);
+                if let HttpMode::Edit(text, edit) = now {
+                    if path.contains(text) {
+                        answer = edited(&answer, |body| edit(edits, body));
+                        edits += 1;
+                    }
+                } else {
+                    edits = 0;
+                }
                 let _ = client.write_all(&answer);
             }
         });
@@ -331,7 +344,8 @@ impl HttpProxy {
         }
     }
 
-    /// Switches what it does with the next requests.
+    /// Switches what it does with the next requests (an `Edit` set anew counts from 0
+    /// once another mode was in between).
     pub fn set(&self, mode: HttpMode) {
         *self
             .mode
@@ -347,4 +361,24 @@ impl Drop for HttpProxy {
             let _ = t.join();
         }
     }
+}
+
+/// An HTTP/1.x answer with its body rewritten by `edit` and its length said again (a chunked
+/// or unparsable answer is passed as it is).
+fn edited(answer: &[u8], edit: impl FnOnce(&str) -> String) -> Vec<u8> {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return answer.to_vec();
+    };
+    let head = String::from_utf8_lossy(&answer[..end]);
+    if head.to_ascii_lowercase().contains("transfer-encoding") {
+        return answer.to_vec();
+    }
+    let body = edit(&String::from_utf8_lossy(&answer[end + 4..]));
+    let mut out: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("content-length:"))
+        .map(str::to_string)
+        .collect();
+    out.push(format!("Content-Length: {}", body.len()));
+    format!("{}\r\n\r\n{body}", out.join("\r\n")).into_bytes()
 }

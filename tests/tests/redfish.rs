@@ -1350,3 +1350,64 @@ fn supplies_that_never_read_raise_no_redundancy_message() {
         a.stderr()
     );
 }
+
+/// Issue 33: a CPU whose Redfish reading glitches every other answer (70 C, then 25 C, from a
+/// hostile service of our own in front of sushy-static: `HttpMode::Edit`) is a sensor fault,
+/// said: `unavailable` with `erratic: ...`, 735010, `degraded`; no power-off while the direct
+/// reads alternate too. When the glitches stop with the CPU still at 70 C (shutdown 65), the
+/// confirming direct reads agree and the shutdown runs (735022).
+#[test]
+fn a_glitching_cpu_is_said_and_a_real_rise_behind_it_still_acts() {
+    use envmon_tests::{HttpMode, HttpProxy};
+    const PATH: &str = "/Sensors/CPU1Temp";
+    fn reading(body: &str, v: u32) -> String {
+        body.replacen("\"Reading\": 37", &format!("\"Reading\": {v}"), 1)
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, upstream) = tower(dir.path());
+    let proxy = HttpProxy::start(upstream);
+    let board = dir.path().join("board.toml");
+    std::fs::write(
+        &board,
+        "name = \"rf-glitch\"\n[defaults]\ndebounce = 1\n\n\
+         [[item]]\nid = \"cpu1\"\nclass = \"cpu_temp\"\nlabel = \"1\"\n\
+         source = \"redfish:/redfish/v1/Chassis/Tower/Sensors/CPU1Temp\"\n\
+         warm = 50\ncritical = 60\nshutdown = 65\n",
+    )
+    .unwrap();
+    proxy.set(HttpMode::Edit(PATH, |n, body| {
+        reading(body, if n % 2 == 0 { 70 } else { 25 })
+    }));
+    let uri = format!("http://127.0.0.1:{}", proxy.port);
+    let extra = [
+        "--sel",
+        "off",
+        "--shutdown-action",
+        "none",
+        "--shutdown-confirm-ms",
+        "200",
+    ];
+    let a = envmon_tests::redfish_agent(
+        &uri,
+        board.to_str().unwrap(),
+        dir.path(),
+        300,
+        "envmon.log",
+        &extra,
+    );
+    a.wait_sweeps(14);
+    let out = dir.path().join("syslog.log");
+    let catalog = || envmon_tests::message_lines(&out);
+    let said = |id: &str| catalog().iter().any(|l| l.contains(id));
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    let why = items_where(&env, |s| s["id"] == "cpu1", |s| s["why"].to_string());
+    assert!(why[0].contains("erratic: "), "{env}\n{}", a.stderr());
+    assert_eq!(env["monitoring"], "degraded", "{env}");
+    assert!(said("735010"), "{:?}", catalog());
+    assert!(!said("735022"), "{:?}\n{}", catalog(), a.stderr());
+    // The glitches stop; the CPU is still past its shutdown threshold.
+    proxy.set(HttpMode::Pass);
+    proxy.set(HttpMode::Edit(PATH, |_, body| reading(body, 70)));
+    a.wait_sweeps(6);
+    assert!(said("735022"), "{:?}\n{}", catalog(), a.stderr());
+}

@@ -644,6 +644,14 @@ impl Monitor {
             log::warn!("{text}");
             out.notices.push(text);
         }
+        // An erratic sensor whose last jump reached its shutdown threshold: the direct
+        // confirmation decides whether the rise behind the glitches is real.
+        let kind = envmon_core::engine::ShutdownKind::for_class(item.spec.class);
+        if let (Some(kind), Some(v), None) =
+            (kind, st.unconfirmed_shutdown(&item.spec), &out.shutdown)
+        {
+            out.shutdown = Some(trigger(kind, position, item, Some(v)));
+        }
         let Some(t) = transition else {
             return;
         };

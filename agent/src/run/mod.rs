@@ -1784,25 +1784,56 @@ mod tests {
     /// never judged; that is said (735010) and the agent is degraded, not silent and running.
     #[test]
     fn a_cpu_that_keeps_jumping_is_said_and_degrades_monitoring() {
+        // The sweeps see 105 and 25 in turn; the direct reads of a 105 sweep read 105: the
+        // rise behind the glitches is confirmed and acted on (735022).
+        let (l, frames) = jumping_cpu(|bmc, i| bmc.set(CPU, if i % 2 == 0 { 105 } else { 25 }));
+        assert_erratic(&l, &frames);
+        assert!(
+            sent(&l, &frames).contains(&735022),
+            "{:?}",
+            sent(&l, &frames)
+        );
+        // Every read alternates, the direct ones too: they do not agree, nothing is done.
+        let (l, frames) = jumping_cpu(|bmc, i| {
+            if i == 0 {
+                let turns = (0..400)
+                    .map(|k| if k % 2 == 0 { 105 } else { 25 })
+                    .collect();
+                bmc.state().next_readings.push((CPU, turns));
+            }
+        });
+        assert_erratic(&l, &frames);
+        assert!(
+            !sent(&l, &frames).contains(&735022),
+            "{:?}",
+            sent(&l, &frames)
+        );
+    }
+
+    /// Issue 33: a loop on a CPU sensor whose readings `set(bmc, tick)` makes jump, over 12
+    /// sweeps (thermal action `none`, no wait between confirming reads).
+    fn jumping_cpu(set: impl Fn(&FakeBmc, usize)) -> (Loop, Received) {
         let dir = tempfile::tempdir().unwrap();
         let bmc = bmc();
-        let settings = Settings {
+        let mut settings = Settings {
             board: cpu_board(dir.path()),
             shutdown_action: Some(crate::config::ShutdownAction::None),
             ..fake_settings(dir.path())
         };
+        settings.shutdown_confirm_ms.0 = 0;
         let (mut l, frames) = loop_on(settings, &bmc);
         l.tick();
         for i in 0..12 {
-            bmc.set(CPU, if i % 2 == 0 { 105 } else { 25 });
+            set(&bmc, i);
             l.tick();
             l.publish();
         }
-        assert!(
-            sent(&l, &frames).contains(&735010),
-            "{:?}",
-            sent(&l, &frames)
-        );
+        (l, frames)
+    }
+
+    /// The jumping CPU is said (735010), monitoring `degraded`, its reason shown.
+    fn assert_erratic(l: &Loop, frames: &Received) {
+        assert!(sent(l, frames).contains(&735010), "{:?}", sent(l, frames));
         let env = l.outputs.published().latest().unwrap().environment.clone();
         assert_eq!(env.monitoring, Monitoring::Degraded);
         let cpu = env.sensors.iter().find(|i| i.id == "cpu0").unwrap();
