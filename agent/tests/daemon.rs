@@ -147,7 +147,7 @@ fn the_watchdog_is_fed_while_the_bmc_never_answers() {
         ],
         &[
             ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
-            // Pings every 500 ms.
+            // Pings every 250 ms.
             ("WATCHDOG_USEC", "1000000"),
         ],
     );

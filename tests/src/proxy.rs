@@ -260,6 +260,8 @@ pub enum HttpMode {
     /// the text: `edit(n, body)`, `n` counting those answers from 0 since the mode was set (a
     /// sensor that glitches, a reading that changes).
     Edit(&'static str, fn(u64, &str) -> String),
+    /// Answers every request this many milliseconds late (a slow BMC).
+    Delay(u64),
 }
 
 /// A controllable Redfish service: an HTTP proxy on loopback in front of a real one
@@ -317,6 +319,9 @@ impl HttpProxy {
                         .as_bytes(),
                     );
                     continue;
+                }
+                if let HttpMode::Delay(ms) = now {
+                    thread::sleep(Duration::from_millis(ms));
                 }
                 let Ok(mut up) = TcpStream::connect(("127.0.0.1", target)) else {
                     continue;

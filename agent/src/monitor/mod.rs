@@ -82,6 +82,9 @@ pub struct Sweep {
     pub transitions: Vec<Transition>,
     /// What flap damping did, a line each (sent after the emissions).
     pub notices: Vec<String>,
+    /// What the sweep's time budget left for the next sweep: Redfish resources not
+    /// fetched, or the BMC's items after the protection not read.
+    pub left: usize,
 }
 
 /// A record 735010 counts as not updated (one failure each, said once).
@@ -478,10 +481,19 @@ impl Monitor {
     /// Runs one sweep at `now_ms`: one Get Sensor Reading per bound IPMI item (none without
     /// a BMC), one read per local item, and the PCI check. An item that has never read gets
     /// one more read, of its entity's presence sensor, until it reads or is known absent.
-    pub fn sweep<T: Transport>(
+    pub fn sweep<T: Transport>(&mut self, src: Option<&mut IpmiSource<T>>, now_ms: u64) -> Sweep {
+        self.sweep_within(src, now_ms, None)
+    }
+
+    /// [`Monitor::sweep`] within a time budget (`until`): the protection is read first, and
+    /// the BMC's other items only while the budget lasts (left for the next sweep
+    /// otherwise: [`Sweep::left`]); the Redfish resources past the budget are unread this
+    /// sweep and read early at the next.
+    pub fn sweep_within<T: Transport>(
         &mut self,
         mut src: Option<&mut IpmiSource<T>>,
         now_ms: u64,
+        until: Option<std::time::Instant>,
     ) -> Sweep {
         let mut out = Sweep::default();
         let mut failing = BTreeSet::new();
@@ -492,8 +504,14 @@ impl Monitor {
         // a shutdown leaves the rest for the next one (on a lossy link a batch costs
         // seconds; the shutdown's confirmation should not wait for the fans).
         self.sweep_part(true, src.as_deref_mut(), now_ms, &mut failing, &mut out);
-        if out.shutdown.is_none() {
+        // Past the budget the BMC is not asked for the rest (the Redfish resources were
+        // fetched within it already: those not reached read as unread this sweep).
+        let spent = until.is_some_and(|u| std::time::Instant::now() >= u) && src.is_some();
+        out.left = self.redfish.as_ref().map_or(0, RedfishReader::behind);
+        if out.shutdown.is_none() && !spent {
             self.sweep_part(false, src, now_ms, &mut failing, &mut out);
+        } else if spent {
+            out.left += self.swept_count(false);
         }
         self.ask_again(&mut out);
         if self.check_pci(&mut out) {
@@ -674,16 +692,33 @@ impl Monitor {
         }
     }
 
-    /// One GET of every Redfish resource the items live in (a sweep's Redfish requests).
+    /// Items that can call for a thermal shutdown (`protection`), or the others.
+    fn swept_count(&self, protection: bool) -> usize {
+        (0..self.slots.len())
+            .filter(|&k| self.protects(k) == protection)
+            .count()
+    }
+
+    /// One GET of every Redfish resource the items live in (a sweep's Redfish requests),
+    /// those of the protection first.
     fn refresh_redfish(&mut self, now_ms: u64) {
+        let (mut urgent, mut rest) = (Vec::new(), Vec::new());
+        for (k, s) in self.slots.iter().enumerate() {
+            if let Binding::Redfish(uri) = &s.binding {
+                let to = if self.protects(k) {
+                    &mut urgent
+                } else {
+                    &mut rest
+                };
+                to.push(uri.clone());
+            }
+        }
         let Some(r) = self.redfish.as_mut() else {
             return;
         };
-        r.refresh(
-            self.slots.iter().filter_map(|s| match &s.binding {
-                Binding::Redfish(uri) => Some(uri.as_str()),
-                _ => None,
-            }),
+        r.refresh_urgent_first(
+            urgent.iter().map(String::as_str),
+            rest.iter().map(String::as_str),
             now_ms,
         );
         for e in &r.errors {

@@ -1,5 +1,5 @@
 //! The systemd notification protocol, spoken directly (no libsystemd): `READY=1` once the
-//! agent serves, `WATCHDOG=1` at half of `WATCHDOG_USEC` (sent by [`crate::os::watchdog`] while
+//! agent serves, `WATCHDOG=1` at a quarter of `WATCHDOG_USEC` (sent by [`crate::os::watchdog`] while
 //! the poll loop beats, so a stuck loop stops the pings and systemd restarts the agent),
 //! `STOPPING=1` on exit.
 //! Without `$NOTIFY_SOCKET` every call does nothing.
@@ -8,6 +8,9 @@ use std::{
     os::unix::net::{SocketAddr, UnixDatagram},
     time::Duration,
 };
+
+/// The longest a notification waits for room in the listener's queue.
+pub const SEND_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Where notifications go, if anywhere.
 pub struct Notifier {
@@ -34,7 +37,11 @@ impl Notifier {
             if addr.is_none() {
                 log::warn!("NOTIFY_SOCKET={spec:?} is not a socket address; not notifying");
             }
-            Some((UnixDatagram::unbound().ok()?, addr?))
+            let sock = UnixDatagram::unbound().ok()?;
+            // A listener that does not read (its queue full) must not hold the agent: a
+            // notification waits at most this long, then is dropped (said in the log).
+            sock.set_write_timeout(Some(SEND_TIMEOUT)).ok()?;
+            Some((sock, addr?))
         });
         let for_us = std::env::var("WATCHDOG_PID")
             .map(|p| p.trim() == std::process::id().to_string())
@@ -43,7 +50,7 @@ impl Notifier {
             .ok()
             .and_then(|v| v.trim().parse::<u64>().ok())
             .filter(|us| *us > 0 && for_us && target.is_some())
-            .map(|us| Duration::from_micros(us / 2));
+            .map(Duration::from_micros);
         Notifier { target, watchdog }
     }
 
@@ -70,8 +77,14 @@ impl Notifier {
         self.send("STOPPING=1");
     }
 
-    /// How often to send `WATCHDOG=1` (half of `WATCHDOG_USEC`), if systemd asks for it.
+    /// How often to send `WATCHDOG=1`, if systemd asks for it: a quarter of
+    /// `WATCHDOG_USEC` (no gap between pings longer than a third of it).
     pub fn watchdog_interval(&self) -> Option<Duration> {
+        self.watchdog.map(|w| w / 4)
+    }
+
+    /// systemd's `WATCHDOG_USEC`, if it asks for pings.
+    pub fn watchdog_usec(&self) -> Option<Duration> {
         self.watchdog
     }
 }

@@ -11,6 +11,8 @@
 //! SIGTERM/SIGINT end the loop cleanly; SIGHUP reloads the configuration and board (an
 //! invalid new one keeps the old one running and says why).
 
+mod pace;
+
 use crate::config::ShutdownAction;
 use crate::source::figures::Figures;
 use crate::source::host;
@@ -273,6 +275,8 @@ struct Loop {
     last_sweep_complete: bool,
     /// The protected host, its action, and what acts on it.
     host: HostGuard,
+    /// Each turn's time budget for reading the source.
+    pace: pace::Pace,
 }
 
 /// The host the thermal action protects, as decided so far, and what acts on it.
@@ -293,7 +297,7 @@ struct HostGuard {
 /// The figures beside the board's items, of an IPMI BMC or a Redfish service.
 enum SourceFigures {
     Ipmi(Figures),
-    Redfish(RfFigures),
+    Redfish(Box<RfFigures>),
 }
 
 impl SourceFigures {
@@ -407,6 +411,7 @@ impl Loop {
             thermal: ThermalGuard::default(),
             counters: Counters::default(),
             last_sweep_complete: false,
+            pace: pace::Pace::new(pace::TURN_BUDGET),
         }
     }
 
@@ -524,8 +529,14 @@ impl Loop {
         if self.monitor.is_some() {
             return Ok(());
         }
+        // Each request of the discovery is progress (a slow service's takes many); after it
+        // only the loop's turns feed the watchdog (each turn within its budget).
+        let heart = self.heart.clone();
+        fetch.set_progress(Some(Arc::new(move || heart.beat())));
         self.heart.beat();
-        let found = envmon_sensors::redfish::discover::discover(&mut fetch).map_err(|e| {
+        let found = envmon_sensors::redfish::discover::discover(&mut fetch);
+        fetch.set_progress(None);
+        let found = found.map_err(|e| {
             use envmon_sensors::redfish::Fetch;
             format!("Redfish {}: {e}", fetch.origin())
         })?;
@@ -546,14 +557,16 @@ impl Loop {
         }
         // The system the service manages: which host it is, and its Reset action.
         self.host.rf = Some(fetch.clone());
+        // Every clone shares the turn's budget.
+        self.pace.redfish = Some(fetch.budget());
         self.find_system();
         // The system the host guard found is not looked for again.
-        self.figures = Some(SourceFigures::Redfish(RfFigures::new(
+        self.figures = Some(SourceFigures::Redfish(Box::new(RfFigures::new(
             Box::new(fetch.clone()),
             RedfishReader::new(Box::new(fetch.clone())),
             &found.sensors,
             self.host.rf_system.as_ref().map(|s| s.path.clone()),
-        )));
+        ))));
         let reader = RedfishReader::new(Box::new(fetch));
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
@@ -595,12 +608,13 @@ impl Loop {
 
     /// One sweep of the monitor, timed and counted. `None` while nothing is bound yet (an
     /// IPMI board before its BMC answered): monitoring has not started.
-    fn sweep(&mut self) -> Option<Sweep> {
+    fn sweep(&mut self, until: Option<Instant>) -> Option<Sweep> {
         let now = self.now_ms();
         let monitor = self.monitor.as_mut().filter(|m| m.active())?;
         let before = self.link.commands();
         let started = Instant::now();
-        let sweep = monitor.sweep(self.link.source(), now);
+        let until = self.pace.for_ipmi(until);
+        let sweep = monitor.sweep_within(self.link.source(), now, until);
         let used = self.link.commands() - before;
         self.counters.last_sweep_seconds = started.elapsed().as_secs_f64();
         self.counters.last_sweep_commands = used;
@@ -616,9 +630,17 @@ impl Loop {
 
     fn tick(&mut self) {
         self.ensure_connected();
-        let Some(sweep) = self.sweep() else {
+        // The turn's budget bounds the source's reads, not the confirmation and the action.
+        let until = self.pace.start();
+        let sweep = self.sweep(until);
+        self.pace.hold(None);
+        let Some(sweep) = sweep else {
             return;
         };
+        let ipmi = self.link.source().is_some();
+        if let Some(line) = self.pace.after_sweep(sweep.left, ipmi) {
+            log::warn!("{line}");
+        }
         self.outputs.send(&sweep.emissions);
         self.outputs.transitions(sweep.transitions);
         for text in &sweep.notices {
@@ -634,8 +656,11 @@ impl Loop {
         if self.counters.sweeps.is_multiple_of(REVALIDATE_EVERY) {
             self.link.revalidate();
         }
-        let fresh = self.read_figures();
-        if self.host.guid.is_none() {
+        // The figures, the system and the event logs within what is left of the turn's
+        // budget; a turn that spent it leaves them for the next (which gives them their own).
+        let extras = self.pace.extras(until);
+        let fresh = extras && self.read_figures();
+        if extras && self.host.guid.is_none() {
             self.find_system();
         }
         // The host's power as read now (a figure read before the action says nothing).
@@ -649,8 +674,11 @@ impl Loop {
         if let Some(m) = self.monitor.as_ref() {
             self.thermal.episode(|p| m.at_shutdown(p));
         }
-        self.sel_step();
-        self.rflog_step();
+        if extras {
+            self.sel_step();
+            self.rflog_step();
+        }
+        self.pace.hold(None);
     }
 
     /// The thermal action for a confirmed trigger, on the protected host: `bmc` through the
@@ -1108,7 +1136,7 @@ fn feeder(
         return Ok(None);
     };
     let n = Arc::clone(notifier);
-    let stuck = watchdog::stuck_after(every * 2);
+    let stuck = watchdog::stuck_after(notifier.watchdog_usec().unwrap_or(every * 4));
     watchdog::Feeder::spawn(heart.clone(), every, stuck, move || n.watchdog())
         .map(Some)
         .map_err(|e| AgentError::Unavailable(format!("cannot start the watchdog thread: {e}")))
@@ -1138,6 +1166,7 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     .map_err(|e| AgentError::Unavailable(format!("cannot start the socket server: {e}")))?;
     log::info!("envmon {} running", crate::VERSION);
     let notifier = Arc::new(crate::os::notify::Notifier::from_env());
+    l.pace.budget = pace::turn_budget(notifier.watchdog_usec());
     notifier.ready();
     l.heart.beat();
     // Pings come from their own thread, as long as the loop keeps beating.
@@ -1294,6 +1323,28 @@ mod tests {
             syslog: vec![SyslogUri::Stderr],
             ..Settings::default()
         }
+    }
+
+    /// Issue 33 (3): a turn whose budget is spent after the protection leaves the BMC's
+    /// other items for the next sweep, which reads them whatever its budget: every item is
+    /// read at least every other sweep, the CPU every sweep.
+    #[test]
+    fn a_spent_budget_leaves_the_fans_for_the_next_sweep_never_two() {
+        let dir = tempfile::tempdir().unwrap();
+        let bmc = bmc();
+        let (mut l, _frames, _) = agent(dir.path(), &bmc);
+        l.pace.budget = Duration::from_nanos(1);
+        let mut per_tick = Vec::new();
+        for _ in 0..4 {
+            let before = bmc.count(GetSensorReading::CMD);
+            l.tick();
+            per_tick.push(bmc.count(GetSensorReading::CMD) - before);
+        }
+        assert_eq!(per_tick, [1, 2, 1, 2], "CPU, then CPU and fan, ...");
+        l.pace.budget = Duration::from_secs(10);
+        l.tick();
+        l.tick();
+        assert_eq!(bmc.count(GetSensorReading::CMD), 6 + 4);
     }
 
     #[test]

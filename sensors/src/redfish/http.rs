@@ -165,6 +165,46 @@ pub struct HttpFetch {
     /// The whole request, connect to the last byte.
     deadline: Duration,
     requests: u64,
+    /// The agent's turn budget, shared by every clone: no request ends after it.
+    budget: Budget,
+    /// Called before each request (the agent's watchdog heart: a long discovery is
+    /// progress).
+    progress: Option<Arc<dyn Fn() + Send + Sync>>,
+}
+
+/// The latest time any request of a client and of its clones may end (the agent's time
+/// budget for one turn of its loop: what does not answer by then is unread this turn);
+/// none: each request's own deadline only. Clones of one handle share it.
+#[derive(Clone, Debug, Default)]
+pub struct Budget(Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Budget {
+    /// Sets (or lifts, with `None`) the time no request may end after.
+    pub fn set(&self, until: Option<Instant>) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = until;
+    }
+
+    /// The time no request may end after, if one is set.
+    pub fn until(&self) -> Option<Instant> {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Whether the budget is set and spent.
+    pub fn spent(&self) -> bool {
+        self.until().is_some_and(|u| Instant::now() >= u)
+    }
+
+    /// A request's end: `now + deadline`, or the budget's end when sooner.
+    fn cap(&self, deadline: Duration) -> Instant {
+        let own = Instant::now() + deadline;
+        self.until().map_or(own, |u| u.min(own))
+    }
 }
 
 /// Base64 (RFC 4648, with padding) of `bytes`, for HTTP Basic authentication.
@@ -298,6 +338,8 @@ impl HttpFetch {
                 .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
             deadline: Duration::from_secs(10),
             requests: 0,
+            budget: Budget::default(),
+            progress: None,
         }
     }
 
@@ -305,6 +347,17 @@ impl HttpFetch {
     pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> HttpFetch {
         self.tls = Some(config);
         self
+    }
+
+    /// Calls `f` before each request of this client and of its clones made from now on
+    /// (none: no more).
+    pub fn set_progress(&mut self, f: Option<Arc<dyn Fn() + Send + Sync>>) {
+        self.progress = f;
+    }
+
+    /// The turn budget this client and its clones share ([`Budget`]).
+    pub fn budget(&self) -> Budget {
+        self.budget.clone()
     }
 
     /// Each request's deadline (connect to the last byte).
@@ -323,6 +376,9 @@ impl HttpFetch {
         until: Instant,
     ) -> Result<Response, RfError> {
         self.requests += 1;
+        if let Some(f) = &self.progress {
+            f();
+        }
         let mut s = self.connect(path, until)?;
         self.send_request(&mut s, method, path, body)?;
         // What came so far, parsed again after each read (pure: parse_response).
@@ -505,7 +561,7 @@ impl super::Post for HttpFetch {
         }
         let bytes = serde_json::to_vec(body)
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
-        let until = Instant::now() + self.deadline;
+        let until = self.budget.cap(self.deadline);
         let r = self.exchange("POST", path, Some(&bytes), until)?;
         match r.status {
             200..=299 => Ok(r.status),
@@ -521,8 +577,9 @@ impl Fetch for HttpFetch {
             return Err(RfError::new(RfErrorKind::BadPath, path));
         }
         let mut at = path.to_string();
-        // One deadline for the GET, its redirects included (not a fresh one per hop).
-        let until = Instant::now() + self.deadline;
+        // One deadline for the GET, its redirects included (not a fresh one per hop), and
+        // never past the turn's budget.
+        let until = self.budget.cap(self.deadline);
         for _ in 0..=MAX_REDIRECTS {
             let r = self.exchange("GET", &at, None, until)?;
             match r.status {
@@ -551,6 +608,11 @@ impl Fetch for HttpFetch {
     }
     fn requests(&self) -> u64 {
         self.requests
+    }
+    fn left(&self) -> Option<Duration> {
+        self.budget
+            .until()
+            .map(|u| u.saturating_duration_since(Instant::now()))
     }
     fn origin(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };

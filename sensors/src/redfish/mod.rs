@@ -113,6 +113,10 @@ pub trait Fetch {
     fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError>;
     /// Requests made so far.
     fn requests(&self) -> u64;
+    /// The time left in the caller's turn budget (none set: `None`, no limit).
+    fn left(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Where the service is, for people (`https://10.0.0.5:443`); never a password.
     fn origin(&self) -> String {
         "the Redfish service".into()

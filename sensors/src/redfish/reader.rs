@@ -57,6 +57,12 @@ pub struct RedfishReader {
     /// time (ms, the caller's clock). Only the resource that asked is held (issue 33: a busy
     /// `Power` must not blind the sweep to `Thermal`).
     held: BTreeMap<String, u64>,
+    /// Resources the last refresh left unread because the turn's budget was spent: read
+    /// first (after the urgent ones) at the next.
+    behind: Vec<String>,
+    /// How long the last answered GET took: a request the turn's budget has no room for is
+    /// not started (a BMC serves one at a time: an abandoned request would still hold it).
+    took: std::time::Duration,
 }
 
 /// The longest `Retry-After` honoured (a hostile service must not silence the agent).
@@ -79,6 +85,8 @@ impl RedfishReader {
             last: BTreeMap::new(),
             errors: Vec::new(),
             held: BTreeMap::new(),
+            behind: Vec::new(),
+            took: std::time::Duration::ZERO,
         }
     }
 
@@ -87,23 +95,72 @@ impl RedfishReader {
     /// alone (503 or 429 with `Retry-After`, at most [`MAX_RETRY_AFTER_MS`]) gets no request
     /// until then, and its sensors are unreadable meanwhile; the others are read on time.
     pub fn refresh<'a>(&mut self, uris: impl IntoIterator<Item = &'a str>, now_ms: u64) {
-        let mut docs: Vec<&str> = uris.into_iter().map(document).collect();
-        docs.sort_unstable();
-        docs.dedup();
+        self.refresh_urgent_first(uris, [], now_ms);
+    }
+
+    /// [`RedfishReader::refresh`] in an order that keeps the protection first when the
+    /// turn's time budget runs out ([`Fetch::spent`]): the resources of `urgent`, then those
+    /// the last refresh left unread, then the rest of `rest`. A resource not reached in time
+    /// is unread this sweep (an error that says so), and read early at the next.
+    pub fn refresh_urgent_first<'a>(
+        &mut self,
+        urgent: impl IntoIterator<Item = &'a str>,
+        rest: impl IntoIterator<Item = &'a str>,
+        now_ms: u64,
+    ) {
+        let mut docs: Vec<String> = Vec::new();
+        let add = |d: &str, docs: &mut Vec<String>| {
+            if !docs.iter().any(|x| x == d) {
+                docs.push(d.to_string());
+            }
+        };
+        for u in urgent {
+            add(document(u), &mut docs);
+        }
+        let rest: Vec<&str> = rest.into_iter().map(document).collect();
+        for d in std::mem::take(&mut self.behind) {
+            if rest.contains(&d.as_str()) {
+                add(&d, &mut docs);
+            }
+        }
+        for d in rest {
+            add(d, &mut docs);
+        }
         self.last.clear();
         self.errors.clear();
         // Bounded by the resources the items live in; a hold ends at its time.
         self.held
-            .retain(|d, until| now_ms < *until && docs.contains(&d.as_str()));
+            .retain(|d, until| now_ms < *until && docs.contains(d));
+        let mut asked = 0;
         for d in docs {
-            if let Some(until) = self.held.get(d) {
+            if let Some(until) = self.held.get(&d) {
                 self.errors.push(RfError::new(
                     super::RfErrorKind::Timeout,
                     format!("{d}: the service asked to wait {} ms more", until - now_ms),
                 ));
                 continue;
             }
-            match self.fetch.get(d).and_then(|v| map::resource(&v)) {
+            // The first request of a turn always goes; the others when the budget has room
+            // for one as long as the last.
+            let room = self
+                .fetch
+                .left()
+                .is_none_or(|left| !left.is_zero() && (asked == 0 || left >= self.took));
+            if !room {
+                self.errors.push(RfError::new(
+                    super::RfErrorKind::Timeout,
+                    format!("{d}: not read: the sweep's time budget was spent"),
+                ));
+                self.behind.push(d);
+                continue;
+            }
+            asked += 1;
+            let started = std::time::Instant::now();
+            let got = self.fetch.get(&d);
+            if got.is_ok() {
+                self.took = started.elapsed();
+            }
+            match got.and_then(|v| map::resource(&v)) {
                 Ok(sensors) => {
                     for s in sensors {
                         self.last.insert(s.uri.clone(), s);
@@ -117,11 +174,16 @@ impl RedfishReader {
                     });
                     self.errors.push(e);
                     if let Some(w) = wait {
-                        self.held.insert(d.to_string(), now_ms.saturating_add(w));
+                        self.held.insert(d, now_ms.saturating_add(w));
                     }
                 }
             }
         }
+    }
+
+    /// Resources the last refresh left unread because the turn's budget was spent.
+    pub fn behind(&self) -> usize {
+        self.behind.len()
     }
 
     /// The reading of the sensor at `uri` from the last refresh.
@@ -222,6 +284,81 @@ mod tests {
         fn requests(&self) -> u64 {
             self.asked.len() as u64
         }
+    }
+
+    /// A service whose turn budget is spent after `per_turn` requests of a turn (the turn
+    /// starts with [`Slow::turn`]).
+    struct Slow {
+        inner: Busy,
+        per_turn: usize,
+        from: usize,
+    }
+
+    impl Slow {
+        fn turn(&mut self) {
+            self.from = self.inner.asked.len();
+        }
+    }
+
+    impl Fetch for std::sync::Arc<std::sync::Mutex<Slow>> {
+        fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
+            self.lock().unwrap().inner.get(path)
+        }
+        fn requests(&self) -> u64 {
+            self.lock().unwrap().inner.requests()
+        }
+        fn left(&self) -> Option<std::time::Duration> {
+            let s = self.lock().unwrap();
+            let spent = s.inner.asked.len() - s.from >= s.per_turn;
+            Some(if spent {
+                std::time::Duration::ZERO
+            } else {
+                std::time::Duration::from_secs(1)
+            })
+        }
+    }
+
+    /// Issue 33 (3): a turn whose budget is spent reads no more (what is left is unread
+    /// this sweep, said as such); the urgent resources go first every time, and those left
+    /// behind go before the others at the next turn, so that every resource is read.
+    #[test]
+    fn a_spent_budget_leaves_the_rest_for_the_next_turn_urgent_first() {
+        use std::sync::{Arc, Mutex};
+        let slow = Arc::new(Mutex::new(Slow {
+            inner: Busy {
+                busy: "none",
+                wait: std::time::Duration::ZERO,
+                asked: Vec::new(),
+            },
+            per_turn: 2,
+            from: 0,
+        }));
+        let mut r = RedfishReader::new(Box::new(Arc::clone(&slow)));
+        let (a, rest) = (
+            "/redfish/v1/A",
+            ["/redfish/v1/B", "/redfish/v1/C", "/redfish/v1/D"],
+        );
+        let mut turns = Vec::new();
+        for t in 0..3 {
+            slow.lock().unwrap().turn();
+            r.refresh_urgent_first([a], rest, t * 1000);
+            let s = slow.lock().unwrap();
+            turns.push(
+                s.inner.asked[s.from..]
+                    .join(" ")
+                    .replace("/redfish/v1/", ""),
+            );
+        }
+        assert_eq!(turns, ["A B", "A C", "A D"]);
+        assert_eq!(r.behind(), 2, "B and C wait for the next turn");
+        assert_eq!(r.reading("/redfish/v1/B"), Reading::Unreadable);
+        assert!(
+            r.errors[0]
+                .to_string()
+                .contains("the sweep's time budget was spent"),
+            "{:?}",
+            r.errors
+        );
     }
 
     /// Issue 33 (2): `Retry-After` holds the resource that said it, and only that one (at
