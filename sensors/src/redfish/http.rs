@@ -15,7 +15,7 @@
 use super::files::MAX_BODY;
 use super::{Fetch, RfError, RfErrorKind};
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::TcpStream;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -170,6 +170,8 @@ pub struct HttpFetch {
     /// Called before each request (the agent's watchdog heart: a long discovery is
     /// progress).
     progress: Option<Arc<dyn Fn() + Send + Sync>>,
+    /// The service's address, looked up within each request's deadline.
+    resolver: super::resolve::Resolver,
 }
 
 /// The latest time any request of a client and of its clones may end (the agent's time
@@ -312,6 +314,7 @@ impl HttpFetch {
             requests: 0,
             budget: Budget::default(),
             progress: None,
+            resolver: super::resolve::Resolver::new(host, port),
         }
     }
 
@@ -367,17 +370,17 @@ impl HttpFetch {
 
     /// A connection to the service (TLS when configured, its handshake done), within `until`.
     fn connect(&self, path: &str, until: Instant) -> Result<Conn, RfError> {
-        let addr = (self.host.as_str(), self.port)
-            .to_socket_addrs()
-            .map_err(|e| RfError::new(RfErrorKind::Io, format!("{}: {e}", self.host)))?
-            .next()
-            .ok_or_else(|| RfError::new(RfErrorKind::Io, format!("{}: no address", self.host)))?;
+        // The name, looked up within the deadline (the system's resolver takes none).
+        let addr = self.resolver.address(until)?;
         let io = |e: std::io::Error| RfError::new(RfErrorKind::Io, format!("{path}: {e}"));
         let left = until.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(timeout(path));
         }
-        let tcp = TcpStream::connect_timeout(&addr, left).map_err(io)?;
+        let tcp = TcpStream::connect_timeout(&addr, left).map_err(|e| {
+            self.resolver.forget(); // looked up again: the service may have moved
+            io(e)
+        })?;
         tcp.set_write_timeout(Some(left)).map_err(io)?;
         tcp.set_read_timeout(Some(left)).map_err(io)?;
         Ok(match &self.tls {

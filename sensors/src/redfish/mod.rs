@@ -17,6 +17,7 @@ pub mod http;
 pub mod logs;
 pub mod map;
 pub mod reader;
+pub mod resolve;
 pub mod system;
 pub mod tls;
 
