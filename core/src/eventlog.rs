@@ -4,6 +4,7 @@
 //! counterpart of [`crate::sel`]'s decisions.
 
 use crate::Level;
+use crate::sel::{CLOCK_SLACK_SECS, MAX_TRIP_BEFORE_BOOT_SECS};
 
 /// One entry of a Redfish log service, as much as envmon forwards of it (its text already
 /// sanitized and bounded where it was read).
@@ -89,6 +90,13 @@ pub fn line(log: &str, e: &LogEntry) -> String {
     )
 }
 
+/// An RFC 3339 time (a log entry's `Created`, a system's `LastResetTime`) as seconds since
+/// 1970; none when it is not one, or before 1970.
+pub fn epoch_seconds(text: &str) -> Option<u64> {
+    let t = chrono::DateTime::parse_from_rfc3339(text.trim()).ok()?;
+    u64::try_from(t.timestamp()).ok()
+}
+
 /// Whether an entry is a processor's hardware thermal trip.
 pub fn is_trip(e: &LogEntry) -> bool {
     e.sensor_type.as_deref() == Some("Processor")
@@ -101,21 +109,47 @@ fn is_boot(e: &LogEntry) -> bool {
         .is_some_and(|t| t.to_ascii_lowercase().contains("boot"))
 }
 
-/// The thermal trip that caused this boot among `unseen` entries (the ones envmon had not
-/// forwarded before this start), if one did: the latest trip, with no boot logged after it,
-/// and (where the host's boot time is known, seconds since 1970) not after this boot.
-pub fn boot_trip(unseen: &[LogEntry], host_boot: Option<u64>) -> Option<&LogEntry> {
+/// The latest thermal trip among `unseen` entries (the ones envmon had not forwarded before
+/// this start), if any, and whether it caused this boot (`Err`: why not). The same rule as
+/// the SEL's ([`crate::sel::trip_caused_this_boot`]): no boot logged after it; not after
+/// this boot (`host_boot`, seconds since 1970, within [`CLOCK_SLACK_SECS`]); and, when
+/// envmon did not run up to it (`resumed` false: a first start, or a lost cursor), its
+/// time and this boot's known and the trip at most [`MAX_TRIP_BEFORE_BOOT_SECS`] before
+/// the boot: an old trip in a long log is history, not this boot's cause. With a cursor
+/// (`resumed`) the entries are those logged while envmon was not running.
+pub fn boot_trip(
+    unseen: &[LogEntry],
+    host_boot: Option<u64>,
+    resumed: bool,
+) -> Option<Result<&LogEntry, String>> {
     let at = unseen.iter().rposition(is_trip)?;
     let trip = &unseen[at];
     if unseen[at + 1..].iter().any(is_boot) {
-        return None;
+        return Some(Err("a later boot is logged after it".into()));
     }
-    let before_boot = match (host_boot, trip.created.as_deref()) {
-        (Some(boot), Some(c)) => chrono::DateTime::parse_from_rfc3339(c)
-            .is_ok_and(|t| u64::try_from(t.timestamp()).is_ok_and(|t| t <= boot)),
-        _ => true,
+    let created = trip
+        .created
+        .as_deref()
+        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
+        .map(|t| t.timestamp());
+    let verdict = match (host_boot.and_then(|b| i64::try_from(b).ok()), created) {
+        (Some(boot), Some(t)) if t > boot.saturating_add(CLOCK_SLACK_SECS as i64) => {
+            Err(format!("it was logged {} s after this boot", t - boot))
+        }
+        (Some(boot), Some(t))
+            if !resumed && boot.saturating_sub(t) > MAX_TRIP_BEFORE_BOOT_SECS as i64 =>
+        {
+            Err(format!(
+                "it was logged {} days before this boot: history, not this boot's cause",
+                (boot - t) / 86_400
+            ))
+        }
+        _ if resumed => Ok(trip),
+        (Some(_), Some(_)) => Ok(trip),
+        (None, _) => Err("this host's boot time is unknown".into()),
+        (_, None) => Err("the entry has no time".into()),
     };
-    before_boot.then_some(trip)
+    Some(verdict)
 }
 
 #[cfg(test)]
@@ -172,12 +206,41 @@ mod tests {
         let booted_at = chrono::DateTime::parse_from_rfc3339("2026-03-01T10:03:00Z")
             .unwrap()
             .timestamp() as u64;
-        assert!(boot_trip(&[trip.clone(), later.clone()], Some(booted_at)).is_some());
-        assert!(boot_trip(&[trip.clone(), boot], Some(booted_at)).is_none());
-        assert!(
-            boot_trip(std::slice::from_ref(&trip), Some(booted_at - 3600)).is_none(),
-            "after this boot"
+        let taken = |unseen: &[LogEntry], boot: Option<u64>, resumed: bool| {
+            boot_trip(unseen, boot, resumed).map(|r| r.map(|t| t.id.clone()))
+        };
+        let one = std::slice::from_ref(&trip);
+        for resumed in [false, true] {
+            assert_eq!(
+                taken(&[trip.clone(), later.clone()], Some(booted_at), resumed),
+                Some(Ok("5".into()))
+            );
+            assert!(matches!(
+                taken(&[trip.clone(), boot.clone()], Some(booted_at), resumed),
+                Some(Err(_))
+            ));
+            assert!(
+                matches!(taken(one, Some(booted_at - 3600), resumed), Some(Err(w)) if w.contains("after this boot")),
+            );
+        }
+        assert_eq!(
+            taken(&[later.clone()], Some(booted_at), false),
+            None,
+            "no trip"
         );
+        // Issue 33 (5): at a first start a trip 60 days before this boot is history; the
+        // same found with a cursor (logged while envmon was down) is this boot's cause.
+        let sixty_days = booted_at + 60 * 86_400;
+        let why = taken(one, Some(sixty_days), false);
+        assert!(
+            matches!(&why, Some(Err(w)) if w.contains("60 days before")),
+            "{why:?}"
+        );
+        assert_eq!(taken(one, Some(sixty_days), true), Some(Ok("5".into())));
+        // Without this boot's time (a remote host that does not say it) nothing is taken at
+        // a first start.
+        assert!(matches!(taken(one, None, false), Some(Err(w)) if w.contains("unknown")));
+        assert_eq!(taken(one, None, true), Some(Ok("5".into())));
         assert_eq!(level(&trip), Level::Error);
         assert_eq!(
             line("/redfish/v1/Systems/1/LogServices/SEL/Entries", &later),

@@ -593,6 +593,11 @@ impl TripWitness {
 /// compared with this boot's.
 pub const CLOCK_SLACK_SECS: u64 = 120;
 
+/// The longest a thermal trip found without a cursor may precede this boot and still be
+/// taken for its cause (a host powered off by a trip is started again within days; a trip
+/// older than that in a long log is history).
+pub const MAX_TRIP_BEFORE_BOOT_SECS: u64 = 7 * 86_400;
+
 /// The clocks a trip's time is compared with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Clocks {
@@ -628,6 +633,12 @@ pub fn trip_caused_this_boot(w: &TripWitness, clocks: Clocks) -> Result<(), Stri
         return Err(format!(
             "it is {age} s old by the BMC's clock and this host has been up {uptime} s: it \
              happened after this boot"
+        ));
+    }
+    if u64::from(age) > uptime.saturating_add(MAX_TRIP_BEFORE_BOOT_SECS) {
+        return Err(format!(
+            "it happened {} days before this boot: history, not this boot's cause",
+            (u64::from(age) - uptime) / 86_400
         ));
     }
     Ok(())
@@ -742,6 +753,12 @@ mod tests {
         assert!(trip_caused_this_boot(&w, clocks(1_800_000_000, 86_400)).is_err());
         // The BMC's clock went back (reset): nothing can be told.
         assert!(trip_caused_this_boot(&w, clocks(1_000, 10)).is_err());
+        // Issue 33 (5): 60 days before this boot is history, not its cause.
+        let why = trip_caused_this_boot(&w, clocks(1_799_990_000 + 60 * 86_400, 600));
+        assert!(
+            matches!(&why, Err(w) if w.contains("59 days before")),
+            "{why:?}"
+        );
         // A BMC that counts from its own start: the same rule on its scale.
         let mut rel = TripWitness::default();
         rel.see(&event_at(2, 0x100, 0x07, 0x01));

@@ -1504,3 +1504,64 @@ fn a_slow_service_keeps_the_pace_and_the_watchdog_fed() {
     let said = a.stderr().matches("the source is slow").count();
     assert_eq!(said, 1, "{}", a.stderr());
 }
+
+/// Issue 33 (5): at a first start, a processor thermal trip in the service's log is taken
+/// for the cause of this boot only when it came shortly before it: one 60 days old is
+/// history (no 735023, the log says why); one logged ten minutes before this boot gives
+/// 735023. This host's boot time comes from `--sysfs-root`'s `proc/stat`.
+#[test]
+fn an_old_trip_in_the_log_is_history_at_a_first_start() {
+    let booted_ago = 300;
+    for (age_s, reported) in [(60 * 86_400, false), (booted_ago + 600, true)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, _sushy, port) = served_copy(dir.path(), "intel-s2600bpb");
+        let created = chrono::Utc::now() - chrono::Duration::seconds(age_s);
+        let sel = tree.join("Systems/QSBP74100021/LogServices/SEL/Entries");
+        std::fs::create_dir_all(sel.join("11")).unwrap();
+        let trip = serde_json::json!({
+            "@odata.id": "/redfish/v1/Systems/QSBP74100021/LogServices/SEL/Entries/11",
+            "@odata.type": "#LogEntry.v1_3_0.LogEntry", "Id": "11", "Name": "SEL Log Entry 11",
+            "EntryType": "SEL", "Severity": "Critical",
+            "Created": created.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            "EntryCode": "Assert", "SensorType": "Processor", "SensorNumber": 145,
+            "Message": "CPU1 Thermal Trip - Asserted", "MessageArgs": []
+        });
+        std::fs::write(sel.join("11/index.json"), trip.to_string()).unwrap();
+        rewrite(&sel.join("index.json"), |v| {
+            v["Members"].as_array_mut().unwrap().push(trip.clone());
+            v["Members@odata.count"] = 11.into();
+        });
+        let root = envmon_tests::booted_ago(dir.path(), booted_ago as u64);
+        let uri = format!("http://127.0.0.1:{port}");
+        let mut a = envmon_tests::redfish_agent(
+            &uri,
+            "auto",
+            dir.path(),
+            200,
+            "envmon.log",
+            &[
+                "--shutdown-action",
+                "none",
+                "--sysfs-root",
+                root.to_str().unwrap(),
+            ],
+        );
+        a.wait_sweeps(8);
+        let out = std::fs::read_to_string(dir.path().join("syslog.log")).unwrap_or_default();
+        assert!(out.contains("Thermal Trip"), "forwarded: {out}");
+        assert_eq!(
+            out.contains("735023"),
+            reported,
+            "{age_s} s old: {out}\n{}",
+            a.stderr()
+        );
+        if !reported {
+            assert!(
+                a.stderr().contains("days before this boot: history"),
+                "{}",
+                a.stderr()
+            );
+        }
+        assert_eq!(a.stop(), Some(0));
+    }
+}

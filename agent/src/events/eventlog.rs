@@ -239,7 +239,17 @@ impl LogWatcher {
     /// The thermal trip among the entries unseen at this start that caused this boot.
     fn find_trip(&self, unseen: &[(String, LogEntry)]) -> Option<BootTrip> {
         let entries: Vec<LogEntry> = unseen.iter().map(|(_, e)| e.clone()).collect();
-        let t = boot_trip(&entries, self.host_boot)?;
+        let resumed = self.delivery.start() == Start::Resume;
+        let t = match boot_trip(&entries, self.host_boot, resumed)? {
+            Ok(t) => t,
+            Err(why) => {
+                log::info!(
+                    "Redfish event log: a thermal trip, not taken for the cause of this boot: \
+                     {why}"
+                );
+                return None;
+            }
+        };
         let log = unseen
             .iter()
             .find(|(_, e)| e == t)
@@ -253,6 +263,13 @@ impl LogWatcher {
                 t.created.as_deref().unwrap_or("-")
             ),
         })
+    }
+
+    /// When the protected host booted (seconds since 1970), if known: this machine's boot, or
+    /// the remote system's `LastResetTime` (the trip is measured against the host it was
+    /// about).
+    pub fn set_host_boot(&mut self, boot: Option<u64>) {
+        self.host_boot = boot;
     }
 
     /// A thermal trip that caused this boot, once (see `envmon_core::eventlog::boot_trip`).

@@ -456,6 +456,13 @@ impl SelWatcher {
         })
     }
 
+    /// When the protected host booted (seconds since 1970), if known: this machine's boot;
+    /// none for a remote host (IPMI does not say when it booted: a trip found without a
+    /// cursor is then not taken for its cause).
+    pub fn set_host_boot(&mut self, boot: Option<u64>) {
+        self.host_boot = boot;
+    }
+
     /// `show environment`'s `sel` block (none before the first check).
     pub fn status(&self) -> Option<SelStatus> {
         self.info.as_ref().map(|i| SelStatus {

@@ -486,6 +486,7 @@ impl Loop {
             Ok(Some(system)) => {
                 self.decide(host::redfish_guid(Some(&system)));
                 self.host.rf_system = Some(system);
+                self.set_host_boot();
             }
             Ok(None) if self.host.guid.is_none() => {
                 log::warn!("Redfish: the service lists no computer system: no Reset action");
@@ -517,8 +518,27 @@ impl Loop {
                         .map_or_else(String::new, ToString::to_string)
                 );
                 self.host.protection = p;
+                self.set_host_boot();
             }
             Err(e) => self.host.fatal = Some(e),
+        }
+    }
+
+    /// The protected host's boot time for the event logs' boot report: this machine's, or
+    /// for a remote host its Redfish system's `LastResetTime` (IPMI does not say it: none).
+    fn set_host_boot(&mut self) {
+        let boot = match self.host.protection.id.host {
+            envmon_core::host::Host::Remote => self
+                .host
+                .rf_system
+                .as_ref()
+                .and_then(|s| s.last_reset.as_deref())
+                .and_then(envmon_core::eventlog::epoch_seconds),
+            _ => crate::events::sel::host_boot(&self.settings.sysfs_root),
+        };
+        self.sel.set_host_boot(boot);
+        if let Some(w) = self.rflog.as_mut() {
+            w.set_host_boot(boot);
         }
     }
 

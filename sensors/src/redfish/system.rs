@@ -19,6 +19,9 @@ pub struct System {
     pub reset_target: Option<String>,
     /// `ResetType@Redfish.AllowableValues` (empty: not said, every type may be tried).
     pub reset_types: Vec<String>,
+    /// `LastResetTime` (RFC 3339, as sent, at most 64 characters): when the system last
+    /// booted, for a remote host's boot report.
+    pub last_reset: Option<String>,
 }
 
 /// At most this many reset types are kept (a service listing more is trimmed).
@@ -32,6 +35,8 @@ struct RawSystem {
     uuid: Option<String>,
     #[serde(rename = "PowerState", deserialize_with = "text")]
     power_state: Option<String>,
+    #[serde(rename = "LastResetTime", deserialize_with = "text")]
+    last_reset: Option<String>,
     #[serde(rename = "Actions", deserialize_with = "lenient")]
     actions: RawActions,
 }
@@ -101,6 +106,7 @@ pub fn parse(v: &Value, path: &str) -> Result<System, RfError> {
             .target
             .filter(|t| t.starts_with("/redfish/v1") && t.len() <= 512),
         reset_types: raw.actions.reset.types,
+        last_reset: raw.last_reset.filter(|t| t.len() <= 64),
     })
 }
 
