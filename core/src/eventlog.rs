@@ -224,7 +224,7 @@ mod tests {
             );
         }
         assert_eq!(
-            taken(&[later.clone()], Some(booted_at), false),
+            taken(std::slice::from_ref(&later), Some(booted_at), false),
             None,
             "no trip"
         );
