@@ -237,6 +237,7 @@ mod tests {
             power_state: Some("On".into()),
             reset_target: Some("/redfish/v1/Systems/1/Actions/ComputerSystem.Reset".into()),
             reset_types: vec!["On".into(), "ForceOff".into()],
+            last_reset: None,
         };
         let mut r = Reset {
             fetch: &mut svc,
