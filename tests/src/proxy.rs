@@ -262,6 +262,9 @@ pub enum HttpMode {
     Edit(&'static str, fn(u64, &str) -> String),
     /// Answers every request this many milliseconds late (a slow BMC).
     Delay(u64),
+    /// Answers requests whose path contains the text `503 Service Unavailable` with
+    /// `Retry-After` of this many seconds itself (a busy resource); passes the others.
+    Busy(&'static str, u64),
 }
 
 /// A controllable Redfish service: an HTTP proxy on loopback in front of a real one
@@ -306,15 +309,17 @@ impl HttpProxy {
                 let now = *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                 let line = String::from_utf8_lossy(&req);
                 let path = line.split(' ').nth(1).unwrap_or_default();
-                let status = match now {
-                    HttpMode::Refuse => Some(401),
-                    HttpMode::Fail(text, status) if path.contains(text) => Some(status),
-                    _ => None,
+                let (status, retry) = match now {
+                    HttpMode::Refuse => (Some(401), None),
+                    HttpMode::Fail(text, status) if path.contains(text) => (Some(status), None),
+                    HttpMode::Busy(text, secs) if path.contains(text) => (Some(503), Some(secs)),
+                    _ => (None, None),
                 };
                 if let Some(status) = status {
+                    let retry = retry.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
                     let _ = client.write_all(
                         format!(
-                            "HTTP/1.1 {status} Refused\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                            "HTTP/1.1 {status} Refused\r\n{retry}Content-Length: 0\r\nConnection: close\r\n\r\n"
                         )
                         .as_bytes(),
                     );

@@ -1565,3 +1565,55 @@ fn an_old_trip_in_the_log_is_history_at_a_first_start() {
         assert_eq!(a.stop(), Some(0));
     }
 }
+
+/// Issue 33 (2): the supplies' resources answering `503` with `Retry-After: 60` from the
+/// start (a busy `PowerSubsystem`, through `HttpMode::Busy`) hold only themselves: the CPU
+/// temperature is read on time, and a CPU past its shutdown threshold (DMTF's tower reads
+/// 37 C; shutdown 35 here) is acted on within a few sweeps (735022), as on a calm service.
+#[test]
+fn a_busy_power_resource_does_not_delay_the_cpu_shutdown() {
+    use envmon_tests::{HttpMode, HttpProxy};
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, upstream) = tower(dir.path());
+    let proxy = HttpProxy::start(upstream);
+    proxy.set(HttpMode::Busy("/PowerSubsystem", 60));
+    let board = dir.path().join("board.toml");
+    std::fs::write(
+        &board,
+        "name = \"rf-busy\"\n[defaults]\ndebounce = 2\n\n\
+         [[item]]\nid = \"psu1\"\nclass = \"psu\"\nlabel = \"1\"\n\
+         source = \"redfish:/redfish/v1/Chassis/Tower/PowerSubsystem/PowerSupplies/Bay1\"\n\n\
+         [[item]]\nid = \"cpu1\"\nclass = \"cpu_temp\"\nlabel = \"1\"\n\
+         source = \"redfish:/redfish/v1/Chassis/Tower/Sensors/CPU1Temp\"\n\
+         warm = 30\ncritical = 33\nshutdown = 35\n",
+    )
+    .unwrap();
+    let uri = format!("http://127.0.0.1:{}", proxy.port);
+    let extra = [
+        "--sel",
+        "off",
+        "--shutdown-action",
+        "none",
+        "--shutdown-confirm-ms",
+        "200",
+    ];
+    let a = envmon_tests::redfish_agent(
+        &uri,
+        board.to_str().unwrap(),
+        dir.path(),
+        300,
+        "envmon.log",
+        &extra,
+    );
+    a.wait_sweeps(6);
+    let out = dir.path().join("syslog.log");
+    let catalog = envmon_tests::message_lines(&out);
+    assert!(
+        catalog.iter().any(|l| l.contains("735022")),
+        "{catalog:?}\n{}",
+        a.stderr()
+    );
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    let psu = items_where(&env, |s| s["id"] == "psu1", |s| s["state"].to_string());
+    assert_eq!(psu, ["\"unavailable\""], "{env}");
+}
