@@ -1617,3 +1617,57 @@ fn a_busy_power_resource_does_not_delay_the_cpu_shutdown() {
     let psu = items_where(&env, |s| s["id"] == "psu1", |s| s["state"].to_string());
     assert_eq!(psu, ["\"unavailable\""], "{env}");
 }
+
+/// Issue 33 (3): a TLS service trickling its handshake (a record header announcing 16 KiB,
+/// then a byte every 100 ms) held `run` through SIGTERM until the request's deadline; now a
+/// request in progress ends at its next read once SIGTERM came, and the agent exits at once.
+#[test]
+fn sigterm_stops_the_agent_inside_a_trickled_handshake() {
+    use std::io::{Read, Write};
+    use std::time::{Duration, Instant};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let Ok((mut s, _)) = listener.accept() else {
+            return;
+        };
+        seen.store(true, std::sync::atomic::Ordering::SeqCst);
+        let mut hello = [0u8; 4096];
+        let _ = s.read(&mut hello);
+        // A handshake record announcing 16 KiB, then a byte every 100 ms for 30 s.
+        let _ = s.write_all(&[0x16, 0x03, 0x03, 0x40, 0x00]);
+        for _ in 0..300 {
+            std::thread::sleep(Duration::from_millis(100));
+            if s.write_all(&[0]).is_err() {
+                return;
+            }
+        }
+    });
+    let uri = format!("https://127.0.0.1:{port}");
+    let mut a = envmon_tests::redfish_agent(
+        &uri,
+        "auto",
+        dir.path(),
+        300,
+        "envmon.log",
+        &["--redfish-insecure", "on", "--sel", "off"],
+    );
+    let inside = envmon_tests::wait_for(Duration::from_secs(10), || {
+        accepted
+            .load(std::sync::atomic::Ordering::SeqCst)
+            .then_some(())
+    });
+    assert!(inside.is_some(), "{}", a.stderr());
+    std::thread::sleep(Duration::from_millis(1000)); // well inside the handshake
+    let asked = Instant::now();
+    assert_eq!(a.stop(), Some(0), "{}", a.stderr());
+    let took = asked.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "stopped after {took:?} (the request's deadline is 10 s)\n{}",
+        a.stderr()
+    );
+}

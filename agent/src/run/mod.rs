@@ -1173,6 +1173,8 @@ pub fn run(settings: Settings, args: &SettingsArgs) -> Result<(), AgentError> {
     let _socket_file = socket::SocketFile(settings.socket.clone());
     let syslog = Syslog::start(&settings.syslog_config())?;
     sys::install_signal_handlers();
+    // A Redfish request in progress ends at SIGTERM rather than at its deadline.
+    envmon_sensors::redfish::http::set_stop_check(sys::stop_requested);
     let mut l = Loop::new(settings, syslog, open_real());
     l.thermal = ThermalGuard::at_boot(l.outputs.syslog(), &l.settings);
     l.outputs.start_subagent(&l.settings);

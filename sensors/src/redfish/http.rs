@@ -37,6 +37,27 @@ pub const MAX_HEADER: usize = 16 * 1024;
 pub const MAX_REDIRECTS: usize = 3;
 
 /// One connection: plain, or TLS over it.
+/// What says the process is stopping (the agent's SIGTERM), set once: a request in
+/// progress then ends at its next read (within [`READ_SLICE`]) rather than at its deadline.
+static STOPPING: std::sync::OnceLock<fn() -> bool> = std::sync::OnceLock::new();
+
+/// The longest one read of the socket waits before the deadline and the stop are checked.
+const READ_SLICE: Duration = Duration::from_millis(250);
+
+/// Makes every request end at its next read once `stopping` says so (set once per process).
+pub fn set_stop_check(stopping: fn() -> bool) {
+    let _ = STOPPING.set(stopping);
+}
+
+/// The time left before `until`: none once the process is stopping.
+fn left(until: Instant) -> Duration {
+    if STOPPING.get().is_some_and(|f| f()) {
+        Duration::ZERO
+    } else {
+        until.saturating_duration_since(Instant::now())
+    }
+}
+
 enum Conn {
     Plain(TcpStream),
     Tls(Box<TlsConn>),
@@ -60,7 +81,7 @@ impl TlsConn {
                 self.tls.write_tls(&mut self.sock).map_err(io)?;
                 continue;
             }
-            let left = until.saturating_duration_since(Instant::now());
+            let left = left(until);
             if left.is_zero() {
                 return Err(RfError::new(
                     RfErrorKind::Timeout,
@@ -68,7 +89,7 @@ impl TlsConn {
                 ));
             }
             self.sock
-                .set_read_timeout(Some(left.min(Duration::from_secs(1))))
+                .set_read_timeout(Some(left.min(READ_SLICE)))
                 .map_err(io)?;
             match self.tls.read_tls(&mut self.sock) {
                 Ok(0) => {
@@ -250,12 +271,12 @@ fn timeout(at: &str) -> RfError {
 
 /// Reads more into `buf` before `until`; false at the end of the stream.
 fn fill(s: &mut Conn, buf: &mut Vec<u8>, until: Instant, at: &str) -> Result<bool, RfError> {
-    let left = until.saturating_duration_since(Instant::now());
+    let left = left(until);
     if left.is_zero() {
         return Err(timeout(at));
     }
     s.socket()
-        .set_read_timeout(Some(left.min(Duration::from_secs(1))))
+        .set_read_timeout(Some(left.min(READ_SLICE)))
         .map_err(|e| RfError::new(RfErrorKind::Io, format!("{at}: {e}")))?;
     let mut chunk = [0u8; 8192];
     match s.read(&mut chunk) {
@@ -270,7 +291,7 @@ fn fill(s: &mut Conn, buf: &mut Vec<u8>, until: Instant, at: &str) -> Result<boo
                 std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
             ) =>
         {
-            if Instant::now() >= until {
+            if self::left(until).is_zero() {
                 Err(timeout(at))
             } else {
                 Ok(true)
@@ -373,7 +394,7 @@ impl HttpFetch {
         // The name, looked up within the deadline (the system's resolver takes none).
         let addr = self.resolver.address(until)?;
         let io = |e: std::io::Error| RfError::new(RfErrorKind::Io, format!("{path}: {e}"));
-        let left = until.saturating_duration_since(Instant::now());
+        let left = left(until);
         if left.is_zero() {
             return Err(timeout(path));
         }
