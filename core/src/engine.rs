@@ -327,7 +327,15 @@ struct JumpBase {
     seen: Option<(f64, u64)>,
     /// The last value judged (kept while the item is unavailable).
     judged: Option<(f64, u64)>,
+    /// The last unconfirmed jump: (the value, the value before it).
+    jump: Option<(f64, f64)>,
+    /// The sensor is erratic: set past [`MAX_UNCONFIRMED`] jumps in the window, cleared only
+    /// at [`ERRATIC_CLEAR`] or fewer (so that a rate at the edge does not flip it).
+    erratic: bool,
 }
+
+/// Jumps in the window at or below which an erratic sensor is trusted again.
+pub const ERRATIC_CLEAR: u8 = 1;
 
 /// Why a sample was not judged.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -676,15 +684,38 @@ impl SensorState {
             .then_some(Fault::Unconfirmed { value: v, from })
     }
 
-    /// Whether the jumps among the last [`ERRATIC_WINDOW`] samples make the sensor erratic.
+    /// Whether the sensor is erratic (see [`JumpBase::erratic`]).
     fn erratic(&self) -> bool {
-        self.recent.count_ones() > u32::from(MAX_UNCONFIRMED)
+        self.base.erratic
     }
 
-    /// Remembers whether the newest value sample was an unconfirmed jump.
+    /// Remembers whether the newest value sample was an unconfirmed jump, and whether the
+    /// sensor is erratic now.
     fn remember_jump(&mut self, jump: bool) {
         let mask = u16::MAX >> (16 - ERRATIC_WINDOW.min(16));
         self.recent = ((self.recent << 1) | u16::from(jump)) & mask;
+        let n = self.recent.count_ones();
+        if n > u32::from(MAX_UNCONFIRMED) {
+            self.base.erratic = true;
+        } else if n <= u32::from(ERRATIC_CLEAR) {
+            self.base.erratic = false;
+        }
+    }
+
+    /// An erratic sensor is unavailable, its fault the last jump (whatever else the last
+    /// sample was), and no value of it is shown as current.
+    fn mark_erratic(&mut self) {
+        if !self.erratic() {
+            return;
+        }
+        let (value, from) = self.base.jump.unwrap_or((f64::NAN, f64::NAN));
+        self.fault = Some(Fault::Erratic {
+            value,
+            from,
+            jumps: u8::try_from(self.recent.count_ones()).unwrap_or(u8::MAX),
+        });
+        self.unavailable = true;
+        self.value = None;
     }
 
     /// An erratic sensor's last jump, when it reached the shutdown threshold: the value, for
@@ -692,9 +723,11 @@ impl SensorState {
     /// real (the samples alone cannot tell a real 105 C behind 25 C glitches from a 25 C
     /// part with 105 C glitches).
     pub fn unconfirmed_shutdown(&self, spec: &SensorSpec) -> Option<f64> {
-        let Some(Fault::Erratic { value, .. }) = self.fault else {
-            return None;
-        };
+        // Only the newest sample's jump: a judged sample since says the part is below.
+        let (value, _) = self
+            .base
+            .jump
+            .filter(|_| self.erratic() && self.recent & 1 == 1)?;
         let top = ranks(&spec.limits).len() - 1;
         (ranks(&spec.limits).get(top) == Some(&State::Shutdown)
             && classify(&spec.limits, Reading::Value(value), 0.0) == Some(top))
@@ -706,18 +739,12 @@ impl SensorState {
     /// way): it is skipped, and jumps that keep coming make the sensor erratic.
     fn not_judged(&mut self, spec: &SensorSpec, fault: Fault) -> Option<Transition> {
         if let Fault::Unconfirmed { value, from } = fault {
+            self.base.jump = Some((value, from));
             self.remember_jump(true);
-            if self.erratic() {
-                self.fault = Some(Fault::Erratic {
-                    value,
-                    from,
-                    jumps: u8::try_from(self.recent.count_ones()).unwrap_or(u8::MAX),
-                });
-                self.unavailable = true;
-                self.value = None;
-            } else if !self.unavailable {
+            if !self.unavailable {
                 self.fault = Some(fault);
             }
+            self.mark_erratic();
             return None;
         }
         // A rise that waited for its true level is made at the level its runs supported:
@@ -728,6 +755,11 @@ impl SensorState {
         self.fault = Some(fault);
         self.failures = self.failures.saturating_add(1);
         if self.failures >= spec.unavailable_after.max(1) {
+            self.unavailable = true;
+            self.value = None;
+        }
+        // Still erratic: a missing reading does not make it trusted.
+        if self.erratic() {
             self.unavailable = true;
             self.value = None;
         }
@@ -771,12 +803,9 @@ impl SensorState {
             self.remember_jump(false);
         }
         let transition = self.judge(spec, checks, reading, up, now_ms);
-        // An erratic sensor stays unavailable (its fault said) while its window holds more
-        // than MAX_UNCONFIRMED jumps; the samples that passed are judged underneath.
-        if self.erratic() && matches!(self.fault, Some(Fault::Erratic { .. })) {
-            self.unavailable = true;
-            self.value = None;
-        }
+        // An erratic sensor stays unavailable (its fault said) until its window holds
+        // ERRATIC_CLEAR jumps or fewer; the samples that passed are judged underneath.
+        self.mark_erratic();
         transition
     }
 
@@ -790,9 +819,7 @@ impl SensorState {
         now_ms: u64,
     ) -> Option<Transition> {
         self.failures = 0;
-        if !(self.erratic() && matches!(self.fault, Some(Fault::Erratic { .. }))) {
-            self.fault = None;
-        }
+        self.fault = None;
         self.unavailable = false;
         self.deferred = None;
         self.updated_ms = Some(now_ms);

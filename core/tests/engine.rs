@@ -732,7 +732,40 @@ mod guarded {
             st.value, None,
             "no value of an erratic sensor is shown as current"
         );
+        // The last sample (25 C) was judged: nothing for the confirmation; a jump to 105 C
+        // as the newest sample is.
+        assert_eq!(st.unconfirmed_shutdown(&spec), None);
+        let mut last_high = values.clone();
+        last_high.push(105.0);
+        let (_, _, _, st) = feed(&spec, &checks, &every_second(&last_high));
         assert_eq!(st.unconfirmed_shutdown(&spec), Some(105.0));
+        // A missing reading does not make an erratic sensor trusted again.
+        let mut st = feed(&spec, &checks, &every_second(&values)).3;
+        st.step_with(&spec, &checks, Reading::Unreadable, 20_000);
+        st.step_with(&spec, &checks, Reading::Value(25.0), 21_000);
+        assert_eq!(st.shown(&spec), State::Unavailable, "{:?}", st.fault);
+        assert!(
+            matches!(st.fault, Some(Fault::Erratic { .. })),
+            "{:?}",
+            st.fault
+        );
+        // Glitches one read in five: erratic, and it stays so (no flipping at the edge).
+        let fifth: Vec<f64> = (0..48)
+            .map(|i| if i % 5 == 4 { 140.0 } else { 40.0 })
+            .collect();
+        let mut st = SensorState::default();
+        let shown: Vec<State> = every_second(&fifth)
+            .iter()
+            .map(|(v, t)| {
+                st.step_with(&spec, &checks, Reading::Value(*v), *t);
+                st.shown(&spec)
+            })
+            .collect();
+        let first = shown.iter().position(|s| *s == State::Unavailable).unwrap();
+        assert!(
+            shown[first..].iter().all(|s| *s == State::Unavailable),
+            "{shown:?}"
+        );
         // Erratic as soon as the fourth jump comes, not later.
         let first = (1..=values.len())
             .find(|&n| {

@@ -514,6 +514,7 @@ impl Monitor {
             out.left += self.swept_count(false);
         }
         self.ask_again(&mut out);
+        self.erratic_shutdown(&mut out);
         if self.check_pci(&mut out) {
             failing.insert(Record::PciScan);
         }
@@ -662,14 +663,6 @@ impl Monitor {
             log::warn!("{text}");
             out.notices.push(text);
         }
-        // An erratic sensor whose last jump reached its shutdown threshold: the direct
-        // confirmation decides whether the rise behind the glitches is real.
-        let kind = envmon_core::engine::ShutdownKind::for_class(item.spec.class);
-        if let (Some(kind), Some(v), None) =
-            (kind, st.unconfirmed_shutdown(&item.spec), &out.shutdown)
-        {
-            out.shutdown = Some(trigger(kind, position, item, Some(v)));
-        }
         let Some(t) = transition else {
             return;
         };
@@ -814,12 +807,37 @@ impl Monitor {
             self.rearmed = None;
             return;
         };
+        // Judged at shutdown and read now (an erratic sensor's judged samples count: its
+        // glitches are not a reading that says the part cooled).
+        let reads = st.fault.is_none()
+            || matches!(st.fault, Some(envmon_core::engine::Fault::Erratic { .. }));
         if st.judged(&item.spec) != State::Shutdown {
             self.rearmed = None;
-        } else if out.shutdown.is_none() && st.fault.is_none() {
+        } else if out.shutdown.is_none() && reads {
             out.shutdown = envmon_core::engine::ShutdownKind::for_class(item.spec.class)
                 .map(|kind| trigger(kind, p, item, st.value));
         }
+    }
+
+    /// An erratic sensor whose newest sample jumped past its shutdown threshold: the direct
+    /// confirmation decides whether the rise behind the glitches is real. Asked after the
+    /// sweep (the rest of the board is read as usual: the candidate is not a committed
+    /// shutdown).
+    fn erratic_shutdown(&self, out: &mut Sweep) {
+        if out.shutdown.is_some() {
+            return;
+        }
+        out.shutdown = self
+            .board
+            .items
+            .iter()
+            .zip(&self.slots)
+            .enumerate()
+            .find_map(|(k, (item, slot))| {
+                let kind = envmon_core::engine::ShutdownKind::for_class(item.spec.class)?;
+                let v = slot.state.unconfirmed_shutdown(&item.spec)?;
+                Some(trigger(kind, k, item, Some(v)))
+            });
     }
 
     /// One read of the item at `position`: its reading, whether the BMC said it does not

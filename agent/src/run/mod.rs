@@ -388,7 +388,7 @@ impl Loop {
                 action: Some(ShutdownAction::None),
             }
         });
-        Loop {
+        let mut l = Loop {
             host: HostGuard {
                 protection,
                 rf: None,
@@ -412,7 +412,10 @@ impl Loop {
             counters: Counters::default(),
             last_sweep_complete: false,
             pace: pace::Pace::new(pace::TURN_BUDGET),
-        }
+        };
+        // The boot the event logs measure trips against: the start's protected host's.
+        l.set_host_boot();
+        l
     }
 
     fn now_ms(&self) -> u64 {
@@ -575,6 +578,7 @@ impl Loop {
                 crate::events::sel::host_boot(&self.settings.sysfs_root),
             ));
         }
+        self.set_host_boot();
         // The system the service manages: which host it is, and its Reset action.
         self.host.rf = Some(fetch.clone());
         // Every clone shares the turn's budget.

@@ -71,10 +71,13 @@ impl Pace {
     }
 
     /// Whether the figures and event logs are read this turn (the Redfish client then held
-    /// to the end they get): within what is left of the turn ending at `until`, or, when the
-    /// last turn left them, with a budget of their own; otherwise they wait a turn.
+    /// to the end they get): within what is left of the turn ending at `until` when that is
+    /// half its budget or more, or, when the last turn left them, with a budget of their
+    /// own; otherwise they wait a turn (never two).
     pub fn extras(&mut self, until: Option<Instant>) -> bool {
-        let end = if !Self::spent(until) {
+        let room =
+            until.is_none_or(|u| u.saturating_duration_since(Instant::now()) >= self.budget / 2);
+        let end = if room {
             until
         } else if self.extras_left {
             Some(Instant::now() + self.budget)
@@ -85,11 +88,6 @@ impl Pace {
         self.extras_left = false;
         self.hold(end);
         true
-    }
-
-    /// Whether the turn ending at `until` has spent its budget.
-    pub fn spent(until: Option<Instant>) -> bool {
-        until.is_some_and(|u| Instant::now() >= u)
     }
 
     /// After a sweep that left `left` reads for the next (`ipmi`: the BMC's items): the line
@@ -160,9 +158,14 @@ mod tests {
         let mut p = Pace::new(Duration::from_secs(3));
         let spent = Some(Instant::now());
         let later = Some(Instant::now() + Duration::from_secs(60));
+        let little = Some(Instant::now() + Duration::from_millis(500));
         assert!(p.extras(later) && p.extras(None));
         assert!(!p.extras(spent), "left for the next turn");
         assert!(p.extras(spent), "read then, whatever this turn spent");
-        assert!(!p.extras(spent));
+        assert!(
+            !p.extras(little),
+            "less than half the budget left: the next turn"
+        );
+        assert!(p.extras(little));
     }
 }

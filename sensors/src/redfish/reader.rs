@@ -114,17 +114,19 @@ impl RedfishReader {
                 docs.push(d.to_string());
             }
         };
-        for u in urgent {
-            add(document(u), &mut docs);
-        }
-        let rest: Vec<&str> = rest.into_iter().map(document).collect();
-        for d in std::mem::take(&mut self.behind) {
-            if rest.contains(&d.as_str()) {
-                add(&d, &mut docs);
+        let behind = std::mem::take(&mut self.behind);
+        // Each group (urgent, rest) in its order, those left behind last time first: a
+        // service too slow for all of them still has each read in turn.
+        for group in [
+            urgent.into_iter().map(document).collect::<Vec<&str>>(),
+            rest.into_iter().map(document).collect(),
+        ] {
+            for d in behind.iter().filter(|d| group.contains(&d.as_str())) {
+                add(d, &mut docs);
             }
-        }
-        for d in rest {
-            add(d, &mut docs);
+            for d in group {
+                add(d, &mut docs);
+            }
         }
         self.last.clear();
         self.errors.clear();
@@ -359,6 +361,20 @@ mod tests {
             "{:?}",
             r.errors
         );
+        // Room for one request a turn: the urgent resources take turns too.
+        slow.lock().unwrap().per_turn = 1;
+        let (a2, mut turns) = ("/redfish/v1/A2", Vec::new());
+        for t in 3..7 {
+            slow.lock().unwrap().turn();
+            r.refresh_urgent_first([a, a2], rest, t * 1000);
+            let s = slow.lock().unwrap();
+            turns.push(
+                s.inner.asked[s.from..]
+                    .join(" ")
+                    .replace("/redfish/v1/", ""),
+            );
+        }
+        assert_eq!(turns, ["A", "A2", "A", "A2"]);
     }
 
     /// Issue 33 (2): `Retry-After` holds the resource that said it, and only that one (at

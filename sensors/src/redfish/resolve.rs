@@ -5,7 +5,8 @@
 //! liked. Here the lookup runs on a thread of its own and the request waits for it only
 //! until its deadline; a lookup still running is not started again (at most one thread per
 //! client), and its answer is taken by the next request. An answer is kept for
-//! [`KEEP_FOR`]; an address literal needs no lookup at all.
+//! [`KEEP_FOR`], then looked up again in the background while it is still used; it is
+//! forgotten when the service does not answer there. An address literal needs no lookup.
 
 use super::{RfError, RfErrorKind};
 use std::{
@@ -42,6 +43,8 @@ pub struct Resolver {
     host: String,
     port: u16,
     lookup: Lookup,
+    /// How long an answer is used before it is looked up again ([`KEEP_FOR`]).
+    keep: Duration,
     state: Arc<Mutex<State>>,
 }
 
@@ -57,8 +60,15 @@ impl Resolver {
             host: host.to_string(),
             port,
             lookup,
+            keep: KEEP_FOR,
             state: Arc::new(Mutex::new(State::default())),
         }
+    }
+
+    /// The same, an answer used for `keep` before it is looked up again.
+    pub fn keeping(mut self, keep: Duration) -> Resolver {
+        self.keep = keep;
+        self
     }
 
     /// The address, by `until`: an address literal at once, a recent answer at once,
@@ -70,9 +80,21 @@ impl Resolver {
         }
         let mut st = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some((addr, at)) = st.known {
-            if at.elapsed() < KEEP_FOR {
+            if at.elapsed() < self.keep {
                 return Ok(addr);
             }
+            // Old: looked up again in the background, the old address used meanwhile (a
+            // resolver that is slow or down now does not stop a service that answers).
+            match st.pending.take().map(|rx| (rx.try_recv(), rx)) {
+                Some((Ok(Ok(new)), _)) => st.known = Some((new, Instant::now())),
+                Some((Err(mpsc::TryRecvError::Empty), rx)) => st.pending = Some(rx),
+                // Failed: the old address for another while.
+                Some((Ok(Err(_)) | Err(mpsc::TryRecvError::Disconnected), _)) => {
+                    st.known = Some((addr, Instant::now()));
+                }
+                None => st.pending = Some(self.start()),
+            }
+            return Ok(st.known.map_or(addr, |(a, _)| a));
         }
         let rx = match st.pending.take() {
             Some(rx) => rx,
@@ -170,6 +192,36 @@ mod tests {
         // Kept: no lookup for the next requests.
         assert_eq!(r.clone().address(Instant::now()).unwrap(), addr);
         assert_eq!(LOOKUPS.load(Ordering::SeqCst), 1);
+    }
+
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+
+    /// The first lookup answers 10.0.0.7 at once; the later ones fail after 1 s.
+    fn then_down(_: &str, port: u16) -> std::io::Result<Vec<SocketAddr>> {
+        if CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Ok(vec![SocketAddr::from(([10, 0, 0, 7], port))]);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+        Err(std::io::Error::other("the DNS server is down"))
+    }
+
+    #[test]
+    fn an_old_answer_is_used_while_it_is_looked_up_again() {
+        let r = Resolver::with("bmc.example", 443, then_down).keeping(Duration::ZERO);
+        let far = || Instant::now() + Duration::from_secs(5);
+        let first = r.address(far()).unwrap();
+        // Old at once: the same address, at once, while the lookup runs (and fails).
+        let started = Instant::now();
+        assert_eq!(r.address(far()).unwrap(), first);
+        assert_eq!(r.address(far()).unwrap(), first);
+        assert!(started.elapsed() < Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1500));
+        assert_eq!(
+            r.address(far()).unwrap(),
+            first,
+            "kept after the failed lookup"
+        );
+        assert_eq!(CALLS.load(Ordering::SeqCst), 2, "one lookup at a time");
     }
 
     #[test]
