@@ -1,6 +1,7 @@
 //! UDP proxies in front of a BMC (rewriting or losing datagrams) and the seeded RNG they use.
 
 use super::*;
+use std::io::Write;
 
 /// Which way a datagram goes through a [`UdpProxy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -268,88 +269,74 @@ pub enum HttpMode {
 }
 
 /// A controllable Redfish service: an HTTP proxy on loopback in front of a real one
-/// (sushy-static), one request per connection (as envmon sends them), whose mode the test
-/// switches. Stops on drop.
+/// (sushy-static), whose mode the test switches. Each client connection is served on a
+/// thread of its own: one request per connection, or, when started with
+/// [`HttpProxy::keeping`], as many as the client sends (HTTP/1.1 keep-alive towards the
+/// client; sushy-static is asked one request per connection as before). Counts the client's
+/// connections. Stops on drop.
 pub struct HttpProxy {
     /// The port clients connect to.
     pub port: u16,
+    /// Client connections accepted so far.
+    pub connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
 }
 
+/// What one client connection of an [`HttpProxy`] shares with the others.
+#[derive(Clone)]
+struct ProxyShared {
+    target: u16,
+    keep: bool,
+    mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
+    /// Answers edited so far (`HttpMode::Edit` counts them), reset by another mode.
+    edits: std::sync::Arc<std::sync::Mutex<u64>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
 impl HttpProxy {
-    /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target`.
+    /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target`, one request per
+    /// connection.
     pub fn start(target: u16) -> HttpProxy {
-        use std::io::Write;
-        use std::sync::{Arc, Mutex, atomic::AtomicBool, atomic::Ordering};
+        HttpProxy::serve(target, false)
+    }
+
+    /// [`HttpProxy::start`], keeping each client connection open for its next requests.
+    pub fn keeping(target: u16) -> HttpProxy {
+        HttpProxy::serve(target, true)
+    }
+
+    fn serve(target: u16, keep: bool) -> HttpProxy {
+        use std::sync::{Arc, Mutex, atomic::AtomicBool, atomic::AtomicU64, atomic::Ordering};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mode = Arc::new(Mutex::new(HttpMode::Pass));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (m, st) = (Arc::clone(&mode), Arc::clone(&stop));
+        let shared = ProxyShared {
+            target,
+            keep,
+            mode: Arc::new(Mutex::new(HttpMode::Pass)),
+            edits: Arc::new(Mutex::new(0)),
+            stop: Arc::new(AtomicBool::new(false)),
+        };
+        let connections = Arc::new(AtomicU64::new(0));
+        let (sh, count) = (shared.clone(), Arc::clone(&connections));
         let thread = thread::spawn(move || {
-            let mut edits = 0u64;
-            while !st.load(Ordering::Relaxed) {
-                let Ok((mut client, _)) = listener.accept() else {
+            while !sh.stop.load(Ordering::Relaxed) {
+                let Ok((client, _)) = listener.accept() else {
                     thread::sleep(Duration::from_millis(5));
                     continue;
                 };
-                let _ = client.set_nonblocking(false);
-                let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
-                let mut req = Vec::new();
-                let mut buf = [0u8; 4096];
-                while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
-                    match client.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => req.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let now = *m.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let line = String::from_utf8_lossy(&req);
-                let path = line.split(' ').nth(1).unwrap_or_default();
-                let (status, retry) = match now {
-                    HttpMode::Refuse => (Some(401), None),
-                    HttpMode::Fail(text, status) if path.contains(text) => (Some(status), None),
-                    HttpMode::Busy(text, secs) if path.contains(text) => (Some(503), Some(secs)),
-                    _ => (None, None),
-                };
-                if let Some(status) = status {
-                    let retry = retry.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
-                    let _ = client.write_all(
-                        format!(
-                            "HTTP/1.1 {status} Refused\r\n{retry}Content-Length: 0\r\nConnection: close\r\n\r\n"
-                        )
-                        .as_bytes(),
-                    );
-                    continue;
-                }
-                if let HttpMode::Delay(ms) = now {
-                    thread::sleep(Duration::from_millis(ms));
-                }
-                let Ok(mut up) = TcpStream::connect(("127.0.0.1", target)) else {
-                    continue;
-                };
-                let _ = up.set_read_timeout(Some(Duration::from_secs(5)));
-                let _ = up.write_all(&req);
-                let mut answer = Vec::new();
-                let _ = up.read_to_end(&mut answer);
-                if let HttpMode::Edit(text, edit) = now {
-                    if path.contains(text) {
-                        answer = edited(&answer, |body| edit(edits, body));
-                        edits += 1;
-                    }
-                } else {
-                    edits = 0;
-                }
-                let _ = client.write_all(&answer);
+                count.fetch_add(1, Ordering::Relaxed);
+                let sh = sh.clone();
+                thread::spawn(move || sh.connection(client));
             }
         });
         HttpProxy {
             port,
-            mode,
-            stop,
+            connections,
+            mode: shared.mode,
+            stop: shared.stop,
             thread: Some(thread),
         }
     }
@@ -362,6 +349,115 @@ impl HttpProxy {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner) = mode;
     }
+}
+
+impl ProxyShared {
+    /// Serves one client connection: its requests until it closes (or one, without
+    /// keep-alive).
+    fn connection(&self, mut client: TcpStream) {
+        let _ = client.set_nonblocking(false);
+        let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+        loop {
+            let mut req = Vec::new();
+            let mut buf = [0u8; 4096];
+            while !req.windows(4).any(|w| w == b"\r\n\r\n") && req.len() < 65536 {
+                match client.read(&mut buf) {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => req.extend_from_slice(&buf[..n]),
+                }
+            }
+            let answer = self.answer(&req);
+            if client.write_all(&answer).is_err() || !self.keep {
+                return;
+            }
+            if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                return;
+            }
+        }
+    }
+
+    /// The answer to one request, as the mode says.
+    fn answer(&self, req: &[u8]) -> Vec<u8> {
+        let now = *self
+            .mode
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let line = String::from_utf8_lossy(req);
+        let path = line.split(' ').nth(1).unwrap_or_default().to_string();
+        let (status, retry) = match now {
+            HttpMode::Refuse => (Some(401), None),
+            HttpMode::Fail(text, status) if path.contains(text) => (Some(status), None),
+            HttpMode::Busy(text, secs) if path.contains(text) => (Some(503), Some(secs)),
+            _ => (None, None),
+        };
+        let close = if self.keep {
+            ""
+        } else {
+            "Connection: close\r\n"
+        };
+        if let Some(status) = status {
+            let retry = retry.map_or(String::new(), |s| format!("Retry-After: {s}\r\n"));
+            return format!("HTTP/1.1 {status} Refused\r\n{retry}Content-Length: 0\r\n{close}\r\n")
+                .into_bytes();
+        }
+        if let HttpMode::Delay(ms) = now {
+            thread::sleep(Duration::from_millis(ms));
+        }
+        let Ok(mut up) = TcpStream::connect(("127.0.0.1", self.target)) else {
+            return Vec::new();
+        };
+        let _ = up.set_read_timeout(Some(Duration::from_secs(5)));
+        // sushy-static is asked one request per connection, whatever the client does.
+        let mut upstream = req.to_vec();
+        if let Some(at) = upstream.windows(4).position(|w| w == b"\r\n\r\n") {
+            upstream.splice(at + 2..at + 2, b"Connection: close\r\n".iter().copied());
+        }
+        let _ = up.write_all(&upstream);
+        let mut answer = Vec::new();
+        let _ = up.read_to_end(&mut answer);
+        let mut edits = self
+            .edits
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let edit: Option<fn(u64, &str) -> String> = match now {
+            HttpMode::Edit(text, edit) if path.contains(text) => Some(edit),
+            HttpMode::Edit(..) => None,
+            _ => {
+                *edits = 0;
+                None
+            }
+        };
+        if let Some(edit) = edit {
+            let n = *edits;
+            *edits += 1;
+            answer = edited(&answer, |body| edit(n, body));
+        }
+        if self.keep {
+            answer = kept(&answer);
+        }
+        answer
+    }
+}
+
+/// An answer made fit to keep the connection: HTTP/1.1, its length said, no
+/// `Connection: close`.
+fn kept(answer: &[u8]) -> Vec<u8> {
+    let out = edited(answer, str::to_string);
+    let Some(end) = out.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return out;
+    };
+    let head = String::from_utf8_lossy(&out[..end]);
+    let mut lines: Vec<String> = head
+        .split("\r\n")
+        .filter(|l| !l.to_ascii_lowercase().starts_with("connection:"))
+        .map(str::to_string)
+        .collect();
+    if let Some(first) = lines.first_mut() {
+        *first = first.replacen("HTTP/1.0", "HTTP/1.1", 1);
+    }
+    let mut bytes = format!("{}\r\n\r\n", lines.join("\r\n")).into_bytes();
+    bytes.extend_from_slice(&out[end + 4..]);
+    bytes
 }
 
 impl Drop for HttpProxy {

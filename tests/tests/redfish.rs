@@ -1417,9 +1417,23 @@ fn a_glitching_cpu_is_said_and_a_real_rise_behind_it_still_acts() {
 /// it took the sum of its GETs before (about 18 s a sweep on DMTF's tower), the CPU
 /// temperature (read first) keeps reading, and the watchdog pings keep coming, never more
 /// than a third of `WatchdogSec` apart over 20 s (longer than the 15 s the feeder waits for a
-/// stuck loop). The slowness is said once.
+/// stuck loop). The slowness is said once. The issue's own figures (6 s a GET, WatchdogSec
+/// 30) are measured with `ENVMON_SLOW_GET_MS=6000 ENVMON_SLOW_WATCHDOG_S=30 cargo test -p
+/// envmon-tests --test redfish -- slow_service --nocapture` (it prints what it saw).
 #[test]
 fn a_slow_service_keeps_the_pace_and_the_watchdog_fed() {
+    let knob = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let (get_ms, watchdog_s) = (
+        knob("ENVMON_SLOW_GET_MS", 1500),
+        knob("ENVMON_SLOW_WATCHDOG_S", 6),
+    );
+    let budget_s = (watchdog_s as f64 / 3.0).min(10.0);
+    let watchdog_usec = (watchdog_s * 1_000_000).to_string();
     use envmon_tests::{HttpMode, HttpProxy};
     use std::os::unix::net::UnixDatagram;
     use std::time::{Duration, Instant};
@@ -1454,18 +1468,18 @@ fn a_slow_service_keeps_the_pace_and_the_watchdog_fed() {
         &[
             ("ENVMON_LOG", "info"),
             ("NOTIFY_SOCKET", notify_path.to_str().unwrap()),
-            ("WATCHDOG_USEC", "6000000"),
+            ("WATCHDOG_USEC", watchdog_usec.as_str()),
         ],
         &dir.path().join("envmon.log"),
     );
     a.wait_sweeps(2);
-    proxy.set(HttpMode::Delay(1500));
+    proxy.set(HttpMode::Delay(get_ms));
     let metric = |name: &str| a.metric(name).unwrap_or(f64::NAN);
     let sweeps = metric("envmon_sweeps_total");
     let mut buf = [0u8; 64];
     let (start, mut last, mut longest, mut longest_sweep) =
         (Instant::now(), Instant::now(), Duration::ZERO, 0.0f64);
-    while start.elapsed() < Duration::from_secs(20) {
+    while start.elapsed() < Duration::from_secs(20.max(2 * watchdog_s)) {
         let Ok(n) = notify.recv(&mut buf) else {
             longest = longest.max(last.elapsed()); // no ping for 10 s
             break;
@@ -1477,21 +1491,24 @@ fn a_slow_service_keeps_the_pace_and_the_watchdog_fed() {
         longest_sweep = longest_sweep.max(metric("envmon_sweep_duration_seconds"));
     }
     let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    let swept = metric("envmon_sweeps_total") - sweeps;
+    eprintln!(
+        "{get_ms} ms a GET, WatchdogSec {watchdog_s} s: longest gap between pings \
+         {longest:?}, longest sweep {longest_sweep:.2} s (budget {budget_s:.1} s), {swept} \
+         sweeps in {:?}",
+        start.elapsed()
+    );
     assert!(
-        longest < Duration::from_secs(2),
-        "a gap of {longest:?} between pings (WatchdogSec 6 s)\n{}",
+        longest.as_secs_f64() < watchdog_s as f64 / 3.0,
+        "a gap of {longest:?} between pings (WatchdogSec {watchdog_s} s)\n{}",
         a.stderr()
     );
     assert!(
-        longest_sweep < 2.6,
-        "a sweep of {longest_sweep} s (budget 2 s)\n{}",
+        longest_sweep < budget_s + 0.6,
+        "a sweep of {longest_sweep} s (budget {budget_s} s)\n{}",
         a.stderr()
     );
-    assert!(
-        metric("envmon_sweeps_total") >= sweeps + 4.0,
-        "{}",
-        a.stderr()
-    );
+    assert!(swept >= 4.0, "{}", a.stderr());
     let cpu = items_where(
         &env,
         |s| s["class"] == "cpu_temp" && s["state"] != "absent",
@@ -1670,4 +1687,42 @@ fn sigterm_stops_the_agent_inside_a_trickled_handshake() {
         "stopped after {took:?} (the request's deadline is 10 s)\n{}",
         a.stderr()
     );
+}
+
+/// Issue 34 (part): a service that keeps connections open (HTTP/1.1 keep-alive, through
+/// `HttpProxy::keeping` in front of sushy-static) is read over one connection: no new
+/// connection in the steady state, every sweep still read. A service that closes each
+/// connection (every other test here: sushy-static answers HTTP/1.0) is asked on a new one
+/// each time, as before.
+#[test]
+fn a_keep_alive_service_is_read_over_one_connection() {
+    use envmon_tests::HttpProxy;
+    use std::sync::atomic::Ordering;
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, upstream) = tower(dir.path());
+    let proxy = HttpProxy::keeping(upstream);
+    let uri = format!("http://127.0.0.1:{}", proxy.port);
+    let a = auto_agent(
+        &uri,
+        dir.path(),
+        &["--sel", "off", "--shutdown-action", "none"],
+    );
+    a.wait_sweeps(3);
+    let before = proxy.connections.load(Ordering::Relaxed);
+    let sweeps = a.metric("envmon_sweeps_total").unwrap_or_default();
+    a.wait_sweeps(8);
+    let after = proxy.connections.load(Ordering::Relaxed);
+    assert!(
+        a.metric("envmon_sweeps_total").unwrap_or_default() >= sweeps + 5.0,
+        "{}",
+        a.stderr()
+    );
+    assert_eq!(after, before, "no new connection in the steady state");
+    assert!(
+        after <= 2,
+        "{after} connections for the agent's life\n{}",
+        a.stderr()
+    );
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["monitoring"], "running", "{env}");
 }

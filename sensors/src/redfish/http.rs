@@ -193,6 +193,11 @@ pub struct HttpFetch {
     progress: Option<Arc<dyn Fn() + Send + Sync>>,
     /// The service's address, looked up within each request's deadline.
     resolver: super::resolve::Resolver,
+    /// The connection kept open between GETs (HTTP/1.1 keep-alive), shared by every clone
+    /// (the loop's requests go one at a time: one connection, one TLS handshake).
+    idle: Arc<std::sync::Mutex<Option<Conn>>>,
+    /// Connections opened so far, by this client and its clones.
+    connections: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The latest time any request of a client and of its clones may end (the agent's time
@@ -263,6 +268,9 @@ pub struct Response {
     pub retry_after: Option<u64>,
     /// The body, at most [`super::files::MAX_BODY`] bytes.
     pub body: Vec<u8>,
+    /// The connection can carry the next request: HTTP/1.1 without `Connection: close`, a
+    /// sized body, and nothing after it.
+    pub reusable: bool,
 }
 
 fn timeout(at: &str) -> RfError {
@@ -336,6 +344,8 @@ impl HttpFetch {
             budget: Budget::default(),
             progress: None,
             resolver: super::resolve::Resolver::new(host, port),
+            idle: Arc::default(),
+            connections: Arc::default(),
         }
     }
 
@@ -362,8 +372,18 @@ impl HttpFetch {
         self
     }
 
-    /// One request (`method`, `path`, a JSON `body`) on a connection of its own, done by
-    /// `until` (connect, TLS handshake, request and answer: one deadline).
+    /// Connections opened so far by this client and its clones (keep-alive: one while the
+    /// service keeps it open).
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// One request (`method`, `path`, a JSON `body`), done by `until` (connect, TLS
+    /// handshake, request and answer: one deadline). A GET goes on the connection kept from
+    /// the last one when there is one (asked once more on a new connection when the service
+    /// had closed it: nothing came back), and leaves it open for the next when the answer
+    /// allows; a POST (the one request that changes anything) goes on a connection of its
+    /// own and is never sent twice.
     fn exchange(
         &mut self,
         method: &str,
@@ -375,17 +395,58 @@ impl HttpFetch {
         if let Some(f) = &self.progress {
             f();
         }
-        let mut s = self.connect(path, until)?;
-        self.send_request(&mut s, method, path, body)?;
+        let get = method == "GET";
+        let kept = get
+            .then(|| {
+                self.idle
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take()
+            })
+            .flatten();
+        let (mut s, reused) = match kept {
+            Some(s) => (s, true),
+            None => (self.connect(path, until)?, false),
+        };
+        let r = match self.round_trip(&mut s, method, path, body, until) {
+            Err((_, false)) if reused => {
+                s = self.connect(path, until)?;
+                self.round_trip(&mut s, method, path, body, until)
+            }
+            r => r,
+        }
+        .map_err(|(e, _)| e)?;
+        if get && r.reusable {
+            *self
+                .idle
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(s);
+        }
+        Ok(r)
+    }
+
+    /// The request on `s` and its answer; an error says whether any byte came back.
+    fn round_trip(
+        &self,
+        s: &mut Conn,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+        until: Instant,
+    ) -> Result<Response, (RfError, bool)> {
+        self.send_request(s, method, path, body)
+            .map_err(|e| (e, false))?;
         // What came so far, each read parsed once (pure: Incoming).
         let mut buf = Vec::new();
         let mut ended = false;
         let mut incoming = Incoming::default();
         loop {
-            if let Parsed::Complete(r) = incoming.feed(&buf, ended, path)? {
-                return Ok(r);
+            match incoming.feed(&buf, ended, path) {
+                Ok(Parsed::Complete(r)) => return Ok(r),
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return Err((e, !buf.is_empty())),
             }
-            ended = !fill(&mut s, &mut buf, until, path)?;
+            ended = !fill(s, &mut buf, until, path).map_err(|e| (e, !buf.is_empty()))?;
         }
     }
 
@@ -398,6 +459,8 @@ impl HttpFetch {
         if left.is_zero() {
             return Err(timeout(path));
         }
+        self.connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let tcp = TcpStream::connect_timeout(&addr, left).map_err(|e| {
             self.resolver.forget(); // looked up again: the service may have moved
             io(e)
@@ -428,9 +491,12 @@ impl HttpFetch {
     ) -> Result<(), RfError> {
         let mut req = format!(
             "{method} {path} HTTP/1.1\r\nHost: {}:{}\r\nAccept: application/json\r\n\
-             User-Agent: envmon\r\nConnection: close\r\n",
+             User-Agent: envmon\r\n",
             self.host, self.port
         );
+        if method != "GET" {
+            req.push_str("Connection: close\r\n");
+        }
         if let Some(a) = &self.authorization {
             req.push_str(&format!("Authorization: {a}\r\n"));
         }
@@ -500,6 +566,8 @@ struct Head {
     framing: Framing,
     /// Where the body starts.
     body_at: usize,
+    /// HTTP/1.1 without `Connection: close`.
+    keep: bool,
 }
 
 impl Incoming {
@@ -516,6 +584,11 @@ impl Incoming {
         let body = self.body(bytes, &head, ended, at);
         let (status, location, retry_after) =
             (head.status, head.location.clone(), head.retry_after);
+        // Exactly the sized answer came: the connection is where the next one starts.
+        let reusable = head.keep
+            && !head.framing.chunked
+            && head.framing.length.and_then(|n| usize::try_from(n).ok())
+                == Some(bytes.len().saturating_sub(head.body_at));
         self.head = Some(head);
         let Some(body) = body? else {
             return Ok(Parsed::Incomplete);
@@ -525,6 +598,7 @@ impl Incoming {
             location,
             retry_after,
             body,
+            reusable: reusable && !ended,
         }))
     }
 
@@ -553,6 +627,7 @@ impl Incoming {
         }
         let text = String::from_utf8_lossy(&bytes[..head_end]);
         let (status, fields) = parse_head(&text, at)?;
+        let http11 = text.starts_with("HTTP/1.1 ");
         let field = |name: &str| {
             fields
                 .iter()
@@ -571,6 +646,7 @@ impl Incoming {
             status,
             location: field("location"),
             retry_after: field("retry-after").and_then(|v| v.parse().ok()),
+            keep: http11 && !field("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
             framing,
             body_at: head_end + 4,
         }))
@@ -884,6 +960,59 @@ mod tests {
         HttpFetch::new("127.0.0.1", port, Some(("admin", "pw")))
             .with_deadline(Duration::from_millis(800))
             .get(path)
+    }
+
+    /// A server answering `answers` requests on each connection it accepts (HTTP/1.1,
+    /// sized JSON), then closing it; it serves `conns` connections.
+    fn keeping_server(answers: usize, conns: usize) -> u16 {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for _ in 0..conns {
+                let Ok((mut s, _)) = l.accept() else { return };
+                for _ in 0..answers {
+                    let mut req = Vec::new();
+                    let mut b = [0u8; 1024];
+                    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match s.read(&mut b) {
+                            Ok(0) | Err(_) => break,
+                            Ok(n) => req.extend_from_slice(&b[..n]),
+                        }
+                    }
+                    let body = br#"{"@odata.id":"/redfish/v1"}"#;
+                    let head = format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n", body.len());
+                    let _ = s.write_all(head.as_bytes());
+                    let _ = s.write_all(body);
+                }
+            }
+        });
+        port
+    }
+
+    /// Issue 34 (part): GETs share one connection while the service keeps it open, and a
+    /// connection the service closed after its answer is replaced at the next GET (asked
+    /// again on a new one: nothing came back), with no error.
+    #[test]
+    fn gets_keep_their_connection_and_a_closed_one_is_replaced() {
+        let port = keeping_server(3, 1);
+        let mut f = HttpFetch::new("127.0.0.1", port, None);
+        for _ in 0..3 {
+            f.get("/redfish/v1").unwrap();
+        }
+        assert_eq!(f.connections(), 1, "three GETs, one connection");
+        let port = keeping_server(1, 3);
+        let mut f = HttpFetch::new("127.0.0.1", port, None);
+        let mut clone = f.clone();
+        for _ in 0..3 {
+            f.get("/redfish/v1").unwrap();
+        }
+        clone.get("/redfish/v1").unwrap_err();
+        // 1 + 2 replaced + the clone's (the shared one was closed; the server is gone).
+        assert_eq!(
+            f.connections(),
+            4,
+            "each closed connection replaced; clones share"
+        );
     }
 
     /// Issue 33 (4): a chunk size near `u64::MAX` after a first chunk overflowed a sum (a
