@@ -279,9 +279,26 @@ pub struct HttpProxy {
     pub port: u16,
     /// Client connections accepted so far.
     pub connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Its Redfish sessions, when it asks for them ([`HttpProxy::require_sessions`]).
+    pub sessions: std::sync::Arc<std::sync::Mutex<ProxySessions>>,
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
+}
+
+/// The Redfish sessions of an [`HttpProxy`] that asks for them: a login (POST to
+/// `/redfish/v1/SessionService/Sessions`) gives a token; every other request needs a live
+/// one (else 401); a DELETE of the session ends it.
+#[derive(Debug, Default)]
+pub struct ProxySessions {
+    /// Asking for sessions (off: requests pass without a token).
+    pub required: bool,
+    /// Live tokens.
+    pub live: Vec<String>,
+    /// Logins so far.
+    pub logins: u64,
+    /// Sessions deleted by their client so far.
+    pub logouts: u64,
 }
 
 /// What one client connection of an [`HttpProxy`] shares with the others.
@@ -289,6 +306,7 @@ pub struct HttpProxy {
 struct ProxyShared {
     target: u16,
     keep: bool,
+    sessions: std::sync::Arc<std::sync::Mutex<ProxySessions>>,
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     /// Answers edited so far (`HttpMode::Edit` counts them), reset by another mode.
     edits: std::sync::Arc<std::sync::Mutex<u64>>,
@@ -316,6 +334,7 @@ impl HttpProxy {
             target,
             keep,
             mode: Arc::new(Mutex::new(HttpMode::Pass)),
+            sessions: Arc::default(),
             edits: Arc::new(Mutex::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
         };
@@ -335,10 +354,28 @@ impl HttpProxy {
         HttpProxy {
             port,
             connections,
+            sessions: shared.sessions,
             mode: shared.mode,
             stop: shared.stop,
             thread: Some(thread),
         }
+    }
+
+    /// Asks for Redfish sessions from now on ([`ProxySessions`]).
+    pub fn require_sessions(&self) {
+        self.session_state().required = true;
+    }
+
+    /// Ends every session (as a BMC restart or a session timeout does).
+    pub fn expire_sessions(&self) {
+        self.session_state().live.clear();
+    }
+
+    /// The sessions' state.
+    pub fn session_state(&self) -> std::sync::MutexGuard<'_, ProxySessions> {
+        self.sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Switches what it does with the next requests (an `Edit` set anew counts from 0
@@ -366,14 +403,59 @@ impl ProxyShared {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
-            let answer = self.answer(&req);
-            if client.write_all(&answer).is_err() || !self.keep {
+            let answer = self.session(&req).unwrap_or_else(|| self.answer(&req));
+            let closing = String::from_utf8_lossy(&req)
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close");
+            if client.write_all(&answer).is_err() || !self.keep || closing {
                 return;
             }
             if self.stop.load(std::sync::atomic::Ordering::Relaxed) {
                 return;
             }
         }
+    }
+
+    /// The answer of the session service, when sessions are asked for: a login, a logout,
+    /// or a 401 for a request without a live token; none to pass the request on.
+    fn session(&self, req: &[u8]) -> Option<Vec<u8>> {
+        let text = String::from_utf8_lossy(req);
+        let mut st = self
+            .sessions
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !st.required {
+            return None;
+        }
+        let mut words = text.split(' ');
+        let (method, path) = (
+            words.next().unwrap_or_default(),
+            words.next().unwrap_or_default(),
+        );
+        let token = text.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("x-auth-token")
+                .then(|| v.trim().to_string())
+        });
+        let answer = |head: String| Some(format!("{head}Content-Length: 0\r\n\r\n").into_bytes());
+        if method == "POST" && path == "/redfish/v1/SessionService/Sessions" {
+            st.logins += 1;
+            let n = st.logins;
+            st.live.push(format!("token-{n}"));
+            return answer(format!(
+                "HTTP/1.1 201 Created\r\nX-Auth-Token: token-{n}\r\n\
+                 Location: /redfish/v1/SessionService/Sessions/{n}\r\n"
+            ));
+        }
+        let Some(t) = token.filter(|t| st.live.contains(t)) else {
+            return answer("HTTP/1.1 401 Unauthorized\r\n".into());
+        };
+        if method == "DELETE" && path.starts_with("/redfish/v1/SessionService/Sessions/") {
+            st.live.retain(|l| *l != t);
+            st.logouts += 1;
+            return answer("HTTP/1.1 204 No Content\r\n".into());
+        }
+        None
     }
 
     /// The answer to one request, as the mode says.

@@ -1726,3 +1726,60 @@ fn a_keep_alive_service_is_read_over_one_connection() {
     let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     assert_eq!(env["monitoring"], "running", "{env}");
 }
+
+/// Issue 34 (part): a service with sessions (our keep-alive front asking for them) sees one
+/// login for the agent's life instead of a Basic login per request, a new one when it ends
+/// the session (a BMC restart, a timeout: the next request's 401), and the session deleted
+/// at the agent's exit. The token never reaches the log.
+#[test]
+fn one_session_for_the_agents_life_deleted_at_exit() {
+    use envmon_tests::HttpProxy;
+    let dir = tempfile::tempdir().unwrap();
+    let (_sushy, upstream) = tower(dir.path());
+    let proxy = HttpProxy::keeping(upstream);
+    proxy.require_sessions();
+    let uri = format!("http://admin@127.0.0.1:{}", proxy.port);
+    let state = dir.path().join("state");
+    let syslog = format!("file://{}", dir.path().join("syslog.log").display());
+    let mut a = envmon_tests::Agent::start(
+        &[
+            "--redfish",
+            &uri,
+            "--board",
+            "auto",
+            "--interval-ms",
+            "300",
+            "--state-dir",
+            state.to_str().unwrap(),
+            "--syslog",
+            &syslog,
+            "--sel",
+            "off",
+            "--shutdown-action",
+            "none",
+        ],
+        &[("ENVMON_LOG", "debug"), ("ENVMON_REDFISH_PASSWORD", "pw")],
+        &dir.path().join("envmon.log"),
+    );
+    a.wait_sweeps(5);
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["monitoring"], "running", "{env}\n{}", a.stderr());
+    assert_eq!(proxy.session_state().logins, 1, "{}", a.stderr());
+    // The service ends the session: the next request's 401 brings one new login.
+    proxy.expire_sessions();
+    a.wait_sweeps(4);
+    assert_eq!(proxy.session_state().logins, 2, "{}", a.stderr());
+    let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
+    assert_eq!(env["monitoring"], "running", "{env}");
+    assert_eq!(a.stop(), Some(0));
+    let st = proxy.session_state();
+    assert_eq!(
+        (st.logouts, st.live.len()),
+        (1, 0),
+        "deleted at exit: {st:?}"
+    );
+    drop(st);
+    assert!(!a.stderr().contains("token-"), "{}", a.stderr());
+    let out = std::fs::read_to_string(dir.path().join("syslog.log")).unwrap_or_default();
+    assert!(!out.contains("refuses"), "{out}");
+}

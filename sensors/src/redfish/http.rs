@@ -13,6 +13,7 @@
 //! asked for by name, no verification.
 
 use super::files::MAX_BODY;
+use super::session::{self, SESSIONS, SessionState, Token};
 use super::{Fetch, RfError, RfErrorKind};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -49,9 +50,14 @@ pub fn set_stop_check(stopping: fn() -> bool) {
     let _ = STOPPING.set(stopping);
 }
 
+thread_local! {
+    /// Set while a session is deleted at the end: that request is not cut by the stop.
+    static ENDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 /// The time left before `until`: none once the process is stopping.
 fn left(until: Instant) -> Duration {
-    if STOPPING.get().is_some_and(|f| f()) {
+    if !ENDING.with(std::cell::Cell::get) && STOPPING.get().is_some_and(|f| f()) {
         Duration::ZERO
     } else {
         until.saturating_duration_since(Instant::now())
@@ -198,6 +204,10 @@ pub struct HttpFetch {
     idle: Arc<std::sync::Mutex<Option<Conn>>>,
     /// Connections opened so far, by this client and its clones.
     connections: Arc<std::sync::atomic::AtomicU64>,
+    /// The user and password for a session login (none: no authentication).
+    login: Option<(String, String)>,
+    /// The session, shared by the clones (deleted when the last one goes).
+    session: Arc<std::sync::Mutex<SessionState>>,
 }
 
 /// The latest time any request of a client and of its clones may end (the agent's time
@@ -271,6 +281,8 @@ pub struct Response {
     /// The connection can carry the next request: HTTP/1.1 without `Connection: close`, a
     /// sized body, and nothing after it.
     pub reusable: bool,
+    /// `X-Auth-Token`, if any (a session login's answer).
+    pub auth_token: Option<String>,
 }
 
 fn timeout(at: &str) -> RfError {
@@ -346,7 +358,90 @@ impl HttpFetch {
             resolver: super::resolve::Resolver::new(host, port),
             idle: Arc::default(),
             connections: Arc::default(),
+            login: credentials.map(|(u, p)| (u.to_string(), p.to_string())),
+            session: Arc::default(),
         }
+    }
+
+    /// Logins to the service's session service so far (by this client and its clones).
+    pub fn logins(&self) -> u64 {
+        self.session().logins
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, SessionState> {
+        self.session
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Logs in when the service has sessions and none is open (see [`super::session`]):
+    /// the token then goes with every request; a service without sessions (404, 405, 501)
+    /// gets Basic authentication from now on. A refusal (401, 403) is the request's error.
+    fn ensure_session(&mut self, until: Instant) -> Result<(), RfError> {
+        let Some((user, password)) = self.login.clone() else {
+            return Ok(());
+        };
+        {
+            let st = self.session();
+            if st.token.is_some() || st.basic {
+                return Ok(());
+            }
+        }
+        let body = serde_json::json!({"UserName": user, "Password": password}).to_string();
+        let r = self.exchange("POST", SESSIONS, Some(body.as_bytes()), until)?;
+        let closer = self.closer();
+        let mut st = self.session();
+        match r.status {
+            200 | 201 => {
+                let value = r.auth_token.as_deref().and_then(session::usable_token);
+                let at = r.location.as_deref().and_then(session::session_path);
+                let (Some(value), Some(at)) = (value, at) else {
+                    // A login without a usable token: Basic from now on.
+                    st.basic = true;
+                    return Ok(());
+                };
+                st.token = Some(Token { value, at });
+                st.logins += 1;
+                st.closer = Some(closer);
+                Ok(())
+            }
+            s if session::NO_SESSIONS.contains(&s) => {
+                st.basic = true;
+                Ok(())
+            }
+            s => Err(RfError::new(RfErrorKind::Status(s), SESSIONS)),
+        }
+    }
+
+    /// What deletes the session at the end: a client of its own (the token only, a
+    /// connection of its own), its DELETE bounded to 2 s and not cut by the stop.
+    fn closer(&self) -> session::Closer {
+        let plain = HttpFetch {
+            login: None,
+            authorization: None,
+            session: Arc::default(),
+            idle: Arc::default(),
+            progress: None,
+            budget: Budget::default(),
+            ..self.clone()
+        };
+        Box::new(move |t: &Token| {
+            let mut plain = plain;
+            plain.session().token = Some(Token {
+                value: t.value.clone(),
+                at: t.at.clone(),
+            });
+            ENDING.with(|e| e.set(true));
+            let until = Instant::now() + Duration::from_secs(2);
+            match plain.exchange("DELETE", &t.at, None, until) {
+                Ok(r) if (200..300).contains(&r.status) => {
+                    log::debug!("Redfish: session {} deleted", t.at);
+                }
+                Ok(r) => log::warn!("Redfish: deleting session {}: HTTP {}", t.at, r.status),
+                Err(e) => log::warn!("Redfish: deleting session {}: {e}", t.at),
+            }
+            ENDING.with(|e| e.set(false));
+        })
     }
 
     /// The same service over HTTPS, trusted as `config` says ([`super::tls::client_config`]).
@@ -497,9 +592,15 @@ impl HttpFetch {
         if method != "GET" {
             req.push_str("Connection: close\r\n");
         }
-        if let Some(a) = &self.authorization {
+        // The session's token; Basic only where the service has no sessions (or no login
+        // was asked: a Basic header as given).
+        let st = self.session();
+        if let Some(t) = &st.token {
+            req.push_str(&format!("X-Auth-Token: {}\r\n", t.value));
+        } else if let Some(a) = self.authorization.as_ref().filter(|_| st.basic) {
             req.push_str(&format!("Authorization: {a}\r\n"));
         }
+        drop(st);
         if let Some(b) = body {
             req.push_str(&format!(
                 "Content-Type: application/json\r\nContent-Length: {}\r\n",
@@ -568,6 +669,8 @@ struct Head {
     body_at: usize,
     /// HTTP/1.1 without `Connection: close`.
     keep: bool,
+    /// `X-Auth-Token`, if any.
+    auth_token: Option<String>,
 }
 
 impl Incoming {
@@ -582,8 +685,12 @@ impl Incoming {
             },
         };
         let body = self.body(bytes, &head, ended, at);
-        let (status, location, retry_after) =
-            (head.status, head.location.clone(), head.retry_after);
+        let (status, location, retry_after, auth_token) = (
+            head.status,
+            head.location.clone(),
+            head.retry_after,
+            head.auth_token.clone(),
+        );
         // Exactly the sized answer came: the connection is where the next one starts.
         let reusable = head.keep
             && !head.framing.chunked
@@ -599,6 +706,7 @@ impl Incoming {
             retry_after,
             body,
             reusable: reusable && !ended,
+            auth_token,
         }))
     }
 
@@ -647,6 +755,7 @@ impl Incoming {
             location: field("location"),
             retry_after: field("retry-after").and_then(|v| v.parse().ok()),
             keep: http11 && !field("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
+            auth_token: field("x-auth-token"),
             framing,
             body_at: head_end + 4,
         }))
@@ -740,6 +849,7 @@ impl super::Post for HttpFetch {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
         let until = self.budget.cap(self.deadline);
+        self.ensure_session(until)?;
         let r = self.exchange("POST", path, Some(&bytes), until)?;
         match r.status {
             200..=299 => Ok(r.status),
@@ -754,10 +864,39 @@ impl Fetch for HttpFetch {
         if !path.starts_with("/redfish/v1") || path.split('/').any(|p| p == "..") {
             return Err(RfError::new(RfErrorKind::BadPath, path));
         }
-        let mut at = path.to_string();
         // One deadline for the GET, its redirects included (not a fresh one per hop), and
         // never past the turn's budget.
         let until = self.budget.cap(self.deadline);
+        self.ensure_session(until)?;
+        match self.get_within(path, until) {
+            // The token expired (or the BMC restarted): a new login, the GET once more.
+            Err(e)
+                if e.kind == RfErrorKind::Status(401) && self.session().token.take().is_some() =>
+            {
+                self.ensure_session(until)?;
+                self.get_within(path, until)
+            }
+            r => r,
+        }
+    }
+    fn requests(&self) -> u64 {
+        self.requests
+    }
+    fn left(&self) -> Option<Duration> {
+        self.budget
+            .until()
+            .map(|u| u.saturating_duration_since(Instant::now()))
+    }
+    fn origin(&self) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.port)
+    }
+}
+
+impl HttpFetch {
+    /// One GET of `path` and its redirects, by `until`.
+    fn get_within(&mut self, path: &str, until: Instant) -> Result<serde_json::Value, RfError> {
+        let mut at = path.to_string();
         for _ in 0..=MAX_REDIRECTS {
             let r = self.exchange("GET", &at, None, until)?;
             match r.status {
@@ -783,18 +922,6 @@ impl Fetch for HttpFetch {
             RfErrorKind::BadPath,
             format!("{path}: more than {MAX_REDIRECTS} redirects"),
         ))
-    }
-    fn requests(&self) -> u64 {
-        self.requests
-    }
-    fn left(&self) -> Option<Duration> {
-        self.budget
-            .until()
-            .map(|u| u.saturating_duration_since(Instant::now()))
-    }
-    fn origin(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
-        format!("{scheme}://{}:{}", self.host, self.port)
     }
 }
 
@@ -957,7 +1084,7 @@ mod tests {
     }
 
     fn get(port: u16, path: &str) -> Result<serde_json::Value, RfError> {
-        HttpFetch::new("127.0.0.1", port, Some(("admin", "pw")))
+        HttpFetch::new("127.0.0.1", port, None)
             .with_deadline(Duration::from_millis(800))
             .get(path)
     }

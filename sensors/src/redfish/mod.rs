@@ -18,6 +18,7 @@ pub mod logs;
 pub mod map;
 pub mod reader;
 pub mod resolve;
+pub mod session;
 pub mod system;
 pub mod tls;
 
