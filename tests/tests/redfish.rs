@@ -1771,6 +1771,14 @@ fn one_session_for_the_agents_life_deleted_at_exit() {
     assert_eq!(proxy.session_state().logins, 2, "{}", a.stderr());
     let env: serde_json::Value = envmon_agent::ask(&a.socket(), "show environment").unwrap();
     assert_eq!(env["monitoring"], "running", "{env}");
+    let out = std::fs::read_to_string(dir.path().join("syslog.log")).unwrap_or_default();
+    assert!(!out.contains("refuses"), "{out}");
+    // A service answering 401 to a valid token (a privilege it lacks) brings no login per
+    // request: at most one a minute (here none: the last was just now), no session left.
+    proxy.set(envmon_tests::HttpMode::Refuse);
+    a.wait_sweeps(6);
+    assert_eq!(proxy.session_state().logins, 2, "{}", a.stderr());
+    assert!(proxy.session_state().live.len() <= 1);
     assert_eq!(a.stop(), Some(0));
     let st = proxy.session_state();
     assert_eq!(
@@ -1780,6 +1788,4 @@ fn one_session_for_the_agents_life_deleted_at_exit() {
     );
     drop(st);
     assert!(!a.stderr().contains("token-"), "{}", a.stderr());
-    let out = std::fs::read_to_string(dir.path().join("syslog.log")).unwrap_or_default();
-    assert!(!out.contains("refuses"), "{out}");
 }

@@ -6,14 +6,16 @@
 //! as sushy-static's HTTP/1.0 answers), the whole answer within one deadline (a server that
 //! stalls mid-body, or trickles a byte a second, is cut off), at most three redirects and
 //! only to `/redfish/v1` paths of the same service, `401`/`403` an authentication error,
-//! `503`/`429` with their `Retry-After` kept for the caller's backoff. One connection per
-//! request (`Connection: close`): a BMC serves a handful of requests per sweep.
+//! `503`/`429` with their `Retry-After` kept for the caller's backoff. GETs share one kept-
+//! alive connection (one TLS handshake) when the service allows it; a POST goes on its own.
+//! With a user and password the client logs in to the service's sessions once
+//! ([`super::session`]).
 //!
 //! `https://` goes through rustls ([`super::tls`]): a CA file, a pinned fingerprint, or,
 //! asked for by name, no verification.
 
 use super::files::MAX_BODY;
-use super::session::{self, SESSIONS, SessionState, Token};
+use super::session::{self, SESSIONS, Secret, SessionState, Token};
 use super::{Fetch, RfError, RfErrorKind};
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -125,6 +127,19 @@ impl TlsConn {
 }
 
 impl Conn {
+    /// Nothing is waiting on the connection (no bytes, no end): it can carry a request.
+    fn is_quiet(&self) -> bool {
+        // TLS: a record waiting below is bytes on the socket too.
+        let sock = self.socket();
+        if sock.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let mut b = [0u8; 1];
+        let quiet =
+            matches!(sock.peek(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        sock.set_nonblocking(false).is_ok() && quiet
+    }
+
     fn socket(&self) -> &TcpStream {
         match self {
             Conn::Plain(s) => s,
@@ -282,7 +297,7 @@ pub struct Response {
     /// sized body, and nothing after it.
     pub reusable: bool,
     /// `X-Auth-Token`, if any (a session login's answer).
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
 }
 
 fn timeout(at: &str) -> RfError {
@@ -393,23 +408,72 @@ impl HttpFetch {
         let mut st = self.session();
         match r.status {
             200 | 201 => {
-                let value = r.auth_token.as_deref().and_then(session::usable_token);
-                let at = r.location.as_deref().and_then(session::session_path);
-                let (Some(value), Some(at)) = (value, at) else {
+                let Some(value) = r.auth_token.and_then(|t| session::usable_token(&t.0)) else {
                     // A login without a usable token: Basic from now on.
                     st.basic = true;
                     return Ok(());
                 };
-                st.token = Some(Token { value, at });
+                // The session's resource: `Location`, else the body's `@odata.id`.
+                let at = r
+                    .location
+                    .as_deref()
+                    .and_then(session::session_path)
+                    .or_else(|| {
+                        let v: serde_json::Value = serde_json::from_slice(&r.body).ok()?;
+                        session::session_path(v.get("@odata.id")?.as_str()?)
+                    });
+                if at.is_none() {
+                    log::warn!(
+                        "Redfish {}: the session login did not say the session's resource: \
+                         it cannot be deleted at the end",
+                        self.host
+                    );
+                }
+                st.closer = at.is_some().then_some(closer);
+                st.token = Some(Token {
+                    value,
+                    at: at.unwrap_or_default(),
+                });
                 st.logins += 1;
-                st.closer = Some(closer);
                 Ok(())
             }
-            s if session::NO_SESSIONS.contains(&s) => {
+            // A refusal of the user or password, or a busy service (its Retry-After kept):
+            // the request's error; asked again at the next request.
+            s @ (401 | 403 | 429 | 503) => {
+                let mut e = RfError::new(RfErrorKind::Status(s), SESSIONS);
+                e.retry_after = r.retry_after.map(Duration::from_secs);
+                Err(e)
+            }
+            // No sessions (404, 405, 501) or a session service that fails: Basic.
+            _ => {
                 st.basic = true;
                 Ok(())
             }
-            s => Err(RfError::new(RfErrorKind::Status(s), SESSIONS)),
+        }
+    }
+
+    /// `request`, and after a 401 to the session's token (it expired, the BMC restarted)
+    /// once more after a new login (at most one such login per
+    /// [`session::RELOGIN_EVERY`]; the old session deleted first). A 401 means the request
+    /// was not carried out: sending it again is not sending it twice.
+    fn with_session<T>(
+        &mut self,
+        until: Instant,
+        mut request: impl FnMut(&mut HttpFetch) -> Result<T, RfError>,
+    ) -> Result<T, RfError> {
+        self.ensure_session(until)?;
+        match request(self) {
+            Err(e) if e.kind == RfErrorKind::Status(401) => {
+                let Some((old, close)) = self.session().after_refusal() else {
+                    return Err(e);
+                };
+                if let Some(close) = close {
+                    close(&old);
+                }
+                self.ensure_session(until)?;
+                request(self)
+            }
+            r => r,
         }
     }
 
@@ -499,6 +563,9 @@ impl HttpFetch {
                     .take()
             })
             .flatten();
+        // A kept connection with anything waiting on it (bytes, or its end) is not the
+        // place of the next answer.
+        let kept = kept.filter(Conn::is_quiet);
         let (mut s, reused) = match kept {
             Some(s) => (s, true),
             None => (self.connect(path, until)?, false),
@@ -670,7 +737,7 @@ struct Head {
     /// HTTP/1.1 without `Connection: close`.
     keep: bool,
     /// `X-Auth-Token`, if any.
-    auth_token: Option<String>,
+    auth_token: Option<Secret>,
 }
 
 impl Incoming {
@@ -755,7 +822,7 @@ impl Incoming {
             location: field("location"),
             retry_after: field("retry-after").and_then(|v| v.parse().ok()),
             keep: http11 && !field("connection").is_some_and(|v| v.eq_ignore_ascii_case("close")),
-            auth_token: field("x-auth-token"),
+            auth_token: field("x-auth-token").map(Secret),
             framing,
             body_at: head_end + 4,
         }))
@@ -849,12 +916,13 @@ impl super::Post for HttpFetch {
         let bytes = serde_json::to_vec(body)
             .map_err(|e| RfError::new(RfErrorKind::Io, format!("{path}: {e}")))?;
         let until = self.budget.cap(self.deadline);
-        self.ensure_session(until)?;
-        let r = self.exchange("POST", path, Some(&bytes), until)?;
-        match r.status {
-            200..=299 => Ok(r.status),
-            s => Err(RfError::new(RfErrorKind::Status(s), path)),
-        }
+        self.with_session(until, |f| {
+            let r = f.exchange("POST", path, Some(&bytes), until)?;
+            match r.status {
+                200..=299 => Ok(r.status),
+                s => Err(RfError::new(RfErrorKind::Status(s), path)),
+            }
+        })
     }
 }
 
@@ -867,17 +935,7 @@ impl Fetch for HttpFetch {
         // One deadline for the GET, its redirects included (not a fresh one per hop), and
         // never past the turn's budget.
         let until = self.budget.cap(self.deadline);
-        self.ensure_session(until)?;
-        match self.get_within(path, until) {
-            // The token expired (or the BMC restarted): a new login, the GET once more.
-            Err(e)
-                if e.kind == RfErrorKind::Status(401) && self.session().token.take().is_some() =>
-            {
-                self.ensure_session(until)?;
-                self.get_within(path, until)
-            }
-            r => r,
-        }
+        self.with_session(until, |f| f.get_within(path, until))
     }
     fn requests(&self) -> u64 {
         self.requests
@@ -1004,6 +1062,62 @@ mod tests {
             }
         });
         port
+    }
+
+    /// [`server`], keeping each request's text.
+    fn recording(answers: Vec<Vec<u8>>) -> (u16, Arc<std::sync::Mutex<Vec<String>>>) {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = Arc::clone(&seen);
+        std::thread::spawn(move || {
+            for bytes in answers {
+                let Ok((mut s, _)) = l.accept() else { return };
+                let mut req = [0u8; 4096];
+                let n = s.read(&mut req).unwrap_or(0);
+                kept.lock()
+                    .unwrap()
+                    .push(String::from_utf8_lossy(&req[..n]).into_owned());
+                let _ = s.write_all(&bytes);
+            }
+        });
+        (port, seen)
+    }
+
+    /// Issue 34 (part): a session service that fails (500) means Basic on every request; a
+    /// login whose answer has the token but no `Location` takes the session's resource from
+    /// the body, sends the token, and deletes that session at the end.
+    #[test]
+    fn logins_that_fail_or_say_little_are_handled() {
+        let ok = b"HTTP/1.0 200 OK\r\n\r\n{\"@odata.id\":\"/redfish/v1\"}".to_vec();
+        let (port, seen) = recording(vec![
+            b"HTTP/1.0 500 Oops\r\n\r\n".to_vec(),
+            ok.clone(),
+            ok.clone(),
+        ]);
+        let mut f = HttpFetch::new("127.0.0.1", port, Some(("admin", "pw")));
+        f.get("/redfish/v1").unwrap();
+        f.get("/redfish/v1").unwrap();
+        let reqs = seen.lock().unwrap().clone();
+        assert!(reqs[0].starts_with("POST /redfish/v1/SessionService/Sessions"));
+        assert!(
+            reqs[1].contains("Authorization: Basic") && reqs[2].contains("Authorization: Basic")
+        );
+        assert_eq!(f.logins(), 0);
+        let login = b"HTTP/1.0 201 Created\r\nX-Auth-Token: t0k\r\n\r\n{\"@odata.id\":\"/redfish/v1/SessionService/Sessions/9\"}".to_vec();
+        let bye = b"HTTP/1.0 204 No Content\r\n\r\n".to_vec();
+        let (port, seen) = recording(vec![login, ok, bye]);
+        let mut f = HttpFetch::new("127.0.0.1", port, Some(("admin", "pw")));
+        f.get("/redfish/v1").unwrap();
+        assert_eq!(f.logins(), 1);
+        drop(f);
+        let reqs = seen.lock().unwrap().clone();
+        assert!(reqs[1].contains("X-Auth-Token: t0k") && !reqs[1].contains("Authorization"));
+        assert!(
+            reqs[2].starts_with("DELETE /redfish/v1/SessionService/Sessions/9 ")
+                && reqs[2].contains("X-Auth-Token: t0k"),
+            "{reqs:?}"
+        );
     }
 
     /// A server that, on each connection, reads the request, then trickles `first` and one

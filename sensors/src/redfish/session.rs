@@ -31,6 +31,21 @@ impl std::fmt::Debug for Token {
 /// What deletes a session (a request of its own, bounded).
 pub type Closer = Box<dyn FnOnce(&Token) + Send>;
 
+/// A secret as the service sent it (a token): its `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(..)")
+    }
+}
+
+/// The least time between two logins after a 401 to a token: a service that answers 401 to
+/// a valid token (a privilege it lacks, a proxy that drops the header) must not bring a
+/// login per request and fill the BMC's session table.
+pub const RELOGIN_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// A client's session state, shared by its clones; the session is deleted when it goes.
 #[derive(Default)]
 pub struct SessionState {
@@ -42,6 +57,28 @@ pub struct SessionState {
     pub logins: u64,
     /// What deletes the session when the state goes (set at login).
     pub closer: Option<Closer>,
+    /// When the last login after a 401 was made ([`RELOGIN_EVERY`]).
+    pub relogin_at: Option<std::time::Instant>,
+}
+
+impl SessionState {
+    /// After a 401 to the token: the old session ended (deleted, best effort: it may be
+    /// valid and only short of a privilege) and whether to log in again now. Not when the
+    /// last such login is less than [`RELOGIN_EVERY`] ago: then the token stays and the
+    /// 401 is the request's answer. Returns what deletes the old session (run it without
+    /// the lock).
+    pub fn after_refusal(&mut self) -> Option<(Token, Option<Closer>)> {
+        let now = std::time::Instant::now();
+        if self
+            .relogin_at
+            .is_some_and(|at| now.duration_since(at) < RELOGIN_EVERY)
+        {
+            return None;
+        }
+        let token = self.token.take()?;
+        self.relogin_at = Some(now);
+        Some((token, self.closer.take()))
+    }
 }
 
 impl std::fmt::Debug for SessionState {
@@ -50,6 +87,7 @@ impl std::fmt::Debug for SessionState {
             .field("token", &self.token)
             .field("basic", &self.basic)
             .field("logins", &self.logins)
+            .field("relogin_at", &self.relogin_at)
             .finish()
     }
 }
