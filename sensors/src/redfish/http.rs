@@ -357,8 +357,9 @@ fn parse_head(head: &str, at: &str) -> Result<(u16, Vec<(String, String)>), RfEr
 }
 
 impl HttpFetch {
-    /// A service at `host:port`, with `user` and `password` for Basic authentication (none:
-    /// no authentication, as the Redfish host interface or a test emulator may allow).
+    /// A service at `host:port`, with `user` and `password` for a session login, or Basic
+    /// authentication where the service has no sessions (none: no authentication, as the
+    /// Redfish host interface or a test emulator may allow).
     pub fn new(host: &str, port: u16, credentials: Option<(&str, &str)>) -> HttpFetch {
         HttpFetch {
             host: host.to_string(),
