@@ -281,6 +281,7 @@ pub struct HttpProxy {
     pub connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Its Redfish sessions, when it asks for them ([`HttpProxy::require_sessions`]).
     pub sessions: std::sync::Arc<std::sync::Mutex<ProxySessions>>,
+    connect_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
@@ -310,6 +311,9 @@ struct ProxyShared {
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     /// Answers edited so far (`HttpMode::Edit` counts them), reset by another mode.
     edits: std::sync::Arc<std::sync::Mutex<u64>>,
+    /// Milliseconds each new connection waits before its first answer (a BMC's TLS
+    /// handshake on its small CPU).
+    connect_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -336,6 +340,7 @@ impl HttpProxy {
             mode: Arc::new(Mutex::new(HttpMode::Pass)),
             sessions: Arc::default(),
             edits: Arc::new(Mutex::new(0)),
+            connect_ms: Arc::new(AtomicU64::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
         };
         let connections = Arc::new(AtomicU64::new(0));
@@ -354,11 +359,19 @@ impl HttpProxy {
         HttpProxy {
             port,
             connections,
+            connect_ms: shared.connect_ms,
             sessions: shared.sessions,
             mode: shared.mode,
             stop: shared.stop,
             thread: Some(thread),
         }
+    }
+
+    /// Makes each new connection wait `ms` before its first answer (what a TLS handshake
+    /// costs on a BMC's CPU), from now on.
+    pub fn set_connect_delay(&self, ms: u64) {
+        self.connect_ms
+            .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Asks for Redfish sessions from now on ([`ProxySessions`]).
@@ -394,6 +407,10 @@ impl ProxyShared {
     fn connection(&self, mut client: TcpStream) {
         let _ = client.set_nonblocking(false);
         let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+        let handshake = self.connect_ms.load(std::sync::atomic::Ordering::Relaxed);
+        if handshake > 0 {
+            thread::sleep(Duration::from_millis(handshake));
+        }
         loop {
             let mut req = Vec::new();
             let mut buf = [0u8; 4096];

@@ -3,7 +3,14 @@
 //! monitor makes them (one GET per resource), printing requests per sweep and the median
 //! and worst sweep time.
 //!
-//!   redfish-bench NAME PORT [SWEEPS]
+//! At real-BMC speed (`REQUEST_MS` and `CONNECT_MS` given): the same sweeps through a
+//! delaying front of our own (tests/src/proxy.rs `HttpProxy`: each request answered
+//! `REQUEST_MS` late, each new connection `CONNECT_MS` late, as a TLS handshake on a BMC's
+//! CPU), twice: with connections kept open (envmon's way since issue 34) and with the front
+//! closing each connection (the connection-per-request way before it). Prints requests and
+//! connections per sweep and the median sweep of each.
+//!
+//!   redfish-bench NAME PORT [SWEEPS [REQUEST_MS CONNECT_MS]]
 
 use envmon_board_defs::Source;
 use envmon_board_defs::redfish::auto_board_redfish;
@@ -18,6 +25,13 @@ fn main() {
         std::process::exit(2);
     };
     let sweeps: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let delays = args
+        .get(4)
+        .zip(args.get(5))
+        .and_then(|(r, c)| Some((r.parse::<u64>().ok()?, c.parse::<u64>().ok()?)));
+    if let Some((request_ms, connect_ms)) = delays {
+        return at_bmc_speed(name, port, sweeps, request_ms, connect_ms);
+    }
     let mut f = HttpFetch::new("127.0.0.1", port, None);
     let t0 = Instant::now();
     let found = match discover(&mut f) {
@@ -55,4 +69,59 @@ fn main() {
          sweep {per_sweep:>4.1} requests  median {median:>6.1} ms  worst {worst:>6.1} ms",
         uris.len()
     );
+}
+
+/// The auto board's resources of the service at `port` (a discovery of its own).
+fn board_uris(name: &str, port: u16) -> Vec<String> {
+    let mut f = HttpFetch::new("127.0.0.1", port, None);
+    let found = match discover(&mut f) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(1);
+        }
+    };
+    let (board, _) = auto_board_redfish(&found.sensors);
+    board
+        .items
+        .iter()
+        .filter_map(|i| match &i.source {
+            Source::Redfish(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The sweeps through a delaying front, kept-alive and connection-per-request.
+fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_ms: u64) {
+    use envmon_tests::{HttpMode, HttpProxy};
+    use std::sync::atomic::Ordering;
+    let uris = board_uris(name, port);
+    for (way, proxy) in [
+        ("kept-alive", HttpProxy::keeping(port)),
+        ("per request", HttpProxy::start(port)),
+    ] {
+        proxy.set(HttpMode::Delay(request_ms));
+        proxy.set_connect_delay(connect_ms);
+        let f = HttpFetch::new("127.0.0.1", proxy.port, None);
+        let mut r = RedfishReader::new(Box::new(f));
+        // One sweep to open what is kept; then the steady state.
+        r.refresh(uris.iter().map(String::as_str), 0);
+        let (requests, connections) = (r.requests(), proxy.connections.load(Ordering::Relaxed));
+        let mut times = Vec::with_capacity(sweeps);
+        for k in 1..=sweeps {
+            let t = Instant::now();
+            r.refresh(uris.iter().map(String::as_str), k as u64 * 1000);
+            times.push(t.elapsed().as_secs_f64());
+        }
+        let n = sweeps.max(1) as f64;
+        let per_sweep = (r.requests() - requests) as f64 / n;
+        let conns = (proxy.connections.load(Ordering::Relaxed) - connections) as f64 / n;
+        times.sort_by(f64::total_cmp);
+        let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
+        println!(
+            "{name:<28} {way:<12} {request_ms} ms a request, {connect_ms} ms a connection: \
+             {per_sweep:>4.1} requests and {conns:>4.1} connections a sweep, median {median:>5.2} s"
+        );
+    }
 }
