@@ -728,9 +728,9 @@ impl SensorState {
             .base
             .jump
             .filter(|_| self.erratic() && self.recent & 1 == 1)?;
-        let top = ranks(&spec.limits).len() - 1;
-        (ranks(&spec.limits).get(top) == Some(&State::Shutdown)
-            && classify(&spec.limits, Reading::Value(value), 0.0) == Some(top))
+        let ranks = ranks(&spec.limits);
+        (ranks.last() == Some(&State::Shutdown)
+            && classify(&spec.limits, Reading::Value(value), 0.0) == Some(ranks.len() - 1))
         .then_some(value)
     }
 
@@ -754,12 +754,8 @@ impl SensorState {
         self.runs = [0; MAX_RANK + 1];
         self.fault = Some(fault);
         self.failures = self.failures.saturating_add(1);
-        if self.failures >= spec.unavailable_after.max(1) {
-            self.unavailable = true;
-            self.value = None;
-        }
         // Still erratic: a missing reading does not make it trusted.
-        if self.erratic() {
+        if self.failures >= spec.unavailable_after.max(1) || self.erratic() {
             self.unavailable = true;
             self.value = None;
         }

@@ -127,18 +127,12 @@ pub fn boot_trip(
     if unseen[at + 1..].iter().any(is_boot) {
         return Some(Err("a later boot is logged after it".into()));
     }
-    let created = trip
-        .created
-        .as_deref()
-        .and_then(|c| chrono::DateTime::parse_from_rfc3339(c).ok())
-        .map(|t| t.timestamp());
-    let verdict = match (host_boot.and_then(|b| i64::try_from(b).ok()), created) {
-        (Some(boot), Some(t)) if t > boot.saturating_add(CLOCK_SLACK_SECS as i64) => {
+    let created = trip.created.as_deref().and_then(epoch_seconds);
+    let verdict = match (host_boot, created) {
+        (Some(boot), Some(t)) if t.saturating_sub(boot) > CLOCK_SLACK_SECS => {
             Err(format!("it was logged {} s after this boot", t - boot))
         }
-        (Some(boot), Some(t))
-            if !resumed && boot.saturating_sub(t) > MAX_TRIP_BEFORE_BOOT_SECS as i64 =>
-        {
+        (Some(boot), Some(t)) if !resumed && boot.saturating_sub(t) > MAX_TRIP_BEFORE_BOOT_SECS => {
             Err(format!(
                 "it was logged {} days before this boot: history, not this boot's cause",
                 (boot - t) / 86_400

@@ -164,7 +164,18 @@ fn auto_agent(uri: &str, dir: &std::path::Path, extra: &[&str]) -> envmon_tests:
 /// `envmon --redfish URI run --board BOARD` every 300 ms under `dir`, without the event log
 /// and with no shutdown action.
 fn quiet_agent(uri: &str, board: &std::path::Path, dir: &std::path::Path) -> envmon_tests::Agent {
-    let extra = ["--sel", "off", "--shutdown-action", "none"];
+    quiet_agent_with(uri, board, dir, &[])
+}
+
+/// [`quiet_agent`] with `more` flags.
+fn quiet_agent_with(
+    uri: &str,
+    board: &std::path::Path,
+    dir: &std::path::Path,
+    more: &[&str],
+) -> envmon_tests::Agent {
+    let mut extra = vec!["--sel", "off", "--shutdown-action", "none"];
+    extra.extend_from_slice(more);
     envmon_tests::redfish_agent(
         uri,
         board.to_str().unwrap_or_default(),
@@ -1379,22 +1390,7 @@ fn a_glitching_cpu_is_said_and_a_real_rise_behind_it_still_acts() {
         reading(body, if n % 2 == 0 { 70 } else { 25 })
     }));
     let uri = format!("http://127.0.0.1:{}", proxy.port);
-    let extra = [
-        "--sel",
-        "off",
-        "--shutdown-action",
-        "none",
-        "--shutdown-confirm-ms",
-        "200",
-    ];
-    let a = envmon_tests::redfish_agent(
-        &uri,
-        board.to_str().unwrap(),
-        dir.path(),
-        300,
-        "envmon.log",
-        &extra,
-    );
+    let a = quiet_agent_with(&uri, &board, dir.path(), &["--shutdown-confirm-ms", "200"]);
     a.wait_sweeps(14);
     let out = dir.path().join("syslog.log");
     let catalog = || envmon_tests::message_lines(&out);
@@ -1606,22 +1602,7 @@ fn a_busy_power_resource_does_not_delay_the_cpu_shutdown() {
     )
     .unwrap();
     let uri = format!("http://127.0.0.1:{}", proxy.port);
-    let extra = [
-        "--sel",
-        "off",
-        "--shutdown-action",
-        "none",
-        "--shutdown-confirm-ms",
-        "200",
-    ];
-    let a = envmon_tests::redfish_agent(
-        &uri,
-        board.to_str().unwrap(),
-        dir.path(),
-        300,
-        "envmon.log",
-        &extra,
-    );
+    let a = quiet_agent_with(&uri, &board, dir.path(), &["--shutdown-confirm-ms", "200"]);
     a.wait_sweeps(6);
     let out = dir.path().join("syslog.log");
     let catalog = envmon_tests::message_lines(&out);

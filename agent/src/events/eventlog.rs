@@ -189,8 +189,7 @@ impl LogWatcher {
             };
             let newest = entries
                 .iter()
-                .filter_map(|e| chrono::DateTime::parse_from_rfc3339(e.created.as_deref()?).ok())
-                .filter_map(|t| u64::try_from(t.timestamp()).ok())
+                .filter_map(|e| envmon_core::eventlog::epoch_seconds(e.created.as_deref()?))
                 .max();
             self.newest_at = self.newest_at.max(newest);
             let fresh = new_entries(&entries, mark.as_ref());

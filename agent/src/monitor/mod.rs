@@ -511,7 +511,7 @@ impl Monitor {
         if out.shutdown.is_none() && !spent {
             self.sweep_part(false, src, now_ms, &mut failing, &mut out);
         } else if spent {
-            out.left += self.swept_count(false);
+            out.left += self.unprotected();
         }
         self.ask_again(&mut out);
         self.erratic_shutdown(&mut out);
@@ -685,35 +685,29 @@ impl Monitor {
         }
     }
 
-    /// Items that can call for a thermal shutdown (`protection`), or the others.
-    fn swept_count(&self, protection: bool) -> usize {
-        (0..self.slots.len())
-            .filter(|&k| self.protects(k) == protection)
-            .count()
+    /// Items that cannot call for a thermal shutdown (read after the protection).
+    fn unprotected(&self) -> usize {
+        (0..self.slots.len()).filter(|&k| !self.protects(k)).count()
     }
 
     /// One GET of every Redfish resource the items live in (a sweep's Redfish requests),
     /// those of the protection first.
     fn refresh_redfish(&mut self, now_ms: u64) {
-        let (mut urgent, mut rest) = (Vec::new(), Vec::new());
-        for (k, s) in self.slots.iter().enumerate() {
-            if let Binding::Redfish(uri) = &s.binding {
-                let to = if self.protects(k) {
-                    &mut urgent
-                } else {
-                    &mut rest
-                };
-                to.push(uri.clone());
-            }
-        }
         let Some(r) = self.redfish.as_mut() else {
             return;
         };
-        r.refresh_urgent_first(
-            urgent.iter().map(String::as_str),
-            rest.iter().map(String::as_str),
-            now_ms,
-        );
+        // The items and slots borrowed apart from the reader: no URI copied per sweep.
+        let (items, slots) = (&self.board.items, &self.slots);
+        let uris = |protection: bool| {
+            items
+                .iter()
+                .zip(slots)
+                .filter_map(move |(item, s)| match &s.binding {
+                    Binding::Redfish(uri) if protective(item) == protection => Some(uri.as_str()),
+                    _ => None,
+                })
+        };
+        r.refresh_urgent_first(uris(true), uris(false), now_ms);
         for e in &r.errors {
             log::debug!("Redfish: {e}");
         }
@@ -731,10 +725,7 @@ impl Monitor {
 
     /// Whether the item at `position` can call for a thermal shutdown (read first).
     fn protects(&self, position: usize) -> bool {
-        self.board
-            .items
-            .get(position)
-            .is_some_and(|i| envmon_core::engine::ShutdownKind::for_class(i.spec.class).is_some())
+        self.board.items.get(position).is_some_and(protective)
     }
 
     /// Reads and judges the items that can call for a thermal shutdown (`protection`), or
@@ -1357,6 +1348,11 @@ fn with_flags<T: Transport>(
         Reading::Unreadable if all_good => Reading::Good,
         other => other,
     }
+}
+
+/// Whether `item` can call for a thermal shutdown (its class has one: read first).
+fn protective(item: &envmon_board_defs::Item) -> bool {
+    envmon_core::engine::ShutdownKind::for_class(item.spec.class).is_some()
 }
 
 /// The thermal shutdown of `item` at `position`, reading `value`.

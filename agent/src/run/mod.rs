@@ -396,10 +396,8 @@ impl Loop {
                 fatal: None,
                 guid: None,
             },
-            sel: SelWatcher::new(
-                &settings.state_dir,
-                crate::events::sel::host_boot(&settings.sysfs_root),
-            ),
+            // The protected host's boot is set below (`set_host_boot`).
+            sel: SelWatcher::new(&settings.state_dir, None),
             outputs: Outputs::new(&settings, syslog),
             settings,
             started: Instant::now(),
@@ -575,7 +573,7 @@ impl Loop {
             self.rflog = Some(crate::events::eventlog::LogWatcher::new(
                 Box::new(fetch.clone()),
                 &self.settings.state_dir,
-                crate::events::sel::host_boot(&self.settings.sysfs_root),
+                None,
             ));
         }
         self.set_host_boot();
@@ -949,6 +947,8 @@ impl Loop {
         };
         self.apply(&new, board_changed);
         self.settings = new;
+        // The protected host (decided again by `apply`) and its boot, from the new root.
+        self.set_host_boot();
         log::info!("SIGHUP: configuration reloaded");
     }
 
@@ -972,10 +972,7 @@ impl Loop {
             self.rflog = None;
             self.figures = None;
             if new.state_dir != old.state_dir {
-                self.sel = SelWatcher::new(
-                    &new.state_dir,
-                    crate::events::sel::host_boot(&new.sysfs_root),
-                );
+                self.sel = SelWatcher::new(&new.state_dir, None);
             }
             // Another source may manage another host: asked again at its session.
             self.host.guid = None;
@@ -1764,17 +1761,23 @@ mod tests {
         BoardChoice(b.to_string_lossy().into_owned())
     }
 
+    /// A loop on `bmc` watching one CPU temperature (shutdown 95 C, debounce 1), the thermal
+    /// action `none`, no wait between confirming reads.
+    fn cpu_loop(dir: &Path, bmc: &FakeBmc) -> (Loop, Received) {
+        let mut settings = Settings {
+            board: cpu_board(dir),
+            shutdown_action: Some(crate::config::ShutdownAction::None),
+            ..fake_settings(dir)
+        };
+        settings.shutdown_confirm_ms.0 = 0;
+        loop_on(settings, bmc)
+    }
+
     #[test]
     fn a_shutdown_runs_only_when_fresh_readings_confirm_it() {
         let dir = tempfile::tempdir().unwrap();
         let bmc = bmc();
-        let mut settings = Settings {
-            board: cpu_board(dir.path()),
-            shutdown_action: Some(crate::config::ShutdownAction::None),
-            ..fake_settings(dir.path())
-        };
-        settings.shutdown_confirm_ms.0 = 0;
-        let (mut l, frames) = loop_on(settings, &bmc);
+        let (mut l, frames) = cpu_loop(dir.path(), &bmc);
         l.tick();
         bmc.set(CPU, 96);
         l.tick(); // a jump of 56 C: waits for a second reading
@@ -1857,13 +1860,17 @@ mod tests {
         assert_eq!(controls(), BMC_ATTEMPTS as usize + 1);
     }
 
-    /// Issue 33 (part): a CPU whose every other reading is a glitch (105 C, 25 C, ...) is
-    /// never judged; that is said (735010) and the agent is degraded, not silent and running.
+    /// Issue 33: a CPU whose every other reading is a glitch (105 C, 25 C, ...) is said
+    /// (735010, `erratic`) and the agent degraded, not silent and running; the direct reads
+    /// decide whether it acts.
     #[test]
     fn a_cpu_that_keeps_jumping_is_said_and_degrades_monitoring() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
         // The sweeps see 105 and 25 in turn; the direct reads of a 105 sweep read 105: the
         // rise behind the glitches is confirmed and acted on (735022).
-        let (l, frames) = jumping_cpu(|bmc, i| bmc.set(CPU, if i % 2 == 0 { 105 } else { 25 }));
+        let (l, frames) = jumping_cpu(a.path(), |bmc, i| {
+            bmc.set(CPU, if i % 2 == 0 { 105 } else { 25 });
+        });
         assert_erratic(&l, &frames);
         assert!(
             sent(&l, &frames).contains(&735022),
@@ -1871,7 +1878,7 @@ mod tests {
             sent(&l, &frames)
         );
         // Every read alternates, the direct ones too: they do not agree, nothing is done.
-        let (l, frames) = jumping_cpu(|bmc, i| {
+        let (l, frames) = jumping_cpu(b.path(), |bmc, i| {
             if i == 0 {
                 let turns = (0..400)
                     .map(|k| if k % 2 == 0 { 105 } else { 25 })
@@ -1889,16 +1896,9 @@ mod tests {
 
     /// Issue 33: a loop on a CPU sensor whose readings `set(bmc, tick)` makes jump, over 12
     /// sweeps (thermal action `none`, no wait between confirming reads).
-    fn jumping_cpu(set: impl Fn(&FakeBmc, usize)) -> (Loop, Received) {
-        let dir = tempfile::tempdir().unwrap();
+    fn jumping_cpu(dir: &Path, set: impl Fn(&FakeBmc, usize)) -> (Loop, Received) {
         let bmc = bmc();
-        let mut settings = Settings {
-            board: cpu_board(dir.path()),
-            shutdown_action: Some(crate::config::ShutdownAction::None),
-            ..fake_settings(dir.path())
-        };
-        settings.shutdown_confirm_ms.0 = 0;
-        let (mut l, frames) = loop_on(settings, &bmc);
+        let (mut l, frames) = cpu_loop(dir, &bmc);
         l.tick();
         for i in 0..12 {
             set(&bmc, i);

@@ -248,11 +248,6 @@ impl Budget {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Whether the budget is set and spent.
-    pub fn spent(&self) -> bool {
-        self.until().is_some_and(|u| Instant::now() >= u)
-    }
-
     /// A request's end: `now + deadline`, or the budget's end when sooner.
     fn cap(&self, deadline: Duration) -> Instant {
         let own = Instant::now() + deadline;
@@ -394,7 +389,7 @@ impl HttpFetch {
     /// the token then goes with every request; a service without sessions (404, 405, 501)
     /// gets Basic authentication from now on. A refusal (401, 403) is the request's error.
     fn ensure_session(&mut self, until: Instant) -> Result<(), RfError> {
-        let Some((user, password)) = self.login.clone() else {
+        let Some((user, password)) = &self.login else {
             return Ok(());
         };
         {
@@ -405,7 +400,6 @@ impl HttpFetch {
         }
         let body = serde_json::json!({"UserName": user, "Password": password}).to_string();
         let r = self.exchange("POST", SESSIONS, Some(body.as_bytes()), until)?;
-        let closer = self.closer();
         let mut st = self.session();
         match r.status {
             200 | 201 => {
@@ -430,7 +424,7 @@ impl HttpFetch {
                         self.host
                     );
                 }
-                st.closer = at.is_some().then_some(closer);
+                st.closer = at.is_some().then(|| self.closer());
                 st.token = Some(Token {
                     value,
                     at: at.unwrap_or_default(),
@@ -752,30 +746,28 @@ impl Incoming {
                 None => return Ok(Parsed::Incomplete),
             },
         };
-        let body = self.body(bytes, &head, ended, at);
-        let (status, location, retry_after, auth_token) = (
-            head.status,
-            head.location.clone(),
-            head.retry_after,
-            head.auth_token.clone(),
-        );
-        // Exactly the sized answer came: the connection is where the next one starts.
-        let reusable = head.keep
-            && !head.framing.chunked
-            && head.framing.length.and_then(|n| usize::try_from(n).ok())
-                == Some(bytes.len().saturating_sub(head.body_at));
-        self.head = Some(head);
-        let Some(body) = body? else {
-            return Ok(Parsed::Incomplete);
-        };
-        Ok(Parsed::Complete(Response {
-            status,
-            location,
-            retry_after,
-            body,
-            reusable: reusable && !ended,
-            auth_token,
-        }))
+        match self.body(bytes, &head, ended, at) {
+            Ok(Some(body)) => {
+                // Exactly the sized answer came: the connection is where the next one starts.
+                let reusable = head.keep
+                    && !head.framing.chunked
+                    && head.framing.length.and_then(|n| usize::try_from(n).ok())
+                        == Some(bytes.len().saturating_sub(head.body_at));
+                Ok(Parsed::Complete(Response {
+                    status: head.status,
+                    location: head.location,
+                    retry_after: head.retry_after,
+                    body,
+                    reusable: reusable && !ended,
+                    auth_token: head.auth_token,
+                }))
+            }
+            // Not yet (or wrong): the header is kept, nothing copied.
+            other => {
+                self.head = Some(head);
+                other.map(|_| Parsed::Incomplete)
+            }
+        }
     }
 
     /// The header, once its end has come (searched only past what was searched before).
@@ -902,11 +894,7 @@ impl Incoming {
 
 /// The path of a redirect's target, if it stays on this service under `/redfish/v1`.
 fn redirect_path(location: &str) -> Option<String> {
-    let path = match location.split_once("://") {
-        Some((_, rest)) => format!("/{}", rest.split_once('/')?.1),
-        None => location.to_string(),
-    };
-    path.starts_with("/redfish/v1").then_some(path)
+    super::location_path(location).filter(|p| p.starts_with("/redfish/v1"))
 }
 
 impl super::Post for HttpFetch {
@@ -942,9 +930,7 @@ impl Fetch for HttpFetch {
         self.requests
     }
     fn left(&self) -> Option<Duration> {
-        self.budget
-            .until()
-            .map(|u| u.saturating_duration_since(Instant::now()))
+        self.budget.until().map(left)
     }
     fn origin(&self) -> String {
         let scheme = if self.tls.is_some() { "https" } else { "http" };

@@ -102,6 +102,15 @@ impl fmt::Display for RfError {
 
 impl std::error::Error for RfError {}
 
+/// The path a `Location` names (a path, or a URL on the service: its path part); none for a
+/// URL without one.
+pub fn location_path(location: &str) -> Option<String> {
+    match location.split_once("://") {
+        Some((_, rest)) => Some(format!("/{}", rest.split_once('/')?.1)),
+        None => Some(location.to_string()),
+    }
+}
+
 /// One POST of an action (`ComputerSystem.Reset`): the only request envmon makes that
 /// changes anything, and only for the thermal action.
 pub trait Post {

@@ -47,6 +47,25 @@ fn document(uri: &str) -> &str {
     uri.split('#').next().unwrap_or(uri)
 }
 
+/// The resources to GET, once each: each group (the urgent, the rest) in its order, those
+/// `behind` (left unread last time) first within it, so that a service too slow for all of
+/// them still has each read in turn.
+fn in_turn(behind: &[String], groups: [Vec<&str>; 2]) -> Vec<String> {
+    let mut docs: Vec<String> = Vec::new();
+    for group in groups {
+        let first = behind
+            .iter()
+            .map(String::as_str)
+            .filter(|d| group.contains(d));
+        for d in first.chain(group.iter().copied()) {
+            if !docs.iter().any(|x| x == d) {
+                docs.push(d.to_string());
+            }
+        }
+    }
+    docs
+}
+
 /// Reads a service's sensors, one sweep at a time.
 pub struct RedfishReader {
     fetch: Box<dyn Fetch + Send>,
@@ -99,7 +118,7 @@ impl RedfishReader {
     }
 
     /// [`RedfishReader::refresh`] in an order that keeps the protection first when the
-    /// turn's time budget runs out ([`Fetch::spent`]): the resources of `urgent`, then those
+    /// turn's time budget runs out ([`Fetch::left`]): the resources of `urgent`, then those
     /// the last refresh left unread, then the rest of `rest`. A resource not reached in time
     /// is unread this sweep (an error that says so), and read early at the next.
     pub fn refresh_urgent_first<'a>(
@@ -108,31 +127,21 @@ impl RedfishReader {
         rest: impl IntoIterator<Item = &'a str>,
         now_ms: u64,
     ) {
-        let mut docs: Vec<String> = Vec::new();
-        let add = |d: &str, docs: &mut Vec<String>| {
-            if !docs.iter().any(|x| x == d) {
-                docs.push(d.to_string());
-            }
-        };
         let behind = std::mem::take(&mut self.behind);
-        // Each group (urgent, rest) in its order, those left behind last time first: a
-        // service too slow for all of them still has each read in turn.
-        for group in [
-            urgent.into_iter().map(document).collect::<Vec<&str>>(),
-            rest.into_iter().map(document).collect(),
-        ] {
-            for d in behind.iter().filter(|d| group.contains(&d.as_str())) {
-                add(d, &mut docs);
-            }
-            for d in group {
-                add(d, &mut docs);
-            }
-        }
+        let docs = in_turn(
+            &behind,
+            [
+                urgent.into_iter().map(document).collect(),
+                rest.into_iter().map(document).collect(),
+            ],
+        );
+        // A call for a few (a confirming read) leaves the others' place in the queue.
+        self.behind = behind.into_iter().filter(|d| !docs.contains(d)).collect();
         self.last.clear();
         self.errors.clear();
-        // Bounded by the resources the items live in; a hold ends at its time.
-        self.held
-            .retain(|d, until| now_ms < *until && docs.contains(d));
+        // Bounded by the resources the items live in (only those are asked); a hold ends at
+        // its time, whatever this call asks.
+        self.held.retain(|_, until| now_ms < *until);
         let mut asked = 0;
         for d in docs {
             if let Some(until) = self.held.get(&d) {
@@ -361,6 +370,10 @@ mod tests {
             "{:?}",
             r.errors
         );
+        // A confirming read of one resource between sweeps keeps their place.
+        slow.lock().unwrap().turn();
+        r.refresh([a], 2500);
+        assert_eq!(r.behind(), 2, "a read of A alone leaves B and C behind");
         // Room for one request a turn: the urgent resources take turns too.
         slow.lock().unwrap().per_turn = 1;
         let (a2, mut turns) = ("/redfish/v1/A2", Vec::new());
@@ -412,6 +425,23 @@ mod tests {
         assert_eq!(r.requests(), 1);
         r.refresh([P], MAX_RETRY_AFTER_MS);
         assert_eq!(r.requests(), 2);
+    }
+
+    /// A read of one resource (a shutdown's confirmation) lifts no other's `Retry-After`.
+    #[test]
+    fn a_hold_outlives_a_read_of_another_resource() {
+        const T: &str = "/redfish/v1/S/Thermal";
+        const P: &str = "/redfish/v1/S/Power";
+        let mut r = RedfishReader::new(Box::new(Busy {
+            busy: P,
+            wait: std::time::Duration::from_secs(2),
+            asked: Vec::new(),
+        }));
+        r.refresh([T, P], 0);
+        r.refresh([T], 500);
+        r.refresh([T, P], 1_000);
+        assert_eq!(r.requests(), 4, "Power still held at 1 s");
+        assert_eq!(r.reading(P), Reading::Unreadable);
     }
 
     #[test]

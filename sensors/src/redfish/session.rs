@@ -11,9 +11,6 @@
 /// The session collection every Redfish service has at this URI (DSP0266).
 pub const SESSIONS: &str = "/redfish/v1/SessionService/Sessions";
 
-/// The login's answers that say the service has no sessions: Basic authentication then.
-pub const NO_SESSIONS: &[u16] = &[404, 405, 501];
-
 /// A session's token and resource. Its `Debug` never shows the token.
 pub struct Token {
     /// The `X-Auth-Token` value.
@@ -103,12 +100,9 @@ impl Drop for SessionState {
 /// The session's resource from a login's `Location` (a path or a URL on the service),
 /// when it is one under [`SESSIONS`].
 pub fn session_path(location: &str) -> Option<String> {
-    let path = match location.split_once("://") {
-        Some((_, rest)) => format!("/{}", rest.split_once('/')?.1),
-        None => location.to_string(),
-    };
-    (path.starts_with(SESSIONS) && !path.split('/').any(|p| p == "..") && path.len() <= 512)
-        .then_some(path)
+    super::location_path(location).filter(|path| {
+        path.starts_with(SESSIONS) && !path.split('/').any(|p| p == "..") && path.len() <= 512
+    })
 }
 
 /// A token as the service gave it, when it can go in a header (visible ASCII, at most 512
