@@ -922,8 +922,13 @@ mod remote_host {
         p
     }
 
+    /// Whether the process runs: there and not a zombie (a child ipmi_sim has not reaped
+    /// yet has ended).
     fn alive(pid: &str) -> bool {
-        Path::new(&format!("/proc/{}", pid.trim())).exists()
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim()))
+            .ok()
+            .and_then(|s| Some(s.rsplit_once(") ")?.1.starts_with('Z')))
+            .is_some_and(|zombie| !zombie)
     }
 
     fn chassis_power(bmc: &Bmc) -> String {
