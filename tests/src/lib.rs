@@ -4,6 +4,7 @@
 //! A missing tool is a failure with the install hint, never a skipped test: `.ci/run` installs
 //! everything these helpers need.
 
+pub mod expand;
 pub mod fleet;
 pub mod snmp;
 pub mod soak;

@@ -272,8 +272,9 @@ pub enum HttpMode {
 /// (sushy-static), whose mode the test switches. Each client connection is served on a
 /// thread of its own: one request per connection, or, when started with
 /// [`HttpProxy::keeping`], as many as the client sends (HTTP/1.1 keep-alive towards the
-/// client; sushy-static is asked one request per connection as before). Counts the client's
-/// connections. Stops on drop.
+/// client; sushy-static is asked one request per connection as before). It answers
+/// `$expand` itself ([`crate::expand`]; sushy-static ignores query strings) unless told
+/// not to ([`HttpProxy::without_expand`]). Counts the client's connections. Stops on drop.
 pub struct HttpProxy {
     /// The port clients connect to.
     pub port: u16,
@@ -282,6 +283,7 @@ pub struct HttpProxy {
     /// Its Redfish sessions, when it asks for them ([`HttpProxy::require_sessions`]).
     pub sessions: std::sync::Arc<std::sync::Mutex<ProxySessions>>,
     connect_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    expand: std::sync::Arc<std::sync::atomic::AtomicBool>,
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     thread: Option<thread::JoinHandle<()>>,
@@ -314,6 +316,9 @@ struct ProxyShared {
     /// Milliseconds each new connection waits before its first answer (a BMC's TLS
     /// handshake on its small CPU).
     connect_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Whether it expands answers (`$expand`, [`crate::expand`]); off, it ignores the query
+    /// and its root says nothing of `ExpandQuery`.
+    expand: std::sync::Arc<std::sync::atomic::AtomicBool>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -341,6 +346,7 @@ impl HttpProxy {
             sessions: Arc::default(),
             edits: Arc::new(Mutex::new(0)),
             connect_ms: Arc::new(AtomicU64::new(0)),
+            expand: Arc::new(AtomicBool::new(true)),
             stop: Arc::new(AtomicBool::new(false)),
         };
         let connections = Arc::new(AtomicU64::new(0));
@@ -360,6 +366,7 @@ impl HttpProxy {
             port,
             connections,
             connect_ms: shared.connect_ms,
+            expand: shared.expand,
             sessions: shared.sessions,
             mode: shared.mode,
             stop: shared.stop,
@@ -372,6 +379,13 @@ impl HttpProxy {
     pub fn set_connect_delay(&self, ms: u64) {
         self.connect_ms
             .store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Makes it a service that does not expand, from now on: `$expand` is ignored (as
+    /// sushy-static ignores it) and the root says nothing of `ExpandQuery`.
+    pub fn without_expand(&self) {
+        self.expand
+            .store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Asks for Redfish sessions from now on ([`ProxySessions`]).
@@ -502,11 +516,29 @@ impl ProxyShared {
         if let HttpMode::Delay(ms) = now {
             thread::sleep(Duration::from_millis(ms));
         }
+        let (bare, query) = path.split_once('?').unwrap_or((path.as_str(), ""));
+        let expanding = self.expand.load(std::sync::atomic::Ordering::Relaxed);
+        if let Some((levels, links)) = crate::expand::expand_query(query).filter(|_| expanding) {
+            return self.expanded(bare, levels, links, now, close);
+        }
+        let mut answer = self.upstream(req);
+        if !expanding && bare.trim_end_matches('/') == "/redfish/v1" {
+            answer = edited(&answer, crate::expand::without_expand);
+        }
+        answer = self.edit(&path, answer, now);
+        if self.keep {
+            answer = kept(&answer);
+        }
+        answer
+    }
+
+    /// The service's answer to `req` (sushy-static is asked one request per connection,
+    /// whatever the client does).
+    fn upstream(&self, req: &[u8]) -> Vec<u8> {
         let Ok(mut up) = TcpStream::connect(("127.0.0.1", self.target)) else {
             return Vec::new();
         };
         let _ = up.set_read_timeout(Some(Duration::from_secs(5)));
-        // sushy-static is asked one request per connection, whatever the client does.
         let mut upstream = req.to_vec();
         if let Some(at) = upstream.windows(4).position(|w| w == b"\r\n\r\n") {
             upstream.splice(at + 2..at + 2, b"Connection: close\r\n".iter().copied());
@@ -514,6 +546,11 @@ impl ProxyShared {
         let _ = up.write_all(&upstream);
         let mut answer = Vec::new();
         let _ = up.read_to_end(&mut answer);
+        answer
+    }
+
+    /// `answer` to a request for `path`, rewritten as an `Edit` mode says.
+    fn edit(&self, path: &str, answer: Vec<u8>, now: HttpMode) -> Vec<u8> {
         let mut edits = self
             .edits
             .lock()
@@ -526,15 +563,38 @@ impl ProxyShared {
                 None
             }
         };
-        if let Some(edit) = edit {
-            let n = *edits;
-            *edits += 1;
-            answer = edited(&answer, |body| edit(n, body));
-        }
-        if self.keep {
-            answer = kept(&answer);
-        }
-        answer
+        let Some(edit) = edit else {
+            return answer;
+        };
+        let n = *edits;
+        *edits += 1;
+        edited(&answer, |body| edit(n, body))
+    }
+
+    /// The resource at `path` expanded `levels` deep ([`crate::expand`]), each resource in
+    /// it read from the service (and rewritten as an `Edit` mode says).
+    fn expanded(&self, path: &str, levels: u8, links: bool, now: HttpMode, close: &str) -> Vec<u8> {
+        let mut get = |p: &str| {
+            let req = format!("GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+            let answer = self.edit(p, self.upstream(req.as_bytes()), now);
+            let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;
+            if !(answer.starts_with(b"HTTP/1.0 200") || answer.starts_with(b"HTTP/1.1 200")) {
+                return None;
+            }
+            serde_json::from_slice::<serde_json::Value>(&answer[end + 4..]).ok()
+        };
+        let Some(mut v) = get(path) else {
+            return format!("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n{close}\r\n")
+                .into_bytes();
+        };
+        crate::expand::expand(&mut v, levels, links, &mut get);
+        let body = v.to_string();
+        format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\
+             {close}\r\n{body}",
+            body.len()
+        )
+        .into_bytes()
     }
 }
 

@@ -97,6 +97,8 @@ pub struct OneShot {
     pub fetch: Option<HttpFetch>,
     /// Requests the discovery took (Redfish).
     pub requests: u64,
+    /// How deep the service expands (Redfish `$expand`), for the monitor's reader.
+    pub expand: u8,
     /// What the BMC said of the system it manages (asked for `Need::Always`).
     pub guid: Option<envmon_core::host::BmcGuid>,
 }
@@ -116,7 +118,7 @@ impl OneShot {
     pub fn reader(&self) -> Option<RedfishReader> {
         self.fetch
             .as_ref()
-            .map(|f| RedfishReader::new(Box::new(f.clone())))
+            .map(|f| RedfishReader::new(Box::new(f.clone())).expanding(self.expand))
     }
 }
 
@@ -185,6 +187,7 @@ pub fn open_once(
             Ok(OneShot {
                 redfish: Some(found.sensors),
                 requests,
+                expand: found.expand,
                 fetch: Some(fetch),
                 guid,
                 ..OneShot::default()

@@ -18,6 +18,9 @@ pub struct Discovered {
     pub sensors: Vec<RfSensor>,
     /// Members left out, and why.
     pub notes: Vec<String>,
+    /// How deep the service says it expands (`$expand`, [`super::plan::expand_levels`]):
+    /// the sweeps' reader asks for several resources in one GET.
+    pub expand: u8,
 }
 
 /// The kinds the deprecated resources are taken for when the new ones lack them.
@@ -152,7 +155,10 @@ pub fn discover<F: Fetch>(f: &mut F) -> Result<Discovered, RfError> {
     let coll = map::link(&root, "Chassis", "/redfish/v1")?
         .ok_or_else(|| RfError::new(RfErrorKind::Missing("Chassis"), "/redfish/v1"))?;
     let list = map::members(&f.get(&coll)?, &coll)?;
-    let mut out = Discovered::default();
+    let mut out = Discovered {
+        expand: super::plan::expand_levels(&root),
+        ..Discovered::default()
+    };
     if list.len() > MAX_CHASSIS {
         out.notes.push(format!(
             "{coll}: {} chassis; the first {MAX_CHASSIS} are read (envmon's bound)",

@@ -16,6 +16,7 @@ pub mod files;
 pub mod http;
 pub mod logs;
 pub mod map;
+pub mod plan;
 pub mod reader;
 pub mod resolve;
 pub mod session;

@@ -8,6 +8,7 @@
 //! value, or a resource that did not answer, is unreadable. `State: Absent` (or `Disabled`,
 //! `UnavailableOffline`) is the evidence of absence ([`RedfishReader::not_in_use`]).
 
+use super::plan::{Get, plan};
 use super::{Fetch, RfError, RfResource, RfSensor, map};
 use envmon_core::engine::Reading;
 use std::collections::BTreeMap;
@@ -82,6 +83,21 @@ pub struct RedfishReader {
     /// How long the last answered GET took: a request the turn's budget has no room for is
     /// not started (a BMC serves one at a time: an abandoned request would still hold it).
     took: std::time::Duration,
+    /// How deep the service expands (`$expand`, [`super::plan`]); 0 once an expanded answer
+    /// lacked what it was to hold (the service says it expands but does not).
+    levels: u8,
+}
+
+/// Whether an expanded GET's error says the service does not expand (a status a request
+/// for the resource alone would not get, or an answer too large or not JSON), rather than
+/// what any request would meet (busy, the user refused, no answer).
+fn refuses_expansion(e: &RfError) -> bool {
+    matches!(
+        e.kind,
+        super::RfErrorKind::Status(400 | 404 | 405 | 406 | 500 | 501)
+            | super::RfErrorKind::TooLarge
+            | super::RfErrorKind::NotJson
+    )
 }
 
 /// The longest `Retry-After` honoured (a hostile service must not silence the agent).
@@ -106,7 +122,15 @@ impl RedfishReader {
             held: BTreeMap::new(),
             behind: Vec::new(),
             took: std::time::Duration::ZERO,
+            levels: 0,
         }
+    }
+
+    /// The reader asking a service that expands `levels` deep ([`super::plan::expand_levels`]
+    /// of its root) for several resources in one GET.
+    pub fn expanding(mut self, levels: u8) -> RedfishReader {
+        self.levels = levels.min(super::plan::MAX_LEVELS);
+        self
     }
 
     /// GETs every resource of `uris` once at `now_ms` and keeps what they say; a resource
@@ -143,11 +167,16 @@ impl RedfishReader {
         // its time, whatever this call asks.
         self.held.retain(|_, until| now_ms < *until);
         let mut asked = 0;
-        for d in docs {
-            if let Some(until) = self.held.get(&d) {
+        let mut gets: std::collections::VecDeque<Get> = plan(&docs, self.levels).into();
+        while let Some(g) = gets.pop_front() {
+            if let Some(until) = self.held.get(&g.path) {
                 self.errors.push(RfError::new(
                     super::RfErrorKind::Timeout,
-                    format!("{d}: the service asked to wait {} ms more", until - now_ms),
+                    format!(
+                        "{}: the service asked to wait {} ms more",
+                        g.path,
+                        until - now_ms
+                    ),
                 ));
                 continue;
             }
@@ -160,36 +189,89 @@ impl RedfishReader {
             if !room {
                 self.errors.push(RfError::new(
                     super::RfErrorKind::Timeout,
-                    format!("{d}: not read: the sweep's time budget was spent"),
+                    format!("{}: not read: the sweep's time budget was spent", g.path),
                 ));
-                self.behind.push(d);
+                self.behind.extend(g.docs);
                 continue;
             }
             asked += 1;
             let started = std::time::Instant::now();
-            let got = self.fetch.get(&d);
+            let got = self.fetch.get(&g.path);
             if got.is_ok() {
                 self.took = started.elapsed();
             }
-            match got.and_then(|v| map::resource(&v)) {
-                Ok(sensors) => {
-                    for s in sensors {
-                        self.last.insert(s.uri.clone(), s);
+            match got {
+                Ok(v) if g.expanded => {
+                    // What the expansion lacks is read one by one, now and from now on.
+                    let lacking = self.keep_expanded(&v, &g.docs, now_ms);
+                    self.read_singly(&mut gets, lacking);
+                }
+                Ok(v) => {
+                    if let Err(e) = self.keep(&v) {
+                        self.failed(e, g.path, now_ms);
                     }
                 }
-                Err(e) => {
-                    let wait = e.retry_after.map(|d| {
-                        u64::try_from(d.as_millis())
-                            .unwrap_or(u64::MAX)
-                            .min(MAX_RETRY_AFTER_MS)
-                    });
-                    self.errors.push(e);
-                    if let Some(w) = wait {
-                        self.held.insert(d, now_ms.saturating_add(w));
-                    }
+                // A service that refuses the expansion itself (not busy, not the user) is
+                // read one by one.
+                Err(e) if g.expanded && refuses_expansion(&e) => {
+                    self.read_singly(&mut gets, g.docs)
                 }
+                Err(e) => self.failed(e, g.path, now_ms),
             }
         }
+    }
+
+    /// Reads `docs` one by one, next in this refresh, and stops expanding when there are
+    /// any.
+    fn read_singly(&mut self, gets: &mut std::collections::VecDeque<Get>, docs: Vec<String>) {
+        if !docs.is_empty() {
+            self.levels = 0;
+        }
+        for d in docs.into_iter().rev() {
+            gets.push_front(Get::plain(&d));
+        }
+    }
+
+    /// Keeps what one resource says.
+    fn keep(&mut self, v: &serde_json::Value) -> Result<(), RfError> {
+        for s in map::resource(v)? {
+            self.last.insert(s.uri.clone(), s);
+        }
+        Ok(())
+    }
+
+    /// Keeps a GET's error, and the hold it asks for.
+    fn failed(&mut self, e: RfError, path: String, now_ms: u64) {
+        let wait = e.retry_after.map(|d| {
+            u64::try_from(d.as_millis())
+                .unwrap_or(u64::MAX)
+                .min(MAX_RETRY_AFTER_MS)
+        });
+        self.errors.push(e);
+        if let Some(w) = wait {
+            self.held.insert(path, now_ms.saturating_add(w));
+        }
+    }
+
+    /// Keeps the resources `docs` found whole in an expanded answer; the ones it lacks.
+    fn keep_expanded(
+        &mut self,
+        answer: &serde_json::Value,
+        docs: &[String],
+        now_ms: u64,
+    ) -> Vec<String> {
+        let mut lacking = Vec::new();
+        for d in docs {
+            match super::plan::found(answer, d) {
+                Some(v) => {
+                    if let Err(e) = self.keep(v) {
+                        self.failed(e, d.clone(), now_ms);
+                    }
+                }
+                None => lacking.push(d.clone()),
+            }
+        }
+        lacking
     }
 
     /// Resources the last refresh left unread because the turn's budget was spent.

@@ -71,8 +71,9 @@ fn main() {
     );
 }
 
-/// The auto board's resources of the service at `port` (a discovery of its own).
-fn board_uris(name: &str, port: u16) -> Vec<String> {
+/// The auto board's resources of the service at `port` (a discovery of its own), and how
+/// deep it says it expands.
+fn board_uris(name: &str, port: u16) -> (Vec<String>, u8) {
     let mut f = HttpFetch::new("127.0.0.1", port, None);
     let found = match discover(&mut f) {
         Ok(d) => d,
@@ -82,29 +83,36 @@ fn board_uris(name: &str, port: u16) -> Vec<String> {
         }
     };
     let (board, _) = auto_board_redfish(&found.sensors);
-    board
+    let uris = board
         .items
         .iter()
         .filter_map(|i| match &i.source {
             Source::Redfish(u) => Some(u.clone()),
             _ => None,
         })
-        .collect()
+        .collect();
+    (uris, found.expand)
 }
 
-/// The sweeps through a delaying front, kept-alive and connection-per-request.
+/// The sweeps through a delaying front: envmon's way (connections kept, `$expand` where the
+/// service says it expands), kept connections at a service that does not expand, and the
+/// connection-per-request way before issue 34.
 fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_ms: u64) {
     use envmon_tests::{HttpMode, HttpProxy};
     use std::sync::atomic::Ordering;
-    let uris = board_uris(name, port);
-    for (way, proxy) in [
-        ("kept-alive", HttpProxy::keeping(port)),
-        ("per request", HttpProxy::start(port)),
+    let (uris, levels) = board_uris(name, port);
+    for (way, proxy, expand) in [
+        ("envmon", HttpProxy::keeping(port), levels),
+        ("no $expand", HttpProxy::keeping(port), 0),
+        ("before", HttpProxy::start(port), 0),
     ] {
+        if expand == 0 {
+            proxy.without_expand();
+        }
         proxy.set(HttpMode::Delay(request_ms));
         proxy.set_connect_delay(connect_ms);
         let f = HttpFetch::new("127.0.0.1", proxy.port, None);
-        let mut r = RedfishReader::new(Box::new(f));
+        let mut r = RedfishReader::new(Box::new(f)).expanding(expand);
         // One sweep to open what is kept; then the steady state.
         r.refresh(uris.iter().map(String::as_str), 0);
         let (requests, connections) = (r.requests(), proxy.connections.load(Ordering::Relaxed));
@@ -114,13 +122,17 @@ fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_m
             r.refresh(uris.iter().map(String::as_str), k as u64 * 1000);
             times.push(t.elapsed().as_secs_f64());
         }
+        if !r.healthy() {
+            eprintln!("{name} {way}: {:?}", r.errors);
+            std::process::exit(1);
+        }
         let n = sweeps.max(1) as f64;
         let per_sweep = (r.requests() - requests) as f64 / n;
         let conns = (proxy.connections.load(Ordering::Relaxed) - connections) as f64 / n;
         times.sort_by(f64::total_cmp);
         let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
         println!(
-            "{name:<28} {way:<12} {request_ms} ms a request, {connect_ms} ms a connection: \
+            "{name:<22} {way:<11} {request_ms} ms a request, {connect_ms} ms a connection: \
              {per_sweep:>4.1} requests and {conns:>4.1} connections a sweep, median {median:>5.2} s"
         );
     }
