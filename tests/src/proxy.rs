@@ -280,6 +280,8 @@ pub struct HttpProxy {
     pub port: u16,
     /// Client connections accepted so far.
     pub connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Client requests answered so far.
+    pub requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
     /// Its Redfish sessions, when it asks for them ([`HttpProxy::require_sessions`]).
     pub sessions: std::sync::Arc<std::sync::Mutex<ProxySessions>>,
     connect_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -319,6 +321,8 @@ struct ProxyShared {
     /// Whether it expands answers (`$expand`, [`crate::expand`]); off, it ignores the query
     /// and its root says nothing of `ExpandQuery`.
     expand: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Client requests answered so far.
+    requests: std::sync::Arc<std::sync::atomic::AtomicU64>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
@@ -347,6 +351,7 @@ impl HttpProxy {
             edits: Arc::new(Mutex::new(0)),
             connect_ms: Arc::new(AtomicU64::new(0)),
             expand: Arc::new(AtomicBool::new(true)),
+            requests: Arc::new(AtomicU64::new(0)),
             stop: Arc::new(AtomicBool::new(false)),
         };
         let connections = Arc::new(AtomicU64::new(0));
@@ -365,6 +370,7 @@ impl HttpProxy {
         HttpProxy {
             port,
             connections,
+            requests: shared.requests,
             connect_ms: shared.connect_ms,
             expand: shared.expand,
             sessions: shared.sessions,
@@ -434,6 +440,8 @@ impl ProxyShared {
                     Ok(n) => req.extend_from_slice(&buf[..n]),
                 }
             }
+            self.requests
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let answer = self.session(&req).unwrap_or_else(|| self.answer(&req));
             let closing = String::from_utf8_lossy(&req)
                 .to_ascii_lowercase()
@@ -575,6 +583,12 @@ impl ProxyShared {
     /// it read from the service (and rewritten as an `Edit` mode says).
     fn expanded(&self, path: &str, levels: u8, links: bool, now: HttpMode, close: &str) -> Vec<u8> {
         let mut get = |p: &str| {
+            // A resource the mode fails is left a link (as a BMC leaves out what it cannot
+            // read).
+            if matches!(now, HttpMode::Fail(text, _) | HttpMode::Busy(text, _) if p.contains(text))
+            {
+                return None;
+            }
             let req = format!("GET {p} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
             let answer = self.edit(p, self.upstream(req.as_bytes()), now);
             let end = answer.windows(4).position(|w| w == b"\r\n\r\n")?;

@@ -1676,7 +1676,7 @@ fn sigterm_stops_the_agent_inside_a_trickled_handshake() {
 /// connection (every other test here: sushy-static answers HTTP/1.0) is asked on a new one
 /// each time, as before.
 #[test]
-fn a_keep_alive_service_is_read_over_one_connection() {
+fn a_keep_alive_service_is_read_over_one_connection_in_few_requests() {
     use envmon_tests::HttpProxy;
     use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
@@ -1691,12 +1691,17 @@ fn a_keep_alive_service_is_read_over_one_connection() {
     a.wait_sweeps(3);
     let before = proxy.connections.load(Ordering::Relaxed);
     let sweeps = a.metric("envmon_sweeps_total").unwrap_or_default();
+    let requests = proxy.requests.load(Ordering::Relaxed);
     a.wait_sweeps(8);
     let after = proxy.connections.load(Ordering::Relaxed);
+    let swept = a.metric("envmon_sweeps_total").unwrap_or_default() - sweeps;
+    assert!(swept >= 5.0, "{}", a.stderr());
+    // The tower's 18 resources in 3 expanded GETs a sweep (issue 34), and at most one
+    // batch of figures (every 10 s: the system and the power sensors, expanded too).
+    let asked = proxy.requests.load(Ordering::Relaxed) - requests;
     assert!(
-        a.metric("envmon_sweeps_total").unwrap_or_default() >= sweeps + 5.0,
-        "{}",
-        a.stderr()
+        asked as f64 <= 3.0 * (swept + 1.0) + 4.0,
+        "{asked} requests in {swept} sweeps"
     );
     assert_eq!(after, before, "no new connection in the steady state");
     assert!(
@@ -1769,4 +1774,94 @@ fn one_session_for_the_agents_life_deleted_at_exit() {
     );
     drop(st);
     assert!(!a.stderr().contains("token-"), "{}", a.stderr());
+}
+
+/// The auto board's resources of the service at `port`, and how deep it says it expands.
+fn board_resources(port: u16) -> (Vec<String>, u8) {
+    use envmon_board_defs::Source;
+    let mut f = envmon_sensors::redfish::http::HttpFetch::new("127.0.0.1", port, None);
+    let found = discover(&mut f).unwrap();
+    let (board, _) = envmon_board_defs::redfish::auto_board_redfish(&found.sensors);
+    let uris = board
+        .items
+        .iter()
+        .filter_map(|i| match &i.source {
+            Source::Redfish(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    (uris, found.expand)
+}
+
+/// One refresh of `uris` by a reader of the service at `port` expanding `levels` deep:
+/// what each item reads (its reading, its state of absence, whether it answered), and the
+/// requests it took.
+fn one_sweep(
+    r: &mut envmon_sensors::redfish::reader::RedfishReader,
+    uris: &[String],
+    now_ms: u64,
+) -> (Vec<String>, u64) {
+    let before = r.requests();
+    r.refresh(uris.iter().map(String::as_str), now_ms);
+    assert!(r.healthy(), "{:?}", r.errors);
+    let read = uris
+        .iter()
+        .map(|u| {
+            format!(
+                "{u} {:?} {:?} {}",
+                r.reading(u),
+                r.not_in_use(u),
+                r.answered(u)
+            )
+        })
+        .collect();
+    (read, r.requests() - before)
+}
+
+/// Issue 34: on every mockup (real BMCs' and DMTF's), a service that expands as its root
+/// says (our front over sushy-static) is swept in fewer GETs, each item reading exactly
+/// what one GET per resource reads: DMTF's tower in 3 (18 before), its smart-NIC server in
+/// 4 (19); a service with only the deprecated `Thermal` and `Power` in the same 2. A
+/// service that says it expands and does not (sushy-static itself ignores the
+/// query) is read one by one from its first sweep on, nothing lost.
+#[test]
+fn expanded_sweeps_read_what_single_gets_read_in_fewer_requests() {
+    use envmon_sensors::redfish::{http::HttpFetch, reader::RedfishReader};
+    let dir = tempfile::tempdir().unwrap();
+    for m in MOCKUPS {
+        let (_sushy, upstream) = sushy(&redfish_mockups().join(m), &dir.path().join("s.log"));
+        let proxy = envmon_tests::HttpProxy::keeping(upstream);
+        let (uris, levels) = board_resources(proxy.port);
+        let client = |port| Box::new(HttpFetch::new("127.0.0.1", port, None));
+        let (single, n_single) = one_sweep(&mut RedfishReader::new(client(proxy.port)), &uris, 0);
+        let mut r = RedfishReader::new(client(proxy.port)).expanding(levels);
+        let (expanded, n_expanded) = one_sweep(&mut r, &uris, 0);
+        assert_eq!(expanded, single, "{m}");
+        let (again, n_again) = one_sweep(&mut r, &uris, 1000);
+        assert_eq!((&again, n_again), (&single, n_expanded), "{m}");
+        eprintln!(
+            "{m}: {} items, {n_single} GETs one by one, {n_expanded} expanded (levels {levels})",
+            uris.len()
+        );
+        match *m {
+            "dmtf-public-tower" => assert_eq!((n_single, n_expanded), (18, 3)),
+            "dmtf-public-smartnic" => assert_eq!((n_single, n_expanded), (19, 4)),
+            "intel-s2600bpb" => assert_eq!((levels, n_expanded), (0, n_single)),
+            // The deprecated Thermal and Power: their chassis is not expanded.
+            _ => assert_eq!(n_expanded, n_single, "{m}"),
+        }
+        // sushy-static itself: says it expands, ignores the query.
+        let mut r = RedfishReader::new(client(upstream)).expanding(levels);
+        let (first, n_first) = one_sweep(&mut r, &uris, 0);
+        let (then, n_then) = one_sweep(&mut r, &uris, 1000);
+        assert_eq!((&first, &then), (&single, &single), "{m}");
+        assert_eq!(
+            n_then, n_single,
+            "{m}: one by one once the expansion failed"
+        );
+        assert!(
+            n_first <= n_single + 1,
+            "{m}: {n_first}: one wasted GET at most"
+        );
+    }
 }

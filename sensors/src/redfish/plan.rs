@@ -7,12 +7,20 @@
 //! needed within the service's `MaxLevels` (the `PowerSubsystem`, read for its redundancy
 //! groups, holds its `PowerSupplies`: one GET, two levels).
 //!
-//! A plan assumes a resource's path names its place (a member of `…/Sensors` is one level
+//! Only the collections of [`COLLECTIONS`] are expanded. A plan assumes a resource's path
+//! names its place (a member of `…/Sensors` is one level
 //! under it), as Redfish's URIs do; the reader checks every answer for the resources it was
 //! to hold ([`found`]) and reads those it lacks one by one.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+/// The collections read expanded, by the last segment of their path: the schemas' URI
+/// patterns (`Redfish.Uris`, mandatory since Redfish 2019.1) put a chassis' sensors at
+/// `…/Chassis/{id}/Sensors/{id}`, its fans at `…/ThermalSubsystem/Fans/{id}` and its supplies
+/// at `…/PowerSubsystem/PowerSupplies/{id}`. Other parents are not expanded: a chassis
+/// holding the deprecated `Thermal` and `Power` would bring every resource under it.
+pub const COLLECTIONS: &[&str] = &["Sensors", "Fans", "PowerSupplies"];
 
 /// The deepest expansion asked for, whatever a service advertises.
 pub const MAX_LEVELS: u8 = 3;
@@ -79,7 +87,12 @@ pub fn plan(docs: &[String], levels: u8) -> Vec<Get> {
     for d in docs {
         members.entry(parent(d)).or_default().push(d);
     }
-    members.retain(|_, m| m.len() >= 2);
+    members.retain(|coll, m| {
+        m.len() >= 2
+            && COLLECTIONS
+                .iter()
+                .any(|c| coll.rsplit('/').next() == Some(c))
+    });
     // A read resource above a collection takes it in, within the levels; each top is
     // expanded as deep as its deepest collection needs.
     let mut top: BTreeMap<&str, &str> = BTreeMap::new();
@@ -200,6 +213,10 @@ mod tests {
                 "Card1/ThermalSubsystem/Fans/CPU1"
             ]
         );
+        // The deprecated Thermal and Power are not members of a collection: their chassis
+        // is not expanded.
+        let old = docs(&["1/Thermal", "1/Power"]);
+        assert_eq!(plan(&old, 6), plan(&old, 0));
         // No $expand: one GET each, in order.
         let plain = plan(&d, 0);
         assert_eq!(plain.len(), d.len());

@@ -1,5 +1,7 @@
-//! The steady-state Redfish reader: each sweep GETs every resource its items live in once
-//! (a deprecated `Thermal` holds all its temperatures and fans: one request), maps them
+//! The steady-state Redfish reader: each sweep reads every resource its items live in once
+//! (a deprecated `Thermal` holds all its temperatures and fans: one request), in as few GETs
+//! as the service allows ([`super::plan`]: a collection at once, expanded, where the service
+//! says it expands; an answer lacking a resource has it read alone), maps them
 //! ([`super::map::resource`]) and answers each item's reading from what came back.
 //!
 //! What a reading is (pure, [`reading_of`]): a supply `Health: Critical` fails it, another
@@ -168,30 +170,10 @@ impl RedfishReader {
         self.held.retain(|_, until| now_ms < *until);
         let mut asked = 0;
         let mut gets: std::collections::VecDeque<Get> = plan(&docs, self.levels).into();
+        // Resources an expanded answer lacked (read one by one after it).
+        let mut lacked: Vec<String> = Vec::new();
         while let Some(g) = gets.pop_front() {
-            if let Some(until) = self.held.get(&g.path) {
-                self.errors.push(RfError::new(
-                    super::RfErrorKind::Timeout,
-                    format!(
-                        "{}: the service asked to wait {} ms more",
-                        g.path,
-                        until - now_ms
-                    ),
-                ));
-                continue;
-            }
-            // The first request of a turn always goes; the others when the budget has room
-            // for one as long as the last.
-            let room = self
-                .fetch
-                .left()
-                .is_none_or(|left| !left.is_zero() && (asked == 0 || left >= self.took));
-            if !room {
-                self.errors.push(RfError::new(
-                    super::RfErrorKind::Timeout,
-                    format!("{}: not read: the sweep's time budget was spent", g.path),
-                ));
-                self.behind.extend(g.docs);
+            if !self.may_ask(&g, asked, now_ms) {
                 continue;
             }
             asked += 1;
@@ -202,34 +184,68 @@ impl RedfishReader {
             }
             match got {
                 Ok(v) if g.expanded => {
-                    // What the expansion lacks is read one by one, now and from now on.
+                    // What the expansion lacks is read one by one, next.
                     let lacking = self.keep_expanded(&v, &g.docs, now_ms);
-                    self.read_singly(&mut gets, lacking);
+                    for d in lacking.iter().rev() {
+                        gets.push_front(Get::plain(d));
+                    }
+                    lacked.extend(lacking);
                 }
                 Ok(v) => {
                     if let Err(e) = self.keep(&v) {
                         self.failed(e, g.path, now_ms);
+                    } else if lacked.contains(&g.path) {
+                        // It reads alone: the expansion should have held it. The service
+                        // does not expand as it says.
+                        self.stop_expanding(&mut gets);
                     }
                 }
-                // A service that refuses the expansion itself (not busy, not the user) is
-                // read one by one.
+                // A service that refuses the expansion itself (not busy, not the user) has
+                // its resources read one by one.
                 Err(e) if g.expanded && refuses_expansion(&e) => {
-                    self.read_singly(&mut gets, g.docs)
+                    gets.push_front(g);
+                    self.stop_expanding(&mut gets);
                 }
                 Err(e) => self.failed(e, g.path, now_ms),
             }
         }
     }
 
-    /// Reads `docs` one by one, next in this refresh, and stops expanding when there are
-    /// any.
-    fn read_singly(&mut self, gets: &mut std::collections::VecDeque<Get>, docs: Vec<String>) {
-        if !docs.is_empty() {
-            self.levels = 0;
+    /// Whether `g` may be asked now, `asked` GETs into the turn: not while the service asked
+    /// to wait for it; the first GET of a turn always, the others when the budget has room
+    /// for one as long as the last (what is not asked is unread, said as such, and left
+    /// behind for the next turn).
+    fn may_ask(&mut self, g: &Get, asked: usize, now_ms: u64) -> bool {
+        if let Some(until) = self.held.get(&g.path) {
+            self.errors.push(RfError::new(
+                super::RfErrorKind::Timeout,
+                format!(
+                    "{}: the service asked to wait {} ms more",
+                    g.path,
+                    until - now_ms
+                ),
+            ));
+            return false;
         }
-        for d in docs.into_iter().rev() {
-            gets.push_front(Get::plain(&d));
+        let room = self
+            .fetch
+            .left()
+            .is_none_or(|left| !left.is_zero() && (asked == 0 || left >= self.took));
+        if !room {
+            self.errors.push(RfError::new(
+                super::RfErrorKind::Timeout,
+                format!("{}: not read: the sweep's time budget was spent", g.path),
+            ));
+            self.behind.extend(g.docs.iter().cloned());
         }
+        room
+    }
+
+    /// Expands no more: the GETs left of this refresh become one per resource.
+    fn stop_expanding(&mut self, gets: &mut std::collections::VecDeque<Get>) {
+        self.levels = 0;
+        let rest: Vec<String> = gets.drain(..).flat_map(|g| g.docs).collect();
+        gets.extend(plan(&rest, 0));
     }
 
     /// Keeps what one resource says.
@@ -524,6 +540,108 @@ mod tests {
         r.refresh([T, P], 1_000);
         assert_eq!(r.requests(), 4, "Power still held at 1 s");
         assert_eq!(r.reading(P), Reading::Unreadable);
+    }
+
+    /// A collection of three temperature sensors whose expansion is answered with
+    /// `expand` (a whole answer, or an error status).
+    struct Expanding {
+        expand: Result<(), u16>,
+        /// A sensor left out of the expansion, and whether it fails when read alone.
+        omit: Option<(u32, bool)>,
+        asked: Vec<String>,
+    }
+
+    impl Expanding {
+        fn new(expand: Result<(), u16>, omit: Option<(u32, bool)>) -> Box<Expanding> {
+            Box::new(Expanding {
+                expand,
+                omit,
+                asked: Vec::new(),
+            })
+        }
+    }
+
+    impl Fetch for Expanding {
+        fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
+            self.asked.push(path.to_string());
+            let sensor = |k: u32| {
+                serde_json::json!({"@odata.id": format!("/redfish/v1/C/1/Sensors/{k}"),
+                    "@odata.type": "#Sensor.v1_0_0.Sensor", "Reading": 30 + k,
+                    "ReadingUnits": "Cel"})
+            };
+            let omit = self.omit;
+            let member = |k: u32| match omit {
+                Some((o, _)) if o == k => {
+                    serde_json::json!({"@odata.id": format!("/redfish/v1/C/1/Sensors/{k}")})
+                }
+                _ => sensor(k),
+            };
+            match (path.split_once('?'), self.expand) {
+                (Some((coll, _)), Ok(())) => Ok(serde_json::json!({"@odata.id": coll,
+                    "@odata.type": "#SensorCollection.SensorCollection",
+                    "Members": [member(1), member(2), member(3)]})),
+                (Some((coll, _)), Err(status)) => Err(RfError::new(
+                    super::super::RfErrorKind::Status(status),
+                    coll,
+                )),
+                (None, _) => {
+                    let k = path.rsplit('/').next().and_then(|k| k.parse().ok());
+                    if omit.is_some_and(|(o, fails)| fails && Some(o) == k) {
+                        return Err(RfError::new(super::super::RfErrorKind::Status(500), path));
+                    }
+                    Ok(sensor(k.unwrap_or(0)))
+                }
+            }
+        }
+        fn requests(&self) -> u64 {
+            self.asked.len() as u64
+        }
+    }
+
+    /// Issue 34: a service that expands gives three sensors in one GET; one that refuses
+    /// the expansion (501) has them read one by one in the same refresh, and is not asked
+    /// to expand again; a busy one (503) keeps its expansion for the next sweep. A member the
+    /// expansion lacks is read alone; when it reads, the service does not expand as it
+    /// says (one by one from then on); when it fails alone too, the expansion is kept.
+    #[test]
+    fn an_expansion_reads_a_collection_at_once_and_a_refused_one_falls_back() {
+        let uris = ["1", "2", "3"].map(|k| format!("/redfish/v1/C/1/Sensors/{k}"));
+        let reads = |r: &RedfishReader| uris.iter().map(|u| r.reading(u)).collect::<Vec<_>>();
+        let want = [31.0, 32.0, 33.0].map(Reading::Value).to_vec();
+        let reader = |expand, omit| RedfishReader::new(Expanding::new(expand, omit)).expanding(1);
+        let mut r = reader(Ok(()), None);
+        r.refresh(uris.iter().map(String::as_str), 0);
+        assert_eq!((reads(&r), r.requests()), (want.clone(), 1));
+        let mut r = reader(Err(501), None);
+        r.refresh(uris.iter().map(String::as_str), 0);
+        assert_eq!((reads(&r), r.requests()), (want.clone(), 4));
+        assert!(r.healthy(), "{:?}", r.errors);
+        r.refresh(uris.iter().map(String::as_str), 1000);
+        assert_eq!(r.requests(), 7, "one by one from then on");
+        let mut r = reader(Err(503), None);
+        r.refresh(uris.iter().map(String::as_str), 0);
+        assert_eq!(r.requests(), 1);
+        assert_eq!(r.reading(&uris[0]), Reading::Unreadable);
+        r.refresh(uris.iter().map(String::as_str), 1000);
+        assert_eq!(r.requests(), 2, "still asked expanded");
+        // A member left out because it fails alone too: the expansion is kept.
+        let mut r = reader(Ok(()), Some((2, true)));
+        for t in [0, 1000] {
+            r.refresh(uris.iter().map(String::as_str), t);
+        }
+        assert_eq!(
+            r.requests(),
+            4,
+            "each sweep: the expansion and the failing sensor"
+        );
+        assert_eq!(r.reading(&uris[1]), Reading::Unreadable);
+        assert_eq!(r.reading(&uris[2]), Reading::Value(33.0));
+        // A member left out that reads alone: the service does not expand as it says.
+        let mut r = reader(Ok(()), Some((2, false)));
+        r.refresh(uris.iter().map(String::as_str), 0);
+        assert_eq!((reads(&r), r.requests()), (want.clone(), 2));
+        r.refresh(uris.iter().map(String::as_str), 1000);
+        assert_eq!(r.requests(), 5, "one by one from then on");
     }
 
     #[test]
