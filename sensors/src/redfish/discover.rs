@@ -46,7 +46,8 @@ fn kind(s: &RfSensor) -> Kind {
     }
 }
 
-/// The members of the collection at `uri`, each fetched and mapped by `one`; failures noted.
+/// The members of the collection at `uri`, each fetched ([`Fetch::get_many`]) and mapped by
+/// `one`; failures noted.
 fn each<F: Fetch, T>(
     f: &mut F,
     uri: &str,
@@ -60,9 +61,11 @@ fn each<F: Fetch, T>(
             return Vec::new();
         }
     };
+    // The members at once, as many in flight as the client has.
+    let paths: Vec<&str> = list.iter().map(String::as_str).collect();
     let mut out = Vec::new();
-    for m in list {
-        match f.get(&m).and_then(|v| one(&v)) {
+    for got in f.get_many(&paths) {
+        match got.and_then(|v| one(&v)) {
             Ok(t) => out.push(t),
             Err(e) => notes.push(e.to_string()),
         }

@@ -39,6 +39,10 @@ pub const MAX_HEADER: usize = 16 * 1024;
 /// Redirects followed, at most.
 pub const MAX_REDIRECTS: usize = 3;
 
+/// GETs in flight at once ([`Fetch::get_many`]), each on a connection of its own: a few,
+/// as a BMC's small web server serves (the connections kept open are as many).
+pub const IN_FLIGHT: usize = 3;
+
 /// One connection: plain, or TLS over it.
 /// What says the process is stopping (the agent's SIGTERM), set once: a request in
 /// progress then ends at its next read (within [`READ_SLICE`]) rather than at its deadline.
@@ -214,9 +218,11 @@ pub struct HttpFetch {
     progress: Option<Arc<dyn Fn() + Send + Sync>>,
     /// The service's address, looked up within each request's deadline.
     resolver: super::resolve::Resolver,
-    /// The connection kept open between GETs (HTTP/1.1 keep-alive), shared by every clone
-    /// (the loop's requests go one at a time: one connection, one TLS handshake).
-    idle: Arc<std::sync::Mutex<Option<Conn>>>,
+    /// The connections kept open between GETs (HTTP/1.1 keep-alive), shared by every clone:
+    /// at most [`IN_FLIGHT`] (one per request in flight; one TLS handshake each).
+    idle: Arc<std::sync::Mutex<Vec<Conn>>>,
+    /// Held while logging in: clones on other threads wait for the one login.
+    login_gate: Arc<std::sync::Mutex<()>>,
     /// Connections opened so far, by this client and its clones.
     connections: Arc<std::sync::atomic::AtomicU64>,
     /// The user and password for a session login (none: no authentication).
@@ -368,6 +374,7 @@ impl HttpFetch {
             progress: None,
             resolver: super::resolve::Resolver::new(host, port),
             idle: Arc::default(),
+            login_gate: Arc::default(),
             connections: Arc::default(),
             login: credentials.map(|(u, p)| (u.to_string(), p.to_string())),
             session: Arc::default(),
@@ -392,6 +399,10 @@ impl HttpFetch {
         let Some((user, password)) = &self.login else {
             return Ok(());
         };
+        let gate = Arc::clone(&self.login_gate);
+        let _one_login = gate
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         {
             let st = self.session();
             if st.token.is_some() || st.basic {
@@ -555,7 +566,7 @@ impl HttpFetch {
                 self.idle
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
-                    .take()
+                    .pop()
             })
             .flatten();
         // A kept connection with anything waiting on it (bytes, or its end) is not the
@@ -574,10 +585,13 @@ impl HttpFetch {
         }
         .map_err(|(e, _)| e)?;
         if get && r.reusable {
-            *self
+            let mut idle = self
                 .idle
                 .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(s);
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if idle.len() < IN_FLIGHT {
+                idle.push(s);
+            }
         }
         Ok(r)
     }
@@ -925,6 +939,66 @@ impl Fetch for HttpFetch {
         // never past the turn's budget.
         let until = self.budget.cap(self.deadline);
         self.with_session(until, |f| f.get_within(path, until))
+    }
+    /// Up to [`IN_FLIGHT`] GETs at once, each on a clone of its own (on a thread of its
+    /// own, the session shared: logged in first, once).
+    fn get_many(&mut self, paths: &[&str]) -> Vec<Result<serde_json::Value, RfError>> {
+        let workers = IN_FLIGHT.min(paths.len());
+        if workers < 2 {
+            return paths.iter().map(|p| self.get(p)).collect();
+        }
+        if let Err(e) = self.ensure_session(self.budget.cap(self.deadline)) {
+            return paths.iter().map(|_| Err(e.clone())).collect();
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let out = std::sync::Mutex::new(vec![None; paths.len()]);
+        let work = |f: &mut HttpFetch| loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let Some(p) = paths.get(i) else {
+                return f.requests;
+            };
+            let got = f.get(p);
+            if let Some(slot) = out
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .get_mut(i)
+            {
+                *slot = Some(got);
+            }
+        };
+        let helpers: Vec<HttpFetch> = (1..workers)
+            .map(|_| HttpFetch {
+                requests: 0,
+                ..self.clone()
+            })
+            .collect();
+        let helped: u64 = std::thread::scope(|scope| {
+            let running: Vec<_> = helpers
+                .into_iter()
+                .filter_map(|mut f| {
+                    std::thread::Builder::new()
+                        .name("envmon-redfish".into())
+                        .stack_size(256 * 1024)
+                        .spawn_scoped(scope, move || work(&mut f))
+                        .ok()
+                })
+                .collect();
+            // This thread takes its share (all of them, if no thread could start).
+            work(self);
+            running.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+        });
+        self.requests += helped;
+        out.into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| Err(RfError::new(RfErrorKind::Io, paths[i].to_string())))
+            })
+            .collect()
+    }
+    fn in_flight(&self) -> usize {
+        IN_FLIGHT
     }
     fn requests(&self) -> u64 {
         self.requests

@@ -123,6 +123,15 @@ pub trait Post {
 pub trait Fetch {
     /// The resource at `path` (`/redfish/v1/Chassis`), parsed.
     fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError>;
+    /// The resources at `paths`, in their order, up to [`Fetch::in_flight`] asked at once
+    /// (one after another unless the client says more).
+    fn get_many(&mut self, paths: &[&str]) -> Vec<Result<serde_json::Value, RfError>> {
+        paths.iter().map(|p| self.get(p)).collect()
+    }
+    /// How many GETs [`Fetch::get_many`] has in flight at once.
+    fn in_flight(&self) -> usize {
+        1
+    }
     /// Requests made so far.
     fn requests(&self) -> u64;
     /// The time left in the caller's turn budget (none set: `None`, no limit).

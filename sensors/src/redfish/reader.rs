@@ -172,42 +172,66 @@ impl RedfishReader {
         let mut gets: std::collections::VecDeque<Get> = plan(&docs, self.levels).into();
         // Resources an expanded answer lacked (read one by one after it).
         let mut lacked: Vec<String> = Vec::new();
-        while let Some(g) = gets.pop_front() {
-            if !self.may_ask(&g, asked, now_ms) {
+        while !gets.is_empty() {
+            // The next GETs, as many at once as the client has in flight.
+            let mut batch = Vec::new();
+            while batch.len() < self.fetch.in_flight().max(1) {
+                let Some(g) = gets.pop_front() else { break };
+                if self.may_ask(&g, asked, now_ms) {
+                    batch.push(g);
+                }
+            }
+            if batch.is_empty() {
                 continue;
             }
-            asked += 1;
+            asked += batch.len();
             let started = std::time::Instant::now();
-            let got = self.fetch.get(&g.path);
-            if got.is_ok() {
+            let paths: Vec<&str> = batch.iter().map(|g| g.path.as_str()).collect();
+            let answers = self.fetch.get_many(&paths);
+            if answers.iter().any(Result::is_ok) {
                 self.took = started.elapsed();
             }
-            match got {
-                Ok(v) if g.expanded => {
-                    // What the expansion lacks is read one by one, next.
-                    let lacking = self.keep_expanded(&v, &g.docs, now_ms);
-                    for d in lacking.iter().rev() {
-                        gets.push_front(Get::plain(d));
-                    }
-                    lacked.extend(lacking);
-                }
-                Ok(v) => {
-                    if let Err(e) = self.keep(&v) {
-                        self.failed(e, g.path, now_ms);
-                    } else if lacked.contains(&g.path) {
-                        // It reads alone: the expansion should have held it. The service
-                        // does not expand as it says.
-                        self.stop_expanding(&mut gets);
-                    }
-                }
-                // A service that refuses the expansion itself (not busy, not the user) has
-                // its resources read one by one.
-                Err(e) if g.expanded && refuses_expansion(&e) => {
-                    gets.push_front(g);
-                    self.stop_expanding(&mut gets);
-                }
-                Err(e) => self.failed(e, g.path, now_ms),
+            for (g, got) in batch.into_iter().zip(answers) {
+                self.take(g, got, &mut gets, &mut lacked, now_ms);
             }
+        }
+    }
+
+    /// What one GET brought: its resources kept, or its error; what an expanded answer
+    /// lacks read alone next (`lacked`); expansions stopped when the service does not expand.
+    fn take(
+        &mut self,
+        g: Get,
+        got: Result<serde_json::Value, RfError>,
+        gets: &mut std::collections::VecDeque<Get>,
+        lacked: &mut Vec<String>,
+        now_ms: u64,
+    ) {
+        match got {
+            Ok(v) if g.expanded => {
+                // What the expansion lacks is read one by one, next.
+                let lacking = self.keep_expanded(&v, &g.docs, now_ms);
+                for d in lacking.iter().rev() {
+                    gets.push_front(Get::plain(d));
+                }
+                lacked.extend(lacking);
+            }
+            Ok(v) => {
+                if let Err(e) = self.keep(&v) {
+                    self.failed(e, g.path, now_ms);
+                } else if lacked.contains(&g.path) {
+                    // It reads alone: the expansion should have held it. The service does
+                    // not expand as it says.
+                    self.stop_expanding(gets);
+                }
+            }
+            // A service that refuses the expansion itself (not busy, not the user) has its
+            // resources read one by one.
+            Err(e) if g.expanded && refuses_expansion(&e) => {
+                gets.push_front(g);
+                self.stop_expanding(gets);
+            }
+            Err(e) => self.failed(e, g.path, now_ms),
         }
     }
 

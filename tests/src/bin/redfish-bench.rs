@@ -94,25 +94,80 @@ fn board_uris(name: &str, port: u16) -> (Vec<String>, u8) {
     (uris, found.expand)
 }
 
-/// The sweeps through a delaying front: envmon's way (connections kept, `$expand` where the
-/// service says it expands), kept connections at a service that does not expand, and the
-/// connection-per-request way before issue 34.
+/// A client with one GET in flight at a time (the way before issue 34).
+struct OneAtATime(HttpFetch);
+
+impl Fetch for OneAtATime {
+    fn get(&mut self, path: &str) -> Result<serde_json::Value, envmon_sensors::redfish::RfError> {
+        self.0.get(path)
+    }
+    fn requests(&self) -> u64 {
+        self.0.requests()
+    }
+}
+
+/// How a sweep is made: connections kept open, `$expand` where the service says it expands,
+/// several GETs in flight.
+struct Way {
+    name: &'static str,
+    keep: bool,
+    expand: bool,
+    in_flight: bool,
+}
+
+const WAYS: [Way; 4] = [
+    Way {
+        name: "envmon",
+        keep: true,
+        expand: true,
+        in_flight: true,
+    },
+    Way {
+        name: "no $expand",
+        keep: true,
+        expand: false,
+        in_flight: true,
+    },
+    Way {
+        name: "one by one",
+        keep: true,
+        expand: false,
+        in_flight: false,
+    },
+    Way {
+        name: "before",
+        keep: false,
+        expand: false,
+        in_flight: false,
+    },
+];
+
+/// The sweeps through a delaying front, each [`Way`]: envmon's (connections kept, `$expand`
+/// where the service says it expands, a few GETs in flight), without `$expand` (the service
+/// saying nothing of it), one GET at a time, and the connection-per-request, one-at-a-time
+/// way before issue 34.
 fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_ms: u64) {
     use envmon_tests::{HttpMode, HttpProxy};
     use std::sync::atomic::Ordering;
     let (uris, levels) = board_uris(name, port);
-    for (way, proxy, expand) in [
-        ("envmon", HttpProxy::keeping(port), levels),
-        ("no $expand", HttpProxy::keeping(port), 0),
-        ("before", HttpProxy::start(port), 0),
-    ] {
-        if expand == 0 {
+    for way in WAYS {
+        let proxy = if way.keep {
+            HttpProxy::keeping(port)
+        } else {
+            HttpProxy::start(port)
+        };
+        if !way.expand {
             proxy.without_expand();
         }
         proxy.set(HttpMode::Delay(request_ms));
         proxy.set_connect_delay(connect_ms);
         let f = HttpFetch::new("127.0.0.1", proxy.port, None);
-        let mut r = RedfishReader::new(Box::new(f)).expanding(expand);
+        let f: Box<dyn Fetch + Send> = if way.in_flight {
+            Box::new(f)
+        } else {
+            Box::new(OneAtATime(f))
+        };
+        let mut r = RedfishReader::new(f).expanding(if way.expand { levels } else { 0 });
         // One sweep to open what is kept; then the steady state.
         r.refresh(uris.iter().map(String::as_str), 0);
         let (requests, connections) = (r.requests(), proxy.connections.load(Ordering::Relaxed));
@@ -123,7 +178,7 @@ fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_m
             times.push(t.elapsed().as_secs_f64());
         }
         if !r.healthy() {
-            eprintln!("{name} {way}: {:?}", r.errors);
+            eprintln!("{name} {}: {:?}", way.name, r.errors);
             std::process::exit(1);
         }
         let n = sweeps.max(1) as f64;
@@ -132,8 +187,9 @@ fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_m
         times.sort_by(f64::total_cmp);
         let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
         println!(
-            "{name:<22} {way:<11} {request_ms} ms a request, {connect_ms} ms a connection: \
-             {per_sweep:>4.1} requests and {conns:>4.1} connections a sweep, median {median:>5.2} s"
+            "{name:<22} {:<11} {request_ms} ms a request, {connect_ms} ms a connection: \
+             {per_sweep:>4.1} requests and {conns:>4.1} connections a sweep, median {median:>5.2} s",
+            way.name
         );
     }
 }
