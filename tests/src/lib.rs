@@ -180,3 +180,95 @@ pub fn redfish_mockups() -> PathBuf {
     }
     PathBuf::from("/work/shared/redfish-mockups")
 }
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), under `dir`:
+/// (ca.pem, cert.pem, key.pem); the certificate and key in DER beside them (cert.der,
+/// key.der: PKCS #8) for a server of our own.
+pub fn certificates(
+    dir: &std::path::Path,
+    name: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |f: &str| dir.join(format!("{name}-{f}"));
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new("openssl")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let s = |x: std::path::PathBuf| x.to_str().unwrap().to_string();
+    run(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=envmon test CA",
+        "-keyout",
+        &s(p("ca.key")),
+        "-out",
+        &s(p("ca.pem")),
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &s(p("key.pem")),
+        "-out",
+        &s(p("req.pem")),
+    ]);
+    std::fs::write(
+        p("ext"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        &s(p("req.pem")),
+        "-CA",
+        &s(p("ca.pem")),
+        "-CAkey",
+        &s(p("ca.key")),
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        &s(p("ext")),
+        "-out",
+        &s(p("cert.pem")),
+    ]);
+    run(&[
+        "x509",
+        "-in",
+        &s(p("cert.pem")),
+        "-outform",
+        "DER",
+        "-out",
+        &s(p("cert.der")),
+    ]);
+    run(&[
+        "pkcs8",
+        "-topk8",
+        "-nocrypt",
+        "-in",
+        &s(p("key.pem")),
+        "-outform",
+        "DER",
+        "-out",
+        &s(p("key.der")),
+    ]);
+    (p("ca.pem"), p("cert.pem"), p("key.pem"))
+}

@@ -1,7 +1,7 @@
 //! UDP proxies in front of a BMC (rewriting or losing datagrams) and the seeded RNG they use.
 
 use super::*;
-use std::io::Write;
+use std::io::{Read, Write};
 
 /// Which way a datagram goes through a [`UdpProxy`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,11 +306,38 @@ pub struct ProxySessions {
     pub logouts: u64,
 }
 
+/// A client connection, plain or TLS.
+trait Duplex: Read + Write + Send {}
+impl<T: Read + Write + Send> Duplex for T {}
+
+/// A TLS server configuration of a certificate and its PKCS #8 key, both DER (as
+/// [`crate::certificates`] writes them beside the PEM files).
+pub fn tls_server(cert_der: &std::path::Path, key_der: &std::path::Path) -> TlsServer {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+    let cert = CertificateDer::from(std::fs::read(cert_der).unwrap());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(std::fs::read(key_der).unwrap()));
+    // ring, as the agent's client (sensors' tls.rs; its post-quantum successor is aws-lc).
+    #[allow(deprecated)]
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![cert], key)
+        .unwrap();
+    std::sync::Arc::new(config)
+}
+
+/// What [`HttpProxy::tls`] serves TLS with.
+pub type TlsServer = std::sync::Arc<rustls::ServerConfig>;
+
 /// What one client connection of an [`HttpProxy`] shares with the others.
 #[derive(Clone)]
 struct ProxyShared {
     target: u16,
     keep: bool,
+    /// TLS towards the client, or none.
+    tls: Option<TlsServer>,
     sessions: std::sync::Arc<std::sync::Mutex<ProxySessions>>,
     mode: std::sync::Arc<std::sync::Mutex<HttpMode>>,
     /// Answers edited so far (`HttpMode::Edit` counts them), reset by another mode.
@@ -330,15 +357,21 @@ impl HttpProxy {
     /// Forwards 127.0.0.1:`port` (chosen here) to 127.0.0.1:`target`, one request per
     /// connection.
     pub fn start(target: u16) -> HttpProxy {
-        HttpProxy::serve(target, false)
+        HttpProxy::serve(target, false, None)
     }
 
     /// [`HttpProxy::start`], keeping each client connection open for its next requests.
     pub fn keeping(target: u16) -> HttpProxy {
-        HttpProxy::serve(target, true)
+        HttpProxy::serve(target, true, None)
     }
 
-    fn serve(target: u16, keep: bool) -> HttpProxy {
+    /// [`HttpProxy::start`] or [`HttpProxy::keeping`] (`keep`), serving its clients over
+    /// TLS ([`tls_server`]).
+    pub fn tls(target: u16, keep: bool, tls: TlsServer) -> HttpProxy {
+        HttpProxy::serve(target, keep, Some(tls))
+    }
+
+    fn serve(target: u16, keep: bool, tls: Option<TlsServer>) -> HttpProxy {
         use std::sync::{Arc, Mutex, atomic::AtomicBool, atomic::AtomicU64, atomic::Ordering};
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
@@ -346,6 +379,7 @@ impl HttpProxy {
         let shared = ProxyShared {
             target,
             keep,
+            tls,
             mode: Arc::new(Mutex::new(HttpMode::Pass)),
             sessions: Arc::default(),
             edits: Arc::new(Mutex::new(0)),
@@ -424,13 +458,21 @@ impl HttpProxy {
 impl ProxyShared {
     /// Serves one client connection: its requests until it closes (or one, without
     /// keep-alive).
-    fn connection(&self, mut client: TcpStream) {
-        let _ = client.set_nonblocking(false);
-        let _ = client.set_read_timeout(Some(Duration::from_secs(5)));
+    fn connection(&self, tcp: TcpStream) {
+        let _ = tcp.set_nonblocking(false);
+        let _ = tcp.set_read_timeout(Some(Duration::from_secs(5)));
         let handshake = self.connect_ms.load(std::sync::atomic::Ordering::Relaxed);
         if handshake > 0 {
             thread::sleep(Duration::from_millis(handshake));
         }
+        // TLS (its handshake at the first read), or plain.
+        let mut client: Box<dyn Duplex> = match &self.tls {
+            None => Box::new(tcp),
+            Some(config) => match rustls::ServerConnection::new(std::sync::Arc::clone(config)) {
+                Ok(c) => Box::new(rustls::StreamOwned::new(c, tcp)),
+                Err(_) => return,
+            },
+        };
         loop {
             let mut req = Vec::new();
             let mut buf = [0u8; 4096];
@@ -446,7 +488,8 @@ impl ProxyShared {
             let closing = String::from_utf8_lossy(&req)
                 .to_ascii_lowercase()
                 .contains("\r\nconnection: close");
-            if client.write_all(&answer).is_err() || !self.keep || closing {
+            let sent = client.write_all(&answer).and_then(|()| client.flush());
+            if sent.is_err() || !self.keep || closing {
                 return;
             }
             if self.stop.load(std::sync::atomic::Ordering::Relaxed) {

@@ -468,10 +468,17 @@ impl HttpFetch {
         mut request: impl FnMut(&mut HttpFetch) -> Result<T, RfError>,
     ) -> Result<T, RfError> {
         self.ensure_session(until)?;
+        let used = self.token_value();
         match request(self) {
             Err(e) if e.kind == RfErrorKind::Status(401) => {
                 let Some((old, close)) = self.session().after_refusal() else {
-                    return Err(e);
+                    // Another thread's GET met the same end and logs in again (or just
+                    // did): with its new token, once more.
+                    self.ensure_session(until)?;
+                    return match self.token_value() {
+                        Some(t) if Some(&t) != used.as_ref() => request(self),
+                        _ => Err(e),
+                    };
                 };
                 if let Some(close) = close {
                     close(&old);
@@ -481,6 +488,14 @@ impl HttpFetch {
             }
             r => r,
         }
+    }
+
+    /// The session's token now, if any (to tell a new one from the one a request used).
+    fn token_value(&self) -> Option<session::Secret> {
+        self.session()
+            .token
+            .as_ref()
+            .map(|t| session::Secret(t.value.clone()))
     }
 
     /// What deletes the session at the end: a client of its own (the token only, a

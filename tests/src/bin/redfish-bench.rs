@@ -14,7 +14,9 @@
 
 use envmon_board_defs::Source;
 use envmon_board_defs::redfish::auto_board_redfish;
-use envmon_sensors::redfish::{Fetch, discover::discover, http::HttpFetch, reader::RedfishReader};
+use envmon_sensors::redfish::{
+    Fetch, discover::discover, http::HttpFetch, reader::RedfishReader, tls,
+};
 use std::time::Instant;
 
 fn main() {
@@ -150,18 +152,33 @@ fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_m
     use envmon_tests::{HttpMode, HttpProxy};
     use std::sync::atomic::Ordering;
     let (uris, levels) = board_uris(name, port);
+    // TLS as a BMC serves it: a certificate of a CA of our own (RSA 2048, openssl), the
+    // client trusting that CA.
+    let Ok(dir) = tempfile::tempdir() else {
+        eprintln!("{name}: no temporary directory");
+        std::process::exit(1);
+    };
+    let (ca, _, _) = envmon_tests::certificates(dir.path(), "bmc");
+    let server = envmon_tests::tls_server(
+        &dir.path().join("bmc-cert.der"),
+        &dir.path().join("bmc-key.der"),
+    );
+    let trust = tls::Trust::CaFile(std::fs::read(&ca).unwrap_or_default());
+    let client = match tls::client_config(&trust) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(1);
+        }
+    };
     for way in WAYS {
-        let proxy = if way.keep {
-            HttpProxy::keeping(port)
-        } else {
-            HttpProxy::start(port)
-        };
+        let proxy = HttpProxy::tls(port, way.keep, server.clone());
         if !way.expand {
             proxy.without_expand();
         }
         proxy.set(HttpMode::Delay(request_ms));
         proxy.set_connect_delay(connect_ms);
-        let f = HttpFetch::new("127.0.0.1", proxy.port, None);
+        let f = HttpFetch::new("127.0.0.1", proxy.port, None).with_tls(client.clone());
         let f: Box<dyn Fetch + Send> = if way.in_flight {
             Box::new(f)
         } else {
@@ -187,7 +204,7 @@ fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_m
         times.sort_by(f64::total_cmp);
         let median = times.get(times.len() / 2).copied().unwrap_or(0.0);
         println!(
-            "{name:<22} {:<11} {request_ms} ms a request, {connect_ms} ms a connection: \
+            "{name:<22} {:<11} TLS, {request_ms} ms a request, {connect_ms} ms a handshake: \
              {per_sweep:>4.1} requests and {conns:>4.1} connections a sweep, median {median:>5.2} s",
             way.name
         );
