@@ -1754,8 +1754,8 @@ fn one_sweep(
 /// says (our front over sushy-static) is swept in fewer GETs, each item reading exactly
 /// what one GET per resource reads: DMTF's tower in 3 (18 before), its smart-NIC server in
 /// 4 (19); a service with only the deprecated `Thermal` and `Power` in the same 2. A
-/// service that says it expands and does not (sushy-static itself ignores the
-/// query) is read one by one from its first sweep on (a batch wasted), nothing lost.
+/// service that says it expands and does not (sushy-static itself answers any
+/// query string 404) is read one by one from its first sweep on (a batch wasted), nothing lost.
 #[test]
 fn expanded_sweeps_read_what_single_gets_read_in_fewer_requests() {
     use envmon_sensors::redfish::{http::HttpFetch, reader::RedfishReader};
@@ -1782,7 +1782,7 @@ fn expanded_sweeps_read_what_single_gets_read_in_fewer_requests() {
             // The deprecated Thermal and Power: their chassis is not expanded.
             _ => assert_eq!(n_expanded, n_single, "{m}"),
         }
-        // sushy-static itself: says it expands, ignores the query.
+        // sushy-static itself: says it expands, answers the query 404.
         let mut r = RedfishReader::new(client(upstream)).expanding(levels);
         let (first, n_first) = one_sweep(&mut r, &uris, 0);
         let (then, n_then) = one_sweep(&mut r, &uris, 1000);

@@ -1,21 +1,25 @@
-//! The Redfish sweep figure (bench/redfish): on a service at `http://127.0.0.1:PORT`,
-//! discovery (requests, time) and then `SWEEPS` sweeps of the auto board's items as the
-//! monitor makes them (one GET per resource), printing requests per sweep and the median
-//! and worst sweep time.
+//! The Redfish sweep figure (bench/redfish): on a service at `http://127.0.0.1:PORT`
+//! (sushy-static: no `$expand`, it answers any query string 404), discovery (requests,
+//! time) and then `SWEEPS` sweeps of the auto board's items as the monitor makes them,
+//! printing requests per sweep and the median and worst sweep time.
 //!
-//! At real-BMC speed (`REQUEST_MS` and `CONNECT_MS` given): the same sweeps through a
-//! delaying front of our own (tests/src/proxy.rs `HttpProxy`: each request answered
-//! `REQUEST_MS` late, each new connection `CONNECT_MS` late, as a TLS handshake on a BMC's
-//! CPU), twice: with connections kept open (envmon's way since issue 34) and with the front
-//! closing each connection (the connection-per-request way before it). Prints requests and
-//! connections per sweep and the median sweep of each.
+//! At real-BMC speed (`REQUEST_MS` and `CONNECT_MS` given): the same sweeps through a front
+//! of our own over TLS (tests/src/proxy.rs `HttpProxy`: a certificate of a CA of our own,
+//! each request answered `REQUEST_MS` late, each new connection `CONNECT_MS` late, as a TLS
+//! handshake on a BMC's CPU, `$expand` answered as DSP0266 says), four ways ([`WAYS`]):
+//! envmon's, without `$expand`, one GET at a time, and the connection-per-request way before
+//! issue 34. Prints requests and connections per sweep and the median sweep of each.
 //!
 //!   redfish-bench NAME PORT [SWEEPS [REQUEST_MS CONNECT_MS]]
 
 use envmon_board_defs::Source;
 use envmon_board_defs::redfish::auto_board_redfish;
 use envmon_sensors::redfish::{
-    Fetch, discover::discover, http::HttpFetch, reader::RedfishReader, tls,
+    Fetch,
+    discover::{Discovered, discover},
+    http::HttpFetch,
+    reader::RedfishReader,
+    tls,
 };
 use std::time::Instant;
 
@@ -45,15 +49,7 @@ fn main() {
     };
     let discovery_ms = t0.elapsed().as_secs_f64() * 1000.0;
     let discovery_requests = f.requests();
-    let (board, _) = auto_board_redfish(&found.sensors);
-    let uris: Vec<String> = board
-        .items
-        .iter()
-        .filter_map(|i| match &i.source {
-            Source::Redfish(u) => Some(u.clone()),
-            _ => None,
-        })
-        .collect();
+    let uris = uris_of(&found);
     let mut r = RedfishReader::new(Box::new(f));
     let mut times = Vec::with_capacity(sweeps);
     let before = r.requests();
@@ -84,16 +80,20 @@ fn board_uris(name: &str, port: u16) -> (Vec<String>, u8) {
             std::process::exit(1);
         }
     };
+    (uris_of(&found), found.expand)
+}
+
+/// The resources of the auto board of what discovery `found`.
+fn uris_of(found: &Discovered) -> Vec<String> {
     let (board, _) = auto_board_redfish(&found.sensors);
-    let uris = board
+    board
         .items
         .iter()
         .filter_map(|i| match &i.source {
             Source::Redfish(u) => Some(u.clone()),
             _ => None,
         })
-        .collect();
-    (uris, found.expand)
+        .collect()
 }
 
 /// A client with one GET in flight at a time (the way before issue 34).
