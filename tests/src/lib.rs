@@ -183,15 +183,25 @@ pub fn redfish_mockups() -> PathBuf {
 
 /// A CA and a server certificate for 127.0.0.1 signed by it (openssl), under `dir`:
 /// (ca.pem, cert.pem, key.pem); the certificate and key in DER beside them (cert.der,
-/// key.der: PKCS #8) for a server of our own.
+/// key.der: PKCS #8) for a server of our own. A `_` in a word is a space.
 pub fn certificates(
     dir: &std::path::Path,
     name: &str,
 ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |f: &str| dir.join(format!("{name}-{f}"));
-    let run = |args: &[&str]| {
+    // Each command's words, one argument each; `{x}` is the path of file x under `dir`.
+    let run = |line: &str| {
+        let args: Vec<String> = line
+            .split_whitespace()
+            .map(
+                |w| match w.strip_prefix('{').and_then(|w| w.strip_suffix('}')) {
+                    Some(f) => p(f).to_string_lossy().into_owned(),
+                    None => w.replace('_', " "),
+                },
+            )
+            .collect();
         let o = std::process::Command::new("openssl")
-            .args(args)
+            .args(&args)
             .output()
             .unwrap();
         assert!(
@@ -200,75 +210,21 @@ pub fn certificates(
             String::from_utf8_lossy(&o.stderr)
         );
     };
-    let s = |x: std::path::PathBuf| x.to_str().unwrap().to_string();
-    run(&[
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=envmon test CA",
-        "-keyout",
-        &s(p("ca.key")),
-        "-out",
-        &s(p("ca.pem")),
-    ]);
-    run(&[
-        "req",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-subj",
-        "/CN=127.0.0.1",
-        "-keyout",
-        &s(p("key.pem")),
-        "-out",
-        &s(p("req.pem")),
-    ]);
+    run(
+        "req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=envmon_test_CA \
+         -keyout {ca.key} -out {ca.pem}",
+    );
+    run("req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout {key.pem} -out {req.pem}");
     std::fs::write(
         p("ext"),
         "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
     )
     .unwrap();
-    run(&[
-        "x509",
-        "-req",
-        "-in",
-        &s(p("req.pem")),
-        "-CA",
-        &s(p("ca.pem")),
-        "-CAkey",
-        &s(p("ca.key")),
-        "-CAcreateserial",
-        "-days",
-        "2",
-        "-extfile",
-        &s(p("ext")),
-        "-out",
-        &s(p("cert.pem")),
-    ]);
-    run(&[
-        "x509",
-        "-in",
-        &s(p("cert.pem")),
-        "-outform",
-        "DER",
-        "-out",
-        &s(p("cert.der")),
-    ]);
-    run(&[
-        "pkcs8",
-        "-topk8",
-        "-nocrypt",
-        "-in",
-        &s(p("key.pem")),
-        "-outform",
-        "DER",
-        "-out",
-        &s(p("key.der")),
-    ]);
+    run(
+        "x509 -req -in {req.pem} -CA {ca.pem} -CAkey {ca.key} -CAcreateserial -days 2 \
+         -extfile {ext} -out {cert.pem}",
+    );
+    run("x509 -in {cert.pem} -outform DER -out {cert.der}");
+    run("pkcs8 -topk8 -nocrypt -in {key.pem} -outform DER -out {key.der}");
     (p("ca.pem"), p("cert.pem"), p("key.pem"))
 }
