@@ -1,5 +1,5 @@
 //! Redfish's `$expand` as DSP0266 (Redfish Specification, "Query parameters") defines it,
-//! for [`crate::HttpProxy`]: sushy-static ignores query strings, so the proxy expands its
+//! for [`crate::HttpProxy`]: sushy-static answers any query string 404, so the proxy expands its
 //! answers itself over the same mockup files. Only what the specification says of `.` (every
 //! subordinate hyperlink, not those under `Links`) and `*` (every hyperlink) with `$levels`
 //! is implemented; `~` is answered as `.`.

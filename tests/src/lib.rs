@@ -144,6 +144,25 @@ pub fn sushy(mockup: &std::path::Path, log: &std::path::Path) -> (crate::fleet::
     (sushy_on(mockup, log, port), port)
 }
 
+/// The auto board's resources at the Redfish service on 127.0.0.1:`port` (a discovery of
+/// its own), and what its root says it can do.
+pub fn board_resources(
+    port: u16,
+) -> Result<(Vec<String>, envmon_sensors::redfish::plan::Features), String> {
+    let mut f = envmon_sensors::redfish::http::HttpFetch::new("127.0.0.1", port, None);
+    let found = envmon_sensors::redfish::discover::discover(&mut f).map_err(|e| e.to_string())?;
+    let (board, _) = envmon_board_defs::redfish::auto_board_redfish(&found.sensors);
+    let uris = board
+        .items
+        .iter()
+        .filter_map(|i| match &i.source {
+            envmon_board_defs::Source::Redfish(u) => Some(u.clone()),
+            _ => None,
+        })
+        .collect();
+    Ok((uris, found.features))
+}
+
 /// [`sushy`] on `port`.
 pub fn sushy_on(
     mockup: &std::path::Path,

@@ -273,7 +273,7 @@ pub enum HttpMode {
 /// thread of its own: one request per connection, or, when started with
 /// [`HttpProxy::keeping`], as many as the client sends (HTTP/1.1 keep-alive towards the
 /// client; sushy-static is asked one request per connection as before). It answers
-/// `$expand` itself ([`crate::expand`]; sushy-static ignores query strings) unless told
+/// `$expand` itself ([`crate::expand`]; sushy-static answers any query string 404) unless told
 /// not to ([`HttpProxy::without_expand`]). Counts the client's connections. Stops on drop.
 pub struct HttpProxy {
     /// The port clients connect to.
@@ -345,7 +345,7 @@ struct ProxyShared {
     /// Milliseconds each new connection waits before its first answer (a BMC's TLS
     /// handshake on its small CPU).
     connect_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    /// Whether it expands answers (`$expand`, [`crate::expand`]); off, it ignores the query
+    /// Whether it expands answers (`$expand`, [`crate::expand`]); off, it passes the query on
     /// and its root says nothing of `ExpandQuery`.
     expand: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Client requests answered so far.
@@ -421,8 +421,8 @@ impl HttpProxy {
             .store(ms, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// Makes it a service that does not expand, from now on: `$expand` is ignored (as
-    /// sushy-static ignores it) and the root says nothing of `ExpandQuery`.
+    /// Makes it a service that does not expand, from now on: a query goes on to
+    /// sushy-static (which answers 404) and the root says nothing of `ExpandQuery`.
     pub fn without_expand(&self) {
         self.expand
             .store(false, std::sync::atomic::Ordering::Relaxed);

@@ -585,11 +585,11 @@ impl Loop {
         // The system the host guard found is not looked for again.
         self.figures = Some(SourceFigures::Redfish(Box::new(RfFigures::new(
             Box::new(fetch.clone()),
-            RedfishReader::new(Box::new(fetch.clone())).expanding(found.expand),
+            RedfishReader::new(Box::new(fetch.clone())).with_features(found.features),
             &found.sensors,
             self.host.rf_system.as_ref().map(|s| s.path.clone()),
         ))));
-        let reader = RedfishReader::new(Box::new(fetch)).expanding(found.expand);
+        let reader = RedfishReader::new(Box::new(fetch)).with_features(found.features);
         let (m, _) = board::bind(b, described, &self.settings, Some(reader));
         if !m.active() {
             return Err("the board has no item that matches a Redfish sensor".into());

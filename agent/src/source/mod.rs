@@ -97,8 +97,9 @@ pub struct OneShot {
     pub fetch: Option<HttpFetch>,
     /// Requests the discovery took (Redfish).
     pub requests: u64,
-    /// How deep the service expands (Redfish `$expand`), for the monitor's reader.
-    pub expand: u8,
+    /// What the service says it can do (Redfish `$expand`, requests at once), for the
+    /// monitor's reader.
+    pub features: envmon_sensors::redfish::plan::Features,
     /// What the BMC said of the system it manages (asked for `Need::Always`).
     pub guid: Option<envmon_core::host::BmcGuid>,
 }
@@ -118,7 +119,7 @@ impl OneShot {
     pub fn reader(&self) -> Option<RedfishReader> {
         self.fetch
             .as_ref()
-            .map(|f| RedfishReader::new(Box::new(f.clone())).expanding(self.expand))
+            .map(|f| RedfishReader::new(Box::new(f.clone())).with_features(self.features))
     }
 }
 
@@ -187,7 +188,7 @@ pub fn open_once(
             Ok(OneShot {
                 redfish: Some(found.sensors),
                 requests,
-                expand: found.expand,
+                features: found.features,
                 fetch: Some(fetch),
                 guid,
                 ..OneShot::default()

@@ -18,9 +18,9 @@ pub struct Discovered {
     pub sensors: Vec<RfSensor>,
     /// Members left out, and why.
     pub notes: Vec<String>,
-    /// How deep the service says it expands (`$expand`, [`super::plan::expand_levels`]):
-    /// the sweeps' reader asks for several resources in one GET.
-    pub expand: u8,
+    /// What the service's root says it can do ([`super::plan::features`]): the sweeps'
+    /// reader asks for several resources in one GET where it expands.
+    pub features: super::plan::Features,
 }
 
 /// The kinds the deprecated resources are taken for when the new ones lack them.
@@ -46,11 +46,12 @@ fn kind(s: &RfSensor) -> Kind {
     }
 }
 
-/// The members of the collection at `uri`, each fetched ([`Fetch::get_many`]) and mapped by
-/// `one`; failures noted.
+/// The members of the collection at `uri`, fetched `batch` at a time ([`Fetch::get_many`])
+/// and each mapped by `one`; failures noted.
 fn each<F: Fetch, T>(
     f: &mut F,
     uri: &str,
+    batch: usize,
     notes: &mut Vec<String>,
     mut one: impl FnMut(&serde_json::Value) -> Result<T, RfError>,
 ) -> Vec<T> {
@@ -61,13 +62,16 @@ fn each<F: Fetch, T>(
             return Vec::new();
         }
     };
-    // The members at once, as many in flight as the client has.
-    let paths: Vec<&str> = list.iter().map(String::as_str).collect();
+    // The members a few at a time (as many in flight as the client has and the service
+    // allows), each mapped before the next are asked: bounded memory.
     let mut out = Vec::new();
-    for got in f.get_many(&paths) {
-        match got.and_then(|v| one(&v)) {
-            Ok(t) => out.push(t),
-            Err(e) => notes.push(e.to_string()),
+    for chunk in list.chunks(batch.max(1)) {
+        let paths: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        for got in f.get_many(&paths) {
+            match got.and_then(|v| one(&v)) {
+                Ok(t) => out.push(t),
+                Err(e) => notes.push(e.to_string()),
+            }
         }
     }
     out
@@ -100,15 +104,20 @@ fn linked<F: Fetch>(
 /// One chassis' sensors.
 fn chassis<F: Fetch>(f: &mut F, uri: &str, out: &mut Discovered) -> Result<(), RfError> {
     let c = f.get(uri)?;
+    let batch = if out.features.one_at_a_time {
+        1
+    } else {
+        f.in_flight()
+    };
     let notes = &mut out.notes;
     let mut new: Vec<RfSensor> = Vec::new();
     if let Some(s) = map::link(&c, "Sensors", uri)? {
-        new.extend(each(f, &s, notes, map::sensor));
+        new.extend(each(f, &s, batch, notes, map::sensor));
     }
     let mut fan_sources = Vec::new();
     if let Some((t, ts)) = linked(f, &c, "ThermalSubsystem", uri, notes) {
         if let Some(fans) = map::link(&ts, "Fans", &t)? {
-            for (s, source) in each(f, &fans, notes, map::fan) {
+            for (s, source) in each(f, &fans, batch, notes, map::fan) {
                 new.push(s);
                 fan_sources.extend(source);
             }
@@ -116,7 +125,7 @@ fn chassis<F: Fetch>(f: &mut F, uri: &str, out: &mut Discovered) -> Result<(), R
     }
     if let Some((p, ps)) = linked(f, &c, "PowerSubsystem", uri, notes) {
         if let Some(supplies) = map::link(&ps, "PowerSupplies", &p)? {
-            new.extend(each(f, &supplies, notes, map::power_supply));
+            new.extend(each(f, &supplies, batch, notes, map::power_supply));
         }
         new.extend(map::redundancy_groups(&ps, &p)?);
     }
@@ -159,7 +168,7 @@ pub fn discover<F: Fetch>(f: &mut F) -> Result<Discovered, RfError> {
         .ok_or_else(|| RfError::new(RfErrorKind::Missing("Chassis"), "/redfish/v1"))?;
     let list = map::members(&f.get(&coll)?, &coll)?;
     let mut out = Discovered {
-        expand: super::plan::expand_levels(&root),
+        features: super::plan::features(&root),
         ..Discovered::default()
     };
     if list.len() > MAX_CHASSIS {

@@ -993,7 +993,7 @@ impl Fetch for HttpFetch {
                 .filter_map(|mut f| {
                     std::thread::Builder::new()
                         .name("envmon-redfish".into())
-                        .stack_size(256 * 1024)
+                        .stack_size(1024 * 1024)
                         .spawn_scoped(scope, move || work(&mut f))
                         .ok()
                 })

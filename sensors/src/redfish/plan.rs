@@ -1,16 +1,17 @@
 //! Pure: which GETs a sweep makes. Without `$expand` each resource the items live in is one
-//! GET (as before issue 34). A service whose root says it expands
-//! (`ProtocolFeaturesSupported.ExpandQuery`: `Levels`, and `ExpandAll` or `NoLinks`) is
-//! asked for a collection holding two or more of them once, expanded one level
-//! (`?$expand=.($levels=1)`, DSP0266's "subordinate hyperlinks, not `Links`"); a resource
-//! that is itself read and lies above such a collection takes it in, expanded as deep as
-//! needed within the service's `MaxLevels` (the `PowerSubsystem`, read for its redundancy
-//! groups, holds its `PowerSupplies`: one GET, two levels).
+//! GET (as before issue 34). A service whose root says it expands with `.` and levels
+//! (`ProtocolFeaturesSupported.ExpandQuery`: `NoLinks` and `Levels`) is asked for a collection
+//! holding two or more of them once, expanded one level (`?$expand=.($levels=1)`, DSP0266's
+//! "subordinate hyperlinks, not `Links`"); a resource that is itself read and lies above a
+//! collection holding any of them takes it in, expanded as deep as needed within the
+//! service's `MaxLevels` (the `PowerSubsystem`, read for its redundancy groups, holds its
+//! `PowerSupplies`: one GET, two levels).
 //!
-//! Only the collections of [`COLLECTIONS`] are expanded. A plan assumes a resource's path
-//! names its place (a member of `…/Sensors` is one level
-//! under it), as Redfish's URIs do; the reader checks every answer for the resources it was
-//! to hold ([`found`]) and reads those it lacks one by one.
+//! Only the collections of [`COLLECTIONS`] are expanded, and none the reader found the
+//! service does not expand (`not`). A plan assumes a resource's path names its place (a
+//! member of `…/Sensors` is one level under it), as Redfish's URIs do; the reader checks
+//! every answer for the resources it was to hold ([`Whole`]) and reads those it lacks one
+//! by one.
 
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -25,21 +26,43 @@ pub const COLLECTIONS: &[&str] = &["Sensors", "Fans", "PowerSupplies"];
 /// The deepest expansion asked for, whatever a service advertises.
 pub const MAX_LEVELS: u8 = 3;
 
-/// How deep the service at `root` (its service root) expands: 0 when it does not say it
-/// does; else its `MaxLevels` (1 when not said), at most [`MAX_LEVELS`].
-pub fn expand_levels(root: &Value) -> u8 {
-    let Some(q) = root
-        .get("ProtocolFeaturesSupported")
-        .and_then(|p| p.get("ExpandQuery"))
-    else {
-        return 0;
+/// What a service's root says it can do for a sweep
+/// (`ProtocolFeaturesSupported`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Features {
+    /// How deep it expands with `.` (0: it does not say it does), at most [`MAX_LEVELS`].
+    pub expand: u8,
+    /// It says it serves one request at a time (`MultipleHTTPRequests: false`).
+    pub one_at_a_time: bool,
+}
+
+/// What the service at `root` (its service root) says it can do: `$expand=.` with levels
+/// when `ExpandQuery` says `NoLinks` (`.`) and `Levels`, as deep as its `MaxLevels` (1 when
+/// not said), at most [`MAX_LEVELS`]; one request at a time when `MultipleHTTPRequests` is
+/// `false`.
+pub fn features(root: &Value) -> Features {
+    let p = root.get("ProtocolFeaturesSupported");
+    let one_at_a_time = p
+        .and_then(|p| p.get("MultipleHTTPRequests"))
+        .and_then(Value::as_bool)
+        == Some(false);
+    let Some(q) = p.and_then(|p| p.get("ExpandQuery")) else {
+        return Features {
+            expand: 0,
+            one_at_a_time,
+        };
     };
     let yes = |k: &str| q.get(k).and_then(Value::as_bool) == Some(true);
-    if !yes("Levels") || !(yes("ExpandAll") || yes("NoLinks")) {
-        return 0;
+    let expand = if yes("Levels") && yes("NoLinks") {
+        let max = q.get("MaxLevels").and_then(Value::as_u64).unwrap_or(1);
+        u8::try_from(max.min(u64::from(MAX_LEVELS))).unwrap_or(MAX_LEVELS)
+    } else {
+        0
+    };
+    Features {
+        expand,
+        one_at_a_time,
     }
-    let max = q.get("MaxLevels").and_then(Value::as_u64).unwrap_or(1);
-    u8::try_from(max.min(u64::from(MAX_LEVELS))).unwrap_or(MAX_LEVELS)
 }
 
 /// One GET of a sweep: the path asked, and the resources its answer holds.
@@ -76,37 +99,43 @@ fn depth_below(top: &str, doc: &str) -> Option<usize> {
 }
 
 /// The GETs that read `docs` (resource paths, each once, most urgent first), with a service
-/// expanding `levels` deep (0: one GET each). The GETs keep the order of their first
-/// resource.
-pub fn plan(docs: &[String], levels: u8) -> Vec<Get> {
+/// expanding `levels` deep (0: one GET each), none of `not` (paths the service does not
+/// expand) expanded. The GETs keep the order of their first resource.
+pub fn plan(docs: &[String], levels: u8, not: &[String]) -> Vec<Get> {
     if levels == 0 {
         return docs.iter().map(|d| Get::plain(d)).collect();
     }
-    // Collections holding two or more of the resources.
-    let mut members: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let expandable = |p: &str| !not.iter().any(|n| n == p);
+    // The collections of COLLECTIONS holding any of the resources.
+    let mut members: BTreeMap<&str, usize> = BTreeMap::new();
     for d in docs {
-        members.entry(parent(d)).or_default().push(d);
+        let coll = parent(d);
+        if COLLECTIONS
+            .iter()
+            .any(|c| coll.rsplit('/').next() == Some(c))
+        {
+            *members.entry(coll).or_default() += 1;
+        }
     }
-    members.retain(|coll, m| {
-        m.len() >= 2
-            && COLLECTIONS
-                .iter()
-                .any(|c| coll.rsplit('/').next() == Some(c))
-    });
     // A read resource above a collection takes it in, within the levels; each top is
-    // expanded as deep as its deepest collection needs.
+    // expanded as deep as its deepest collection needs. A collection no read resource
+    // takes in is its own top when it holds two or more.
     let mut top: BTreeMap<&str, &str> = BTreeMap::new();
     let mut deep: BTreeMap<&str, usize> = BTreeMap::new();
-    for coll in members.keys() {
-        let (t, n) = docs
+    for (coll, n) in &members {
+        let above = docs
             .iter()
+            .filter(|d| expandable(d))
             .filter_map(|d| Some((d.as_str(), depth_below(d, coll)? + 1)))
-            .filter(|(_, n)| *n <= usize::from(levels))
-            .min_by_key(|(d, _)| d.len())
-            .unwrap_or((coll, 1));
+            .filter(|(_, k)| *k <= usize::from(levels))
+            .min_by_key(|(d, _)| d.len());
+        let Some((t, k)) = above.or_else(|| (*n >= 2 && expandable(coll)).then_some((*coll, 1)))
+        else {
+            continue;
+        };
         top.insert(coll, t);
-        let e = deep.entry(t).or_insert(n);
-        *e = (*e).max(n);
+        let e = deep.entry(t).or_insert(k);
+        *e = (*e).max(k);
     }
     let mut gets: Vec<Get> = Vec::new();
     let mut at: BTreeMap<&str, usize> = BTreeMap::new();
@@ -135,22 +164,46 @@ pub fn plan(docs: &[String], levels: u8) -> Vec<Get> {
     gets
 }
 
-/// The resource `doc` inside an expanded answer: the object whose `@odata.id` is `doc` and
-/// that is a whole resource (it says its `@odata.type`; a bare link does not).
-pub fn found<'a>(answer: &'a Value, doc: &str) -> Option<&'a Value> {
-    match answer {
+/// The path an expanded GET asks for, without its query (what [`plan`]'s `not` names).
+pub fn expanded_path(get: &Get) -> &str {
+    get.path.split('?').next().unwrap_or_default()
+}
+
+/// The whole resources of an expanded answer, by their `@odata.id` (sanitized, as
+/// discovery names them): the objects that say their `@odata.type` and hold more than
+/// `@odata` annotations (a link, even one with its type, is not the resource); nothing under
+/// `Links`. One walk of the answer.
+pub struct Whole<'a>(BTreeMap<String, &'a Value>);
+
+impl<'a> Whole<'a> {
+    /// The whole resources of `answer`.
+    pub fn of(answer: &'a Value) -> Whole<'a> {
+        let mut found = BTreeMap::new();
+        walk(answer, &mut found);
+        Whole(found)
+    }
+
+    /// The resource `doc`, if the answer holds it whole.
+    pub fn get(&self, doc: &str) -> Option<&'a Value> {
+        self.0.get(doc).copied()
+    }
+}
+
+fn walk<'a>(v: &'a Value, found: &mut BTreeMap<String, &'a Value>) {
+    match v {
         Value::Object(o) => {
-            let whole = o.get("@odata.type").is_some()
-                && o.get("@odata.id").and_then(Value::as_str) == Some(doc);
-            if whole {
-                return Some(answer);
+            let whole = o.contains_key("@odata.type") && o.keys().any(|k| !k.starts_with('@'));
+            if let (true, Some(id)) = (whole, o.get("@odata.id").and_then(Value::as_str)) {
+                found.entry(envmon_core::text::sanitize(id)).or_insert(v);
             }
-            o.iter()
-                .filter(|(k, _)| k.as_str() != "Links")
-                .find_map(|(_, v)| found(v, doc))
+            for (k, child) in o {
+                if k != "Links" {
+                    walk(child, found);
+                }
+            }
         }
-        Value::Array(a) => a.iter().find_map(|v| found(v, doc)),
-        _ => None,
+        Value::Array(a) => a.iter().for_each(|c| walk(c, found)),
+        _ => {}
     }
 }
 
@@ -186,7 +239,7 @@ mod tests {
             "1U/PowerSubsystem",
             "Card1/ThermalSubsystem/Fans/CPU1",
         ]);
-        let gets = plan(&d, 6);
+        let gets = plan(&d, 6, &[]);
         assert_eq!(
             paths(&gets),
             [
@@ -206,57 +259,87 @@ mod tests {
         assert_eq!(all, want);
         // One level only: the supplies' collection on its own.
         assert_eq!(
-            paths(&plan(&d, 1))[2..],
+            paths(&plan(&d, 1, &[]))[2..],
             [
                 "1U/PowerSubsystem/PowerSupplies?$expand=.($levels=1)",
                 "1U/PowerSubsystem",
                 "Card1/ThermalSubsystem/Fans/CPU1"
             ]
         );
+        // A read PowerSubsystem takes in its one supply too.
+        let one = docs(&["1U/PowerSubsystem", "1U/PowerSubsystem/PowerSupplies/Bay1"]);
+        assert_eq!(
+            paths(&plan(&one, 2, &[])),
+            ["1U/PowerSubsystem?$expand=.($levels=2)"]
+        );
         // The deprecated Thermal and Power are not members of a collection: their chassis
         // is not expanded.
         let old = docs(&["1/Thermal", "1/Power"]);
-        assert_eq!(plan(&old, 6), plan(&old, 0));
+        assert_eq!(plan(&old, 6, &[]), plan(&old, 0, &[]));
         // No $expand: one GET each, in order.
-        let plain = plan(&d, 0);
+        let plain = plan(&d, 0, &[]);
         assert_eq!(plain.len(), d.len());
         assert_eq!(plain[0].path, d[0]);
     }
 
+    /// What the service does not expand is planned one GET per resource, the rest still
+    /// expanded; a parent it does not expand leaves its collection to itself.
     #[test]
-    fn expansion_is_what_the_root_says_and_bounded() {
+    fn what_the_service_does_not_expand_is_read_alone() {
+        let d = docs(&[
+            "1U/Sensors/A",
+            "1U/Sensors/B",
+            "1U/PowerSubsystem/PowerSupplies/Bay1",
+            "1U/PowerSubsystem/PowerSupplies/Bay2",
+            "1U/PowerSubsystem",
+        ]);
+        let not = docs(&["1U/Sensors", "1U/PowerSubsystem"]);
+        assert_eq!(
+            paths(&plan(&d, 3, &not)),
+            [
+                "1U/Sensors/A",
+                "1U/Sensors/B",
+                "1U/PowerSubsystem/PowerSupplies?$expand=.($levels=1)",
+                "1U/PowerSubsystem",
+            ]
+        );
+    }
+
+    #[test]
+    fn features_are_what_the_root_says_and_bounded() {
         let root = |q: Value| json!({"ProtocolFeaturesSupported": {"ExpandQuery": q}});
         let dmtf = json!({"ExpandAll": true, "Levels": true, "MaxLevels": 6, "Links": true,
             "NoLinks": true});
-        assert_eq!(expand_levels(&root(dmtf)), MAX_LEVELS);
-        // HPE's DL325 Gen10 Plus: levels, one of them, no ExpandAll but NoLinks.
+        assert_eq!(features(&root(dmtf)).expand, MAX_LEVELS);
+        // HPE's DL325 Gen10 Plus: levels, one of them, `.` (NoLinks) but not `*`.
         let hpe = json!({"ExpandAll": false, "Levels": true, "Links": false, "MaxLevels": 1,
             "NoLinks": true});
-        assert_eq!(expand_levels(&root(hpe)), 1);
+        assert_eq!(features(&root(hpe)).expand, 1);
         assert_eq!(
-            expand_levels(&json!({})),
-            0,
-            "Intel's S2600BPB says nothing"
+            features(&json!({})),
+            Features::default(),
+            "Intel's says nothing"
         );
-        assert_eq!(expand_levels(&root(json!({"ExpandAll": true}))), 0);
-        assert_eq!(expand_levels(&root(json!("yes"))), 0);
+        // `*` alone: envmon asks for `.`, which it did not say.
+        let all = json!({"ExpandAll": true, "Levels": true});
+        assert_eq!(features(&root(all)).expand, 0);
+        assert_eq!(features(&root(json!("yes"))).expand, 0);
+        let serial = json!({"ProtocolFeaturesSupported": {"MultipleHTTPRequests": false}});
+        assert!(features(&serial).one_at_a_time);
     }
 
     #[test]
     fn a_resource_is_found_whole_never_as_a_link() {
-        let a = json!({"@odata.id": "/c", "@odata.type": "#C.C",
-            "Links": {"Chassis": [{"@odata.id": "/x", "@odata.type": "#X.X"}]},
+        let a = json!({"@odata.id": "/c", "@odata.type": "#C.C", "Id": "c",
+            "Links": {"Chassis": [{"@odata.id": "/x", "@odata.type": "#X.X", "Id": "x"}]},
             "Members": [{"@odata.id": "/c/1"},
+                {"@odata.id": "/c/3", "@odata.type": "#Sensor.v1_0_0.Sensor"},
                 {"@odata.id": "/c/2", "@odata.type": "#Sensor.v1_0_0.Sensor", "Reading": 3}]});
-        assert!(
-            found(&a, "/c/1").is_none(),
-            "a bare link is not the resource"
-        );
-        assert_eq!(found(&a, "/c/2").unwrap()["Reading"], 3);
-        assert!(
-            found(&a, "/x").is_none(),
-            "Links are not expanded resources"
-        );
-        assert_eq!(found(&a, "/c").unwrap()["@odata.id"], "/c");
+        let w = Whole::of(&a);
+        assert!(w.get("/c/1").is_none(), "a bare link is not the resource");
+        assert!(w.get("/c/3").is_none(), "nor a link that says its type");
+        assert_eq!(w.get("/c/2").unwrap()["Reading"], 3);
+        assert!(w.get("/x").is_none(), "Links are not expanded resources");
+        assert_eq!(w.get("/c").unwrap()["Id"], "c");
     }
 }

@@ -10,7 +10,7 @@
 //! value, or a resource that did not answer, is unreadable. `State: Absent` (or `Disabled`,
 //! `UnavailableOffline`) is the evidence of absence ([`RedfishReader::not_in_use`]).
 
-use super::plan::{Get, plan};
+use super::plan::{Features, Get, plan};
 use super::{Fetch, RfError, RfResource, RfSensor, map};
 use envmon_core::engine::Reading;
 use std::collections::BTreeMap;
@@ -82,17 +82,20 @@ pub struct RedfishReader {
     /// Resources the last refresh left unread because the turn's budget was spent: read
     /// first (after the urgent ones) at the next.
     behind: Vec<String>,
-    /// How long the last answered GET took: a request the turn's budget has no room for is
-    /// not started (a BMC serves one at a time: an abandoned request would still hold it).
+    /// How long the last answered batch of GETs took: a batch the turn's budget has no room
+    /// for is not started (an abandoned request would still hold the BMC).
     took: std::time::Duration,
-    /// How deep the service expands (`$expand`, [`super::plan`]); 0 once an expanded answer
-    /// lacked what it was to hold (the service says it expands but does not).
-    levels: u8,
+    /// What the service's root says it can do (`$expand`, several requests at once).
+    features: Features,
+    /// The paths the service does not expand, found out: a resource an expansion of one
+    /// lacked (or that it refused) read alone ([`super::plan::plan`]'s `not`).
+    not: Vec<String>,
 }
 
-/// Whether an expanded GET's error says the service does not expand (a status a request
-/// for the resource alone would not get, or an answer too large or not JSON), rather than
-/// what any request would meet (busy, the user refused, no answer).
+/// Whether an expanded GET's error may say the service does not expand it (a status, an
+/// answer too large or not JSON; its resources are then read alone, and when they read, the
+/// path is not expanded again), rather than what any request would meet (busy, the user
+/// refused, no answer).
 fn refuses_expansion(e: &RfError) -> bool {
     matches!(
         e.kind,
@@ -124,14 +127,16 @@ impl RedfishReader {
             held: BTreeMap::new(),
             behind: Vec::new(),
             took: std::time::Duration::ZERO,
-            levels: 0,
+            features: Features::default(),
+            not: Vec::new(),
         }
     }
 
-    /// The reader asking a service that expands `levels` deep ([`super::plan::expand_levels`]
-    /// of its root) for several resources in one GET.
-    pub fn expanding(mut self, levels: u8) -> RedfishReader {
-        self.levels = levels.min(super::plan::MAX_LEVELS);
+    /// The reader of a service that can do what `features` says ([`super::plan::features`]
+    /// of its root): several resources in one GET where it expands, one request at a time
+    /// where it says so.
+    pub fn with_features(mut self, features: Features) -> RedfishReader {
+        self.features = features;
         self
     }
 
@@ -169,13 +174,19 @@ impl RedfishReader {
         // its time, whatever this call asks.
         self.held.retain(|_, until| now_ms < *until);
         let mut asked = 0;
-        let mut gets: std::collections::VecDeque<Get> = plan(&docs, self.levels).into();
-        // Resources an expanded answer lacked (read one by one after it).
-        let mut lacked: Vec<String> = Vec::new();
+        let mut gets: std::collections::VecDeque<Get> =
+            plan(&docs, self.features.expand, &self.not).into();
+        // Resources an expanded answer lacked, read alone next, and the path that lacked them.
+        let mut lacked: Vec<(String, String)> = Vec::new();
+        let in_flight = if self.features.one_at_a_time {
+            1
+        } else {
+            self.fetch.in_flight().max(1)
+        };
         while !gets.is_empty() {
             // The next GETs, as many at once as the client has in flight.
             let mut batch = Vec::new();
-            while batch.len() < self.fetch.in_flight().max(1) {
+            while batch.len() < in_flight {
                 let Some(g) = gets.pop_front() else { break };
                 if self.may_ask(&g, asked, now_ms) {
                     batch.push(g);
@@ -191,56 +202,62 @@ impl RedfishReader {
             if answers.iter().any(Result::is_ok) {
                 self.took = started.elapsed();
             }
+            // What the batch leaves to read alone goes next, in the batch's order.
+            let mut again = Vec::new();
             for (g, got) in batch.into_iter().zip(answers) {
-                self.take(g, got, &mut gets, &mut lacked, now_ms);
+                again.extend(self.take(g, got, &mut lacked, now_ms));
+            }
+            for d in again.into_iter().rev() {
+                gets.push_front(Get::plain(&d));
             }
         }
     }
 
-    /// What one GET brought: its resources kept, or its error; what an expanded answer
-    /// lacks read alone next (`lacked`); expansions stopped when the service does not expand.
+    /// What one GET brought: its resources kept, or its error (and the hold it asks for).
+    /// Returns the resources to read alone next: those an expanded answer lacks, or all of
+    /// an expansion that failed as a refusal might (noted in `lacked` with the path); a
+    /// resource read alone after its expansion lacked it marks that path not expanded.
     fn take(
         &mut self,
         g: Get,
         got: Result<serde_json::Value, RfError>,
-        gets: &mut std::collections::VecDeque<Get>,
-        lacked: &mut Vec<String>,
+        lacked: &mut Vec<(String, String)>,
         now_ms: u64,
-    ) {
-        match got {
-            Ok(v) if g.expanded => {
-                // What the expansion lacks is read one by one, next.
-                let lacking = self.keep_expanded(&v, &g.docs, now_ms);
-                for d in lacking.iter().rev() {
-                    gets.push_front(Get::plain(d));
-                }
-                lacked.extend(lacking);
-            }
+    ) -> Vec<String> {
+        let lacking = match got {
+            Ok(v) if g.expanded => self.keep_expanded(&v, &g.docs, now_ms),
+            Err(e) if g.expanded && refuses_expansion(&e) => g.docs.clone(),
             Ok(v) => {
-                if let Err(e) = self.keep(&v) {
-                    self.failed(e, g.path, now_ms);
-                } else if lacked.contains(&g.path) {
-                    // It reads alone: the expansion should have held it. The service does
-                    // not expand as it says.
-                    self.stop_expanding(gets);
+                match self.keep(&v) {
+                    Err(e) => self.failed(e, &g.docs, now_ms),
+                    Ok(()) => {
+                        // It reads alone: the expansion that lacked it is not one the
+                        // service makes.
+                        if let Some((_, path)) = lacked.iter().find(|(d, _)| *d == g.path) {
+                            if !self.not.contains(path) {
+                                self.not.push(path.clone());
+                            }
+                        }
+                    }
                 }
+                return Vec::new();
             }
-            // A service that refuses the expansion itself (not busy, not the user) has its
-            // resources read one by one.
-            Err(e) if g.expanded && refuses_expansion(&e) => {
-                gets.push_front(g);
-                self.stop_expanding(gets);
+            Err(e) => {
+                self.failed(e, &g.docs, now_ms);
+                return Vec::new();
             }
-            Err(e) => self.failed(e, g.path, now_ms),
-        }
+        };
+        let path = super::plan::expanded_path(&g).to_string();
+        lacked.extend(lacking.iter().map(|d| (d.clone(), path.clone())));
+        lacking
     }
 
     /// Whether `g` may be asked now, `asked` GETs into the turn: not while the service asked
-    /// to wait for it; the first GET of a turn always, the others when the budget has room
-    /// for one as long as the last (what is not asked is unread, said as such, and left
-    /// behind for the next turn).
+    /// to wait for any of its resources; the first batch of a turn always, the others when
+    /// the budget has room for one as long as the last (what is not asked is unread, said as
+    /// such, and left behind for the next turn).
     fn may_ask(&mut self, g: &Get, asked: usize, now_ms: u64) -> bool {
-        if let Some(until) = self.held.get(&g.path) {
+        if let Some(until) = g.docs.iter().filter_map(|d| self.held.get(d)).max() {
             self.errors.push(RfError::new(
                 super::RfErrorKind::Timeout,
                 format!(
@@ -265,13 +282,6 @@ impl RedfishReader {
         room
     }
 
-    /// Expands no more: the GETs left of this refresh become one per resource.
-    fn stop_expanding(&mut self, gets: &mut std::collections::VecDeque<Get>) {
-        self.levels = 0;
-        let rest: Vec<String> = gets.drain(..).flat_map(|g| g.docs).collect();
-        gets.extend(plan(&rest, 0));
-    }
-
     /// Keeps what one resource says.
     fn keep(&mut self, v: &serde_json::Value) -> Result<(), RfError> {
         for s in map::resource(v)? {
@@ -280,8 +290,8 @@ impl RedfishReader {
         Ok(())
     }
 
-    /// Keeps a GET's error, and the hold it asks for.
-    fn failed(&mut self, e: RfError, path: String, now_ms: u64) {
+    /// Keeps a GET's error, and the hold it asks for (on each of its resources).
+    fn failed(&mut self, e: RfError, docs: &[String], now_ms: u64) {
         let wait = e.retry_after.map(|d| {
             u64::try_from(d.as_millis())
                 .unwrap_or(u64::MAX)
@@ -289,7 +299,9 @@ impl RedfishReader {
         });
         self.errors.push(e);
         if let Some(w) = wait {
-            self.held.insert(path, now_ms.saturating_add(w));
+            for d in docs {
+                self.held.insert(d.clone(), now_ms.saturating_add(w));
+            }
         }
     }
 
@@ -300,12 +312,13 @@ impl RedfishReader {
         docs: &[String],
         now_ms: u64,
     ) -> Vec<String> {
+        let whole = super::plan::Whole::of(answer);
         let mut lacking = Vec::new();
         for d in docs {
-            match super::plan::found(answer, d) {
+            match whole.get(d) {
                 Some(v) => {
                     if let Err(e) = self.keep(v) {
-                        self.failed(e, d.clone(), now_ms);
+                        self.failed(e, std::slice::from_ref(d), now_ms);
                     }
                 }
                 None => lacking.push(d.clone()),
@@ -604,10 +617,13 @@ mod tests {
                 (Some((coll, _)), Ok(())) => Ok(serde_json::json!({"@odata.id": coll,
                     "@odata.type": "#SensorCollection.SensorCollection",
                     "Members": [member(1), member(2), member(3)]})),
-                (Some((coll, _)), Err(status)) => Err(RfError::new(
-                    super::super::RfErrorKind::Status(status),
-                    coll,
-                )),
+                (Some((coll, _)), Err(status)) => {
+                    let mut e = RfError::new(super::super::RfErrorKind::Status(status), coll);
+                    if status == 503 {
+                        e.retry_after = Some(std::time::Duration::from_secs(2));
+                    }
+                    Err(e)
+                }
                 (None, _) => {
                     let k = path.rsplit('/').next().and_then(|k| k.parse().ok());
                     if omit.is_some_and(|(o, fails)| fails && Some(o) == k) {
@@ -624,7 +640,8 @@ mod tests {
 
     /// Issue 34: a service that expands gives three sensors in one GET; one that refuses
     /// the expansion (501) has them read one by one in the same refresh, and is not asked
-    /// to expand again; a busy one (503) keeps its expansion for the next sweep. A member the
+    /// to expand that collection again; a busy one (503, `Retry-After`) holds every
+    /// resource of the expansion and keeps it for after the hold. A member the
     /// expansion lacks is read alone; when it reads, the service does not expand as it
     /// says (one by one from then on); when it fails alone too, the expansion is kept.
     #[test]
@@ -632,7 +649,12 @@ mod tests {
         let uris = ["1", "2", "3"].map(|k| format!("/redfish/v1/C/1/Sensors/{k}"));
         let reads = |r: &RedfishReader| uris.iter().map(|u| r.reading(u)).collect::<Vec<_>>();
         let want = [31.0, 32.0, 33.0].map(Reading::Value).to_vec();
-        let reader = |expand, omit| RedfishReader::new(Expanding::new(expand, omit)).expanding(1);
+        let reader = |expand, omit| {
+            RedfishReader::new(Expanding::new(expand, omit)).with_features(Features {
+                expand: 1,
+                one_at_a_time: false,
+            })
+        };
         let mut r = reader(Ok(()), None);
         r.refresh(uris.iter().map(String::as_str), 0);
         assert_eq!((reads(&r), r.requests()), (want.clone(), 1));
@@ -642,12 +664,16 @@ mod tests {
         assert!(r.healthy(), "{:?}", r.errors);
         r.refresh(uris.iter().map(String::as_str), 1000);
         assert_eq!(r.requests(), 7, "one by one from then on");
+        // Busy, for 2 s: every resource of the expansion is held, a confirming read of one
+        // of them (a GET of its own) too.
         let mut r = reader(Err(503), None);
         r.refresh(uris.iter().map(String::as_str), 0);
         assert_eq!(r.requests(), 1);
         assert_eq!(r.reading(&uris[0]), Reading::Unreadable);
-        r.refresh(uris.iter().map(String::as_str), 1000);
-        assert_eq!(r.requests(), 2, "still asked expanded");
+        r.refresh([uris[0].as_str()], 1000);
+        assert_eq!(r.requests(), 1, "held: not asked alone either");
+        r.refresh(uris.iter().map(String::as_str), 2000);
+        assert_eq!(r.requests(), 2, "asked expanded again after the hold");
         // A member left out because it fails alone too: the expansion is kept.
         let mut r = reader(Ok(()), Some((2, true)));
         for t in [0, 1000] {
@@ -666,6 +692,88 @@ mod tests {
         assert_eq!((reads(&r), r.requests()), (want.clone(), 2));
         r.refresh(uris.iter().map(String::as_str), 1000);
         assert_eq!(r.requests(), 5, "one by one from then on");
+    }
+
+    /// A service answering every GET, with three in flight, whose turn budget is spent
+    /// after `per_turn` GETs of a turn; records each batch.
+    struct Batches {
+        per_turn: usize,
+        in_turn: usize,
+        batches: Vec<Vec<String>>,
+    }
+
+    impl Fetch for std::sync::Arc<std::sync::Mutex<Batches>> {
+        fn get(&mut self, path: &str) -> Result<serde_json::Value, RfError> {
+            self.get_many(&[path]).remove(0)
+        }
+        fn get_many(&mut self, paths: &[&str]) -> Vec<Result<serde_json::Value, RfError>> {
+            let mut b = self.lock().unwrap();
+            b.in_turn += paths.len();
+            b.batches.push(
+                paths
+                    .iter()
+                    .map(|p| p.replace("/redfish/v1/", ""))
+                    .collect(),
+            );
+            paths
+                .iter()
+                .map(|p| {
+                    Ok(serde_json::json!({"@odata.id": p,
+                        "@odata.type": "#Sensor.v1_0_0.Sensor", "Reading": 30}))
+                })
+                .collect()
+        }
+        fn in_flight(&self) -> usize {
+            3
+        }
+        fn requests(&self) -> u64 {
+            self.lock()
+                .unwrap()
+                .batches
+                .iter()
+                .map(Vec::len)
+                .sum::<usize>() as u64
+        }
+        fn left(&self) -> Option<std::time::Duration> {
+            let b = self.lock().unwrap();
+            Some(if b.in_turn >= b.per_turn {
+                std::time::Duration::ZERO
+            } else {
+                std::time::Duration::from_secs(1)
+            })
+        }
+    }
+
+    /// Issue 34: GETs go three at a time, the urgent first; the first batch of a turn always
+    /// goes, and what the spent budget leaves is read first at the next turn. A service
+    /// that says it takes one request at a time gets batches of one.
+    #[test]
+    fn batches_keep_the_urgent_first_and_the_budget() {
+        use std::sync::{Arc, Mutex};
+        let b = Arc::new(Mutex::new(Batches {
+            per_turn: 3,
+            in_turn: 0,
+            batches: Vec::new(),
+        }));
+        let mut r = RedfishReader::new(Box::new(Arc::clone(&b)));
+        let rest = ["B", "C", "D", "E"].map(|x| format!("/redfish/v1/{x}"));
+        for t in 0..2 {
+            b.lock().unwrap().in_turn = 0;
+            r.refresh_urgent_first(["/redfish/v1/A"], rest.iter().map(String::as_str), t);
+        }
+        assert_eq!(
+            b.lock().unwrap().batches,
+            [vec!["A", "B", "C"], vec!["A", "D", "E"]]
+        );
+        assert_eq!(r.behind(), 2, "B and C, for the next turn");
+        let mut r = RedfishReader::new(Box::new(Arc::clone(&b))).with_features(Features {
+            expand: 0,
+            one_at_a_time: true,
+        });
+        b.lock().unwrap().batches.clear();
+        b.lock().unwrap().per_turn = 100;
+        r.refresh(rest.iter().map(String::as_str), 0);
+        assert!(b.lock().unwrap().batches.iter().all(|x| x.len() == 1));
     }
 
     #[test]

@@ -18,6 +18,7 @@ use envmon_sensors::redfish::{
     Fetch,
     discover::{Discovered, discover},
     http::HttpFetch,
+    plan::Features,
     reader::RedfishReader,
     tls,
 };
@@ -69,20 +70,6 @@ fn main() {
     );
 }
 
-/// The auto board's resources of the service at `port` (a discovery of its own), and how
-/// deep it says it expands.
-fn board_uris(name: &str, port: u16) -> (Vec<String>, u8) {
-    let mut f = HttpFetch::new("127.0.0.1", port, None);
-    let found = match discover(&mut f) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("{name}: {e}");
-            std::process::exit(1);
-        }
-    };
-    (uris_of(&found), found.expand)
-}
-
 /// The resources of the auto board of what discovery `found`.
 fn uris_of(found: &Discovered) -> Vec<String> {
     let (board, _) = auto_board_redfish(&found.sensors);
@@ -94,18 +81,6 @@ fn uris_of(found: &Discovered) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// A client with one GET in flight at a time (the way before issue 34).
-struct OneAtATime(HttpFetch);
-
-impl Fetch for OneAtATime {
-    fn get(&mut self, path: &str) -> Result<serde_json::Value, envmon_sensors::redfish::RfError> {
-        self.0.get(path)
-    }
-    fn requests(&self) -> u64 {
-        self.0.requests()
-    }
 }
 
 /// How a sweep is made: connections kept open, `$expand` where the service says it expands,
@@ -151,7 +126,13 @@ const WAYS: [Way; 4] = [
 fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_ms: u64) {
     use envmon_tests::{HttpMode, HttpProxy};
     use std::sync::atomic::Ordering;
-    let (uris, levels) = board_uris(name, port);
+    let (uris, features) = match envmon_tests::board_resources(port) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("{name}: {e}");
+            std::process::exit(1);
+        }
+    };
     // TLS as a BMC serves it: a certificate of a CA of our own (RSA 2048, openssl), the
     // client trusting that CA.
     let Ok(dir) = tempfile::tempdir() else {
@@ -179,12 +160,10 @@ fn at_bmc_speed(name: &str, port: u16, sweeps: usize, request_ms: u64, connect_m
         proxy.set(HttpMode::Delay(request_ms));
         proxy.set_connect_delay(connect_ms);
         let f = HttpFetch::new("127.0.0.1", proxy.port, None).with_tls(client.clone());
-        let f: Box<dyn Fetch + Send> = if way.in_flight {
-            Box::new(f)
-        } else {
-            Box::new(OneAtATime(f))
-        };
-        let mut r = RedfishReader::new(f).expanding(if way.expand { levels } else { 0 });
+        let mut r = RedfishReader::new(Box::new(f)).with_features(Features {
+            expand: if way.expand { features.expand } else { 0 },
+            one_at_a_time: !way.in_flight,
+        });
         // One sweep to open what is kept; then the steady state.
         r.refresh(uris.iter().map(String::as_str), 0);
         let (requests, connections) = (r.requests(), proxy.connections.load(Ordering::Relaxed));
