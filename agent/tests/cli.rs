@@ -555,3 +555,17 @@ fn two_sources_are_refused_by_every_command() {
         );
     }
 }
+
+/// Issue 35 (part): `show env`, the appliance CLI's abbreviation, asks what `show
+/// environment` asks (here of a socket with no agent: the same error, naming it).
+#[test]
+fn show_env_is_show_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("none.sock");
+    let sock = sock.to_str().unwrap();
+    let long = envmon(&["--socket", sock, "show", "environment"]);
+    let short = envmon(&["--socket", sock, "show", "env"]);
+    assert_eq!(short.status.code(), Some(69), "{}", stderr(&short));
+    assert_eq!(stderr(&short), stderr(&long));
+    assert!(stderr(&short).contains("no such socket"), "{}", stderr(&short));
+}

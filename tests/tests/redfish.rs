@@ -1840,3 +1840,18 @@ fn gets_in_flight_share_one_session_and_one_new_login() {
         f.requests()
     );
 }
+
+/// Issue 35 (part): a one-shot command at a Redfish service that is not there names the
+/// service (before: `Redfish: /redfish/v1: Connection refused`, not saying where).
+#[test]
+fn a_service_that_is_not_there_is_named_in_the_error() {
+    let port = envmon_tests::free_port();
+    let uri = format!("http://127.0.0.1:{port}");
+    let out = std::process::Command::new(envmon_tests::envmon_bin())
+        .args(["--redfish", &uri, "--board", "auto", "poll"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(69), "{err}");
+    assert!(err.contains(&format!("Redfish {uri}: /redfish/v1: ")), "{err}");
+}

@@ -67,7 +67,9 @@ pub enum Command {
 /// What `envmon show` asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ShowWhat {
-    /// Sensors, power supplies, PCI, last shutdown.
+    /// Sensors, power supplies, PCI, last shutdown (`env`, as the appliance CLI abbreviates
+    /// it).
+    #[value(alias = "env")]
     Environment,
     /// The agent's version.
     Version,

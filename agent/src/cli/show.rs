@@ -14,12 +14,35 @@ use std::{
     time::Duration,
 };
 
+/// Why the socket cannot be reached, and the next step, by the error's kind (issue 35: a
+/// permission refused is not an agent that is down).
+fn unreachable(socket: &Path, e: &std::io::Error) -> String {
+    use std::io::ErrorKind as K;
+    let at = socket.display();
+    match e.kind() {
+        K::PermissionDenied => format!(
+            "{at}: permission denied: the socket lets in root, the agent's user and its \
+             socket group (--socket-group): run as one of them (docs/socket.md)"
+        ),
+        K::NotFound => format!(
+            "{at}: no such socket: no agent runs with this --socket (is `envmon run` \
+             started? systemctl status envmon)"
+        ),
+        K::ConnectionRefused => format!(
+            "{at}: connection refused: the socket is there but no agent listens (it stopped \
+             without removing it?)"
+        ),
+        _ => format!("{at}: no agent answers: {e}"),
+    }
+}
+
 /// Sends one request and returns the reply line as the agent wrote it (I/O only).
 fn exchange(socket: &Path, request: &str) -> Result<String, AgentError> {
     let unavailable = |e: std::io::Error| {
         AgentError::Unavailable(format!("{}: no agent answers: {e}", socket.display()))
     };
-    let mut s = UnixStream::connect(socket).map_err(unavailable)?;
+    let mut s = UnixStream::connect(socket)
+        .map_err(|e| AgentError::Unavailable(unreachable(socket, &e)))?;
     s.set_read_timeout(Some(Duration::from_secs(5)))
         .map_err(unavailable)?;
     s.set_write_timeout(Some(Duration::from_secs(5)))
@@ -319,4 +342,30 @@ pub fn environment_table(env: &Environment) -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 35: a socket that refuses the user, is missing, or has no listener says which,
+    /// and what to do (before, each was "no agent answers: ...").
+    #[test]
+    fn an_unreachable_socket_says_why() {
+        use std::io::{Error, ErrorKind};
+        let at = Path::new("/run/envmon/envmon.sock");
+        let said = |k| unreachable(at, &Error::from(k));
+        assert!(said(ErrorKind::PermissionDenied).contains("permission denied"));
+        assert!(said(ErrorKind::PermissionDenied).contains("--socket-group"));
+        assert!(said(ErrorKind::NotFound).contains("no such socket"));
+        assert!(said(ErrorKind::ConnectionRefused).contains("no agent listens"));
+        let dir = tempfile::tempdir().unwrap();
+        let e = exchange(&dir.path().join("none.sock"), "show version").unwrap_err();
+        assert!(e.to_string().contains("no such socket"), "{e}");
+        // A socket file nobody listens on.
+        let path = dir.path().join("stale.sock");
+        drop(std::os::unix::net::UnixListener::bind(&path).unwrap());
+        let e = exchange(&path, "show version").unwrap_err();
+        assert!(e.to_string().contains("connection refused"), "{e}");
+    }
 }

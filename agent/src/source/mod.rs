@@ -174,7 +174,10 @@ pub fn open_once(
         }
         Chosen::Redfish(mut fetch) => {
             use envmon_sensors::redfish::Fetch;
-            let found = discover(&mut fetch).map_err(|e| unavailable(&format!("Redfish: {e}")))?;
+            // The service named in the error (issue 35: `/redfish/v1: Connection refused`
+            // said not where).
+            let found = discover(&mut fetch)
+                .map_err(|e| unavailable(&format!("Redfish {}: {e}", fetch.origin())))?;
             for n in &found.notes {
                 log::warn!("Redfish: {n}");
             }
