@@ -172,7 +172,97 @@ impl Named for PciStatus {
     }
 }
 
-/// The limits are not on the wire: a deserialized item carries none.
+/// An item's thresholds on the wire (issue 35: `envmon check` gives each reading's warning
+/// and critical ranges over the socket): `{"critical":90,"shutdown":100,"warm":80}`,
+/// `{"min_rpm":2000}`, `{"high":13.2,"low":10.8}`; not on the wire when it has none.
+mod wire_limits {
+    use envmon_core::engine::Limits;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    /// The thresholds any class may have, each written only when set (sorted keys).
+    #[derive(Debug, Default, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wire {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        critical: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        high: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        low: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min_rpm: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shutdown: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warm: Option<f64>,
+    }
+
+    /// Whether the item has no threshold to write.
+    pub fn none(l: &Limits) -> bool {
+        matches!(
+            l,
+            Limits::Discrete
+                | Limits::Fan { min_rpm: None }
+                | Limits::Voltage {
+                    low: None,
+                    high: None
+                }
+                | Limits::Temperature {
+                    warm: None,
+                    critical: None,
+                    shutdown: None
+                }
+        )
+    }
+
+    pub fn serialize<S: Serializer>(l: &Limits, s: S) -> Result<S::Ok, S::Error> {
+        let w = match *l {
+            Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
+            } => Wire {
+                warm,
+                critical,
+                shutdown,
+                ..Wire::default()
+            },
+            Limits::Fan { min_rpm } => Wire {
+                min_rpm,
+                ..Wire::default()
+            },
+            Limits::Voltage { low, high } => Wire {
+                low,
+                high,
+                ..Wire::default()
+            },
+            Limits::Discrete => Wire::default(),
+        };
+        w.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Limits, D::Error> {
+        let w = Wire::deserialize(d)?;
+        Ok(if w.warm.or(w.critical).or(w.shutdown).is_some() {
+            Limits::Temperature {
+                warm: w.warm,
+                critical: w.critical,
+                shutdown: w.shutdown,
+            }
+        } else if w.min_rpm.is_some() {
+            Limits::Fan { min_rpm: w.min_rpm }
+        } else if w.low.or(w.high).is_some() {
+            Limits::Voltage {
+                low: w.low,
+                high: w.high,
+            }
+        } else {
+            Limits::Discrete
+        })
+    }
+}
+
+/// An item without thresholds (one whose JSON has no `limits`).
 fn no_limits() -> Limits {
     Limits::Discrete
 }
@@ -214,8 +304,12 @@ pub struct Item {
     pub id: String,
     /// Label (`0`, `1`, `PSU2`).
     pub label: String,
-    /// Thresholds (not on the wire).
-    #[serde(skip, default = "no_limits")]
+    /// Thresholds (not on the wire when it has none).
+    #[serde(
+        default = "no_limits",
+        with = "wire_limits",
+        skip_serializing_if = "wire_limits::none"
+    )]
     pub limits: Limits,
     /// Where it reads from.
     pub source: ItemSource,
