@@ -567,5 +567,9 @@ fn show_env_is_show_environment() {
     let short = envmon(&["--socket", sock, "show", "env"]);
     assert_eq!(short.status.code(), Some(69), "{}", stderr(&short));
     assert_eq!(stderr(&short), stderr(&long));
-    assert!(stderr(&short).contains("no such socket"), "{}", stderr(&short));
+    assert!(
+        stderr(&short).contains("no such socket"),
+        "{}",
+        stderr(&short)
+    );
 }

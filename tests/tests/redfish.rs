@@ -1853,5 +1853,8 @@ fn a_service_that_is_not_there_is_named_in_the_error() {
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(69), "{err}");
-    assert!(err.contains(&format!("Redfish {uri}: /redfish/v1: ")), "{err}");
+    assert!(
+        err.contains(&format!("Redfish {uri}: /redfish/v1: ")),
+        "{err}"
+    );
 }

@@ -1,6 +1,7 @@
 //! The command line of docs/contract.md §2.
 
 pub mod board;
+pub mod check;
 pub mod poll;
 pub mod show;
 
@@ -52,6 +53,17 @@ pub enum Command {
         /// Print the reply's JSON line instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// A monitoring plugin (Nagios, Icinga, Checkmk): one status line with performance
+    /// data, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (docs/check.md).
+    Check {
+        /// Sweep the source (--ipmi, --redfish) here instead of asking the running agent
+        /// (--socket).
+        #[arg(long)]
+        once: bool,
+        /// With --once: sweeps (one interval apart); the last is judged.
+        #[arg(long, default_value_t = 1)]
+        count: u32,
     },
     /// Built-in boards, and validation of board files.
     #[command(subcommand)]
@@ -137,6 +149,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     if !matches!(cli.command, Command::Run) {
         crate::os::sys::default_sigpipe();
     }
+    // A plugin's exit code is its verdict, its errors UNKNOWN (3) on standard output.
+    if let Command::Check { once, count } = cli.command {
+        return check::check(&cli.settings, once, count);
+    }
     match dispatch(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -156,6 +172,7 @@ fn dispatch(cli: &Cli) -> Result<(), AgentError> {
         Command::Message(m) => message(&settings, m),
         Command::Show { what, json } => show(&settings, *what, *json),
         Command::Board(b) => board(&settings, b),
+        Command::Check { .. } => Err(AgentError::Usage("check runs on its own path".into())),
         Command::Catalog { json } => {
             print_catalog(*json);
             Ok(())

@@ -14,6 +14,21 @@ use std::time::{Duration, Instant};
 
 /// `envmon poll [--count N] [--json]`.
 pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
+    let (env, table) = snapshot(settings, count)?;
+    if !as_json {
+        print!("{table}");
+        return Ok(());
+    }
+    // The same JSON as `show environment`.
+    let line = serde_json::to_string(&env)
+        .map_err(|e| AgentError::Unavailable(format!("cannot encode the readings: {e}")))?;
+    println!("{line}");
+    Ok(())
+}
+
+/// Sweeps `count` times without a daemon: what the last sweep knows (the model, as
+/// `show environment` gives it) and its table.
+pub fn snapshot(settings: &Settings, count: u32) -> Result<(Environment, String), AgentError> {
     let named = board::named_board(&settings.board)?;
     let mut one = source::open_once(settings, named.as_ref(), Need::ToRead)?;
     let mut board = board::build(named, one.described(), settings)?;
@@ -42,11 +57,6 @@ pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentE
             return Err(AgentError::Unavailable(e.to_string()));
         }
     }
-    if !as_json {
-        print!("{}", monitor.table());
-        return Ok(());
-    }
-    // The same JSON as `show environment`.
     let last_shutdown = shutdown::read_record(&settings.state_dir).ok().flatten();
     let monitoring = if unread == 0 {
         Monitoring::Running
@@ -62,8 +72,5 @@ pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentE
             settings.interval_ms.0,
         )
     };
-    let line = serde_json::to_string(&env)
-        .map_err(|e| AgentError::Unavailable(format!("cannot encode the readings: {e}")))?;
-    println!("{line}");
-    Ok(())
+    Ok((env, monitor.table()))
 }

@@ -9,6 +9,7 @@
 
 pub mod layout;
 pub mod metrics;
+pub mod plugin;
 pub mod status;
 
 use envmon_core::engine::{Class, Limits, ShutdownKind, State};
