@@ -112,7 +112,7 @@ pub fn verdict(env: &Environment) -> Verdict {
     if monitoring == Status::Unknown {
         wrong.push((Status::Unknown, "monitoring failed".into()));
     }
-    wrong.sort_by(|a, b| b.0.cmp(&a.0));
+    wrong.sort_by_key(|w| std::cmp::Reverse(w.0));
     let status = wrong
         .iter()
         .map(|w| w.0)
