@@ -93,7 +93,8 @@ fn layout_cases() -> Snapshot {
     let families = metrics::families(&env, &counters, MetricsNames::Envmon);
     Snapshot {
         environment: env,
-        metrics: metrics::openmetrics(&families),
+        families,
+        host: None,
     }
 }
 
@@ -162,7 +163,8 @@ fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
     let families = metrics::families(&env, &fixed_counters(), names);
     Snapshot {
         environment: env,
-        metrics: metrics::openmetrics(&families),
+        families,
+        host: None,
     }
 }
 
@@ -215,7 +217,7 @@ fn swept_environment_table_and_metrics() {
     let table = environment_table(env);
     assert!(table.contains("Failure Detected"), "{table}");
     golden("show-environment-swept.txt", &table);
-    golden("metrics-swept.txt", &snap.metrics);
+    golden("metrics-swept.txt", &snap.openmetrics());
 }
 
 /// The same sweeps under ipmi_exporter's names (`--metrics-names ipmi_exporter`), as the
@@ -315,7 +317,7 @@ fn golden_environment_table() {
 
 #[test]
 fn golden_metrics_end_in_eof() {
-    let m = layout_cases().metrics;
+    let m = layout_cases().openmetrics();
     assert!(m.ends_with("# EOF\n"));
     assert!(
         !m.contains("iohub-temp\",class=\"iohub_temp\",unit=\"C\"} "),

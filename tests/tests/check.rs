@@ -92,11 +92,18 @@ fn nagios_config(dir: &Path, command: &str) -> std::path::PathBuf {
         ),
     )
     .unwrap();
-    let always = (["sunday", "monday", "tuesday", "wednesday", "thursday", "friday"])
-        .iter()
-        .chain(&["saturday"])
-        .map(|day| format!("  {day} 00:00-24:00\n"))
-        .collect::<String>();
+    let always = ([
+        "sunday",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+    ])
+    .iter()
+    .chain(&["saturday"])
+    .map(|day| format!("  {day} 00:00-24:00\n"))
+    .collect::<String>();
     std::fs::write(
         dir.join("objects.cfg"),
         format!(
@@ -168,10 +175,8 @@ fn nagios_shows_ok_critical_ok_as_a_fan_fails_and_recovers() {
         "{}",
         String::from_utf8_lossy(&verify.stdout)
     );
-    let _engine = envmon_tests::fleet::daemon(
-        Command::new(nagios).arg(&cfg),
-        &ndir.join("run.log"),
-    );
+    let _engine =
+        envmon_tests::fleet::daemon(Command::new(nagios).arg(&cfg), &ndir.join("run.log"));
     let state_is = |want: &str| {
         wait_for(Duration::from_secs(30), || {
             service_status(&ndir).filter(|s| {
@@ -182,7 +187,10 @@ fn nagios_shows_ok_critical_ok_as_a_fan_fails_and_recovers() {
     };
     let ok = state_is("0").expect("nagios4 never showed the check OK");
     assert!(ok["plugin_output"].starts_with("ENVMON OK - "), "{ok:?}");
-    assert!(!ok["plugin_output"].contains('|'), "the engine split the perfdata off");
+    assert!(
+        !ok["plugin_output"].contains('|'),
+        "the engine split the perfdata off"
+    );
     assert!(ok["performance_data"].contains("fan1="), "{ok:?}");
     assert!(ok["performance_data"].contains("cpu0-temp="), "{ok:?}");
     bmc.set(FAN1, 5);
@@ -195,7 +203,8 @@ fn nagios_shows_ok_critical_ok_as_a_fan_fails_and_recovers() {
     state_is("0").expect("nagios4 never showed the recovered fan OK");
     let perf = std::fs::read_to_string(ndir.join("perfdata.log")).unwrap_or_default();
     assert!(
-        perf.lines().any(|l| l.starts_with("2\t") && l.contains("fan1=")),
+        perf.lines()
+            .any(|l| l.starts_with("2\t") && l.contains("fan1=")),
         "{perf}"
     );
 }

@@ -157,3 +157,45 @@ fn node_exporter_serves_the_metrics_file() {
         "{names:?}"
     );
 }
+
+/// Issue 35: docs/socket.md said `show metrics > envmon.prom` feeds node_exporter's textfile
+/// collector; node_exporter (Debian's 1.5) rejects that OpenMetrics text (its `stateset`).
+/// `show metrics --format prometheus` is the form it reads: tested as the docs now write it.
+#[test]
+fn show_metrics_in_the_prometheus_format_feeds_the_textfile_collector() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let textfiles = dir.path().join("textfile");
+    fs::create_dir_all(&textfiles).unwrap();
+    let a = bmc.agent(dir.path(), "stderr", &["--hostname", "fw-show"]);
+    a.wait_sweeps(3);
+    let show = |extra: &[&str]| {
+        let o = Command::new(envmon_tests::envmon_bin())
+            .args(["--socket", a.socket().to_str().unwrap(), "show", "metrics"])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        o.stdout
+    };
+    let file = textfiles.join("envmon.prom");
+    fs::write(&file, show(&[])).unwrap();
+    let node = NodeExporter::start(&textfiles, &dir.path().join("node_exporter.log"));
+    let m = node.scrape().unwrap();
+    assert!(
+        m.contains("node_textfile_scrape_error 1"),
+        "the OpenMetrics form is rejected: {m}"
+    );
+    fs::write(&file, show(&["--format", "prometheus"])).unwrap();
+    let m = wait_for(WAIT, || {
+        node.scrape()
+            .filter(|m| m.contains("node_textfile_scrape_error 0"))
+    })
+    .expect("node_exporter never read the Prometheus form");
+    assert!(
+        m.contains(
+            r#"envmon_sensor_value{class="cpu_temp",host="fw-show",id="cpu0-temp",unit="C"} 40"#
+        ),
+        "{m}"
+    );
+}

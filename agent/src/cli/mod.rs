@@ -53,6 +53,10 @@ pub enum Command {
         /// Print the reply's JSON line instead of a table.
         #[arg(long)]
         json: bool,
+        /// show metrics only: openmetrics (the default) or prometheus (the text format
+        /// node_exporter's textfile collector reads, as --metrics-file writes it).
+        #[arg(long, value_enum)]
+        format: Option<MetricsFormat>,
     },
     /// A monitoring plugin (Nagios, Icinga, Checkmk): one status line with performance
     /// data, exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (docs/check.md).
@@ -87,6 +91,15 @@ pub enum ShowWhat {
     Version,
     /// OpenMetrics text (a node_exporter textfile).
     Metrics,
+}
+
+/// The text `envmon show metrics` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum MetricsFormat {
+    /// OpenMetrics 1.0 (statesets, `# EOF`): what Prometheus scrapes.
+    Openmetrics,
+    /// The Prometheus text format 0.0.4: what node_exporter's textfile collector reads.
+    Prometheus,
 }
 
 /// `envmon board ...`.
@@ -170,7 +183,7 @@ fn dispatch(cli: &Cli) -> Result<(), AgentError> {
         Command::Run => crate::run::run(settings, &cli.settings),
         Command::Poll { count, json } => poll::poll(&settings, *count, *json),
         Command::Message(m) => message(&settings, m),
-        Command::Show { what, json } => show(&settings, *what, *json),
+        Command::Show { what, json, format } => show(&settings, *what, *json, *format),
         Command::Board(b) => board(&settings, b),
         Command::Check { .. } => Err(AgentError::Usage("check runs on its own path".into())),
         Command::Catalog { json } => {
@@ -210,11 +223,22 @@ fn message(settings: &Settings, m: &MessageArgs) -> Result<(), AgentError> {
     Ok(())
 }
 
-fn show(settings: &Settings, what: ShowWhat, as_json: bool) -> Result<(), AgentError> {
-    let request = match what {
-        ShowWhat::Environment => "show environment",
-        ShowWhat::Version => "show version",
-        ShowWhat::Metrics => "show metrics",
+fn show(
+    settings: &Settings,
+    what: ShowWhat,
+    as_json: bool,
+    format: Option<MetricsFormat>,
+) -> Result<(), AgentError> {
+    let request = match (what, format) {
+        (ShowWhat::Metrics, None | Some(MetricsFormat::Openmetrics)) => "show metrics",
+        (ShowWhat::Metrics, Some(MetricsFormat::Prometheus)) => "show metrics prometheus",
+        (_, Some(_)) => {
+            return Err(AgentError::Usage(
+                "--format is for show metrics (openmetrics or prometheus)".into(),
+            ));
+        }
+        (ShowWhat::Environment, None) => "show environment",
+        (ShowWhat::Version, None) => "show version",
     };
     use crate::{cli::show, model};
     let socket = &settings.socket;

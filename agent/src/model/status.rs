@@ -75,13 +75,29 @@ pub fn with_retired(
     current
 }
 
-/// One published view of the agent: the model and its `show metrics` text.
+/// One published view of the agent: the model and its metric families, written as text
+/// when asked (`show metrics`: OpenMetrics, or the Prometheus text node_exporter reads).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Snapshot {
     /// What the agent knows (`show environment`, the SNMP view).
     pub environment: Environment,
-    /// The `show metrics` OpenMetrics text, ending in `# EOF\n`.
-    pub metrics: String,
+    /// Its metric families (with the counters of the same moment).
+    pub families: Vec<super::metrics::Family>,
+    /// The `host` label of the Prometheus text (`--hostname`), as the metrics file has it.
+    pub host: Option<String>,
+}
+
+impl Snapshot {
+    /// The OpenMetrics text (`show metrics`), ending in `# EOF\n`.
+    pub fn openmetrics(&self) -> String {
+        super::metrics::openmetrics(&self.families)
+    }
+
+    /// The Prometheus text 0.0.4 (`show metrics --format prometheus`): what the metrics
+    /// file holds, for node_exporter's textfile collector.
+    pub fn prometheus(&self) -> String {
+        super::metrics::prometheus(&self.families, self.host.as_deref())
+    }
 }
 
 /// The syslog destinations as the model shows them.

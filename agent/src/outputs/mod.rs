@@ -191,7 +191,8 @@ impl Outputs {
         }
         self.published.publish(Snapshot {
             environment: env,
-            metrics: metrics::openmetrics(&families),
+            families,
+            host: Some(self.host.clone()),
         });
     }
 

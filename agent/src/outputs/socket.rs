@@ -95,10 +95,15 @@ pub fn respond(request: &[u8], snapshot: Option<&Snapshot>) -> String {
             version: crate::VERSION.into(),
         }),
         (["show", "environment"], Some(s)) => to_line(&s.environment),
-        (["show", "metrics"], Some(s)) => to_line(&MetricsReply {
-            metrics: s.metrics.clone(),
+        (["show", "metrics"] | ["show", "metrics", "openmetrics"], Some(s)) => {
+            to_line(&MetricsReply {
+                metrics: s.openmetrics(),
+            })
+        }
+        (["show", "metrics", "prometheus"], Some(s)) => to_line(&MetricsReply {
+            metrics: s.prometheus(),
         }),
-        (["show", "environment" | "metrics"], None) => {
+        (["show", "environment" | "metrics", ..], None) => {
             error("not_ready", "the agent has not published its state yet")
         }
         _ => {

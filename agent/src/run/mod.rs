@@ -1133,7 +1133,7 @@ pub fn soak(
     Ok(l.outputs
         .published()
         .latest()
-        .map(|s| s.metrics.clone())
+        .map(|s| s.openmetrics())
         .unwrap_or_default())
 }
 
