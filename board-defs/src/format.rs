@@ -388,9 +388,11 @@ fn parse_item(
     let class = parse_class(ctx, it)?;
     check_label(it.label.get_ref()).map_err(|m| ctx.err(Some(it.label.span()), m))?;
     let (source, discrete) = item_source(ctx, it, class, sources)?;
-    let limits = limits_for(ctx, class, it, discrete)?;
+    // A value out of any part's reach is said as such before the order of the thresholds
+    // (issue 35: warm 80000 with critical 90 said "thresholds must rise").
     let unit = unit_of(ctx, it, class, d.unit)?;
     check_physical(ctx, class, it, unit)?;
+    let limits = limits_for(ctx, class, it, discrete)?;
     if let Some(r) = it.required.as_ref().filter(|r| *r.get_ref() && it.optional) {
         return Err(ctx.err(Some(r.span()), "an item is required or optional, not both"));
     }
@@ -828,12 +830,16 @@ fn check_physical(
     let Some((low, high)) = envmon_core::engine::physical_range(&probe) else {
         return Ok(());
     };
-    let keys = [
-        (&it.warm, "warm"),
-        (&it.critical, "critical"),
-        (&it.shutdown, "shutdown"),
-        (&it.min_rpm, "min-rpm"),
-    ];
+    // Only the keys of the class (another class's key is refused by `limits_for`).
+    let keys = if class.is_temperature() {
+        vec![
+            (&it.warm, "warm"),
+            (&it.critical, "critical"),
+            (&it.shutdown, "shutdown"),
+        ]
+    } else {
+        vec![(&it.min_rpm, "min-rpm")]
+    };
     for (v, name) in keys {
         if let Some(v) = v.as_ref().filter(|v| !(low..=high).contains(v.get_ref())) {
             let what = if class.is_temperature() {

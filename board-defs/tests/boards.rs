@@ -153,6 +153,13 @@ fn bad_boards_are_located_errors() {
             (8, 12),
             "must rise",
         ),
+        // Issue 35: the value no part reaches is said, not the order it breaks.
+        (
+            item("class = \"cpu_temp\"\nsource = \"ipmi:X\"\nwarm = 80000\ncritical = 90\n"),
+            BoardErrorKind::Invalid,
+            (7, 8),
+            "warm = 80000 is outside -55 to 150 C",
+        ),
         (
             item("class = \"cpu_temp\"\nsource = \"ipmi:X\"\nshutdown = -300\n"),
             BoardErrorKind::Invalid,
