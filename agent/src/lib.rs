@@ -32,7 +32,7 @@ pub use events::shutdown::{Record as ShutdownRecord, parse_record as parse_shutd
 pub use monitor::Monitor;
 pub use outputs::{
     snmp,
-    socket::{MAX_CLIENTS, respond},
+    socket::{MAX_CLIENTS, MAX_PER_USER, REQUEST_DEADLINE, respond},
 };
 pub use run::soak;
 pub use source::{

@@ -2,11 +2,15 @@
 //!
 //! A Unix stream socket, mode 0660, in a directory created 0750. One line per request (at most
 //! [`MAX_REQUEST`] bytes with its newline), one JSON line per reply, many requests per
-//! connection. Each connection has its own small thread, with an idle timeout and a write
-//! timeout, so a slow or stuck client holds only itself; at most [`MAX_CLIENTS`] at once
-//! (more are told `busy` and closed). A request past the cap is told `request_too_long`
-//! and the connection ends cleanly. Replies come from the latest published snapshot, so
-//! the poll loop never waits for a client.
+//! connection. Each connection has its own small thread, with an idle timeout, a deadline
+//! for each request line once it has begun ([`REQUEST_DEADLINE`]: a client trickling bytes
+//! is cut) and a write timeout, so a slow or stuck client holds only itself. Every client
+//! gets in (issue 35: 512 slow clients of one user kept an operator out): a user holds at
+//! most [`MAX_PER_USER`] connections, its oldest closed for its newest, and when all
+//! [`MAX_CLIENTS`] are taken the oldest of the user holding the most is closed
+//! ([`victim`]). A request past the cap is told `request_too_long` and the connection ends
+//! cleanly. Replies come from the latest published snapshot, so the poll loop never waits
+//! for a client.
 //!
 //! Who may ask: the socket file is owned by the agent's user and the `socket-group`
 //! (default: the agent's own group), mode 0660; and each connection's peer credentials
@@ -32,7 +36,7 @@ use std::{
     path::{Path, PathBuf},
     sync::{
         Arc, Mutex,
-        atomic::{AtomicU64, AtomicUsize, Ordering},
+        atomic::{AtomicU64, Ordering},
     },
     thread,
     time::Duration,
@@ -42,8 +46,12 @@ use std::{
 pub const MAX_REQUEST: usize = 1024;
 /// Connections served at once.
 pub const MAX_CLIENTS: usize = 512;
+/// Connections one user holds at once (its oldest is closed for its newest).
+pub const MAX_PER_USER: usize = 256;
 /// A connection that sends nothing for this long is closed.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A request line is whole this long after its first byte, or the connection is closed.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// A client that does not read its reply for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 const HANDLER_STACK: usize = 64 * 1024;
@@ -315,14 +323,15 @@ impl Drop for SocketFile {
     }
 }
 
-/// Checks the peer; a refused one is told `forbidden` (and logged once per user).
-fn admit(stream: &mut UnixStream, access: Access, refusals: &Refusals) -> bool {
+/// Checks the peer: its user when allowed; a refused one is told `forbidden` (and logged
+/// once per user).
+fn admit(stream: &mut UnixStream, access: Access, refusals: &Refusals) -> Option<u32> {
     let peer = match peer_credentials(stream) {
-        Ok(p) if access.allows(&p) => return true,
+        Ok(p) if access.allows(&p) => return Some(p.uid),
         Ok(p) => p,
         Err(e) => {
             log::warn!("socket: cannot read a client's credentials: {e}");
-            return false;
+            return None;
         }
     };
     if refusals.note(peer.uid) {
@@ -340,7 +349,54 @@ fn admit(stream: &mut UnixStream, access: Access, refusals: &Refusals) -> bool {
         access.uid, access.gid
     );
     let _ = writeln!(stream, "{}", error("forbidden", &msg));
-    false
+    None
+}
+
+/// Which open connection closes for a new one of `uid` (pure): `open` holds the users of
+/// the open connections, oldest first. The oldest of `uid`'s own when it holds
+/// [`MAX_PER_USER`]; else, when all [`MAX_CLIENTS`] are taken, the oldest of the user
+/// holding the most; else none.
+pub fn victim(open: &[u32], uid: u32) -> Option<usize> {
+    let count = |u: u32| open.iter().filter(|x| **x == u).count();
+    if count(uid) >= MAX_PER_USER {
+        return open.iter().position(|x| *x == uid);
+    }
+    if open.len() < MAX_CLIENTS {
+        return None;
+    }
+    let most = open.iter().copied().max_by_key(|u| count(*u))?;
+    open.iter().position(|x| *x == most)
+}
+
+/// The open connections, oldest first: each one's number, user and a handle to close it.
+#[derive(Default)]
+struct Clients {
+    next: u64,
+    open: Vec<(u64, u32, UnixStream)>,
+}
+
+impl Clients {
+    /// Takes in a connection of `uid` (closing the [`victim`], if any); its number.
+    fn take(&mut self, uid: u32, stream: &UnixStream) -> Option<u64> {
+        let users: Vec<u32> = self.open.iter().map(|c| c.1).collect();
+        if let Some(k) = victim(&users, uid) {
+            let (_, _, old) = self.open.remove(k);
+            // Its thread sees the end of the stream and leaves.
+            let _ = old.shutdown(std::net::Shutdown::Both);
+        }
+        if self.open.len() >= MAX_CLIENTS {
+            return None;
+        }
+        let handle = stream.try_clone().ok()?;
+        self.next += 1;
+        self.open.push((self.next, uid, handle));
+        Some(self.next)
+    }
+
+    /// Forgets connection `id` (its thread has left).
+    fn gone(&mut self, id: u64) {
+        self.open.retain(|c| c.0 != id);
+    }
 }
 
 /// Serves the socket on a background thread until the process ends, to the peers `access`
@@ -351,31 +407,41 @@ pub fn serve(
     refusals: Arc<Refusals>,
     published: Arc<Published>,
 ) -> std::io::Result<()> {
-    let active = Arc::new(AtomicUsize::new(0));
+    let clients = Arc::new(Mutex::new(Clients::default()));
+    let forget = |clients: &Mutex<Clients>, id| {
+        clients
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .gone(id);
+    };
     thread::Builder::new()
         .name("socket".into())
         .spawn(move || {
             for conn in listener.incoming() {
                 let Ok(mut stream) = conn else { continue };
-                if !admit(&mut stream, access, &refusals) {
+                let Some(uid) = admit(&mut stream, access, &refusals) else {
                     continue;
-                }
-                if active.fetch_add(1, Ordering::SeqCst) >= MAX_CLIENTS {
-                    active.fetch_sub(1, Ordering::SeqCst);
+                };
+                let id = clients
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .take(uid, &stream);
+                let Some(id) = id else {
                     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-                    let _ = writeln!(stream, "{}", error("busy", "too many clients; try again"));
+                    let _ = writeln!(stream, "{}", error("busy", "cannot serve a client now"));
                     continue;
-                }
-                let (published, active) = (Arc::clone(&published), Arc::clone(&active));
+                };
+                let (published, mine) = (Arc::clone(&published), Arc::clone(&clients));
                 let spawned = thread::Builder::new()
                     .name("socket client".into())
                     .stack_size(HANDLER_STACK)
                     .spawn(move || {
                         handle(stream, &published);
-                        active.fetch_sub(1, Ordering::SeqCst);
+                        forget(&mine, id);
                     });
                 if spawned.is_err() {
                     log::warn!("socket: cannot start a client thread");
+                    forget(&clients, id);
                 }
             }
         })?;
@@ -412,10 +478,13 @@ fn handle(mut stream: UnixStream, published: &Published) {
     }
     let mut buf: Vec<u8> = Vec::with_capacity(MAX_REQUEST);
     let mut chunk = [0u8; 512];
+    // When the request line being read began (its first byte).
+    let mut begun: Option<std::time::Instant> = None;
     loop {
         while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
             let line: Vec<u8> = buf.drain(..=nl).take(nl).collect();
             let line = line.strip_suffix(b"\r").unwrap_or(&line);
+            begun = None;
             let reply = respond(line, published.latest().as_deref());
             if stream
                 .write_all(reply.as_bytes())
@@ -429,8 +498,25 @@ fn handle(mut stream: UnixStream, published: &Published) {
             // Past the cap without a newline: say so, then close cleanly.
             return refuse_long_request(stream);
         }
+        // Idle between requests for at most IDLE_TIMEOUT; a request begun is whole within
+        // REQUEST_DEADLINE (a client sending a byte now and then holds nothing for long).
+        begun = if buf.is_empty() {
+            None
+        } else {
+            begun.or_else(|| Some(std::time::Instant::now()))
+        };
+        let wait = match begun {
+            None => IDLE_TIMEOUT,
+            Some(t) => match REQUEST_DEADLINE.checked_sub(t.elapsed()) {
+                Some(left) if !left.is_zero() => left,
+                _ => return,
+            },
+        };
+        if stream.set_read_timeout(Some(wait)).is_err() {
+            return;
+        }
         match stream.read(&mut chunk[..(MAX_REQUEST - buf.len()).min(512)]) {
-            Ok(0) | Err(_) => return, // closed, idle timeout, or error
+            Ok(0) | Err(_) => return, // closed, idle timeout, deadline, or error
             Ok(n) => buf.extend_from_slice(&chunk[..n]),
         }
     }
@@ -502,6 +588,25 @@ mod tests {
         );
         assert!(!a.allows(&peer(1000, 1000, &[27])), "anyone else");
         assert!(!a.allows(&peer(65534, 65534, &[])));
+    }
+
+    /// Issue 35: every client gets in. A user at its bound gives up its own oldest; a full
+    /// socket closes the oldest of the user holding the most, never another's.
+    #[test]
+    fn the_oldest_of_the_greediest_user_makes_room() {
+        let attacker = 1000;
+        let mut open = vec![attacker; MAX_PER_USER];
+        assert_eq!(victim(&open, attacker), Some(0), "its own oldest");
+        assert_eq!(victim(&open, 0), None, "room for root");
+        open.insert(0, 0);
+        open.extend(std::iter::repeat_n(2000, MAX_CLIENTS - open.len()));
+        assert_eq!(open.len(), MAX_CLIENTS);
+        assert_eq!(
+            victim(&open, 0),
+            Some(1),
+            "the attacker's oldest, not root's"
+        );
+        assert_eq!(victim(&[0, 0, 5], 7), None);
     }
 
     #[test]
