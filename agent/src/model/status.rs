@@ -8,36 +8,7 @@ use crate::model::{Environment, SyslogStatus};
 use crate::syslog::DestinationStats;
 use std::sync::{Arc, Mutex, PoisonError};
 
-/// Counters the agent keeps for metrics.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Counters {
-    /// Sweeps done.
-    pub sweeps: u64,
-    /// Duration of the last sweep, seconds.
-    pub last_sweep_seconds: f64,
-    /// IPMI commands of the last sweep.
-    pub last_sweep_commands: u64,
-    /// IPMI commands sent in all: SDR reads at connection, sweeps and re-validation.
-    pub ipmi_commands: u64,
-    /// Sweeps that hit a transport error, and connection attempts that failed.
-    pub ipmi_errors: u64,
-    /// Duration of the last SEL step (check, batch of new entries), seconds.
-    pub last_sel_seconds: f64,
-    /// Query-socket connections refused (peer not allowed).
-    pub socket_refused: u64,
-    /// Datagrams from the BMC discarded: not authentic, replayed, duplicated, or answering
-    /// another request.
-    pub ipmi_replies_discarded: u64,
-    /// IPMI requests sent again because their reply did not come within the retransmission
-    /// timer.
-    pub ipmi_retransmissions: u64,
-    /// RMCP+ sessions opened with the BMC.
-    pub ipmi_sessions: u64,
-    /// SNMP notifications the master took.
-    pub agentx_notifications: u64,
-    /// SNMP notifications not sent (no master, the queue full, or refused).
-    pub agentx_notifications_dropped: u64,
-}
+pub use super::metrics::Counters;
 
 /// Adds the final counters of a destination that SIGHUP replaced to `retired` (summed per
 /// URI), so that its sent and dropped frames stay counted.
