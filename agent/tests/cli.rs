@@ -573,3 +573,24 @@ fn show_env_is_show_environment() {
         stderr(&short)
     );
 }
+
+/// Issue 35: a monitoring engine reads `check`'s standard output and exit code: a mistyped
+/// check command line is UNKNOWN (3) on standard output, not a usage error (2: CRITICAL to
+/// the engine); `--count` goes with `--once`. Other commands keep their usage errors.
+#[test]
+fn a_mistyped_check_is_unknown_not_critical() {
+    let o = envmon(&["--socket", "/nonexistent", "check", "--bogus"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("ENVMON UNKNOWN - unexpected argument '--bogus'"),
+        "{}",
+        stdout(&o)
+    );
+    let o = envmon(&["check", "--count", "2"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("--once"), "{}", stdout(&o));
+    let o = envmon(&["--socket", "/nonexistent/envmon.sock", "check"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert!(stdout(&o).contains("no such socket"), "{}", stdout(&o));
+    assert_eq!(envmon(&["show", "--bogus"]).status.code(), Some(2));
+}

@@ -837,8 +837,10 @@ fn check_physical(
             (&it.critical, "critical"),
             (&it.shutdown, "shutdown"),
         ]
-    } else {
+    } else if matches!(class, Class::Fan | Class::PsuFan) {
         vec![(&it.min_rpm, "min-rpm")]
+    } else {
+        return Ok(());
     };
     for (v, name) in keys {
         if let Some(v) = v.as_ref().filter(|v| !(low..=high).contains(v.get_ref())) {

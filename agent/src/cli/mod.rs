@@ -66,7 +66,7 @@ pub enum Command {
         #[arg(long)]
         once: bool,
         /// With --once: sweeps (one interval apart); the last is judged.
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, requires = "once")]
         count: u32,
     },
     /// Built-in boards, and validation of board files.
@@ -141,10 +141,44 @@ pub struct MessageArgs {
     pub args: Vec<String>,
 }
 
+/// The subcommand `args` name (the first word that is neither a flag nor a flag's value),
+/// by the command line's own definitions.
+fn subcommand_of(args: &[OsString]) -> Option<String> {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let takes_value = |flag: &str| {
+        cmd.get_arguments()
+            .find(|a| a.get_long() == Some(flag))
+            .is_some_and(|a| a.get_action().takes_values())
+    };
+    let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(w) = words.next() {
+        match w.strip_prefix("--") {
+            Some(flag) if !flag.contains('=') && takes_value(flag) => {
+                words.next();
+            }
+            Some(_) => {}
+            None if w.starts_with('-') => {}
+            None => return Some(w.into_owned()),
+        }
+    }
+    None
+}
+
 /// Runs envmon with `args` (the first is the program name) and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        // A monitoring engine reads a plugin's standard output and exit code: a mistyped
+        // `check` command line is UNKNOWN (3), not the usage error's 2 (CRITICAL to it).
+        Err(e) if e.use_stderr() && subcommand_of(&args).as_deref() == Some("check") => {
+            let why = e.to_string();
+            let first = why.split("\n\n").next().unwrap_or_default();
+            let v = crate::model::plugin::unknown(first.trim_start_matches("error: "));
+            println!("{}", v.line);
+            return ExitCode::from(v.status as u8);
+        }
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {

@@ -181,8 +181,8 @@ mod wire_limits {
     use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
     /// The thresholds any class may have, each written only when set (sorted keys).
+    /// Unknown keys are ignored (a newer agent's threshold, read by an older client).
     #[derive(Debug, Default, Serialize, Deserialize)]
-    #[serde(deny_unknown_fields)]
     struct Wire {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         critical: Option<f64>,

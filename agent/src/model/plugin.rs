@@ -9,8 +9,8 @@ use super::{Environment, Item, Monitoring, PciStatus, PsuRedundancy, Shown};
 use envmon_core::engine::{Limits, State};
 use std::fmt::Write;
 
-/// A plugin's status, worst last (the exit code is its value).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A plugin's status (the exit code is its value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
     /// Everything watched is fine.
     Ok = 0,
@@ -23,6 +23,18 @@ pub enum Status {
 }
 
 impl Status {
+    /// How bad it is, for the worst of several: OK, UNKNOWN, WARNING, CRITICAL (the
+    /// monitoring plugins' `max_state_alt`: a critical part is said over what cannot be
+    /// told).
+    pub fn rank(self) -> u8 {
+        match self {
+            Status::Ok => 0,
+            Status::Unknown => 1,
+            Status::Warning => 2,
+            Status::Critical => 3,
+        }
+    }
+
     /// The name the status line starts with.
     pub fn name(self) -> &'static str {
         match self {
@@ -73,9 +85,13 @@ pub fn unknown(why: &str) -> Verdict {
     }
 }
 
-/// Text made one line (a plugin's output is read up to its first newline).
+/// Text made one line (a plugin's output is read up to its first newline), without `|`
+/// (where the engine splits the performance data off).
 fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    s.replace('|', "/")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The verdict on `env`: the worst status of its items, PCI links, supply redundancy and
@@ -104,20 +120,16 @@ pub fn verdict(env: &Environment) -> Verdict {
     for u in &env.unwatched {
         wrong.push((Status::Warning, format!("not watched: {u}")));
     }
-    let monitoring = match env.monitoring {
-        Monitoring::Failed => Status::Unknown,
-        Monitoring::Degraded => Status::Warning,
-        Monitoring::Running => Status::Ok,
-    };
-    if monitoring == Status::Unknown {
-        wrong.push((Status::Unknown, "monitoring failed".into()));
+    match env.monitoring {
+        Monitoring::Failed => wrong.push((Status::Unknown, "monitoring failed".into())),
+        Monitoring::Degraded => wrong.push((Status::Warning, "monitoring degraded".into())),
+        Monitoring::Running => {}
     }
-    wrong.sort_by_key(|w| std::cmp::Reverse(w.0));
+    wrong.sort_by_key(|w| std::cmp::Reverse(w.0.rank()));
     let status = wrong
         .iter()
         .map(|w| w.0)
-        .chain([monitoring])
-        .max()
+        .max_by_key(|s| s.rank())
         .unwrap_or(Status::Ok);
     let watched = env
         .sensors
@@ -207,18 +219,22 @@ fn label(s: &str) -> String {
 }
 
 /// Performance data for every reading (items by id, power figures by name):
-/// `label=value[UOM];warn;crit;;`.
+/// `label=value[UOM];warn;crit;;`; an item that reads nothing now is `U` (undetermined), a
+/// discrete one (no value ever) and an absent one are left out.
 pub fn perfdata(env: &Environment) -> String {
     let mut out = String::new();
     for i in &env.sensors {
-        let Some(v) = i.value else { continue };
+        let value = match (i.value, i.state) {
+            (Some(v), _) => number(v),
+            (None, Shown::Is(State::Unavailable)) if i.unit != "-" => "U".into(),
+            _ => continue,
+        };
         let (warn, crit) = ranges(&i.limits);
         let sep = if out.is_empty() { "" } else { " " };
         let _ = write!(
             out,
-            "{sep}{}={}{};{warn};{crit};;",
+            "{sep}{}={value}{};{warn};{crit};;",
             label(&i.id),
-            number(v),
             uom(&i.unit)
         );
     }
@@ -262,6 +278,21 @@ mod tests {
             unit: unit.into(),
             value,
             why: None,
+        }
+    }
+
+    fn link(id: &str, state: PciStatus) -> super::super::PciLink {
+        super::super::PciLink {
+            address: None,
+            device: "d".into(),
+            expected_speed: None,
+            expected_width: None,
+            id: id.into(),
+            required: true,
+            speed: None,
+            state,
+            vendor: "v".into(),
+            width: None,
         }
     }
 
@@ -321,6 +352,34 @@ mod tests {
         let mut gone = env(vec![fan(State::Ok, Some(5000.0))]);
         gone.monitoring = Monitoring::Failed;
         assert_eq!(verdict(&gone).status, Status::Unknown);
+        // Degraded is a warning that says so; a critical part outranks what cannot be told.
+        let mut gaps = env(vec![temp(State::Ok, 41.0), fan(State::Unavailable, None)]);
+        gaps.monitoring = Monitoring::Degraded;
+        assert_eq!(
+            verdict(&gaps).line,
+            "ENVMON WARNING - fan2 unavailable, monitoring degraded | cpu0-temp=41;~:75;~:90;; \
+             fan2=U;;2000:;;"
+        );
+        let mut both = env(vec![fan(State::Failed, Some(0.0))]);
+        both.monitoring = Monitoring::Failed;
+        assert_eq!(verdict(&both).status, Status::Critical);
+        // A PCI device missing, a link short.
+        let mut pci = env(vec![]);
+        pci.pci = vec![
+            link("nic0", PciStatus::Absent),
+            link("nic1", PciStatus::Degraded),
+        ];
+        let v = verdict(&pci);
+        assert_eq!(v.status, Status::Critical);
+        assert!(
+            v.line
+                .starts_with("ENVMON CRITICAL - PCI nic0 absent, PCI nic1 degraded")
+        );
+        assert_eq!(
+            unknown("a|b").line,
+            "ENVMON UNKNOWN - a/b",
+            "no | in the text"
+        );
         assert!(
             unknown("no agent\nanswers")
                 .line
@@ -335,5 +394,6 @@ mod tests {
         }
         assert_eq!(range(Some(10.8), Some(13.2)), "10.8:13.2");
         assert_eq!(label("PS1 Input Power"), "'PS1 Input Power'");
+        assert_eq!(label("a'b=c"), "a_b_c");
     }
 }

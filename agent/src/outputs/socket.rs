@@ -368,16 +368,19 @@ pub fn victim(open: &[u32], uid: u32) -> Option<usize> {
     open.iter().position(|x| *x == most)
 }
 
-/// The open connections, oldest first: each one's number, user and a handle to close it.
+/// The open connections, oldest first: each one's number, user and stream (shared with
+/// its thread: no second descriptor per client).
 #[derive(Default)]
 struct Clients {
     next: u64,
-    open: Vec<(u64, u32, UnixStream)>,
+    open: Vec<(u64, u32, Arc<UnixStream>)>,
 }
 
 impl Clients {
-    /// Takes in a connection of `uid` (closing the [`victim`], if any); its number.
-    fn take(&mut self, uid: u32, stream: &UnixStream) -> Option<u64> {
+    /// Takes in a connection of `uid` (closing the [`victim`], if any); its number. `None`
+    /// only if the bound would be passed (`victim` makes room first: this keeps the bound
+    /// whatever it decides).
+    fn take(&mut self, uid: u32, stream: &Arc<UnixStream>) -> Option<u64> {
         let users: Vec<u32> = self.open.iter().map(|c| c.1).collect();
         if let Some(k) = victim(&users, uid) {
             let (_, _, old) = self.open.remove(k);
@@ -387,15 +390,26 @@ impl Clients {
         if self.open.len() >= MAX_CLIENTS {
             return None;
         }
-        let handle = stream.try_clone().ok()?;
         self.next += 1;
-        self.open.push((self.next, uid, handle));
+        self.open.push((self.next, uid, Arc::clone(stream)));
         Some(self.next)
     }
 
     /// Forgets connection `id` (its thread has left).
     fn gone(&mut self, id: u64) {
         self.open.retain(|c| c.0 != id);
+    }
+}
+
+/// A client's place in [`Clients`], given up when its thread leaves (however it leaves).
+struct Place(Arc<Mutex<Clients>>, u64);
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .gone(self.1);
     }
 }
 
@@ -408,40 +422,43 @@ pub fn serve(
     published: Arc<Published>,
 ) -> std::io::Result<()> {
     let clients = Arc::new(Mutex::new(Clients::default()));
-    let forget = |clients: &Mutex<Clients>, id| {
-        clients
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .gone(id);
-    };
     thread::Builder::new()
         .name("socket".into())
         .spawn(move || {
             for conn in listener.incoming() {
-                let Ok(mut stream) = conn else { continue };
+                let mut stream = match conn {
+                    Ok(s) => s,
+                    // Out of descriptors, or the like: no busy loop while it lasts.
+                    Err(_) => {
+                        thread::sleep(Duration::from_millis(50));
+                        continue;
+                    }
+                };
                 let Some(uid) = admit(&mut stream, access, &refusals) else {
                     continue;
                 };
+                let stream = Arc::new(stream);
                 let id = clients
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .take(uid, &stream);
                 let Some(id) = id else {
                     let _ = stream.set_write_timeout(Some(Duration::from_millis(100)));
-                    let _ = writeln!(stream, "{}", error("busy", "cannot serve a client now"));
+                    let _ = writeln!(&*stream, "{}", error("busy", "cannot serve a client now"));
                     continue;
                 };
-                let (published, mine) = (Arc::clone(&published), Arc::clone(&clients));
+                let place = Place(Arc::clone(&clients), id);
+                let published = Arc::clone(&published);
                 let spawned = thread::Builder::new()
                     .name("socket client".into())
                     .stack_size(HANDLER_STACK)
                     .spawn(move || {
-                        handle(stream, &published);
-                        forget(&mine, id);
+                        let _place = place;
+                        handle(&stream, &published);
                     });
                 if spawned.is_err() {
+                    // The closure, and the place in it, are dropped: the place is given up.
                     log::warn!("socket: cannot start a client thread");
-                    forget(&clients, id);
                 }
             }
         })?;
@@ -451,7 +468,7 @@ pub fn serve(
 /// Replies `request_too_long`, ends the reply stream, and reads what the client still sends
 /// (bounded), so that the client sees the error line and then an end of stream. A client
 /// that keeps sending past [`MAX_DRAIN`] is closed anyway (it may see a reset).
-fn refuse_long_request(mut stream: UnixStream) {
+fn refuse_long_request(mut stream: &UnixStream) {
     let msg = format!("a request is at most {MAX_REQUEST} bytes with its newline");
     if writeln!(stream, "{}", error("request_too_long", &msg)).is_err() {
         return;
@@ -470,7 +487,7 @@ fn refuse_long_request(mut stream: UnixStream) {
     }
 }
 
-fn handle(mut stream: UnixStream, published: &Published) {
+fn handle(mut stream: &UnixStream, published: &Published) {
     if stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
         || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
     {
