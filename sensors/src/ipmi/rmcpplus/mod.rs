@@ -271,6 +271,7 @@ impl RmcpPlus {
     ) -> Result<Vec<u8>, IpmiError> {
         let mut buf = [0u8; 512];
         let mut sent: Vec<(u8, Instant)> = Vec::new();
+        let mut heard = Heard::default();
         let give_up = Instant::now() + self.patience.setup_budget;
         for _ in 0..self.patience.attempts {
             if Instant::now() >= give_up {
@@ -281,9 +282,10 @@ impl RmcpPlus {
                 self.counts.retransmissions += 1;
             }
             sent.push((tag, Instant::now()));
-            self.send(&presession(ptype, &payload(tag)))?;
+            let packet = presession(ptype, &payload(tag));
+            self.send(&packet)?;
             let until = (Instant::now() + self.rto.current()).min(give_up);
-            while let Some(n) = self.recv_until(&mut buf, until)? {
+            while let Some(n) = self.recv_until(&mut buf, until, &mut heard.refused)? {
                 let p = presession_payload(&buf[..n], rtype);
                 let at = p
                     .and_then(|p| p.first())
@@ -292,17 +294,14 @@ impl RmcpPlus {
                     self.rto.sample(at.elapsed());
                     return Ok(p.to_vec());
                 }
+                heard.note(&buf[..n], &packet, p.is_some());
                 self.counts.discarded += 1;
             }
             self.rto.backoff();
         }
         Err(err(
             IpmiErrorKind::Connect,
-            format!(
-                "{}: no answer to session setup (payload 0x{ptype:02x}, {} transmissions)",
-                self.what,
-                sent.len()
-            ),
+            format!("{}: {}", self.what, heard.why(ptype, sent.len())),
         ))
     }
 
@@ -318,8 +317,14 @@ impl RmcpPlus {
         }
     }
 
-    /// Waits for one datagram until `until`; `None` when the time is up.
-    fn recv_until(&self, buf: &mut [u8], until: Instant) -> Result<Option<usize>, IpmiError> {
+    /// Waits for one datagram until `until`; `None` when the time is up. An ICMP port
+    /// unreachable on the way sets `refused`.
+    fn recv_until(
+        &self,
+        buf: &mut [u8],
+        until: Instant,
+        refused: &mut bool,
+    ) -> Result<Option<usize>, IpmiError> {
         loop {
             let left = until.saturating_duration_since(Instant::now());
             if left.is_zero() {
@@ -337,7 +342,10 @@ impl RmcpPlus {
                     return Ok(None);
                 }
                 // ECONNREFUSED from an ICMP unreachable: nothing to read; wait on.
-                Err(_) => std::thread::sleep(Duration::from_millis(10).min(left)),
+                Err(e) => {
+                    *refused |= e.kind() == std::io::ErrorKind::ConnectionRefused;
+                    std::thread::sleep(Duration::from_millis(10).min(left));
+                }
             }
         }
     }
@@ -454,9 +462,10 @@ impl RmcpPlus {
         };
         let r = self.exchange(OPEN_SESSION_REQ, open_req, OPEN_SESSION_RSP)?;
         if r.get(1) != Some(&0) {
+            let code = r.get(1).copied().unwrap_or(0xff);
             return Err(self.fail(&format!(
-                "open session refused (status 0x{:02x})",
-                r.get(1).copied().unwrap_or(0xff)
+                "open session refused (status 0x{code:02x}: {})",
+                setup_status(code)
             )));
         }
         r.get(8..12)
@@ -480,9 +489,10 @@ impl RmcpPlus {
         };
         let r2 = self.exchange(RAKP1, rakp1, RAKP2)?;
         if r2.get(1) != Some(&0) {
+            let code = r2.get(1).copied().unwrap_or(0xff);
             return Err(self.fail(&format!(
-                "RAKP 2 refused (status 0x{:02x}: user or password)",
-                r2.get(1).copied().unwrap_or(0xff)
+                "RAKP 2 refused (status 0x{code:02x}: {})",
+                setup_status(code)
             )));
         }
         let part = |range: std::ops::Range<usize>| r2.get(range).map(<[u8]>::to_vec);
@@ -500,7 +510,10 @@ impl RmcpPlus {
             user: self.login.user.clone(),
         };
         if code != rakp.rakp2_code() {
-            return Err(self.fail("the BMC failed RAKP 2 (wrong password?)"));
+            return Err(self.fail(
+                "authentication failed: the password is wrong (the BMC's RAKP 2 proof does not \
+                 match it; ENVMON_IPMI_PASSWORD or --ipmi-password-file)",
+            ));
         }
         Ok(rakp)
     }
@@ -632,7 +645,7 @@ impl RmcpPlus {
             let Some(until) = flights.iter().map(|f| f.due).min() else {
                 break;
             };
-            match self.recv_until(&mut buf, until) {
+            match self.recv_until(&mut buf, until, &mut false) {
                 Ok(Some(n)) => {
                     if let Some((i, r)) = self.take_reply(&buf[..n], &mut flights) {
                         results[i] = Some(r);
@@ -903,6 +916,99 @@ impl Drop for RmcpPlus {
     }
 }
 
+/// The RMCP+ session setup status codes (IPMI 2.0 table 13-15) a BMC refuses with, each with
+/// what to do: the one place that says them.
+pub const SETUP_STATUS: &[(u8, &str)] = &[
+    (
+        0x01,
+        "the BMC is out of resources for a session: too many open; close some",
+    ),
+    (0x04, NO_SUITE),
+    (0x05, NO_SUITE),
+    (0x09, "the role asked (administrator) is not valid here"),
+    (
+        0x0a,
+        "the user may not have the administrator role: give it that privilege on the LAN channel",
+    ),
+    (
+        0x0b,
+        "the BMC has no session left at the administrator role: close some",
+    ),
+    (0x0d, "unknown user name: check the user in the URI"),
+    (0x0f, "the password is wrong (the BMC's check of it failed)"),
+    (0x10, NO_SUITE),
+    (0x11, NO_SUITE),
+    (0x12, "the BMC refused a parameter of the request"),
+];
+
+const NO_SUITE: &str = "no cipher suite in common: envmon speaks suite 3 (HMAC-SHA1, \
+                        HMAC-SHA1-96, AES-CBC-128); enable it on the BMC";
+
+/// What a setup status code says ([`SETUP_STATUS`]).
+pub fn setup_status(code: u8) -> &'static str {
+    SETUP_STATUS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or("see IPMI 2.0 table 13-15", |(_, why)| why)
+}
+
+/// What came back while a session was being set up, when no setup reply did: what the
+/// error then says (issue 35: a closed port, a silent one, an echo and junk all read "no
+/// answer to session setup").
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Heard {
+    /// An ICMP port unreachable came back: nothing listens on the port.
+    pub refused: bool,
+    /// Datagrams that were what envmon sent (an echo service).
+    pub echoes: u32,
+    /// Datagrams that are not RMCP+ session setup replies.
+    pub foreign: u32,
+    /// Setup replies to none of the requests sent (stale, or another client's).
+    pub stale: u32,
+}
+
+impl Heard {
+    /// Notes one datagram that answered nothing: `ours` is the request last sent,
+    /// `setup_reply` whether it parsed as the awaited kind of setup reply.
+    pub fn note(&mut self, datagram: &[u8], ours: &[u8], setup_reply: bool) {
+        if datagram == ours {
+            self.echoes += 1;
+        } else if setup_reply {
+            self.stale += 1;
+        } else {
+            self.foreign += 1;
+        }
+    }
+
+    /// Why the setup failed, with the next step (pure).
+    pub fn why(&self, ptype: u8, sent: usize) -> String {
+        if self.echoes > 0 {
+            return format!(
+                "not an RMCP+ BMC: the port echoes what is sent ({} datagrams); is the port \
+                 the BMC's (623)?",
+                self.echoes
+            );
+        }
+        if self.foreign > 0 {
+            return format!(
+                "not an RMCP+ BMC: {} datagrams came back that are not RMCP+ session setup \
+                 replies (another service on the port, or an IPMI 1.5-only BMC)",
+                self.foreign
+            );
+        }
+        if self.refused {
+            return "connection refused: nothing listens on that UDP port (ICMP port \
+                    unreachable); is the BMC's LAN channel on, and the port its RMCP+ port \
+                    (623)?"
+                .into();
+        }
+        format!(
+            "no answer to session setup (payload 0x{ptype:02x}, {sent} transmissions): the \
+             BMC is down, unreachable, or not at this address and port"
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -936,6 +1042,64 @@ mod tests {
         let c = checksum(&m[3..]);
         m.push(c);
         m
+    }
+
+    /// Issue 35: a closed port, a silent one, an echo service and a service answering junk
+    /// each give an error saying which (before, all four read "no answer to session setup").
+    #[test]
+    fn a_port_that_is_not_a_bmc_says_what_it_is() {
+        use std::net::UdpSocket;
+        let patience = Patience {
+            setup_budget: Duration::from_millis(600),
+            attempts: 3,
+            ..Patience::default()
+        };
+        let try_port =
+            |port: u16| match RmcpPlus::connect("127.0.0.1", port, "admin", "pw", patience) {
+                Ok(_) => panic!("a session on {port}"),
+                Err(e) => e,
+            };
+        // A server answering each datagram with `answer(datagram)`, for a while.
+        let server = |answer: fn(&[u8]) -> Option<Vec<u8>>| {
+            let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+            let port = sock.local_addr().unwrap().port();
+            sock.set_read_timeout(Some(Duration::from_millis(100)))
+                .unwrap();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 512];
+                let end = Instant::now() + Duration::from_secs(3);
+                while Instant::now() < end {
+                    if let Ok((n, from)) = sock.recv_from(&mut buf) {
+                        if let Some(a) = answer(&buf[..n]) {
+                            let _ = sock.send_to(&a, from);
+                        }
+                    }
+                }
+            });
+            port
+        };
+        let closed = {
+            let s = UdpSocket::bind("127.0.0.1:0").unwrap();
+            s.local_addr().unwrap().port()
+        };
+        let e = try_port(closed);
+        assert_eq!(e.kind, IpmiErrorKind::Connect);
+        assert!(e.detail.contains("connection refused"), "{e}");
+        let e = try_port(server(|_| None));
+        assert!(e.detail.contains("no answer to session setup"), "{e}");
+        let e = try_port(server(|d| Some(d.to_vec())));
+        assert!(e.detail.contains("echoes what is sent"), "{e}");
+        let e = try_port(server(|_| {
+            Some(b"HTTP/1.1 400 Bad Request\r\n\r\n".to_vec())
+        }));
+        assert!(e.detail.contains("not RMCP+ session setup replies"), "{e}");
+        assert!(
+            e.detail.starts_with("rmcp://admin@127.0.0.1:"),
+            "names where: {e}"
+        );
+        assert!(setup_status(0x11).contains("cipher suite"));
+        assert!(setup_status(0x0d).contains("unknown user"));
+        assert!(setup_status(0x77).contains("table 13-15"));
     }
 
     #[test]
