@@ -594,3 +594,23 @@ fn a_mistyped_check_is_unknown_not_critical() {
     assert!(stdout(&o).contains("no such socket"), "{}", stdout(&o));
     assert_eq!(envmon(&["show", "--bogus"]).status.code(), Some(2));
 }
+
+/// Issue 35: `--config FILE show environment` does not stop on a bad value of a key only the
+/// daemon uses (it goes on to the socket: 69); `run` with the same file refuses it (78).
+#[test]
+fn one_shot_commands_pass_over_the_daemons_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write(
+        dir.path(),
+        "envmon.toml",
+        &format!(
+            "shutdown-action = \"reboot\"\nsocket = \"{}\"\n",
+            dir.path().join("none.sock").display()
+        ),
+    );
+    let o = envmon(&["--config", &cfg, "show", "environment"]);
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+    let o = envmon(&["--config", &cfg, "run"]);
+    assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
+    assert!(stderr(&o).contains("envmon.toml:1:"), "{}", stderr(&o));
+}

@@ -24,7 +24,7 @@ pub fn check(args: &SettingsArgs, once: bool, count: u32) -> ExitCode {
 
 /// What the agent knows (over its socket), or what `count` sweeps of the source find.
 fn environment(args: &SettingsArgs, once: bool, count: u32) -> Result<Environment, String> {
-    let settings = args.resolve().map_err(|e| e.to_string())?;
+    let settings = args.resolve_for(false).map_err(|e| e.to_string())?;
     if once {
         return super::poll::snapshot(&settings, count)
             .map(|(env, _)| env)

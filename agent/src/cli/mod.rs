@@ -212,7 +212,10 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
 }
 
 fn dispatch(cli: &Cli) -> Result<(), AgentError> {
-    let settings = cli.settings.resolve()?;
+    // The daemon checks every key of its file; a one-shot command passes over the daemon's.
+    let settings = cli
+        .settings
+        .resolve_for(matches!(cli.command, Command::Run))?;
     match &cli.command {
         Command::Run => crate::run::run(settings, &cli.settings),
         Command::Poll { count, json } => poll::poll(&settings, *count, *json),

@@ -474,6 +474,11 @@ impl Loader<'_> {
 /// Reads and validates a configuration file, applying it over a copy of `base`. On any error
 /// nothing is applied: the caller gets the error and keeps what it had.
 pub fn apply_file(base: &Settings, path: &Path) -> Result<Settings, ConfigError> {
+    apply_file_for(base, path, true)
+}
+
+/// [`apply_file`]; without `daemon`, as [`apply_text_for`].
+pub fn apply_file_for(base: &Settings, path: &Path, daemon: bool) -> Result<Settings, ConfigError> {
     let text = envmon_board_defs::read_text_bounded(path).map_err(|e| ConfigError {
         kind: ConfigErrorKind::Read,
         path: path.to_path_buf(),
@@ -481,12 +486,44 @@ pub fn apply_file(base: &Settings, path: &Path) -> Result<Settings, ConfigError>
         message: format!("cannot read the configuration: {e}"),
         source: Some(e),
     })?;
-    apply_text(base, path, &text)
+    apply_text_for(base, path, &text, daemon)
 }
+
+/// The keys only the daemon (`envmon run`) uses: the thermal action, the event log, SNMP,
+/// the metrics file and the socket's group. A one-shot command (`show`, `poll`, `check`,
+/// `board`, `message`) reading the daemon's file does not stop on a bad value of one of
+/// them (issue 35: `--config envmon.toml show environment` failed on a key it does not use);
+/// `run` and its SIGHUP reload still refuse it.
+pub const DAEMON_ONLY: &[&str] = &[
+    "host",
+    "shutdown-action",
+    "shutdown-grace-ms",
+    "shutdown-confirm-readings",
+    "shutdown-confirm-ms",
+    "sel",
+    "sel-warn-percent",
+    "agentx",
+    "agentx-envmon-mib",
+    "agentx-notifications",
+    "metrics-file",
+    "metrics-names",
+    "socket-group",
+];
 
 /// As [`apply_file`], for text already read (`path` is used in messages and for relative paths).
 /// Keys are the flags' names (kebab-case); snake_case is accepted too.
 pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, ConfigError> {
+    apply_text_for(base, path, text, true)
+}
+
+/// [`apply_text`]; without `daemon`, a bad value of a [`DAEMON_ONLY`] key is passed over
+/// (its default kept, a debug line saying so).
+pub fn apply_text_for(
+    base: &Settings,
+    path: &Path,
+    text: &str,
+    daemon: bool,
+) -> Result<Settings, ConfigError> {
     let l = Loader { path, text };
     // The parser's own document tree: every key, value and array element keeps its span.
     let table = DeTable::parse(text).map_err(|e| {
@@ -502,7 +539,14 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
     let mut s = base.clone();
     for (key, value) in entries {
         let name = key.get_ref().replace('_', "-");
-        if !l.set(&mut s, &name, value)? {
+        let set = match l.set(&mut s, &name, value) {
+            Err(e) if !daemon && DAEMON_ONLY.contains(&name.as_str()) => {
+                log::debug!("{e} (a key of the daemon's: passed over here)");
+                true
+            }
+            other => other?,
+        };
+        if !set {
             return Err(l.error(
                 ConfigErrorKind::UnknownKey,
                 Some(key.span()),
@@ -518,10 +562,17 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
 }
 
 impl SettingsArgs {
-    /// Defaults, then the `--config` file if any, then these flags.
+    /// Defaults, then the `--config` file if any, then these flags (for the daemon: every
+    /// key checked).
     pub fn resolve(&self) -> Result<Settings, ConfigError> {
+        self.resolve_for(true)
+    }
+
+    /// [`SettingsArgs::resolve`]; without `daemon` (a one-shot command), a bad value of a
+    /// [`DAEMON_ONLY`] key in the file is passed over.
+    pub fn resolve_for(&self, daemon: bool) -> Result<Settings, ConfigError> {
         let base = match &self.config {
-            Some(path) => apply_file(&Settings::default(), path)?,
+            Some(path) => apply_file_for(&Settings::default(), path, daemon)?,
             None => Settings::default(),
         };
         Ok(self.apply(base))
@@ -538,6 +589,24 @@ mod tests {
             Path::new("/etc/envmon/envmon.toml"),
             text,
         )
+    }
+
+    /// Issue 35: a one-shot command passes over a bad value of a key only the daemon uses;
+    /// the daemon refuses it; a bad value of a key every command uses stops both.
+    #[test]
+    fn one_shot_commands_pass_over_the_daemons_keys() {
+        let path = Path::new("/etc/envmon/envmon.toml");
+        let bad = "shutdown-action = \"reboot\"\nsel = \"sometimes\"\ninterval-ms = 3000\n";
+        let s = apply_text_for(&Settings::default(), path, bad, false).unwrap();
+        assert_eq!(s.interval_ms, IntervalMs(3000), "the rest is read");
+        assert_eq!(s.shutdown_action, None);
+        let e = apply_text_for(&Settings::default(), path, bad, true).unwrap_err();
+        assert!(e.to_string().contains(":1:"), "{e}");
+        let both = "interval-ms = 5\n";
+        assert!(apply_text_for(&Settings::default(), path, both, false).is_err());
+        for k in DAEMON_ONLY {
+            assert!(KEYS.contains(k), "{k} is a key");
+        }
     }
 
     #[test]
