@@ -1218,3 +1218,33 @@ fn a_board_in_fahrenheit_converts_the_readings() {
     assert!(value.is_some_and(|v| (v - 197.6).abs() < 1e-6), "{value:?}");
     assert_eq!(state.as_deref(), Some("critical"));
 }
+
+/// Issue 35: a board naming a sensor the BMC does not have (a typo) makes `poll` fail at the
+/// item's `source` line (exit 78) after printing what it read; before, it warned and exited 0.
+#[test]
+fn poll_fails_on_a_board_item_the_bmc_does_not_have() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let board = dir.path().join("typo.toml");
+    std::fs::write(
+        &board,
+        "name = \"typo\"\n[[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
+         source = \"ipmi:CPU0 Tmp\"\nwarm = 75\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let o = Command::new(envmon_bin())
+        .args(["--ipmi", &bmc.uri(), "--board", board.to_str().unwrap()])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .arg("poll")
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains("typo.toml:6:10: item cpu0-temp (ipmi:CPU0 Tmp)"),
+        "{err}"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("unavailable"));
+}

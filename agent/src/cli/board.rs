@@ -230,7 +230,22 @@ fn board_text(choice: &BoardChoice) -> (PathBuf, Option<String>) {
 /// Every item that binds to nothing, as a board error at its `source` line; the first is
 /// returned (already reported).
 fn unbound_errors(choice: &BoardChoice, rows: &[ItemRow]) -> Result<(), AgentError> {
-    if rows.iter().all(|r| r.bound) {
+    let unbound: Vec<(String, String, String)> = rows
+        .iter()
+        .filter(|r| !r.bound)
+        .map(|r| (r.item.clone(), r.source.clone(), r.why.clone()))
+        .collect();
+    report_unbound(choice, &unbound)
+}
+
+/// Items of the board `choice` names that bind to nothing on the source (id, source, why),
+/// each reported as a board error at its `source` line (file:line:column); the first is
+/// returned (exit 78). `board explain` and `poll` say the same.
+pub fn report_unbound(
+    choice: &BoardChoice,
+    unbound: &[(String, String, String)],
+) -> Result<(), AgentError> {
+    if unbound.is_empty() {
         return Ok(());
     }
     // The file is read (and parsed) again only to place the errors.
@@ -240,16 +255,12 @@ fn unbound_errors(choice: &BoardChoice, rows: &[ItemRow]) -> Result<(), AgentErr
         .map(envmon_board_defs::source_positions)
         .unwrap_or_default();
     let mut first = None;
-    for r in rows.iter().filter(|r| !r.bound) {
+    for (item, source, why) in unbound {
         let at = positions
             .iter()
-            .find(|(id, _)| *id == r.item)
+            .find(|(id, _)| id == item)
             .map(|(_, at)| *at);
-        let e = BoardError::invalid(
-            &path,
-            at,
-            format!("item {} ({}): {}", r.item, r.source, r.why),
-        );
+        let e = BoardError::invalid(&path, at, format!("item {item} ({source}): {why}"));
         eprintln!("envmon: error: {e}");
         first.get_or_insert(e);
     }

@@ -6,24 +6,41 @@ use crate::{
     config::Settings,
     error::AgentError,
     events::shutdown,
-    model::{Environment, Monitoring},
+    model::{Environment, Monitoring, Shown},
     source::{self, Need, board},
 };
 use envmon_sensors::ipmi::{Connected, IpmiSource, Transport};
 use std::time::{Duration, Instant};
 
 /// `envmon poll [--count N] [--json]`.
+/// After the readings, an item of a named board that names a BMC sensor the BMC does not
+/// have (a typo'd name) is an error at its `source` line (exit 78), as `board explain`
+/// says it: before issue 35, `poll` warned and exited 0.
 pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
     let (env, table) = snapshot(settings, count)?;
-    if !as_json {
+    if as_json {
+        // The same JSON as `show environment`.
+        let line = serde_json::to_string(&env)
+            .map_err(|e| AgentError::Unavailable(format!("cannot encode the readings: {e}")))?;
+        println!("{line}");
+    } else {
         print!("{table}");
-        return Ok(());
     }
-    // The same JSON as `show environment`.
-    let line = serde_json::to_string(&env)
-        .map_err(|e| AgentError::Unavailable(format!("cannot encode the readings: {e}")))?;
-    println!("{line}");
-    Ok(())
+    let unbound: Vec<(String, String, String)> = env
+        .sensors
+        .iter()
+        .filter(|i| {
+            i.source.board.starts_with("ipmi:")
+                && i.source.number.is_none()
+                && matches!(i.state, Shown::Is(_))
+        })
+        .map(|i| {
+            let why = "matches no sensor in the BMC's SDR repository (envmon board explain \
+                       lists them)";
+            (i.id.clone(), i.source.board.clone(), why.to_string())
+        })
+        .collect();
+    super::board::report_unbound(&settings.board, &unbound)
 }
 
 /// Sweeps `count` times without a daemon: what the last sweep knows (the model, as
