@@ -93,6 +93,31 @@ fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
     Some(records)
 }
 
+/// Reads the whole repository; on a terminal, says how far it is (`reading the BMC's SDR
+/// repository: 40 of 120 records`, on one line rewritten), and nothing otherwise (a log, a
+/// pipe, the daemon under systemd).
+fn read_with_progress(t: &mut impl Transport, total: u16) -> Result<Vec<Vec<u8>>, IpmiError> {
+    use std::io::{IsTerminal, Write};
+    if !std::io::stderr().is_terminal() {
+        return repo::read_all(t);
+    }
+    let mut say = |n: usize| {
+        let mut e = std::io::stderr();
+        let _ = write!(
+            e,
+            "\rreading the BMC's SDR repository: {n} of {total} records"
+        );
+        let _ = e.flush();
+    };
+    let r = repo::read_all_with(t, &mut say);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\rreading the BMC's SDR repository: done{:20}",
+        ""
+    );
+    r
+}
+
 /// The SDR entries of the BMC: from the state-dir cache when it matches the repository's
 /// add/erase timestamps (one Get SDR Repository Info), else read in chunks and cached; then
 /// the live thresholds of the threshold sensors that have readable ones.
@@ -115,7 +140,7 @@ pub fn load_sdrs(
             r
         }
         None => {
-            let r = repo::read_all(t)?;
+            let r = read_with_progress(t, info.record_count)?;
             // Only into a state dir that is there: a one-shot command (`poll`, `board
             // dump`) creates nothing; `envmon run` makes its state dir at start.
             if !state_dir.is_dir() {

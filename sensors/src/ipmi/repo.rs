@@ -111,18 +111,31 @@ impl Walk {
 /// start; C Ah shrinks the chunk; both bounded. At most [`MAX_RECORDS`] records; a record
 /// ID that repeats ends the walk.
 pub fn read_all(t: &mut impl Transport) -> Result<Vec<Vec<u8>>, IpmiError> {
+    read_all_with(t, &mut |_| {})
+}
+
+/// [`read_all`], telling `progress` how many records the walk has found after each round
+/// (a long read over a slow link says it is going on: issue 35).
+pub fn read_all_with(
+    t: &mut impl Transport,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<Vec<u8>>, IpmiError> {
     let mut w = Walk {
         res: reserve(t)?,
         chunk: FIRST_CHUNK * 2,
         retries: 0,
     };
-    let chain = walk_chain(t, &mut w)?;
+    let chain = walk_chain(t, &mut w, progress)?;
     read_bodies(t, &mut w, chain)
 }
 
 /// Step 1: the records in chain order, each with the ID it was asked for by and its first
 /// chunk.
-fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<(u16, Vec<u8>)>, IpmiError> {
+fn walk_chain(
+    t: &mut impl Transport,
+    w: &mut Walk,
+    progress: &mut dyn FnMut(usize),
+) -> Result<Vec<(u16, Vec<u8>)>, IpmiError> {
     // Requested ID -> (next ID, first chunk), or None: not a record.
     let mut firsts: std::collections::HashMap<u16, Option<(u16, Vec<u8>)>> = Default::default();
     let mut seen = std::collections::HashSet::new();
@@ -150,6 +163,7 @@ fn walk_chain(t: &mut impl Transport, w: &mut Walk) -> Result<Vec<(u16, Vec<u8>)
         if id == 0xFFFF {
             return Ok(chain);
         }
+        progress(chain.len());
         let ids: Vec<u16> = std::iter::once(id)
             .chain((1..LOOKAHEAD).map(|k| id.wrapping_add(k)))
             .filter(|g| *g == id || (*g != 0xFFFF && !firsts.contains_key(g) && !seen.contains(g)))
@@ -356,6 +370,21 @@ mod tests {
         assert_eq!(got.len(), 14);
         assert!(got.iter().zip(1..).all(|(r, id)| *r == record(id, 52)));
         assert_eq!(t.rounds, 3, "rounds");
+    }
+
+    /// Issue 35: a long read says how far it is: the records found, round after round.
+    #[test]
+    fn a_read_tells_its_progress_round_by_round() {
+        let mut b = bmc(32);
+        b.records = (1..=14).map(|id| (id, record(id, 52))).collect();
+        let mut seen = Vec::new();
+        let got = read_all_with(&mut b, &mut |n| seen.push(n)).unwrap();
+        assert_eq!(got.len(), 14);
+        assert_eq!(
+            seen,
+            [0, 7],
+            "before each round of the walk: none, then 7 found"
+        );
     }
 
     #[test]
