@@ -394,10 +394,15 @@ impl FromStr for NotificationList {
             match w {
                 "threshold" => n.threshold = true,
                 "envmon" => n.envmon = true,
+                // The help has always said `both` (issue 35: it was then refused).
+                "both" => {
+                    n.threshold = true;
+                    n.envmon = true;
+                }
                 "none" => {}
                 other => {
                     return Err(format!(
-                        "'{other}' is not a notification type: threshold, envmon or none"
+                        "'{other}' is not a notification type: threshold, envmon, both or none"
                     ));
                 }
             }
@@ -468,6 +473,20 @@ pub struct Notifications {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 35: `both`, as the help says, is threshold and envmon.
+    #[test]
+    fn notification_lists_take_both() {
+        let n = |s: &str| {
+            s.parse::<NotificationList>()
+                .map(|l| (l.0.threshold, l.0.envmon))
+        };
+        assert_eq!(n("both"), Ok((true, true)));
+        assert_eq!(n("threshold,envmon"), Ok((true, true)));
+        assert_eq!(n("envmon"), Ok((false, true)));
+        assert_eq!(n("none"), Ok((false, false)));
+        assert!(n("all").is_err());
+    }
 
     #[test]
     fn addresses_parse_and_print_back() {
