@@ -25,7 +25,7 @@ pub use error::AgentError;
 // The facade: what the binary, the tests, the benches and the fuzz targets reach of the
 // private folders (the folders themselves stay private, so the layers are the crate's own).
 pub use cli::{
-    main,
+    command, main,
     show::{ask, environment_table},
 };
 pub use events::shutdown::{Record as ShutdownRecord, parse_record as parse_shutdown_record};

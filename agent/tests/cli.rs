@@ -614,3 +614,52 @@ fn one_shot_commands_pass_over_the_daemons_keys() {
     assert_eq!(o.status.code(), Some(78), "{}", stderr(&o));
     assert!(stderr(&o).contains("envmon.toml:1:"), "{}", stderr(&o));
 }
+
+/// Issue 35: each command's help lists the settings it uses (`show`: its socket; the daemon
+/// all of them, grouped), fits a screen, and names the environment variables; a flag still
+/// parses wherever it is given.
+#[test]
+fn each_help_lists_what_its_command_uses() {
+    let show = stdout(&envmon(&["show", "--help"]));
+    assert!(show.lines().count() <= 24, "{show}");
+    assert!(
+        show.contains("--socket") && show.contains("--format"),
+        "{show}"
+    );
+    assert!(
+        !show.contains("--shutdown-action") && !show.contains("--agentx"),
+        "{show}"
+    );
+    assert!(show.contains("ENVMON_LOG"), "{show}");
+    let explain = stdout(&envmon(&["board", "explain", "--help"]));
+    assert!(
+        explain.contains("--ipmi") && !explain.contains("--syslog "),
+        "{explain}"
+    );
+    let run = stdout(&envmon(&["run", "--help"]));
+    for part in [
+        "Source:",
+        "Board:",
+        "Syslog:",
+        "Outputs:",
+        "Protection:",
+        "--shutdown-action",
+    ] {
+        assert!(run.contains(part), "{part}: {run}");
+    }
+    let message = stdout(&envmon(&["message", "--help"]));
+    assert!(
+        message.contains("--syslog") && !message.contains("--ipmi "),
+        "{message}"
+    );
+    // Hidden from a help is not refused: the same flag parses after `show`.
+    let o = envmon(&[
+        "show",
+        "--shutdown-action",
+        "none",
+        "--socket",
+        "/nonexistent",
+        "env",
+    ]);
+    assert_eq!(o.status.code(), Some(69), "{}", stderr(&o));
+}

@@ -70,9 +70,21 @@ fn the_package_installs_works_keeps_its_conffile_and_purges_clean() {
         "/etc/envmon/envmon.toml",
         "/usr/share/envmon/prometheus/envmon.rules.yml",
         "/usr/share/doc/envmon/copyright",
+        "/usr/share/man/man1/envmon.1.gz",
+        "/usr/share/bash-completion/completions/envmon",
+        "/usr/share/zsh/vendor-completions/_envmon",
+        "/usr/share/fish/vendor_completions.d/envmon.fish",
     ] {
         assert!(Path::new(f).exists(), "{f} missing");
     }
+    // Issue 35: the man page renders, and bash completes envmon's commands and flags.
+    let (ok, page) = sh("man -l /usr/share/man/man1/envmon.1.gz 2>/dev/null | col -b");
+    assert!(ok && page.contains("--shutdown-action"), "{page}");
+    let (ok, words) = sh(
+        "bash -c 'source /usr/share/bash-completion/completions/envmon; \
+         COMP_WORDS=(envmon sh); COMP_CWORD=1; _envmon envmon sh envmon; echo ${COMPREPLY[@]}'",
+    );
+    assert!(ok && words.contains("show"), "{words}");
     let (ok, id) = sh("id -un envmon && getent passwd envmon | cut -d: -f7");
     assert!(ok && id.contains("nologin"), "{id}");
     let (_, dir) = sh("stat -c '%U:%G %a' /var/lib/envmon");
@@ -112,4 +124,28 @@ fn the_package_installs_works_keeps_its_conffile_and_purges_clean() {
     }
     assert!(!sh("getent passwd envmon").0, "the user left behind");
     assert!(!sh("getent group envmon").0, "the group left behind");
+}
+
+/// Issue 35: lintian (Debian's) finds nothing to say of the man page or the completions
+/// (its other tags, of a native package built without debhelper, are not this test's).
+#[test]
+fn lintian_is_clean_for_the_man_page_and_the_completions() {
+    assert!(
+        sh("command -v lintian").0,
+        "lintian is missing: apt-get install lintian (scripts/install-deps does)"
+    );
+    let deb = package();
+    let (_, out) = sh(&format!(
+        "lintian --tag-display-limit 0 {} 2>&1",
+        deb.display()
+    ));
+    let about: Vec<&str> = out
+        .lines()
+        .filter(|l| {
+            ["manpage", "man-page", "share/man/", "completion"]
+                .iter()
+                .any(|w| l.contains(w))
+        })
+        .collect();
+    assert!(about.is_empty(), "{about:?}\n{out}");
 }

@@ -165,11 +165,62 @@ fn subcommand_of(args: &[OsString]) -> Option<String> {
     None
 }
 
+/// What every help ends with: the environment variables envmon reads.
+const ENVIRONMENT: &str = "Environment:\n  ENVMON_LOG               error, warn (default), info or debug: \
+envmon's own log on standard error\n  ENVMON_IPMI_PASSWORD     the RMCP+ password (else \
+--ipmi-password-file)\n  ENVMON_REDFISH_PASSWORD  the Redfish password (else \
+--redfish-password-file)";
+
+/// The command line as clap parses it: every settings flag global (each parses wherever it
+/// is given and means the same), every help ending with the environment.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    Cli::command()
+        .after_help(ENVIRONMENT)
+        .mut_subcommand("run", |sc| sc.after_help(ENVIRONMENT))
+}
+
+/// The help of the subcommand `args` ask it of, listing only the settings that command uses
+/// ([`crate::config::COMMAND_KEYS`]; issue 35: each listed all 33); none for `run` (it uses
+/// them all) or the top level.
+fn help_for(args: &[OsString]) -> Option<String> {
+    let sub = subcommand_of(args)?;
+    let (_, groups) = crate::config::COMMAND_KEYS
+        .iter()
+        .find(|(name, _)| *name == sub)?;
+    let keys: Vec<&str> = groups.iter().flat_map(|g| g.iter().copied()).collect();
+    let mut cmd = command();
+    for k in crate::config::KEYS.iter().filter(|k| !keys.contains(k)) {
+        cmd = cmd.mut_arg(*k, |a| a.hide(true));
+    }
+    cmd.build();
+    let mut sc = cmd.find_subcommand(&sub)?.clone();
+    // A nested command (`board explain --help`): the first of its words after `sub`.
+    let nested = args
+        .iter()
+        .map(|a| a.to_string_lossy())
+        .skip_while(|w| *w != sub)
+        .skip(1)
+        .find_map(|w| sc.find_subcommand(w.as_ref()).cloned());
+    if let Some(n) = nested {
+        sc = n;
+    }
+    Some(sc.after_help(ENVIRONMENT).render_help().to_string())
+}
+
 /// Runs envmon with `args` (the first is the program name) and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    use clap::FromArgMatches;
     let args: Vec<OsString> = args.into_iter().collect();
-    let cli = match Cli::try_parse_from(&args) {
+    let parsed = command()
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp && help_for(&args).is_some() => {
+            print!("{}", help_for(&args).unwrap_or_default());
+            return ExitCode::SUCCESS;
+        }
         // A monitoring engine reads a plugin's standard output and exit code: a mistyped
         // `check` command line is UNKNOWN (3), not the usage error's 2 (CRITICAL to it).
         Err(e) if e.use_stderr() && subcommand_of(&args).as_deref() == Some("check") => {

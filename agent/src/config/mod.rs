@@ -92,6 +92,7 @@ macro_rules! settings {
                             .global(true)
                             .action(settings!(@action $shape))
                             .value_parser(clap::value_parser!($ty))
+                            .help_heading(heading(settings!(@key $name)))
                             .help(help_text(&[$($doc),*])),
                     )
                 )*
@@ -154,6 +155,73 @@ macro_rules! settings {
 
 /// A setting's help text from its doc lines, as clap shows a doc comment: the lines of the
 /// first paragraph joined with spaces, without a final period.
+/// The source's keys (what `--ipmi` or `--redfish` reads, and where).
+pub const SOURCE_KEYS: &[&str] = &[
+    "ipmi",
+    "ipmi-password-file",
+    "ipmi-window",
+    "redfish",
+    "redfish-password-file",
+    "redfish-ca-file",
+    "redfish-fingerprint",
+    "redfish-insecure",
+    "state-dir",
+    "sysfs-root",
+];
+/// The board's keys.
+pub const BOARD_KEYS: &[&str] = &["board", "interval-ms", "flap-damping"];
+/// The syslog frame's keys (`message --send` uses them too).
+pub const SYSLOG_KEYS: &[&str] = &["syslog", "syslog-format", "facility", "prefix", "hostname"];
+/// The daemon's other outputs.
+pub const OUTPUT_KEYS: &[&str] = &[
+    "socket",
+    "socket-group",
+    "sel",
+    "sel-warn-percent",
+    "agentx",
+    "agentx-envmon-mib",
+    "agentx-notifications",
+    "metrics-file",
+    "metrics-names",
+];
+/// The thermal action's keys.
+pub const PROTECTION_KEYS: &[&str] = &[
+    "host",
+    "shutdown-action",
+    "shutdown-grace-ms",
+    "shutdown-confirm-readings",
+    "shutdown-confirm-ms",
+];
+
+/// The groups the flags are listed in (`envmon --help`, `envmon run --help`).
+pub const HEADINGS: &[(&str, &[&str])] = &[
+    ("Source", SOURCE_KEYS),
+    ("Board", BOARD_KEYS),
+    ("Syslog", SYSLOG_KEYS),
+    ("Outputs", OUTPUT_KEYS),
+    ("Protection", PROTECTION_KEYS),
+];
+
+/// The heading `key` is listed under ([`HEADINGS`]).
+fn heading(key: &str) -> Option<&'static str> {
+    HEADINGS
+        .iter()
+        .find(|(_, keys)| keys.contains(&key))
+        .map(|(h, _)| *h)
+}
+
+/// The settings each command uses beyond `--config` (the daemon, `run`, uses them all):
+/// its help lists these only (issue 35: every command's help listed all 33). A flag still
+/// means the same wherever it is given.
+pub const COMMAND_KEYS: &[(&str, &[&[&str]])] = &[
+    ("poll", &[SOURCE_KEYS, BOARD_KEYS]),
+    ("check", &[SOURCE_KEYS, BOARD_KEYS, &["socket"]]),
+    ("board", &[SOURCE_KEYS, &["board"]]),
+    ("show", &[&["socket"]]),
+    ("message", &[SYSLOG_KEYS]),
+    ("catalog", &[]),
+];
+
 fn help_text(lines: &[&str]) -> String {
     let joined = lines
         .iter()
