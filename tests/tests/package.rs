@@ -111,6 +111,11 @@ fn the_package_installs_works_keeps_its_conffile_and_purges_clean() {
             .contains("changed here")
     );
 
+    // The password file the shipped configuration names, made as the docs say (root, group
+    // envmon, 0640): purge takes it too (issue 35: it was left owned by a deleted group).
+    fs::write("/etc/envmon/ipmi.pw", "secret\n").unwrap();
+    assert!(sh("chgrp envmon /etc/envmon/ipmi.pw && chmod 0640 /etc/envmon/ipmi.pw").0);
+
     // Purge: the files, the configuration, the state and the user are gone.
     drop(guard);
     assert!(!sh("dpkg -s envmon").0);
