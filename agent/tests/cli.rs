@@ -652,6 +652,9 @@ fn each_help_lists_what_its_command_uses() {
         message.contains("--syslog") && !message.contains("--ipmi "),
         "{message}"
     );
+    // `envmon help show` is `envmon show --help`; `-v` is the version.
+    assert_eq!(stdout(&envmon(&["help", "show"])), show);
+    assert!(stdout(&envmon(&["-v"])).starts_with("envmon "));
     // Hidden from a help is not refused: the same flag parses after `show`.
     let o = envmon(&[
         "show",

@@ -211,7 +211,16 @@ fn help_for(args: &[OsString]) -> Option<String> {
 /// Runs envmon with `args` (the first is the program name) and returns the exit code.
 pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     use clap::FromArgMatches;
-    let args: Vec<OsString> = args.into_iter().collect();
+    let mut args: Vec<OsString> = args.into_iter().collect();
+    // `envmon help [COMMAND...]` is `envmon [COMMAND...] --help`, and `envmon -v` is `-V`,
+    // as many tools take them (issue 35: both were unknown).
+    if args.get(1).is_some_and(|a| a == "help") {
+        args.remove(1);
+        args.push("--help".into());
+    }
+    if args.len() == 2 && args[1] == "-v" {
+        args[1] = "-V".into();
+    }
     let parsed = command()
         .try_get_matches_from(&args)
         .and_then(|m| Cli::from_arg_matches(&m));
