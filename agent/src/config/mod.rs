@@ -93,7 +93,10 @@ macro_rules! settings {
                             .action(settings!(@action $shape))
                             .value_parser(clap::value_parser!($ty))
                             .help_heading(heading(settings!(@key $name)))
-                            .help(help_text(&[$($doc),*])),
+                            .help(with_default(
+                                help_text(&[$($doc),*]),
+                                settings!(@key $name),
+                            )),
                     )
                 )*
             }
@@ -221,6 +224,41 @@ pub const COMMAND_KEYS: &[(&str, &[&[&str]])] = &[
     ("message", &[SYSLOG_KEYS]),
     ("catalog", &[]),
 ];
+
+/// Each setting's default as the help shows it, where it has one (issue 35: no help showed
+/// them). A test reads each back as a file value and finds `Settings::default()`.
+pub const DEFAULTS: &[(&str, &str)] = &[
+    ("board", "auto"),
+    ("ipmi", "file:///dev/ipmi0"),
+    ("redfish-insecure", "off"),
+    ("ipmi-window", "8"),
+    ("syslog", "unix:///dev/log"),
+    ("syslog-format", "rfc3164"),
+    ("facility", "local4"),
+    ("prefix", "FTD"),
+    ("socket", "/run/envmon/envmon.sock"),
+    ("state-dir", "/var/lib/envmon"),
+    ("interval-ms", "2000"),
+    ("host", "auto"),
+    ("shutdown-grace-ms", "60000"),
+    ("shutdown-confirm-readings", "3"),
+    ("shutdown-confirm-ms", "2000"),
+    ("flap-damping", "4/300"),
+    ("sysfs-root", "/"),
+    ("sel", "on"),
+    ("sel-warn-percent", "80"),
+    ("agentx-envmon-mib", "on"),
+    ("agentx-notifications", "none"),
+    ("metrics-names", "envmon"),
+];
+
+/// A flag's help with its default, when it has one.
+fn with_default(help: String, key: &str) -> String {
+    match DEFAULTS.iter().find(|(k, _)| *k == key) {
+        Some((_, d)) => format!("{help} [default: {d}]"),
+        None => help,
+    }
+}
 
 fn help_text(lines: &[&str]) -> String {
     let joined = lines
@@ -657,6 +695,22 @@ mod tests {
             Path::new("/etc/envmon/envmon.toml"),
             text,
         )
+    }
+
+    /// Issue 35: each default the help shows is the default: read back as a file value, it
+    /// leaves `Settings::default()` as it is; a key without one has no default of its own.
+    #[test]
+    fn the_defaults_the_help_shows_are_the_defaults() {
+        for (k, v) in DEFAULTS {
+            assert!(KEYS.contains(k), "{k}");
+            let text = match (v.parse::<i64>(), *k) {
+                (Ok(_), _) => format!("{k} = {v}\n"),
+                (_, "syslog" | "agentx-notifications") => format!("{k} = [\"{v}\"]\n"),
+                _ => format!("{k} = \"{v}\"\n"),
+            };
+            let s = load(&text).unwrap_or_else(|e| panic!("{k}: {e}"));
+            assert_eq!(s, Settings::default(), "{k} = {v} is not the default");
+        }
     }
 
     /// Issue 35: a one-shot command passes over a bad value of a key only the daemon uses;
