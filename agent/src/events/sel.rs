@@ -107,23 +107,6 @@ pub struct SelWatcher {
     fill: Fill,
 }
 
-/// What a terminal is told of a SEL backlog after a batch (pure): `before` and `after`, whether
-/// a backlog was being read before the batch and remains after it; `forwarded`, the entries
-/// forwarded so far. The line is rewritten in place (`\r`) while it lasts, and ends once.
-pub fn backlog_line(before: bool, after: bool, forwarded: u64, info: &SelInfo) -> Option<String> {
-    match (before, after) {
-        (_, true) => Some(format!(
-            "\rforwarding the BMC's event log (SEL): {forwarded} of {} entries",
-            info.entries
-        )),
-        (true, false) => Some(format!(
-            "\rforwarding the BMC's event log (SEL): done, {forwarded} entries{:10}\n",
-            ""
-        )),
-        (false, false) => None,
-    }
-}
-
 /// When this host booted, seconds since 1970: `btime` of `ROOT/proc/stat` (the root is
 /// `--sysfs-root`, so tests can give a boot time). `None` when it cannot be read.
 pub fn host_boot(root: &Path) -> Option<u64> {
@@ -247,18 +230,8 @@ impl SelWatcher {
             self.backlog = true;
             return Ok(());
         }
-        let was_backlog = self.backlog;
         let lines = self.take(&batch, &info, name);
         self.queue(lines, syslog, name);
-        // A backlog read over many sweeps says how far it is, on a terminal only.
-        if let Some(line) = backlog_line(was_backlog, self.backlog, self.counts.forwarded, &info) {
-            use std::io::{IsTerminal, Write};
-            let mut e = std::io::stderr();
-            if e.is_terminal() {
-                let _ = write!(e, "{line}");
-                let _ = e.flush();
-            }
-        }
         if !batch.more && self.startup {
             self.end_startup(t, syslog);
         }
@@ -509,25 +482,6 @@ impl SelWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Issue 35: a backlog says how far it is while it lasts, and its end once; a SEL read
-    /// in one batch says nothing.
-    #[test]
-    fn a_backlog_says_how_far_it_is() {
-        let info = SelInfo {
-            entries: 3000,
-            free_bytes: 0,
-            add_timestamp: 0,
-            erase_timestamp: 0,
-            overflow: false,
-        };
-        assert_eq!(
-            backlog_line(false, true, 64, &info).as_deref(),
-            Some("\rforwarding the BMC's event log (SEL): 64 of 3000 entries")
-        );
-        assert!(backlog_line(true, false, 3000, &info).is_some_and(|l| l.ends_with('\n')));
-        assert_eq!(backlog_line(false, false, 5, &info), None);
-    }
 
     /// Issue 21: a trip's time is RFC 3339 even when the BMC counts from its own start.
     #[test]
