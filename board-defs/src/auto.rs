@@ -311,12 +311,7 @@ fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
             hysteresis,
             debounce: 2,
             unavailable_after: 3,
-            // The SDR's own unit: its thresholds are in it (degrees F: IPMI base unit 2).
-            unit: if s.base_unit == 2 {
-                TempUnit::F
-            } else {
-                TempUnit::C
-            },
+            unit: TempUnit::C,
         },
     }
 }

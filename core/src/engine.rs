@@ -194,8 +194,7 @@ pub struct SensorSpec {
     pub debounce: u8,
     /// Consecutive read failures that make the sensor unavailable (at least 1).
     pub unavailable_after: u8,
-    /// The unit of a temperature's values, thresholds and messages (`C` or `F`): readings
-    /// are converted to it from their source's ([`TempUnit::convert`]).
+    /// Temperature unit printed in messages (`C` or `F`).
     pub unit: TempUnit,
 }
 
@@ -215,16 +214,6 @@ impl TempUnit {
         match self {
             TempUnit::C => "C",
             TempUnit::F => "F",
-        }
-    }
-
-    /// `v`, a temperature in `self`, in `to` (issue 35: a board in `F` judged a reading in
-    /// `C` as if it were `F`).
-    pub fn convert(self, v: f64, to: TempUnit) -> f64 {
-        match (self, to) {
-            (TempUnit::C, TempUnit::F) => v * 9.0 / 5.0 + 32.0,
-            (TempUnit::F, TempUnit::C) => (v - 32.0) * 5.0 / 9.0,
-            _ => v,
         }
     }
 }

@@ -23,7 +23,7 @@ use crate::monitor::presence::{cpu_named, may_be_unfitted, presence_sensor};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
-    TempUnit, UpdateFailures, format_reading, message_for, shutdown_for, shutdown_threshold,
+    UpdateFailures, format_reading, message_for, shutdown_for, shutdown_threshold,
     supply_count_says_lost, transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
@@ -647,9 +647,7 @@ impl Monitor {
         else {
             return;
         };
-        // A temperature in the board's unit, whatever its source reads in (its range too).
-        let (reading, range) = in_board_unit(item, slot, reading);
-        let checks = Checks::guarded(range, self.damping);
+        let checks = Checks::guarded(slot_range(slot), self.damping);
         let unit_of = slot.unit.unwrap_or_else(|| unit(item));
         let st = &mut slot.state;
         let transition = st.step_with(&item.spec, &checks, reading, now_ms);
@@ -1300,37 +1298,6 @@ fn presence_said<T: Transport>(
 }
 
 /// The sensor range of an IPMI-bound slot (the SDR's minimum and maximum reading).
-/// The unit a slot's temperatures come in: an IPMI sensor's SDR says (base unit 2: degrees
-/// F; otherwise C); hwmon, the board's I2C drivers and Redfish (`Cel`) read in C.
-fn source_unit(slot: &Slot) -> TempUnit {
-    match &slot.binding {
-        Binding::Ipmi(Some(e), _) if e.base_unit == envmon_sensors::ipmi::sdr::UNIT_DEGREES_F => {
-            TempUnit::F
-        }
-        _ => TempUnit::C,
-    }
-}
-
-/// A temperature item's reading and its sensor's range in the board's unit (other classes
-/// as they are).
-fn in_board_unit(
-    item: &envmon_board_defs::Item,
-    slot: &Slot,
-    reading: Reading,
-) -> (Reading, Option<(f64, f64)>) {
-    let range = slot_range(slot);
-    if !matches!(item.spec.limits, Limits::Temperature { .. }) {
-        return (reading, range);
-    }
-    let (from, to) = (source_unit(slot), item.spec.unit);
-    let c = |v: f64| from.convert(v, to);
-    let reading = match reading {
-        Reading::Value(v) => Reading::Value(c(v)),
-        other => other,
-    };
-    (reading, range.map(|(l, h)| (c(l), c(h))))
-}
-
 fn slot_range(slot: &Slot) -> Option<(f64, f64)> {
     match &slot.binding {
         Binding::Ipmi(Some(e), _) => e.range,

@@ -18,10 +18,6 @@ pub const FULL_SENSOR: u8 = 0x01;
 pub const COMPACT_SENSOR: u8 = 0x02;
 /// Event/reading type code of threshold sensors.
 pub const THRESHOLD_READING: u8 = 0x01;
-/// Base unit codes (IPMI 2.0 table 43-15) of temperatures: degrees C and degrees F.
-pub const UNIT_DEGREES_C: u8 = 1;
-/// Degrees F (see [`UNIT_DEGREES_C`]).
-pub const UNIT_DEGREES_F: u8 = 2;
 
 /// Why a record could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
