@@ -604,7 +604,7 @@ fn one_shot_commands_pass_over_the_daemons_keys() {
         dir.path(),
         "envmon.toml",
         &format!(
-            "shutdown-action = \"reboot\"\nsocket = \"{}\"\n",
+            "sel = \"sometimes\"\nsocket = \"{}\"\n",
             dir.path().join("none.sock").display()
         ),
     );

@@ -27,7 +27,7 @@ fn environment(args: &SettingsArgs, once: bool, count: u32) -> Result<Environmen
     let settings = args.resolve_for(false).map_err(|e| e.to_string())?;
     if once {
         return super::poll::snapshot(&settings, count)
-            .map(|(env, _)| env)
+            .map(|(env, _, _)| env)
             .map_err(|e| e.to_string());
     }
     super::show::ask::<Environment>(&settings.socket, "show environment").map_err(|e| e.to_string())

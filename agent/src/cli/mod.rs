@@ -144,6 +144,12 @@ pub struct MessageArgs {
 /// The subcommand `args` name (the first word that is neither a flag nor a flag's value),
 /// by the command line's own definitions.
 fn subcommand_of(args: &[OsString]) -> Option<String> {
+    positionals(args).into_iter().next()
+}
+
+/// The words of `args` (after the program name) that are neither flags nor the values of
+/// the settings' flags: the subcommands first, then their own arguments.
+fn positionals(args: &[OsString]) -> Vec<String> {
     use clap::CommandFactory;
     let cmd = Cli::command();
     let takes_value = |flag: &str| {
@@ -151,6 +157,7 @@ fn subcommand_of(args: &[OsString]) -> Option<String> {
             .find(|a| a.get_long() == Some(flag))
             .is_some_and(|a| a.get_action().takes_values())
     };
+    let mut out = Vec::new();
     let mut words = args.iter().skip(1).map(|a| a.to_string_lossy());
     while let Some(w) = words.next() {
         match w.strip_prefix("--") {
@@ -159,15 +166,34 @@ fn subcommand_of(args: &[OsString]) -> Option<String> {
             }
             Some(_) => {}
             None if w.starts_with('-') => {}
-            None => return Some(w.into_owned()),
+            None => out.push(w.into_owned()),
         }
     }
-    None
+    out
+}
+
+/// `args` of `envmon help [COMMAND...]` as `envmon [COMMAND...] --help`: the `--help` right
+/// after the command's words (before its own arguments, which could take it as a value).
+fn help_args(mut args: Vec<OsString>) -> Vec<OsString> {
+    use clap::CommandFactory;
+    args.remove(1);
+    let mut cmd = Cli::command();
+    let mut at = 1;
+    while let Some(sc) = args
+        .get(at)
+        .and_then(|w| cmd.find_subcommand(w.to_string_lossy().as_ref()))
+        .cloned()
+    {
+        cmd = sc;
+        at += 1;
+    }
+    args.insert(at, "--help".into());
+    args
 }
 
 /// What every help ends with: the environment variables envmon reads.
-const ENVIRONMENT: &str = "Environment:\n  ENVMON_LOG               error, warn (default), info or debug: \
-envmon's own log on standard error\n  ENVMON_IPMI_PASSWORD     the RMCP+ password (else \
+const ENVIRONMENT: &str = "Environment:\n  ENVMON_LOG               off, error, warn, info (default), debug or \
+trace: envmon's own log on standard error\n  ENVMON_IPMI_PASSWORD     the RMCP+ password (else \
 --ipmi-password-file)\n  ENVMON_REDFISH_PASSWORD  the Redfish password (else \
 --redfish-password-file)";
 
@@ -195,13 +221,10 @@ fn help_for(args: &[OsString]) -> Option<String> {
     }
     cmd.build();
     let mut sc = cmd.find_subcommand(&sub)?.clone();
-    // A nested command (`board explain --help`): the first of its words after `sub`.
-    let nested = args
-        .iter()
-        .map(|a| a.to_string_lossy())
-        .skip_while(|w| *w != sub)
-        .skip(1)
-        .find_map(|w| sc.find_subcommand(w.as_ref()).cloned());
+    // A nested command (`board explain --help`): the word after `sub`, flags' values skipped.
+    let nested = positionals(args)
+        .get(1)
+        .and_then(|w| sc.find_subcommand(w).cloned());
     if let Some(n) = nested {
         sc = n;
     }
@@ -215,8 +238,7 @@ pub fn main(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     // `envmon help [COMMAND...]` is `envmon [COMMAND...] --help`, and `envmon -v` is `-V`,
     // as many tools take them (issue 35: both were unknown).
     if args.get(1).is_some_and(|a| a == "help") {
-        args.remove(1);
-        args.push("--help".into());
+        args = help_args(args);
     }
     if args.len() == 2 && args[1] == "-v" {
         args[1] = "-V".into();

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 /// have (a typo'd name) is an error at its `source` line (exit 78), as `board explain`
 /// says it: before issue 35, `poll` warned and exited 0.
 pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentError> {
-    let (env, table) = snapshot(settings, count)?;
+    let (env, table, sdrs_read) = snapshot(settings, count)?;
     if as_json {
         // The same JSON as `show environment`.
         let line = serde_json::to_string(&env)
@@ -30,7 +30,8 @@ pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentE
         .sensors
         .iter()
         .filter(|i| {
-            i.source.board.starts_with("ipmi:")
+            sdrs_read
+                && i.source.board.starts_with("ipmi:")
                 && i.source.number.is_none()
                 && matches!(i.state, Shown::Is(_))
         })
@@ -44,8 +45,12 @@ pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentE
 }
 
 /// Sweeps `count` times without a daemon: what the last sweep knows (the model, as
-/// `show environment` gives it) and its table.
-pub fn snapshot(settings: &Settings, count: u32) -> Result<(Environment, String), AgentError> {
+/// `show environment` gives it), its table, and whether a BMC's SDRs were read (only they
+/// say which sensor names are there).
+pub fn snapshot(
+    settings: &Settings,
+    count: u32,
+) -> Result<(Environment, String, bool), AgentError> {
     let named = board::named_board(&settings.board)?;
     let mut one = source::open_once(settings, named.as_ref(), Need::ToRead)?;
     let mut board = board::build(named, one.described(), settings)?;
@@ -57,6 +62,7 @@ pub fn snapshot(settings: &Settings, count: u32) -> Result<(Environment, String)
     for n in notes {
         log::warn!("{n}");
     }
+    let sdrs_read = !one.sdrs.is_empty();
     let mut ipmi: Option<IpmiSource<Connected>> = one.ipmi.take().map(IpmiSource::new);
     let started = Instant::now();
     let now_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -89,5 +95,5 @@ pub fn snapshot(settings: &Settings, count: u32) -> Result<(Environment, String)
             settings.interval_ms.0,
         )
     };
-    Ok((env, monitor.table()))
+    Ok((env, monitor.table(), sdrs_read))
 }

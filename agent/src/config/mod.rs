@@ -156,8 +156,6 @@ macro_rules! settings {
     (@key $name:ident) => { kebab!($name) };
 }
 
-/// A setting's help text from its doc lines, as clap shows a doc comment: the lines of the
-/// first paragraph joined with spaces, without a final period.
 /// The source's keys (what `--ipmi` or `--redfish` reads, and where).
 pub const SOURCE_KEYS: &[&str] = &[
     "ipmi",
@@ -219,7 +217,10 @@ fn heading(key: &str) -> Option<&'static str> {
 pub const COMMAND_KEYS: &[(&str, &[&[&str]])] = &[
     ("poll", &[SOURCE_KEYS, BOARD_KEYS]),
     ("check", &[SOURCE_KEYS, BOARD_KEYS, &["socket"]]),
-    ("board", &[SOURCE_KEYS, &["board"]]),
+    (
+        "board",
+        &[SOURCE_KEYS, &["board", "host", "shutdown-action"]],
+    ),
     ("show", &[&["socket"]]),
     ("message", &[SYSLOG_KEYS]),
     ("catalog", &[]),
@@ -260,6 +261,8 @@ fn with_default(help: String, key: &str) -> String {
     }
 }
 
+/// A setting's help text from its doc lines, as clap shows a doc comment: the lines of the
+/// first paragraph joined with spaces, without a final period.
 fn help_text(lines: &[&str]) -> String {
     let joined = lines
         .iter()
@@ -595,14 +598,13 @@ pub fn apply_file_for(base: &Settings, path: &Path, daemon: bool) -> Result<Sett
     apply_text_for(base, path, &text, daemon)
 }
 
-/// The keys only the daemon (`envmon run`) uses: the thermal action, the event log, SNMP,
-/// the metrics file and the socket's group. A one-shot command (`show`, `poll`, `check`,
+/// The keys only the daemon (`envmon run`) uses: the thermal action's timing, the event
+/// log, SNMP, the metrics file and the socket's group (`host` and `shutdown-action` are
+/// not: `board explain` says what they protect). A one-shot command (`show`, `poll`, `check`,
 /// `board`, `message`) reading the daemon's file does not stop on a bad value of one of
 /// them (issue 35: `--config envmon.toml show environment` failed on a key it does not use);
 /// `run` and its SIGHUP reload still refuse it.
 pub const DAEMON_ONLY: &[&str] = &[
-    "host",
-    "shutdown-action",
     "shutdown-grace-ms",
     "shutdown-confirm-readings",
     "shutdown-confirm-ms",
@@ -718,10 +720,10 @@ mod tests {
     #[test]
     fn one_shot_commands_pass_over_the_daemons_keys() {
         let path = Path::new("/etc/envmon/envmon.toml");
-        let bad = "shutdown-action = \"reboot\"\nsel = \"sometimes\"\ninterval-ms = 3000\n";
+        let bad = "agentx = \"nowhere\"\nsel = \"sometimes\"\ninterval-ms = 3000\n";
         let s = apply_text_for(&Settings::default(), path, bad, false).unwrap();
         assert_eq!(s.interval_ms, IntervalMs(3000), "the rest is read");
-        assert_eq!(s.shutdown_action, None);
+        assert_eq!(s.agentx, None);
         let e = apply_text_for(&Settings::default(), path, bad, true).unwrap_err();
         assert!(e.to_string().contains(":1:"), "{e}");
         let both = "interval-ms = 5\n";

@@ -93,28 +93,37 @@ fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
     Some(records)
 }
 
-/// Reads the whole repository; on a terminal, says how far it is (`reading the BMC's SDR
-/// repository: 40 of 120 records`, on one line rewritten), and nothing otherwise (a log, a
-/// pipe, the daemon under systemd).
-fn read_with_progress(t: &mut impl Transport, total: u16) -> Result<Vec<Vec<u8>>, IpmiError> {
+/// Reads the whole repository; with `progress` and on a terminal, says how far it is
+/// (`reading the BMC's SDR repository: 40 of 120 records`, one line rewritten, cleared at
+/// the end so that what follows starts clean), and nothing otherwise (a log, a pipe, the
+/// daemon).
+fn read_with_progress(
+    t: &mut impl Transport,
+    total: u16,
+    progress: bool,
+) -> Result<Vec<Vec<u8>>, IpmiError> {
     use std::io::{IsTerminal, Write};
-    if !std::io::stderr().is_terminal() {
+    if !progress || !std::io::stderr().is_terminal() {
         return repo::read_all(t);
     }
     let mut say = |n: usize| {
         let mut e = std::io::stderr();
         let _ = write!(
             e,
-            "\rreading the BMC's SDR repository: {n} of {total} records"
+            "\r\x1b[Kreading the BMC's SDR repository: {n} of {total} records"
         );
         let _ = e.flush();
     };
     let r = repo::read_all_with(t, &mut say);
-    let _ = writeln!(
-        std::io::stderr(),
-        "\rreading the BMC's SDR repository: done{:20}",
-        ""
-    );
+    let mut e = std::io::stderr();
+    let _ = match &r {
+        Ok(records) => writeln!(
+            e,
+            "\r\x1b[Kreading the BMC's SDR repository: {} records",
+            records.len()
+        ),
+        Err(_) => write!(e, "\r\x1b[K"),
+    };
     r
 }
 
@@ -125,6 +134,16 @@ fn read_with_progress(t: &mut impl Transport, total: u16) -> Result<Vec<Vec<u8>>
 pub fn load_sdrs(
     t: &mut impl Transport,
     state_dir: &Path,
+) -> Result<(Vec<SdrEntry>, RepoInfo), IpmiError> {
+    load_sdrs_for(t, state_dir, false)
+}
+
+/// [`load_sdrs`]; with `progress` (a one-shot command), a cold read says how far it is on a
+/// terminal.
+pub fn load_sdrs_for(
+    t: &mut impl Transport,
+    state_dir: &Path,
+    progress: bool,
 ) -> Result<(Vec<SdrEntry>, RepoInfo), IpmiError> {
     let info = repo::info(t)?;
     let cached = fs::read(cache_path(state_dir))
@@ -140,7 +159,7 @@ pub fn load_sdrs(
             r
         }
         None => {
-            let r = read_with_progress(t, info.record_count)?;
+            let r = read_with_progress(t, info.record_count, progress)?;
             // Only into a state dir that is there: a one-shot command (`poll`, `board
             // dump`) creates nothing; `envmon run` makes its state dir at start.
             if !state_dir.is_dir() {

@@ -161,8 +161,8 @@ pub fn open_once(
         })),
         Chosen::Ipmi(target) => {
             let mut conn = bmc::open(&target).map_err(|e| unavailable(&e))?;
-            let (sdrs, _) =
-                bmc::load_sdrs(&mut conn, &settings.state_dir).map_err(|e| unavailable(&e))?;
+            let (sdrs, _) = bmc::load_sdrs_for(&mut conn, &settings.state_dir, true)
+                .map_err(|e| unavailable(&e))?;
             let guid = (need == Need::Always)
                 .then(|| host::ipmi_guid(&mut conn).unwrap_or(envmon_core::host::BmcGuid::None));
             Ok(OneShot {
