@@ -598,25 +598,17 @@ pub fn apply_file_for(base: &Settings, path: &Path, daemon: bool) -> Result<Sett
     apply_text_for(base, path, &text, daemon)
 }
 
-/// The keys only the daemon (`envmon run`) uses: the thermal action's timing, the event
-/// log, SNMP, the metrics file and the socket's group (`host` and `shutdown-action` are
-/// not: `board explain` says what they protect). A one-shot command (`show`, `poll`, `check`,
-/// `board`, `message`) reading the daemon's file does not stop on a bad value of one of
-/// them (issue 35: `--config envmon.toml show environment` failed on a key it does not use);
-/// `run` and its SIGHUP reload still refuse it.
-pub const DAEMON_ONLY: &[&str] = &[
-    "shutdown-grace-ms",
-    "shutdown-confirm-readings",
-    "shutdown-confirm-ms",
-    "sel",
-    "sel-warn-percent",
-    "agentx",
-    "agentx-envmon-mib",
-    "agentx-notifications",
-    "metrics-file",
-    "metrics-names",
-    "socket-group",
-];
+/// Whether only the daemon (`envmon run`) uses `key`: no one-shot command lists it in
+/// [`COMMAND_KEYS`] (the thermal action's timing, the event log, SNMP, the metrics file and
+/// the socket's group; `host` and `shutdown-action` are not: `board explain` says what they
+/// protect). A one-shot command reading the daemon's file does not stop on a bad value of
+/// such a key (issue 35: `--config envmon.toml show environment` failed on a key it does not
+/// use); `run` and its SIGHUP reload still refuse it.
+pub fn daemon_only(key: &str) -> bool {
+    !COMMAND_KEYS
+        .iter()
+        .any(|(_, groups)| groups.iter().any(|g| g.contains(&key)))
+}
 
 /// As [`apply_file`], for text already read (`path` is used in messages and for relative paths).
 /// Keys are the flags' names (kebab-case); snake_case is accepted too.
@@ -624,7 +616,7 @@ pub fn apply_text(base: &Settings, path: &Path, text: &str) -> Result<Settings, 
     apply_text_for(base, path, text, true)
 }
 
-/// [`apply_text`]; without `daemon`, a bad value of a [`DAEMON_ONLY`] key is passed over
+/// [`apply_text`]; without `daemon`, a bad value of a [`daemon_only`] key is passed over
 /// (its default kept, a debug line saying so).
 pub fn apply_text_for(
     base: &Settings,
@@ -648,7 +640,7 @@ pub fn apply_text_for(
     for (key, value) in entries {
         let name = key.get_ref().replace('_', "-");
         let set = match l.set(&mut s, &name, value) {
-            Err(e) if !daemon && DAEMON_ONLY.contains(&name.as_str()) => {
+            Err(e) if !daemon && daemon_only(&name) => {
                 log::debug!("{e} (a key of the daemon's: passed over here)");
                 true
             }
@@ -677,7 +669,7 @@ impl SettingsArgs {
     }
 
     /// [`SettingsArgs::resolve`]; without `daemon` (a one-shot command), a bad value of a
-    /// [`DAEMON_ONLY`] key in the file is passed over.
+    /// [`daemon_only`] key in the file is passed over.
     pub fn resolve_for(&self, daemon: bool) -> Result<Settings, ConfigError> {
         let base = match &self.config {
             Some(path) => apply_file_for(&Settings::default(), path, daemon)?,
@@ -728,9 +720,8 @@ mod tests {
         assert!(e.to_string().contains(":1:"), "{e}");
         let both = "interval-ms = 5\n";
         assert!(apply_text_for(&Settings::default(), path, both, false).is_err());
-        for k in DAEMON_ONLY {
-            assert!(KEYS.contains(k), "{k} is a key");
-        }
+        assert!(daemon_only("sel") && daemon_only("socket-group"));
+        assert!(!daemon_only("interval-ms") && !daemon_only("shutdown-action"));
     }
 
     #[test]
