@@ -6,7 +6,17 @@ use super::*;
 /// `scripts/test` runs first). A binary older than any source it is built from fails the
 /// test: a plain `cargo test` after an edit would otherwise test yesterday's agent.
 pub fn cross_bin(triple: &str) -> PathBuf {
-    let bin = repo_root().join(format!("target/{triple}/release/envmon"));
+    built_by_cross(&format!("target/{triple}/release/envmon"))
+}
+
+/// The x86_64 static binary cross/build makes without the `tls` feature (an IPMI-only
+/// image), checked as [`cross_bin`] is.
+pub fn no_tls_bin() -> PathBuf {
+    built_by_cross("target/no-tls/x86_64-unknown-linux-musl/release/envmon")
+}
+
+fn built_by_cross(rel: &str) -> PathBuf {
+    let bin = repo_root().join(rel);
     let built = fs::metadata(&bin)
         .and_then(|m| m.modified())
         .unwrap_or_else(|_| {

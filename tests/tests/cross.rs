@@ -1,7 +1,7 @@
 //! The static aarch64 binary under qemu-aarch64 user mode: the catalog, and a poll of the
-//! simulated BMC over RMCP+.
+//! simulated BMC over RMCP+; the x86_64 binary built without TLS.
 
-use envmon_tests::{BMC_PASSWORD, Bmc, cross_bin, envmon_bin};
+use envmon_tests::{BMC_PASSWORD, Bmc, cross_bin, envmon_bin, no_tls_bin};
 use std::process::Command;
 
 fn qemu_aarch64() -> Command {
@@ -55,4 +55,33 @@ fn aarch64_polls_the_bmc_over_rmcp() {
     let cpu = sensors.iter().find(|s| s["id"] == "cpu0-temp").unwrap();
     assert_eq!(cpu["value"], 57.0);
     assert_eq!(v["ipmi_commands_per_sweep"], 14);
+}
+
+/// Built without the `tls` feature, envmon refuses an https:// Redfish service with a usage
+/// error naming the feature, before any connection, and still polls IPMI.
+#[test]
+fn without_tls_an_https_service_is_a_usage_error() {
+    let bin = no_tls_bin();
+    let dir = tempfile::tempdir().unwrap();
+    let o = Command::new(&bin)
+        .args(["--redfish", "https://127.0.0.1:9/", "--redfish-insecure", "on"])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .args(["--board", "sim-appliance", "poll"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("https://127.0.0.1: this envmon was built without TLS (cargo feature `tls`)"),
+        "{err}"
+    );
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let o = Command::new(&bin)
+        .args(["--ipmi", &bmc.uri(), "--board", "sim-appliance"])
+        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+        .args(["poll", "--json"])
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

@@ -25,7 +25,13 @@ pub fn fetch(s: &Settings) -> Result<Option<HttpFetch>, AgentError> {
     if !uri.https {
         return Ok(Some(fetch));
     }
-    Ok(Some(fetch.with_tls(tls_config(s)?)))
+    #[cfg(feature = "tls")]
+    return Ok(Some(fetch.with_tls(tls_config(s)?)));
+    #[cfg(not(feature = "tls"))]
+    Err(AgentError::Usage(format!(
+        "https://{}: this envmon was built without TLS (cargo feature `tls`): use http:// or an envmon built with it",
+        uri.host
+    )))
 }
 
 /// Says, once per start, reload or command (not at every connection attempt), that the
@@ -39,6 +45,7 @@ pub fn warn_if_insecure(s: &Settings) {
     }
 }
 
+#[cfg(feature = "tls")]
 /// The TLS trust of the settings: exactly one of a CA file, a fingerprint, or `insecure`.
 fn tls_config(s: &Settings) -> Result<envmon_sensors::redfish::tls::Config, AgentError> {
     use envmon_sensors::redfish::tls::{Trust, client_config};

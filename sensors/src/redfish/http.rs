@@ -28,7 +28,7 @@ impl std::fmt::Debug for HttpFetch {
         f.debug_struct("HttpFetch")
             .field("host", &self.host)
             .field("port", &self.port)
-            .field("https", &self.tls.is_some())
+            .field("https", &self.is_https())
             .field("requests", &self.requests)
             .finish()
     }
@@ -72,9 +72,11 @@ fn left(until: Instant) -> Duration {
 
 enum Conn {
     Plain(TcpStream),
+    #[cfg(feature = "tls")]
     Tls(Box<TlsConn>),
 }
 
+#[cfg(feature = "tls")]
 /// A TLS connection driven a record at a time, so that every wait is the caller's: a read
 /// is at most one read of the socket (a service trickling a record cannot hold the client
 /// past its deadline, as a rustls `StreamOwned` read, looping until a whole record came,
@@ -84,6 +86,7 @@ struct TlsConn {
     sock: TcpStream,
 }
 
+#[cfg(feature = "tls")]
 impl TlsConn {
     /// The handshake, within `until` (a read at a time, the deadline checked between).
     fn handshake(&mut self, until: Instant, at: &str) -> Result<(), RfError> {
@@ -147,6 +150,7 @@ impl Conn {
     fn socket(&self) -> &TcpStream {
         match self {
             Conn::Plain(s) => s,
+            #[cfg(feature = "tls")]
             Conn::Tls(t) => &t.sock,
         }
     }
@@ -156,19 +160,27 @@ impl Read for Conn {
     /// At most one read of the socket: plaintext when a record completed, `WouldBlock` when
     /// only part of one came (the caller checks its deadline and reads again).
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        #[cfg(feature = "tls")]
         let t = match self {
             Conn::Plain(s) => return s.read(buf),
             Conn::Tls(t) => t,
         };
-        match t.tls.reader().read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
-            done => return done,
+        #[cfg(not(feature = "tls"))]
+        let Conn::Plain(s) = self;
+        #[cfg(not(feature = "tls"))]
+        return s.read(buf);
+        #[cfg(feature = "tls")]
+        {
+            match t.tls.reader().read(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                done => return done,
+            }
+            t.tls.read_tls(&mut t.sock)?;
+            t.tls
+                .process_new_packets()
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+            t.tls.reader().read(buf)
         }
-        t.tls.read_tls(&mut t.sock)?;
-        t.tls
-            .process_new_packets()
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        t.tls.reader().read(buf)
     }
 }
 
@@ -176,6 +188,7 @@ impl Write for Conn {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         match self {
             Conn::Plain(s) => s.write(buf),
+            #[cfg(feature = "tls")]
             Conn::Tls(t) => {
                 let n = t.tls.writer().write(buf)?;
                 while t.tls.wants_write() {
@@ -188,6 +201,7 @@ impl Write for Conn {
     fn flush(&mut self) -> std::io::Result<()> {
         match self {
             Conn::Plain(s) => s.flush(),
+            #[cfg(feature = "tls")]
             Conn::Tls(t) => {
                 while t.tls.wants_write() {
                     t.tls.write_tls(&mut t.sock)?;
@@ -205,6 +219,7 @@ pub struct HttpFetch {
     host: String,
     port: u16,
     /// TLS (https), or none (http).
+    #[cfg(feature = "tls")]
     tls: Option<Arc<rustls::ClientConfig>>,
     /// `Basic ...`, or none.
     authorization: Option<String>,
@@ -365,6 +380,7 @@ impl HttpFetch {
         HttpFetch {
             host: host.to_string(),
             port,
+            #[cfg(feature = "tls")]
             tls: None,
             authorization: credentials
                 .map(|(u, p)| format!("Basic {}", base64(format!("{u}:{p}").as_bytes()))),
@@ -530,9 +546,18 @@ impl HttpFetch {
     }
 
     /// The same service over HTTPS, trusted as `config` says ([`super::tls::client_config`]).
+    #[cfg(feature = "tls")]
     pub fn with_tls(mut self, config: Arc<rustls::ClientConfig>) -> HttpFetch {
         self.tls = Some(config);
         self
+    }
+
+    /// The service is reached over TLS.
+    fn is_https(&self) -> bool {
+        #[cfg(feature = "tls")]
+        return self.tls.is_some();
+        #[cfg(not(feature = "tls"))]
+        false
     }
 
     /// Calls `f` before each request of this client and of its clones made from now on
@@ -653,6 +678,9 @@ impl HttpFetch {
         })?;
         tcp.set_write_timeout(Some(left)).map_err(io)?;
         tcp.set_read_timeout(Some(left)).map_err(io)?;
+        #[cfg(not(feature = "tls"))]
+        return Ok(Conn::Plain(tcp));
+        #[cfg(feature = "tls")]
         Ok(match &self.tls {
             None => Conn::Plain(tcp),
             Some(config) => {
@@ -1022,7 +1050,7 @@ impl Fetch for HttpFetch {
         self.budget.until().map(left)
     }
     fn origin(&self) -> String {
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.is_https() { "https" } else { "http" };
         format!("{scheme}://{}:{}", self.host, self.port)
     }
 }

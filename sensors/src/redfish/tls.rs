@@ -7,14 +7,22 @@
 //! unverified certificate still has to prove its key: the handshake's signature is checked
 //! in every mode.
 
+#[cfg(feature = "tls")]
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+#[cfg(feature = "tls")]
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+#[cfg(feature = "tls")]
 use rustls::pki_types::pem::PemObject;
+#[cfg(feature = "tls")]
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+#[cfg(feature = "tls")]
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+#[cfg(feature = "tls")]
 use sha2::{Digest, Sha256};
+#[cfg(feature = "tls")]
 use std::sync::Arc;
 
+#[cfg(feature = "tls")]
 /// A client configuration, ready for [`super::http::HttpFetch::with_tls`].
 pub type Config = Arc<ClientConfig>;
 
@@ -43,11 +51,13 @@ pub fn parse_fingerprint(s: &str) -> Result<[u8; 32], String> {
     Ok(out)
 }
 
+#[cfg(feature = "tls")]
 /// The SHA-256 fingerprint of a certificate's DER.
 pub fn fingerprint(der: &[u8]) -> [u8; 32] {
     Sha256::digest(der).into()
 }
 
+#[cfg(feature = "tls")]
 /// ring's provider. rustls 0.23.48 deprecates it for lacking post-quantum key exchange,
 /// which no BMC offers; the alternative (aws-lc-rs) is a C library the static build would
 /// have to carry.
@@ -56,6 +66,7 @@ fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+#[cfg(feature = "tls")]
 /// A verifier that checks the handshake's signature and, of the certificate, either its
 /// fingerprint (`pin`) or nothing.
 #[derive(Debug)]
@@ -64,6 +75,7 @@ struct Pinned {
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+#[cfg(feature = "tls")]
 impl ServerCertVerifier for Pinned {
     fn verify_server_cert(
         &self,
@@ -104,6 +116,7 @@ impl ServerCertVerifier for Pinned {
     }
 }
 
+#[cfg(feature = "tls")]
 /// The client configuration for `trust`; a CA file without a certificate is an error.
 pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
     let provider = provider();
@@ -140,7 +153,7 @@ pub fn client_config(trust: &Trust) -> Result<Arc<ClientConfig>, String> {
     Ok(Arc::new(config))
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "tls"))]
 mod tests {
     use super::*;
 
