@@ -180,6 +180,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
         "sim-appliance",
         include_str!("../boards/sim-appliance.toml"),
     ),
+    ("virt-arm64", include_str!("../boards/virt-arm64.toml")),
 ];
 
 /// A built-in board by name, validated.

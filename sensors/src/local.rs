@@ -183,12 +183,23 @@ fn read_i2c_item(
             let path = root.join(format!("dev/i2c-{bus}"));
             let (r2, d2) = read_i2c(i2c::SmbusBus::new(&path), address, driver);
             if r2.is_ok() {
-                log::info!("i2c-{bus}: the adapter speaks SMBus only; using SMBus reads");
+                if first_said(bus) {
+                    log::info!("i2c-{bus}: the adapter speaks SMBus only; using SMBus reads");
+                }
                 *dev = Some(I2cBus::Smbus(d2));
             }
             r2.map_err(|e2| what(format!("{} (SMBus: {e2})", r.err().unwrap_or_default())))
         }
     }
+}
+
+/// Whether `bus` is named for the first time by this process: the adapter's kind is said
+/// once per bus, not once per chip on it.
+fn first_said(bus: u8) -> bool {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SAID: [AtomicU64; 4] = [const { AtomicU64::new(0) }; 4];
+    let bit = 1u64 << (bus % 64);
+    SAID[usize::from(bus / 64)].fetch_or(bit, Ordering::Relaxed) & bit == 0
 }
 
 /// One read with a driver that owns the bus for the read, returning the bus.

@@ -618,7 +618,11 @@ impl Loop {
             Ok(()) => self.link.succeeded(),
             Err(e) => {
                 let not_started = self.monitor.as_ref().is_none_or(|m| !m.active());
-                if self.link.failed(&e, not_started) {
+                let absent = match &self.settings.ipmi {
+                    IpmiUri::Device(d) if !d.exists() => Some(d.as_path()),
+                    _ => None,
+                };
+                if self.link.failed(&e, not_started, absent) {
                     self.outputs.send(&[Emission {
                         id: 735009,
                         ..Emission::default()
@@ -855,8 +859,11 @@ impl Loop {
         let monitoring = match &self.monitor {
             None => Monitoring::Failed,
             Some(m) if !m.active() => Monitoring::Failed,
+            // A board of the board's own buses only has no BMC to lose.
             Some(m)
-                if (self.link.connected() || m.redfish_healthy() == Some(true))
+                if (self.link.connected()
+                    || m.redfish_healthy() == Some(true)
+                    || (!m.needs_bmc() && m.redfish_healthy().is_none()))
                     && self.last_sweep_complete =>
             {
                 Monitoring::Running

@@ -18,6 +18,13 @@ use std::{
 /// Failed connection attempts before 735009 is sent (the agent keeps trying).
 pub const ATTEMPTS_BEFORE_735009: u32 = 3;
 
+/// How long after the start a missing local IPMI device (`/dev/ipmi0`) is waited for before
+/// its absence counts as a failed attempt: at boot the kernel's driver may bind after envmon
+/// started (a BMC that answers late, a driver loaded again).
+pub const DEVICE_WAIT: Duration = Duration::from_secs(120);
+/// How often a missing local device is looked for while it is waited for.
+pub const DEVICE_POLL: Duration = Duration::from_millis(500);
+
 /// The wait after the first failed connection attempt; it doubles with each failure.
 pub const BACKOFF_FIRST: Duration = Duration::from_secs(1);
 /// The longest wait between connection attempts.
@@ -94,6 +101,11 @@ pub struct BmcLink {
     errors: u64,
     /// SDR names by sensor number (BMC-owned), for SEL lines.
     sensor_names: Vec<(u8, String)>,
+    /// When the link was made: a missing local device is waited for until [`DEVICE_WAIT`]
+    /// after it.
+    created: Instant,
+    /// The wait for a missing device was said.
+    device_noted: bool,
 }
 
 impl BmcLink {
@@ -110,6 +122,8 @@ impl BmcLink {
             jitter: 0,
             errors: 0,
             sensor_names: Vec::new(),
+            created: Instant::now(),
+            device_noted: false,
         }
     }
 
@@ -188,7 +202,23 @@ impl BmcLink {
 
     /// A connection attempt failed. Returns whether 735009 is due now: after
     /// [`ATTEMPTS_BEFORE_735009`] attempts while monitoring has not started, once per outage.
-    pub fn failed(&mut self, why: &str, not_started: bool) -> bool {
+    /// `absent` is the local device when it does not exist: within [`DEVICE_WAIT`] of the
+    /// start that is a driver not bound yet, said once and looked for again every
+    /// [`DEVICE_POLL`], not a failed attempt.
+    pub fn failed(&mut self, why: &str, not_started: bool, absent: Option<&Path>) -> bool {
+        if let Some(device) = absent.filter(|_| self.created.elapsed() < DEVICE_WAIT) {
+            if !self.device_noted {
+                self.device_noted = true;
+                log::info!(
+                    "waiting for {}: the kernel's IPMI driver has not bound it yet (735009 if it \
+                     is not there {} s after the start)",
+                    device.display(),
+                    DEVICE_WAIT.as_secs()
+                );
+            }
+            self.next_try = Some(Instant::now() + DEVICE_POLL);
+            return false;
+        }
         self.failed_attempts += 1;
         self.errors += 1;
         let wait = backoff(self.failed_attempts, jitter(&mut self.jitter));
@@ -289,6 +319,7 @@ impl BmcLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use envmon_sensors::ipmi::IpmiErrorKind;
 
     #[test]
     fn connection_attempts_back_off_to_thirty_seconds_with_jitter() {
@@ -304,5 +335,33 @@ mod tests {
         let xs: Vec<f64> = (0..100).map(|_| jitter(&mut state)).collect();
         assert!(xs.iter().all(|x| (0.0..1.0).contains(x)));
         assert!(xs.windows(2).any(|w| w[0] != w[1]));
+    }
+
+    /// A local device that is not there yet is waited for (no attempt counted, no 735009)
+    /// until DEVICE_WAIT after the start; after that its absence counts like any failure.
+    #[test]
+    fn a_missing_device_is_waited_for_then_counts() {
+        let mut link = BmcLink::new(Box::new(|_| {
+            Err(IpmiError::new(IpmiErrorKind::Connect, "not there"))
+        }));
+        let dev = Path::new("/dev/ipmi0");
+        for _ in 0..10 {
+            assert!(!link.failed("no such file", true, Some(dev)));
+        }
+        assert_eq!(link.failed_attempts, 0);
+        let wait = link.next_try.map(|t| t.saturating_duration_since(Instant::now()));
+        assert!(wait.is_some_and(|w| w <= DEVICE_POLL), "{wait:?}");
+        // Past the wait: three attempts make 735009, once.
+        link.created = Instant::now().checked_sub(DEVICE_WAIT).unwrap_or(link.created);
+        let due: Vec<bool> = (0..4)
+            .map(|_| link.failed("no such file", true, Some(dev)))
+            .collect();
+        assert_eq!(due, [false, false, true, false]);
+        // A device that exists but fails counts from the first attempt.
+        let mut link = BmcLink::new(Box::new(|_| {
+            Err(IpmiError::new(IpmiErrorKind::Connect, "busy"))
+        }));
+        let due: Vec<bool> = (0..3).map(|_| link.failed("busy", true, None)).collect();
+        assert_eq!(due, [false, false, true]);
     }
 }
