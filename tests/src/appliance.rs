@@ -102,6 +102,39 @@ impl Appliance {
         }
     }
 
+    /// Boots the BMC-less aarch64 appliance (QEMU virt; board-defs' virt-arm64: its sensors
+    /// on i2c-stub, the MAX6650's hwmon, PL061 GPIO) with `config` as its envmon.toml.
+    pub fn boot_aarch64(host: &Path, config: &str, qemu_args: &[&str]) -> Appliance {
+        assert!(
+            Path::new("/usr/bin/qemu-system-aarch64").exists(),
+            "/usr/bin/qemu-system-aarch64 is missing: apt-get install qemu-system-arm (.ci/run does)"
+        );
+        cross_bin("aarch64-unknown-linux-musl");
+        fs::create_dir_all(host).unwrap();
+        fs::write(host.join("envmon.toml"), config).unwrap();
+        let _ = fs::remove_file(host.join("syslog.log"));
+        let _ = fs::remove_file(host.join("metrics.txt"));
+        let mut cmd = Command::new(repo_root().join("cross/appliance"));
+        cmd.args(["--arch", "aarch64", "run"])
+            .arg(host)
+            .args(qemu_args);
+        let child = spawn_logged(cmd, &host.join("qemu.log"));
+        Appliance {
+            child: Some(child),
+            host: host.to_path_buf(),
+        }
+    }
+
+    /// Changes the board from the host: `script` runs once in the guest (cross/appliance's
+    /// board-control service, HOSTDIR/control), e.g. an `i2cset` on i2c-stub's registers.
+    pub fn control(&self, name: &str, script: &str) {
+        let dir = self.host.join("control");
+        fs::create_dir_all(&dir).unwrap();
+        let tmp = dir.join(format!(".{name}.tmp"));
+        fs::write(&tmp, script).unwrap();
+        fs::rename(&tmp, dir.join(format!("{name}.sh"))).unwrap();
+    }
+
     /// The message lines the guest's envmon sent on its syslog serial port.
     pub fn syslog(&self) -> Vec<String> {
         message_lines(&self.host.join("syslog.log"))

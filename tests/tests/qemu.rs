@@ -325,3 +325,152 @@ fn a_hardware_thermal_trip_logged_by_the_bmc_is_reported_at_the_next_boot() {
             .unwrap();
     assert_eq!(rec["source"], "sel");
 }
+
+/// The BMC comes up after the guest (a busy machine, a BMC that boots slowly): the guest's
+/// kernel finds no BMC at its KCS probe, the appliance binds the driver again until it
+/// answers, and envmon waits for /dev/ipmi0 instead of reporting 735009 (issue 36).
+#[test]
+fn a_bmc_that_comes_up_after_the_guest_is_found_without_735009() {
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let mut bmc = Bmc::start_for_vm(&dir.path().join("bmc"));
+    bmc.kill();
+    let host = dir.path().join("host");
+    let cfg = config("sim-appliance", "file:///dev/ipmi0", "");
+    let a = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
+    let console = || std::fs::read_to_string(host.join("console.log")).unwrap_or_default();
+    assert!(
+        wait_for(BOOT, || console().contains("/dev/ipmi0: no").then_some(())).is_some(),
+        "the guest came up without a BMC: {}",
+        console()
+    );
+    // envmon is waiting, not failing: let it wait a few seconds before the BMC answers.
+    assert!(
+        wait_for(BOOT, || a
+            .envmon_log()
+            .contains("waiting for /dev/ipmi0")
+            .then_some(()))
+        .is_some(),
+        "{}",
+        a.envmon_log()
+    );
+    std::thread::sleep(Duration::from_secs(5));
+    bmc.restart();
+    assert!(
+        wait_for(BOOT, || (connected_count(&a) >= 1).then_some(())).is_some(),
+        "envmon: {}\nconsole: {}",
+        a.envmon_log(),
+        console()
+    );
+    assert!(
+        console().contains("the IPMI driver bound again") && console().contains("/dev/ipmi0: yes"),
+        "{}",
+        console()
+    );
+    a.wait_sweeps(5, BOOT);
+    assert!(a.syslog().is_empty(), "a healthy box sends nothing: {:?}", a.syslog());
+    assert!(
+        !a.envmon_log().contains("BMC not available"),
+        "the wait is not a failed attempt: {}",
+        a.envmon_log()
+    );
+}
+
+const ARM: &str = "ipmi = \"none\"\nboard = \"virt-arm64\"\ninterval-ms = 300\nstate-dir = \"/mnt/host/state\"\n\
+     syslog = [\"file:///dev/ttyS0\"]\nhostname = \"appliance\"\nshutdown-action = \"poweroff\"\n";
+const ARM_PCIE: [&str; 4] = [
+    "-device",
+    "pcie-root-port,id=rp1,chassis=1",
+    "-device",
+    "e1000e,bus=rp1",
+];
+
+/// Waits until the guest's syslog has `n` more lines than `before`, and returns them.
+fn wait_more(a: &Appliance, before: usize, n: usize) -> Vec<String> {
+    let lines = wait_lines(a, before + n);
+    lines[before..].to_vec()
+}
+
+/// The BMC-less aarch64 appliance (QEMU virt, issue 36): its fan through the kernel's
+/// max6650 hwmon driver, its first supply's PMBus and its CPU LM75 on i2c-stub, its second
+/// supply's PWROK on PL061 GPIO, its NIC on PCIe. Quiet while healthy; a fan fails and
+/// recovers, a supply fails and recovers; the CPU beyond its shutdown threshold powers the
+/// guest off through PSCI, and the next boot reports 735023 once.
+#[test]
+fn the_bmc_less_arm_appliance_watches_its_own_buses_and_powers_off_through_psci() {
+    let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let host = dir.path().join("host");
+    let mut a = Appliance::boot_aarch64(&host, ARM, &ARM_PCIE);
+    a.wait_sweeps(5, BOOT);
+    assert!(a.syslog().is_empty(), "a healthy board sends nothing: {:?}", a.syslog());
+    assert!(a.notices().is_empty(), "{:?}", a.notices());
+    let shown = wait_for(BOOT, || {
+        std::fs::read_to_string(host.join("show-environment.txt"))
+            .ok()
+            .filter(|s| s.contains("Cooling Fan 1: 5040 RPM - OK"))
+    })
+    .unwrap_or_else(|| panic!("{}", a.envmon_log()));
+    for want in [
+        "Board: virt-arm64    Monitoring: running",
+        "Power Supply 2: OK",
+        "Processor 0: 45 C - OK",
+        "Power Supply 1 Fan: 6000 RPM - OK",
+        "nic0 8086:10d3: 0000:01:00.0 2.5 GT/s x1 (expected 2.5 GT/s x1) - OK",
+    ] {
+        assert!(shown.contains(want), "{want}: {shown}");
+    }
+
+    a.control("1", "i2cset -f -y 0 0x1b 0x0c 4\n"); // TACH0: 480 RPM (minimum 1000)
+    assert_eq!(
+        wait_more(&a, 0, 1),
+        ["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"]
+    );
+    a.control("2", "i2cset -f -y 0 0x1b 0x0c 42\n");
+    assert_eq!(wait_more(&a, 1, 1), ["%FTD-1-735001: IPMI: Cooling Fan 1: OK"]);
+    a.control("3", "i2cset -y 0 0x58 0x79 0x0840 w\n"); // STATUS_WORD: OFF, POWER_GOOD#
+    let mut failed = wait_more(&a, 2, 2);
+    failed.sort();
+    assert_eq!(
+        failed,
+        [
+            "%FTD-1-735004: IPMI: Power Supply 1: Failure Detected",
+            "%FTD-1-735006: IPMI: Power Supply Unit Redundancy Lost",
+        ]
+    );
+    a.control("4", "i2cset -y 0 0x58 0x79 0x0000 w\n");
+    let mut back = wait_more(&a, 4, 2);
+    back.sort();
+    assert_eq!(
+        back,
+        [
+            "%FTD-1-735003: IPMI: Power Supply 1: OK",
+            "%FTD-1-735005: IPMI: Power Supply Unit Redundancy OK",
+        ]
+    );
+    a.control("5", "i2cset -y 0 0x4c 0x00 0x0065 w\n"); // the CPU's LM75: 101 C
+    let status = a.wait_exit(BOOT).expect("the guest powered itself off");
+    assert!(status.success(), "QEMU exited with {status}");
+    assert_powered_off(&a);
+    let lines = a.syslog();
+    let shutdown = "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU.";
+    assert_eq!(lines.last().map(String::as_str), Some(shutdown), "{lines:?}");
+    let rec: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (rec["reason"].as_str(), rec["sensor"].as_str()),
+        (Some("cpu"), Some("cpu0-temp"))
+    );
+
+    // The board powers on cool (45 C): the next boot reports why it went dark, once.
+    let b = Appliance::boot_aarch64(&host, ARM, &ARM_PCIE);
+    assert_eq!(
+        wait_lines(&b, 1),
+        [
+            "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues."
+        ]
+    );
+    b.wait_sweeps(10, BOOT);
+    assert_eq!(b.syslog().len(), 1, "exactly once: {:?}", b.syslog());
+}
