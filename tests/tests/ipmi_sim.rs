@@ -1208,3 +1208,22 @@ fn poll_fails_on_a_board_item_the_bmc_does_not_have() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("unavailable"));
 }
+
+/// A client of the BMC's VM port that goes away before ipmi_sim greets it (a port probe, a
+/// guest that powered off) does not kill the BMC: sim/run-bmc ignores SIGPIPE (issue 36:
+/// the demo's own probe of that port killed the BMC on a busy machine).
+#[test]
+fn a_vm_client_that_hangs_up_at_once_leaves_the_bmc_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start_for_vm(&dir.path().join("bmc"));
+    let vm = bmc.vm_port.unwrap();
+    for _ in 0..5 {
+        let s = std::net::TcpStream::connect(("127.0.0.1", vm)).unwrap();
+        drop(s);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    // Still there: the VM port takes a connection, and the BMC answers over RMCP+.
+    std::net::TcpStream::connect(("127.0.0.1", vm)).expect("the VM port is gone");
+    let out = bmc.ipmitool(&["mc", "info"]);
+    assert!(out.contains("Device ID"), "{out}");
+}
