@@ -10,7 +10,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|data: &[u8]| {
     let snapshot = Snapshot {
         environment: Environment::new(None, Monitoring::Failed, 2000),
-        families: Vec::new(),
+        counters: Default::default(),
+        names: Default::default(),
         host: Some("fuzz".into()),
     };
     for s in [None, Some(&snapshot)] {

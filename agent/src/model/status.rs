@@ -52,22 +52,30 @@ pub fn with_retired(
 pub struct Snapshot {
     /// What the agent knows (`show environment`, the SNMP view).
     pub environment: Environment,
-    /// Its metric families (with the counters of the same moment).
-    pub families: Vec<super::metrics::Family>,
+    /// The agent's counters of the same moment.
+    pub counters: Counters,
+    /// The metric names asked for (`metrics-names`).
+    pub names: crate::config::MetricsNames,
     /// The `host` label of the Prometheus text (`--hostname`), as the metrics file has it.
     pub host: Option<String>,
 }
 
 impl Snapshot {
+    /// Its metric families, built when asked for (a quiet sweep publishes the model, not
+    /// its hundreds of metric samples: issue 36).
+    pub fn families(&self) -> Vec<super::metrics::Family> {
+        super::metrics::families(&self.environment, &self.counters, self.names)
+    }
+
     /// The OpenMetrics text (`show metrics`), ending in `# EOF\n`.
     pub fn openmetrics(&self) -> String {
-        super::metrics::openmetrics(&self.families)
+        super::metrics::openmetrics(&self.families())
     }
 
     /// The Prometheus text 0.0.4 (`show metrics --format prometheus`): what the metrics
     /// file holds, for node_exporter's textfile collector.
     pub fn prometheus(&self) -> String {
-        super::metrics::prometheus(&self.families, self.host.as_deref())
+        super::metrics::prometheus(&self.families(), self.host.as_deref())
     }
 }
 

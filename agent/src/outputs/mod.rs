@@ -171,8 +171,8 @@ impl Outputs {
         });
         counters.agentx_notifications = self.retired_agentx.0 + live.0;
         counters.agentx_notifications_dropped = self.retired_agentx.1 + live.1;
-        let families = metrics::families(&env, &counters, self.names);
         if let Some(file) = &mut self.metrics_file {
+            let families = metrics::families(&env, &counters, self.names);
             let text = metrics::prometheus(&families, Some(&self.host));
             match (
                 files::write_atomic(&file.path, text.as_bytes()),
@@ -191,7 +191,8 @@ impl Outputs {
         }
         self.published.publish(Snapshot {
             environment: env,
-            families,
+            counters,
+            names: self.names,
             host: Some(self.host.clone()),
         });
     }
