@@ -265,6 +265,9 @@ fn send_to_an_unreachable_receiver_exits_69() {
 fn run_without_a_bmc_reports_735009_keeps_running_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("frames.log");
+    // The device is there but is no IPMI device (a missing one is waited for first:
+    // source::link::DEVICE_WAIT).
+    std::fs::create_dir(dir.path().join("no-ipmi0")).unwrap();
     let cfg = write(
         dir.path(),
         "envmon.toml",
@@ -363,7 +366,13 @@ fn board_list_names_every_builtin_board() {
         .collect();
     assert_eq!(
         names,
-        ["fw-1cpu", "fw-2cpu", "fw-1cpu-mixed", "sim-appliance"]
+        [
+            "fw-1cpu",
+            "fw-2cpu",
+            "fw-1cpu-mixed",
+            "sim-appliance",
+            "virt-arm64"
+        ]
     );
 }
 

@@ -90,10 +90,10 @@ fn layout_cases() -> Snapshot {
     .unwrap();
     env.last_shutdown = Some(shutdown.shown());
     env.syslog = status::syslog_status(&syslog);
-    let families = metrics::families(&env, &counters, MetricsNames::Envmon);
     Snapshot {
         environment: env,
-        families,
+        counters,
+        names: MetricsNames::Envmon,
         host: None,
     }
 }
@@ -160,10 +160,10 @@ fn swept_snapshot_named(names: MetricsNames) -> Snapshot {
         severities: [0, 0, 0, 2, 1, 4, 0, 0],
     });
     env.syslog = status::syslog_status(&fixed_syslog());
-    let families = metrics::families(&env, &fixed_counters(), names);
     Snapshot {
         environment: env,
-        families,
+        counters: fixed_counters(),
+        names,
         host: None,
     }
 }

@@ -208,7 +208,7 @@ fn a_healthy_server_watched_by_envmon_run_is_silent() {
             env.sensors
                 .iter()
                 .filter(|x| x.state == state)
-                .map(|x| x.id.as_str())
+                .map(|x| &*x.id)
                 .collect()
         };
         assert_eq!(shown(Shown::NotFitted), unfitted, "{s}: {:?}", env.sensors);
@@ -258,7 +258,7 @@ fn a_healthy_server_watched_by_envmon_run_is_silent() {
         let (board, _) = explain(&sensors_of(s), None);
         let ids = |v: Vec<&str>| v.join(" ");
         assert_eq!(
-            ids(env.sensors.iter().map(|x| x.id.as_str()).collect()),
+            ids(env.sensors.iter().map(|x| &*x.id).collect()),
             ids(board.items.iter().map(|i| i.id.as_str()).collect()),
             "{s}"
         );
@@ -333,7 +333,7 @@ fn each_servers_fitted_parts_that_fail_are_reported_once() {
             healthy
                 .sensors
                 .iter()
-                .any(|x| x.id == id && x.state == Shown::Is(envmon_core::engine::State::Ok))
+                .any(|x| &*x.id == id && x.state == Shown::Is(envmon_core::engine::State::Ok))
         };
         let entry = |i: &envmon_board_defs::Item| match i.source {
             Source::IpmiNumber(n) => sdrs
@@ -697,7 +697,7 @@ fn every_server_is_served_over_snmp_as_show_environment_shows_it() {
         }
         for (k, x) in sensors.iter().enumerate() {
             let idx = k + 2;
-            let id = x.id.as_str();
+            let id = &*x.id;
             let at = |o: String| value(&walk, &o);
             assert_eq!(
                 at(format!("1.3.6.1.2.1.47.1.1.1.1.14.{idx}")).as_deref(),

@@ -140,9 +140,9 @@ fn states<T: Named + PartialEq>(
 fn sensor_families(env: &Environment) -> [Family; 2] {
     let labels = |s: &crate::model::Item| {
         vec![
-            ("id", s.id.clone()),
+            ("id", s.id.to_string()),
             ("class", s.class.name().to_string()),
-            ("unit", s.unit.clone()),
+            ("unit", s.unit.to_string()),
         ]
     };
     let mut value = family(
@@ -551,7 +551,7 @@ fn exporter_item(i: &Item) -> Option<ExporterSensor> {
             unit,
         }) => ExporterSensor {
             id: record_id.to_string(),
-            name: i.source.sdr.clone().unwrap_or_else(|| i.id.clone()),
+            name: i.source.sdr.as_deref().unwrap_or(&i.id).to_string(),
             unit,
             type_name: sensor_type_name(sensor_type),
             value,
@@ -559,12 +559,12 @@ fn exporter_item(i: &Item) -> Option<ExporterSensor> {
         },
         // An item of the board's own buses: no record, so its board id stands for both.
         None => ExporterSensor {
-            id: i.id.clone(),
-            name: i.id.clone(),
+            id: i.id.to_string(),
+            name: i.id.to_string(),
             unit: EXPORTER_FAMILIES
                 .iter()
                 .map(|(u, ..)| *u)
-                .find(|u| *u == i.unit),
+                .find(|u| *u == &*i.unit),
             type_name: i.class.name(),
             value,
             severity: severity(i.state),

@@ -15,6 +15,7 @@ pub mod status;
 use envmon_core::engine::{Class, Limits, ShutdownKind, State};
 pub use envmon_core::pci::PciStatus;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// A value that is written on the wire as its name (states, classes, monitoring).
 pub trait Named: Copy + 'static {
@@ -272,13 +273,13 @@ fn no_limits() -> Limits {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ItemSource {
     /// The board's source (`ipmi:CPU0 Temp`, `hwmon:coretemp/temp1`).
-    pub board: String,
+    pub board: Arc<str>,
     /// For an IPMI item bound to an SDR record: its sensor number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub number: Option<u8>,
     /// For an IPMI item bound to an SDR record: its name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sdr: Option<String>,
+    pub sdr: Option<Arc<str>>,
 }
 
 /// What the SDR record of an IPMI item says beyond its name and number: what the
@@ -302,9 +303,9 @@ pub struct Item {
     #[serde(with = "named")]
     pub class: Class,
     /// Board item id.
-    pub id: String,
+    pub id: Arc<str>,
     /// Label (`0`, `1`, `PSU2`).
-    pub label: String,
+    pub label: Arc<str>,
     /// Thresholds (not on the wire when it has none).
     #[serde(
         default = "no_limits",
@@ -321,7 +322,7 @@ pub struct Item {
     #[serde(with = "named")]
     pub state: Shown,
     /// Unit: `C`/`F`, `RPM`, `V`, or `-` for a discrete item.
-    pub unit: String,
+    pub unit: Arc<str>,
     /// Last value (none while unavailable or absent).
     pub value: Option<f64>,
     /// Why it is shown so, when it is not simply read: the evidence of its absence, the fault

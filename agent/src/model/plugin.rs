@@ -166,7 +166,7 @@ fn said(i: &Item) -> String {
         other => super::Named::name(other),
     };
     match i.value {
-        Some(v) if i.unit != "-" => format!("{} {name} {} {}", i.id, number(v), i.unit),
+        Some(v) if &*i.unit != "-" => format!("{} {name} {} {}", i.id, number(v), i.unit),
         _ => format!("{} {name}", i.id),
     }
 }
@@ -226,7 +226,7 @@ pub fn perfdata(env: &Environment) -> String {
     for i in &env.sensors {
         let value = match (i.value, i.state) {
             (Some(v), _) => number(v),
-            (None, Shown::Is(State::Unavailable)) if i.unit != "-" => "U".into(),
+            (None, Shown::Is(State::Unavailable)) if &*i.unit != "-" => "U".into(),
             _ => continue,
         };
         let (warn, crit) = ranges(&i.limits);

@@ -34,6 +34,7 @@ use envmon_sensors::{
     sysfs,
 };
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::path::{Path, PathBuf};
 
 /// 735010 at most once a minute while sweeps keep failing.
@@ -175,6 +176,17 @@ struct Slot {
     /// The unit its source reads in where it is not the class's (a Redfish fan that gives
     /// only `SpeedPercent`: `%`).
     unit: Option<&'static str>,
+    /// Its names as the model shows them, made once (a sweep's view copies no string).
+    text: std::cell::OnceCell<ItemText>,
+}
+
+/// An item's names in the model, shared by every view of it.
+struct ItemText {
+    id: Arc<str>,
+    label: Arc<str>,
+    board: Arc<str>,
+    sdr: Option<Arc<str>>,
+    unit: Arc<str>,
 }
 
 /// A board being monitored.
@@ -335,6 +347,7 @@ impl Monitor {
                 presence: Presence::default(),
                 flags,
                 unit: None,
+                text: std::cell::OnceCell::new(),
             })
             .collect();
         borrow_cpu_presence(&board, &mut slots);
@@ -1158,6 +1171,7 @@ impl Monitor {
                 .any(|s| s.uri == *uri && s.reading_type.as_deref() == Some("Percent"));
             if percent && matches!(item.spec.limits, Limits::Fan { .. }) {
                 slot.unit = Some("%");
+                slot.text = std::cell::OnceCell::new();
             }
         }
     }
@@ -1193,26 +1207,34 @@ impl Monitor {
             binding,
             presence,
             unit: unit_override,
+            text,
             ..
         } = self.slots.get(position)?;
         let shown = shown(item, st, presence);
         let bound = !matches!(binding, Binding::Ipmi(None, _));
+        let text = text.get_or_init(|| ItemText {
+            id: item.id.as_str().into(),
+            label: item.spec.label.as_str().into(),
+            board: item.source.to_string().into(),
+            sdr: match binding {
+                Binding::Ipmi(Some(e), _) => Some(e.name.as_str().into()),
+                _ => None,
+            },
+            unit: unit_override.unwrap_or_else(|| unit(item)).into(),
+        });
         Some(Item {
             age_ms: st.updated_ms.map(|t| now_ms.saturating_sub(t)),
             class: item.spec.class,
-            id: item.id.clone(),
-            label: item.spec.label.clone(),
+            id: text.id.clone(),
+            label: text.label.clone(),
             limits: item.spec.limits,
             source: ItemSource {
-                board: item.source.to_string(),
+                board: text.board.clone(),
                 number: match binding {
                     Binding::Ipmi(Some(e), _) => Some(e.number),
                     _ => None,
                 },
-                sdr: match binding {
-                    Binding::Ipmi(Some(e), _) => Some(e.name.clone()),
-                    _ => None,
-                },
+                sdr: text.sdr.clone(),
             },
             sdr: match binding {
                 Binding::Ipmi(Some(e), _) => Some(sdr_facts(e)),
@@ -1220,7 +1242,7 @@ impl Monitor {
             },
             state: shown,
             why: why(item, st, presence, bound),
-            unit: unit_override.unwrap_or_else(|| unit(item)).to_string(),
+            unit: text.unit.clone(),
             value: match shown {
                 Shown::Absent | Shown::NotFitted | Shown::Is(State::Unavailable) => None,
                 Shown::Is(_) => st.value,
@@ -1568,7 +1590,7 @@ mod tests {
         m.view(0)
             .sensors
             .iter()
-            .find(|x| x.id == id)
+            .find(|x| &*x.id == id)
             .map(|x| x.state)
             .unwrap_or_else(|| panic!("no item {id}"))
     }

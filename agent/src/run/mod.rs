@@ -1920,7 +1920,7 @@ mod tests {
         assert!(sent(l, frames).contains(&735010), "{:?}", sent(l, frames));
         let env = l.outputs.published().latest().unwrap().environment.clone();
         assert_eq!(env.monitoring, Monitoring::Degraded);
-        let cpu = env.sensors.iter().find(|i| i.id == "cpu0").unwrap();
+        let cpu = env.sensors.iter().find(|i| &*i.id == "cpu0").unwrap();
         assert!(
             cpu.why
                 .as_deref()

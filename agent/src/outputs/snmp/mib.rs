@@ -66,7 +66,7 @@ pub fn describe(row: &Item) -> String {
     let label = if row.class == Class::PsuRedundancy {
         ""
     } else {
-        row.label.as_str()
+        &*row.label
     };
     let mut d = format!("{before}{label}{after}");
     // 32 bytes, cut at a character boundary (a label of multi-byte characters once cut
@@ -78,7 +78,7 @@ pub fn describe(row: &Item) -> String {
 /// entPhySensorType, scale (units(9)), precision, and the factor to the served integer. A
 /// fan read in percent (a Redfish `SpeedPercent`) is other(1) in `%`, not rpm(10).
 fn sensor_kind_of(row: &Item) -> (i32, i32, f64, &'static str) {
-    match (&row.limits, row.unit.as_str()) {
+    match (&row.limits, &*row.unit) {
         (Limits::Fan { .. }, "%") => (1, 0, 1.0, "%"),
         (limits, _) => sensor_kind(limits),
     }
@@ -665,7 +665,7 @@ mod tests {
             "é".repeat(40).as_str(),
         ] {
             let row = Item {
-                label: label.to_string(),
+                label: label.into(),
                 ..cpu(40.0, Shown::Is(State::Ok))
             };
             let d = describe(&row);
