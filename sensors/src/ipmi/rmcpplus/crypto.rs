@@ -118,30 +118,39 @@ impl Rakp {
     }
 }
 
-/// An authenticated, encrypted session message. `iv` is the fresh random IV.
+/// An authenticated, encrypted session message. `iv` is the fresh random IV. Built in one
+/// buffer (the plaintext encrypted in place): one allocation per request.
 pub fn seal(keys: &Keys, bmc_sid: [u8; 4], seq: u32, iv: [u8; 16], ipmb: &[u8]) -> Vec<u8> {
     // Confidentiality: data, pad bytes 1, 2, 3, ..., pad length; a multiple of 16.
     let pad = (16 - (ipmb.len() + 1) % 16) % 16;
-    let mut plain = ipmb.to_vec();
-    plain.extend((1..=pad).map(|i| i as u8));
-    plain.push(pad as u8);
-    let n = plain.len();
-    let enc = cbc::Encryptor::<aes::Aes128>::new(&keys.aes.into(), &iv.into());
-    let sealed_len = enc
-        .encrypt_padded_mut::<NoPadding>(&mut plain, n)
-        .map(|c| c.len())
-        .unwrap_or(0);
-    plain.truncate(sealed_len);
-    let mut payload = iv.to_vec();
-    payload.extend_from_slice(&plain);
-
-    let mut p = RMCP.to_vec();
+    let cipher_len = ipmb.len() + pad + 1;
+    // RMCP, session header (12), IV, ciphertext, integrity pad (<= 3), pad length and next
+    // header (2), the 12-byte code.
+    let mut p = Vec::with_capacity(RMCP.len() + 12 + 16 + cipher_len + 3 + 2 + 12);
+    p.extend_from_slice(&RMCP);
     let session_start = p.len();
     p.extend_from_slice(&[AUTH_RMCPP, 0xC0 | PAYLOAD_IPMI]);
     p.extend_from_slice(&bmc_sid);
     p.extend_from_slice(&seq.to_le_bytes());
-    p.extend_from_slice(&(payload.len() as u16).to_le_bytes());
-    p.extend_from_slice(&payload);
+    let length_at = p.len();
+    p.extend_from_slice(&[0, 0]);
+    p.extend_from_slice(&iv);
+    let plain_at = p.len();
+    p.extend_from_slice(ipmb);
+    p.extend((1..=pad).map(|i| i as u8));
+    p.push(pad as u8);
+    let enc = cbc::Encryptor::<aes::Aes128>::new(&keys.aes.into(), &iv.into());
+    let sealed_len = p
+        .get_mut(plain_at..)
+        .and_then(|plain| {
+            enc.encrypt_padded_mut::<NoPadding>(plain, cipher_len)
+                .ok()
+                .map(|c| c.len())
+        })
+        .unwrap_or(0);
+    p.truncate(plain_at + sealed_len);
+    let payload_len = (16 + sealed_len) as u16;
+    p[length_at..length_at + 2].copy_from_slice(&payload_len.to_le_bytes());
     // Integrity pad so that auth type .. next header is a multiple of 4.
     let so_far = p.len() - session_start + 2;
     let ipad = (4 - so_far % 4) % 4;
@@ -183,8 +192,11 @@ pub fn open(keys: &Keys, console_sid: [u8; 4], packet: &[u8]) -> Option<(u32, Ve
     let mut buf = cipher.to_vec();
     let iv: [u8; 16] = iv.try_into().ok()?;
     let dec = cbc::Decryptor::<aes::Aes128>::new(&keys.aes.into(), &iv.into());
-    let plain = dec.decrypt_padded_mut::<NoPadding>(&mut buf).ok()?;
-    let pad = usize::from(*plain.last()?);
-    let data_len = plain.len().checked_sub(pad + 1)?;
-    Some((seq, plain.get(..data_len)?.to_vec()))
+    let plain_len = dec.decrypt_padded_mut::<NoPadding>(&mut buf).ok()?.len();
+    buf.truncate(plain_len);
+    let pad = usize::from(*buf.last()?);
+    let data_len = buf.len().checked_sub(pad + 1)?;
+    // The decrypted buffer, cut to the data: one allocation per reply.
+    buf.truncate(data_len);
+    Some((seq, buf))
 }
