@@ -64,7 +64,12 @@ fn without_tls_an_https_service_is_a_usage_error() {
     let bin = no_tls_bin();
     let dir = tempfile::tempdir().unwrap();
     let o = Command::new(&bin)
-        .args(["--redfish", "https://127.0.0.1:9/", "--redfish-insecure", "on"])
+        .args([
+            "--redfish",
+            "https://127.0.0.1:9/",
+            "--redfish-insecure",
+            "on",
+        ])
         .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
         .args(["--board", "sim-appliance", "poll"])
         .output()

@@ -368,7 +368,11 @@ fn a_bmc_that_comes_up_after_the_guest_is_found_without_735009() {
         console()
     );
     a.wait_sweeps(5, BOOT);
-    assert!(a.syslog().is_empty(), "a healthy box sends nothing: {:?}", a.syslog());
+    assert!(
+        a.syslog().is_empty(),
+        "a healthy box sends nothing: {:?}",
+        a.syslog()
+    );
     assert!(
         !a.envmon_log().contains("BMC not available"),
         "the wait is not a failed attempt: {}",
@@ -403,7 +407,11 @@ fn the_bmc_less_arm_appliance_watches_its_own_buses_and_powers_off_through_psci(
     let host = dir.path().join("host");
     let mut a = Appliance::boot_aarch64(&host, ARM, &ARM_PCIE);
     a.wait_sweeps(5, BOOT);
-    assert!(a.syslog().is_empty(), "a healthy board sends nothing: {:?}", a.syslog());
+    assert!(
+        a.syslog().is_empty(),
+        "a healthy board sends nothing: {:?}",
+        a.syslog()
+    );
     assert!(a.notices().is_empty(), "{:?}", a.notices());
     let shown = wait_for(BOOT, || {
         std::fs::read_to_string(host.join("show-environment.txt"))
@@ -427,7 +435,10 @@ fn the_bmc_less_arm_appliance_watches_its_own_buses_and_powers_off_through_psci(
         ["%FTD-1-735002: IPMI: Cooling Fan 1: Failure Detected"]
     );
     a.control("2", "i2cset -f -y 0 0x1b 0x0c 42\n");
-    assert_eq!(wait_more(&a, 1, 1), ["%FTD-1-735001: IPMI: Cooling Fan 1: OK"]);
+    assert_eq!(
+        wait_more(&a, 1, 1),
+        ["%FTD-1-735001: IPMI: Cooling Fan 1: OK"]
+    );
     a.control("3", "i2cset -y 0 0x58 0x79 0x0840 w\n"); // STATUS_WORD: OFF, POWER_GOOD#
     let mut failed = wait_more(&a, 2, 2);
     failed.sort();
@@ -454,7 +465,11 @@ fn the_bmc_less_arm_appliance_watches_its_own_buses_and_powers_off_through_psci(
     assert_powered_off(&a);
     let lines = a.syslog();
     let shutdown = "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU.";
-    assert_eq!(lines.last().map(String::as_str), Some(shutdown), "{lines:?}");
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(shutdown),
+        "{lines:?}"
+    );
     let rec: serde_json::Value =
         serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
             .unwrap();

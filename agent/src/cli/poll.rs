@@ -38,7 +38,11 @@ pub fn poll(settings: &Settings, count: u32, as_json: bool) -> Result<(), AgentE
         .map(|i| {
             let why = "matches no sensor in the BMC's SDR repository (envmon board explain \
                        lists them)";
-            (i.id.to_string(), i.source.board.to_string(), why.to_string())
+            (
+                i.id.to_string(),
+                i.source.board.to_string(),
+                why.to_string(),
+            )
         })
         .collect();
     super::board::report_unbound(&settings.board, &unbound)

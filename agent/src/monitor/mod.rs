@@ -34,8 +34,8 @@ use envmon_sensors::{
     sysfs,
 };
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// 735010 at most once a minute while sweeps keep failing.
 const UPDATE_FAILURE_INTERVAL_MS: u64 = 60_000;

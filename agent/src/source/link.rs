@@ -349,10 +349,14 @@ mod tests {
             assert!(!link.failed("no such file", true, Some(dev)));
         }
         assert_eq!(link.failed_attempts, 0);
-        let wait = link.next_try.map(|t| t.saturating_duration_since(Instant::now()));
+        let wait = link
+            .next_try
+            .map(|t| t.saturating_duration_since(Instant::now()));
         assert!(wait.is_some_and(|w| w <= DEVICE_POLL), "{wait:?}");
         // Past the wait: three attempts make 735009, once.
-        link.created = Instant::now().checked_sub(DEVICE_WAIT).unwrap_or(link.created);
+        link.created = Instant::now()
+            .checked_sub(DEVICE_WAIT)
+            .unwrap_or(link.created);
         let due: Vec<bool> = (0..4)
             .map(|_| link.failed("no such file", true, Some(dev)))
             .collect();
