@@ -121,12 +121,21 @@ impl Rakp {
 /// An authenticated, encrypted session message. `iv` is the fresh random IV. Built in one
 /// buffer (the plaintext encrypted in place): one allocation per request.
 pub fn seal(keys: &Keys, bmc_sid: [u8; 4], seq: u32, iv: [u8; 16], ipmb: &[u8]) -> Vec<u8> {
-    // Confidentiality: data, pad bytes 1, 2, 3, ..., pad length; a multiple of 16.
-    let pad = (16 - (ipmb.len() + 1) % 16) % 16;
-    let cipher_len = ipmb.len() + pad + 1;
-    // RMCP, session header (12), IV, ciphertext, integrity pad (<= 3), pad length and next
-    // header (2), the 12-byte code.
-    let mut p = Vec::with_capacity(RMCP.len() + 12 + 16 + cipher_len + 3 + 2 + 12);
+    seal_with(keys, bmc_sid, seq, iv, |p| p.extend_from_slice(ipmb))
+}
+
+/// [`seal`] of the IPMB message `write` appends to the buffer (the request frame is written
+/// in place, not built apart and copied).
+pub fn seal_with(
+    keys: &Keys,
+    bmc_sid: [u8; 4],
+    seq: u32,
+    iv: [u8; 16],
+    write: impl FnOnce(&mut Vec<u8>),
+) -> Vec<u8> {
+    // RMCP, session header (12), IV, a request frame of up to 32 bytes with its padding,
+    // integrity pad (<= 3), pad length and next header (2), the 12-byte code.
+    let mut p = Vec::with_capacity(RMCP.len() + 12 + 16 + 48 + 3 + 2 + 12);
     p.extend_from_slice(&RMCP);
     let session_start = p.len();
     p.extend_from_slice(&[AUTH_RMCPP, 0xC0 | PAYLOAD_IPMI]);
@@ -136,7 +145,11 @@ pub fn seal(keys: &Keys, bmc_sid: [u8; 4], seq: u32, iv: [u8; 16], ipmb: &[u8]) 
     p.extend_from_slice(&[0, 0]);
     p.extend_from_slice(&iv);
     let plain_at = p.len();
-    p.extend_from_slice(ipmb);
+    write(&mut p);
+    // Confidentiality: data, pad bytes 1, 2, 3, ..., pad length; a multiple of 16.
+    let ipmb_len = p.len() - plain_at;
+    let pad = (16 - (ipmb_len + 1) % 16) % 16;
+    let cipher_len = ipmb_len + pad + 1;
     p.extend((1..=pad).map(|i| i as u8));
     p.push(pad as u8);
     let enc = cbc::Encryptor::<aes::Aes128>::new(&keys.aes.into(), &iv.into());

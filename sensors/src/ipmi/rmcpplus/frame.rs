@@ -30,15 +30,21 @@ pub(super) fn checksum(bytes: &[u8]) -> u8 {
 
 /// An IPMB-style request for the LAN payload.
 pub fn ipmb_request(netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(7 + data.len());
+    ipmb_request_into(&mut m, netfn, cmd, rq_seq, data);
+    m
+}
+
+/// [`ipmb_request`], appended to `m` (the sealed message being built).
+pub fn ipmb_request_into(m: &mut Vec<u8>, netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) {
     let head = [BMC_ADDR, netfn << 2];
-    let mut m = head.to_vec();
+    m.extend_from_slice(&head);
     m.push(checksum(&head));
     let body_start = m.len();
     m.extend_from_slice(&[RQ_ADDR, (rq_seq & 0x3f) << 2, cmd]);
     m.extend_from_slice(data);
-    let c = checksum(&m[body_start..]);
+    let c = checksum(m.get(body_start..).unwrap_or_default());
     m.push(c);
-    m
 }
 
 /// A response that answers (netfn, cmd, rq_seq): its completion code and data. `None` when
@@ -63,8 +69,25 @@ pub struct IpmbReply {
     pub data: Vec<u8>,
 }
 
+/// [`ipmb_reply`] of an owned message, its data cut out in place (no copy).
+pub fn ipmb_reply_owned(mut m: Vec<u8>) -> Option<IpmbReply> {
+    let head = ipmb_reply_head(&m)?;
+    m.truncate(m.len() - 1);
+    m.drain(..7);
+    Some(IpmbReply { data: m, ..head })
+}
+
 /// A response to us from the BMC, whatever request it answers; `None` when it is malformed.
 pub fn ipmb_reply(m: &[u8]) -> Option<IpmbReply> {
+    let head = ipmb_reply_head(m)?;
+    Some(IpmbReply {
+        data: m[7..m.len() - 1].to_vec(),
+        ..head
+    })
+}
+
+/// The checked fields of a reply, its data left empty.
+fn ipmb_reply_head(m: &[u8]) -> Option<IpmbReply> {
     if m.len() < 8 || checksum(&m[..2]) != m[2] || checksum(&m[3..m.len() - 1]) != m[m.len() - 1] {
         return None;
     }
@@ -73,7 +96,7 @@ pub fn ipmb_reply(m: &[u8]) -> Option<IpmbReply> {
         rq_seq: m[4] >> 2,
         cmd: m[5],
         cc: m[6],
-        data: m[7..m.len() - 1].to_vec(),
+        data: Vec::new(),
     })
 }
 

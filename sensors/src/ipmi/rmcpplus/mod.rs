@@ -39,10 +39,11 @@ mod frame;
 mod window;
 
 use crypto::err;
-pub use crypto::{Keys, Rakp, open, seal};
+pub use crypto::{Keys, Rakp, open, seal, seal_with};
 use frame::{ADMIN, OPEN_SESSION_REQ, OPEN_SESSION_RSP, RAKP1, RAKP2, RAKP3, RAKP4};
 pub use frame::{
-    IpmbReply, ipmb_reply, ipmb_request, ipmb_response, presession, presession_payload,
+    IpmbReply, ipmb_reply, ipmb_reply_owned, ipmb_request, ipmb_request_into, ipmb_response,
+    presession, presession_payload,
 };
 pub use window::{SEQ_WINDOW, SeqWindow};
 
@@ -113,15 +114,15 @@ fn newest_only(netfn: u8, cmd: u8) -> bool {
     )
 }
 
-/// One request on its way.
-struct Flight {
+/// One request on its way (its data borrowed from the batch: a flight allocates nothing).
+struct Flight<'a> {
     /// Its place in the batch.
     index: usize,
     netfn: u8,
     cmd: u8,
-    ipmb_data: Vec<u8>,
+    ipmb_data: &'a [u8],
     /// Its transmissions, (request sequence number, when), the newest last.
-    sent: Vec<(u8, Instant)>,
+    sent: heapless::Vec<(u8, Instant), KEPT_TRANSMISSIONS>,
     /// When the newest transmission is given up on.
     due: Instant,
     /// Transmissions after a timeout or none (a busy BMC's asked-again ones not counted).
@@ -130,7 +131,7 @@ struct Flight {
     started: Instant,
 }
 
-impl Flight {
+impl Flight<'_> {
     fn answers(&self, rq_seq: u8, netfn: u8, cmd: u8) -> Option<Instant> {
         if netfn != self.netfn | 1 || cmd != self.cmd {
             return None;
@@ -552,7 +553,7 @@ impl RmcpPlus {
     }
 
     /// A request sequence number no transmission in flight uses.
-    fn next_rq_seq(&mut self, flights: &[Flight]) -> u8 {
+    fn next_rq_seq(&mut self, flights: &[Flight<'_>]) -> u8 {
         for _ in 0..64 {
             self.seq.rq = (self.seq.rq + 1) & 0x3f;
             let rq = self.seq.rq;
@@ -565,7 +566,7 @@ impl RmcpPlus {
 
     /// Sends `f` (again), twice while the link loses many round trips ([`LossMeter`]): each
     /// copy a transmission of its own (the flight takes a reply to either).
-    fn transmit(&mut self, f: &mut Flight, flights: &[Flight]) -> Result<(), IpmiError> {
+    fn transmit(&mut self, f: &mut Flight<'_>, flights: &[Flight<'_>]) -> Result<(), IpmiError> {
         self.transmit_once(f, flights)?;
         // Not a command whose repetition undoes the first (only its newest reply counts).
         if self.loss.duplicate() && !newest_only(f.netfn, f.cmd) {
@@ -576,9 +577,12 @@ impl RmcpPlus {
     }
 
     /// Sends `f` once: a new request sequence number and session sequence number.
-    fn transmit_once(&mut self, f: &mut Flight, flights: &[Flight]) -> Result<(), IpmiError> {
+    fn transmit_once(
+        &mut self,
+        f: &mut Flight<'_>,
+        flights: &[Flight<'_>],
+    ) -> Result<(), IpmiError> {
         let rq = self.next_rq_seq(flights);
-        let ipmb = ipmb_request(f.netfn, f.cmd, rq, &f.ipmb_data);
         let iv = random_bytes::<16>(&mut self.random)?;
         let seq = self.seq.out;
         self.seq.out = self.seq.out.checked_add(1).unwrap_or(1);
@@ -588,12 +592,17 @@ impl RmcpPlus {
                 "session sequence numbers used up",
             ));
         }
-        self.send(&seal(&self.keys, self.sids.bmc, seq, iv, &ipmb))?;
-        if f.sent.len() == KEPT_TRANSMISSIONS {
+        // The IPMB frame written straight into the sealed message (one allocation).
+        let sealed = seal_with(&self.keys, self.sids.bmc, seq, iv, |p| {
+            ipmb_request_into(p, f.netfn, f.cmd, rq, f.ipmb_data)
+        });
+        self.send(&sealed)?;
+        if f.sent.is_full() {
             f.sent.remove(0);
         }
         let now = Instant::now();
-        f.sent.push((rq, now));
+        // Room was made above: the push cannot fail.
+        let _ = f.sent.push((rq, now));
         f.due = now + self.rto.current();
         Ok(())
     }
@@ -615,7 +624,7 @@ impl RmcpPlus {
         first: bool,
     ) -> Vec<Result<Vec<u8>, IpmiError>> {
         let mut results: Vec<Option<Result<Vec<u8>, IpmiError>>> = vec![None; requests.len()];
-        let mut flights: Vec<Flight> = Vec::new();
+        let mut flights: Vec<Flight<'_>> = Vec::new();
         let mut next = 0;
         let mut buf = [0u8; 1024];
         loop {
@@ -628,8 +637,8 @@ impl RmcpPlus {
                     index: next,
                     netfn: r.netfn,
                     cmd: r.cmd,
-                    ipmb_data: r.data.clone(),
-                    sent: Vec::new(),
+                    ipmb_data: &r.data,
+                    sent: heapless::Vec::new(),
                     due: now,
                     tries: 1,
                     busy: 0,
@@ -691,7 +700,7 @@ impl RmcpPlus {
     fn take_reply(
         &mut self,
         packet: &[u8],
-        flights: &mut Vec<Flight>,
+        flights: &mut Vec<Flight<'_>>,
     ) -> Option<(usize, Result<Vec<u8>, IpmiError>)> {
         let Some((seq_in, reply)) = open(&self.keys, self.sids.console, packet) else {
             self.counts.discarded += 1;
@@ -701,7 +710,7 @@ impl RmcpPlus {
             self.counts.discarded += 1;
             return None; // authentic, but seen before: a duplicate or a replay
         }
-        let found = ipmb_reply(&reply).and_then(|r| {
+        let found = ipmb_reply_owned(reply).and_then(|r| {
             flights
                 .iter()
                 .enumerate()
@@ -744,11 +753,11 @@ impl RmcpPlus {
     /// error of a request given up while the BMC is silent: the whole batch is given up.
     fn expire(
         &mut self,
-        flights: &mut Vec<Flight>,
+        flights: &mut Vec<Flight<'_>>,
         results: &mut [Option<Result<Vec<u8>, IpmiError>>],
     ) -> Option<IpmiError> {
         let now = Instant::now();
-        let (expired, waiting): (Vec<Flight>, Vec<Flight>) =
+        let (expired, waiting): (Vec<Flight<'_>>, Vec<Flight<'_>>) =
             flights.drain(..).partition(|f| f.due <= now);
         *flights = waiting;
         if expired.is_empty() {
