@@ -386,6 +386,8 @@ impl Monitor {
         let flags = bind_flags(&self.board, sdrs);
         for ((item, slot), flags) in self.board.items.iter().zip(&mut self.slots).zip(flags) {
             slot.flags = flags;
+            // Its SDR name may change with the binding: the model's names are made again.
+            slot.text = std::cell::OnceCell::new();
             if let Binding::Ipmi(entry, presence) = &mut slot.binding {
                 *entry = find_sdr(&item.source, sdrs).cloned();
                 *presence = entry
@@ -1750,6 +1752,33 @@ mod tests {
         );
         m.rebind(&sdrs);
         assert!(m.sweep(Some(&mut src), 1000).notices.is_empty());
+    }
+
+    /// The model's names are made once per item, and again when the item is bound again:
+    /// a board shown before its BMC answered (no SDR yet) shows the SDR's name once bound.
+    #[test]
+    fn the_view_names_the_sdr_after_a_late_binding() {
+        let bmc = FakeBmc::default();
+        let cpu = threshold_record(1, CPU, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]);
+        bmc.state().records = vec![cpu];
+        bmc.set(CPU, 40);
+        let sdrs = load(&bmc);
+        let board = envmon_board_defs::parse(
+            Path::new("b.toml"),
+            "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
+             source = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\n",
+        )
+        .unwrap();
+        let (mut m, _) = Monitor::new(board, &[], Path::new("/nonexistent"));
+        let before = m.view(0);
+        assert_eq!(before.sensors[0].source.sdr, None);
+        m.rebind(&sdrs);
+        let after = m.view(0);
+        assert_eq!(after.sensors[0].source.sdr.as_deref(), Some("CPU0 Temp"));
+        assert_eq!(after.sensors[0].source.number, Some(CPU));
+        // Shared, not copied: two views of one binding hold the same string.
+        let again = m.view(0);
+        assert!(Arc::ptr_eq(&after.sensors[0].id, &again.sensors[0].id));
     }
 
     /// Issue 31: the temperatures that can call for a thermal shutdown are read first, in

@@ -101,9 +101,10 @@ pub struct BmcLink {
     errors: u64,
     /// SDR names by sensor number (BMC-owned), for SEL lines.
     sensor_names: Vec<(u8, String)>,
-    /// When the link was made: a missing local device is waited for until [`DEVICE_WAIT`]
-    /// after it.
+    /// When the link was made: a missing local device is waited for until `device_wait`
+    /// ([`DEVICE_WAIT`]) after it.
     created: Instant,
+    device_wait: Duration,
     /// The wait for a missing device was said.
     device_noted: bool,
 }
@@ -123,6 +124,7 @@ impl BmcLink {
             errors: 0,
             sensor_names: Vec::new(),
             created: Instant::now(),
+            device_wait: DEVICE_WAIT,
             device_noted: false,
         }
     }
@@ -206,14 +208,14 @@ impl BmcLink {
     /// start that is a driver not bound yet, said once and looked for again every
     /// [`DEVICE_POLL`], not a failed attempt.
     pub fn failed(&mut self, why: &str, not_started: bool, absent: Option<&Path>) -> bool {
-        if let Some(device) = absent.filter(|_| self.created.elapsed() < DEVICE_WAIT) {
+        if let Some(device) = absent.filter(|_| self.created.elapsed() < self.device_wait) {
             if !self.device_noted {
                 self.device_noted = true;
                 log::info!(
                     "waiting for {}: the kernel's IPMI driver has not bound it yet (735009 if it \
                      is not there {} s after the start)",
                     device.display(),
-                    DEVICE_WAIT.as_secs()
+                    self.device_wait.as_secs()
                 );
             }
             self.next_try = Some(Instant::now() + DEVICE_POLL);
@@ -353,10 +355,9 @@ mod tests {
             .next_try
             .map(|t| t.saturating_duration_since(Instant::now()));
         assert!(wait.is_some_and(|w| w <= DEVICE_POLL), "{wait:?}");
-        // Past the wait: three attempts make 735009, once.
-        link.created = Instant::now()
-            .checked_sub(DEVICE_WAIT)
-            .unwrap_or(link.created);
+        // Past the wait (the wait shortened: an Instant cannot go back before the boot):
+        // three attempts make 735009, once.
+        link.device_wait = Duration::ZERO;
         let due: Vec<bool> = (0..4)
             .map(|_| link.failed("no such file", true, Some(dev)))
             .collect();

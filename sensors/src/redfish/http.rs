@@ -1226,6 +1226,7 @@ mod tests {
 
     /// A server that, on each connection, reads the request, then trickles `first` and one
     /// byte of `then` every 100 ms for 10 s (or until the client goes).
+    #[cfg(feature = "tls")]
     fn trickling(first: Vec<u8>, then: u8) -> u16 {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
@@ -1248,6 +1249,7 @@ mod tests {
     /// 16 KiB, then a byte every 100 ms) held the client past its deadline (rustls' stream
     /// loops until a whole record came); now the handshake ends at the request's deadline.
     #[test]
+    #[cfg(feature = "tls")]
     fn a_trickled_tls_handshake_ends_at_the_deadline() {
         let port = trickling(vec![0x16, 0x03, 0x03, 0x40, 0x00], 0);
         let config = super::super::tls::client_config(&super::super::tls::Trust::Insecure).unwrap();
