@@ -95,6 +95,9 @@ impl Appliance {
             .arg(host)
             .arg(bmc_vm_port.to_string())
             .args(qemu_args);
+        // Its own process group: a kill reaches what the runner started before QEMU (an
+        // image build: apt, tar, make), not only the runner.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = spawn_logged(cmd, &host.join("qemu.log"));
         Appliance {
             child: Some(child),
@@ -118,6 +121,9 @@ impl Appliance {
         cmd.args(["--arch", "aarch64", "run"])
             .arg(host)
             .args(qemu_args);
+        // Its own process group: a kill reaches what the runner started before QEMU (an
+        // image build: apt, tar, make), not only the runner.
+        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         let child = spawn_logged(cmd, &host.join("qemu.log"));
         Appliance {
             child: Some(child),
@@ -174,9 +180,13 @@ impl Appliance {
         status
     }
 
-    /// Stops QEMU (the guest does not get to shut down).
+    /// Stops QEMU (the guest does not get to shut down), and anything else of its process
+    /// group.
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{}", c.id())])
+                .status();
             let _ = c.kill();
             let _ = c.wait();
         }
