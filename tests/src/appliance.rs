@@ -76,51 +76,42 @@ pub struct Appliance {
     pub host: PathBuf,
 }
 
+/// A path as the runner's argument (the tests' temporary directories are UTF-8).
+fn path_str(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
 impl Appliance {
     /// Boots the appliance with `config` as its envmon.toml; `bmc_vm_port` is the BMC's VM
     /// serial port (QEMU keeps retrying if nothing listens there).
     pub fn boot(host: &Path, bmc_vm_port: u16, config: &str, qemu_args: &[&str]) -> Appliance {
-        assert!(
-            Path::new("/usr/bin/qemu-system-x86_64").exists(),
-            "/usr/bin/qemu-system-x86_64 is missing: apt-get install qemu-system-x86 (.ci/run does)"
-        );
-        // The image carries the x86_64 static binary: it must be current.
-        cross_bin("x86_64-unknown-linux-musl");
-        fs::create_dir_all(host).unwrap();
-        fs::write(host.join("envmon.toml"), config).unwrap();
-        let _ = fs::remove_file(host.join("syslog.log"));
-        let _ = fs::remove_file(host.join("metrics.txt"));
-        let mut cmd = Command::new(repo_root().join("cross/appliance"));
-        cmd.arg("run")
-            .arg(host)
-            .arg(bmc_vm_port.to_string())
-            .args(qemu_args);
-        // Its own process group: a kill reaches what the runner started before QEMU (an
-        // image build: apt, tar, make), not only the runner.
-        std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = spawn_logged(cmd, &host.join("qemu.log"));
-        Appliance {
-            child: Some(child),
-            host: host.to_path_buf(),
-        }
+        let port = bmc_vm_port.to_string();
+        let run = [&["run", path_str(host), port.as_str()], qemu_args].concat();
+        Appliance::start(host, config, "x86_64", "qemu-system-x86", &run)
     }
 
     /// Boots the BMC-less aarch64 appliance (QEMU virt; board-defs' virt-arm64: its sensors
     /// on i2c-stub, the MAX6650's hwmon, PL061 GPIO) with `config` as its envmon.toml.
     pub fn boot_aarch64(host: &Path, config: &str, qemu_args: &[&str]) -> Appliance {
+        let run = [&["--arch", "aarch64", "run", path_str(host)], qemu_args].concat();
+        Appliance::start(host, config, "aarch64", "qemu-system-arm", &run)
+    }
+
+    /// `cross/appliance ARGS` for `arch`, with `config` as the guest's envmon.toml.
+    fn start(host: &Path, config: &str, arch: &str, package: &str, args: &[&str]) -> Appliance {
+        let qemu = format!("/usr/bin/qemu-system-{arch}");
         assert!(
-            Path::new("/usr/bin/qemu-system-aarch64").exists(),
-            "/usr/bin/qemu-system-aarch64 is missing: apt-get install qemu-system-arm (.ci/run does)"
+            Path::new(&qemu).exists(),
+            "{qemu} is missing: apt-get install {package} (.ci/run does)"
         );
-        cross_bin("aarch64-unknown-linux-musl");
+        // The image carries the static binary: it must be current.
+        cross_bin(&format!("{arch}-unknown-linux-musl"));
         fs::create_dir_all(host).unwrap();
         fs::write(host.join("envmon.toml"), config).unwrap();
         let _ = fs::remove_file(host.join("syslog.log"));
         let _ = fs::remove_file(host.join("metrics.txt"));
         let mut cmd = Command::new(repo_root().join("cross/appliance"));
-        cmd.args(["--arch", "aarch64", "run"])
-            .arg(host)
-            .args(qemu_args);
+        cmd.args(args);
         // Its own process group: a kill reaches what the runner started before QEMU (an
         // image build: apt, tar, make), not only the runner.
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);

@@ -14,6 +14,18 @@ fn qemu_aarch64() -> Command {
     c
 }
 
+/// `envmon poll --json` of the simulated appliance's BMC by `envmon` (a binary, or one
+/// under qemu-aarch64), its state in `dir`.
+fn poll_json(mut envmon: Command, bmc: &Bmc, dir: &std::path::Path) -> std::process::Output {
+    envmon
+        .args(["--ipmi", &bmc.uri(), "--board", "sim-appliance"])
+        .args(["--state-dir", dir.join("state").to_str().unwrap()])
+        .args(["poll", "--json"])
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn aarch64_catalog_matches_the_host_binary() {
     let arm = qemu_aarch64()
@@ -41,13 +53,7 @@ fn aarch64_polls_the_bmc_over_rmcp() {
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
     bmc.set(1, 57);
-    let o = qemu_aarch64()
-        .args(["--ipmi", &bmc.uri(), "--board", "sim-appliance"])
-        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
-        .args(["poll", "--json"])
-        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
-        .output()
-        .unwrap();
+    let o = poll_json(qemu_aarch64(), &bmc, dir.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let sensors = v["sensors"].as_array().unwrap();
@@ -81,12 +87,6 @@ fn without_tls_an_https_service_is_a_usage_error() {
         "{err}"
     );
     let bmc = Bmc::start(&dir.path().join("bmc"));
-    let o = Command::new(&bin)
-        .args(["--ipmi", &bmc.uri(), "--board", "sim-appliance"])
-        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
-        .args(["poll", "--json"])
-        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
-        .output()
-        .unwrap();
+    let o = poll_json(Command::new(&bin), &bmc, dir.path());
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }

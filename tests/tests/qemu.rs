@@ -66,6 +66,32 @@ fn connected_count(a: &Appliance) -> usize {
     a.envmon_log().matches("connected to the BMC").count()
 }
 
+/// The thermal shutdown's line, and the next boot's report of it.
+const SHUTDOWN: &str = "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU.";
+const REPORTED: &str = "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues.";
+
+/// Waits for the guest to power itself off for heat: QEMU exits cleanly, through envmon's
+/// power-off and the kernel's power-down, the shutdown line last. Returns the syslog lines.
+fn powered_off_for_heat(a: &mut Appliance) -> Vec<String> {
+    let status = a.wait_exit(BOOT).expect("the guest powered itself off");
+    assert!(status.success(), "QEMU exited with {status}");
+    // QEMU also exits 0 on a guest kernel panic (-no-reboot, panic=-1): the power-off must be
+    // the guest's own, envmon's reboot(2) and the kernel's power-down.
+    assert_powered_off(a);
+    let lines = a.syslog();
+    assert_eq!(
+        lines.last().map(String::as_str),
+        Some(SHUTDOWN),
+        "{lines:?}"
+    );
+    lines
+}
+
+/// The reason record the shutdown left in the shared state directory.
+fn shutdown_record(host: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap()).unwrap()
+}
+
 #[test]
 fn a_guest_reads_the_bmc_through_the_kernel_kcs_driver() {
     let _one = QEMU.lock().unwrap_or_else(|e| e.into_inner());
@@ -191,21 +217,10 @@ fn a_real_thermal_shutdown_powers_the_guest_off_and_the_next_boot_reports_it_onc
         std::thread::sleep(Duration::from_secs(1));
     }
     bmc.set(1, 101);
-    let status = a.wait_exit(BOOT).expect("the guest powered itself off");
-    assert!(status.success(), "QEMU exited with {status}");
-    // QEMU also exits 0 on a guest kernel panic (-no-reboot, panic=-1): the power-off must be
-    // the guest's own, envmon's reboot(2) and the kernel's power-down.
-    assert_powered_off(&a);
     // On the way up: warm and critical as the samples of the rise fall (a TCG guest's
     // sweeps may miss the 80), then the shutdown, last and once.
-    let lines = a.syslog();
-    let shutdown = "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU.";
-    assert_eq!(
-        lines.last().map(String::as_str),
-        Some(shutdown),
-        "{lines:?}"
-    );
-    assert_eq!(lines.iter().filter(|l| *l == shutdown).count(), 1);
+    let lines = powered_off_for_heat(&mut a);
+    assert_eq!(lines.iter().filter(|l| *l == SHUTDOWN).count(), 1);
     assert!(
         lines
             .iter()
@@ -215,12 +230,10 @@ fn a_real_thermal_shutdown_powers_the_guest_off_and_the_next_boot_reports_it_onc
     assert!(
         lines
             .iter()
-            .all(|l| l.contains("-735015:") || l.contains("-735007:") || *l == shutdown),
+            .all(|l| l.contains("-735015:") || l.contains("-735007:") || *l == SHUTDOWN),
         "{lines:?}"
     );
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
-            .unwrap();
+    let rec = shutdown_record(&host);
     assert_eq!(
         (rec["reason"].as_str(), rec["reported"].as_bool()),
         (Some("cpu"), Some(false))
@@ -230,12 +243,7 @@ fn a_real_thermal_shutdown_powers_the_guest_off_and_the_next_boot_reports_it_onc
     bmc.set(1, 45);
     let mut b = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
     let lines = wait_lines(&b, 1);
-    assert_eq!(
-        lines,
-        [
-            "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues."
-        ]
-    );
+    assert_eq!(lines, [REPORTED]);
     assert!(wait_for(BOOT, || (connected_count(&b) >= 2).then_some(())).is_some());
     // Ten sweeps (five debounce periods) after the report: nothing more.
     b.wait_sweeps(10, BOOT);
@@ -312,17 +320,10 @@ fn a_hardware_thermal_trip_logged_by_the_bmc_is_reported_at_the_next_boot() {
     bmc.add_sel(&[trip]);
     let b = Appliance::boot(&host, bmc.vm_port.unwrap(), &cfg, &[]);
     let lines = wait_lines(&b, 1);
-    assert_eq!(
-        lines,
-        [
-            "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues."
-        ]
-    );
+    assert_eq!(lines, [REPORTED]);
     b.wait_sweeps(10, BOOT);
     assert_eq!(b.syslog().len(), 1, "once: {:?}", b.syslog());
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
-            .unwrap();
+    let rec = shutdown_record(&host);
     assert_eq!(rec["source"], "sel");
 }
 
@@ -460,19 +461,8 @@ fn the_bmc_less_arm_appliance_watches_its_own_buses_and_powers_off_through_psci(
         ]
     );
     a.control("5", "i2cset -y 0 0x4c 0x00 0x0065 w\n"); // the CPU's LM75: 101 C
-    let status = a.wait_exit(BOOT).expect("the guest powered itself off");
-    assert!(status.success(), "QEMU exited with {status}");
-    assert_powered_off(&a);
-    let lines = a.syslog();
-    let shutdown = "%FTD-1-735022: CPU0 is running beyond the max thermal operating temperature and the device will be shutting down immediately to prevent permanent damage to the CPU.";
-    assert_eq!(
-        lines.last().map(String::as_str),
-        Some(shutdown),
-        "{lines:?}"
-    );
-    let rec: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(host.join("state/last-shutdown.json")).unwrap())
-            .unwrap();
+    powered_off_for_heat(&mut a);
+    let rec = shutdown_record(&host);
     assert_eq!(
         (rec["reason"].as_str(), rec["sensor"].as_str()),
         (Some("cpu"), Some("cpu0-temp"))
@@ -480,12 +470,7 @@ fn the_bmc_less_arm_appliance_watches_its_own_buses_and_powers_off_through_psci(
 
     // The board powers on cool (45 C): the next boot reports why it went dark, once.
     let b = Appliance::boot_aarch64(&host, ARM, &ARM_PCIE);
-    assert_eq!(
-        wait_lines(&b, 1),
-        [
-            "%FTD-2-735023: ASA was previously shutdown due to the CPU complex running beyond the maximum thermal operating temperature. The chassis needs to be inspected immediately for ventilation issues."
-        ]
-    );
+    assert_eq!(wait_lines(&b, 1), [REPORTED]);
     b.wait_sweeps(10, BOOT);
     assert_eq!(b.syslog().len(), 1, "exactly once: {:?}", b.syslog());
 }

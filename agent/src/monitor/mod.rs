@@ -1755,24 +1755,16 @@ mod tests {
     }
 
     /// The model's names are made once per item, and again when the item is bound again:
-    /// a board shown before its BMC answered (no SDR yet) shows the SDR's name once bound.
+    /// an item shown while unbound (no SDR yet) shows the SDR's name once bound.
     #[test]
     fn the_view_names_the_sdr_after_a_late_binding() {
         let bmc = FakeBmc::default();
-        let cpu = threshold_record(1, CPU, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]);
-        bmc.state().records = vec![cpu];
-        bmc.set(CPU, 40);
-        let sdrs = load(&bmc);
-        let board = envmon_board_defs::parse(
-            Path::new("b.toml"),
-            "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
-             source = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\n",
-        )
-        .unwrap();
-        let (mut m, _) = Monitor::new(board, &[], Path::new("/nonexistent"));
-        let before = m.view(0);
-        assert_eq!(before.sensors[0].source.sdr, None);
-        m.rebind(&sdrs);
+        let board = "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\n\
+                     label = \"0\"\nsource = \"ipmi:CPU0 Temp\"\nwarm = 75\ncritical = 90\n";
+        let (mut m, _) = cpu_monitor(&bmc, board, 40);
+        m.rebind(&[]);
+        assert_eq!(m.view(0).sensors[0].source.sdr, None);
+        m.rebind(&load(&bmc));
         let after = m.view(0);
         assert_eq!(after.sensors[0].source.sdr.as_deref(), Some("CPU0 Temp"));
         assert_eq!(after.sensors[0].source.number, Some(CPU));

@@ -618,14 +618,7 @@ impl Loop {
             Ok(()) => self.link.succeeded(),
             Err(e) => {
                 let not_started = self.monitor.as_ref().is_none_or(|m| !m.active());
-                // A local device not there yet, when it is the source (not behind --redfish).
-                let absent = match &self.settings.ipmi {
-                    IpmiUri::Device(d) if self.settings.redfish.is_none() && !d.exists() => {
-                        Some(d.as_path())
-                    }
-                    _ => None,
-                };
-                if self.link.failed(&e, not_started, absent) {
+                if self.link.failed(&e, not_started) {
                     self.outputs.send(&[Emission {
                         id: 735009,
                         ..Emission::default()

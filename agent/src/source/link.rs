@@ -107,6 +107,8 @@ pub struct BmcLink {
     device_wait: Duration,
     /// The wait for a missing device was said.
     device_noted: bool,
+    /// The local device the last attempt tried, when it was not there.
+    absent: Option<std::path::PathBuf>,
 }
 
 impl BmcLink {
@@ -126,6 +128,7 @@ impl BmcLink {
             created: Instant::now(),
             device_wait: DEVICE_WAIT,
             device_noted: false,
+            absent: None,
         }
     }
 
@@ -141,6 +144,11 @@ impl BmcLink {
         heart.beat();
         let conn = (self.open)(target).map_err(|e| e.to_string());
         heart.beat();
+        // A local device that is not there is a driver not bound yet (see `failed`).
+        self.absent = match (target, &conn) {
+            (Target::Device(path), Err(_)) if !path.exists() => Some(path.clone()),
+            _ => None,
+        };
         let mut conn = Beating::new(conn?, heart.clone());
         let known = self.repo_info;
         let loaded = bmc::load_sdrs(&mut conn, state_dir)
@@ -204,11 +212,12 @@ impl BmcLink {
 
     /// A connection attempt failed. Returns whether 735009 is due now: after
     /// [`ATTEMPTS_BEFORE_735009`] attempts while monitoring has not started, once per outage.
-    /// `absent` is the local device when it does not exist: within [`DEVICE_WAIT`] of the
-    /// start that is a driver not bound yet, said once and looked for again every
+    /// An attempt that found its local device missing is, within [`DEVICE_WAIT`] of the
+    /// start, a driver not bound yet: said once and looked for again every
     /// [`DEVICE_POLL`], not a failed attempt.
-    pub fn failed(&mut self, why: &str, not_started: bool, absent: Option<&Path>) -> bool {
-        if let Some(device) = absent.filter(|_| self.created.elapsed() < self.device_wait) {
+    pub fn failed(&mut self, why: &str, not_started: bool) -> bool {
+        let waiting = self.created.elapsed() < self.device_wait;
+        if let Some(device) = self.absent.take().filter(|_| waiting) {
             if !self.device_noted {
                 self.device_noted = true;
                 log::info!(
@@ -340,15 +349,23 @@ mod tests {
     }
 
     /// A local device that is not there yet is waited for (no attempt counted, no 735009)
-    /// until DEVICE_WAIT after the start; after that its absence counts like any failure.
+    /// until DEVICE_WAIT after the start; after that its absence counts like any failure. A
+    /// device that is there but fails, and an RMCP+ target, count from the first attempt.
     #[test]
     fn a_missing_device_is_waited_for_then_counts() {
-        let mut link = BmcLink::new(Box::new(|_| {
-            Err(IpmiError::new(IpmiErrorKind::Connect, "not there"))
-        }));
-        let dev = Path::new("/dev/ipmi0");
+        let fails = || -> Opener {
+            Box::new(|_| Err(IpmiError::new(IpmiErrorKind::Connect, "cannot open")))
+        };
+        let heart = Heartbeat::default();
+        let dir = std::env::temp_dir();
+        let attempt = |link: &mut BmcLink, target: &Target| {
+            assert!(link.open(target, &dir, &heart, |_| Ok(())).is_err());
+            link.failed("cannot open", true)
+        };
+        let missing = Target::Device("/nonexistent/ipmi0".into());
+        let mut link = BmcLink::new(fails());
         for _ in 0..10 {
-            assert!(!link.failed("no such file", true, Some(dev)));
+            assert!(!attempt(&mut link, &missing));
         }
         assert_eq!(link.failed_attempts, 0);
         let wait = link
@@ -358,15 +375,21 @@ mod tests {
         // Past the wait (the wait shortened: an Instant cannot go back before the boot):
         // three attempts make 735009, once.
         link.device_wait = Duration::ZERO;
-        let due: Vec<bool> = (0..4)
-            .map(|_| link.failed("no such file", true, Some(dev)))
-            .collect();
+        let due: Vec<bool> = (0..4).map(|_| attempt(&mut link, &missing)).collect();
         assert_eq!(due, [false, false, true, false]);
-        // A device that exists but fails counts from the first attempt.
-        let mut link = BmcLink::new(Box::new(|_| {
-            Err(IpmiError::new(IpmiErrorKind::Connect, "busy"))
-        }));
-        let due: Vec<bool> = (0..3).map(|_| link.failed("busy", true, None)).collect();
-        assert_eq!(due, [false, false, true]);
+        // A device that is there but fails, or a BMC over the network, counts at once.
+        let there = Target::Device(dir.clone());
+        let rmcp = Target::Rmcp {
+            host: "127.0.0.1".into(),
+            port: 9,
+            user: "admin".into(),
+            password: String::new(),
+            window: 1,
+        };
+        for target in [there, rmcp] {
+            let mut link = BmcLink::new(fails());
+            let due: Vec<bool> = (0..3).map(|_| attempt(&mut link, &target)).collect();
+            assert_eq!(due, [false, false, true]);
+        }
     }
 }
