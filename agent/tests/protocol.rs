@@ -19,6 +19,7 @@ use envmon_agent::{
 };
 use serde_json::json;
 use std::path::PathBuf;
+use std::time::Duration;
 
 fn golden(name: &str, actual: &str) {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -281,7 +282,7 @@ fn golden_replies_for_every_request() {
     ];
     let mut out = String::new();
     for r in requests {
-        let reply = respond(r, Some(&snap));
+        let reply = respond(r, Some(&snap), Duration::from_millis(1500));
         serde_json::from_str::<serde_json::Value>(&reply).expect("every reply is one JSON line");
         assert!(!reply.contains('\n'), "one line");
         out.push_str(&format!(
@@ -289,7 +290,7 @@ fn golden_replies_for_every_request() {
             String::from_utf8_lossy(r).escape_debug()
         ));
     }
-    let version = respond(b"show version", Some(&snap));
+    let version = respond(b"show version", Some(&snap), Duration::ZERO);
     assert_eq!(
         version,
         format!(
@@ -303,8 +304,8 @@ fn golden_replies_for_every_request() {
 
 #[test]
 fn before_the_first_snapshot_only_version_answers() {
-    assert!(respond(b"show environment", None).contains("not_ready"));
-    assert!(respond(b"show version", None).contains("\"version\""));
+    assert!(respond(b"show environment", None, Duration::ZERO).contains("not_ready"));
+    assert!(respond(b"show version", None, Duration::ZERO).contains("\"version\""));
 }
 
 #[test]
@@ -313,6 +314,25 @@ fn golden_environment_table() {
         "show-environment.txt",
         &environment_table(&layout_cases().environment),
     );
+}
+
+/// Issue 35: the socket says how old its view is, and a view older than three sweeps and a
+/// minute (a stuck loop) says so in the table's second line; a fresh one says nothing.
+#[test]
+fn a_stale_view_says_so_and_a_fresh_one_does_not() {
+    let snap = layout_cases();
+    let reply = respond(b"show environment", Some(&snap), Duration::from_secs(312));
+    let env: Environment = serde_json::from_str(&reply).unwrap();
+    assert_eq!(env.age_ms, Some(312_000));
+    let table = environment_table(&env);
+    let second = table.lines().nth(1).unwrap_or_default();
+    assert!(
+        second.starts_with("Stale: the agent's view is 312 s old (it sweeps every 2 s)"),
+        "{table}"
+    );
+    let fresh = respond(b"show environment", Some(&snap), Duration::from_secs(2));
+    let env: Environment = serde_json::from_str(&fresh).unwrap();
+    assert!(!environment_table(&env).contains("Stale"));
 }
 
 #[test]

@@ -311,7 +311,12 @@ fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
             hysteresis,
             debounce: 2,
             unavailable_after: 3,
-            unit: TempUnit::C,
+            // The SDR's own unit: its thresholds are in it (degrees F: IPMI base unit 2).
+            unit: if s.base_unit == 2 {
+                TempUnit::F
+            } else {
+                TempUnit::C
+            },
         },
     }
 }
@@ -509,6 +514,16 @@ mod tests {
             reading_mask: 0,
             assertion_mask: 0,
         }
+    }
+
+    /// Issue 35: a temperature found on the BMC keeps its record's unit (its thresholds
+    /// are in it): degrees F (base unit 2) gives an item in F, degrees C one in C.
+    #[test]
+    fn a_found_temperature_keeps_its_records_unit() {
+        let mut s = sensor("CPU1 Temp", (0x03, 1));
+        assert_eq!(item_for(&s, Class::CpuTemp, &[]).spec.unit, TempUnit::C);
+        s.base_unit = 2;
+        assert_eq!(item_for(&s, Class::CpuTemp, &[]).spec.unit, TempUnit::F);
     }
 
     #[test]

@@ -194,7 +194,8 @@ pub struct SensorSpec {
     pub debounce: u8,
     /// Consecutive read failures that make the sensor unavailable (at least 1).
     pub unavailable_after: u8,
-    /// Temperature unit printed in messages (`C` or `F`).
+    /// The unit of a temperature's values, thresholds and messages (`C` or `F`): readings
+    /// come to the engine in it, converted from their source's ([`TempUnit::convert`]).
     pub unit: TempUnit,
 }
 
@@ -214,6 +215,26 @@ impl TempUnit {
         match self {
             TempUnit::C => "C",
             TempUnit::F => "F",
+        }
+    }
+
+    /// The unit a text names (`C` or `F`; none for any other).
+    pub fn parse(s: &str) -> Option<TempUnit> {
+        match s {
+            "C" => Some(TempUnit::C),
+            "F" => Some(TempUnit::F),
+            _ => None,
+        }
+    }
+
+    /// `v`, a temperature in `self`, in `to`. A board in `F` over a source that reads in
+    /// `C` (hwmon, I2C, Redfish, most SDRs) judges the converted reading: before issue 35 it
+    /// relabelled it.
+    pub fn convert(self, v: f64, to: TempUnit) -> f64 {
+        match (self, to) {
+            (TempUnit::C, TempUnit::F) => v * 9.0 / 5.0 + 32.0,
+            (TempUnit::F, TempUnit::C) => (v - 32.0) * 5.0 / 9.0,
+            _ => v,
         }
     }
 }

@@ -922,3 +922,17 @@ fn a_never_read_supply_is_unknown_to_the_count() {
     );
     assert_eq!(lost(3, 0, 0), None, "the board needs no redundancy");
 }
+
+/// Issue 35: a temperature converts between the units both ways (a board in F over a source
+/// in C, an SDR in F under a board in C), a unit to itself is the value, and only `C` and
+/// `F` name a unit.
+#[test]
+fn temperatures_convert_between_c_and_f() {
+    use envmon_core::engine::TempUnit;
+    assert_eq!(TempUnit::C.convert(100.0, TempUnit::F), 212.0);
+    assert_eq!(TempUnit::C.convert(-40.0, TempUnit::F), -40.0);
+    assert_eq!(TempUnit::F.convert(212.0, TempUnit::C), 100.0);
+    assert_eq!(TempUnit::F.convert(50.0, TempUnit::F), 50.0);
+    assert_eq!(TempUnit::parse("F"), Some(TempUnit::F));
+    assert_eq!(TempUnit::parse("K"), None);
+}

@@ -15,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
         host: Some("fuzz".into()),
     };
     for s in [None, Some(&snapshot)] {
-        let reply = respond(data, s);
+        let reply = respond(data, s, std::time::Duration::from_millis(1));
         assert!(!reply.contains('\n'), "one line");
         serde_json::from_str::<serde_json::Value>(&reply).expect("JSON");
     }

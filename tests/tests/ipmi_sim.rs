@@ -1227,3 +1227,43 @@ fn a_vm_client_that_hangs_up_at_once_leaves_the_bmc_running() {
     let out = bmc.ipmitool(&["mc", "info"]);
     assert!(out.contains("Device ID"), "{out}");
 }
+
+/// Issue 35: a board in degrees F (`unit = "F"`, thresholds in F) over a BMC whose SDR reads
+/// in degrees C: the reading is converted, not relabelled. CPU 0 at 40 C is 104 F (ok under
+/// a warm of 167 F = 75 C); at 92 C it is 197.6 F, critical (194 F = 90 C), as in C.
+#[test]
+fn a_board_in_fahrenheit_converts_the_readings() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let board = dir.path().join("f.toml");
+    std::fs::write(
+        &board,
+        "name = \"f\"\n[defaults]\nunit = \"F\"\ndebounce = 1\n\n[[item]]\nid = \"cpu0-temp\"\n\
+         class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\n\
+         warm = 167\ncritical = 194\nshutdown = 212\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let poll = || {
+        let o = Command::new(envmon_bin())
+            .args(["--ipmi", &bmc.uri(), "--board", board.to_str().unwrap()])
+            .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
+            .args(["poll", "--json"])
+            .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let cpu = v["sensors"][0].clone();
+        (
+            cpu["value"].as_f64(),
+            cpu["state"].as_str().map(str::to_string),
+            cpu["unit"].clone(),
+        )
+    };
+    assert_eq!(poll(), (Some(104.0), Some("ok".into()), "F".into()));
+    bmc.set(CPU0, 92);
+    let (value, state, _) = poll();
+    assert!(value.is_some_and(|v| (v - 197.6).abs() < 1e-6), "{value:?}");
+    assert_eq!(state.as_deref(), Some("critical"));
+}

@@ -273,6 +273,9 @@ pub fn environment_table(env: &Environment) -> String {
         env.board.as_deref().unwrap_or("-"),
         env.monitoring.name()
     );
+    if let Some(line) = env.stale_line() {
+        out.push_str(&format!("Stale: {line}\n"));
+    }
     for u in &env.unwatched {
         out.push_str(&format!("Unwatched: {u}\n"));
     }

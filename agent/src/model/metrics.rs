@@ -7,7 +7,7 @@ use crate::config::MetricsNames;
 use crate::model::{
     Environment, Item, Monitoring, Named, PowerItem, PsuRedundancy, SdrFacts, Shown, SyslogStatus,
 };
-use envmon_core::engine::State;
+use envmon_core::engine::{State, TempUnit};
 use envmon_sensors::ipmi::info::sensor_type_name;
 use std::fmt::Write as _;
 
@@ -554,7 +554,21 @@ fn exporter_item(i: &Item) -> Option<ExporterSensor> {
             name: i.source.sdr.as_deref().unwrap_or(&i.id).to_string(),
             unit,
             type_name: sensor_type_name(sensor_type),
-            value,
+            // In the record's unit, as `ipmimonitoring` prints it (a board in F over a
+            // sensor in C converts back).
+            value: match (i.temp_unit(), unit.and_then(TempUnit::parse)) {
+                (Some(board), Some(sdr)) => board.convert(value, sdr),
+                _ => value,
+            },
+            severity: severity(i.state),
+        },
+        // A board in F over its own buses: in degrees C, for the `_celsius` family.
+        None if i.temp_unit() == Some(TempUnit::F) => ExporterSensor {
+            id: i.id.to_string(),
+            name: i.id.to_string(),
+            unit: Some("C"),
+            type_name: i.class.name(),
+            value: TempUnit::F.convert(value, TempUnit::C),
             severity: severity(i.state),
         },
         // An item of the board's own buses: no record, so its board id stands for both.
@@ -817,4 +831,52 @@ pub fn prometheus(families: &[Family], host: Option<&str>) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use envmon_core::engine::{Class, Limits};
+
+    fn cpu_in_f(sdr: Option<SdrFacts>) -> Item {
+        Item {
+            age_ms: Some(5),
+            class: Class::CpuTemp,
+            id: "cpu0".into(),
+            label: "0".into(),
+            limits: Limits::Temperature {
+                warm: Some(167.0),
+                critical: None,
+                shutdown: None,
+            },
+            source: crate::model::ItemSource {
+                board: "ipmi:CPU0 Temp".into(),
+                number: Some(1),
+                sdr: Some("CPU0 Temp".into()),
+            },
+            sdr,
+            state: Shown::Is(State::Ok),
+            unit: "F".into(),
+            value: Some(104.0),
+            why: None,
+        }
+    }
+
+    /// Issue 35: ipmi_exporter's values are in the unit its family or the record says: a
+    /// board in F over a record in C gives 40 (`_celsius`), over a record in F 104 (the
+    /// generic family, as FreeIPMI prints it), and over the board's own buses 40 (`_celsius`).
+    #[test]
+    fn a_board_in_fahrenheit_exports_in_the_records_unit() {
+        let facts = |unit| SdrFacts {
+            record_id: 1,
+            sensor_type: 1,
+            unit: Some(unit),
+        };
+        let c = exporter_item(&cpu_in_f(Some(facts("C")))).unwrap();
+        assert_eq!((c.unit, c.value), (Some("C"), 40.0));
+        let f = exporter_item(&cpu_in_f(Some(facts("F")))).unwrap();
+        assert_eq!((f.unit, f.value), (Some("F"), 104.0));
+        let own = exporter_item(&cpu_in_f(None)).unwrap();
+        assert_eq!((own.unit, own.value), (Some("C"), 40.0));
+    }
 }

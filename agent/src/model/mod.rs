@@ -12,9 +12,10 @@ pub mod metrics;
 pub mod plugin;
 pub mod status;
 
-use envmon_core::engine::{Class, Limits, ShutdownKind, State};
+use envmon_core::engine::{Class, Limits, ShutdownKind, State, TempUnit};
 pub use envmon_core::pci::PciStatus;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::sync::Arc;
 
 /// A value that is written on the wire as its name (states, classes, monitoring).
@@ -332,6 +333,44 @@ pub struct Item {
     pub why: Option<String>,
 }
 
+impl Item {
+    /// A temperature item's unit (`C` or `F`); none for any other item.
+    pub fn temp_unit(&self) -> Option<TempUnit> {
+        match self.limits {
+            Limits::Temperature { .. } => Some(TempUnit::parse(&self.unit).unwrap_or_default()),
+            _ => None,
+        }
+    }
+
+    /// The item with a temperature's value and thresholds in degrees C, for the outputs
+    /// whose unit is fixed (ENTITY-SENSOR-MIB's celsius(8), CISCO-ENVMON-MIB's
+    /// temperatures, ipmi_exporter's `_celsius` family); any other item as it is, not copied.
+    pub fn in_celsius(&self) -> Cow<'_, Item> {
+        let (
+            Some(TempUnit::F),
+            Limits::Temperature {
+                warm,
+                critical,
+                shutdown,
+            },
+        ) = (self.temp_unit(), self.limits)
+        else {
+            return Cow::Borrowed(self);
+        };
+        let c = |v: Option<f64>| v.map(|v| TempUnit::F.convert(v, TempUnit::C));
+        Cow::Owned(Item {
+            value: c(self.value),
+            limits: Limits::Temperature {
+                warm: c(warm),
+                critical: c(critical),
+                shutdown: c(shutdown),
+            },
+            unit: Arc::from(TempUnit::C.as_str()),
+            ..self.clone()
+        })
+    }
+}
+
 /// One PCI expectation and what the bus shows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PciLink {
@@ -479,6 +518,10 @@ pub struct SyslogStatus {
 /// What the agent knows: `show environment`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Environment {
+    /// Milliseconds since the agent published this view, at the socket's answer (none in a
+    /// one-shot command's own view). A loop that stopped publishing shows here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<u64>,
     /// The BMC itself (none without one, or before it answered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bmc: Option<BmcInfo>,
@@ -537,6 +580,7 @@ impl Environment {
             ),
         };
         Environment {
+            age_ms: None,
             bmc: None,
             board: name,
             interval_ms,
@@ -552,6 +596,35 @@ impl Environment {
             syslog: Vec::new(),
             unwatched,
         }
+    }
+}
+
+/// How old a published view may be before it is stale: three sweep intervals, plus a
+/// minute for the loop's longest bounded steps (a session's setup against a dead BMC, a
+/// thermal shutdown's confirming reads).
+pub const STALE_SLACK_MS: u64 = 60_000;
+
+impl Environment {
+    /// The view's age when it is stale (older than three sweeps and [`STALE_SLACK_MS`]): the
+    /// agent's loop has published nothing since, and the states in it may no longer hold.
+    pub fn stale(&self) -> Option<u64> {
+        let limit = self
+            .interval_ms
+            .saturating_mul(3)
+            .saturating_add(STALE_SLACK_MS);
+        self.age_ms.filter(|age| *age > limit)
+    }
+
+    /// The line that says a view is stale (see [`Environment::stale`]).
+    pub fn stale_line(&self) -> Option<String> {
+        self.stale().map(|age| {
+            format!(
+                "the agent's view is {} s old (it sweeps every {} s): its loop has published \
+                 nothing since; see its log",
+                age / 1000,
+                self.interval_ms.div_ceil(1000)
+            )
+        })
     }
 }
 

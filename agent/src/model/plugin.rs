@@ -120,6 +120,9 @@ pub fn verdict(env: &Environment) -> Verdict {
     for u in &env.unwatched {
         wrong.push((Status::Warning, format!("not watched: {u}")));
     }
+    if let Some(line) = env.stale_line() {
+        wrong.push((Status::Unknown, line));
+    }
     match env.monitoring {
         Monitoring::Failed => wrong.push((Status::Unknown, "monitoring failed".into())),
         Monitoring::Degraded => wrong.push((Status::Warning, "monitoring degraded".into())),
@@ -384,6 +387,27 @@ mod tests {
             unknown("no agent\nanswers")
                 .line
                 .ends_with("no agent answers")
+        );
+    }
+
+    /// Issue 35: a view the agent published long ago (its loop stuck) is UNKNOWN however
+    /// healthy it looks; one within three sweeps and a minute is judged as it is.
+    #[test]
+    fn a_stale_view_is_unknown() {
+        let mut fresh = env(vec![temp(State::Ok, 41.0)]);
+        fresh.age_ms = Some(3 * 1000 + 60_000);
+        assert_eq!(verdict(&fresh).status, Status::Ok);
+        let mut old = fresh.clone();
+        old.age_ms = Some(312_000);
+        let v = verdict(&old);
+        assert_eq!(v.status, Status::Unknown);
+        assert!(
+            v.line.starts_with(
+                "ENVMON UNKNOWN - the agent's view is 312 s old (it sweeps every 1 s): its loop \
+                 has published nothing since; see its log | cpu0-temp=41"
+            ),
+            "{}",
+            v.line
         );
     }
 

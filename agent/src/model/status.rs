@@ -7,6 +7,7 @@
 use crate::model::{Environment, SyslogStatus};
 use crate::syslog::DestinationStats;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 pub use super::metrics::Counters;
 
@@ -95,21 +96,29 @@ pub fn syslog_status(stats: &[DestinationStats]) -> Vec<SyslogStatus> {
 /// Where the loop publishes and the socket reads.
 #[derive(Debug, Default)]
 pub struct Published {
-    current: Mutex<Option<Arc<Snapshot>>>,
+    /// The latest snapshot and when it was published.
+    current: Mutex<Option<(Arc<Snapshot>, Instant)>>,
 }
 
 impl Published {
     /// Swaps in a new snapshot.
     pub fn publish(&self, s: Snapshot) {
-        *self.current.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(s));
+        *self.current.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some((Arc::new(s), Instant::now()));
     }
 
     /// The latest snapshot, if any.
     pub fn latest(&self) -> Option<Arc<Snapshot>> {
+        self.latest_aged().map(|(s, _)| s)
+    }
+
+    /// The latest snapshot and its age (how long ago the loop published it).
+    pub fn latest_aged(&self) -> Option<(Arc<Snapshot>, Duration)> {
         self.current
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+            .as_ref()
+            .map(|(s, at)| (Arc::clone(s), at.elapsed()))
     }
 }
 

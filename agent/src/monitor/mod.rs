@@ -23,7 +23,7 @@ use crate::monitor::presence::{cpu_named, may_be_unfitted, presence_sensor};
 use envmon_board_defs::{Board, Source};
 use envmon_core::engine::{
     Checks, Class, Damping, Emission, Limits, Notice, Reading, Redundancy, SensorState, State,
-    UpdateFailures, format_reading, message_for, shutdown_for, shutdown_threshold,
+    TempUnit, UpdateFailures, format_reading, message_for, shutdown_for, shutdown_threshold,
     supply_count_says_lost, transition_threshold,
 };
 use envmon_core::pci::{PciState, check as pci_check};
@@ -318,11 +318,12 @@ fn bind(
         return Binding::Redfish(uri.clone());
     }
     let found = find_sdr(&item.source, sdrs).cloned();
-    if found.is_none() {
-        notes.push(format!(
+    match &found {
+        None => notes.push(format!(
             "item {} ({}) matches no sensor in the SDR repository",
             item.id, item.source
-        ));
+        )),
+        Some(e) => notes.extend(unit_note(item, e)),
     }
     let presence = found
         .as_ref()
@@ -394,11 +395,12 @@ impl Monitor {
                     .as_ref()
                     .and_then(|e| presence_sensor(e, sdrs))
                     .map(|p| Box::new(p.clone()));
-                if entry.is_none() {
-                    notes.push(format!(
+                match entry {
+                    None => notes.push(format!(
                         "item {} ({}) matches no sensor in the SDR repository",
                         item.id, item.source
-                    ));
+                    )),
+                    Some(e) => notes.extend(unit_note(item, e)),
                 }
             }
         }
@@ -424,7 +426,8 @@ impl Monitor {
     fn unreachable_thresholds(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (item, slot) in self.board.items.iter().zip(&self.slots) {
-            let (Binding::Ipmi(Some(e), _), Some((_, top))) = (&slot.binding, slot_range(slot))
+            let (Binding::Ipmi(Some(e), _), Some((_, top))) =
+                (&slot.binding, slot_range(item, slot))
             else {
                 continue;
             };
@@ -662,7 +665,7 @@ impl Monitor {
         else {
             return;
         };
-        let checks = Checks::guarded(slot_range(slot), self.damping);
+        let checks = Checks::guarded(slot_range(item, slot), self.damping);
         let unit_of = slot.unit.unwrap_or_else(|| unit(item));
         let st = &mut slot.state;
         let transition = st.step_with(&item.spec, &checks, reading, now_ms);
@@ -846,9 +849,25 @@ impl Monitor {
             });
     }
 
-    /// One read of the item at `position`: its reading, whether the BMC said it does not
-    /// scan the sensor, and whether the source answered at all.
+    /// One read of the item at `position`: its reading (a temperature in the board's unit),
+    /// whether the BMC said it does not scan the sensor, and whether the source answered at
+    /// all.
     fn read_item<T: Transport>(
+        &mut self,
+        position: usize,
+        src: Option<&mut IpmiSource<T>>,
+        out: &mut Sweep,
+    ) -> Read {
+        let mut read = self.read_source(position, src, out);
+        if let (Some(item), Some(slot)) = (self.board.items.get(position), self.slots.get(position))
+        {
+            read.reading = in_board_unit(item, slot, read.reading);
+        }
+        read
+    }
+
+    /// [`Monitor::read_item`] in the unit its source reads in.
+    fn read_source<T: Transport>(
         &mut self,
         position: usize,
         src: Option<&mut IpmiSource<T>>,
@@ -1121,7 +1140,11 @@ impl Monitor {
         let reading = match (binding, src) {
             (Some(Binding::Ipmi(Some(entry), _)), Some(src)) => {
                 match src.read_first(entry, CONFIRM_COPIES) {
-                    Ok(r) => r,
+                    // In the board's unit, as a sweep's reading (`read_item`).
+                    Ok(r) => match (self.board.items.get(position), self.slots.get(position)) {
+                        (Some(item), Some(slot)) => in_board_unit(item, slot, r),
+                        _ => r,
+                    },
                     Err(e) if e.needs_new_session() => return Reread::NoAnswer,
                     Err(_) => Reading::Unreadable,
                 }
@@ -1131,7 +1154,10 @@ impl Monitor {
         let (Reading::Value(v), Some(item)) = (reading, self.board.items.get(position)) else {
             return Reread::NoValue;
         };
-        let checks = Checks::guarded(self.slots.get(position).and_then(slot_range), None);
+        let checks = Checks::guarded(
+            self.slots.get(position).and_then(|s| slot_range(item, s)),
+            None,
+        );
         match envmon_core::engine::implausible(&item.spec, &checks, v) {
             None => Reread::Value(v),
             Some(_) => Reread::NoValue,
@@ -1321,12 +1347,74 @@ fn presence_said<T: Transport>(
     }
 }
 
-/// The sensor range of an IPMI-bound slot (the SDR's minimum and maximum reading).
-fn slot_range(slot: &Slot) -> Option<(f64, f64)> {
+/// The sensor range of an IPMI-bound slot (the SDR's minimum and maximum reading), a
+/// temperature's in the board's unit.
+fn slot_range(item: &envmon_board_defs::Item, slot: &Slot) -> Option<(f64, f64)> {
+    let (low, high) = match &slot.binding {
+        Binding::Ipmi(Some(e), _) => e.range?,
+        _ => return None,
+    };
+    let c = |v| to_board_unit(item, slot, v);
+    Some((c(low), c(high)))
+}
+
+/// The unit a slot's temperatures come in: an IPMI threshold sensor's SDR says (base unit
+/// degrees C or F); hwmon, the board's I2C drivers and Redfish (`Cel`) read in C. An SDR in
+/// another unit is said at binding ([`unit_note`]) and read as it is.
+fn source_unit(item: &envmon_board_defs::Item, slot: &Slot) -> TempUnit {
     match &slot.binding {
-        Binding::Ipmi(Some(e), _) => e.range,
+        Binding::Ipmi(Some(e), _) => sdr_temp_unit(e).unwrap_or(item.spec.unit),
+        _ => TempUnit::C,
+    }
+}
+
+/// The temperature unit a threshold SDR reads in, if it reads one.
+fn sdr_temp_unit(e: &SdrEntry) -> Option<TempUnit> {
+    use envmon_sensors::ipmi::sdr::{THRESHOLD_READING, UNIT_DEGREES_C, UNIT_DEGREES_F};
+    match (e.reading_type, e.base_unit, e.percentage) {
+        (THRESHOLD_READING, UNIT_DEGREES_C, false) => Some(TempUnit::C),
+        (THRESHOLD_READING, UNIT_DEGREES_F, false) => Some(TempUnit::F),
         _ => None,
     }
+}
+
+/// A value of the item's source in the board's unit: a temperature converted (a board in F
+/// over a sensor in C, or the reverse), any other value as it is.
+fn to_board_unit(item: &envmon_board_defs::Item, slot: &Slot, v: f64) -> f64 {
+    match item.spec.limits {
+        Limits::Temperature { .. } => source_unit(item, slot).convert(v, item.spec.unit),
+        _ => v,
+    }
+}
+
+/// A reading in the board's unit (see [`to_board_unit`]).
+fn in_board_unit(item: &envmon_board_defs::Item, slot: &Slot, reading: Reading) -> Reading {
+    match reading {
+        Reading::Value(v) => Reading::Value(to_board_unit(item, slot, v)),
+        other => other,
+    }
+}
+
+/// What binding says of a temperature item whose threshold SDR reads in no temperature
+/// unit (a board whose `source` names a voltage or a fan): its readings are judged as they
+/// are, against thresholds in degrees.
+fn unit_note(item: &envmon_board_defs::Item, e: &SdrEntry) -> Option<String> {
+    if !matches!(item.spec.limits, Limits::Temperature { .. })
+        || e.reading_type != envmon_sensors::ipmi::sdr::THRESHOLD_READING
+        || sdr_temp_unit(e).is_some()
+    {
+        return None;
+    }
+    let unit = envmon_sensors::ipmi::info::unit_name(e.base_unit, e.percentage)
+        .map_or_else(|| format!("base unit {}", e.base_unit), str::to_string);
+    Some(format!(
+        "item {} ({}) is a temperature in {}, but its sensor \"{}\" reads in {unit}, not in \
+         degrees C or F: its readings are judged as they are; check the item's source",
+        item.id,
+        item.source,
+        item.spec.unit.as_str(),
+        e.name
+    ))
 }
 
 /// Per item, the SDR entries its `also` sources name (those found).
@@ -1752,6 +1840,109 @@ mod tests {
         );
         m.rebind(&sdrs);
         assert!(m.sweep(Some(&mut src), 1000).notices.is_empty());
+    }
+
+    /// A board in F (`F_BOARD`: 75, 90 and 95 C) over an SDR in C with its maximum at
+    /// `top` C; the monitor and its source.
+    fn f_monitor(bmc: &FakeBmc, top: u8, shutdown_f: u32) -> (Monitor, IpmiSource<FakeTransport>) {
+        let mut cpu = threshold_record(1, CPU, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]);
+        cpu[34] = top; // sensor maximum reading (byte 35)
+        bmc.state().records = vec![cpu];
+        bmc.set(CPU, 40);
+        let sdrs = load(bmc);
+        let board = envmon_board_defs::parse(
+            Path::new("b.toml"),
+            &format!(
+                "name = \"b\"\n[defaults]\ndebounce = 1\nunit = \"F\"\n[[item]]\nid = \"cpu0\"\n\
+                 class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\n\
+                 warm = 167\ncritical = 194\nshutdown = {shutdown_f}\n"
+            ),
+        )
+        .unwrap();
+        let (m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        assert!(notes.is_empty(), "{notes:?}");
+        (m, IpmiSource::new(bmc.transport()))
+    }
+
+    /// Issue 35: a board in F over a sensor in C judges the converted reading (40 C is
+    /// 104 F, ok; 80 C is 176 F, warm), and the shutdown's confirming re-reads are converted
+    /// too: three fresh readings of 96 C (204.8 F) confirm a shutdown at 203 F (95 C).
+    #[test]
+    fn a_board_in_fahrenheit_judges_and_confirms_converted_readings() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src) = f_monitor(&bmc, 255, 203);
+        let src = &mut src;
+        sweep(&mut m, &bmc, src, 40, 0);
+        let view = m.item(0, 0).unwrap();
+        assert_eq!(
+            (view.value, view.state, &*view.unit),
+            (Some(104.0), Shown::Is(State::Ok), "F")
+        );
+        sweep(&mut m, &bmc, src, 80, 1000);
+        let s = sweep(&mut m, &bmc, src, 80, 2000);
+        assert_eq!(s.transitions.len(), 1, "{:?}", s.transitions);
+        assert_eq!(s.transitions[0].item.value, Some(176.0));
+        assert_eq!(s.transitions[0].to, Shown::Is(State::Warm));
+        let trigger = sweep(&mut m, &bmc, src, 96, 3000)
+            .shutdown
+            .or_else(|| sweep(&mut m, &bmc, src, 96, 4000).shutdown)
+            .expect("96 C is over a shutdown at 203 F");
+        assert_eq!(trigger.threshold, 203.0);
+        let rule = Confirm {
+            readings: 3,
+            over: std::time::Duration::ZERO,
+        };
+        assert!(m.confirm(&trigger, Some(&mut *src), rule, &mut |_| {}, &|| 5000));
+    }
+
+    /// Issue 35: the sensor's range is converted with its readings: a shutdown at 203 F is
+    /// under a top of 100 C (212 F), so nothing is said; one at 212 F is at the top.
+    #[test]
+    fn a_threshold_the_sensor_cannot_reach_is_found_in_the_boards_unit() {
+        let bmc = FakeBmc::default();
+        let (mut m, mut src) = f_monitor(&bmc, 100, 203);
+        assert!(m.sweep(Some(&mut src), 0).notices.is_empty());
+        let (mut m, mut src) = f_monitor(&bmc, 100, 212);
+        let notices = m.sweep(Some(&mut src), 0).notices;
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(
+            notices[0]
+                .contains("shutdown 212 F at or above the top of what the sensor reads (212 F)"),
+            "{notices:?}"
+        );
+    }
+
+    /// Issue 35: an SDR in F under a board in C converts the other way (104 F is 40 C), and
+    /// a temperature item bound to a sensor that reads no temperature is said at binding.
+    #[test]
+    fn an_sdr_in_fahrenheit_converts_and_a_sensor_in_volts_is_said() {
+        let bmc = FakeBmc::default();
+        let mut cpu = threshold_record(1, CPU, "CPU0 Temp", 0x01, (0x03, 1), 1, [None; 6]);
+        cpu[21] = envmon_sensors::ipmi::sdr::UNIT_DEGREES_F; // base unit (byte 22)
+        let volts = threshold_record(2, 9, "P12V", 0x02, (0x14, 1), 1, [None; 6]);
+        bmc.state().records = vec![cpu, volts];
+        bmc.set(CPU, 104);
+        bmc.set(9, 12);
+        let sdrs = load(&bmc);
+        let board = envmon_board_defs::parse(
+            Path::new("b.toml"),
+            "name = \"b\"\n[[item]]\nid = \"cpu0\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
+             source = \"ipmi:CPU0 Temp\"\nwarm = 75\n[[item]]\nid = \"inlet\"\n\
+             class = \"chassis_ambient\"\nlabel = \"0\"\nsource = \"ipmi:P12V\"\nwarm = 40\n",
+        )
+        .unwrap();
+        let (mut m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
+        assert_eq!(
+            notes,
+            [
+                "item inlet (ipmi:P12V) is a temperature in C, but its sensor \"P12V\" reads in V, \
+              not in degrees C or F: its readings are judged as they are; check the item's source"
+            ]
+        );
+        let mut src = IpmiSource::new(bmc.transport());
+        m.sweep(Some(&mut src), 0);
+        assert_eq!(m.item(0, 0).and_then(|i| i.value), Some(40.0));
+        assert_eq!(m.item(1, 0).and_then(|i| i.value), Some(12.0));
     }
 
     /// The model's names are made once per item, and again when the item is bound again:

@@ -22,13 +22,13 @@ use crate::{
     error::AgentError,
     model::status::Published,
     model::status::Snapshot,
-    model::{ErrorBody, ErrorReply, MetricsReply, VersionReply},
+    model::{Environment, ErrorBody, ErrorReply, MetricsReply, VersionReply},
     os::sys::{PeerCreds, peer_credentials},
 };
 use std::{
     collections::HashSet,
     fs,
-    io::{Read, Write},
+    io::{self, Read, Write},
     os::unix::{
         fs::{DirBuilderExt, MetadataExt, PermissionsExt},
         net::{UnixListener, UnixStream},
@@ -52,8 +52,10 @@ pub const MAX_PER_USER: usize = 256;
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A request line is whole this long after its first byte, or the connection is closed.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
-/// A client that does not read its reply for this long is dropped.
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long in all a connection may keep its thread waiting for its client to read its
+/// replies: past it the client is dropped (one that pipelines requests and reads its
+/// replies slowly holds its thread no longer). A client that reads holds it for no time.
+pub const WRITE_BUDGET: Duration = Duration::from_secs(5);
 const HANDLER_STACK: usize = 64 * 1024;
 /// After a request past the cap, what the client still sends is read and dropped, up to
 /// this much, so that the close is an orderly end of stream and not a reset.
@@ -79,8 +81,9 @@ fn to_line<T: serde::Serialize>(reply: &T) -> String {
     })
 }
 
-/// The reply to one request line (without its newline). Pure.
-pub fn respond(request: &[u8], snapshot: Option<&Snapshot>) -> String {
+/// The reply to one request line (without its newline), from the latest snapshot
+/// published `age` ago (`show environment` says it: `age_ms`). Pure.
+pub fn respond(request: &[u8], snapshot: Option<&Snapshot>, age: Duration) -> String {
     let Ok(text) = std::str::from_utf8(request) else {
         return error("bad_request", "the request is not UTF-8 text");
     };
@@ -102,7 +105,10 @@ pub fn respond(request: &[u8], snapshot: Option<&Snapshot>) -> String {
             name: "envmon".into(),
             version: crate::VERSION.into(),
         }),
-        (["show", "environment"], Some(s)) => to_line(&s.environment),
+        (["show", "environment"], Some(s)) => to_line(&Environment {
+            age_ms: Some(u64::try_from(age.as_millis()).unwrap_or(u64::MAX)),
+            ..s.environment.clone()
+        }),
         (["show", "metrics"] | ["show", "metrics", "openmetrics"], Some(s)) => {
             to_line(&MetricsReply {
                 metrics: s.openmetrics(),
@@ -487,10 +493,14 @@ fn refuse_long_request(mut stream: &UnixStream) {
     }
 }
 
-fn handle(mut stream: &UnixStream, published: &Published) {
-    if stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err()
-        || stream.set_write_timeout(Some(WRITE_TIMEOUT)).is_err()
-    {
+fn handle(stream: &UnixStream, published: &Published) {
+    answer(stream, published, WRITE_BUDGET);
+}
+
+/// Answers the requests of one connection; the time spent waiting for the client to read
+/// its replies comes out of `budget`.
+fn answer(mut stream: &UnixStream, published: &Published, mut budget: Duration) {
+    if stream.set_read_timeout(Some(IDLE_TIMEOUT)).is_err() {
         return;
     }
     let mut buf: Vec<u8> = Vec::with_capacity(MAX_REQUEST);
@@ -502,14 +512,17 @@ fn handle(mut stream: &UnixStream, published: &Published) {
             let line: Vec<u8> = buf.drain(..=nl).take(nl).collect();
             let line = line.strip_suffix(b"\r").unwrap_or(&line);
             begun = None;
-            let reply = respond(line, published.latest().as_deref());
-            if stream
-                .write_all(reply.as_bytes())
-                .and_then(|()| stream.write_all(b"\n"))
-                .is_err()
-            {
-                return; // the client does not read: drop it
+            let latest = published.latest_aged();
+            let mut reply = match &latest {
+                Some((s, age)) => respond(line, Some(s), *age),
+                None => respond(line, None, Duration::ZERO),
+            };
+            reply.push('\n');
+            let start = std::time::Instant::now();
+            if write_by(stream, reply.as_bytes(), start + budget).is_err() {
+                return; // the client does not read its replies in time: drop it
             }
+            budget = budget.saturating_sub(start.elapsed());
         }
         if buf.len() >= MAX_REQUEST {
             // Past the cap without a newline: say so, then close cleanly.
@@ -539,9 +552,79 @@ fn handle(mut stream: &UnixStream, published: &Published) {
     }
 }
 
+/// Writes all of `bytes` by `deadline`, each write waiting no longer than what is left:
+/// `TimedOut` once it has passed, however the client trickles its reads.
+fn write_by(
+    mut stream: &UnixStream,
+    mut bytes: &[u8],
+    deadline: std::time::Instant,
+) -> io::Result<()> {
+    while !bytes.is_empty() {
+        let left = deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or(io::ErrorKind::TimedOut)?;
+        stream.set_write_timeout(Some(left))?;
+        match stream.write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 35: a client that pipelines requests and reads its replies slowly is dropped
+    /// once its thread has waited the connection's write budget in all. Before, each write
+    /// waited up to 5 s of its own, so a client reading just fast enough held the thread for
+    /// as long as it liked: here it would read all 40 replies.
+    #[test]
+    fn a_slow_reader_of_pipelined_replies_is_cut_at_the_write_budget() {
+        let big = crate::model::Environment {
+            unwatched: vec!["x".repeat(100); 400],
+            ..crate::model::Environment::new(None, crate::model::Monitoring::Failed, 2000)
+        };
+        let published = Published::default();
+        published.publish(Snapshot {
+            environment: big,
+            counters: Default::default(),
+            names: Default::default(),
+            host: None,
+        });
+        let (ours, theirs) = UnixStream::pair().unwrap();
+        let server =
+            std::thread::spawn(move || answer(&ours, &published, Duration::from_millis(500)));
+        let mut theirs = theirs;
+        theirs
+            .write_all("show environment\n".repeat(40).as_bytes())
+            .unwrap();
+        theirs
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        // 16 KiB every 50 ms (about 320 KiB/s), for at most 30 s.
+        let (mut lines, mut closed) = (0, false);
+        let mut b = vec![0u8; 16 << 10];
+        for _ in 0..600 {
+            std::thread::sleep(Duration::from_millis(50));
+            match theirs.read(&mut b) {
+                Ok(0) | Err(_) => {
+                    closed = true;
+                    break;
+                }
+                Ok(n) => lines += b[..n].iter().filter(|&&c| c == b'\n').count(),
+            }
+        }
+        server.join().unwrap();
+        assert!(
+            closed && lines < 40,
+            "closed {closed}, {lines} replies read"
+        );
+    }
 
     /// Issue 21: a regular file (or a symbolic link, or a directory) at the socket path is
     /// not removed: bind refuses, naming what is there, and the file survives.

@@ -18,6 +18,10 @@ pub const FULL_SENSOR: u8 = 0x01;
 pub const COMPACT_SENSOR: u8 = 0x02;
 /// Event/reading type code of threshold sensors.
 pub const THRESHOLD_READING: u8 = 0x01;
+/// Base unit code (IPMI 2.0 table 43-15) of degrees C.
+pub const UNIT_DEGREES_C: u8 = 1;
+/// Base unit code of degrees F (see [`UNIT_DEGREES_C`]).
+pub const UNIT_DEGREES_F: u8 = 2;
 
 /// Why a record could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -331,6 +331,9 @@ impl Mib {
             rows.push((oid_of(&CISCO_ENVMON_OBJECTS, &[1, 0]), Value::Integer(14))); // other
         }
         for (k, row) in i.sensors.iter().enumerate() {
+            // Temperatures in degrees C, as the MIBs serve them (a board in F converts).
+            let row = row.in_celsius();
+            let row = &*row;
             let idx = entity_index(k);
             let descr = describe(row);
             rows.push((ent(2, idx), text(&descr)));
@@ -433,12 +436,12 @@ pub fn subtrees(envmon_view: bool) -> Vec<Vec<u32>> {
 
 /// The threshold a transition reached or cleared, if it is about one (the engine decides
 /// which: `transition_threshold`, the same one the RFC 5424 frame names).
-fn threshold_of(c: &Transition) -> Option<Threshold> {
+fn threshold_of(c: &Transition, item: &Item) -> Option<Threshold> {
     let (Shown::Is(from), Shown::Is(to)) = (c.from, c.to) else {
         return None;
     };
-    let (index, _) = transition_threshold(&c.item.limits, from, to, c.item.value)?;
-    thresholds(&c.item.limits)
+    let (index, _) = transition_threshold(&item.limits, from, to, item.value)?;
+    thresholds(&item.limits)
         .into_iter()
         .find(|t| t.index == index)
 }
@@ -447,10 +450,12 @@ fn threshold_of(c: &Transition) -> Option<Threshold> {
 pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Vec<Vec<VarBind>> {
     let mut out = Vec::new();
     let idx = entity_index(c.position);
-    let descr = describe(&c.item);
+    // Temperatures in degrees C, as the MIBs serve them (a board in F converts).
+    let item = c.item.in_celsius();
+    let descr = describe(&item);
     if on.threshold {
-        if let Some(t) = threshold_of(c) {
-            let (kind, _, factor, _) = sensor_kind_of(&c.item);
+        if let Some(t) = threshold_of(c, &item) {
+            let (kind, _, factor, _) = sensor_kind_of(&item);
             out.push(vec![
                 vb(
                     &SNMP_TRAP_OID,
@@ -460,7 +465,7 @@ pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Ve
                 vb(&oid_of(&ENT_PHYSICAL_TABLE, &[1, 2, idx]), text(&descr)),
                 vb(
                     &oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 4, idx]),
-                    Value::Integer(served(&c.item)),
+                    Value::Integer(served(&item)),
                 ),
                 vb(
                     &oid_of(&ENT_PHY_SENSOR_TABLE, &[1, 1, idx]),
@@ -482,8 +487,8 @@ pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Ve
             )
         };
         let state = Value::Integer(envmon_state(c.to));
-        let value = c.item.value.unwrap_or(0.0);
-        match layout::view(c.item.class).envmon {
+        let value = item.value.unwrap_or(0.0);
+        match layout::view(item.class).envmon {
             Some(EnvmonTable::Voltage) => out.push(vec![
                 trap(6),
                 vb(&env(2, 2), text(&descr)),
@@ -643,7 +648,7 @@ mod tests {
             ..up.clone()
         };
         assert_eq!(
-            threshold_of(&down).map(|t| t.index),
+            threshold_of(&down, &down.item).map(|t| t.index),
             Some(2),
             "the one cleared"
         );
@@ -655,6 +660,57 @@ mod tests {
         assert_eq!(n.len(), 1, "no threshold for an unreadable sensor");
         assert_eq!(n[0][3].data, Value::Integer(6), "notFunctioning");
         assert!(notifications(&gone, Notifications::default(), true).is_empty());
+    }
+
+    /// Issue 35: a board in F is served in degrees C, as celsius(8) and CISCO-ENVMON-MIB
+    /// say: 194 F (critical at 194 F, 90 C) is 90.0 C in the table and in the notification.
+    #[test]
+    fn a_board_in_fahrenheit_is_served_in_celsius() {
+        let f = Item {
+            limits: Limits::Temperature {
+                warm: Some(167.0),
+                critical: Some(194.0),
+                shutdown: Some(212.0),
+            },
+            unit: "F".into(),
+            ..cpu(194.0, Shown::Is(State::Critical))
+        };
+        let rows = [f.clone()];
+        let m = Mib::build(&Inputs {
+            board: "b",
+            sensors: &rows,
+            power: &[],
+            interval_ms: 2000,
+            uptime_cs: 0,
+            envmon_view: true,
+            threshold_notifications: false,
+        });
+        let idx = entity_index(0);
+        let sen = |col: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
+        assert_eq!(m.get(&sen(4)), Value::Integer(900), "tenths of C");
+        assert_eq!(m.get(&sen(6)), text("C"));
+        let ext = |t: u32| oid_of(&CE_SENSOR_EXT_OBJECTS, &[1, 1, 4, idx, t]);
+        assert_eq!(m.get(&ext(2)), Value::Integer(900), "critical, in C");
+        let env = |col: u32| oid_of(&CISCO_ENVMON_OBJECTS, &[3, 1, col, idx]);
+        assert_eq!(m.get(&env(3)), Value::Gauge32(90));
+        assert_eq!(m.get(&env(4)), Value::Integer(100), "shutdown 212 F");
+        let up = Transition {
+            position: 0,
+            from: Shown::Is(State::Warm),
+            to: Shown::Is(State::Critical),
+            item: f,
+        };
+        let on = Notifications {
+            threshold: true,
+            envmon: true,
+        };
+        let n = notifications(&up, on, true);
+        assert_eq!(n[0][3].data, Value::Integer(900));
+        assert_eq!(
+            n[0].last().map(|v| v.data.clone()),
+            Some(Value::Integer(900))
+        );
+        assert_eq!(n[1][2].data, Value::Gauge32(90));
     }
 
     #[test]
