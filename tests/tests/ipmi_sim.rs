@@ -1209,6 +1209,81 @@ fn poll_fails_on_a_board_item_the_bmc_does_not_have() {
     assert!(String::from_utf8_lossy(&o.stdout).contains("unavailable"));
 }
 
+/// Issue 35: `board check --sdr` binds a board to SDRs offline: a dump `ipmitool sdr dump`
+/// wrote of the simulated BMC finds the typo'd name at its `source` line (exit 78), passes
+/// the right one, and envmon's own SDR cache serves as well as the dump.
+#[test]
+fn board_check_binds_a_board_to_an_sdr_dump_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let bmc = Bmc::start(&dir.path().join("bmc"));
+    let dump = dir.path().join("sdr.bin");
+    bmc.ipmitool(&["sdr", "dump", dump.to_str().unwrap()]);
+    let board = |name: &str, source: &str| {
+        let p = dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &p,
+            format!(
+                "name = \"{name}\"\n[[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\n\
+                 label = \"0\"\nsource = \"{source}\"\nwarm = 75\n"
+            ),
+        )
+        .unwrap();
+        p
+    };
+    let (typo, right) = (
+        board("typo", "ipmi:CPU0 Tmp"),
+        board("right", "ipmi:CPU0 Temp"),
+    );
+    let check = |sdr: &std::path::Path, b: &std::path::Path| {
+        Command::new(envmon_bin())
+            .args(["board", "check", b.to_str().unwrap(), "--sdr"])
+            .arg(sdr)
+            .output()
+            .unwrap()
+    };
+    let o = check(&dump, &typo);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(78), "{err}");
+    assert!(
+        err.contains(
+            "typo.toml:6:10: item cpu0-temp (ipmi:CPU0 Tmp): no sensor named \"CPU0 Tmp\""
+        ),
+        "{err}"
+    );
+    let o = check(&dump, &right);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("each bound to the SDRs given"));
+    // Without --sdr the typo passes, as before: offline, nothing names the BMC's sensors.
+    let o = Command::new(envmon_bin())
+        .args(["board", "check", typo.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    // envmon's own cache, written by a poll into a state dir.
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let o = Command::new(envmon_bin())
+        .args(["--ipmi", &bmc.uri(), "--board", right.to_str().unwrap()])
+        .args(["--state-dir", state.to_str().unwrap(), "poll"])
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = check(&state.join("sdr-cache.v1"), &typo);
+    assert_eq!(o.status.code(), Some(78));
+    // A cut dump is refused, naming the file.
+    let bytes = std::fs::read(&dump).unwrap();
+    let cut = dir.path().join("cut.bin");
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let o = check(&cut, &right);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cut.bin: SDR record 0x") && err.contains("cut short at byte"),
+        "{err}"
+    );
+}
+
 /// A client of the BMC's VM port that goes away before ipmi_sim greets it (a port probe, a
 /// guest that powered off) does not kill the BMC: sim/run-bmc ignores SIGPIPE (issue 36:
 /// the demo's own probe of that port killed the BMC on a busy machine).

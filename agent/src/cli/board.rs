@@ -33,26 +33,49 @@ pub fn list() -> Result<(), AgentError> {
     Ok(())
 }
 
-/// `envmon board check FILE...`: every file validated, errors as file:line:column.
-pub fn check(files: &[PathBuf]) -> Result<(), AgentError> {
+/// `envmon board check FILE... [--sdr DUMP]`: every file validated, errors as
+/// file:line:column; with `--sdr`, each board's items also bound to the SDRs of the dump
+/// (offline), as `board explain` binds them against the BMC: an item that binds to nothing
+/// is an error at its `source` line.
+pub fn check(files: &[PathBuf], sdr: Option<&Path>) -> Result<(), AgentError> {
+    let sdrs = match sdr {
+        Some(p) => Some(crate::source::bmc::sdrs_from_file(p).map_err(AgentError::Usage)?),
+        None => None,
+    };
     let mut first_error = None;
     for f in files {
-        match envmon_board_defs::load(f) {
+        let checked = envmon_board_defs::load(f)
+            .map_err(AgentError::Board)
+            .and_then(|b| {
+                if let (Some(sdrs), false) = (&sdrs, b.base_auto) {
+                    let rows = item_rows(&b, Described::Sdrs(sdrs));
+                    let choice = BoardChoice(f.to_string_lossy().into_owned());
+                    unbound_errors(&choice, &rows)?;
+                }
+                Ok(b)
+            });
+        match checked {
             Ok(b) => println!(
-                "{}: ok: board {}, {} items",
+                "{}: ok: board {}, {} items{}",
                 f.display(),
                 b.name,
-                b.items.len()
+                b.items.len(),
+                if sdrs.is_some() && !b.base_auto {
+                    ", each bound to the SDRs given"
+                } else {
+                    ""
+                }
             ),
-            Err(e) => {
+            Err(AgentError::Board(e)) => {
                 eprintln!("envmon: error: {e}");
+                first_error.get_or_insert(AgentError::Board(e));
+            }
+            Err(e) => {
                 first_error.get_or_insert(e);
             }
         }
     }
-    first_error.map_or(Ok(()), |e| {
-        Err(AgentError::Reported(Box::new(AgentError::Board(e))))
-    })
+    first_error.map_or(Ok(()), |e| Err(AgentError::Reported(Box::new(e))))
 }
 
 /// `envmon board explain`: for `auto` (or a `base = "auto"` file) every record or sensor of

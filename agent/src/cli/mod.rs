@@ -112,6 +112,11 @@ pub enum BoardCommand {
         /// Board files (TOML).
         #[arg(required = true)]
         files: Vec<std::path::PathBuf>,
+        /// Also bind each board's IPMI items to the SDRs in FILE, offline: what `ipmitool
+        /// sdr dump FILE` wrote on the target server, or envmon's own sdr-cache.v1. An item
+        /// that matches none is an error at its `source` line.
+        #[arg(long, value_name = "FILE")]
+        sdr: Option<std::path::PathBuf>,
     },
     /// Every SDR record of the BMC: name, number, entity, type, what --board auto makes of
     /// it and why.
@@ -382,7 +387,7 @@ fn show(
 fn board(settings: &Settings, cmd: &BoardCommand) -> Result<(), AgentError> {
     match cmd {
         BoardCommand::List => board::list(),
-        BoardCommand::Check { files } => board::check(files),
+        BoardCommand::Check { files, sdr } => board::check(files, sdr.as_deref()),
         BoardCommand::Explain { json } => board::explain(settings, *json),
         BoardCommand::Dump => board::dump(settings),
     }

@@ -72,14 +72,21 @@ fn encode_cache(info: &RepoInfo, records: &[Vec<u8>]) -> Vec<u8> {
 
 /// The cached records, if the cache is for this repository state; `None` otherwise.
 fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
+    let ((add, erase, count), records) = cache_records(bytes)?;
+    if (add, erase, count) != (info.add_timestamp, info.erase_timestamp, info.record_count) {
+        return None;
+    }
+    Some(records)
+}
+
+/// A cache's repository state (add and erase timestamps, record count) and its records;
+/// `None` for anything that is not a whole cache.
+fn cache_records(bytes: &[u8]) -> Option<((u32, u32, u16), Vec<Vec<u8>>)> {
     let rest = bytes.strip_prefix(CACHE_MAGIC)?;
     let head = rest.get(..10)?;
     let add = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?);
     let erase = u32::from_le_bytes(head.get(4..8)?.try_into().ok()?);
     let count = u16::from_le_bytes(head.get(8..10)?.try_into().ok()?);
-    if (add, erase, count) != (info.add_timestamp, info.erase_timestamp, info.record_count) {
-        return None;
-    }
     let mut rest = rest.get(10..)?;
     let mut records = Vec::new();
     while !rest.is_empty() {
@@ -90,7 +97,50 @@ fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
             return None;
         }
     }
-    Some(records)
+    Some(((add, erase, count), records))
+}
+
+/// The largest SDR file read (`board check --sdr`): a full repository is well under it.
+const MAX_SDR_FILE: u64 = 1 << 20;
+
+/// The sensor records of a file of SDRs: what `ipmitool sdr dump FILE` writes (whole
+/// records one after another), or envmon's own cache (`sdr-cache.v1` in a state dir). A
+/// record that is no sensor is passed over; an unreadable, cut or empty file is an error
+/// naming it.
+pub fn sdrs_from_file(path: &Path) -> Result<Vec<SdrEntry>, String> {
+    use std::io::Read as _;
+    let fail = |why: String| format!("{}: {why}", path.display());
+    let mut bytes = Vec::new();
+    fs::File::open(path)
+        .and_then(|f| f.take(MAX_SDR_FILE + 1).read_to_end(&mut bytes))
+        .map_err(|e| fail(e.to_string()))?;
+    if bytes.len() as u64 > MAX_SDR_FILE {
+        return Err(fail(format!(
+            "larger than {MAX_SDR_FILE} bytes: not one BMC's SDR repository"
+        )));
+    }
+    let cached = cache_records(&bytes).map(|(_, r)| r);
+    let records: Vec<&[u8]> = match &cached {
+        Some(r) => r.iter().map(Vec::as_slice).collect(),
+        None if bytes.starts_with(CACHE_MAGIC) => {
+            return Err(fail("a cut or damaged envmon SDR cache".into()));
+        }
+        None => {
+            envmon_sensors::ipmi::sdr::split_records(&bytes).map_err(|e| fail(e.to_string()))?
+        }
+    };
+    let mut entries = Vec::new();
+    for r in records {
+        match parse_record(r) {
+            Ok(Some(e)) => entries.push(e),
+            Ok(None) => {}
+            Err(e) => log::warn!("{}: {e}; skipped", path.display()),
+        }
+    }
+    if entries.is_empty() {
+        return Err(fail("no sensor record in it".into()));
+    }
+    Ok(entries)
 }
 
 /// Reads the whole repository; with `progress` and on a terminal, says how far it is

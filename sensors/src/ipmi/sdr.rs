@@ -181,6 +181,45 @@ impl SdrEntry {
     }
 }
 
+/// Splits a file of whole SDR records one after another (what `ipmitool sdr dump FILE`
+/// writes: each record's 5-byte header, then the body its length byte says) into its
+/// records, in order. A record cut short is an error naming its byte offset; at most
+/// [`crate::ipmi::repo::MAX_RECORDS`] records.
+pub fn split_records(bytes: &[u8]) -> Result<Vec<&[u8]>, SdrParseError> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < bytes.len() {
+        let rest = bytes.get(at..).unwrap_or_default();
+        let record_id = rest.get(..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
+        let whole = rest
+            .get(4)
+            .map(|&len| 5 + usize::from(len))
+            .and_then(|n| rest.get(..n));
+        let Some(record) = whole else {
+            return Err(SdrParseError {
+                record_id,
+                reason: format!(
+                    "cut short at byte {at} of {}: not a file of whole SDR records (`ipmitool \
+                     sdr dump FILE` writes one)",
+                    bytes.len()
+                ),
+            });
+        };
+        if out.len() >= crate::ipmi::repo::MAX_RECORDS {
+            return Err(SdrParseError {
+                record_id,
+                reason: format!(
+                    "more than {} records: not one BMC's repository",
+                    crate::ipmi::repo::MAX_RECORDS
+                ),
+            });
+        }
+        out.push(record);
+        at += record.len();
+    }
+    Ok(out)
+}
+
 /// Parses one whole record (header included). `Ok(None)` for records that are not sensors
 /// (device locators, OEM records, event-only sensors).
 pub fn parse_record(raw: &[u8]) -> Result<Option<SdrEntry>, SdrParseError> {
@@ -378,6 +417,21 @@ pub fn id_string(type_length: u8, bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A dump splits at each record's length byte; a record cut short names its offset.
+    #[test]
+    fn a_dump_splits_into_its_records_and_a_cut_one_is_refused() {
+        let a = [0x01, 0x00, 0x51, 0x12, 0x02, 0xaa, 0xbb];
+        let b = [0x02, 0x00, 0x51, 0x01, 0x00];
+        let both = [&a[..], &b[..]].concat();
+        assert_eq!(split_records(&both).unwrap(), [&a[..], &b[..]]);
+        assert_eq!(split_records(&[]).unwrap(), Vec::<&[u8]>::new());
+        let e = split_records(&both[..both.len() - 1]).unwrap_err();
+        assert_eq!(e.record_id, Some(2));
+        assert!(e.reason.starts_with("cut short at byte 7 of 11"), "{e}");
+        let e = split_records(&a[..6]).unwrap_err();
+        assert!(e.reason.starts_with("cut short at byte 0 of 6"), "{e}");
+    }
 
     #[test]
     fn id_strings_in_every_encoding() {
