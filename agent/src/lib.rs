@@ -27,6 +27,7 @@ pub use error::AgentError;
 pub use cli::{
     command, main,
     show::{ask, environment_table},
+    subcommand,
 };
 pub use events::shutdown::{Record as ShutdownRecord, parse_record as parse_shutdown_record};
 pub use monitor::Monitor;

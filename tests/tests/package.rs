@@ -80,6 +80,17 @@ fn the_package_installs_works_keeps_its_conffile_and_purges_clean() {
     // Issue 35: the man page renders, and bash completes envmon's commands and flags.
     let (ok, page) = sh("man -l /usr/share/man/man1/envmon.1.gz 2>/dev/null | col -b");
     assert!(ok && page.contains("--shutdown-action"), "{page}");
+    // A page per command, with only the settings it uses (as its --help), the top page
+    // naming them.
+    assert!(page.contains("envmon-show(1)"), "{page}");
+    let (ok, show) = sh("man -l /usr/share/man/man1/envmon-show.1.gz 2>/dev/null | col -b");
+    assert!(
+        ok && show.contains("--socket") && !show.contains("--shutdown-action"),
+        "{show}"
+    );
+    let (ok, nested) =
+        sh("man -l /usr/share/man/man1/envmon-board-check.1.gz 2>/dev/null | col -b");
+    assert!(ok && nested.contains("--sdr"), "{nested}");
     let (ok, words) = sh(
         "bash -c 'source /usr/share/bash-completion/completions/envmon; \
          COMP_WORDS=(envmon sh); COMP_CWORD=1; _envmon envmon sh envmon; echo ${COMPREPLY[@]}'",

@@ -216,24 +216,32 @@ pub fn command() -> clap::Command {
 /// them all) or the top level.
 fn help_for(args: &[OsString]) -> Option<String> {
     let sub = subcommand_of(args)?;
+    let mut sc = subcommand(&sub)?;
+    // A nested command (`board explain --help`): the word after `sub`, flags' values skipped.
+    let nested = positionals(args)
+        .get(1)
+        .and_then(|w| sc.find_subcommand(w).cloned());
+    if let Some(n) = nested {
+        sc = n.after_help(ENVIRONMENT);
+    }
+    Some(sc.render_help().to_string())
+}
+
+/// The subcommand `name` (built: its nested commands named `envmon-NAME-...`) with only
+/// the settings it uses ([`crate::config::COMMAND_KEYS`]) shown, and the environment
+/// variables after its help: what its `--help` and its man page `envmon-NAME(1)` say. None
+/// for `run` (it uses every setting: the top page) or an unknown name.
+pub fn subcommand(name: &str) -> Option<clap::Command> {
     let (_, groups) = crate::config::COMMAND_KEYS
         .iter()
-        .find(|(name, _)| *name == sub)?;
+        .find(|(n, _)| *n == name)?;
     let keys: Vec<&str> = groups.iter().flat_map(|g| g.iter().copied()).collect();
     let mut cmd = command();
     for k in crate::config::KEYS.iter().filter(|k| !keys.contains(k)) {
         cmd = cmd.mut_arg(*k, |a| a.hide(true));
     }
     cmd.build();
-    let mut sc = cmd.find_subcommand(&sub)?.clone();
-    // A nested command (`board explain --help`): the word after `sub`, flags' values skipped.
-    let nested = positionals(args)
-        .get(1)
-        .and_then(|w| sc.find_subcommand(w).cloned());
-    if let Some(n) = nested {
-        sc = n;
-    }
-    Some(sc.after_help(ENVIRONMENT).render_help().to_string())
+    Some(cmd.find_subcommand(name)?.clone().after_help(ENVIRONMENT))
 }
 
 /// Runs envmon with `args` (the first is the program name) and returns the exit code.

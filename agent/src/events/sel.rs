@@ -105,6 +105,68 @@ pub struct SelWatcher {
     started: std::time::Instant,
     counts: Counts,
     fill: Fill,
+    progress: BacklogProgress,
+}
+
+/// How often a terminal is told how far a SEL backlog is (issue 35: a cold backlog of
+/// thousands of entries is read a batch per sweep for minutes).
+pub const BACKLOG_PROGRESS_MS: u64 = 10_000;
+
+/// What the log says of a SEL backlog (one read over many sweeps): its start and its end,
+/// a line each, and on a terminal how far it is every [`BACKLOG_PROGRESS_MS`]. Whole log
+/// lines, so they never break into the agent's other lines. A SEL read in one batch says
+/// nothing.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct BacklogProgress {
+    /// While a backlog is read: when it began (ms) and when its progress was last said.
+    since: Option<(u64, u64)>,
+    /// Entries taken since it began.
+    taken: u64,
+}
+
+impl BacklogProgress {
+    /// After a batch of `taken` entries (`more` left to read) of a log of `entries`, at
+    /// `now_ms`: the line to log, if any (pure).
+    pub fn step(
+        &mut self,
+        taken: u64,
+        more: bool,
+        entries: u32,
+        now_ms: u64,
+        terminal: bool,
+    ) -> Option<String> {
+        match (self.since, more) {
+            (None, false) => None,
+            (None, true) => {
+                self.since = Some((now_ms, now_ms));
+                self.taken = taken;
+                Some(format!(
+                    "forwarding a backlog of the BMC's event log (SEL, {entries} entries), a \
+                     batch per sweep"
+                ))
+            }
+            (Some((begun, said)), true) => {
+                self.taken = self.taken.saturating_add(taken);
+                let due = now_ms.saturating_sub(said) >= BACKLOG_PROGRESS_MS;
+                if !(terminal && due) {
+                    return None;
+                }
+                self.since = Some((begun, now_ms));
+                Some(format!(
+                    "SEL backlog: {} entries forwarded so far (of {entries} in the log)",
+                    self.taken
+                ))
+            }
+            (Some((begun, _)), false) => {
+                let total = self.taken.saturating_add(taken);
+                *self = BacklogProgress::default();
+                Some(format!(
+                    "SEL backlog forwarded: {total} entries in {} s",
+                    now_ms.saturating_sub(begun).div_ceil(1000)
+                ))
+            }
+        }
+    }
 }
 
 /// When this host booted, seconds since 1970: `btime` of `ROOT/proc/stat` (the root is
@@ -153,6 +215,7 @@ impl SelWatcher {
             started: std::time::Instant::now(),
             counts: Counts::default(),
             fill: Fill::default(),
+            progress: BacklogProgress::default(),
         }
     }
 
@@ -232,6 +295,15 @@ impl SelWatcher {
         }
         let lines = self.take(&batch, &info, name);
         self.queue(lines, syslog, name);
+        let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        let taken = batch.records.len() as u64;
+        if let Some(line) = self
+            .progress
+            .step(taken, batch.more, info.entries.into(), now_ms, terminal)
+        {
+            log::info!("{line}");
+        }
         if !batch.more && self.startup {
             self.end_startup(t, syslog);
         }
@@ -482,6 +554,36 @@ impl SelWatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 35: a backlog says its start and its end once each, and how far it is at most
+    /// every 10 s on a terminal only; a SEL read in one batch says nothing.
+    #[test]
+    fn a_backlog_says_its_start_its_end_and_on_a_terminal_how_far() {
+        let mut one = BacklogProgress::default();
+        assert_eq!(one.step(40, false, 40, 0, true), None);
+        let run = |terminal: bool| {
+            let mut p = BacklogProgress::default();
+            (0..=30u64)
+                .filter_map(|k| p.step(64, k < 30, 3000, k * 1000, terminal))
+                .collect::<Vec<String>>()
+        };
+        let quiet = run(false);
+        assert_eq!(
+            quiet,
+            [
+                "forwarding a backlog of the BMC's event log (SEL, 3000 entries), a batch per \
+                 sweep",
+                "SEL backlog forwarded: 1984 entries in 30 s"
+            ]
+        );
+        let told = run(true);
+        assert_eq!(told.len(), 4, "at 10 s and 20 s: {told:?}");
+        assert_eq!(
+            told[1],
+            "SEL backlog: 704 entries forwarded so far (of 3000 in the log)"
+        );
+        assert_eq!(told[3], quiet[1]);
+    }
 
     /// Issue 21: a trip's time is RFC 3339 even when the BMC counts from its own start.
     #[test]

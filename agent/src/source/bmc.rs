@@ -79,9 +79,12 @@ fn decode_cache(bytes: &[u8], info: &RepoInfo) -> Option<Vec<Vec<u8>>> {
     Some(records)
 }
 
-/// A cache's repository state (add and erase timestamps, record count) and its records;
-/// `None` for anything that is not a whole cache.
-fn cache_records(bytes: &[u8]) -> Option<((u32, u32, u16), Vec<Vec<u8>>)> {
+/// The repository state a cache was made for: add and erase timestamps, record count.
+type CacheState = (u32, u32, u16);
+
+/// A cache's repository state and its records; `None` for anything that is not a whole
+/// cache.
+fn cache_records(bytes: &[u8]) -> Option<(CacheState, Vec<Vec<u8>>)> {
     let rest = bytes.strip_prefix(CACHE_MAGIC)?;
     let head = rest.get(..10)?;
     let add = u32::from_le_bytes(head.get(0..4)?.try_into().ok()?);
