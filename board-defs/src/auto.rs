@@ -289,10 +289,18 @@ pub(crate) fn unique_label(class: Class, wanted: Option<String>, items: &[Item])
 
 fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
     let limits = limits(class, s.kind);
-    let default_hysteresis = match limits {
-        Limits::Fan { .. } => 100.0,
-        Limits::Voltage { .. } | Limits::Discrete => 0.0,
-        Limits::Temperature { .. } => 2.0,
+    // The SDR's own unit: its thresholds are in it (degrees F: IPMI base unit 2).
+    let unit = if s.base_unit == 2 {
+        TempUnit::F
+    } else {
+        TempUnit::C
+    };
+    let default_hysteresis = match (limits, unit) {
+        (Limits::Fan { .. }, _) => 100.0,
+        (Limits::Voltage { .. } | Limits::Discrete, _) => 0.0,
+        // 2 degrees C either way.
+        (Limits::Temperature { .. }, TempUnit::C) => 2.0,
+        (Limits::Temperature { .. }, TempUnit::F) => 3.6,
     };
     let hysteresis = s
         .hysteresis
@@ -311,12 +319,7 @@ fn item_for(s: &SdrSensor, class: Class, items: &[Item]) -> Item {
             hysteresis,
             debounce: 2,
             unavailable_after: 3,
-            // The SDR's own unit: its thresholds are in it (degrees F: IPMI base unit 2).
-            unit: if s.base_unit == 2 {
-                TempUnit::F
-            } else {
-                TempUnit::C
-            },
+            unit,
         },
     }
 }
@@ -521,9 +524,23 @@ mod tests {
     #[test]
     fn a_found_temperature_keeps_its_records_unit() {
         let mut s = sensor("CPU1 Temp", (0x03, 1));
-        assert_eq!(item_for(&s, Class::CpuTemp, &[]).spec.unit, TempUnit::C);
+        s.kind = SdrKind::Threshold {
+            unr: None,
+            uc: Some(90.0),
+            unc: Some(80.0),
+            lnr: None,
+            lc: None,
+            lnc: None,
+        };
+        let c = item_for(&s, Class::CpuTemp, &[]).spec;
+        assert_eq!((c.unit, c.hysteresis), (TempUnit::C, 2.0));
         s.base_unit = 2;
-        assert_eq!(item_for(&s, Class::CpuTemp, &[]).spec.unit, TempUnit::F);
+        let f = item_for(&s, Class::CpuTemp, &[]).spec;
+        assert_eq!(
+            (f.unit, f.hysteresis),
+            (TempUnit::F, 3.6),
+            "2 C of hysteresis in F"
+        );
     }
 
     #[test]

@@ -1252,7 +1252,29 @@ fn board_check_binds_a_board_to_an_sdr_dump_offline() {
     );
     let o = check(&dump, &right);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("each bound to the SDRs given"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("IPMI items bound to the SDRs given: 1"));
+    // A `base = "auto"` file's own items are checked too; a Redfish item is not an SDR's.
+    let auto_typo = dir.path().join("auto.toml");
+    std::fs::write(
+        &auto_typo,
+        std::fs::read_to_string(&typo).unwrap().replacen(
+            "name = \"typo\"\n",
+            "name = \"auto-typo\"\nbase = \"auto\"\n",
+            1,
+        ),
+    )
+    .unwrap();
+    assert_eq!(check(&dump, &auto_typo).status.code(), Some(78));
+    let mixed = dir.path().join("mixed.toml");
+    std::fs::write(
+        &mixed,
+        std::fs::read_to_string(&right).unwrap()
+            + "[[item]]\nid = \"inlet\"\nclass = \"chassis_ambient\"\nlabel = \"1\"\n\
+               source = \"redfish:/redfish/v1/Chassis/1/Sensors/Inlet\"\n",
+    )
+    .unwrap();
+    let o = check(&dump, &mixed);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // Without --sdr the typo passes, as before: offline, nothing names the BMC's sensors.
     let o = Command::new(envmon_bin())
         .args(["board", "check", typo.to_str().unwrap()])

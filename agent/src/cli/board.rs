@@ -47,23 +47,31 @@ pub fn check(files: &[PathBuf], sdr: Option<&Path>) -> Result<(), AgentError> {
         let checked = envmon_board_defs::load(f)
             .map_err(AgentError::Board)
             .and_then(|b| {
-                if let (Some(sdrs), false) = (&sdrs, b.base_auto) {
-                    let rows = item_rows(&b, Described::Sdrs(sdrs));
-                    let choice = BoardChoice(f.to_string_lossy().into_owned());
-                    unbound_errors(&choice, &rows)?;
-                }
-                Ok(b)
+                // Only the IPMI items (a `base = "auto"` file's own included): the board's
+                // buses and Redfish items do not bind to SDRs.
+                let rows: Vec<ItemRow> = match &sdrs {
+                    Some(sdrs) => b
+                        .items
+                        .iter()
+                        .filter(|i| i.source.is_ipmi())
+                        .map(|i| item_row(i, Described::Sdrs(sdrs)))
+                        .collect(),
+                    None => Vec::new(),
+                };
+                let choice = BoardChoice(f.to_string_lossy().into_owned());
+                unbound_errors(&choice, &rows)?;
+                Ok((b, rows.len()))
             });
         match checked {
-            Ok(b) => println!(
+            Ok((b, bound)) => println!(
                 "{}: ok: board {}, {} items{}",
                 f.display(),
                 b.name,
                 b.items.len(),
-                if sdrs.is_some() && !b.base_auto {
-                    ", each bound to the SDRs given"
+                if sdrs.is_some() {
+                    format!(", IPMI items bound to the SDRs given: {bound}")
                 } else {
-                    ""
+                    String::new()
                 }
             ),
             Err(AgentError::Board(e)) => {

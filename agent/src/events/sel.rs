@@ -115,21 +115,21 @@ pub const BACKLOG_PROGRESS_MS: u64 = 10_000;
 /// What the log says of a SEL backlog (one read over many sweeps): its start and its end,
 /// a line each, and on a terminal how far it is every [`BACKLOG_PROGRESS_MS`]. Whole log
 /// lines, so they never break into the agent's other lines. A SEL read in one batch says
-/// nothing.
+/// nothing. The counts are of lines queued for syslog, not of entries read (a lost
+/// cursor's start-up pass reads entries it does not forward).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct BacklogProgress {
-    /// While a backlog is read: when it began (ms) and when its progress was last said.
-    since: Option<(u64, u64)>,
-    /// Entries taken since it began.
-    taken: u64,
+    /// While a backlog is read: when it began (ms), when its progress was last said, and
+    /// the lines forwarded before it began.
+    since: Option<(u64, u64, u64)>,
 }
 
 impl BacklogProgress {
-    /// After a batch of `taken` entries (`more` left to read) of a log of `entries`, at
-    /// `now_ms`: the line to log, if any (pure).
+    /// After a batch (`more` left to read) of a log of `entries`, `forwarded` lines in all
+    /// so far, at `now_ms`: the line to log, if any (pure).
     pub fn step(
         &mut self,
-        taken: u64,
+        forwarded: u64,
         more: bool,
         entries: u32,
         now_ms: u64,
@@ -138,30 +138,28 @@ impl BacklogProgress {
         match (self.since, more) {
             (None, false) => None,
             (None, true) => {
-                self.since = Some((now_ms, now_ms));
-                self.taken = taken;
+                self.since = Some((now_ms, now_ms, forwarded));
                 Some(format!(
-                    "forwarding a backlog of the BMC's event log (SEL, {entries} entries), a \
-                     batch per sweep"
+                    "reading a backlog of the BMC's event log (SEL, {entries} entries), a batch \
+                     per sweep"
                 ))
             }
-            (Some((begun, said)), true) => {
-                self.taken = self.taken.saturating_add(taken);
+            (Some((begun, said, base)), true) => {
                 let due = now_ms.saturating_sub(said) >= BACKLOG_PROGRESS_MS;
                 if !(terminal && due) {
                     return None;
                 }
-                self.since = Some((begun, now_ms));
+                self.since = Some((begun, now_ms, base));
                 Some(format!(
                     "SEL backlog: {} entries forwarded so far (of {entries} in the log)",
-                    self.taken
+                    forwarded.saturating_sub(base)
                 ))
             }
-            (Some((begun, _)), false) => {
-                let total = self.taken.saturating_add(taken);
+            (Some((begun, _, base)), false) => {
                 *self = BacklogProgress::default();
                 Some(format!(
-                    "SEL backlog forwarded: {total} entries in {} s",
+                    "SEL backlog read: {} entries forwarded in {} s",
+                    forwarded.saturating_sub(base),
                     now_ms.saturating_sub(begun).div_ceil(1000)
                 ))
             }
@@ -297,10 +295,10 @@ impl SelWatcher {
         self.queue(lines, syslog, name);
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
-        let taken = batch.records.len() as u64;
-        if let Some(line) = self
-            .progress
-            .step(taken, batch.more, info.entries.into(), now_ms, terminal)
+        let forwarded = self.counts.forwarded;
+        if let Some(line) =
+            self.progress
+                .step(forwarded, batch.more, info.entries.into(), now_ms, terminal)
         {
             log::info!("{line}");
         }
@@ -561,26 +559,27 @@ mod tests {
     fn a_backlog_says_its_start_its_end_and_on_a_terminal_how_far() {
         let mut one = BacklogProgress::default();
         assert_eq!(one.step(40, false, 40, 0, true), None);
+        // 100 lines forwarded before the backlog, 64 a sweep in it.
         let run = |terminal: bool| {
             let mut p = BacklogProgress::default();
             (0..=30u64)
-                .filter_map(|k| p.step(64, k < 30, 3000, k * 1000, terminal))
+                .filter_map(|k| p.step(100 + 64 * (k + 1), k < 30, 3000, k * 1000, terminal))
                 .collect::<Vec<String>>()
         };
         let quiet = run(false);
         assert_eq!(
             quiet,
             [
-                "forwarding a backlog of the BMC's event log (SEL, 3000 entries), a batch per \
+                "reading a backlog of the BMC's event log (SEL, 3000 entries), a batch per \
                  sweep",
-                "SEL backlog forwarded: 1984 entries in 30 s"
+                "SEL backlog read: 1920 entries forwarded in 30 s"
             ]
         );
         let told = run(true);
         assert_eq!(told.len(), 4, "at 10 s and 20 s: {told:?}");
         assert_eq!(
             told[1],
-            "SEL backlog: 704 entries forwarded so far (of 3000 in the log)"
+            "SEL backlog: 640 entries forwarded so far (of 3000 in the log)"
         );
         assert_eq!(told[3], quiet[1]);
     }

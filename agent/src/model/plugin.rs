@@ -120,9 +120,6 @@ pub fn verdict(env: &Environment) -> Verdict {
     for u in &env.unwatched {
         wrong.push((Status::Warning, format!("not watched: {u}")));
     }
-    if let Some(line) = env.stale_line() {
-        wrong.push((Status::Unknown, line));
-    }
     match env.monitoring {
         Monitoring::Failed => wrong.push((Status::Unknown, "monitoring failed".into())),
         Monitoring::Degraded => wrong.push((Status::Warning, "monitoring degraded".into())),
@@ -153,7 +150,17 @@ pub fn verdict(env: &Environment) -> Verdict {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    let perf = perfdata(env);
+    // A stale view (a loop stuck since) is UNKNOWN whatever it says: what it said then
+    // follows, and its old readings are no performance data.
+    let (status, text, perf) = match env.stale_line() {
+        Some(stale) if wrong.is_empty() => (Status::Unknown, stale, String::new()),
+        Some(stale) => (
+            Status::Unknown,
+            format!("{stale}; it said then: {text}"),
+            String::new(),
+        ),
+        None => (status, text, perfdata(env)),
+    };
     let mut line = format!("ENVMON {} - {}", status.name(), one_line(&text));
     if !perf.is_empty() {
         line.push_str(" | ");
@@ -401,11 +408,21 @@ mod tests {
         old.age_ms = Some(312_000);
         let v = verdict(&old);
         assert_eq!(v.status, Status::Unknown);
+        assert_eq!(
+            v.line,
+            "ENVMON UNKNOWN - the agent's view is 312 s old (it sweeps every 1 s): its loop \
+             has published nothing since; see its log",
+            "no perfdata of old readings"
+        );
+        // A stale critical is UNKNOWN too (UNKNOWN ranks under CRITICAL otherwise), what it
+        // said then after.
+        let mut hot = env(vec![temp(State::Critical, 92.0)]);
+        hot.age_ms = Some(312_000);
+        let v = verdict(&hot);
+        assert_eq!(v.status, Status::Unknown);
         assert!(
-            v.line.starts_with(
-                "ENVMON UNKNOWN - the agent's view is 312 s old (it sweeps every 1 s): its loop \
-                 has published nothing since; see its log | cpu0-temp=41"
-            ),
+            v.line
+                .ends_with("see its log; it said then: cpu0-temp critical 92 C"),
             "{}",
             v.line
         );

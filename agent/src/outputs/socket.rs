@@ -54,8 +54,12 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(2);
 /// How long in all a connection may keep its thread waiting for its client to read its
 /// replies: past it the client is dropped (one that pipelines requests and reads its
-/// replies slowly holds its thread no longer). A client that reads holds it for no time.
+/// replies slowly holds its thread no longer). Only replies that waited ([`PROMPT`]) are
+/// charged, so a client that reads is never dropped for it, however long it stays.
 pub const WRITE_BUDGET: Duration = Duration::from_secs(5);
+/// A reply written within this long did not wait on its reader (a descheduled thread
+/// included): it costs nothing of [`WRITE_BUDGET`].
+pub const PROMPT: Duration = Duration::from_millis(100);
 const HANDLER_STACK: usize = 64 * 1024;
 /// After a request past the cap, what the client still sends is read and dropped, up to
 /// this much, so that the close is an orderly end of stream and not a reset.
@@ -522,7 +526,10 @@ fn answer(mut stream: &UnixStream, published: &Published, mut budget: Duration) 
             if write_by(stream, reply.as_bytes(), start + budget).is_err() {
                 return; // the client does not read its replies in time: drop it
             }
-            budget = budget.saturating_sub(start.elapsed());
+            let spent = start.elapsed();
+            if spent > PROMPT {
+                budget = budget.saturating_sub(spent);
+            }
         }
         if buf.len() >= MAX_REQUEST {
             // Past the cap without a newline: say so, then close cleanly.

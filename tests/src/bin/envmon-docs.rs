@@ -34,8 +34,10 @@ fn write_all(dir: &Path) -> std::io::Result<()> {
     for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
         // `run` uses every setting: its page lists them all.
         let sc = envmon_agent::subcommand(sub.get_name()).unwrap_or_else(|| sub.clone());
+        // A nested command's page ends with the environment variables too, as its --help.
+        let after = sc.get_after_help().cloned().unwrap_or_default();
         for nested in sc.get_subcommands().filter(|s| s.get_name() != "help") {
-            write_page(&man, nested.clone())?;
+            write_page(&man, nested.clone().after_help(after.clone()))?;
         }
         write_page(&man, sc)?;
     }
