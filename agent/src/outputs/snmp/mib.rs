@@ -303,6 +303,62 @@ fn power_rows(p: &PowerItem, idx: u32, i: &Inputs) -> Vec<(Vec<u32>, Value)> {
     ]
 }
 
+/// The rows of the item `row` at position `k`: its ENTITY-MIB entry, its
+/// ENTITY-SENSOR-MIB value, its CISCO-ENTITY-SENSOR-EXT-MIB thresholds and, with the
+/// envmon view, its CISCO-ENVMON-MIB status.
+fn item_rows(rows: &mut Vec<(Vec<u32>, Value)>, row: &Item, k: usize, i: &Inputs) {
+    let ent = |col: u32, idx: u32| oid_of(&ENT_PHYSICAL_TABLE, &[1, col, idx]);
+    let sen = |col: u32, idx: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
+    let ext = |col: u32, idx: u32, t: u32| oid_of(&CE_SENSOR_EXT_OBJECTS, &[1, 1, col, idx, t]);
+    let on_off = |on: bool| Value::Integer(if on { 1 } else { 2 });
+    let idx = entity_index(k);
+    let descr = describe(row);
+    rows.push((ent(2, idx), text(&descr)));
+    rows.push((
+        ent(3, idx),
+        Value::ObjectIdentifier(super::pdu::oid(&[0, 0])),
+    ));
+    rows.push((ent(4, idx), Value::Integer(CHASSIS_INDEX as i32)));
+    rows.push((ent(5, idx), Value::Integer(8))); // sensor
+    rows.push((ent(6, idx), Value::Integer(k as i32 + 1)));
+    rows.push((ent(7, idx), text(&descr)));
+    rows.push((ent(14, idx), text(&row.id)));
+    rows.push((ent(16, idx), Value::Integer(2)));
+
+    let (kind, precision, factor, units) = sensor_kind_of(row);
+    let stamp = row.age_ms.map_or(0, |a| {
+        i.uptime_cs
+            .saturating_sub((a / 10).min(u64::from(u32::MAX)) as u32)
+    });
+    rows.push((sen(1, idx), Value::Integer(kind)));
+    rows.push((sen(2, idx), Value::Integer(9))); // units
+    rows.push((sen(3, idx), Value::Integer(precision)));
+    rows.push((sen(4, idx), Value::Integer(served(row))));
+    rows.push((sen(5, idx), Value::Integer(oper_status(row.state))));
+    rows.push((sen(6, idx), text(units)));
+    rows.push((sen(7, idx), Value::TimeTicks(stamp as i32)));
+    rows.push((
+        sen(8, idx),
+        Value::Gauge32(u32::try_from(i.interval_ms).unwrap_or(u32::MAX)),
+    ));
+
+    for t in thresholds(&row.limits) {
+        let crossed = row.value.is_some_and(|v| t.crossed(v));
+        rows.push((ext(2, idx, t.index), Value::Integer(t.severity)));
+        rows.push((ext(3, idx, t.index), Value::Integer(t.relation)));
+        rows.push((
+            ext(4, idx, t.index),
+            Value::Integer(scaled(t.value, factor)),
+        ));
+        rows.push((ext(5, idx, t.index), on_off(crossed)));
+        rows.push((ext(6, idx, t.index), on_off(i.threshold_notifications)));
+    }
+
+    if i.envmon_view {
+        rows.extend(envmon_rows(row, idx, &descr));
+    }
+}
+
 impl Mib {
     /// Builds the view.
     pub fn build(i: &Inputs) -> Mib {
@@ -320,8 +376,6 @@ impl Mib {
         rows.push((ent(7, CHASSIS_INDEX), text("chassis")));
         rows.push((ent(14, CHASSIS_INDEX), text(i.board)));
         rows.push((ent(16, CHASSIS_INDEX), Value::Integer(2)));
-        let sen = |col: u32, idx: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
-        let ext = |col: u32, idx: u32, t: u32| oid_of(&CE_SENSOR_EXT_OBJECTS, &[1, 1, col, idx, t]);
         let on_off = |on: bool| Value::Integer(if on { 1 } else { 2 });
         rows.push((
             oid_of(&CE_SENSOR_EXT_OBJECTS, &[2, 1, 0]),
@@ -332,55 +386,7 @@ impl Mib {
         }
         for (k, row) in i.sensors.iter().enumerate() {
             // Temperatures in degrees C, as the MIBs serve them (a board in F converts).
-            let row = row.in_celsius();
-            let row = &*row;
-            let idx = entity_index(k);
-            let descr = describe(row);
-            rows.push((ent(2, idx), text(&descr)));
-            rows.push((
-                ent(3, idx),
-                Value::ObjectIdentifier(super::pdu::oid(&[0, 0])),
-            ));
-            rows.push((ent(4, idx), Value::Integer(CHASSIS_INDEX as i32)));
-            rows.push((ent(5, idx), Value::Integer(8))); // sensor
-            rows.push((ent(6, idx), Value::Integer(k as i32 + 1)));
-            rows.push((ent(7, idx), text(&descr)));
-            rows.push((ent(14, idx), text(&row.id)));
-            rows.push((ent(16, idx), Value::Integer(2)));
-
-            let (kind, precision, factor, units) = sensor_kind_of(row);
-            let stamp = row.age_ms.map_or(0, |a| {
-                i.uptime_cs
-                    .saturating_sub((a / 10).min(u64::from(u32::MAX)) as u32)
-            });
-            rows.push((sen(1, idx), Value::Integer(kind)));
-            rows.push((sen(2, idx), Value::Integer(9))); // units
-            rows.push((sen(3, idx), Value::Integer(precision)));
-            rows.push((sen(4, idx), Value::Integer(served(row))));
-            rows.push((sen(5, idx), Value::Integer(oper_status(row.state))));
-            rows.push((sen(6, idx), text(units)));
-            rows.push((sen(7, idx), Value::TimeTicks(stamp as i32)));
-            rows.push((
-                sen(8, idx),
-                Value::Gauge32(u32::try_from(i.interval_ms).unwrap_or(u32::MAX)),
-            ));
-
-            for t in thresholds(&row.limits) {
-                let crossed = row.value.is_some_and(|v| t.crossed(v));
-                rows.push((ext(2, idx, t.index), Value::Integer(t.severity)));
-                rows.push((ext(3, idx, t.index), Value::Integer(t.relation)));
-                rows.push((
-                    ext(4, idx, t.index),
-                    Value::Integer(scaled(t.value, factor)),
-                ));
-                rows.push((ext(5, idx, t.index), on_off(crossed)));
-                rows.push((ext(6, idx, t.index), on_off(i.threshold_notifications)));
-            }
-
-            if !i.envmon_view {
-                continue;
-            }
-            rows.extend(envmon_rows(row, idx, &descr));
+            item_rows(&mut rows, &row.in_celsius(), k, i);
         }
         for (k, p) in i.power.iter().enumerate() {
             rows.extend(power_rows(p, entity_index(i.sensors.len() + k), i));
