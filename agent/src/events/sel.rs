@@ -125,11 +125,12 @@ pub struct BacklogProgress {
 }
 
 impl BacklogProgress {
-    /// After a batch (`more` left to read) of a log of `entries`, `forwarded` lines in all
-    /// so far, at `now_ms`: the line to log, if any (pure).
+    /// After a batch that forwarded `batch` lines (`more` left to read) of a log of
+    /// `entries`, `forwarded` lines in all so far (the batch's included), at `now_ms`: the
+    /// line to log, if any (pure).
     pub fn step(
         &mut self,
-        forwarded: u64,
+        (batch, forwarded): (u64, u64),
         more: bool,
         entries: u32,
         now_ms: u64,
@@ -138,7 +139,9 @@ impl BacklogProgress {
         match (self.since, more) {
             (None, false) => None,
             (None, true) => {
-                self.since = Some((now_ms, now_ms, forwarded));
+                // The backlog began with this batch: its lines count.
+                let base = forwarded.saturating_sub(batch);
+                self.since = Some((now_ms, now_ms, base));
                 Some(format!(
                     "reading a backlog of the BMC's event log (SEL, {entries} entries), a batch \
                      per sweep"
@@ -292,13 +295,15 @@ impl SelWatcher {
             return Ok(());
         }
         let lines = self.take(&batch, &info, name);
+        let before = self.counts.forwarded;
         self.queue(lines, syslog, name);
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
         let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let forwarded = self.counts.forwarded;
+        let counts = (forwarded.saturating_sub(before), forwarded);
         if let Some(line) =
             self.progress
-                .step(forwarded, batch.more, info.entries.into(), now_ms, terminal)
+                .step(counts, batch.more, info.entries.into(), now_ms, terminal)
         {
             log::info!("{line}");
         }
@@ -558,12 +563,12 @@ mod tests {
     #[test]
     fn a_backlog_says_its_start_its_end_and_on_a_terminal_how_far() {
         let mut one = BacklogProgress::default();
-        assert_eq!(one.step(40, false, 40, 0, true), None);
-        // 100 lines forwarded before the backlog, 64 a sweep in it.
+        assert_eq!(one.step((40, 40), false, 40, 0, true), None);
+        // 100 lines forwarded before the backlog, 64 a sweep in it (its first batch's too).
         let run = |terminal: bool| {
             let mut p = BacklogProgress::default();
             (0..=30u64)
-                .filter_map(|k| p.step(100 + 64 * (k + 1), k < 30, 3000, k * 1000, terminal))
+                .filter_map(|k| p.step((64, 100 + 64 * (k + 1)), k < 30, 3000, k * 1000, terminal))
                 .collect::<Vec<String>>()
         };
         let quiet = run(false);
@@ -572,14 +577,14 @@ mod tests {
             [
                 "reading a backlog of the BMC's event log (SEL, 3000 entries), a batch per \
                  sweep",
-                "SEL backlog read: 1920 entries forwarded in 30 s"
+                "SEL backlog read: 1984 entries forwarded in 30 s"
             ]
         );
         let told = run(true);
         assert_eq!(told.len(), 4, "at 10 s and 20 s: {told:?}");
         assert_eq!(
             told[1],
-            "SEL backlog: 640 entries forwarded so far (of 3000 in the log)"
+            "SEL backlog: 704 entries forwarded so far (of 3000 in the log)"
         );
         assert_eq!(told[3], quiet[1]);
     }
