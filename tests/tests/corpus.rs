@@ -941,3 +941,64 @@ fn a_stuck_0xff_is_one_fault_report_and_never_a_power_off() {
         "one fault report"
     );
 }
+
+/// Issue 35: `board check --sdr` on each real server, offline: the server's records as a
+/// dump (`ipmitool sdr dump` writes whole records one after another), and the auto board of
+/// them as a board file. Every IPMI item binds (a dumped board passes its own server's
+/// dump); one item's source misspelt is refused at its line (exit 78).
+#[test]
+fn board_check_binds_each_servers_auto_board_to_its_dump() {
+    use envmon_tests::envmon_bin;
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    for server in SERVERS {
+        let fake = corpus(server);
+        let dump = dir.path().join(format!("{server}.bin"));
+        fs::write(&dump, fake.state().records.concat()).unwrap();
+        let (board, _) = envmon_board_defs::auto_board(&sensors(&fake), None);
+        let text = envmon_board_defs::to_toml(&board, "", |_| None);
+        let check = |name: &str, text: &str| {
+            let file = dir.path().join(name);
+            fs::write(&file, text).unwrap();
+            Command::new(envmon_bin())
+                .args(["board", "check"])
+                .arg(&file)
+                .arg("--sdr")
+                .arg(&dump)
+                .output()
+                .unwrap()
+        };
+        let o = check(&format!("{server}.toml"), &text);
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{server}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(
+            out.contains(&format!(
+                "IPMI items bound to the SDRs given: {}",
+                board.items.len()
+            )),
+            "{server}: {out}"
+        );
+        let first = board
+            .items
+            .first()
+            .map(|i| i.source.to_string())
+            .unwrap_or_default();
+        let typo = text.replacen(
+            &format!("source = \"{first}\""),
+            "source = \"ipmi:No Such Sensor\"",
+            1,
+        );
+        assert_ne!(typo, text, "{server}: {first} is in the file");
+        let o = check(&format!("{server}-typo.toml"), &typo);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(78), "{server}: {err}");
+        assert!(
+            err.contains("no sensor named \"No Such Sensor\""),
+            "{server}: {err}"
+        );
+    }
+}
