@@ -1179,27 +1179,43 @@ mod remote_host {
     }
 }
 
+/// A board file NAME.toml under `dir`: after `head` (defaults), one CPU 0 temperature
+/// `cpu0-temp` read from `source` (its line is the 6th with no `head`), with `limits`.
+fn cpu_board(dir: &Path, name: &str, head: &str, source: &str, limits: &str) -> std::path::PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "name = \"{name}\"\n{head}[[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\n\
+             label = \"0\"\nsource = \"{source}\"\n{limits}"
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// `envmon --ipmi BMC --board BOARD --state-dir DIR/state ARGS...` with the BMC's password,
+/// the state dir made first.
+fn one_shot(bmc: &Bmc, dir: &Path, board: &Path, args: &[&str]) -> std::process::Output {
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    Command::new(envmon_bin())
+        .args(["--ipmi", &bmc.uri(), "--board", board.to_str().unwrap()])
+        .args(["--state-dir", state.to_str().unwrap()])
+        .args(args)
+        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
+        .output()
+        .unwrap()
+}
+
 /// Issue 35: a board naming a sensor the BMC does not have (a typo) makes `poll` fail at the
 /// item's `source` line (exit 78) after printing what it read; before, it warned and exited 0.
 #[test]
 fn poll_fails_on_a_board_item_the_bmc_does_not_have() {
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
-    let board = dir.path().join("typo.toml");
-    std::fs::write(
-        &board,
-        "name = \"typo\"\n[[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\nlabel = \"0\"\n\
-         source = \"ipmi:CPU0 Tmp\"\nwarm = 75\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("state")).unwrap();
-    let o = Command::new(envmon_bin())
-        .args(["--ipmi", &bmc.uri(), "--board", board.to_str().unwrap()])
-        .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
-        .arg("poll")
-        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
-        .output()
-        .unwrap();
+    let board = cpu_board(dir.path(), "typo", "", "ipmi:CPU0 Tmp", "warm = 75\n");
+    let o = one_shot(&bmc, dir.path(), &board, &["poll"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(78), "{err}");
     assert!(
@@ -1218,18 +1234,7 @@ fn board_check_binds_a_board_to_an_sdr_dump_offline() {
     let bmc = Bmc::start(&dir.path().join("bmc"));
     let dump = dir.path().join("sdr.bin");
     bmc.ipmitool(&["sdr", "dump", dump.to_str().unwrap()]);
-    let board = |name: &str, source: &str| {
-        let p = dir.path().join(format!("{name}.toml"));
-        std::fs::write(
-            &p,
-            format!(
-                "name = \"{name}\"\n[[item]]\nid = \"cpu0-temp\"\nclass = \"cpu_temp\"\n\
-                 label = \"0\"\nsource = \"{source}\"\nwarm = 75\n"
-            ),
-        )
-        .unwrap();
-        p
-    };
+    let board = |name: &str, source: &str| cpu_board(dir.path(), name, "", source, "warm = 75\n");
     let (typo, right) = (
         board("typo", "ipmi:CPU0 Tmp"),
         board("right", "ipmi:CPU0 Temp"),
@@ -1282,16 +1287,9 @@ fn board_check_binds_a_board_to_an_sdr_dump_offline() {
         .unwrap();
     assert!(o.status.success());
     // envmon's own cache, written by a poll into a state dir.
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let o = Command::new(envmon_bin())
-        .args(["--ipmi", &bmc.uri(), "--board", right.to_str().unwrap()])
-        .args(["--state-dir", state.to_str().unwrap(), "poll"])
-        .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
-        .output()
-        .unwrap();
+    let o = one_shot(&bmc, dir.path(), &right, &["poll"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = check(&state.join("sdr-cache.v1"), &typo);
+    let o = check(&dir.path().join("state/sdr-cache.v1"), &typo);
     assert_eq!(o.status.code(), Some(78));
     // A cut dump is refused, naming the file.
     let bytes = std::fs::read(&dump).unwrap();
@@ -1332,23 +1330,15 @@ fn a_vm_client_that_hangs_up_at_once_leaves_the_bmc_running() {
 fn a_board_in_fahrenheit_converts_the_readings() {
     let dir = tempfile::tempdir().unwrap();
     let bmc = Bmc::start(&dir.path().join("bmc"));
-    let board = dir.path().join("f.toml");
-    std::fs::write(
-        &board,
-        "name = \"f\"\n[defaults]\nunit = \"F\"\ndebounce = 1\n\n[[item]]\nid = \"cpu0-temp\"\n\
-         class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\n\
-         warm = 167\ncritical = 194\nshutdown = 212\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(dir.path().join("state")).unwrap();
+    let board = cpu_board(
+        dir.path(),
+        "f",
+        "[defaults]\nunit = \"F\"\ndebounce = 1\n",
+        "ipmi:CPU0 Temp",
+        "warm = 167\ncritical = 194\nshutdown = 212\n",
+    );
     let poll = || {
-        let o = Command::new(envmon_bin())
-            .args(["--ipmi", &bmc.uri(), "--board", board.to_str().unwrap()])
-            .args(["--state-dir", dir.path().join("state").to_str().unwrap()])
-            .args(["poll", "--json"])
-            .env("ENVMON_IPMI_PASSWORD", BMC_PASSWORD)
-            .output()
-            .unwrap();
+        let o = one_shot(&bmc, dir.path(), &board, &["poll", "--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         let cpu = v["sensors"][0].clone();

@@ -117,14 +117,24 @@ pub const BACKLOG_PROGRESS_MS: u64 = 10_000;
 /// lines, so they never break into the agent's other lines. A SEL read in one batch says
 /// nothing. The counts are of lines queued for syslog, not of entries read (a lost
 /// cursor's start-up pass reads entries it does not forward).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BacklogProgress {
     /// While a backlog is read: when it began (ms), when its progress was last said, and
     /// the lines forwarded before it began.
     since: Option<(u64, u64, u64)>,
+    /// Whether the agent's log goes to a terminal (asked once, at start).
+    terminal: bool,
 }
 
 impl BacklogProgress {
+    /// The progress of a log that goes to a terminal or not.
+    pub fn new(terminal: bool) -> BacklogProgress {
+        BacklogProgress {
+            since: None,
+            terminal,
+        }
+    }
+
     /// After a batch that forwarded `batch` lines (`more` left to read) of a log of
     /// `entries`, `forwarded` lines in all so far (the batch's included), at `now_ms`: the
     /// line to log, if any (pure).
@@ -134,7 +144,6 @@ impl BacklogProgress {
         more: bool,
         entries: u32,
         now_ms: u64,
-        terminal: bool,
     ) -> Option<String> {
         match (self.since, more) {
             (None, false) => None,
@@ -149,7 +158,7 @@ impl BacklogProgress {
             }
             (Some((begun, said, base)), true) => {
                 let due = now_ms.saturating_sub(said) >= BACKLOG_PROGRESS_MS;
-                if !(terminal && due) {
+                if !(self.terminal && due) {
                     return None;
                 }
                 self.since = Some((begun, now_ms, base));
@@ -159,7 +168,7 @@ impl BacklogProgress {
                 ))
             }
             (Some((begun, _, base)), false) => {
-                *self = BacklogProgress::default();
+                self.since = None;
                 Some(format!(
                     "SEL backlog read: {} entries forwarded in {} s",
                     forwarded.saturating_sub(base),
@@ -216,7 +225,7 @@ impl SelWatcher {
             started: std::time::Instant::now(),
             counts: Counts::default(),
             fill: Fill::default(),
-            progress: BacklogProgress::default(),
+            progress: BacklogProgress::new(std::io::IsTerminal::is_terminal(&std::io::stderr())),
         }
     }
 
@@ -298,12 +307,11 @@ impl SelWatcher {
         let before = self.counts.forwarded;
         self.queue(lines, syslog, name);
         let now_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
         let forwarded = self.counts.forwarded;
         let counts = (forwarded.saturating_sub(before), forwarded);
-        if let Some(line) =
-            self.progress
-                .step(counts, batch.more, info.entries.into(), now_ms, terminal)
+        if let Some(line) = self
+            .progress
+            .step(counts, batch.more, info.entries.into(), now_ms)
         {
             log::info!("{line}");
         }
@@ -562,13 +570,13 @@ mod tests {
     /// every 10 s on a terminal only; a SEL read in one batch says nothing.
     #[test]
     fn a_backlog_says_its_start_its_end_and_on_a_terminal_how_far() {
-        let mut one = BacklogProgress::default();
-        assert_eq!(one.step((40, 40), false, 40, 0, true), None);
+        let mut one = BacklogProgress::new(true);
+        assert_eq!(one.step((40, 40), false, 40, 0), None);
         // 100 lines forwarded before the backlog, 64 a sweep in it (its first batch's too).
         let run = |terminal: bool| {
-            let mut p = BacklogProgress::default();
+            let mut p = BacklogProgress::new(terminal);
             (0..=30u64)
-                .filter_map(|k| p.step((64, 100 + 64 * (k + 1)), k < 30, 3000, k * 1000, terminal))
+                .filter_map(|k| p.step((64, 100 + 64 * (k + 1)), k < 30, 3000, k * 1000))
                 .collect::<Vec<String>>()
         };
         let quiet = run(false);

@@ -562,27 +562,22 @@ fn exporter_item(i: &Item) -> Option<ExporterSensor> {
             },
             severity: severity(i.state),
         },
-        // A board in F over its own buses: in degrees C, for the `_celsius` family.
-        None if i.temp_unit() == Some(TempUnit::F) => ExporterSensor {
-            id: i.id.to_string(),
-            name: i.id.to_string(),
-            unit: Some("C"),
-            type_name: i.class.name(),
-            value: TempUnit::F.convert(value, TempUnit::C),
-            severity: severity(i.state),
-        },
-        // An item of the board's own buses: no record, so its board id stands for both.
-        None => ExporterSensor {
-            id: i.id.to_string(),
-            name: i.id.to_string(),
-            unit: EXPORTER_FAMILIES
-                .iter()
-                .map(|(u, ..)| *u)
-                .find(|u| *u == &*i.unit),
-            type_name: i.class.name(),
-            value,
-            severity: severity(i.state),
-        },
+        // An item of the board's own buses: no record, so its board id stands for both; a
+        // temperature in C, for the `_celsius` family.
+        None => {
+            let c = i.in_celsius();
+            ExporterSensor {
+                id: i.id.to_string(),
+                name: i.id.to_string(),
+                unit: EXPORTER_FAMILIES
+                    .iter()
+                    .map(|(u, ..)| *u)
+                    .find(|u| *u == &*c.unit),
+                type_name: i.class.name(),
+                value: c.value.unwrap_or(f64::NAN),
+                severity: severity(i.state),
+            }
+        }
     })
 }
 

@@ -156,7 +156,7 @@ pub fn verdict(env: &Environment) -> Verdict {
         Some(stale) if wrong.is_empty() => (Status::Unknown, stale, String::new()),
         Some(stale) => (
             Status::Unknown,
-            format!("{stale}; it said then: {text}"),
+            stale + "; it said then: " + &text,
             String::new(),
         ),
         None => (status, text, perfdata(env)),

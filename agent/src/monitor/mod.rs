@@ -125,6 +125,16 @@ enum Binding {
     Redfish(String),
 }
 
+impl Binding {
+    /// The SDR entry of a bound BMC sensor.
+    fn entry(&self) -> Option<&SdrEntry> {
+        match self {
+            Binding::Ipmi(Some(e), _) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// A sensor of a CPU's parts whose own entity has no presence sensor (a regulator or a rail
 /// on the system board entity: Quanta's `Temp_VR_CPU1`, Cisco's `PV_VCCP_CPU2`) takes the
 /// presence sensor of that CPU: the CPU temperature item whose label is the number the
@@ -426,9 +436,7 @@ impl Monitor {
     fn unreachable_thresholds(&self) -> Vec<String> {
         let mut out = Vec::new();
         for (item, slot) in self.board.items.iter().zip(&self.slots) {
-            let (Binding::Ipmi(Some(e), _), Some((_, top))) =
-                (&slot.binding, slot_range(item, slot))
-            else {
+            let (Some(e), Some((_, top))) = (slot.binding.entry(), slot_range(item, slot)) else {
                 continue;
             };
             let Limits::Temperature {
@@ -781,13 +789,7 @@ impl Monitor {
             .iter()
             .enumerate()
             .filter(move |(k, _)| self.protects(*k) == protection)
-            .flat_map(|(_, s)| {
-                let main = match &s.binding {
-                    Binding::Ipmi(Some(e), _) => Some(e),
-                    _ => None,
-                };
-                main.into_iter().chain(s.flags.iter())
-            })
+            .flat_map(|(_, s)| s.binding.entry().into_iter().chain(s.flags.iter()))
     }
 
     /// Whether the item at `position` is judged at its shutdown state.
@@ -1244,10 +1246,7 @@ impl Monitor {
             id: item.id.as_str().into(),
             label: item.spec.label.as_str().into(),
             board: item.source.to_string().into(),
-            sdr: match binding {
-                Binding::Ipmi(Some(e), _) => Some(e.name.as_str().into()),
-                _ => None,
-            },
+            sdr: binding.entry().map(|e| e.name.as_str().into()),
             unit: unit_override.unwrap_or_else(|| unit(item)).into(),
         });
         Some(Item {
@@ -1258,16 +1257,10 @@ impl Monitor {
             limits: item.spec.limits,
             source: ItemSource {
                 board: text.board.clone(),
-                number: match binding {
-                    Binding::Ipmi(Some(e), _) => Some(e.number),
-                    _ => None,
-                },
+                number: binding.entry().map(|e| e.number),
                 sdr: text.sdr.clone(),
             },
-            sdr: match binding {
-                Binding::Ipmi(Some(e), _) => Some(sdr_facts(e)),
-                _ => None,
-            },
+            sdr: binding.entry().map(sdr_facts),
             state: shown,
             why: why(item, st, presence, bound),
             unit: text.unit.clone(),
@@ -1350,10 +1343,7 @@ fn presence_said<T: Transport>(
 /// The sensor range of an IPMI-bound slot (the SDR's minimum and maximum reading), a
 /// temperature's in the board's unit.
 fn slot_range(item: &envmon_board_defs::Item, slot: &Slot) -> Option<(f64, f64)> {
-    let (low, high) = match &slot.binding {
-        Binding::Ipmi(Some(e), _) => e.range?,
-        _ => return None,
-    };
+    let (low, high) = slot.binding.entry()?.range?;
     let c = |v| to_board_unit(item, slot, v);
     Some((c(low), c(high)))
 }
@@ -1362,9 +1352,9 @@ fn slot_range(item: &envmon_board_defs::Item, slot: &Slot) -> Option<(f64, f64)>
 /// degrees C or F); hwmon, the board's I2C drivers and Redfish (`Cel`) read in C. An SDR in
 /// another unit is said at binding ([`unit_note`]) and read as it is.
 fn source_unit(item: &envmon_board_defs::Item, slot: &Slot) -> TempUnit {
-    match &slot.binding {
-        Binding::Ipmi(Some(e), _) => sdr_temp_unit(e).unwrap_or(item.spec.unit),
-        _ => TempUnit::C,
+    match slot.binding.entry() {
+        Some(e) => sdr_temp_unit(e).unwrap_or(item.spec.unit),
+        None => TempUnit::C,
     }
 }
 
@@ -1575,6 +1565,12 @@ mod tests {
         ];
         bmc.set(CPU, raw);
         bmc.set(7, 100);
+        monitor_of(bmc, board)
+    }
+
+    /// A monitor of `board` (a board file's text) over the records `bmc` holds, every item
+    /// bound; its source.
+    fn monitor_of(bmc: &FakeBmc, board: &str) -> (Monitor, IpmiSource<FakeTransport>) {
         let sdrs = load(bmc);
         let board = envmon_board_defs::parse(Path::new("b.toml"), board).unwrap();
         let (m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
@@ -1849,19 +1845,14 @@ mod tests {
         cpu[34] = top; // sensor maximum reading (byte 35)
         bmc.state().records = vec![cpu];
         bmc.set(CPU, 40);
-        let sdrs = load(bmc);
-        let board = envmon_board_defs::parse(
-            Path::new("b.toml"),
+        monitor_of(
+            bmc,
             &format!(
                 "name = \"b\"\n[defaults]\ndebounce = 1\nunit = \"F\"\n[[item]]\nid = \"cpu0\"\n\
                  class = \"cpu_temp\"\nlabel = \"0\"\nsource = \"ipmi:CPU0 Temp\"\n\
                  warm = 167\ncritical = 194\nshutdown = {shutdown_f}\n"
             ),
         )
-        .unwrap();
-        let (m, notes) = Monitor::new(board, &sdrs, Path::new("/nonexistent"));
-        assert!(notes.is_empty(), "{notes:?}");
-        (m, IpmiSource::new(bmc.transport()))
     }
 
     /// Issue 35: a board in F over a sensor in C judges the converted reading (40 C is

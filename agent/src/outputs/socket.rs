@@ -478,9 +478,11 @@ pub fn serve(
 /// Replies `request_too_long`, ends the reply stream, and reads what the client still sends
 /// (bounded), so that the client sees the error line and then an end of stream. A client
 /// that keeps sending past [`MAX_DRAIN`] is closed anyway (it may see a reset).
-fn refuse_long_request(mut stream: &UnixStream) {
+fn refuse_long_request(mut stream: &UnixStream, budget: Duration) {
     let msg = format!("a request is at most {MAX_REQUEST} bytes with its newline");
-    if writeln!(stream, "{}", error("request_too_long", &msg)).is_err() {
+    let line = error("request_too_long", &msg) + "\n";
+    // Within what is left of the write budget, as every reply.
+    if write_by(stream, line.as_bytes(), std::time::Instant::now() + budget).is_err() {
         return;
     }
     let _ = stream.shutdown(std::net::Shutdown::Write);
@@ -533,7 +535,7 @@ fn answer(mut stream: &UnixStream, published: &Published, mut budget: Duration) 
         }
         if buf.len() >= MAX_REQUEST {
             // Past the cap without a newline: say so, then close cleanly.
-            return refuse_long_request(stream);
+            return refuse_long_request(stream, budget);
         }
         // Idle between requests for at most IDLE_TIMEOUT; a request begun is whole within
         // REQUEST_DEADLINE (a client sending a byte now and then holds nothing for long).

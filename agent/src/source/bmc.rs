@@ -132,18 +132,25 @@ pub fn sdrs_from_file(path: &Path) -> Result<Vec<SdrEntry>, String> {
             envmon_sensors::ipmi::sdr::split_records(&bytes).map_err(|e| fail(e.to_string()))?
         }
     };
+    let entries = sensor_entries(records, &format!("{}: ", path.display()));
+    if entries.is_empty() {
+        return Err(fail("no sensor record in it".into()));
+    }
+    Ok(entries)
+}
+
+/// The sensor records among `records` (the BMC's, or a file's), parsed: a record that is no
+/// sensor is passed over, a malformed one said (after `from`) and skipped.
+fn sensor_entries<'a>(records: impl IntoIterator<Item = &'a [u8]>, from: &str) -> Vec<SdrEntry> {
     let mut entries = Vec::new();
     for r in records {
         match parse_record(r) {
             Ok(Some(e)) => entries.push(e),
             Ok(None) => {}
-            Err(e) => log::warn!("{}: {e}; skipped", path.display()),
+            Err(e) => log::warn!("{from}{e}; skipped"),
         }
     }
-    if entries.is_empty() {
-        return Err(fail("no sensor record in it".into()));
-    }
-    Ok(entries)
+    entries
 }
 
 /// Reads the whole repository; with `progress` and on a terminal, says how far it is
@@ -228,14 +235,7 @@ pub fn load_sdrs_for(
             r
         }
     };
-    let mut entries = Vec::new();
-    for r in &records {
-        match parse_record(r) {
-            Ok(Some(e)) => entries.push(e),
-            Ok(None) => {}
-            Err(e) => log::warn!("{e}; skipped"),
-        }
-    }
+    let mut entries = sensor_entries(records.iter().map(Vec::as_slice), "");
     if entries.is_empty() {
         return Err(IpmiError::new(
             IpmiErrorKind::Malformed,

@@ -440,10 +440,11 @@ pub fn subtrees(envmon_view: bool) -> Vec<Vec<u32>> {
     t
 }
 
-/// The threshold a transition reached or cleared, if it is about one (the engine decides
-/// which: `transition_threshold`, the same one the RFC 5424 frame names).
-fn threshold_of(c: &Transition, item: &Item) -> Option<Threshold> {
-    let (Shown::Is(from), Shown::Is(to)) = (c.from, c.to) else {
+/// The threshold a transition of `item` from `from` to `to` reached or cleared, if it is
+/// about one (the engine decides which: `transition_threshold`, the same one the RFC 5424
+/// frame names).
+fn threshold_of(from: Shown, to: Shown, item: &Item) -> Option<Threshold> {
+    let (Shown::Is(from), Shown::Is(to)) = (from, to) else {
         return None;
     };
     let (index, _) = transition_threshold(&item.limits, from, to, item.value)?;
@@ -460,7 +461,7 @@ pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Ve
     let item = c.item.in_celsius();
     let descr = describe(&item);
     if on.threshold {
-        if let Some(t) = threshold_of(c, &item) {
+        if let Some(t) = threshold_of(c.from, c.to, &item) {
             let (kind, _, factor, _) = sensor_kind_of(&item);
             out.push(vec![
                 vb(
@@ -527,6 +528,20 @@ pub fn notifications(c: &Transition, on: Notifications, envmon_view: bool) -> Ve
 mod tests {
     use super::*;
 
+    /// The view of `rows` and `power` at the master's uptime `uptime_cs`: board `b`, a 2 s
+    /// interval, the envmon view on, threshold notifications off.
+    fn mib(rows: &[Item], power: &[PowerItem], uptime_cs: u32) -> Mib {
+        Mib::build(&Inputs {
+            board: "b",
+            sensors: rows,
+            power,
+            interval_ms: 2000,
+            uptime_cs,
+            envmon_view: true,
+            threshold_notifications: false,
+        })
+    }
+
     fn cpu(value: f64, shown: Shown) -> Item {
         Item {
             id: "cpu0-temp".into(),
@@ -563,15 +578,7 @@ mod tests {
             uri: None,
             value: Some(212.5),
         }];
-        let m = Mib::build(&Inputs {
-            board: "b",
-            sensors: &rows,
-            power: &power,
-            interval_ms: 2000,
-            uptime_cs: 0,
-            envmon_view: true,
-            threshold_notifications: false,
-        });
+        let m = mib(&rows, &power, 0);
         let idx = entity_index(1);
         let sen = |col: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
         assert_eq!(m.get(&sen(1)), Value::Integer(6), "watts(6)");
@@ -584,15 +591,7 @@ mod tests {
     #[test]
     fn get_next_walks_in_oid_order_within_ranges() {
         let rows = [cpu(40.0, Shown::Is(State::Ok))];
-        let m = Mib::build(&Inputs {
-            board: "b",
-            sensors: &rows,
-            power: &[],
-            interval_ms: 2000,
-            uptime_cs: 100_000,
-            envmon_view: true,
-            threshold_notifications: false,
-        });
+        let m = mib(&rows, &[], 100_000);
         let sorted = m.rows().windows(2).all(|w| w[0].0 < w[1].0);
         assert!(sorted);
         // Walk everything from the root: every row once, in order, then the end.
@@ -654,7 +653,7 @@ mod tests {
             ..up.clone()
         };
         assert_eq!(
-            threshold_of(&down, &down.item).map(|t| t.index),
+            threshold_of(down.from, down.to, &down.item).map(|t| t.index),
             Some(2),
             "the one cleared"
         );
@@ -682,15 +681,7 @@ mod tests {
             ..cpu(194.0, Shown::Is(State::Critical))
         };
         let rows = [f.clone()];
-        let m = Mib::build(&Inputs {
-            board: "b",
-            sensors: &rows,
-            power: &[],
-            interval_ms: 2000,
-            uptime_cs: 0,
-            envmon_view: true,
-            threshold_notifications: false,
-        });
+        let m = mib(&rows, &[], 0);
         let idx = entity_index(0);
         let sen = |col: u32| oid_of(&ENT_PHY_SENSOR_TABLE, &[1, col, idx]);
         assert_eq!(m.get(&sen(4)), Value::Integer(900), "tenths of C");

@@ -118,14 +118,10 @@ impl Rakp {
     }
 }
 
-/// An authenticated, encrypted session message. `iv` is the fresh random IV. Built in one
-/// buffer (the plaintext encrypted in place): one allocation per request.
-pub fn seal(keys: &Keys, bmc_sid: [u8; 4], seq: u32, iv: [u8; 16], ipmb: &[u8]) -> Vec<u8> {
-    seal_with(keys, bmc_sid, seq, iv, |p| p.extend_from_slice(ipmb))
-}
-
-/// [`seal`] of the IPMB message `write` appends to the buffer (the request frame is written
-/// in place, not built apart and copied).
+/// An authenticated, encrypted session message of the IPMB message `write` appends to the
+/// buffer (the request frame is written in place, not built apart and copied). `iv` is the
+/// fresh random IV. Built in one buffer (the plaintext encrypted in place): one allocation
+/// per request.
 pub fn seal_with(
     keys: &Keys,
     bmc_sid: [u8; 4],

@@ -28,14 +28,8 @@ pub(super) fn checksum(bytes: &[u8]) -> u8 {
         .wrapping_neg()
 }
 
-/// An IPMB-style request for the LAN payload.
-pub fn ipmb_request(netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) -> Vec<u8> {
-    let mut m = Vec::with_capacity(7 + data.len());
-    ipmb_request_into(&mut m, netfn, cmd, rq_seq, data);
-    m
-}
-
-/// [`ipmb_request`], appended to `m` (the sealed message being built).
+/// An IPMB-style request for the LAN payload, appended to `m` (the sealed message being
+/// built).
 pub fn ipmb_request_into(m: &mut Vec<u8>, netfn: u8, cmd: u8, rq_seq: u8, data: &[u8]) {
     let head = [BMC_ADDR, netfn << 2];
     m.extend_from_slice(&head);
@@ -50,7 +44,7 @@ pub fn ipmb_request_into(m: &mut Vec<u8>, netfn: u8, cmd: u8, rq_seq: u8, data: 
 /// A response that answers (netfn, cmd, rq_seq): its completion code and data. `None` when
 /// it is not the answer to this request (another request's late reply) or is malformed.
 pub fn ipmb_response(m: &[u8], netfn: u8, cmd: u8, rq_seq: u8) -> Option<(u8, Vec<u8>)> {
-    let r = ipmb_reply(m)?;
+    let r = ipmb_reply_owned(m.to_vec())?;
     (r.netfn == netfn | 1 && r.rq_seq == rq_seq & 0x3f && r.cmd == cmd).then_some((r.cc, r.data))
 }
 
@@ -69,34 +63,24 @@ pub struct IpmbReply {
     pub data: Vec<u8>,
 }
 
-/// [`ipmb_reply`] of an owned message, its data cut out in place (no copy).
+/// A response to us from the BMC, whatever request it answers, its data cut out of the
+/// message in place (no copy); `None` when it is malformed.
 pub fn ipmb_reply_owned(mut m: Vec<u8>) -> Option<IpmbReply> {
-    let head = ipmb_reply_head(&m)?;
-    m.truncate(m.len() - 1);
-    m.drain(..7);
-    Some(IpmbReply { data: m, ..head })
-}
-
-/// A response to us from the BMC, whatever request it answers; `None` when it is malformed.
-pub fn ipmb_reply(m: &[u8]) -> Option<IpmbReply> {
-    let head = ipmb_reply_head(m)?;
-    Some(IpmbReply {
-        data: m[7..m.len() - 1].to_vec(),
-        ..head
-    })
-}
-
-/// The checked fields of a reply, its data left empty.
-fn ipmb_reply_head(m: &[u8]) -> Option<IpmbReply> {
     if m.len() < 8 || checksum(&m[..2]) != m[2] || checksum(&m[3..m.len() - 1]) != m[m.len() - 1] {
         return None;
     }
-    (m[0] == RQ_ADDR && m[3] == BMC_ADDR).then(|| IpmbReply {
-        netfn: m[1] >> 2,
-        rq_seq: m[4] >> 2,
-        cmd: m[5],
-        cc: m[6],
-        data: Vec::new(),
+    if m[0] != RQ_ADDR || m[3] != BMC_ADDR {
+        return None;
+    }
+    let (netfn, rq_seq, cmd, cc) = (m[1] >> 2, m[4] >> 2, m[5], m[6]);
+    m.truncate(m.len() - 1);
+    m.drain(..7);
+    Some(IpmbReply {
+        netfn,
+        rq_seq,
+        cmd,
+        cc,
+        data: m,
     })
 }
 

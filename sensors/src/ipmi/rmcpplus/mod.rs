@@ -39,12 +39,13 @@ mod frame;
 mod window;
 
 use crypto::err;
-pub use crypto::{Keys, Rakp, open, seal, seal_with};
-use frame::{ADMIN, OPEN_SESSION_REQ, OPEN_SESSION_RSP, RAKP1, RAKP2, RAKP3, RAKP4};
-pub use frame::{
-    IpmbReply, ipmb_reply, ipmb_reply_owned, ipmb_request, ipmb_request_into, ipmb_response,
-    presession, presession_payload,
+use crypto::seal_with;
+pub use crypto::{Keys, Rakp, open};
+use frame::{
+    ADMIN, OPEN_SESSION_REQ, OPEN_SESSION_RSP, RAKP1, RAKP2, RAKP3, RAKP4, ipmb_reply_owned,
+    ipmb_request_into,
 };
+pub use frame::{ipmb_response, presession, presession_payload};
 pub use window::{SEQ_WINDOW, SeqWindow};
 
 /// A session idle longer than this is opened again before the next request.
@@ -1039,7 +1040,7 @@ mod tests {
 
     /// A reply as the BMC would seal it: to our session ID.
     fn bmc_reply(k: &Keys, seq: u32, ipmb: &[u8]) -> Vec<u8> {
-        seal(k, [1, 2, 3, 4], seq, [7; 16], ipmb)
+        seal_with(k, [1, 2, 3, 4], seq, [7; 16], |p| p.extend_from_slice(ipmb))
     }
 
     fn response(rq_seq: u8, netfn: u8, cmd: u8, cc: u8, data: &[u8]) -> Vec<u8> {
@@ -1116,7 +1117,7 @@ mod tests {
         let k = keys();
         for len in [7, 8, 15, 16, 17, 40] {
             let ipmb = vec![0xAB; len];
-            let p = seal(&k, [5, 6, 7, 8], 9, [3; 16], &ipmb);
+            let p = seal_with(&k, [5, 6, 7, 8], 9, [3; 16], |p| p.extend_from_slice(&ipmb));
             assert_eq!((p.len() - 4 - 12) % 4, 0, "integrity pad for {len}");
             let reply = bmc_reply(&k, 33, &ipmb);
             assert_eq!(open(&k, [1, 2, 3, 4], &reply), Some((33, ipmb)));
@@ -1178,7 +1179,8 @@ mod tests {
 
     #[test]
     fn requests_carry_checksums_the_bmc_checks() {
-        let m = ipmb_request(0x0A, 0x40, 3, &[]);
+        let mut m = Vec::new();
+        ipmb_request_into(&mut m, 0x0A, 0x40, 3, &[]);
         assert_eq!(m, [0x20, 0x28, 0xB8, 0x81, 0x0C, 0x40, 0x33]);
         assert_eq!(checksum(&m[..2]), m[2]);
         assert_eq!(checksum(&m[3..6]), m[6]);
